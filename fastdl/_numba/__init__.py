@@ -1,0 +1,14 @@
+"""Numba backend: the jitted twin of the native kernels, used when fastdl._C is missing.
+
+Same names and contract as fastdl._reference. Raises ImportError if numba is missing.
+"""
+try:
+    import numba  # noqa: F401
+except ImportError as exc:
+    raise ImportError("the fastdl Numba backend needs numba (pip install numba)") from exc
+
+from .activation import activation
+from .conv import col2im, conv2d, im2col
+from .gemm import linear, matmul
+
+__all__ = ["activation", "col2im", "conv2d", "im2col", "linear", "matmul"]

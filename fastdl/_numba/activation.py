@@ -1,0 +1,67 @@
+"""Numba activations: one scalar function, selected by an integer code, applied in place.
+
+NaN propagates through every activation; sigmoid/silu use a form that cannot overflow.
+"""
+import math
+
+import numba
+import numpy as np
+
+# The codes of fdl::Activation (kernels/include/fastdl/common.h).
+NONE, RELU, RELU6, LEAKY_RELU, SIGMOID, TANH, SILU = range(7)
+
+ACTIVATION_CODES = {
+    None: NONE,
+    "relu": RELU,
+    "relu6": RELU6,
+    "leaky_relu": LEAKY_RELU,
+    "sigmoid": SIGMOID,
+    "tanh": TANH,
+    "silu": SILU,
+}
+
+
+@numba.njit(cache=True, nogil=True)
+def _sigmoid(v):
+    # exp(-|v|) lies in [0, 1]: 1/(1+e^-v) for v >= 0, e^v/(1+e^v) otherwise (and NaN).
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+@numba.njit(cache=True, nogil=True)
+def _activate_one(v, code, alpha):
+    # Comparisons are written so that NaN falls through to a branch that returns it.
+    if code == RELU:
+        return 0.0 if v < 0 else v
+    if code == RELU6:
+        return 0.0 if v < 0 else (6.0 if v > 6 else v)
+    if code == LEAKY_RELU:
+        return alpha * v if v < 0 else v
+    if code == SIGMOID:
+        return _sigmoid(v)
+    if code == TANH:
+        return math.tanh(v)
+    if code == SILU:
+        return v * _sigmoid(v)
+    return v
+
+
+@numba.njit(cache=True, nogil=True)
+def _activate_flat(flat, code, alpha):
+    for i in range(flat.size):
+        flat[i] = _activate_one(flat[i], code, alpha)
+
+
+def activate(y, name, alpha):
+    """Apply activation `name` (leaky_relu slope `alpha`) in place to the float32
+    C-contiguous array `y`; return `y`."""
+    if name is not None:
+        _activate_flat(y.reshape(-1), ACTIVATION_CODES[name], float(alpha))
+    return y
+
+
+def activation(x, name, alpha):
+    """Elementwise activation of float32 array `x` (any shape) -> new float32 array."""
+    return activate(np.array(x, dtype=np.float32, order="C"), name, alpha)

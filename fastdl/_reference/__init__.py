@@ -1,0 +1,10 @@
+"""Plain-NumPy backend: readable float64 implementations, the Python-side oracle.
+
+Every function takes validated C-contiguous float32 arrays and returns a new float32
+C-contiguous array (see each function's docstring for its contract).
+"""
+from .activation import activation
+from .conv import col2im, conv2d, im2col
+from .gemm import linear, matmul
+
+__all__ = ["activation", "col2im", "conv2d", "im2col", "linear", "matmul"]

@@ -1,0 +1,5 @@
+"""Entry point of ``python -m fastdl.bench`` (see :mod:`fastdl.bench.cli`)."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""``python -m fastdl.bench``: the kernel suite, timed against the installed peers.
+
+Exit status: 0 on success; 1 if fastdl failed on a case or any library's output
+disagreed with fastdl's; 2 for bad command-line arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from typing import Dict, List, Optional, Sequence
+
+from . import subject
+from .cases import DEFAULT_SUITE, flops, select_cases
+from .machine import blas_environment, cpu_model, last_level_cache_bytes, numpy_blas
+from .peers import ALL_PEERS, Library, select_peers
+from .report import (ResultTable, header_lines, run_footnotes, run_title, scaling_table,
+                     to_json)
+from .suite import problems, run_suite
+from .timing import TimingSettings
+
+CACHE_MODES = {"warm": ["warm"], "cold": ["cold"], "both": ["warm", "cold"]}
+
+
+def parse_threads(text: str) -> List[int]:
+    """'1' or '1,2,4' -> [1] or [1, 2, 4]; raises ValueError for anything else."""
+    try:
+        counts = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise ValueError(f"--threads expects positive integers like 1 or 1,2; got {text!r}")
+    if not counts or any(n < 1 for n in counts):
+        raise ValueError(f"--threads expects positive integers like 1 or 1,2; got {text!r}")
+    return list(dict.fromkeys(counts))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fastdl.bench",
+        description="Time fastdl's kernels (ms, GFLOP/s, %% of the measured FMA peak) "
+                    "side by side with PyTorch, ONNX Runtime, ncnn and NumPy.")
+    parser.add_argument("--threads", default="1",
+                        help="thread count, or a comma-separated list to show scaling "
+                             "(default: 1)")
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated case names or substrings (default: all)")
+    parser.add_argument("--peers", default="all",
+                        help="comma-separated peers to compare with, 'all' or 'none' "
+                             f"(known: {', '.join(p.name for p in ALL_PEERS)})")
+    amount = parser.add_mutually_exclusive_group()
+    amount.add_argument("--repeat", type=int, default=None,
+                        help="exact number of timed samples per library per case")
+    amount.add_argument("--budget", type=float, default=0.5,
+                        help="seconds of timing per library per case (default: 0.5)")
+    parser.add_argument("--cache", choices=sorted(CACHE_MODES), default="warm",
+                        help="time with warm caches, cold (flushed before each call) "
+                             "or both (default: warm)")
+    parser.add_argument("--json", metavar="FILE", default=None,
+                        help="also write machine-readable results to FILE")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the input data")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    return parser
+
+
+def list_cases(out) -> None:
+    width = max(len(case.name) for case in DEFAULT_SUITE)
+    for case in DEFAULT_SUITE:
+        print(f"{case.name:<{width}}  {flops(case) / 1e9:8.3f} GFLOP  {case.description}",
+              file=out)
+
+
+def peer_versions(peers: Sequence[Library]) -> Dict[str, Dict[str, Optional[str]]]:
+    """{peer name: {'version': str or None, 'error': why unavailable or None}}."""
+    found = {}
+    for peer in peers:
+        try:
+            found[peer.name] = {"version": peer.version(), "error": None}
+        except Exception as exc:  # ImportError, or a broken install
+            found[peer.name] = {"version": None, "error": f"{type(exc).__name__}: {exc}"}
+    return found
+
+
+def collect_meta(args: argparse.Namespace, threads: List[int],
+                 peers: Sequence[Library]) -> Dict[str, object]:
+    """Everything the header and the --json 'meta' report about this run."""
+    return {"fastdl": subject.describe(), "threads": threads, "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(), "llc_bytes": last_level_cache_bytes(),
+            "python": platform.python_version(), "numpy_blas": numpy_blas(),
+            "peers": peer_versions(peers), "env": blas_environment(),
+            "timing": {"budget_s": args.budget, "repeat": args.repeat,
+                       "cache": CACHE_MODES[args.cache], "seed": args.seed,
+                       "statistic": "median"}}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    if args.list:
+        list_cases(out)
+        return 0
+    try:
+        threads = parse_threads(args.threads)
+        cases = select_cases(args.cases) if args.cases else list(DEFAULT_SUITE)
+        peers = select_peers(args.peers)
+        settings = TimingSettings(budget_s=args.budget, repeat=args.repeat)
+    except ValueError as exc:
+        parser.error(str(exc))
+    fastdl = subject.Fastdl()
+    try:
+        meta = collect_meta(args, threads, peers)
+    except Exception as exc:  # fastdl itself cannot be imported or queried
+        print(f"fastdl.bench: cannot use fastdl: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    for line in header_lines(meta):
+        print(line, file=out)
+
+    table = ResultTable([case.name for case in cases], fastdl, peers)
+
+    def on_run_start(run) -> None:
+        print(f"\n{run_title(run)}\n{table.header()}", file=out, flush=True)
+
+    def on_case(run, case_result) -> None:
+        print(table.row(case_result), file=out, flush=True)
+        if case_result is run.cases[-1] and len(run.cases) == len(cases):
+            for line in run_footnotes(run):
+                print(line, file=out)
+
+    runs = run_suite(cases, fastdl, peers, threads, CACHE_MODES[args.cache], settings,
+                     subject.fma_peak_gflops, on_case=on_case, on_run_start=on_run_start,
+                     seed=args.seed)
+    for cache in CACHE_MODES[args.cache]:
+        lines = scaling_table(runs, fastdl.name, cache)
+        if lines:
+            print("\n" + "\n".join(lines), file=out)
+
+    found = problems(runs, fastdl.name)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(to_json(meta, runs, found), f, indent=2)
+    if found:
+        print("\nFAILED: fastdl failed or disagreed with a peer:", file=sys.stderr)
+        for line in found:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0

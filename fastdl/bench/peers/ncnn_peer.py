@@ -1,0 +1,126 @@
+"""ncnn peer (the ``ncnn`` PyPI module): a small .param/.bin network per case.
+
+The network is written to a temporary directory in ncnn's text format and loaded
+once. ncnn has no batch dimension for images, so convolutions run batch 1 only.
+fp16/bf16 storage and arithmetic are switched off so that ncnn computes in fp32 like
+everybody else; its other defaults (packing layout, Winograd, sgemm) stay on.
+Timed: creating an extractor, feeding the prepared input ``ncnn.Mat`` and extracting
+the output (which ncnn unpacks to fp32 elempack 1); converting to NumPy is not timed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Dict, List, Mapping, Sequence, Tuple
+
+import numpy as np
+
+from ..cases import CaseData, Conv2dCase, DenseCase, GemmCase
+from .base import Library, Runner, Unsupported
+
+PARAM_MAGIC = 7767517
+
+# (layer type, layer name, bottom blobs, top blobs, {param id: value}); params not
+# given keep their ncnn defaults (e.g. activation_type 0 = none).
+Layer = Tuple[str, str, Sequence[str], Sequence[str], Mapping[int, object]]
+
+
+def param_text(layers: Sequence[Layer]) -> str:
+    """ncnn .param text for ``layers``: (type, name, bottoms, tops, {id: value})."""
+    blobs = {top for _, _, _, tops, _ in layers for top in tops}
+    lines = [str(PARAM_MAGIC), f"{len(layers)} {len(blobs)}"]
+    for layer_type, name, bottoms, tops, params in layers:
+        fields = [layer_type, name, str(len(bottoms)), str(len(tops)), *bottoms, *tops]
+        fields += [f"{key}={value}" for key, value in params.items()]
+        lines.append(" ".join(fields))
+    return "\n".join(lines) + "\n"
+
+
+def weight_bin(weights: np.ndarray, bias: np.ndarray) -> bytes:
+    """ncnn .bin bytes for one layer: tagged fp32 weights, then raw fp32 bias.
+
+    ncnn loads weights with an "auto" type preceded by a 4-byte tag (0 = float32)
+    and biases as raw float32.
+    """
+    tag = np.zeros(1, dtype=np.uint32).tobytes()
+    return tag + np.ascontiguousarray(weights, np.float32).tobytes() + \
+        np.ascontiguousarray(bias, np.float32).tobytes()
+
+
+class NcnnPeer(Library):
+    name = "ncnn"
+    label = "ncnn"
+    module = "ncnn"
+
+    def _net(self, layers: Sequence[Layer], weights: bytes, threads: int):
+        """An ncnn.Net with ``layers`` and their ``weights`` loaded, fp32 only."""
+        ncnn = self.load()
+        net = ncnn.Net()
+        opt = net.opt
+        opt.num_threads = threads
+        opt.use_fp16_storage = opt.use_fp16_packed = opt.use_fp16_arithmetic = False
+        opt.use_bf16_storage = False
+        opt.use_vulkan_compute = False
+        with tempfile.TemporaryDirectory(prefix="fastdl_bench_ncnn_") as tmp:
+            param_path = os.path.join(tmp, "model.param")
+            bin_path = os.path.join(tmp, "model.bin")
+            with open(param_path, "w") as f:
+                f.write(param_text(layers))
+            with open(bin_path, "wb") as f:
+                f.write(weights)
+            if net.load_param(param_path) != 0:
+                raise RuntimeError("ncnn could not load the generated .param")
+            if weights and net.load_model(bin_path) != 0:
+                raise RuntimeError("ncnn could not load the generated .bin")
+        return net
+
+    def _runner(self, net, inputs: Dict[str, np.ndarray], output_shape) -> Runner:
+        ncnn = self.load()
+        # ncnn.Mat(array) shares the array's memory: keep the arrays referenced here.
+        feeds: List[Tuple[str, object, np.ndarray]] = [
+            (name, ncnn.Mat(arr), arr) for name, arr in inputs.items()]
+
+        def run():
+            extractor = net.create_extractor()
+            for name, mat, _ in feeds:
+                extractor.input(name, mat)
+            status, out = extractor.extract("y")
+            if status != 0:
+                raise RuntimeError(f"ncnn extract failed with status {status}")
+            return out
+
+        return Runner(run, lambda out: np.array(out).reshape(output_shape))
+
+    def prepare_conv2d(self, case: Conv2dCase, data: CaseData, threads: int) -> Runner:
+        if case.batch != 1:
+            raise Unsupported("ncnn runs convolutions on batch 1 only")
+        w = data["w"]
+        params = {0: case.cout, 1: case.kernel, 11: case.kernel, 2: case.dilation,
+                  12: case.dilation, 3: case.stride, 13: case.stride, 4: case.padding,
+                  14: case.padding, 15: case.padding, 16: case.padding, 5: 1, 6: w.size}
+        layer_type = "Convolution"
+        if case.groups > 1:
+            layer_type, params[7] = "ConvolutionDepthWise", case.groups
+        layers = [("Input", "input", [], ["x"], {0: case.width, 1: case.height, 2: case.cin}),
+                  (layer_type, "conv", ["x"], ["y"], params)]
+        net = self._net(layers, weight_bin(w, data["b"]), threads)
+        return self._runner(net, {"x": data["x"][0]}, case.output_shape)
+
+    def prepare_gemm(self, case: GemmCase, data: CaseData, threads: int) -> Runner:
+        layers = [("Input", "input_a", [], ["a"], {0: case.k, 1: case.m}),
+                  ("Input", "input_b", [], ["b"], {0: case.n, 1: case.k}),
+                  ("Gemm", "gemm", ["a", "b"], ["y"], {0: 1.0, 1: 1.0, 2: 0, 3: 0})]
+        net = self._net(layers, b"", threads)
+        return self._runner(net, {"a": data["a"], "b": data["b"]}, case.output_shape)
+
+    def prepare_dense(self, case: DenseCase, data: CaseData, threads: int) -> Runner:
+        w = data["w"]
+        x = data["x"][0] if case.batch == 1 else data["x"]
+        input_params = {0: case.in_features} if case.batch == 1 else \
+            {0: case.in_features, 1: case.batch}
+        layers = [("Input", "input", [], ["x"], input_params),
+                  ("InnerProduct", "dense", ["x"], ["y"],
+                   {0: case.out_features, 1: 1, 2: w.size})]
+        net = self._net(layers, weight_bin(w, data["b"]), threads)
+        return self._runner(net, {"x": x}, case.output_shape)

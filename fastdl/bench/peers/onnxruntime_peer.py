@@ -1,0 +1,79 @@
+"""ONNX Runtime peer: a one-node ONNX model built in memory, one session per case.
+
+Weights are initializers (constant, so ORT may pre-pack them, as it does for a real
+model); the activations are graph inputs. Sessions use the CPU provider,
+``intra_op_num_threads = threads``, ``inter_op_num_threads = 1`` and all graph
+optimizations.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import numpy as np
+
+from ..cases import CaseData, Conv2dCase, DenseCase, GemmCase
+from .base import Library, Runner
+
+OPSET = 17
+IR_VERSION = 8  # old enough for every onnxruntime that supports opset 17
+
+
+def one_node_model(op_type: str, inputs: Dict[str, np.ndarray],
+                   initializers: Dict[str, np.ndarray], output_shape: Sequence[int],
+                   **attributes):
+    """An ONNX ModelProto with a single ``op_type`` node computing output ``y``.
+
+    ``inputs`` become graph inputs and ``initializers`` constants, both in the order
+    given, which is the order of the node's inputs.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    def value_info(name, shape):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+    node = helper.make_node(op_type, [*inputs, *initializers], ["y"], **attributes)
+    graph = helper.make_graph(
+        [node], f"fastdl_bench_{op_type.lower()}",
+        [value_info(name, arr.shape) for name, arr in inputs.items()],
+        [value_info("y", output_shape)],
+        initializer=[numpy_helper.from_array(arr, name) for name, arr in initializers.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    return model
+
+
+class OnnxRuntimePeer(Library):
+    name = "onnxruntime"
+    label = "ort"
+    module = "onnxruntime"
+
+    def _runner(self, model, feeds: Dict[str, np.ndarray], threads: int) -> Runner:
+        ort = self.load()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(model.SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+        run = session.run
+        return Runner(lambda: run(None, feeds)[0])
+
+    def prepare_conv2d(self, case: Conv2dCase, data: CaseData, threads: int) -> Runner:
+        pad, k = case.padding, case.kernel
+        model = one_node_model(
+            "Conv", {"x": data["x"]}, {"w": data["w"], "b": data["b"]}, case.output_shape,
+            kernel_shape=[k, k], strides=[case.stride] * 2, pads=[pad] * 4,
+            dilations=[case.dilation] * 2, group=case.groups)
+        return self._runner(model, {"x": data["x"]}, threads)
+
+    def prepare_gemm(self, case: GemmCase, data: CaseData, threads: int) -> Runner:
+        feeds = {"a": data["a"], "b": data["b"]}
+        model = one_node_model("MatMul", feeds, {}, case.output_shape)
+        return self._runner(model, feeds, threads)
+
+    def prepare_dense(self, case: DenseCase, data: CaseData, threads: int) -> Runner:
+        model = one_node_model("Gemm", {"x": data["x"]}, {"w": data["w"], "b": data["b"]},
+                               case.output_shape, transB=1)
+        return self._runner(model, {"x": data["x"]}, threads)

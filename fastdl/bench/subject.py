@@ -1,0 +1,65 @@
+"""fastdl itself as a benchmarked library, plus the facts the report needs about it.
+
+Conv and dense layers are timed through their plans (``Conv2dPlan``/``LinearPlan``:
+weights packed once, the fast path); GEMM through ``fastdl.ops.matmul``, which packs
+both activations on every call.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict, Optional, Tuple
+
+from .cases import CaseData, Conv2dCase, DenseCase, GemmCase
+from .peers.base import Library, Runner
+
+
+class Fastdl(Library):
+    name = "fastdl"
+    label = "fastdl"
+    module = "fastdl"
+
+    def _setup(self, threads: int):
+        fastdl = self.load()
+        fastdl.set_num_threads(threads)
+        return fastdl.ops
+
+    def prepare_conv2d(self, case: Conv2dCase, data: CaseData, threads: int) -> Runner:
+        ops = self._setup(threads)
+        plan = ops.Conv2dPlan(data["w"], data["b"], stride=case.stride, padding=case.padding,
+                              dilation=case.dilation, groups=case.groups)
+        x = data["x"]
+        return Runner(lambda: plan(x))
+
+    def prepare_gemm(self, case: GemmCase, data: CaseData, threads: int) -> Runner:
+        matmul = self._setup(threads).matmul
+        a, b = data["a"], data["b"]
+        return Runner(lambda: matmul(a, b))
+
+    def prepare_dense(self, case: DenseCase, data: CaseData, threads: int) -> Runner:
+        plan = self._setup(threads).LinearPlan(data["w"], data["b"])
+        x = data["x"]
+        return Runner(lambda: plan(x))
+
+
+def fma_peak_gflops(threads: int, seconds: float = 0.25) -> Tuple[Optional[float], Optional[str]]:
+    """(measured FMA peak GFLOP/s with ``threads`` fastdl threads, None) or (None, reason).
+
+    The peak comes from the native extension; without it there is no peak (n/a).
+    """
+    try:
+        native = importlib.import_module("fastdl._C")
+        importlib.import_module("fastdl").set_num_threads(threads)
+        return float(native.fma_peak_gflops(seconds)), None
+    except ImportError as exc:
+        return None, f"native extension fastdl._C not available ({exc})"
+    except (AttributeError, RuntimeError, ValueError) as exc:
+        return None, f"fastdl._C.fma_peak_gflops failed: {exc!r}"
+
+
+def describe() -> Dict[str, object]:
+    """fastdl's version, chosen ISA, backend and default thread count."""
+    fastdl = importlib.import_module("fastdl")
+    return {"version": str(getattr(fastdl, "__version__", "unknown")),
+            "isa": fastdl.isa(), "backend": fastdl.backend(),
+            "default_threads": fastdl.get_num_threads()}

@@ -1,0 +1,201 @@
+// Conv2dPlan: weights packed once; per image and group one GEMM whose B operand is packed
+// straight from the input (tiled im2col). See fastdl/conv.h for the contract.
+#include <algorithm>
+#include <cstring>
+
+#include "fastdl/conv.h"
+#include "fastdl/threadpool.h"
+
+namespace fdl {
+
+std::size_t Conv2dGeometry::out_h(std::size_t in_h) const {
+  const std::size_t span = dilation_h * (kernel_h - 1) + 1, padded = in_h + pad_top + pad_bottom;
+  return padded < span ? 0 : (padded - span) / stride_h + 1;
+}
+
+std::size_t Conv2dGeometry::out_w(std::size_t in_w) const {
+  const std::size_t span = dilation_w * (kernel_w - 1) + 1, padded = in_w + pad_left + pad_right;
+  return padded < span ? 0 : (padded - span) / stride_w + 1;
+}
+
+namespace {
+
+using sidx = std::ptrdiff_t;
+
+// B operand of one image and group: element (r, k) of the virtual K x (OH*OW) column
+// matrix, r = oh * OW + ow, k = (c * KH + ky) * KW + kx, is
+//   x[c][oh*sh - pad_top + ky*dh][ow*sw - pad_left + kx*dw]   (0 outside the input).
+class Im2colPacker final : public Packer {
+ public:
+  Im2colPacker(const Conv2dGeometry& g, const float* x, std::size_t h, std::size_t w)
+      : g_(g), x_(x), h_(h), w_(w), ow_(g.out_w(w)) {}
+
+  void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
+            float* dst) const override {
+    const std::size_t khw = g_.kernel_h * g_.kernel_w;
+    const std::size_t panels = (rows + w - 1) / w;
+    const std::size_t panel_stride = kc * w;
+    std::size_t c = k0 / khw, ky = (k0 % khw) / g_.kernel_w, kx = k0 % g_.kernel_w;
+    const sidx sw = static_cast<sidx>(g_.stride_w), W = static_cast<sidx>(w_);
+    for (std::size_t p = 0; p < kc; ++p) {
+      const float* xc = x_ + c * h_ * w_;
+      const sidx y_off = static_cast<sidx>(ky * g_.dilation_h) - static_cast<sidx>(g_.pad_top);
+      const sidx x_off = static_cast<sidx>(kx * g_.dilation_w) - static_cast<sidx>(g_.pad_left);
+      float* row = dst + p * w;  // this k's slot in panel 0
+      std::size_t oh = r0 / ow_, ow = r0 % ow_;
+      std::size_t t = 0;
+      while (t < rows) {
+        const std::size_t seg = std::min(rows - t, ow_ - ow);
+        const sidx ih = static_cast<sidx>(oh * g_.stride_h) + y_off;
+        // Segment positions s in [s_lo, s_hi) read inside the input row.
+        sidx s_lo = 0, s_hi = 0;
+        if (ih >= 0 && ih < static_cast<sidx>(h_)) {
+          const sidx first = static_cast<sidx>(ow) * sw + x_off;  // iw at s = 0
+          s_lo = first >= 0 ? 0 : (-first + sw - 1) / sw;
+          s_hi = first > W - 1 ? 0 : (W - 1 - first) / sw + 1;
+          s_hi = std::min<sidx>(s_hi, static_cast<sidx>(seg));
+          if (s_lo > s_hi) s_lo = s_hi;
+        }
+        const float* src = xc + (ih >= 0 ? ih : 0) * W + static_cast<sidx>(ow) * sw + x_off;
+        for (sidx s = 0; s < static_cast<sidx>(seg);) {
+          // Run inside one panel and one of the three zones (left pad, inside, right pad).
+          const std::size_t tt = t + static_cast<std::size_t>(s);
+          const std::size_t lane = tt % w;
+          float* out = row + (tt / w) * panel_stride + lane;
+          sidx end = std::min<sidx>(static_cast<sidx>(seg), s + static_cast<sidx>(w - lane));
+          if (s < s_lo) {
+            end = std::min(end, s_lo);
+            std::fill(out, out + (end - s), 0.0f);
+          } else if (s < s_hi) {
+            end = std::min(end, s_hi);
+            if (sw == 1) {
+              std::memcpy(out, src + s, static_cast<std::size_t>(end - s) * sizeof(float));
+            } else {
+              for (sidx q = s; q < end; ++q) out[q - s] = src[q * sw];
+            }
+          } else {
+            std::fill(out, out + (end - s), 0.0f);
+          }
+          s = end;
+        }
+        t += seg;
+        ow = 0;
+        ++oh;
+      }
+      for (std::size_t tt = rows; tt < panels * w; ++tt) row[(tt / w) * panel_stride + tt % w] = 0.0f;
+      if (++kx == g_.kernel_w) {
+        kx = 0;
+        if (++ky == g_.kernel_h) {
+          ky = 0;
+          ++c;
+        }
+      }
+    }
+  }
+
+ private:
+  const Conv2dGeometry& g_;
+  const float* x_;
+  std::size_t h_, w_, ow_;
+};
+
+bool is_pointwise(const Conv2dGeometry& g) {
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
+         g.pad_top == 0 && g.pad_bottom == 0 && g.pad_left == 0 && g.pad_right == 0;
+}
+
+}  // namespace
+
+Conv2dPlan::Conv2dPlan(const Conv2dGeometry& g, const float* weights, const float* bias,
+                       Activation act, float alpha, const GemmUkernel* uk)
+    : g_(g), uk_(uk ? uk : &gemm_best()) {
+  m_per_group_ = g.out_channels / g.groups;
+  k_per_group_ = (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
+  packed_per_group_ = packed_size(m_per_group_, k_per_group_, uk_->mr);
+  packed_.resize(packed_per_group_ * g.groups);
+  for (std::size_t grp = 0; grp < g.groups; ++grp) {
+    PackRowsByK src(weights + grp * m_per_group_ * k_per_group_, k_per_group_);
+    pack_all(src, m_per_group_, k_per_group_, uk_->mr, packed_.data() + grp * packed_per_group_);
+  }
+  if (bias) {
+    bias_.resize(g.out_channels);
+    std::memcpy(bias_.data(), bias, g.out_channels * sizeof(float));
+    ep_.bias_row = bias_.data();
+  }
+  ep_.act = act;
+  ep_.alpha = alpha;
+}
+
+void Conv2dPlan::run(const float* x, std::size_t batch, std::size_t in_h, std::size_t in_w,
+                     float* y) const {
+  const std::size_t oh = g_.out_h(in_h), ow = g_.out_w(in_w);
+  const std::size_t cin_g = g_.in_channels / g_.groups;
+  const std::size_t in_image = g_.in_channels * in_h * in_w;
+  const std::size_t out_image = g_.out_channels * oh * ow;
+  const std::size_t jobs = batch * g_.groups;
+  if (jobs == 0 || oh * ow == 0) return;
+  const bool pointwise = is_pointwise(g_);
+  // Many independent (image, group) GEMMs: one per task. Few: each GEMM splits itself.
+  const bool outer_parallel = jobs >= 2 * static_cast<std::size_t>(num_threads());
+  auto one = [&](std::size_t job) {
+    const std::size_t n = job / g_.groups, grp = job % g_.groups;
+    const float* xg = x + n * in_image + grp * cin_g * in_h * in_w;
+    float* yg = y + n * out_image + grp * m_per_group_ * oh * ow;
+    Epilogue ep = ep_;
+    if (ep.bias_row) ep.bias_row += grp * m_per_group_;
+    GemmOperand a{packed_.data() + grp * packed_per_group_, nullptr};
+    if (pointwise) {
+      PackKByRows cols(xg, in_h * in_w);
+      gemm(*uk_, m_per_group_, oh * ow, k_per_group_, a, GemmOperand{nullptr, &cols}, yg,
+           oh * ow, ep, !outer_parallel);
+    } else {
+      Im2colPacker cols(g_, xg, in_h, in_w);
+      gemm(*uk_, m_per_group_, oh * ow, k_per_group_, a, GemmOperand{nullptr, &cols}, yg,
+           oh * ow, ep, !outer_parallel);
+    }
+  };
+  if (outer_parallel) {
+    parallel_for(jobs, one);
+  } else {
+    for (std::size_t j = 0; j < jobs; ++j) one(j);
+  }
+}
+
+void im2col(const Conv2dGeometry& g, const float* x, std::size_t in_h, std::size_t in_w,
+            float* cols) {
+  const std::size_t oh = g.out_h(in_h), ow = g.out_w(in_w), L = oh * ow;
+  const std::size_t K = g.in_channels * g.kernel_h * g.kernel_w;
+  if (L == 0 || K == 0) return;
+  // Reuse the GEMM packer with panel width L: one panel = the whole column matrix
+  // stored k-major, which is exactly [K, L] row-major.
+  Im2colPacker packer(g, x, in_h, in_w);
+  packer.pack(0, L, 0, K, L, cols);
+}
+
+void col2im(const Conv2dGeometry& g, const float* cols, std::size_t in_h, std::size_t in_w,
+            float* y) {
+  const std::size_t oh = g.out_h(in_h), ow = g.out_w(in_w);
+  std::memset(y, 0, g.in_channels * in_h * in_w * sizeof(float));
+  const sidx H = static_cast<sidx>(in_h), W = static_cast<sidx>(in_w);
+  for (std::size_t c = 0; c < g.in_channels; ++c) {
+    float* yc = y + c * in_h * in_w;
+    for (std::size_t ky = 0; ky < g.kernel_h; ++ky) {
+      for (std::size_t kx = 0; kx < g.kernel_w; ++kx, cols += oh * ow) {
+        for (std::size_t i = 0; i < oh; ++i) {
+          const sidx ih = static_cast<sidx>(i * g.stride_h + ky * g.dilation_h) -
+                          static_cast<sidx>(g.pad_top);
+          if (ih < 0 || ih >= H) continue;
+          float* yrow = yc + ih * W;
+          const float* crow = cols + i * ow;
+          for (std::size_t j = 0; j < ow; ++j) {
+            const sidx iw = static_cast<sidx>(j * g.stride_w + kx * g.dilation_w) -
+                            static_cast<sidx>(g.pad_left);
+            if (iw >= 0 && iw < W) yrow[iw] += crow[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace fdl

@@ -1,0 +1,214 @@
+// Persistent thread pool. Workers sleep on a condition variable between jobs after a short
+// spin (successive layers reuse them without a wake-up cost). A job is one parallel_for:
+// an atomic counter hands out task indices to the workers and the caller alike.
+#include <sched.h>
+#include <unistd.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <condition_variable>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "fastdl/threadpool.h"
+
+namespace fdl {
+namespace {
+
+thread_local bool t_inside_task = false;
+
+int available_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc ? static_cast<int>(hc) : 1;
+}
+
+int initial_threads() {
+  if (const char* env = std::getenv("FASTDL_NUM_THREADS")) {
+    char* end = nullptr;
+    long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
+  }
+  return available_cpus();
+}
+
+class Pool {
+ public:
+  explicit Pool(int workers, const std::vector<int>& cpus) : cpus_(cpus) {
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      generation_.fetch_add(1);
+    }
+    cv_work_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // Runs the job; the caller holds busy_ so only one job is in flight.
+  void run(std::size_t n, const std::function<void(std::size_t)>& fn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fn_ = &fn;
+      n_ = n;
+      next_.store(0);
+      pending_ = static_cast<int>(threads_.size());
+      generation_.fetch_add(1);
+    }
+    cv_work_.notify_all();
+    drain();
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_done_.wait(lock, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+  }
+
+  std::mutex busy;
+
+ private:
+  void drain() {
+    t_inside_task = true;
+    for (;;) {
+      std::size_t i = next_.fetch_add(1);
+      if (i >= n_) break;
+      (*fn_)(i);
+    }
+    t_inside_task = false;
+  }
+
+  void work() {
+    if (!cpus_.empty()) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      for (int c : cpus_) CPU_SET(c, &set);
+      pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    }
+    std::uint64_t seen = 0;  // the generation at construction: no job is missed
+    for (;;) {
+      // Spin briefly: back-to-back kernels then start without a futex wake-up.
+      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+      while (generation_.load(std::memory_order_acquire) == seen &&
+             std::chrono::steady_clock::now() < spin_until)
+        std::this_thread::yield();
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_work_.wait(lock, [&] { return generation_.load() != seen; });
+      seen = generation_.load();
+      if (stop_) return;
+      lock.unlock();
+      drain();
+      lock.lock();
+      if (--pending_ == 0) cv_done_.notify_one();
+    }
+  }
+
+  std::vector<int> cpus_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_done_;
+  std::atomic<std::uint64_t> generation_{0};
+  const std::function<void(std::size_t)>* fn_ = nullptr;
+  std::size_t n_ = 0;
+  std::atomic<std::size_t> next_{0};
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+struct State {
+  std::mutex mu;  // guards the fields below
+  int threads = initial_threads();
+  std::vector<int> cpus;
+  Pool* pool = nullptr;  // owned; leaked (never destroyed) in a forked child
+  pid_t owner = 0;
+};
+
+State& state() {
+  static State* s = new State();  // never destroyed: workers may outlive static teardown
+  return *s;
+}
+
+// The pool for the current settings, created on demand, re-created after fork().
+Pool* current_pool(State& s) {
+  pid_t pid = getpid();
+  if (s.pool && s.owner != pid) s.pool = nullptr;  // threads did not survive fork: abandon
+  if (!s.pool && s.threads > 1) {
+    s.pool = new Pool(s.threads - 1, s.cpus);
+    s.owner = pid;
+  }
+  return s.pool;
+}
+
+}  // namespace
+
+int num_threads() {
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.threads;
+}
+
+void set_num_threads(int n) {
+  if (n < 1) n = 1;
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (n == s.threads) return;
+  s.threads = n;
+  if (s.pool && s.owner == getpid()) {
+    std::lock_guard<std::mutex> busy(s.pool->busy);
+    delete s.pool;
+  }
+  s.pool = nullptr;
+}
+
+bool set_thread_affinity(const int* cpus, int count) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (count == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &set);
+  } else {
+    for (int i = 0; i < count; ++i) CPU_SET(cpus[i], &set);
+  }
+  bool ok = sched_setaffinity(0, sizeof(set), &set) == 0;
+  if (count == 0) ok = true;  // lifting may be partially refused (offline CPUs): fine
+  if (!ok) return false;
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.cpus.assign(cpus, cpus + count);
+  if (s.pool && s.owner == getpid()) {
+    std::lock_guard<std::mutex> busy(s.pool->busy);
+    delete s.pool;
+  }
+  s.pool = nullptr;
+  return true;
+}
+
+void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
+  if (n == 0) return;
+  Pool* pool = nullptr;
+  if (n > 1 && !t_inside_task) {
+    State& s = state();
+    std::lock_guard<std::mutex> lock(s.mu);
+    pool = current_pool(s);
+    // Another thread's job in flight: run this one serially rather than wait.
+    if (pool && !pool->busy.try_lock()) pool = nullptr;
+  }
+  if (!pool) {
+    bool was_inside = t_inside_task;
+    t_inside_task = true;
+    for (std::size_t i = 0; i < n; ++i) fn(i);
+    t_inside_task = was_inside;
+    return;
+  }
+  pool->run(n, fn);
+  pool->busy.unlock();
+}
+
+}  // namespace fdl

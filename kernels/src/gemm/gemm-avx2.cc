@@ -1,0 +1,17 @@
+// SGEMM microkernel for AVX2 + FMA: 6x16 tile (12 ymm accumulators, 2 for B, 1 broadcast).
+#include <immintrin.h>
+
+#include <utility>
+
+#include "fastdl/gemm.h"
+
+namespace {
+#include "../simd/vec-avx2.inc"
+#include "../simd/activation-vec.inc"
+#include "gemm-ukernel.inc"
+}  // namespace
+
+void fdl_f32_gemm__avx2_6x16(std::size_t m, std::size_t k, const float* a, const float* b,
+                             float* c, std::size_t ldc, int flags, const fdl::Epilogue& ep) {
+  GemmTile<6, 16>::run(m, k, a, b, c, ldc, flags, ep);
+}

@@ -1,0 +1,17 @@
+// SGEMM microkernel for AVX-512: 12x32 tile (24 zmm accumulators, 2 for B, 1 broadcast).
+#include <immintrin.h>
+
+#include <utility>
+
+#include "fastdl/gemm.h"
+
+namespace {
+#include "../simd/vec-avx512.inc"
+#include "../simd/activation-vec.inc"
+#include "gemm-ukernel.inc"
+}  // namespace
+
+void fdl_f32_gemm__avx512_12x32(std::size_t m, std::size_t k, const float* a, const float* b,
+                                float* c, std::size_t ldc, int flags, const fdl::Epilogue& ep) {
+  GemmTile<12, 32>::run(m, k, a, b, c, ldc, flags, ep);
+}

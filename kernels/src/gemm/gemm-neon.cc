@@ -1,0 +1,18 @@
+// SGEMM microkernel for AArch64 NEON: 8x12 tile (24 q-register accumulators, 3 for B,
+// broadcast loads), sized for the Cortex-A73's 32 vector registers.
+#include <arm_neon.h>
+
+#include <utility>
+
+#include "fastdl/gemm.h"
+
+namespace {
+#include "../simd/vec-neon.inc"
+#include "../simd/activation-vec.inc"
+#include "gemm-ukernel.inc"
+}  // namespace
+
+void fdl_f32_gemm__neon_8x12(std::size_t m, std::size_t k, const float* a, const float* b,
+                             float* c, std::size_t ldc, int flags, const fdl::Epilogue& ep) {
+  GemmTile<8, 12>::run(m, k, a, b, c, ldc, flags, ep);
+}

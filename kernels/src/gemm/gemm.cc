@@ -1,0 +1,206 @@
+// The SGEMM driver: variant table, packers, cache blocking and threading around one
+// microkernel. ISA-neutral (built with baseline flags); the microkernels are the only
+// ISA-specific code.
+#include <algorithm>
+#include <cstring>
+
+#include "fastdl/buffer.h"
+#include "fastdl/gemm.h"
+#include "fastdl/isa.h"
+#include "fastdl/threadpool.h"
+
+#define FDL_GEMM_VARIANT(sfx, isa, mr, nr, kc, mc, nc)                                      \
+  void fdl_f32_gemm__##sfx(std::size_t, std::size_t, const float*, const float*, float*, \
+                           std::size_t, int, const fdl::Epilogue&);
+#include "variants.inc"
+#undef FDL_GEMM_VARIANT
+
+namespace fdl {
+
+const std::vector<GemmUkernel>& gemm_variants() {
+  static const std::vector<GemmUkernel> table = {
+#define FDL_GEMM_VARIANT(sfx, isa, mr, nr, kc, mc, nc) \
+  {"fdl_f32_gemm__" #sfx, Isa::isa, mr, nr, kc, mc, nc, &fdl_f32_gemm__##sfx},
+#include "variants.inc"
+#undef FDL_GEMM_VARIANT
+  };
+  return table;
+}
+
+const GemmUkernel& gemm_best() {
+  const Isa active = active_isa();
+  for (const auto& v : gemm_variants())
+    if (v.isa == active || v.isa == Isa::kRef) return v;
+  return gemm_variants().back();
+}
+
+const GemmUkernel* gemm_find(const char* name) {
+  for (const auto& v : gemm_variants())
+    if (std::strcmp(v.name, name) == 0) return &v;
+  return nullptr;
+}
+
+void PackRowsByK::pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc,
+                       std::size_t w, float* dst) const {
+  for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
+    const std::size_t n = std::min(w, rows - q * w);
+    const float* base = src + (r0 + q * w) * ld + k0;
+    for (std::size_t t = 0; t < n; ++t) {
+      const float* row = base + t * ld;
+      for (std::size_t p = 0; p < kc; ++p) dst[p * w + t] = row[p];
+    }
+    for (std::size_t t = n; t < w; ++t)
+      for (std::size_t p = 0; p < kc; ++p) dst[p * w + t] = 0.0f;
+  }
+}
+
+void PackKByRows::pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc,
+                       std::size_t w, float* dst) const {
+  for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
+    const std::size_t n = std::min(w, rows - q * w);
+    const float* base = src + k0 * ld + r0 + q * w;
+    for (std::size_t p = 0; p < kc; ++p) {
+      std::memcpy(dst + p * w, base + p * ld, n * sizeof(float));
+      std::fill(dst + p * w + n, dst + (p + 1) * w, 0.0f);
+    }
+  }
+}
+
+std::size_t packed_size(std::size_t rows, std::size_t k, std::size_t w) {
+  return ((rows + w - 1) / w) * w * k;
+}
+
+void pack_all(const Packer& src, std::size_t rows, std::size_t k, std::size_t w, float* dst) {
+  if (rows == 0 || k == 0) return;
+  // Panel by panel so each panel holds its full K contiguously.
+  for (std::size_t r = 0; r < rows; r += w) src.pack(r, std::min(w, rows - r), 0, k, w, dst + r * k);
+}
+
+namespace {
+
+// Per-thread packing workspace, grown on demand and reused across calls.
+struct Workspace {
+  AlignedBuffer a, b;
+};
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+// Problems below this many multiply-adds run on one thread: waking the pool costs more.
+constexpr std::size_t kParallelMinMacs = 1u << 18;
+
+struct Task {
+  std::size_t m0, m1, n0, n1;
+};
+
+void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const GemmOperand& b,
+              float* c, std::size_t ldc, const Epilogue& ep, const Task& t) {
+  const std::size_t MR = uk.mr, NR = uk.nr;
+  const std::size_t KC = uk.kc, MC = uk.mc, NC = uk.nc;
+  Workspace& ws = workspace();
+  if (!b.packed) ws.b.resize(std::min(KC, std::max<std::size_t>(K, 1)) *
+                             ((std::min(NC, t.n1 - t.n0) + NR - 1) / NR) * NR);
+  if (!a.packed) ws.a.resize(std::min(KC, std::max<std::size_t>(K, 1)) *
+                             ((std::min(MC, t.m1 - t.m0) + MR - 1) / MR) * MR);
+  alignas(64) float edge_c[64 * 64];
+  alignas(64) float edge_bias[64];
+
+  for (std::size_t jc = t.n0; jc < t.n1; jc += NC) {
+    const std::size_t nc = std::min(NC, t.n1 - jc);
+    std::size_t pc = 0;
+    do {  // runs once with kc = 0 when K == 0 (C = act(bias))
+      const std::size_t kc = std::min(KC, K - pc);
+      const int flags = (pc > 0 ? kGemmAccumulate : 0) | (pc + kc >= K ? kGemmFinal : 0);
+      const float* bblock;
+      std::size_t bstride;  // floats between consecutive B panels
+      if (b.packed) {
+        bblock = b.packed + (jc / NR) * NR * K + pc * NR;
+        bstride = NR * K;
+      } else {
+        b.packer->pack(jc, nc, pc, kc, NR, ws.b.data());
+        bblock = ws.b.data();
+        bstride = NR * kc;
+      }
+      for (std::size_t ic = t.m0; ic < t.m1; ic += MC) {
+        const std::size_t mc = std::min(MC, t.m1 - ic);
+        const float* ablock;
+        std::size_t astride;
+        if (a.packed) {
+          ablock = a.packed + (ic / MR) * MR * K + pc * MR;
+          astride = MR * K;
+        } else {
+          a.packer->pack(ic, mc, pc, kc, MR, ws.a.data());
+          ablock = ws.a.data();
+          astride = MR * kc;
+        }
+        for (std::size_t jr = 0; jr < nc; jr += NR) {
+          const float* bpanel = bblock + (jr / NR) * bstride;
+          const std::size_t n = std::min(NR, nc - jr);
+          const std::size_t col = jc + jr;
+          for (std::size_t ir = 0; ir < mc; ir += MR) {
+            const float* apanel = ablock + (ir / MR) * astride;
+            const std::size_t m = std::min(MR, mc - ir);
+            const std::size_t row = ic + ir;
+            Epilogue tile_ep = ep;
+            if (ep.bias_row) tile_ep.bias_row = ep.bias_row + row;
+            float* ctile = c + row * ldc + col;
+            if (n == NR) {
+              if (ep.bias_col) tile_ep.bias_col = ep.bias_col + col;
+              uk.fn(m, kc, apanel, bpanel, ctile, ldc, flags, tile_ep);
+              continue;
+            }
+            // Right edge: run the full-width kernel on a staging tile.
+            if (flags & kGemmAccumulate)
+              for (std::size_t i = 0; i < m; ++i)
+                std::memcpy(edge_c + i * NR, ctile + i * ldc, n * sizeof(float));
+            if (ep.bias_col) {
+              std::memcpy(edge_bias, ep.bias_col + col, n * sizeof(float));
+              std::fill(edge_bias + n, edge_bias + NR, 0.0f);
+              tile_ep.bias_col = edge_bias;
+            }
+            uk.fn(m, kc, apanel, bpanel, edge_c, NR, flags, tile_ep);
+            for (std::size_t i = 0; i < m; ++i)
+              std::memcpy(ctile + i * ldc, edge_c + i * NR, n * sizeof(float));
+          }
+        }
+      }
+      pc += kc;
+    } while (pc < K);
+  }
+}
+
+}  // namespace
+
+void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
+          const GemmOperand& a, const GemmOperand& b, float* c, std::size_t ldc,
+          const Epilogue& ep, bool parallel) {
+  if (M == 0 || N == 0) return;
+  const std::size_t MR = uk.mr, NR = uk.nr;
+  std::size_t threads = parallel ? static_cast<std::size_t>(num_threads()) : 1;
+  if (M * N * std::max<std::size_t>(K, 1) < kParallelMinMacs) threads = 1;
+  const std::size_t m_panels = (M + MR - 1) / MR, n_panels = (N + NR - 1) / NR;
+  if (threads <= 1) {
+    run_task(uk, K, a, b, c, ldc, ep, Task{0, M, 0, N});
+    return;
+  }
+  // Split the dimension with more panels into one chunk per thread (whole panels, so
+  // packed operands stay aligned); each chunk packs its own share of the other operand.
+  const bool split_n = n_panels >= m_panels || n_panels >= 4 * threads;
+  const std::size_t panels = split_n ? n_panels : m_panels;
+  const std::size_t chunks = std::min(threads, panels);
+  parallel_for(chunks, [&](std::size_t i) {
+    const std::size_t p0 = panels * i / chunks, p1 = panels * (i + 1) / chunks;
+    Task t{0, M, 0, N};
+    if (split_n) {
+      t.n0 = p0 * NR;
+      t.n1 = std::min(N, p1 * NR);
+    } else {
+      t.m0 = p0 * MR;
+      t.m1 = std::min(M, p1 * MR);
+    }
+    run_task(uk, K, a, b, c, ldc, ep, t);
+  });
+}
+
+}  // namespace fdl

@@ -1,0 +1,85 @@
+// Every GEMM variant against a double-precision triple loop, on shapes around the
+// register tile and cache blocks, with every epilogue.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "fastdl/activation.h"
+#include "fastdl/gemm.h"
+#include "fastdl/isa.h"
+
+namespace {
+
+struct Shape {
+  std::size_t m, n, k;
+};
+
+std::vector<float> random_vector(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+class GemmVariant : public ::testing::TestWithParam<fdl::GemmUkernel> {};
+
+void check(const fdl::GemmUkernel& uk, Shape s, fdl::Activation act, bool prepacked_a,
+           bool with_bias_row, bool with_bias_col) {
+  const auto a = random_vector(s.m * s.k, 1), b = random_vector(s.k * s.n, 2);
+  const auto br = random_vector(s.m, 3), bc = random_vector(s.n, 4);
+  std::vector<float> c(s.m * s.n, -7.0f);
+  fdl::Epilogue ep;
+  ep.act = act;
+  ep.alpha = 0.1f;
+  if (with_bias_row) ep.bias_row = br.data();
+  if (with_bias_col) ep.bias_col = bc.data();
+  fdl::PackRowsByK apack(a.data(), s.k);
+  fdl::PackKByRows bpack(b.data(), s.n);
+  std::vector<float> packed_a(fdl::packed_size(s.m, s.k, uk.mr) + 1);
+  fdl::GemmOperand aop{nullptr, &apack};
+  if (prepacked_a) {
+    fdl::pack_all(apack, s.m, s.k, uk.mr, packed_a.data());
+    aop = fdl::GemmOperand{packed_a.data(), nullptr};
+  }
+  fdl::gemm(uk, s.m, s.n, s.k, aop, fdl::GemmOperand{nullptr, &bpack}, c.data(), s.n, ep, true);
+  for (std::size_t i = 0; i < s.m; ++i) {
+    for (std::size_t j = 0; j < s.n; ++j) {
+      double acc = 0;
+      for (std::size_t p = 0; p < s.k; ++p) acc += double(a[i * s.k + p]) * b[p * s.n + j];
+      if (with_bias_row) acc += br[i];
+      if (with_bias_col) acc += bc[j];
+      const float want = fdl::activate_ref(float(acc), act, 0.1f);
+      ASSERT_NEAR(c[i * s.n + j], want, 2e-5 * (1 + std::sqrt(double(s.k))))
+          << uk.name << " m=" << s.m << " n=" << s.n << " k=" << s.k << " at " << i << "," << j
+          << " act=" << int(act);
+    }
+  }
+}
+
+TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
+  const fdl::GemmUkernel& uk = GetParam();
+  if (!fdl::cpu_supports(uk.isa)) GTEST_SKIP() << "CPU lacks " << fdl::isa_name(uk.isa);
+  const std::size_t mr = uk.mr, nr = uk.nr, kc = uk.kc;
+  std::vector<Shape> shapes = {{1, 1, 1}, {mr, nr, 1}, {mr - 1, nr - 1, 3}, {mr + 1, nr + 1, 7},
+                               {2 * mr + 1, 3 * nr - 1, kc - 1}, {mr, nr, kc}, {3, 5, kc + 1},
+                               {1, 1000, 64}, {std::size_t(uk.mc) + 1, 2 * nr + 3, 2 * kc + 5}, {4, 4, 0}};
+  for (const Shape& s : shapes)
+    for (bool pre : {false, true}) check(uk, s, fdl::Activation::kNone, pre, false, false);
+  for (int act = 0; act <= 6; ++act)
+    check(uk, {mr + 1, nr + 3, 17}, static_cast<fdl::Activation>(act), true, true, false);
+  check(uk, {mr + 2, 2 * nr + 5, 33}, fdl::Activation::kRelu, false, false, true);
+  check(uk, {2, 3, kc + 9}, fdl::Activation::kSilu, false, true, true);
+}
+
+std::string variant_name(const ::testing::TestParamInfo<fdl::GemmUkernel>& info) {
+  return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, GemmVariant, ::testing::ValuesIn(fdl::gemm_variants()),
+                         variant_name);
+
+}  // namespace

@@ -1,0 +1,320 @@
+"""Tests of the benchmark suite (fastdl.bench): the CLI end to end, and its pure helpers."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastdl.bench.cases import (DEFAULT_SUITE, Conv2dCase, DenseCase, GemmCase, flops,
+                                gflops, make_data, select_cases)
+from fastdl.bench.cli import parse_threads
+from fastdl.bench.peers import ALL_PEERS, select_peers
+from fastdl.bench.peers.base import Library, Runner, Unsupported
+from fastdl.bench.peers.ncnn_peer import param_text, weight_bin
+from fastdl.bench.report import ResultTable, fmt_ms, fmt_ratio, scaling_table
+from fastdl.bench.suite import (CaseResult, LibraryResult, Mismatch, SuiteRun, check_output,
+                                problems, run_case)
+from fastdl.bench.timing import TimingSettings, measure_interleaved
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SMALL_CASE = "dense-512to1000"
+LIBRARY_KEYS = {"ms", "gflops", "pct_peak", "ratio", "error"}
+
+
+# --- the CLI, end to end ---------------------------------------------------------------
+
+def _run_cli(*args, cwd):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "fastdl.bench", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_small_case_writes_json_with_positive_numbers(tmp_path):
+    out = tmp_path / "out.json"
+    proc = _run_cli("--cases", SMALL_CASE, "--repeat", "3", "--json", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert SMALL_CASE in proc.stdout and "GFLOP/s" in proc.stdout
+
+    doc = json.loads(out.read_text())
+    assert doc["ok"] is True and doc["problems"] == []
+    assert {"fastdl", "cpu", "peers", "threads"} <= set(doc["meta"])
+    [run] = doc["runs"]
+    assert run["threads"] == 1 and run["cache"] == "warm"
+    [case] = run["cases"]
+    assert case["name"] == SMALL_CASE and case["flops"] == 2 * 512 * 1000
+    results = case["results"]
+    assert set(results) == {"fastdl", *(p.name for p in ALL_PEERS)}
+    for name, result in results.items():
+        assert LIBRARY_KEYS <= set(result), name
+        if result["error"] is None:
+            assert result["ms"] > 0 and result["gflops"] > 0 and result["ratio"] > 0, name
+            assert result["samples"] == 3, name
+        else:
+            assert result["ms"] is None, name
+    assert results["fastdl"]["error"] is None and results["fastdl"]["ratio"] == 1.0
+
+
+def test_cli_list_and_bad_arguments(tmp_path):
+    listed = _run_cli("--list", cwd=tmp_path)
+    assert listed.returncode == 0
+    assert all(case.name in listed.stdout for case in DEFAULT_SUITE)
+    bad = _run_cli("--cases", "no-such-case", cwd=tmp_path)
+    assert bad.returncode == 2 and "no case matches" in bad.stderr
+
+
+# --- cases: FLOPs, shapes, selection ---------------------------------------------------
+
+def test_flops_of_resnet_conv3x3_layer():
+    case = select_cases("conv3x3-64x56")[0]
+    assert case.output_shape == (1, 64, 56, 56)
+    assert flops(case) == 2 * 64 * 64 * 9 * 56 * 56
+
+
+def test_flops_and_shapes_of_strided_depthwise_gemm_and_dense():
+    stem = Conv2dCase("stem", "", cin=3, cout=64, height=224, width=224, kernel=7,
+                      stride=2, padding=3)
+    assert stem.output_shape == (1, 64, 112, 112)
+    assert stem.macs == 64 * 112 * 112 * 3 * 49
+    depthwise = Conv2dCase("dw", "", cin=32, cout=32, height=112, width=112, kernel=3,
+                           padding=1, groups=32)
+    assert depthwise.macs == 32 * 112 * 112 * 9
+    dilated = Conv2dCase("dil", "", cin=1, cout=1, height=10, width=10, kernel=3, dilation=2)
+    assert dilated.output_shape == (1, 1, 6, 6)
+    assert flops(GemmCase("g", "", m=2, k=3, n=4)) == 2 * 2 * 3 * 4
+    assert flops(DenseCase("d", "", in_features=512, out_features=1000, batch=2)) == \
+        2 * 2 * 512 * 1000
+
+
+def test_gflops_from_seconds():
+    case = GemmCase("g", "", m=1000, k=1000, n=500)  # 1 GFLOP
+    assert gflops(case, 0.5) == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        gflops(case, 0.0)
+
+
+@pytest.mark.parametrize("case", DEFAULT_SUITE, ids=lambda case: case.name)
+def test_make_data_is_reproducible_float32_and_matches_the_case(case):
+    first, second = make_data(case, seed=3), make_data(case, seed=3)
+    for key, array in first.items():
+        assert array.dtype == np.float32 and array.flags.c_contiguous
+        np.testing.assert_array_equal(array, second[key])
+    assert not np.array_equal(next(iter(first.values())),
+                              next(iter(make_data(case, seed=4).values())))
+
+
+def test_select_cases_exact_substring_order_and_errors():
+    assert [c.name for c in select_cases("conv3x3-512x7")] == ["conv3x3-512x7"]
+    assert [c.name for c in select_cases("GEMM")] == ["gemm-256x1024x1024",
+                                                      "gemm-1024x1024x1024"]
+    # suite order, no duplicates
+    assert [c.name for c in select_cases("dense, conv3x3-64x56,dense")] == [
+        "conv3x3-64x56", "dense-512to1000"]
+    with pytest.raises(ValueError, match="no case matches"):
+        select_cases("conv9x9")
+    with pytest.raises(ValueError):
+        select_cases(" , ")
+
+
+def test_default_suite_names_are_unique():
+    names = [case.name for case in DEFAULT_SUITE]
+    assert len(names) == len(set(names))
+
+
+# --- command-line helpers ----------------------------------------------------------------
+
+def test_parse_threads():
+    assert parse_threads("1") == [1]
+    assert parse_threads("1,2,2,4") == [1, 2, 4]
+    for bad in ("0", "a", "", "1,-2"):
+        with pytest.raises(ValueError):
+            parse_threads(bad)
+
+
+def test_select_peers_by_name_or_label():
+    assert [p.name for p in select_peers("all")] == [p.name for p in ALL_PEERS]
+    assert select_peers("none") == []
+    assert [p.name for p in select_peers("numpy,ort")] == ["onnxruntime", "numpy"]
+    with pytest.raises(ValueError, match="unknown peer"):
+        select_peers("tensorflow")
+
+
+# --- output checking ---------------------------------------------------------------------
+
+def test_check_output_accepts_rounding_and_rejects_real_differences():
+    reference = np.linspace(-50.0, 50.0, 12).reshape(3, 4)
+    assert check_output((3, 4), None, reference.astype(np.float32)) is None
+    close = (reference * (1 + 5e-5)).astype(np.float32)
+    assert check_output((3, 4), reference, close) < 1e-2
+    with pytest.raises(Mismatch, match="shape"):
+        check_output((4, 3), reference, close)
+    wrong = close.copy()
+    wrong[1, 2] += 1.0
+    with pytest.raises(Mismatch, match="exceeds"):
+        check_output((3, 4), reference, wrong)
+    with pytest.raises(Mismatch, match="NaN"):
+        check_output((3, 4), None, np.full((3, 4), np.nan, np.float32))
+
+
+# --- timing ------------------------------------------------------------------------------
+
+class FakeClock:
+    """A clock in ns that advances only when the fake kernels 'run'."""
+
+    def __init__(self):
+        self.now = 0
+
+    def __call__(self):
+        return self.now
+
+    def kernel(self, ns):
+        def call():
+            self.now += ns
+        return call
+
+
+def test_measure_interleaved_repeat_and_batching():
+    clock = FakeClock()
+    calls = {"slow": clock.kernel(2_000_000), "fast": clock.kernel(1_000)}
+    settings = TimingSettings(repeat=4, warmup_s=0.0, sample_target_s=1e-3)
+    timings = measure_interleaved(calls, settings, clock=clock)
+    assert timings["slow"].samples == 4 and timings["slow"].calls_per_sample == 1
+    assert timings["fast"].calls_per_sample == 1000
+    assert timings["slow"].median_ms == pytest.approx(2.0)
+    assert timings["fast"].median_ms == pytest.approx(0.001)
+
+
+def test_measure_interleaved_budget_and_cold_flush():
+    clock = FakeClock()
+    flushes = []
+    settings = TimingSettings(budget_s=0.01, warmup_s=0.0, min_samples=3, cold=True)
+    timings = measure_interleaved({"k": clock.kernel(4_000_000)}, settings,
+                                  flush=lambda: flushes.append(1), clock=clock)
+    assert timings["k"].samples == 3  # 3 x 4 ms >= 10 ms budget
+    assert len(flushes) == 3
+    with pytest.raises(ValueError):
+        measure_interleaved({"k": clock.kernel(1)}, settings, clock=clock)
+
+
+def test_measure_interleaved_alternates_blocks_and_settles_after_spinning_library():
+    clock = FakeClock()
+    order, pauses = [], []
+
+    def kernel(name):
+        def call():
+            order.append(name)
+            clock.now += 1_000_000
+        return call
+
+    settings = TimingSettings(budget_s=0.004, rounds=2, warmup_s=0.0, min_samples=1)
+    timings = measure_interleaved({"a": kernel("a"), "b": kernel("b")}, settings,
+                                  settle_s={"b": 0.1}, clock=clock, sleep=pauses.append)
+    measured = order[4:]  # after two warm-up calls each
+    # each block: 1 untimed call + 1 sample = half the budget; round 2 starts with b
+    assert measured == ["a", "a", "b", "b", "b", "b", "a", "a"]
+    assert timings["a"].samples == timings["b"].samples == 2
+    assert pauses == [0.1, 0.1]
+
+
+# --- run_case with stand-in libraries ----------------------------------------------------
+
+class StandIn(Library):
+    """A library computing ``a @ b`` (optionally wrong), or failing."""
+
+    def __init__(self, name, offset=0.0, fail=False):
+        self.name = self.label = name
+        self.offset, self.fail = offset, fail
+
+    def prepare_gemm(self, case, data, threads):
+        if self.fail:
+            raise RuntimeError("boom")
+        a, b = data["a"], data["b"]
+        return Runner(lambda: a @ b + np.float32(self.offset))
+
+
+def test_run_case_checks_times_and_records_failures():
+    case = GemmCase("g", "", m=8, k=16, n=8)
+    settings = TimingSettings(repeat=2, warmup_s=0.0)
+    peers = [StandIn("good"), StandIn("wrong", offset=0.5), StandIn("broken", fail=True)]
+    result = run_case(case, StandIn("fastdl"), peers, 1, settings, peak_gflops=100.0)
+    fastdl, good, wrong, broken = (result.results[n] for n in
+                                   ("fastdl", "good", "wrong", "broken"))
+    assert fastdl.error is None and fastdl.ratio == 1.0 and fastdl.pct_peak > 0
+    assert good.error is None and good.ms > 0 and good.max_abs_diff == 0.0
+    assert wrong.mismatch and wrong.ms is None and "mismatch" in wrong.error
+    assert broken.error == "RuntimeError: boom" and not broken.unsupported
+    run = SuiteRun(1, "warm", 100.0, None, [result])
+    assert [p.split(": ")[1] for p in problems([run], "fastdl")] == ["wrong"]
+
+
+def test_run_case_unsupported_peer_and_failing_fastdl():
+    case = Conv2dCase("c", "", cin=1, cout=1, height=4, width=4, kernel=3)
+    settings = TimingSettings(repeat=1, warmup_s=0.0)
+    result = run_case(case, StandIn("fastdl"), [StandIn("peer")], 1, settings, None)
+    assert result.results["fastdl"].unsupported
+    assert result.results["peer"].error.startswith("not run")
+    run = SuiteRun(1, "warm", None, "n/a", [result])
+    assert len(problems([run], "fastdl")) == 1
+
+
+def test_library_without_the_operation_is_unsupported():
+    with pytest.raises(Unsupported):
+        StandIn("x").prepare(DenseCase("d", "", in_features=2, out_features=2), {}, 1)
+
+
+# --- ncnn model writing -------------------------------------------------------------------
+
+def test_ncnn_param_text_and_weight_bin():
+    text = param_text([("Input", "in", [], ["x"], {0: 4, 1: 3}),
+                       ("InnerProduct", "fc", ["x"], ["y"], {0: 2, 1: 1, 2: 8})])
+    assert text.splitlines() == ["7767517", "2 2", "Input in 0 1 x 0=4 1=3",
+                                 "InnerProduct fc 1 1 x y 0=2 1=1 2=8"]
+    blob = weight_bin(np.ones((2, 4), np.float32), np.zeros(2, np.float32))
+    assert len(blob) == 4 + 8 * 4 + 2 * 4 and blob[:4] == b"\0\0\0\0"
+
+
+# --- report formatting ---------------------------------------------------------------------
+
+def test_number_formatting():
+    assert fmt_ms(None) == "-"
+    assert fmt_ms(0.07192) == "0.072" and fmt_ms(12.3456) == "12.346"
+    assert fmt_ms(1234.56) == "1234.6"
+    assert fmt_ratio(None) == "" and fmt_ratio(1.5) == "1.50x"
+
+
+def _case_result(case, **results):
+    return CaseResult(case, {name: LibraryResult(**fields) for name, fields in results.items()})
+
+
+def test_result_table_rows_align_with_header_and_show_status():
+    case = GemmCase("gemm-small", "", m=2, k=2, n=2)
+    fastdl, peers = StandIn("fastdl"), [StandIn("torch"), StandIn("ort"), StandIn("ncnn")]
+    table = ResultTable([case.name, "a-much-longer-case-name"], fastdl, peers)
+    row = table.row(_case_result(
+        case, fastdl=dict(ms=2.0, gflops=10.0, pct_peak=50.0, ratio=1.0),
+        torch=dict(ms=3.0, ratio=1.5),
+        ort=dict(error="ImportError: missing", unsupported=True),
+        ncnn=dict(error="output mismatch: ...", mismatch=True)))
+    header = table.header()
+    assert len(row) == len(header)
+    assert header.index("|") == row.index("|")
+    assert "1.50x" in row and "MISMATCH" in row and "| " + " " * 8 + "-" in row
+    assert "50.0%" in row
+
+    failed = table.row(_case_result(case, fastdl=dict(error="RuntimeError: x"),
+                                    torch=dict(error="not run")))
+    assert len(failed) == len(header) and "error" in failed
+
+
+def test_scaling_table_shows_speedup_over_first_thread_count():
+    case = GemmCase("g", "", m=2, k=2, n=2)
+    runs = [SuiteRun(t, "warm", None, "n/a",
+                     [_case_result(case, fastdl=dict(ms=ms))]) for t, ms in ((1, 4.0), (2, 2.5))]
+    lines = scaling_table(runs, "fastdl", "warm")
+    assert "1T ms" in lines[1] and "2T ms" in lines[1]
+    assert lines[2].split() == ["g", "4.000", "2.500", "1.60x"]
+    assert scaling_table(runs[:1], "fastdl", "warm") == []
