@@ -124,13 +124,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     def on_case(run, case_result) -> None:
         print(table.row(case_result), file=out, flush=True)
-        if case_result is run.cases[-1] and len(run.cases) == len(cases):
-            for line in run_footnotes(run):
-                print(line, file=out)
+
+    def on_run_end(run) -> None:
+        for line in run_footnotes(run):
+            print(line, file=out)
 
     runs = run_suite(cases, fastdl, peers, threads, CACHE_MODES[args.cache], settings,
-                     subject.fma_peak_gflops, on_case=on_case, on_run_start=on_run_start,
-                     seed=args.seed)
+                     subject.fma_peak_gflops, on_run_start=on_run_start, on_case=on_case,
+                     on_run_end=on_run_end, seed=args.seed)
     for cache in CACHE_MODES[args.cache]:
         lines = scaling_table(runs, fastdl.name, cache)
         if lines:

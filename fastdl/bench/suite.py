@@ -168,13 +168,14 @@ def run_suite(cases: Sequence[Case], subject: Library, peers: Sequence[Library],
               thread_counts: Sequence[int], cache_modes: Sequence[str],
               settings: TimingSettings,
               peak: Callable[[int], Tuple[Optional[float], Optional[str]]],
-              on_case: Callable[[SuiteRun, CaseResult], None] = lambda run, result: None,
               on_run_start: Callable[[SuiteRun], None] = lambda run: None,
+              on_case: Callable[[SuiteRun, CaseResult], None] = lambda run, result: None,
+              on_run_end: Callable[[SuiteRun], None] = lambda run: None,
               seed: int = 0) -> List[SuiteRun]:
     """Every case at every thread count and cache mode ('warm'/'cold').
 
-    ``peak(threads)`` gives (FMA peak GFLOP/s or None, reason); ``on_run_start`` and
-    ``on_case`` are progress callbacks (e.g. to print table rows as they finish).
+    ``peak(threads)`` gives (FMA peak GFLOP/s or None, reason); the ``on_*``
+    callbacks report progress (e.g. print table rows as cases finish).
     """
     runs: List[SuiteRun] = []
     flusher = CacheFlusher() if "cold" in cache_modes else None
@@ -189,6 +190,7 @@ def run_suite(cases: Sequence[Case], subject: Library, peers: Sequence[Library],
                                   flusher if cache == "cold" else None, seed)
                 run.cases.append(result)
                 on_case(run, result)
+            on_run_end(run)
             runs.append(run)
     return runs
 

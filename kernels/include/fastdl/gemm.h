@@ -90,4 +90,8 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
           const GemmOperand& a, const GemmOperand& b, float* c, std::size_t ldc,
           const Epilogue& ep, bool parallel);
 
+// Plain row-major C[M x N] = A[M x K] * B[K x N] (both operands packed per call), threaded.
+void matmul(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K, const float* a,
+            const float* b, float* c);
+
 }  // namespace fdl

@@ -203,4 +203,11 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   });
 }
 
+void matmul(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K, const float* a,
+            const float* b, float* c) {
+  PackRowsByK ap(a, K);
+  PackKByRows bp(b, N);
+  gemm(uk, M, N, K, GemmOperand{nullptr, &ap}, GemmOperand{nullptr, &bp}, c, N, Epilogue{}, true);
+}
+
 }  // namespace fdl

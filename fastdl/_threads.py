@@ -1,0 +1,33 @@
+"""Thread count of the native kernels' pool (FASTDL_NUM_THREADS sets the initial value).
+
+The Numba and NumPy backends run on the calling thread; for them the count is only
+recorded, so that code written for the native backend runs unchanged.
+"""
+import operator
+import os
+
+from fastdl import _backend
+
+_recorded = None
+
+
+def set_num_threads(n):
+    """Use `n` threads (>= 1) in the kernels from now on."""
+    global _recorded
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n: expected an int, got {type(n).__name__}") from None
+    if n < 1:
+        raise ValueError(f"n: expected a thread count >= 1, got {n}")
+    if _backend.backend() == "native":
+        _backend.kernels.set_num_threads(n)
+    else:
+        _recorded = n
+
+
+def get_num_threads():
+    """The number of threads the kernels use."""
+    if _backend.backend() == "native":
+        return _backend.kernels.num_threads()
+    return _recorded or len(os.sched_getaffinity(0))

@@ -1,0 +1,90 @@
+"""Argument checks at the public boundary. Every error names the argument and says what
+was expected and what came; everything below this layer trusts its inputs.
+"""
+import numbers
+import operator
+
+import numpy as np
+
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu")
+_ACTIVATION_ALIASES = {"linear": None, "swish": "silu"}
+# Largest element count an output may have: its byte size must fit a signed 64-bit index.
+_MAX_ELEMENTS = np.iinfo(np.intp).max // 8
+
+
+def real_array(value, name):
+    """`value` as an ndarray of a real dtype (bool, int or float); TypeError otherwise."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected an array of real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def float32_array(value, name, ndim=None, what=None):
+    """A C-contiguous float32 copy-or-view of `value` (any strides, any real dtype)."""
+    arr = real_array(value, name)
+    if ndim is not None and arr.ndim not in np.atleast_1d(ndim):
+        raise ValueError(f"{name}: expected a {what or f'{ndim}-D array'}, "
+                         f"got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def same_dtype(arrays):
+    """TypeError unless the given (name, array) pairs share one dtype (as torch requires)."""
+    named = [(n, np.asarray(a)) for n, a in arrays if a is not None]
+    first_name, first = named[0]
+    for name, arr in named[1:]:
+        if arr.dtype != first.dtype:
+            raise TypeError(f"{name}: expected the same dtype as {first_name} "
+                            f"({first.dtype}), got {arr.dtype}")
+
+
+def positive_int(value, name):
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}") from None
+    if v < 1:
+        raise ValueError(f"{name}: expected an int >= 1, got {v}")
+    return v
+
+
+def int_tuple(value, name, length, minimum):
+    """An int or a sequence of `length` ints, each >= minimum, as a tuple."""
+    items = (value,) * length if isinstance(value, numbers.Integral) else value
+    try:
+        items = tuple(operator.index(v) for v in items)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int or {length} ints, got {value!r}") from None
+    if len(items) != length:
+        raise ValueError(f"{name}: expected {length} values, got {len(items)} in {value!r}")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
+    return items
+
+
+def activation(name, negative_slope):
+    """Canonical activation name (or None) and its float slope."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"activation: expected a name or None, got {type(name).__name__}")
+    if name is not None:
+        name = name.lower()
+        name = _ACTIVATION_ALIASES.get(name, name)
+    if name is not None and name not in ACTIVATIONS:
+        raise ValueError(f"activation: expected one of None, 'linear', "
+                         f"{', '.join(map(repr, ACTIVATIONS))}, 'swish'; got {name!r}")
+    if not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"negative_slope: expected a real number, got "
+                        f"{type(negative_slope).__name__}")
+    return name, float(negative_slope)
+
+
+def output_size(shape, name):
+    """Refuses outputs whose size would overflow an index."""
+    total = 1
+    for d in shape:
+        total *= d
+    if total > _MAX_ELEMENTS:
+        raise ValueError(f"{name}: the output of shape {tuple(shape)} is too large "
+                         f"({total} elements)")
+    return tuple(shape)

@@ -1,0 +1,52 @@
+// fastdl._C: pybind11 bindings. Arguments were validated by fastdl/ (ops/_validate.py);
+// this layer allocates outputs, releases the GIL and calls one kernel entry point.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "fastdl/isa.h"
+#include "fastdl/peak.h"
+#include "fastdl/threadpool.h"
+
+namespace py = pybind11;
+
+namespace {
+
+fdl::Isa parse_isa(const std::string& name) {
+  for (fdl::Isa isa : {fdl::Isa::kRef, fdl::Isa::kAvx2, fdl::Isa::kAvx512, fdl::Isa::kNeon})
+    if (name == fdl::isa_name(isa)) return isa;
+  throw py::value_error("isa: expected one of 'ref', 'avx2', 'avx512', 'neon', got '" + name + "'");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fastdl's compiled kernels (see fastdl.ops for the public API)";
+
+  m.def("isa", [] { return std::string(fdl::isa_name(fdl::active_isa())); },
+        "The instruction set the kernels use now.");
+  m.def("isa_cap_error", []() -> py::object {
+    const char* e = fdl::isa_cap_error();
+    return e ? py::object(py::str(e)) : py::object(py::none());
+  });
+  m.def("set_isa", [](const std::string& name) {
+    if (!fdl::set_active_isa(parse_isa(name)))
+      throw py::value_error("isa: this CPU cannot run '" + name + "'");
+  }, py::arg("name"), "Select the ISA for kernels chosen from now on (plans keep theirs).");
+  m.def("cpu_supports", [](const std::string& name) { return fdl::cpu_supports(parse_isa(name)); });
+
+  m.def("num_threads", &fdl::num_threads);
+  m.def("set_num_threads", &fdl::set_num_threads, py::arg("n"));
+  m.def("set_thread_affinity", [](const std::vector<int>& cpus) {
+    return fdl::set_thread_affinity(cpus.data(), static_cast<int>(cpus.size()));
+  }, py::arg("cpus"));
+
+  m.def("fma_peak_gflops", [](double seconds) {
+    py::gil_scoped_release release;
+    return fdl::fma_peak_gflops(seconds);
+  }, py::arg("seconds") = 0.2,
+     "Measured FMA throughput in GFLOP/s of all fastdl threads with the active ISA.");
+
+  bind_gemm(m);
+  bind_conv(m);
+}
