@@ -58,6 +58,12 @@ def kernel_sources():
     return out
 
 
+def kernel_headers():
+    """Headers and .inc fragments: a change to any of them rebuilds what includes it."""
+    return sorted(glob.glob(os.path.join("kernels", "**", "*.h"), recursive=True)
+                  + glob.glob(os.path.join("kernels", "**", "*.inc"), recursive=True))
+
+
 def loud_warning(message):
     bar = "!" * 78
     sys.stderr.write(f"\n{bar}\n!! fastdl: {message}\n!! Installing as pure Python: "
@@ -91,7 +97,8 @@ class BuildWithKernels(build_ext):
             src, flags = item
             return self.compiler.compile([src], output_dir=objects_dir,
                                          include_dirs=[KERNEL_INCLUDE],
-                                         extra_postargs=COMMON_FLAGS + flags)
+                                         extra_postargs=COMMON_FLAGS + flags,
+                                         depends=kernel_headers())
 
         with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
             objects = [o for objs in pool.map(compile_one, kernel_sources()) for o in objs]
@@ -102,7 +109,9 @@ class BuildWithKernels(build_ext):
 def extensions():
     import pybind11
 
-    link = dict(extra_link_args=["-pthread"], language="c++")
+    # depends: relink when any kernel source changes (the library is not a source).
+    link = dict(extra_link_args=["-pthread"], language="c++",
+                depends=kernel_headers() + [src for src, _ in kernel_sources()])
     exts = [
         Extension("fastdl._C", sorted(glob.glob(os.path.join("src", "_C", "*.cc"))),
                   include_dirs=[KERNEL_INCLUDE, pybind11.get_include()],

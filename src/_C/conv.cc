@@ -17,7 +17,7 @@ class PyConv2dPlan {
  public:
   PyConv2dPlan(const FloatArray& w, const py::object& b, Pair stride, Quad padding,
                Pair dilation, std::size_t groups, const py::object& act, float alpha,
-               const py::object& variant) {
+               const py::object& variant, const std::string& algorithm) {
     fdl::Conv2dGeometry g;
     g.out_channels = w.shape(0);
     g.in_channels = w.shape(1) * groups;
@@ -35,7 +35,8 @@ class PyConv2dPlan {
     FloatArray bias;
     if (!b.is_none()) bias = b.cast<FloatArray>();
     plan_ = std::make_unique<fdl::Conv2dPlan>(g, w.data(), b.is_none() ? nullptr : bias.data(),
-                                              parse_activation(act), alpha, &pick_gemm(variant));
+                                              parse_activation(act), alpha, &pick_gemm(variant),
+                                              parse_algorithm(algorithm));
   }
 
   FloatArray call(const FloatArray& x) const {
@@ -49,8 +50,16 @@ class PyConv2dPlan {
     return y;
   }
   std::string variant() const { return plan_->ukernel().name; }
+  std::string algorithm(std::size_t h, std::size_t w) const { return plan_->algorithm(h, w); }
 
  private:
+  static fdl::ConvAlgorithm parse_algorithm(const std::string& name) {
+    if (name == "auto") return fdl::ConvAlgorithm::kAuto;
+    if (name == "im2col") return fdl::ConvAlgorithm::kIm2col;
+    if (name == "winograd") return fdl::ConvAlgorithm::kWinograd;
+    throw py::value_error("algorithm: expected 'auto', 'im2col' or 'winograd', got '" + name + "'");
+  }
+
   std::unique_ptr<fdl::Conv2dPlan> plan_;
 };
 
@@ -59,10 +68,12 @@ class PyConv2dPlan {
 void bind_conv(py::module_& m) {
   py::class_<PyConv2dPlan>(m, "Conv2dPlan")
       .def(py::init<const FloatArray&, const py::object&, Pair, Quad, Pair, std::size_t,
-                    const py::object&, float, const py::object&>(),
+                    const py::object&, float, const py::object&, const std::string&>(),
            py::arg("w"), py::arg("b"), py::arg("stride"), py::arg("padding"),
            py::arg("dilation"), py::arg("groups"), py::arg("activation"), py::arg("alpha"),
-           py::arg("variant") = py::none())
+           py::arg("variant") = py::none(), py::arg("algorithm") = "auto")
       .def("__call__", &PyConv2dPlan::call, py::arg("x"))
+      .def("algorithm", &PyConv2dPlan::algorithm, py::arg("in_h"), py::arg("in_w"),
+           "The algorithm used for inputs of this spatial size.")
       .def_property_readonly("variant", &PyConv2dPlan::variant);
 }

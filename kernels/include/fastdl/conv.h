@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <mutex>
 
 #include "fastdl/buffer.h"
 #include "fastdl/common.h"
@@ -29,12 +31,21 @@ struct Conv2dGeometry {
   std::size_t out_w(std::size_t in_w) const;
 };
 
+// How a plan computes: kAuto picks Winograd F(2,3)/F(4,3) for 3x3 stride-1 dilation-1
+// ungrouped layers with >= 8 channels (when the ISA has the transforms), else im2col+GEMM.
+enum class ConvAlgorithm : int { kAuto = 0, kIm2col = 1, kWinograd = 2 };
+
+class WinogradConv;
+
 class Conv2dPlan {
  public:
   // weights: [out_channels, in_channels / groups, kernel_h, kernel_w]; bias: [out_channels]
-  // or null. Both are copied. `uk` defaults to gemm_best().
+  // or null. Both are copied. `uk` defaults to gemm_best(). kWinograd where it does not
+  // apply falls back to kIm2col.
   Conv2dPlan(const Conv2dGeometry& g, const float* weights, const float* bias,
-             Activation act, float alpha, const GemmUkernel* uk = nullptr);
+             Activation act, float alpha, const GemmUkernel* uk = nullptr,
+             ConvAlgorithm algorithm = ConvAlgorithm::kAuto);
+  ~Conv2dPlan();
 
   // x: [batch, in_channels, in_h, in_w] -> y: [batch, out_channels, out_h, out_w].
   void run(const float* x, std::size_t batch, std::size_t in_h, std::size_t in_w,
@@ -42,10 +53,19 @@ class Conv2dPlan {
 
   const Conv2dGeometry& geometry() const { return g_; }
   const GemmUkernel& ukernel() const { return *uk_; }
+  // What run() uses for this input size: "im2col", "winograd_f2" or "winograd_f4".
+  const char* algorithm(std::size_t in_h, std::size_t in_w) const;
 
  private:
+  // The Winograd form for tile size m (2 or 4), built on first use.
+  const WinogradConv& winograd(int m) const;
+
   Conv2dGeometry g_;
   const GemmUkernel* uk_;
+  bool winograd_;
+  AlignedBuffer weights_;  // kept only for building Winograd forms lazily
+  mutable std::mutex winograd_mu_;
+  mutable std::unique_ptr<WinogradConv> winograd_forms_[2];  // F(2,3), F(4,3)
   std::size_t m_per_group_, k_per_group_, packed_per_group_;
   AlignedBuffer packed_;  // per group: weights packed as A (full-K panels of MR rows)
   AlignedBuffer bias_;

@@ -5,6 +5,7 @@
 
 #include "fastdl/conv.h"
 #include "fastdl/threadpool.h"
+#include "winograd.h"
 
 namespace fdl {
 
@@ -69,7 +70,8 @@ class Im2colPacker final : public Packer {
           } else if (s < s_hi) {
             end = std::min(end, s_hi);
             if (sw == 1) {
-              std::memcpy(out, src + s, static_cast<std::size_t>(end - s) * sizeof(float));
+              const float* in = src + s;
+              for (sidx q = 0; q < end - s; ++q) out[q] = in[q];  // runs <= NR: no memcpy call
             } else {
               for (sidx q = s; q < end; ++q) out[q - s] = src[q * sw];
             }
@@ -107,8 +109,15 @@ bool is_pointwise(const Conv2dGeometry& g) {
 }  // namespace
 
 Conv2dPlan::Conv2dPlan(const Conv2dGeometry& g, const float* weights, const float* bias,
-                       Activation act, float alpha, const GemmUkernel* uk)
+                       Activation act, float alpha, const GemmUkernel* uk,
+                       ConvAlgorithm algorithm)
     : g_(g), uk_(uk ? uk : &gemm_best()) {
+  winograd_ = algorithm != ConvAlgorithm::kIm2col && WinogradConv::applies(g, *uk_);
+  if (winograd_) {
+    const std::size_t n = g.out_channels * g.in_channels * 9;
+    weights_.resize(n);
+    std::memcpy(weights_.data(), weights, n * sizeof(float));
+  }
   m_per_group_ = g.out_channels / g.groups;
   k_per_group_ = (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
   packed_per_group_ = packed_size(m_per_group_, k_per_group_, uk_->mr);
@@ -126,9 +135,30 @@ Conv2dPlan::Conv2dPlan(const Conv2dGeometry& g, const float* weights, const floa
   ep_.alpha = alpha;
 }
 
+Conv2dPlan::~Conv2dPlan() = default;
+
+const WinogradConv& Conv2dPlan::winograd(int m) const {
+  std::lock_guard<std::mutex> lock(winograd_mu_);
+  auto& form = winograd_forms_[m == 4 ? 1 : 0];
+  if (!form) form = std::make_unique<WinogradConv>(g_, m, weights_.data(), *uk_);
+  return *form;
+}
+
+const char* Conv2dPlan::algorithm(std::size_t in_h, std::size_t in_w) const {
+  if (!winograd_) return "im2col";
+  return WinogradConv::best_tile(g_, *uk_, in_h, in_w) == 4 ? "winograd_f4" : "winograd_f2";
+}
+
 void Conv2dPlan::run(const float* x, std::size_t batch, std::size_t in_h, std::size_t in_w,
                      float* y) const {
   const std::size_t oh = g_.out_h(in_h), ow = g_.out_w(in_w);
+  if (winograd_ && batch > 0 && oh * ow > 0) {
+    const WinogradConv& form = winograd(WinogradConv::best_tile(g_, *uk_, in_h, in_w));
+    for (std::size_t n = 0; n < batch; ++n)
+      form.run(x + n * g_.in_channels * in_h * in_w, in_h, in_w, ep_.bias_row, ep_.act,
+               ep_.alpha, y + n * g_.out_channels * oh * ow);
+    return;
+  }
   const std::size_t cin_g = g_.in_channels / g_.groups;
   const std::size_t in_image = g_.in_channels * in_h * in_w;
   const std::size_t out_image = g_.out_channels * oh * ow;

@@ -60,8 +60,10 @@ void PackKByRows::pack(std::size_t r0, std::size_t rows, std::size_t k0, std::si
     const std::size_t n = std::min(w, rows - q * w);
     const float* base = src + k0 * ld + r0 + q * w;
     for (std::size_t p = 0; p < kc; ++p) {
-      std::memcpy(dst + p * w, base + p * ld, n * sizeof(float));
-      std::fill(dst + p * w + n, dst + (p + 1) * w, 0.0f);
+      const float* s = base + p * ld;
+      float* d = dst + p * w;
+      for (std::size_t t = 0; t < n; ++t) d[t] = s[t];  // short runs: no memcpy call
+      for (std::size_t t = n; t < w; ++t) d[t] = 0.0f;
     }
   }
 }
@@ -90,6 +92,17 @@ Workspace& workspace() {
 // Problems below this many multiply-adds run on one thread: waking the pool costs more.
 constexpr std::size_t kParallelMinMacs = 1u << 18;
 
+// Rows [r0, ...) of another packer, renumbered from 0.
+struct PackOffsetRows final : Packer {
+  const Packer& base;
+  std::size_t r0;
+  PackOffsetRows(const Packer& b, std::size_t r) : base(b), r0(r) {}
+  void pack(std::size_t r, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
+            float* dst) const override {
+    base.pack(r0 + r, rows, k0, kc, w, dst);
+  }
+};
+
 struct Task {
   std::size_t m0, m1, n0, n1;
 };
@@ -97,12 +110,25 @@ struct Task {
 void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const GemmOperand& b,
               float* c, std::size_t ldc, const Epilogue& ep, const Task& t) {
   const std::size_t MR = uk.mr, NR = uk.nr;
-  const std::size_t KC = uk.kc, MC = uk.mc, NC = uk.nc;
+  const std::size_t KC = uk.kc, MC = uk.mc;
+  // With a single block of A rows, each B block is used once: keep it small enough to
+  // stay in L1/L2 between packing and use instead of streaming it through L3.
+  const std::size_t NC = t.m1 - t.m0 <= MC ? std::min<std::size_t>(uk.nc, 4 * NR) : uk.nc;
   Workspace& ws = workspace();
   if (!b.packed) ws.b.resize(std::min(KC, std::max<std::size_t>(K, 1)) *
                              ((std::min(NC, t.n1 - t.n0) + NR - 1) / NR) * NR);
-  if (!a.packed) ws.a.resize(std::min(KC, std::max<std::size_t>(K, 1)) *
+  if (!a.packed && t.m1 - t.m0 > MC) ws.a.resize(std::min(KC, std::max<std::size_t>(K, 1)) *
                              ((std::min(MC, t.m1 - t.m0) + MR - 1) / MR) * MR);
+  // A single block of A rows is packed once, whole K, and then read like prepacked
+  // weights (otherwise every B block would repack it).
+  const float* a_full = a.packed;  // full-K panels starting at row a_row0
+  std::size_t a_row0 = 0;
+  if (!a.packed && t.m1 - t.m0 <= MC) {
+    ws.a.resize(packed_size(t.m1 - t.m0, K, MR));
+    pack_all(PackOffsetRows(*a.packer, t.m0), t.m1 - t.m0, K, MR, ws.a.data());
+    a_full = ws.a.data();
+    a_row0 = t.m0;
+  }
   alignas(64) float edge_c[64 * 64];
   alignas(64) float edge_bias[64];
 
@@ -126,8 +152,8 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
         const std::size_t mc = std::min(MC, t.m1 - ic);
         const float* ablock;
         std::size_t astride;
-        if (a.packed) {
-          ablock = a.packed + (ic / MR) * MR * K + pc * MR;
+        if (a_full) {
+          ablock = a_full + ((ic - a_row0) / MR) * MR * K + pc * MR;
           astride = MR * K;
         } else {
           a.packer->pack(ic, mc, pc, kc, MR, ws.a.data());

@@ -1,0 +1,19 @@
+// Winograd F(2,3) and F(4,3) transforms, avx2 build of winograd-transform.inc.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+
+#include "winograd-matrices.h"
+#include "winograd.h"
+
+namespace {
+#include "../simd/vec-avx2.inc"
+#include "../simd/activation-vec.inc"
+#include "winograd-transform.inc"
+}  // namespace
+
+extern const fdl::WinogradTransforms fdl_f32_winograd_m2__avx2 = {
+    Vec::kWidth, &WinogradKernel<2>::input, &WinogradKernel<2>::output};
+extern const fdl::WinogradTransforms fdl_f32_winograd_m4__avx2 = {
+    Vec::kWidth, &WinogradKernel<4>::input, &WinogradKernel<4>::output};

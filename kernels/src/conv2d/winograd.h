@@ -1,0 +1,70 @@
+// Winograd F(m x m, 3 x 3) convolution for 3x3, stride 1, dilation 1, ungrouped layers
+// (private to kernels/src/conv2d).
+//
+// Per image, with T tiles of m x m outputs (T rounded up to the GEMM's NR as T_pad):
+//   1. input transform: V[xi] = B^T d B for every tile d and channel, written straight
+//      into packed GEMM B panels: V[xi] is K = Cin by N = T_pad, panel p (NR tiles) at
+//      p * NR * Cin, element (c, t) at p * NR * Cin + c * NR + t % NR;
+//   2. alpha^2 independent GEMMs: M[xi] [Cout x T_pad] = U[xi] [Cout x Cin] * V[xi];
+//   3. output transform: y = A^T M A per tile and channel, + bias, activation, clipped to
+//      the output size.
+// U = G g G^T is computed once per plan and packed as the GEMM's A operand.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "fastdl/buffer.h"
+#include "fastdl/conv.h"
+#include "fastdl/gemm.h"
+
+namespace fdl {
+
+// Where the tiles of one image lie.
+struct WinogradTiling {
+  std::size_t in_h, in_w, out_h, out_w;
+  std::size_t pad_top, pad_left;
+  std::size_t tiles_x, tiles;
+  std::size_t nr, tiles_padded;  // the GEMM's NR; tiles rounded up to a multiple of it
+};
+
+// ISA-specific transforms. `lanes` consecutive tiles are transformed together; tile ranges
+// given to them start at multiples of `lanes`.
+struct WinogradTransforms {
+  int lanes;
+  // Channels [c0, c1) of image x [C][in_h][in_w] -> v (all alpha^2 matrices, layout above).
+  void (*input)(const WinogradTiling& t, const float* x, std::size_t channels,
+                std::size_t c0, std::size_t c1, float* v);
+  // Output channels [o0, o1): m [alpha^2][Cout][tiles_padded] -> y [Cout][out_h][out_w].
+  void (*output)(const WinogradTiling& t, const float* m, std::size_t out_channels,
+                 std::size_t o0, std::size_t o1, const float* bias, Activation act,
+                 float alpha, float* y);
+};
+
+// Transforms for tile size m (2 or 4) matching `isa`, or null if this build has none.
+const WinogradTransforms* winograd_transforms(Isa isa, int m);
+
+class WinogradConv {
+ public:
+  // True if g is a convolution this path computes (3x3, stride 1, dilation 1, groups 1,
+  // >= 8 input and output channels) with microkernel uk.
+  static bool applies(const Conv2dGeometry& g, const GemmUkernel& uk);
+  // The tile size (2 or 4) that costs least for this input size.
+  static int best_tile(const Conv2dGeometry& g, const GemmUkernel& uk, std::size_t in_h,
+                       std::size_t in_w);
+
+  WinogradConv(const Conv2dGeometry& g, int m, const float* weights, const GemmUkernel& uk);
+  // One image: x [Cin][H][W] -> y [Cout][OH][OW], bias may be null.
+  void run(const float* x, std::size_t in_h, std::size_t in_w, const float* bias,
+           Activation act, float alpha, float* y) const;
+
+ private:
+  Conv2dGeometry g_;
+  int m_, alpha_;
+  const GemmUkernel& uk_;
+  const WinogradTransforms* tr_;
+  std::size_t packed_per_point_;
+  AlignedBuffer u_;  // alpha^2 packed A operands
+};
+
+}  // namespace fdl
