@@ -147,6 +147,17 @@ Pool* current_pool(State& s) {
   return s.pool;
 }
 
+// Destroys the pool once its job in flight (if any) is done; s.mu must be held, which
+// also keeps new jobs from starting on it (they take `busy` under s.mu).
+void retire_pool(State& s) {
+  if (s.pool && s.owner == getpid()) {
+    s.pool->busy.lock();
+    s.pool->busy.unlock();
+    delete s.pool;
+  }
+  s.pool = nullptr;
+}
+
 }  // namespace
 
 int num_threads() {
@@ -161,11 +172,7 @@ void set_num_threads(int n) {
   std::lock_guard<std::mutex> lock(s.mu);
   if (n == s.threads) return;
   s.threads = n;
-  if (s.pool && s.owner == getpid()) {
-    std::lock_guard<std::mutex> busy(s.pool->busy);
-    delete s.pool;
-  }
-  s.pool = nullptr;
+  retire_pool(s);
 }
 
 bool set_thread_affinity(const int* cpus, int count) {
@@ -182,11 +189,7 @@ bool set_thread_affinity(const int* cpus, int count) {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
   s.cpus.assign(cpus, cpus + count);
-  if (s.pool && s.owner == getpid()) {
-    std::lock_guard<std::mutex> busy(s.pool->busy);
-    delete s.pool;
-  }
-  s.pool = nullptr;
+  retire_pool(s);
   return true;
 }
 

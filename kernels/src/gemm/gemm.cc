@@ -110,7 +110,10 @@ struct Task {
 void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const GemmOperand& b,
               float* c, std::size_t ldc, const Epilogue& ep, const Task& t) {
   const std::size_t MR = uk.mr, NR = uk.nr;
-  const std::size_t KC = uk.kc, MC = uk.mc;
+  // A single row panel of A (GEMV-like) reuses nothing across K blocks: take K whole,
+  // so packed B streams as one contiguous run and C is written once.
+  const std::size_t KC = t.m1 - t.m0 <= MR ? std::max<std::size_t>(K, 1) : uk.kc;
+  const std::size_t MC = uk.mc;
   // With a single block of A rows, each B block is used once: keep it small enough to
   // stay in L1/L2 between packing and use instead of streaming it through L3.
   const std::size_t NC = t.m1 - t.m0 <= MC ? std::min<std::size_t>(uk.nc, 4 * NR) : uk.nc;
