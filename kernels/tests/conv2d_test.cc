@@ -11,10 +11,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -115,37 +118,80 @@ void naive_conv(const ConvCase& c, const std::vector<float>& x, const std::vecto
     }
 }
 
+// What the plan should report for this case: Winograd for 3x3 stride-1 dilation-1
+// ungrouped layers with >= 8 channels when the variant's ISA has the transforms.
+bool winograd_applies(const ConvCase& c, const fdl::GemmUkernel& uk) {
+  return c.kh == 3 && c.kw == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1 &&
+         c.groups == 1 && c.cin >= 8 && c.cout >= 8 && uk.isa != fdl::Isa::kRef;
+}
+
+const char* algorithm_name(fdl::ConvAlgorithm a) {
+  return a == fdl::ConvAlgorithm::kAuto ? "auto" : a == fdl::ConvAlgorithm::kIm2col ? "im2col" : "winograd";
+}
+
+constexpr fdl::ConvAlgorithm kAlgorithms[] = {fdl::ConvAlgorithm::kAuto, fdl::ConvAlgorithm::kIm2col,
+                                              fdl::ConvAlgorithm::kWinograd};
+
+// Winograd forms seen by check_case, per variant name ("winograd_f2", "winograd_f4").
+std::set<std::string>& algorithms_seen(const fdl::GemmUkernel& uk) {
+  static std::map<std::string, std::set<std::string>> seen;
+  return seen[uk.name];
+}
+
 std::vector<float> run_plan(const ConvCase& c, const fdl::GemmUkernel* uk,
                             const std::vector<float>& x, const std::vector<float>& wt,
-                            const std::vector<float>& b) {
-  fdl::Conv2dPlan plan(c.geometry(), wt.data(), c.bias ? b.data() : nullptr, c.act, kAlpha, uk);
+                            const std::vector<float>& b,
+                            fdl::ConvAlgorithm algorithm = fdl::ConvAlgorithm::kAuto) {
+  fdl::Conv2dPlan plan(c.geometry(), wt.data(), c.bias ? b.data() : nullptr, c.act, kAlpha, uk,
+                       algorithm);
+  const fdl::GemmUkernel& used = uk ? *uk : fdl::gemm_best();
+  const std::string alg = plan.algorithm(c.h, c.w);
+  const bool want_winograd = algorithm != fdl::ConvAlgorithm::kIm2col && winograd_applies(c, used);
+  EXPECT_EQ(alg.rfind("winograd_f", 0) == 0, want_winograd)
+      << used.name << " " << algorithm_name(algorithm) << " " << c.str() << " uses " << alg;
+  if (!want_winograd) EXPECT_EQ(alg, "im2col");
+  algorithms_seen(used).insert(alg);
   std::vector<float> y(c.batch * c.cout * c.oh() * c.ow() + 1, -12345.0f);  // + a canary
   plan.run(x.data(), c.batch, c.h, c.w, y.data());
   return y;
 }
 
-// Runs the case through a plan for `uk` and compares every output (and a canary just
-// past the end) with the naive convolution. Returns false after the first mismatch.
+std::string plan_algorithm(const ConvCase& c, const fdl::GemmUkernel& uk,
+                           fdl::ConvAlgorithm algorithm) {
+  const std::vector<float> wt(c.cout * (c.cin / c.groups) * c.kh * c.kw);
+  return fdl::Conv2dPlan(c.geometry(), wt.data(), nullptr, c.act, kAlpha, &uk, algorithm)
+      .algorithm(c.h, c.w);
+}
+
+// Runs the case through plans for `uk` with every algorithm and compares every output
+// (and a canary just past the end) with the naive convolution. Returns false after the
+// first mismatch.
 bool check_case(const ConvCase& c, const fdl::GemmUkernel* uk, unsigned seed) {
   const auto x = random_vector(c.batch * c.cin * c.h * c.w, seed);
   const auto wt = random_vector(c.cout * (c.cin / c.groups) * c.kh * c.kw, seed + 1);
   const auto b = random_vector(c.cout, seed + 2);
   std::vector<double> ref, mag;
   naive_conv(c, x, wt, b, &ref, &mag);
-  const auto y = run_plan(c, uk, x, wt, b);
-  EXPECT_EQ(y.back(), -12345.0f) << "wrote past the output: " << c.str();
-  for (std::size_t i = 0; i < ref.size(); ++i) {
-    // Winograd transforms lose a little more than a plain dot product: tolerance grows
-    // with the magnitude of the terms, not with their (possibly cancelling) sum.
-    const double want = fdl::activate_ref(float(ref[i]), c.act, kAlpha);
-    const double tol = 1e-5 + 3e-5 * std::sqrt(double(c.cin / c.groups * c.kh * c.kw)) * mag[i];
-    if (!(std::fabs(y[i] - want) <= tol)) {
-      ADD_FAILURE() << (uk ? uk->name : "default") << " " << c.str() << " output " << i << " of "
-                    << ref.size() << ": got " << y[i] << " want " << want << " tol " << tol;
+  for (fdl::ConvAlgorithm algorithm : kAlgorithms) {
+    const auto y = run_plan(c, uk, x, wt, b, algorithm);
+    if (y.back() != -12345.0f) {
+      ADD_FAILURE() << "wrote past the output: " << algorithm_name(algorithm) << " " << c.str();
       return false;
     }
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      // Winograd transforms lose a little more than a plain dot product: the tolerance
+      // grows with the magnitude of the terms, not with their (possibly cancelling) sum.
+      const double want = fdl::activate_ref(float(ref[i]), c.act, kAlpha);
+      const double tol = 1e-5 + 5e-6 * std::sqrt(double(c.cin / c.groups * c.kh * c.kw)) * mag[i];
+      if (!(std::fabs(y[i] - want) <= tol)) {
+        ADD_FAILURE() << (uk ? uk->name : "default") << " " << algorithm_name(algorithm) << " "
+                      << c.str() << " output " << i << " of " << ref.size() << ": got " << y[i]
+                      << " want " << want << " tol " << tol;
+        return false;
+      }
+    }
   }
-  return y.back() == -12345.0f;
+  return true;
 }
 
 std::vector<ConvCase> generated_cases() {
@@ -286,6 +332,13 @@ TEST_P(ConvVariant, GeneratedCasesMatchNaiveConvolution) {
     ASSERT_TRUE(c.fits()) << c.str();
     if (!check_case(c, &uk(), seed += 3) && ++failures >= 10) FAIL() << "too many failures";
   }
+  // The cases reach both Winograd forms wherever the ISA has them.
+  const auto& seen = algorithms_seen(uk());
+  EXPECT_TRUE(seen.count("im2col"));
+  if (uk().isa != fdl::Isa::kRef) {
+    EXPECT_TRUE(seen.count("winograd_f2")) << uk().name;
+    EXPECT_TRUE(seen.count("winograd_f4")) << uk().name;
+  }
 }
 
 TEST_P(ConvVariant, EveryActivationWithAndWithoutBias) {
@@ -328,7 +381,7 @@ TEST_P(ConvVariant, PlanReusedAcrossInputSizes) {
       std::vector<float> y(ref.size());
       plan.run(x.data(), c.batch, c.h, c.w, y.data());
       for (std::size_t i = 0; i < y.size(); ++i)
-        ASSERT_NEAR(y[i], fdl::activate_ref(float(ref[i]), c.act, kAlpha), 1e-5 + 3e-4 * mag[i])
+        ASSERT_NEAR(y[i], fdl::activate_ref(float(ref[i]), c.act, kAlpha), 1e-5 + 5e-6 * std::sqrt(double(c.cin * 9)) * mag[i])
             << c.str() << " at " << i;
     }
   }
@@ -347,33 +400,69 @@ TEST_P(ConvVariant, ThreadCountDoesNotChangeResults) {
     const auto x = random_vector(c.batch * c.cin * c.h * c.w, 1);
     const auto wt = random_vector(c.cout * (c.cin / c.groups) * c.kh * c.kw, 2);
     const auto b = random_vector(c.cout, 3);
-    fdl::set_num_threads(1);
-    const auto y1 = run_plan(c, &uk(), x, wt, b);
-    for (int t : {2, 3, 4}) {
-      fdl::set_num_threads(t);
-      const auto yt = run_plan(c, &uk(), x, wt, b);
-      ASSERT_EQ(0, std::memcmp(y1.data(), yt.data(), y1.size() * sizeof(float)))
-          << c.str() << " differs between 1 and " << t << " threads";
+    for (fdl::ConvAlgorithm algorithm : kAlgorithms) {
+      fdl::set_num_threads(1);
+      const auto y1 = run_plan(c, &uk(), x, wt, b, algorithm);
+      for (int t : {2, 3, 4}) {
+        fdl::set_num_threads(t);
+        const auto yt = run_plan(c, &uk(), x, wt, b, algorithm);
+        ASSERT_EQ(0, std::memcmp(y1.data(), yt.data(), y1.size() * sizeof(float)))
+            << c.str() << " " << algorithm_name(algorithm) << " differs between 1 and " << t
+            << " threads";
+      }
     }
   }
 }
 
-TEST_P(ConvVariant, NanPropagatesOnlyWhereTheReceptiveFieldHasIt) {
-  for (std::size_t cin : {3, 8}) {
-    ConvCase c;
-    c.batch = 1, c.cin = cin, c.cout = 4, c.h = 9, c.w = 9;
-    auto x = random_vector(c.cin * c.h * c.w, 7);
-    x[(1 * c.h + 4) * c.w + 4] = std::numeric_limits<float>::quiet_NaN();  // channel 1, (4, 4)
-    const auto wt = random_vector(c.cout * c.cin * 9, 8), b = random_vector(c.cout, 9);
-    const auto y = run_plan(c, &uk(), x, wt, b);
-    for (std::size_t o = 0; o < c.cout; ++o)
-      for (std::size_t i = 0; i < c.oh(); ++i)
-        for (std::size_t j = 0; j < c.ow(); ++j) {
-          const bool sees = i >= 3 && i <= 5 && j >= 3 && j <= 5;
-          EXPECT_EQ(std::isnan(y[(o * c.oh() + i) * c.ow() + j]), sees)
-              << uk().name << " cin " << cin << " output " << o << "," << i << "," << j;
-        }
+// One NaN or Inf at channel 1, pixel (6, 5) of a 13x13 image, 3x3 pad 1: the outputs
+// whose receptive field holds it are (5..7, 4..6). Counts outputs that break the rule
+// "non-finite (NaN for a NaN input) inside the receptive field, finite outside it";
+// with `margin` > 0 outputs within `margin` of the receptive field may be anything.
+int count_misplaced_nonfinite(const fdl::GemmUkernel& uk, std::size_t cin, float bad,
+                              fdl::ConvAlgorithm algorithm, long margin) {
+  ConvCase c;
+  c.batch = 1, c.cin = cin, c.cout = 8, c.h = 13, c.w = 13;
+  auto x = random_vector(c.cin * c.h * c.w, 7);
+  x[(1 * c.h + 6) * c.w + 5] = bad;
+  const auto wt = random_vector(c.cout * c.cin * 9, 8), b = random_vector(c.cout, 9);
+  const auto y = run_plan(c, &uk, x, wt, b, algorithm);
+  int wrong = 0;
+  for (std::size_t o = 0; o < c.cout; ++o)
+    for (long i = 0; i < long(c.oh()); ++i)
+      for (long j = 0; j < long(c.ow()); ++j) {
+        const bool sees = i >= 5 && i <= 7 && j >= 4 && j <= 6;
+        const bool near = i >= 5 - margin && i <= 7 + margin && j >= 4 - margin && j <= 6 + margin;
+        const float v = y[(o * c.oh() + i) * c.ow() + j];
+        bool ok = sees ? (std::isnan(bad) ? std::isnan(v) : !std::isfinite(v)) : std::isfinite(v);
+        if (!sees && near && margin > 0) ok = true;
+        if (!ok && ++wrong <= 3)
+          ADD_FAILURE() << uk.name << " " << algorithm_name(algorithm) << " ("
+                        << plan_algorithm(c, uk, algorithm) << ") cin " << cin << " input " << bad
+                        << ": output " << o << "," << i << "," << j << " = " << v;
+      }
+  return wrong;
+}
+
+// NaN/Inf in the input: non-finite exactly where the receptive field holds it (im2col).
+TEST_P(ConvVariant, NanAndInfStayInsideTheirReceptiveField) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    EXPECT_EQ(count_misplaced_nonfinite(uk(), 3, bad, fdl::ConvAlgorithm::kAuto, 0), 0);
+    EXPECT_EQ(count_misplaced_nonfinite(uk(), 8, bad, fdl::ConvAlgorithm::kIm2col, 0), 0);
   }
+}
+
+// Winograd never hides a NaN/Inf and keeps it within the output tiles that read it.
+TEST_P(ConvVariant, WinogradNanAndInfStayNearTheirReceptiveField) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()})
+    for (fdl::ConvAlgorithm algorithm : {fdl::ConvAlgorithm::kAuto, fdl::ConvAlgorithm::kWinograd})
+      EXPECT_EQ(count_misplaced_nonfinite(uk(), 8, bad, algorithm, 3), 0);
+}
+
+// PyTorch semantics (DESIGN.md section 5): NaN appears only where the receptive field
+// holds it, also on the Winograd path (where a tile's transforms mix all its pixels).
+TEST_P(ConvVariant, WinogradNanAndInfStayInsideTheirReceptiveField) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()})
+    EXPECT_EQ(count_misplaced_nonfinite(uk(), 8, bad, fdl::ConvAlgorithm::kWinograd, 0), 0);
 }
 
 TEST(ConvDefaultVariant, NullUkernelUsesBestAndMatches) {
@@ -587,6 +676,59 @@ TEST(ThreadPool, SetNumThreadsChangesNumThreads) {
   EXPECT_EQ(fdl::num_threads(), 1);
   fdl::set_num_threads(-4);
   EXPECT_EQ(fdl::num_threads(), 1);
+}
+
+// Runs `body` in a fork()ed child and returns its wait status (a crash or an abort
+// there cannot take the test binary down); SIGALRM after 20 s turns a hang into a failure.
+template <class F>
+int status_of_child(F body) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    alarm(20);
+    body();
+    _exit(0);
+  }
+  int status = -1;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return status;
+}
+
+// Replacing the pool (set_num_threads, set_thread_affinity) must not touch it after it is
+// freed. Freed blocks of every small size are queued first, so that a write into a freed
+// block corrupts the allocator's free list and the following mallocs abort.
+void churn_heap_around(void (*change)(int), int rounds) {
+  for (int r = 0; r < rounds; ++r) {
+    fdl::set_num_threads(2 + r % 2);
+    fdl::parallel_for(64, [](std::size_t) {});  // the pool exists now
+    std::vector<void*> blocks;
+    for (std::size_t size = 16; size <= 2048; size += 16) blocks.push_back(std::malloc(size));
+    for (void* b : blocks) std::free(b);
+    change(r);
+    blocks.clear();
+    for (int twice = 0; twice < 2; ++twice)
+      for (std::size_t size = 16; size <= 2048; size += 16) {
+        void* b = std::malloc(size);
+        std::memset(b, 0x5a, size);
+        blocks.push_back(b);
+      }
+    for (void* b : blocks) std::free(b);
+  }
+}
+
+TEST(ThreadPool, ReplacingThePoolDoesNotCorruptTheHeap) {
+  const int by_count = status_of_child([] {
+    churn_heap_around([](int r) { fdl::set_num_threads(r % 2 ? 1 : 4); }, 6);
+  });
+  EXPECT_TRUE(WIFEXITED(by_count) && WEXITSTATUS(by_count) == 0)
+      << "set_num_threads: child " << (WIFSIGNALED(by_count) ? "killed by signal " : "exit ")
+      << (WIFSIGNALED(by_count) ? WTERMSIG(by_count) : WEXITSTATUS(by_count));
+  const int by_affinity = status_of_child([] {
+    churn_heap_around([](int) { fdl::set_thread_affinity(nullptr, 0); }, 6);
+  });
+  EXPECT_TRUE(WIFEXITED(by_affinity) && WEXITSTATUS(by_affinity) == 0)
+      << "set_thread_affinity: child " << (WIFSIGNALED(by_affinity) ? "killed by signal " : "exit ")
+      << (WIFSIGNALED(by_affinity) ? WTERMSIG(by_affinity) : WEXITSTATUS(by_affinity));
 }
 
 // Forks after the pool's workers exist; the child (which has none of them) must still
