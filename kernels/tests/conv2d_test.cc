@@ -35,6 +35,8 @@
 namespace {
 
 constexpr float kAlpha = 0.1f;  // leaky_relu slope (not the default, so passing it is checked)
+constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
 
 std::vector<float> random_vector(std::size_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -118,21 +120,37 @@ void naive_conv(const ConvCase& c, const std::vector<float>& x, const std::vecto
     }
 }
 
-// What the plan should report for this case: Winograd for 3x3 stride-1 dilation-1
-// ungrouped layers with >= 8 channels when the variant's ISA has the transforms.
-bool winograd_applies(const ConvCase& c, const fdl::GemmUkernel& uk) {
-  return c.kh == 3 && c.kw == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1 &&
-         c.groups == 1 && c.cin >= 8 && c.cout >= 8 && uk.isa != fdl::Isa::kRef;
+// What a plan with `algorithm` should run for this case, where the variant's ISA has the
+// kernels (not ref): the direct depthwise kernel when groups == in == out channels
+// (auto, depthwise); Winograd for 3x3 stride-1 dilation-1 ungrouped layers with >= 8
+// channels (auto, winograd); else, and whenever forced elsewhere, im2col + GEMM.
+std::string expected_algorithm(const ConvCase& c, const fdl::GemmUkernel& uk,
+                               fdl::ConvAlgorithm algorithm) {
+  using A = fdl::ConvAlgorithm;
+  const bool simd = uk.isa != fdl::Isa::kRef;
+  const bool depthwise = simd && c.groups == c.cin && c.groups == c.cout;
+  const bool winograd = simd && c.kh == 3 && c.kw == 3 && c.sh == 1 && c.sw == 1 && c.dh == 1 &&
+                        c.dw == 1 && c.groups == 1 && c.cin >= 8 && c.cout >= 8;
+  if (depthwise && (algorithm == A::kAuto || algorithm == A::kDepthwise)) return "depthwise";
+  if (winograd && (algorithm == A::kAuto || algorithm == A::kWinograd)) return "winograd";
+  return "im2col";
 }
 
 const char* algorithm_name(fdl::ConvAlgorithm a) {
-  return a == fdl::ConvAlgorithm::kAuto ? "auto" : a == fdl::ConvAlgorithm::kIm2col ? "im2col" : "winograd";
+  switch (a) {
+    case fdl::ConvAlgorithm::kAuto: return "auto";
+    case fdl::ConvAlgorithm::kIm2col: return "im2col";
+    case fdl::ConvAlgorithm::kWinograd: return "winograd";
+    case fdl::ConvAlgorithm::kDepthwise: return "depthwise";
+  }
+  return "?";
 }
 
-constexpr fdl::ConvAlgorithm kAlgorithms[] = {fdl::ConvAlgorithm::kAuto, fdl::ConvAlgorithm::kIm2col,
-                                              fdl::ConvAlgorithm::kWinograd};
+constexpr fdl::ConvAlgorithm kAlgorithms[] = {
+    fdl::ConvAlgorithm::kAuto, fdl::ConvAlgorithm::kIm2col, fdl::ConvAlgorithm::kWinograd,
+    fdl::ConvAlgorithm::kDepthwise};
 
-// Winograd forms seen by check_case, per variant name ("winograd_f2", "winograd_f4").
+// Algorithms plans reported in run_plan, per variant name.
 std::set<std::string>& algorithms_seen(const fdl::GemmUkernel& uk) {
   static std::map<std::string, std::set<std::string>> seen;
   return seen[uk.name];
@@ -146,10 +164,13 @@ std::vector<float> run_plan(const ConvCase& c, const fdl::GemmUkernel* uk,
                        algorithm);
   const fdl::GemmUkernel& used = uk ? *uk : fdl::gemm_best();
   const std::string alg = plan.algorithm(c.h, c.w);
-  const bool want_winograd = algorithm != fdl::ConvAlgorithm::kIm2col && winograd_applies(c, used);
-  EXPECT_EQ(alg.rfind("winograd_f", 0) == 0, want_winograd)
-      << used.name << " " << algorithm_name(algorithm) << " " << c.str() << " uses " << alg;
-  if (!want_winograd) EXPECT_EQ(alg, "im2col");
+  const std::string want = expected_algorithm(c, used, algorithm);
+  if (want == "winograd") {
+    EXPECT_TRUE(alg == "winograd_f2" || alg == "winograd_f4")
+        << used.name << " " << algorithm_name(algorithm) << " " << c.str() << " uses " << alg;
+  } else {
+    EXPECT_EQ(alg, want) << used.name << " " << algorithm_name(algorithm) << " " << c.str();
+  }
   algorithms_seen(used).insert(alg);
   std::vector<float> y(c.batch * c.cout * c.oh() * c.ow() + 1, -12345.0f);  // + a canary
   plan.run(x.data(), c.batch, c.h, c.w, y.data());
@@ -284,6 +305,39 @@ std::vector<ConvCase> generated_cases() {
     c.act = static_cast<fdl::Activation>((g.cin + g.k) % 7);
     cases.push_back(c);
   }
+  // Depthwise (groups == in == out channels: the direct kernel) over every kernel size,
+  // stride and dilation, random sizes 1..20 and asymmetric padding, every activation.
+  {
+    const std::size_t dw_channels[] = {1, 3, 8, 17, 16};
+    int i = 0;
+    for (std::size_t k : {1, 2, 3, 4, 5, 7})
+      for (std::size_t s : {1, 2, 3})
+        for (std::size_t d : {1, 2}) {
+          ConvCase c;
+          c.cin = c.cout = c.groups = dw_channels[i % 5];
+          c.kh = k, c.kw = (k == 2 || k == 4) ? k + 1 : k;  // some rectangular kernels
+          c.sh = s, c.sw = 1 + (s + i) % 3;
+          c.dh = d, c.dw = 1 + (d + i) % 2;
+          do {
+            c.h = pick(1, 20);
+            c.w = pick(1, 20);
+            c.pt = pick(0, k / 2 + 1);
+            c.pb = pick(0, k / 2 + 1);
+            c.pl = pick(0, k / 2 + 1);
+            c.pr = pick(0, k / 2 + 1);
+          } while (!c.fits());
+          c.batch = 1 + i % 2;
+          c.bias = i % 3 != 0;
+          c.act = static_cast<fdl::Activation>(i % 7);
+          cases.push_back(c);
+          ++i;
+        }
+    ConvCase c;  // a wide plane (vector loops with several full blocks and a tail)
+    c.cin = c.cout = c.groups = 4, c.h = 5, c.w = 77;
+    cases.push_back(c);
+    c.sw = 2;
+    cases.push_back(c);
+  }
   // Pointwise (read directly as the B matrix), also with M crossing the 144-row block and
   // an input whose pixel count is not a multiple of any tile.
   for (std::size_t cout : {1, 7, 17, 150}) {
@@ -332,12 +386,13 @@ TEST_P(ConvVariant, GeneratedCasesMatchNaiveConvolution) {
     ASSERT_TRUE(c.fits()) << c.str();
     if (!check_case(c, &uk(), seed += 3) && ++failures >= 10) FAIL() << "too many failures";
   }
-  // The cases reach both Winograd forms wherever the ISA has them.
+  // The cases reach every algorithm wherever the ISA has it.
   const auto& seen = algorithms_seen(uk());
   EXPECT_TRUE(seen.count("im2col"));
   if (uk().isa != fdl::Isa::kRef) {
     EXPECT_TRUE(seen.count("winograd_f2")) << uk().name;
     EXPECT_TRUE(seen.count("winograd_f4")) << uk().name;
+    EXPECT_TRUE(seen.count("depthwise")) << uk().name;
   }
 }
 
@@ -381,7 +436,8 @@ TEST_P(ConvVariant, PlanReusedAcrossInputSizes) {
       std::vector<float> y(ref.size());
       plan.run(x.data(), c.batch, c.h, c.w, y.data());
       for (std::size_t i = 0; i < y.size(); ++i)
-        ASSERT_NEAR(y[i], fdl::activate_ref(float(ref[i]), c.act, kAlpha), 1e-5 + 5e-6 * std::sqrt(double(c.cin * 9)) * mag[i])
+        ASSERT_NEAR(y[i], fdl::activate_ref(float(ref[i]), c.act, kAlpha),
+                    1e-5 + 5e-6 * std::sqrt(double(c.cin * 9)) * mag[i])
             << c.str() << " at " << i;
     }
   }
@@ -418,19 +474,21 @@ TEST_P(ConvVariant, ThreadCountDoesNotChangeResults) {
 // whose receptive field holds it are (5..7, 4..6). Counts outputs that break the rule
 // "non-finite (NaN for a NaN input) inside the receptive field, finite outside it";
 // with `margin` > 0 outputs within `margin` of the receptive field may be anything.
+// `depthwise`: 8 channels, groups 8, so only output channel 1 reads the bad pixel.
 int count_misplaced_nonfinite(const fdl::GemmUkernel& uk, std::size_t cin, float bad,
-                              fdl::ConvAlgorithm algorithm, long margin) {
+                              fdl::ConvAlgorithm algorithm, long margin, bool depthwise = false) {
   ConvCase c;
   c.batch = 1, c.cin = cin, c.cout = 8, c.h = 13, c.w = 13;
+  if (depthwise) c.cin = c.groups = 8;
   auto x = random_vector(c.cin * c.h * c.w, 7);
   x[(1 * c.h + 6) * c.w + 5] = bad;
-  const auto wt = random_vector(c.cout * c.cin * 9, 8), b = random_vector(c.cout, 9);
+  const auto wt = random_vector(c.cout * (c.cin / c.groups) * 9, 8), b = random_vector(c.cout, 9);
   const auto y = run_plan(c, &uk, x, wt, b, algorithm);
   int wrong = 0;
   for (std::size_t o = 0; o < c.cout; ++o)
     for (long i = 0; i < long(c.oh()); ++i)
       for (long j = 0; j < long(c.ow()); ++j) {
-        const bool sees = i >= 5 && i <= 7 && j >= 4 && j <= 6;
+        const bool sees = i >= 5 && i <= 7 && j >= 4 && j <= 6 && (!depthwise || o == 1);
         const bool near = i >= 5 - margin && i <= 7 + margin && j >= 4 - margin && j <= 6 + margin;
         const float v = y[(o * c.oh() + i) * c.ow() + j];
         bool ok = sees ? (std::isnan(bad) ? std::isnan(v) : !std::isfinite(v)) : std::isfinite(v);
@@ -443,17 +501,20 @@ int count_misplaced_nonfinite(const fdl::GemmUkernel& uk, std::size_t cin, float
   return wrong;
 }
 
-// NaN/Inf in the input: non-finite exactly where the receptive field holds it (im2col).
+// NaN/Inf in the input: non-finite exactly where the receptive field holds it (im2col,
+// depthwise).
 TEST_P(ConvVariant, NanAndInfStayInsideTheirReceptiveField) {
-  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+  for (float bad : {kNan, kInf}) {
     EXPECT_EQ(count_misplaced_nonfinite(uk(), 3, bad, fdl::ConvAlgorithm::kAuto, 0), 0);
     EXPECT_EQ(count_misplaced_nonfinite(uk(), 8, bad, fdl::ConvAlgorithm::kIm2col, 0), 0);
+    for (fdl::ConvAlgorithm algorithm : kAlgorithms)
+      EXPECT_EQ(count_misplaced_nonfinite(uk(), 8, bad, algorithm, 0, true), 0);
   }
 }
 
 // Winograd never hides a NaN/Inf and keeps it within the output tiles that read it.
 TEST_P(ConvVariant, WinogradNanAndInfStayNearTheirReceptiveField) {
-  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()})
+  for (float bad : {kNan, kInf})
     for (fdl::ConvAlgorithm algorithm : {fdl::ConvAlgorithm::kAuto, fdl::ConvAlgorithm::kWinograd})
       EXPECT_EQ(count_misplaced_nonfinite(uk(), 8, bad, algorithm, 3), 0);
 }
@@ -461,7 +522,7 @@ TEST_P(ConvVariant, WinogradNanAndInfStayNearTheirReceptiveField) {
 // PyTorch semantics (DESIGN.md section 5): NaN appears only where the receptive field
 // holds it, also on the Winograd path (where a tile's transforms mix all its pixels).
 TEST_P(ConvVariant, WinogradNanAndInfStayInsideTheirReceptiveField) {
-  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()})
+  for (float bad : {kNan, kInf})
     EXPECT_EQ(count_misplaced_nonfinite(uk(), 8, bad, fdl::ConvAlgorithm::kWinograd, 0), 0);
 }
 
@@ -560,7 +621,8 @@ TEST(Col2im, MatchesNaiveLoopsAndIsTheAdjointOfIm2col) {
               const long iy = long(i * u.sh + ky * u.dh) - long(u.pt);
               const long ix = long(j * u.sw + kx * u.dw) - long(u.pl);
               if (iy < 0 || ix < 0 || iy >= long(u.h) || ix >= long(u.w)) continue;
-              want[(c * u.h + iy) * u.w + ix] += cols[((c * u.kh + ky) * u.kw + kx) * L + i * OW + j];
+              want[(c * u.h + iy) * u.w + ix] +=
+                  cols[((c * u.kh + ky) * u.kw + kx) * L + i * OW + j];
             }
     for (std::size_t i = 0; i < want.size(); ++i)
       ASSERT_NEAR(y[i], want[i], 1e-5 * (1 + u.kh * u.kw)) << "pixel " << i;
@@ -774,7 +836,8 @@ TEST(ThreadPool, ForkedChildCanStillRunParallelFor) {
   }
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "child died by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0)
+  ASSERT_TRUE(WIFEXITED(status)) << "child died by signal "
+                                 << (WIFSIGNALED(status) ? WTERMSIG(status) : 0)
                                  << " (SIGALRM = deadlock)";
   EXPECT_EQ(WEXITSTATUS(status), 0) << "3: index coverage, 4: one thread, 5: conv result, "
                                        "6: set_num_threads, 7: second job";

@@ -57,7 +57,9 @@ class PyConv2dPlan {
     if (name == "auto") return fdl::ConvAlgorithm::kAuto;
     if (name == "im2col") return fdl::ConvAlgorithm::kIm2col;
     if (name == "winograd") return fdl::ConvAlgorithm::kWinograd;
-    throw py::value_error("algorithm: expected 'auto', 'im2col' or 'winograd', got '" + name + "'");
+    if (name == "depthwise") return fdl::ConvAlgorithm::kDepthwise;
+    throw py::value_error("algorithm: expected 'auto', 'im2col', 'winograd' or 'depthwise', got '" +
+                          name + "'");
   }
 
   std::unique_ptr<fdl::Conv2dPlan> plan_;

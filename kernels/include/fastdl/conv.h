@@ -31,9 +31,11 @@ struct Conv2dGeometry {
   std::size_t out_w(std::size_t in_w) const;
 };
 
-// How a plan computes: kAuto picks Winograd F(2,3)/F(4,3) for 3x3 stride-1 dilation-1
-// ungrouped layers with >= 8 channels (when the ISA has the transforms), else im2col+GEMM.
-enum class ConvAlgorithm : int { kAuto = 0, kIm2col = 1, kWinograd = 2 };
+// How a plan computes. kAuto picks, where the ISA has the kernels: a direct depthwise
+// kernel when groups == in_channels == out_channels; Winograd F(2,3)/F(4,3) for 3x3
+// stride-1 dilation-1 ungrouped layers with >= 8 channels; else im2col + GEMM.
+// kIm2col forces the GEMM path (the others fall back to it where they do not apply).
+enum class ConvAlgorithm : int { kAuto = 0, kIm2col = 1, kWinograd = 2, kDepthwise = 3 };
 
 class WinogradConv;
 
@@ -53,7 +55,8 @@ class Conv2dPlan {
 
   const Conv2dGeometry& geometry() const { return g_; }
   const GemmUkernel& ukernel() const { return *uk_; }
-  // What run() uses for this input size: "im2col", "winograd_f2" or "winograd_f4".
+  // What run() uses for this input size: "im2col", "depthwise", "winograd_f2" or
+  // "winograd_f4".
   const char* algorithm(std::size_t in_h, std::size_t in_w) const;
 
  private:
@@ -63,7 +66,9 @@ class Conv2dPlan {
   Conv2dGeometry g_;
   const GemmUkernel* uk_;
   bool winograd_;
-  AlignedBuffer weights_;  // kept only for building Winograd forms lazily
+  void (*depthwise_)(const Conv2dGeometry&, const float*, std::size_t, std::size_t,
+                     const float*, float, Activation, float, float*) = nullptr;
+  AlignedBuffer weights_;  // kept for the depthwise kernel and for Winograd forms
   mutable std::mutex winograd_mu_;
   mutable std::unique_ptr<WinogradConv> winograd_forms_[2];  // F(2,3), F(4,3)
   std::size_t m_per_group_, k_per_group_, packed_per_group_;

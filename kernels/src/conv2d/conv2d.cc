@@ -5,6 +5,7 @@
 
 #include "fastdl/conv.h"
 #include "fastdl/threadpool.h"
+#include "depthwise.h"
 #include "winograd.h"
 
 namespace fdl {
@@ -112,9 +113,13 @@ Conv2dPlan::Conv2dPlan(const Conv2dGeometry& g, const float* weights, const floa
                        Activation act, float alpha, const GemmUkernel* uk,
                        ConvAlgorithm algorithm)
     : g_(g), uk_(uk ? uk : &gemm_best()) {
-  winograd_ = algorithm != ConvAlgorithm::kIm2col && WinogradConv::applies(g, *uk_);
-  if (winograd_) {
-    const std::size_t n = g.out_channels * g.in_channels * 9;
+  const bool is_depthwise = g.groups == g.in_channels && g.groups == g.out_channels;
+  if (is_depthwise && (algorithm == ConvAlgorithm::kAuto || algorithm == ConvAlgorithm::kDepthwise))
+    depthwise_ = depthwise_kernel(uk_->isa);
+  winograd_ = (algorithm == ConvAlgorithm::kAuto || algorithm == ConvAlgorithm::kWinograd) &&
+              WinogradConv::applies(g, *uk_);
+  if (winograd_ || depthwise_) {
+    const std::size_t n = g.out_channels * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
     weights_.resize(n);
     std::memcpy(weights_.data(), weights, n * sizeof(float));
   }
@@ -145,6 +150,7 @@ const WinogradConv& Conv2dPlan::winograd(int m) const {
 }
 
 const char* Conv2dPlan::algorithm(std::size_t in_h, std::size_t in_w) const {
+  if (depthwise_) return "depthwise";
   if (!winograd_) return "im2col";
   return WinogradConv::best_tile(g_, *uk_, in_h, in_w) == 4 ? "winograd_f4" : "winograd_f2";
 }
@@ -152,6 +158,15 @@ const char* Conv2dPlan::algorithm(std::size_t in_h, std::size_t in_w) const {
 void Conv2dPlan::run(const float* x, std::size_t batch, std::size_t in_h, std::size_t in_w,
                      float* y) const {
   const std::size_t oh = g_.out_h(in_h), ow = g_.out_w(in_w);
+  if (depthwise_ && batch > 0 && oh * ow > 0) {
+    const std::size_t planes = batch * g_.out_channels, taps = g_.kernel_h * g_.kernel_w;
+    parallel_for(planes, [&](std::size_t p) {
+      const std::size_t c = p % g_.out_channels;
+      depthwise_(g_, x + p * in_h * in_w, in_h, in_w, weights_.data() + c * taps,
+                 ep_.bias_row ? ep_.bias_row[c] : 0.0f, ep_.act, ep_.alpha, y + p * oh * ow);
+    });
+    return;
+  }
   if (winograd_ && batch > 0 && oh * ow > 0) {
     const WinogradConv& form = winograd(WinogradConv::best_tile(g_, *uk_, in_h, in_w));
     for (std::size_t n = 0; n < batch; ++n)

@@ -1,0 +1,19 @@
+// Direct depthwise convolution, avx512 build of depthwise-plane.inc.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+
+#include "depthwise.h"
+
+namespace {
+#include "../simd/vec-avx512.inc"
+#include "../simd/activation-vec.inc"
+#include "depthwise-plane.inc"
+}  // namespace
+
+void fdl_f32_dwconv__avx512(const fdl::Conv2dGeometry& g, const float* x, std::size_t in_h,
+                          std::size_t in_w, const float* w, float bias, fdl::Activation act,
+                          float alpha, float* y) {
+  depthwise_any(g, x, in_h, in_w, w, bias, act, alpha, y);
+}
