@@ -318,3 +318,11 @@ def test_scaling_table_shows_speedup_over_first_thread_count():
     assert "1T ms" in lines[1] and "2T ms" in lines[1]
     assert lines[2].split() == ["g", "4.000", "2.500", "1.60x"]
     assert scaling_table(runs[:1], "fastdl", "warm") == []
+
+
+def test_scaling_table_warns_when_the_peak_does_not_scale():
+    case = GemmCase("g", "", m=2, k=2, n=2)
+    runs = [SuiteRun(t, "warm", peak, None, [_case_result(case, fastdl=dict(ms=1.0))])
+            for t, peak in ((1, 100.0), (2, 120.0), (4, 390.0))]
+    warnings = [line for line in scaling_table(runs, "fastdl", "warm") if "WARNING" in line]
+    assert len(warnings) == 1 and "at 2 threads" in warnings[0]

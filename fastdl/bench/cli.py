@@ -15,7 +15,8 @@ from typing import Dict, List, Optional, Sequence
 
 from . import subject
 from .cases import DEFAULT_SUITE, flops, select_cases
-from .machine import blas_environment, cpu_model, last_level_cache_bytes, numpy_blas
+from .machine import (blas_environment, cpu_model, last_level_cache_bytes, load_average,
+                      numpy_blas)
 from .peers import ALL_PEERS, Library, select_peers
 from .report import (ResultTable, header_lines, run_footnotes, run_title, scaling_table,
                      to_json)
@@ -87,6 +88,7 @@ def collect_meta(args: argparse.Namespace, threads: List[int],
     """Everything the header and the --json 'meta' report about this run."""
     return {"fastdl": subject.describe(), "threads": threads, "cpu": cpu_model(),
             "cpu_count": os.cpu_count(), "llc_bytes": last_level_cache_bytes(),
+            "load_average": load_average(),
             "python": platform.python_version(), "numpy_blas": numpy_blas(),
             "peers": peer_versions(peers), "env": blas_environment(),
             "timing": {"budget_s": args.budget, "repeat": args.repeat,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 
 def cpu_model() -> str:
@@ -18,6 +18,14 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def load_average() -> Optional[float]:
+    """The 1-minute load average (None where unknown): other work skews timings."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def last_level_cache_bytes(default: int = 32 << 20) -> int:

@@ -15,6 +15,7 @@ from .peers.base import Library
 from .suite import CaseResult, LibraryResult, SuiteRun
 
 JSON_SCHEMA = "fastdl.bench/1"
+BUSY_PEAK_FRACTION = 0.8  # a peak below this share of linear scaling means busy cores
 
 
 def fmt_ms(ms: Optional[float]) -> str:
@@ -130,7 +131,23 @@ def scaling_table(runs: Sequence[SuiteRun], subject_name: str, cache: str) -> Li
                 speedup = base / ms if base and ms else None
                 cells.append(f"{fmt_ratio(speedup) or '-':>7}")
         lines.append(" ".join(cells))
-    return lines
+    return lines + _busy_cores_warnings(chosen)
+
+
+def _busy_cores_warnings(runs: Sequence[SuiteRun]) -> List[str]:
+    """Warnings where the FMA peak did not grow with the thread count: other
+    processes were using the cores, so those multi-thread timings are unreliable."""
+    base = runs[0]
+    if not base.peak_gflops:
+        return []
+    warnings = []
+    for run in runs[1:]:
+        expected = base.peak_gflops * run.threads / base.threads
+        if run.peak_gflops and run.peak_gflops < BUSY_PEAK_FRACTION * expected:
+            warnings.append(f"WARNING: FMA peak at {run.threads} threads is "
+                            f"{run.peak_gflops:.1f} GFLOP/s, expected about {expected:.1f}: "
+                            f"cores were busy, {run.threads}-thread timings are unreliable")
+    return warnings
 
 
 def header_lines(meta: Dict[str, object]) -> List[str]:
@@ -139,7 +156,8 @@ def header_lines(meta: Dict[str, object]) -> List[str]:
     lines = [f"fastdl {fdl['version']}  backend {fdl['backend']}  isa {fdl['isa']}  "
              f"threads {','.join(map(str, meta['threads']))}",
              f"CPU: {meta['cpu']} ({meta['cpu_count']} logical CPUs), "
-             f"last-level cache {meta['llc_bytes'] // (1 << 20)} MiB",
+             f"last-level cache {meta['llc_bytes'] // (1 << 20)} MiB, "
+             f"load average {meta['load_average']}",
              f"python {meta['python']}, numpy BLAS: {meta['numpy_blas']}"]
     peers = meta["peers"]
     installed = [f"{name} {info['version']}" for name, info in peers.items() if info["version"]]
