@@ -3,10 +3,10 @@
 The Numba and NumPy backends run on the calling thread; for them the count is only
 recorded, so that code written for the native backend runs unchanged.
 """
-import operator
 import os
 
 from fastdl import _backend
+from fastdl._validate import positive_int
 
 _recorded = None
 
@@ -14,12 +14,7 @@ _recorded = None
 def set_num_threads(n):
     """Use `n` threads (>= 1) in the kernels from now on."""
     global _recorded
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise TypeError(f"n: expected an int, got {type(n).__name__}") from None
-    if n < 1:
-        raise ValueError(f"n: expected a thread count >= 1, got {n}")
+    n = positive_int(n, "n")
     if _backend.backend() == "native":
         _backend.kernels.set_num_threads(n)
     else:
