@@ -1,9 +1,10 @@
-// fdl::Conv2dPlan for every GEMM variant against a naive double-precision direct
-// convolution, on generated edge cases (kernel sizes odd and even, strides, dilation,
-// groups and depthwise, channel counts around the tiles, asymmetric padding, zero and
-// small spatial sizes, the 3x3 stride-1 shapes the Winograd path takes, every epilogue);
-// fdl::im2col / fdl::col2im against naive loops; and the thread pool (coverage, nesting,
-// concurrency, set_num_threads, fork()).
+// fdl::Conv2dPlan for every GEMM variant and every ConvAlgorithm against a naive
+// double-precision direct convolution, on generated edge cases (kernel sizes odd and even,
+// strides, dilation, groups and depthwise, channel counts around the tiles, asymmetric
+// padding, zero and small spatial sizes, the 3x3 stride-1 shapes the Winograd path takes,
+// every epilogue), checking which algorithm each plan reports; fdl::im2col / fdl::col2im
+// against naive loops; and the thread pool (coverage, nesting, concurrency,
+// set_num_threads, fork()).
 #include <gtest/gtest.h>
 
 #include <sys/types.h>
@@ -11,10 +12,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -331,6 +332,23 @@ std::vector<ConvCase> generated_cases() {
           c.act = static_cast<fdl::Activation>(i % 7);
           cases.push_back(c);
           ++i;
+        }
+    // The specialised 3x3 / 5x5, stride 1 / 2 kernels: widths around the vector blocks
+    // (1..40), padding 0 / k/2 / asymmetric, dilation 1 and 2.
+    for (std::size_t k : {3, 5})
+      for (std::size_t s : {1, 2})
+        for (std::size_t w : {1, 4, 7, 8, 9, 15, 16, 17, 23, 33, 40}) {
+          ConvCase c;
+          c.cin = c.cout = c.groups = (w % 3 == 0) ? 17 : 8;
+          c.kh = c.kw = k, c.sh = c.sw = s;
+          c.h = 3 + w % 5, c.w = w;
+          c.pt = c.pb = c.pl = c.pr = k / 2;
+          if (w % 4 == 1) c.pt = 0, c.pb = k - 1, c.pl = k - 1, c.pr = 0;
+          if (w % 4 == 3) c.pt = 1, c.pb = 0, c.pl = 0, c.pr = 1;
+          if (w == 23) c.dh = c.dw = 2, c.pt = c.pb = c.pl = c.pr = k - 1;
+          c.act = static_cast<fdl::Activation>(w % 7);
+          c.batch = 1 + w % 2;
+          if (c.fits()) cases.push_back(c);
         }
     ConvCase c;  // a wide plane (vector loops with several full blocks and a tail)
     c.cin = c.cout = c.groups = 4, c.h = 5, c.w = 77;

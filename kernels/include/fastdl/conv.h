@@ -60,6 +60,9 @@ class Conv2dPlan {
   const char* algorithm(std::size_t in_h, std::size_t in_w) const;
 
  private:
+  // The im2col + GEMM path for a batch.
+  void run_gemm(const float* x, std::size_t batch, std::size_t in_h, std::size_t in_w,
+                float* y) const;
   // The Winograd form for tile size m (2 or 4), built on first use.
   const WinogradConv& winograd(int m) const;
 

@@ -1,6 +1,7 @@
 // Conv2dPlan: weights packed once; per image and group one GEMM whose B operand is packed
 // straight from the input (tiled im2col). See fastdl/conv.h for the contract.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "fastdl/conv.h"
@@ -102,6 +103,17 @@ class Im2colPacker final : public Packer {
   std::size_t h_, w_, ow_;
 };
 
+// Any Inf or NaN among n floats (exponent bits all ones); an integer OR that vectorises.
+bool has_nonfinite(const float* x, std::size_t n) {
+  std::uint32_t found = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    found |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return found != 0;
+}
+
 bool is_pointwise(const Conv2dGeometry& g) {
   return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
          g.pad_top == 0 && g.pad_bottom == 0 && g.pad_left == 0 && g.pad_right == 0;
@@ -169,11 +181,26 @@ void Conv2dPlan::run(const float* x, std::size_t batch, std::size_t in_h, std::s
   }
   if (winograd_ && batch > 0 && oh * ow > 0) {
     const WinogradConv& form = winograd(WinogradConv::best_tile(g_, *uk_, in_h, in_w));
-    for (std::size_t n = 0; n < batch; ++n)
-      form.run(x + n * g_.in_channels * in_h * in_w, in_h, in_w, ep_.bias_row, ep_.act,
-               ep_.alpha, y + n * g_.out_channels * oh * ow);
+    const std::size_t in_image = g_.in_channels * in_h * in_w;
+    const std::size_t out_image = g_.out_channels * oh * ow;
+    for (std::size_t n = 0; n < batch; ++n) {
+      const float* xn = x + n * in_image;
+      // A tile's transforms mix all its pixels: an Inf/NaN would spread past its receptive
+      // field, so such images take the GEMM path (PyTorch's semantics, DESIGN.md 5).
+      if (has_nonfinite(xn, in_image)) {
+        run_gemm(xn, 1, in_h, in_w, y + n * out_image);
+      } else {
+        form.run(xn, in_h, in_w, ep_.bias_row, ep_.act, ep_.alpha, y + n * out_image);
+      }
+    }
     return;
   }
+  run_gemm(x, batch, in_h, in_w, y);
+}
+
+void Conv2dPlan::run_gemm(const float* x, std::size_t batch, std::size_t in_h,
+                          std::size_t in_w, float* y) const {
+  const std::size_t oh = g_.out_h(in_h), ow = g_.out_w(in_w);
   const std::size_t cin_g = g_.in_channels / g_.groups;
   const std::size_t in_image = g_.in_channels * in_h * in_w;
   const std::size_t out_image = g_.out_channels * oh * ow;
