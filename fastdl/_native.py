@@ -7,6 +7,11 @@ from fastdl import _C, _im2col
 from fastdl._C import Conv2dPlan, LinearPlan, isa, matmul, num_threads, set_num_threads
 from fastdl._im2col import col2im, im2col
 
+if _C.isa_cap_error():
+    import warnings
+
+    warnings.warn(_C.isa_cap_error(), RuntimeWarning, stacklevel=2)
+
 
 def linear(x, w, b, activation, alpha):
     return LinearPlan(w, b, activation, alpha)(x)

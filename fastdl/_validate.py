@@ -26,12 +26,14 @@ def float32_array(value, name, ndim=None, what=None):
     if ndim is not None and arr.ndim not in np.atleast_1d(ndim):
         raise ValueError(f"{name}: expected a {what or f'{ndim}-D array'}, "
                          f"got shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    # np.asarray keeps 0-d arrays 0-d (np.ascontiguousarray would make them 1-d).
+    return np.asarray(arr, dtype=np.float32, order="C")
 
 
 def same_dtype(arrays):
-    """TypeError unless the given (name, array) pairs share one dtype (as torch requires)."""
-    named = [(n, np.asarray(a)) for n, a in arrays if a is not None]
+    """TypeError unless the given (name, array) pairs are real and share one dtype (as
+    torch requires)."""
+    named = [(n, real_array(a, n)) for n, a in arrays if a is not None]
     first_name, first = named[0]
     for name, arr in named[1:]:
         if arr.dtype != first.dtype:

@@ -2,6 +2,7 @@
 
 conv2d runs, per image, im2col into one workspace and then one matmul_accumulate per group.
 """
+import math
 from collections import namedtuple
 
 import numba
@@ -116,5 +117,5 @@ def conv2d(x, w, b, stride, padding, dilation, groups, activation, alpha):
     y = np.zeros((x.shape[0], out_channels, g.oh * g.ow), dtype=np.float32)
     if b is not None:
         y[:] = b[:, None]
-    _conv2d_batch(x, w.reshape(out_channels, -1), int(groups), g, y)
+    _conv2d_batch(x, w.reshape(out_channels, math.prod(w.shape[1:])), int(groups), g, y)
     return activate(y, activation, alpha).reshape(x.shape[0], out_channels, g.oh, g.ow)

@@ -32,7 +32,7 @@ class LinearPlan:
         x = v.float32_array(x, "x")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
-        rows = x.reshape(-1, self.in_features)
+        rows = x.reshape(int(np.prod(x.shape[:-1])), self.in_features)
         v.output_size((rows.shape[0], self.out_features), "linear")
         if self._native is not None:
             y = self._native(rows)

@@ -1,6 +1,7 @@
 // Runtime ISA detection: cpuid + xgetbv on x86-64 (the OS must save the wide registers,
 // not only the CPU support them); NEON is baseline on AArch64.
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -70,8 +71,13 @@ Isa best_supported() {
 
 Isa initial_isa() {
   Isa best = best_supported();
-  const char* cap = std::getenv("FASTDL_ISA");
-  if (!cap || !*cap) return best;
+  const char* env = std::getenv("FASTDL_ISA");
+  if (!env || !*env) return best;
+  std::string value(env);  // compared case-insensitively, surrounding blanks ignored
+  for (char& ch : value) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  value.erase(0, value.find_first_not_of(" \t"));
+  value.erase(value.find_last_not_of(" \t") + 1);
+  const char* cap = value.c_str();
   static const struct { const char* name; Isa isa; } kNames[] = {
       {"ref", Isa::kRef}, {"scalar", Isa::kRef}, {"avx2", Isa::kAvx2},
       {"avx512", Isa::kAvx512}, {"neon", Isa::kNeon}};
@@ -83,7 +89,7 @@ Isa initial_isa() {
     }
     return static_cast<int>(n.isa) < static_cast<int>(best) ? n.isa : best;
   }
-  g_cap_error_text = std::string("FASTDL_ISA='") + cap +
+  g_cap_error_text = std::string("FASTDL_ISA='") + env +
                      "' is not one of ref, scalar, avx2, avx512, neon; using " + isa_name(best);
   g_cap_error = g_cap_error_text.c_str();
   return best;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "fastdl/activation.h"
 #include "fastdl/buffer.h"
 #include "fastdl/gemm.h"
 #include "fastdl/isa.h"
@@ -112,15 +113,15 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
   const std::size_t MR = uk.mr, NR = uk.nr;
   // A single row panel of A (GEMV-like) reuses nothing across K blocks: take K whole,
   // so packed B streams as one contiguous run and C is written once.
-  const std::size_t KC = t.m1 - t.m0 <= MR ? std::max<std::size_t>(K, 1) : uk.kc;
+  const std::size_t KC = t.m1 - t.m0 <= MR ? K : uk.kc;
   const std::size_t MC = uk.mc;
   // With a single block of A rows, each B block is used once: keep it small enough to
   // stay in L1/L2 between packing and use instead of streaming it through L3.
   const std::size_t NC = t.m1 - t.m0 <= MC ? std::min<std::size_t>(uk.nc, 4 * NR) : uk.nc;
   Workspace& ws = workspace();
-  if (!b.packed) ws.b.resize(std::min(KC, std::max<std::size_t>(K, 1)) *
+  if (!b.packed) ws.b.resize(std::min(KC, K) *
                              ((std::min(NC, t.n1 - t.n0) + NR - 1) / NR) * NR);
-  if (!a.packed && t.m1 - t.m0 > MC) ws.a.resize(std::min(KC, std::max<std::size_t>(K, 1)) *
+  if (!a.packed && t.m1 - t.m0 > MC) ws.a.resize(std::min(KC, K) *
                              ((std::min(MC, t.m1 - t.m0) + MR - 1) / MR) * MR);
   // A single block of A rows is packed once, whole K, and then read like prepacked
   // weights (otherwise every B block would repack it).
@@ -137,8 +138,7 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
 
   for (std::size_t jc = t.n0; jc < t.n1; jc += NC) {
     const std::size_t nc = std::min(NC, t.n1 - jc);
-    std::size_t pc = 0;
-    do {  // runs once with kc = 0 when K == 0 (C = act(bias))
+    for (std::size_t pc = 0; pc < K;) {
       const std::size_t kc = std::min(KC, K - pc);
       const int flags = (pc > 0 ? kGemmAccumulate : 0) | (pc + kc >= K ? kGemmFinal : 0);
       const float* bblock;
@@ -195,7 +195,7 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
         }
       }
       pc += kc;
-    } while (pc < K);
+    }
   }
 }
 
@@ -205,9 +205,17 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
           const GemmOperand& a, const GemmOperand& b, float* c, std::size_t ldc,
           const Epilogue& ep, bool parallel) {
   if (M == 0 || N == 0) return;
+  if (K == 0) {  // an empty sum: C = act(bias), and the operands may be empty/null
+    for (std::size_t i = 0; i < M; ++i)
+      for (std::size_t j = 0; j < N; ++j)
+        c[i * ldc + j] = activate_ref((ep.bias_row ? ep.bias_row[i] : 0.0f) +
+                                          (ep.bias_col ? ep.bias_col[j] : 0.0f),
+                                      ep.act, ep.alpha);
+    return;
+  }
   const std::size_t MR = uk.mr, NR = uk.nr;
   std::size_t threads = parallel ? static_cast<std::size_t>(num_threads()) : 1;
-  if (M * N * std::max<std::size_t>(K, 1) < kParallelMinMacs) threads = 1;
+  if (M * N * K < kParallelMinMacs) threads = 1;
   const std::size_t m_panels = (M + MR - 1) / MR, n_panels = (N + NR - 1) / NR;
   if (threads <= 1) {
     run_task(uk, K, a, b, c, ldc, ep, Task{0, M, 0, N});
