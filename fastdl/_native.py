@@ -4,7 +4,8 @@ Same functions and contract as fastdl._reference; the functional forms build a p
 call (packing the weights), the Plan classes keep it.
 """
 from fastdl import _C, _im2col
-from fastdl._C import Conv2dPlan, LinearPlan, isa, matmul, num_threads, set_num_threads
+from fastdl._C import (Conv2dPlan, LinearPlan, isa, matmul, num_threads, set_num_threads,
+                       set_thread_affinity)
 from fastdl._im2col import col2im, im2col
 
 if _C.isa_cap_error():
@@ -22,4 +23,4 @@ def conv2d(x, w, b, stride, padding, dilation, groups, activation, alpha):
 
 
 __all__ = ["Conv2dPlan", "LinearPlan", "col2im", "conv2d", "im2col", "isa", "linear", "matmul",
-           "num_threads", "set_num_threads", "_C", "_im2col"]
+           "num_threads", "set_num_threads", "set_thread_affinity", "_C", "_im2col"]
