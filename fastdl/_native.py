@@ -3,10 +3,18 @@
 Same functions and contract as fastdl._reference; the functional forms build a plan per
 call (packing the weights), the Plan classes keep it.
 """
-from fastdl import _C, _im2col
-from fastdl._C import (Conv2dPlan, LinearPlan, isa, matmul, num_threads, set_num_threads,
-                       set_thread_affinity)
-from fastdl._im2col import col2im, im2col
+import importlib.util
+
+for _name in ("fastdl._C", "fastdl._im2col"):
+    if importlib.util.find_spec(_name) is None:
+        raise ImportError(f"{_name} was not built (no C++17 compiler at install time, or "
+                          f"FASTDL_NO_EXTENSION=1); reinstall with a compiler for the fast "
+                          f"kernels")
+
+from fastdl import _C, _im2col  # noqa: E402
+from fastdl._C import (  # noqa: E402
+    Conv2dPlan, LinearPlan, isa, matmul, num_threads, set_num_threads, set_thread_affinity)
+from fastdl._im2col import col2im, im2col  # noqa: E402
 
 if _C.isa_cap_error():
     import warnings
