@@ -61,8 +61,8 @@ class Conv2dPlan:
     w [out_channels, in_channels // groups, kH, kW], b [out_channels] or None; stride,
     dilation: int or pair; padding: int, pair, ((top, bottom), (left, right)), 'valid' or
     'same'; activation fused into the output (None, 'relu', 'relu6', 'leaky_relu',
-    'sigmoid', 'tanh', 'silu'). plan(x) takes x [N, in_channels, H, W] and returns float32
-    [N, out_channels, OH, OW].
+    'sigmoid', 'tanh', 'silu'). plan(x) takes x [N, in_channels, H, W] (or unbatched
+    [in_channels, H, W]) and returns float32 [N, out_channels, OH, OW] (or unbatched).
     """
 
     def __init__(self, w, b=None, stride=1, padding=0, dilation=1, groups=1, activation=None,
@@ -103,7 +103,9 @@ class Conv2dPlan:
                                                  self.padding, self.stride)
 
     def __call__(self, x):
-        x = v.float32_array(x, "x", 4, "4-D array (N, C, H, W)")
+        x = v.float32_array(x, "x", (3, 4), "4-D array (N, C, H, W) or 3-D (C, H, W)")
+        if x.ndim == 3:  # unbatched, as torch accepts
+            return self(x[None])[0]
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x: expected {self.in_channels} channels (w has "
                              f"{self.in_channels // self.groups} per group x {self.groups} "
