@@ -13,7 +13,8 @@ for _name in ("fastdl._C", "fastdl._im2col"):
 
 from fastdl import _C, _im2col  # noqa: E402
 from fastdl._C import (  # noqa: E402
-    Conv2dPlan, LinearPlan, isa, matmul, num_threads, set_num_threads, set_thread_affinity)
+    Conv2dPlan, LinearPlan, batch_norm_apply, batch_norm_statistics, isa, matmul, num_threads,
+    set_num_threads, set_thread_affinity)
 from fastdl._im2col import col2im, im2col  # noqa: E402
 
 if _C.isa_cap_error():
@@ -30,5 +31,6 @@ def conv2d(x, w, b, stride, padding, dilation, groups, activation, alpha):
     return Conv2dPlan(w, b, stride, padding, dilation, groups, activation, alpha)(x)
 
 
-__all__ = ["Conv2dPlan", "LinearPlan", "col2im", "conv2d", "im2col", "isa", "linear", "matmul",
-           "num_threads", "set_num_threads", "set_thread_affinity", "_C", "_im2col"]
+__all__ = ["batch_norm_apply", "batch_norm_statistics", "Conv2dPlan", "LinearPlan", "col2im",
+           "conv2d", "im2col", "isa", "linear", "matmul", "num_threads", "set_num_threads",
+           "set_thread_affinity", "_C", "_im2col"]

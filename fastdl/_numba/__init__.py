@@ -8,7 +8,9 @@ except ImportError as exc:
     raise ImportError("the fastdl Numba backend needs numba (pip install numba)") from exc
 
 from .activation import activation
+from .batchnorm import batch_norm_apply, batch_norm_statistics
 from .conv import col2im, conv2d, im2col
 from .gemm import linear, matmul
 
-__all__ = ["activation", "col2im", "conv2d", "im2col", "linear", "matmul"]
+__all__ = ["activation", "batch_norm_apply", "batch_norm_statistics", "col2im", "conv2d",
+           "im2col", "linear", "matmul"]

@@ -4,7 +4,9 @@ Every function takes validated C-contiguous float32 arrays and returns a new flo
 C-contiguous array (see each function's docstring for its contract).
 """
 from .activation import activation
+from .batchnorm import batch_norm_apply, batch_norm_statistics
 from .conv import col2im, conv2d, im2col
 from .gemm import linear, matmul
 
-__all__ = ["activation", "col2im", "conv2d", "im2col", "linear", "matmul"]
+__all__ = ["activation", "batch_norm_apply", "batch_norm_statistics", "col2im", "conv2d",
+           "im2col", "linear", "matmul"]

@@ -24,3 +24,4 @@ const fdl::GemmUkernel& pick_gemm(const py::object& name);
 
 void bind_gemm(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
+void bind_batchnorm(pybind11::module_& m);

@@ -49,4 +49,5 @@ PYBIND11_MODULE(_C, m) {
 
   bind_gemm(m);
   bind_conv(m);
+  bind_batchnorm(m);
 }

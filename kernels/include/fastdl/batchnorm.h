@@ -1,0 +1,31 @@
+// Batch normalisation over NC(spatial) tensors, PyTorch semantics.
+//
+// Inference is a per-channel affine map y = act(x * scale[c] + shift[c]) with
+//   scale = gamma / sqrt(running_var + eps),  shift = beta - running_mean * scale;
+// batch_norm_scale_shift() computes those, batch_norm_apply() applies them (the same kernel
+// serves training once the batch statistics are known). Folding into a convolution or
+// linear layer (fastdl.ops.fold_batch_norm) removes even that pass at inference.
+#pragma once
+
+#include <cstddef>
+
+#include "fastdl/common.h"
+
+namespace fdl {
+
+// y[n][c][i] = act(x[n][c][i] * scale[c] + shift[c]) for i < spatial; x may equal y.
+void batch_norm_apply(const float* x, std::size_t batch, std::size_t channels,
+                      std::size_t spatial, const float* scale, const float* shift,
+                      Activation act, float alpha, float* y);
+
+// Per-channel mean and biased variance of x [batch][channels][spatial], accumulated in
+// double (two passes: mean, then squared deviations).
+void batch_norm_statistics(const float* x, std::size_t batch, std::size_t channels,
+                           std::size_t spatial, double* mean, double* variance);
+
+// The plane kernel for `isa` (null: use the scalar reference).
+using BatchNormPlaneFn = void (*)(const float* x, std::size_t n, float scale, float shift,
+                                  Activation act, float alpha, float* y);
+BatchNormPlaneFn batch_norm_plane_kernel(Isa isa);
+
+}  // namespace fdl

@@ -1,0 +1,80 @@
+// Batch norm drivers: parallel over (image, channel) planes / channels.
+#include <vector>
+
+#include "fastdl/activation.h"
+#include "fastdl/batchnorm.h"
+#include "fastdl/isa.h"
+#include "fastdl/threadpool.h"
+
+#define FDL_BATCHNORM_DECL(isa)                                                          \
+  void fdl_f32_batchnorm__##isa(const float*, std::size_t, float, float, fdl::Activation, \
+                                float, float*);
+#if defined(__x86_64__) || defined(_M_X64)
+FDL_BATCHNORM_DECL(avx2)
+FDL_BATCHNORM_DECL(avx512)
+#elif defined(__aarch64__)
+FDL_BATCHNORM_DECL(neon)
+#endif
+#undef FDL_BATCHNORM_DECL
+
+namespace fdl {
+namespace {
+
+// The specification of the plane kernel.
+void batch_norm_plane_ref(const float* x, std::size_t n, float scale, float shift,
+                          Activation act, float alpha, float* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = activate_ref(x[i] * scale + shift, act, alpha);
+}
+
+}  // namespace
+
+BatchNormPlaneFn batch_norm_plane_kernel(Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::kAvx2: return fdl_f32_batchnorm__avx2;
+    case Isa::kAvx512: return fdl_f32_batchnorm__avx512;
+#elif defined(__aarch64__)
+    case Isa::kNeon: return fdl_f32_batchnorm__neon;
+#endif
+    default: return batch_norm_plane_ref;
+  }
+}
+
+void batch_norm_apply(const float* x, std::size_t batch, std::size_t channels,
+                      std::size_t spatial, const float* scale, const float* shift,
+                      Activation act, float alpha, float* y) {
+  const BatchNormPlaneFn plane = batch_norm_plane_kernel(active_isa());
+  // Small tensors run on the caller: waking the pool costs more than the work.
+  const std::size_t planes = batch * channels;
+  auto one = [&](std::size_t p) {
+    const std::size_t c = p % channels;
+    plane(x + p * spatial, spatial, scale[c], shift[c], act, alpha, y + p * spatial);
+  };
+  if (planes * spatial < (1u << 15)) {
+    for (std::size_t p = 0; p < planes; ++p) one(p);
+  } else {
+    parallel_for(planes, one);
+  }
+}
+
+void batch_norm_statistics(const float* x, std::size_t batch, std::size_t channels,
+                           std::size_t spatial, double* mean, double* variance) {
+  const double count = static_cast<double>(batch * spatial);
+  parallel_for(channels, [&](std::size_t c) {
+    double sum = 0;
+    for (std::size_t n = 0; n < batch; ++n) {
+      const float* p = x + (n * channels + c) * spatial;
+      for (std::size_t i = 0; i < spatial; ++i) sum += p[i];
+    }
+    const double m = count > 0 ? sum / count : 0.0;
+    double sq = 0;
+    for (std::size_t n = 0; n < batch; ++n) {
+      const float* p = x + (n * channels + c) * spatial;
+      for (std::size_t i = 0; i < spatial; ++i) sq += (p[i] - m) * (p[i] - m);
+    }
+    mean[c] = m;
+    variance[c] = count > 0 ? sq / count : 0.0;
+  });
+}
+
+}  // namespace fdl

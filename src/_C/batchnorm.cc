@@ -1,0 +1,34 @@
+// Bindings for batch normalisation: the per-channel affine apply and batch statistics.
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "fastdl/batchnorm.h"
+
+using namespace fastdl_bindings;
+
+void bind_batchnorm(py::module_& m) {
+  m.def("batch_norm_apply", [](const FloatArray& x, const FloatArray& scale,
+                               const FloatArray& shift, const py::object& act, float alpha) {
+    const std::size_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
+    const fdl::Activation a = parse_activation(act);
+    FloatArray y({n, c, s});
+    {
+      py::gil_scoped_release release;
+      fdl::batch_norm_apply(x.data(), n, c, s, scale.data(), shift.data(), a, alpha,
+                            y.mutable_data());
+    }
+    return y;
+  }, py::arg("x"), py::arg("scale"), py::arg("shift"), py::arg("activation"), py::arg("alpha"),
+     "x [N, C, S] -> act(x * scale[c] + shift[c]).");
+
+  m.def("batch_norm_statistics", [](const FloatArray& x) {
+    const std::size_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
+    py::array_t<double> mean(c), variance(c);
+    {
+      py::gil_scoped_release release;
+      fdl::batch_norm_statistics(x.data(), n, c, s, mean.mutable_data(),
+                                 variance.mutable_data());
+    }
+    return py::make_tuple(mean, variance);
+  }, py::arg("x"), "Per-channel mean and biased variance (float64) of x [N, C, S].");
+}
