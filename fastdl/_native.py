@@ -31,6 +31,24 @@ def conv2d(x, w, b, stride, padding, dilation, groups, activation, alpha):
     return Conv2dPlan(w, b, stride, padding, dilation, groups, activation, alpha)(x)
 
 
+def activation(x, name, alpha):
+    return _C.activation(x, name, alpha)
+
+
+def softmax(x, scale, log):
+    return _C.softmax(x, scale, log)
+
+
+def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    return _C.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    return _C.avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                       divisor_override)
+
+
 __all__ = ["batch_norm_apply", "batch_norm_statistics", "Conv2dPlan", "LinearPlan", "col2im",
            "conv2d", "im2col", "isa", "linear", "matmul", "num_threads", "set_num_threads",
-           "set_thread_affinity", "_C", "_im2col"]
+           "set_thread_affinity", "activation", "softmax", "_C", "_im2col"]
+__all__ += ["avg_pool", "max_pool"]

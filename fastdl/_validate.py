@@ -6,8 +6,8 @@ import operator
 
 import numpy as np
 
-ACTIVATIONS = ("relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu")
-_ACTIVATION_ALIASES = {"linear": None, "swish": "silu"}
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "elu", "hard_swish")
+_ACTIVATION_ALIASES = {"linear": None, "swish": "silu", "hardswish": "hard_swish"}
 # Largest element count an output may have: its byte size must fit a signed 64-bit index.
 _MAX_ELEMENTS = np.iinfo(np.intp).max // 8
 
@@ -66,7 +66,8 @@ def int_tuple(value, name, length, minimum):
 
 
 def activation(name, negative_slope):
-    """Canonical activation name (or None) and its float slope."""
+    """Canonical activation name (or None) and its float parameter: the slope for
+    leaky_relu; 1.0 for a fused 'elu' (its alpha, as Keras' and PyTorch's default)."""
     if name is not None and not isinstance(name, str):
         raise TypeError(f"activation: expected a name or None, got {type(name).__name__}")
     if name is not None:
@@ -78,7 +79,7 @@ def activation(name, negative_slope):
     if not isinstance(negative_slope, numbers.Real):
         raise TypeError(f"negative_slope: expected a real number, got "
                         f"{type(negative_slope).__name__}")
-    return name, float(negative_slope)
+    return name, 1.0 if name == "elu" else float(negative_slope)
 
 
 def output_size(shape, name):

@@ -768,3 +768,14 @@ def test_public_matmul_matches_torch(torch, m, n, k):
     a, b = random_array((m, k), 1), random_array((k, n), 2)
     expected = torch.from_numpy(a).matmul(torch.from_numpy(b)).numpy()
     assert_within(ops.matmul(a, b), expected, gemm_tolerance(np.abs(a), np.abs(b), k))
+
+
+def test_conv2d_accepts_unbatched_input_like_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 9, 8), dtype=np.float32)
+    w = rng.standard_normal((5, 3, 3, 3), dtype=np.float32)
+    want = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1)
+    got = ops.conv2d(x, w, padding=1)
+    assert got.shape == (5, 9, 8)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)

@@ -35,7 +35,7 @@ def raises(exc, name, fn, *args, **kwargs):
 
 CONV_VALUE_ERRORS = [
     # (argument named, x, w, b, kwargs)
-    ("x", X[0], W, None, {}),                                         # x 3-D
+    ("x", X[0, 0], W, None, {}),                                      # x 2-D
     ("x", X[None], W, None, {}),                                      # x 5-D
     ("w", X, W[0], None, {}),                                         # w 3-D
     ("w", X, W.reshape(4, 27), None, {}),                             # w 2-D

@@ -7,10 +7,12 @@ try:
 except ImportError as exc:
     raise ImportError("the fastdl Numba backend needs numba (pip install numba)") from exc
 
-from .activation import activation
+from .activation import activation, softmax
 from .batchnorm import batch_norm_apply, batch_norm_statistics
 from .conv import col2im, conv2d, im2col
 from .gemm import linear, matmul
+from .pooling import avg_pool, max_pool
 
 __all__ = ["activation", "batch_norm_apply", "batch_norm_statistics", "col2im", "conv2d",
-           "im2col", "linear", "matmul"]
+           "im2col", "linear", "matmul", "softmax"]
+__all__ += ["avg_pool", "max_pool"]

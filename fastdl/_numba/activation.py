@@ -1,6 +1,8 @@
-"""Numba activations: one scalar function, selected by an integer code, applied in place.
+"""Numba activations: one scalar function, selected by an integer code, applied in place;
+softmax / log_softmax over rows.
 
 NaN propagates through every activation; sigmoid/silu use a form that cannot overflow.
+`alpha` is the activation's parameter: leaky_relu's slope, elu's alpha.
 """
 import math
 
@@ -8,7 +10,7 @@ import numba
 import numpy as np
 
 # The codes of fdl::Activation (kernels/include/fastdl/common.h).
-NONE, RELU, RELU6, LEAKY_RELU, SIGMOID, TANH, SILU = range(7)
+NONE, RELU, RELU6, LEAKY_RELU, SIGMOID, TANH, SILU, ELU, HARD_SWISH = range(9)
 
 ACTIVATION_CODES = {
     None: NONE,
@@ -18,6 +20,8 @@ ACTIVATION_CODES = {
     "sigmoid": SIGMOID,
     "tanh": TANH,
     "silu": SILU,
+    "elu": ELU,
+    "hard_swish": HARD_SWISH,
 }
 
 
@@ -45,6 +49,12 @@ def _activate_one(v, code, alpha):
         return math.tanh(v)
     if code == SILU:
         return v * _sigmoid(v)
+    if code == ELU:
+        return v if v > 0 else alpha * math.expm1(v)
+    if code == HARD_SWISH:
+        t = v + 3.0
+        t = 0.0 if t < 0 else (6.0 if t > 6 else t)
+        return v * t / 6.0
     return v
 
 
@@ -65,3 +75,31 @@ def activate(y, name, alpha):
 def activation(x, name, alpha):
     """Elementwise activation of float32 array `x` (any shape) -> new float32 array."""
     return activate(np.array(x, dtype=np.float32, order="C"), name, alpha)
+
+
+@numba.njit(cache=True, nogil=True)
+def _softmax(x, y, scale, log):
+    outer, n, inner = x.shape
+    for o in range(outer):
+        for c in range(inner):
+            m = -math.inf
+            for k in range(n):  # NaN wins, so a NaN vector stays NaN
+                v = x[o, k, c]
+                if v > m or v != v:
+                    m = v
+            total = 0.0
+            for k in range(n):
+                total += math.exp((x[o, k, c] - m) * scale)
+            lse = math.log(total)
+            for k in range(n):
+                z = (x[o, k, c] - m) * scale
+                y[o, k, c] = z - lse if log else math.exp(z) / total
+
+
+def softmax(x, scale, log):
+    """softmax(x * scale) along axis 1 of the 3-D float32 array `x` [outer, n, inner]
+    (log_softmax if `log`) -> new float32 array."""
+    y = np.empty(x.shape, dtype=np.float32)
+    if y.size:
+        _softmax(x, y, float(scale), bool(log))
+    return y

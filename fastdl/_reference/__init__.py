@@ -3,10 +3,12 @@
 Every function takes validated C-contiguous float32 arrays and returns a new float32
 C-contiguous array (see each function's docstring for its contract).
 """
-from .activation import activation
+from .activation import activation, softmax
 from .batchnorm import batch_norm_apply, batch_norm_statistics
 from .conv import col2im, conv2d, im2col
 from .gemm import linear, matmul
+from .pooling import avg_pool, max_pool
 
 __all__ = ["activation", "batch_norm_apply", "batch_norm_statistics", "col2im", "conv2d",
-           "im2col", "linear", "matmul"]
+           "im2col", "linear", "matmul", "softmax"]
+__all__ += ["avg_pool", "max_pool"]

@@ -11,6 +11,7 @@ The three kinds of case and the arrays in their ``data`` dict:
 * ``conv2d``: ``x`` [N, Cin, H, W], ``w`` [Cout, Cin/groups, K, K], ``b`` [Cout]
 * ``gemm``:   ``a`` [M, K], ``b`` [K, N] -- both are activations (no packing ahead)
 * ``dense``:  ``x`` [batch, in], ``w`` [out, in] (torch layout), ``b`` [out]
+* ``pool2d``: ``x`` [N, C, H, W]
 """
 
 from __future__ import annotations
@@ -119,7 +120,44 @@ class DenseCase:
                 "b": _uniform(rng, (self.out_features,), 0.1)}
 
 
-Case = Union[Conv2dCase, GemmCase, DenseCase]
+@dataclass(frozen=True)
+class Pool2dCase:
+    """Max or average pooling with PyTorch semantics (NCHW, symmetric padding, floor mode).
+
+    There is no multiply-accumulate: ``macs`` counts the window taps read (one max or add
+    each), so the GFLOP/s of a pooling case is twice its taps per second.
+    """
+
+    kind: ClassVar[str] = "pool2d"
+    name: str
+    description: str
+    op: str  # 'max' or 'avg'
+    channels: int
+    height: int
+    width: int
+    kernel: int
+    stride: int
+    padding: int = 0
+    batch: int = 1
+
+    def _out_size(self, size: int) -> int:
+        return (size + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return (self.batch, self.channels, self._out_size(self.height),
+                self._out_size(self.width))
+
+    @property
+    def macs(self) -> int:
+        n, c, oh, ow = self.output_shape
+        return n * c * oh * ow * self.kernel * self.kernel
+
+    def make_data(self, rng: np.random.Generator) -> CaseData:
+        return {"x": _uniform(rng, (self.batch, self.channels, self.height, self.width))}
+
+
+Case = Union[Conv2dCase, GemmCase, DenseCase, Pool2dCase]
 
 
 def flops(case: Case) -> int:
@@ -159,6 +197,9 @@ DEFAULT_SUITE: Tuple[Case, ...] = (
     Conv2dCase(name="depthwise3x3-32x112",
                description="depthwise 3x3 conv, 32 channels on 112x112, s1 p1",
                cin=32, cout=32, height=112, width=112, kernel=3, padding=1, groups=32),
+    Pool2dCase(name="maxpool3x3s2-64x112",
+               description="ResNet stem max pool 3x3 s2 p1, 64 channels on 112x112",
+               op="max", channels=64, height=112, width=112, kernel=3, stride=2, padding=1),
     GemmCase(name="gemm-256x1024x1024", description="GEMM M=256 K=1024 N=1024",
              m=256, k=1024, n=1024),
     GemmCase(name="gemm-1024x1024x1024", description="GEMM M=1024 K=1024 N=1024",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Dict, Optional, Tuple
 
-from .cases import CaseData, Conv2dCase, DenseCase, GemmCase
+from .cases import CaseData, Conv2dCase, DenseCase, GemmCase, Pool2dCase
 from .peers.base import Library, Runner
 
 
@@ -40,6 +40,12 @@ class Fastdl(Library):
         plan = self._setup(threads).LinearPlan(data["w"], data["b"])
         x = data["x"]
         return Runner(lambda: plan(x))
+
+    def prepare_pool2d(self, case: Pool2dCase, data: CaseData, threads: int) -> Runner:
+        ops = self._setup(threads)
+        pool = ops.max_pool2d if case.op == "max" else ops.avg_pool2d
+        x, args = data["x"], (case.kernel, case.stride, case.padding)
+        return Runner(lambda: pool(x, *args))
 
 
 def fma_peak_gflops(threads: int, seconds: float = 0.25) -> Tuple[Optional[float], Optional[str]]:

@@ -3,10 +3,18 @@
 Functions (conv2d, linear, ...) validate their arguments and run at once; Plans
 (Conv2dPlan, LinearPlan) pack their weights once and are called many times as plan(x).
 """
+from fastdl.ops.activation import (dropout, elu, hard_swish, leaky_relu, log_softmax, relu,
+                                   relu6, sigmoid, silu, softmax, swish, tanh)
 from fastdl.ops.batchnorm import batch_norm, fold_batch_norm
 from fastdl.ops.conv import Conv2dPlan, col2im, conv2d, im2col
 from fastdl.ops.conv1d import Conv1dPlan, conv1d
 from fastdl.ops.gemm import LinearPlan, linear, matmul
+from fastdl.ops.pooling import (avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool,
+                                global_max_pool, max_pool1d, max_pool2d, max_pool3d)
 
 __all__ = ["Conv1dPlan", "Conv2dPlan", "LinearPlan", "batch_norm", "col2im", "conv1d", "conv2d",
            "fold_batch_norm", "im2col", "linear", "matmul"]
+__all__ += ["dropout", "elu", "hard_swish", "leaky_relu", "log_softmax", "relu", "relu6",
+            "sigmoid", "silu", "softmax", "swish", "tanh"]
+__all__ += ["avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool",
+            "max_pool1d", "max_pool2d", "max_pool3d"]

@@ -24,4 +24,6 @@ const fdl::GemmUkernel& pick_gemm(const py::object& name);
 
 void bind_gemm(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
+void bind_pooling(pybind11::module_& m);
+void bind_activation(pybind11::module_& m);
 void bind_batchnorm(pybind11::module_& m);

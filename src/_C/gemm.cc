@@ -13,7 +13,8 @@ fdl::Activation parse_activation(const py::object& name) {
   static const struct { const char* name; fdl::Activation act; } kTable[] = {
       {"relu", fdl::Activation::kRelu},       {"relu6", fdl::Activation::kRelu6},
       {"leaky_relu", fdl::Activation::kLeakyRelu}, {"sigmoid", fdl::Activation::kSigmoid},
-      {"tanh", fdl::Activation::kTanh},       {"silu", fdl::Activation::kSilu}};
+      {"tanh", fdl::Activation::kTanh},       {"silu", fdl::Activation::kSilu},
+      {"elu", fdl::Activation::kElu},         {"hard_swish", fdl::Activation::kHardSwish}};
   for (const auto& e : kTable)
     if (s == e.name) return e.act;
   throw py::value_error("activation: unknown '" + s + "'");
@@ -32,6 +33,8 @@ const fdl::GemmUkernel& pick_gemm(const py::object& name) {
 }  // namespace fastdl_bindings
 
 using namespace fastdl_bindings;
+
+py::dict activation_variants();  // activation.cc
 
 namespace {
 
@@ -65,7 +68,9 @@ class PyLinearPlan {
 
 void bind_gemm(py::module_& m) {
   m.def("variants", [](const std::string& op) {
-    if (op != "gemm") throw py::value_error("op: expected 'gemm', got '" + op + "'");
+    if (op == "activation") return activation_variants();
+    if (op != "gemm")
+      throw py::value_error("op: expected 'gemm' or 'activation', got '" + op + "'");
     py::dict out;
     for (const auto& v : fdl::gemm_variants()) {
       if (!fdl::cpu_supports(v.isa)) {

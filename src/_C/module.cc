@@ -49,5 +49,7 @@ PYBIND11_MODULE(_C, m) {
 
   bind_gemm(m);
   bind_conv(m);
+  bind_pooling(m);
+  bind_activation(m);
   bind_batchnorm(m);
 }

@@ -16,7 +16,7 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from ..cases import CaseData, Conv2dCase, DenseCase, GemmCase
+from ..cases import CaseData, Conv2dCase, DenseCase, GemmCase, Pool2dCase
 from .base import Library, Runner, Unsupported
 
 PARAM_MAGIC = 7767517
@@ -124,3 +124,15 @@ class NcnnPeer(Library):
                    {0: case.out_features, 1: 1, 2: w.size})]
         net = self._net(layers, weight_bin(w, data["b"]), threads)
         return self._runner(net, {"x": x}, case.output_shape)
+
+    def prepare_pool2d(self, case: Pool2dCase, data: CaseData, threads: int) -> Runner:
+        if case.batch != 1:
+            raise Unsupported("ncnn runs pooling on batch 1 only")
+        k, s, pad = case.kernel, case.stride, case.padding
+        # pad_mode 1: explicit pads, floor rounding (PyTorch's default).
+        params = {0: 0 if case.op == "max" else 1, 1: k, 11: k, 2: s, 12: s, 3: pad, 13: pad,
+                  14: pad, 15: pad, 5: 1, 6: 1}
+        layers = [("Input", "input", [], ["x"], {0: case.width, 1: case.height, 2: case.channels}),
+                  ("Pooling", "pool", ["x"], ["y"], params)]
+        net = self._net(layers, b"", threads)
+        return self._runner(net, {"x": data["x"][0]}, case.output_shape)

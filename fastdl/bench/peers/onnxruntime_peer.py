@@ -12,7 +12,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from ..cases import CaseData, Conv2dCase, DenseCase, GemmCase
+from ..cases import CaseData, Conv2dCase, DenseCase, GemmCase, Pool2dCase
 from .base import Library, Runner
 
 OPSET = 17
@@ -76,4 +76,11 @@ class OnnxRuntimePeer(Library):
     def prepare_dense(self, case: DenseCase, data: CaseData, threads: int) -> Runner:
         model = one_node_model("Gemm", {"x": data["x"]}, {"w": data["w"], "b": data["b"]},
                                case.output_shape, transB=1)
+        return self._runner(model, {"x": data["x"]}, threads)
+
+    def prepare_pool2d(self, case: Pool2dCase, data: CaseData, threads: int) -> Runner:
+        k, s, pad = case.kernel, case.stride, case.padding
+        model = one_node_model("MaxPool" if case.op == "max" else "AveragePool",
+                               {"x": data["x"]}, {}, case.output_shape, kernel_shape=[k, k],
+                               strides=[s, s], pads=[pad] * 4)
         return self._runner(model, {"x": data["x"]}, threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cases import Conv2dCase, CaseData, DenseCase, GemmCase
+from ..cases import Conv2dCase, CaseData, DenseCase, GemmCase, Pool2dCase
 from .base import Library, Runner
 
 
@@ -40,3 +40,10 @@ class TorchPeer(Library):
         linear = torch.nn.functional.linear
         x, w, b = t["x"], t["w"], t["b"]
         return Runner(lambda: linear(x, w, b), _tensor_to_numpy)
+
+    def prepare_pool2d(self, case: Pool2dCase, data: CaseData, threads: int) -> Runner:
+        torch, t = self._setup(data, threads)
+        F = torch.nn.functional
+        pool = F.max_pool2d if case.op == "max" else F.avg_pool2d
+        x, args = t["x"], (case.kernel, case.stride, case.padding)
+        return Runner(lambda: pool(x, *args), _tensor_to_numpy)

@@ -21,6 +21,8 @@ enum class Activation : int {
   kSigmoid = 4,
   kTanh = 5,
   kSilu = 6,       // x * sigmoid(x)
+  kElu = 7,        // x > 0 ? x : alpha * (exp(x) - 1)
+  kHardSwish = 8,  // x * min(max(x + 3, 0), 6) / 6
 };
 
 // What happens to an output tile after its accumulation is complete:
@@ -31,7 +33,7 @@ struct Epilogue {
   const float* bias_row = nullptr;
   const float* bias_col = nullptr;
   Activation act = Activation::kNone;
-  float alpha = 0.01f;  // leaky_relu slope
+  float alpha = 0.01f;  // the activation's parameter: leaky_relu's slope, elu's alpha
 };
 
 // Instruction-set levels, ordered: a higher level implies the lower ones can run.

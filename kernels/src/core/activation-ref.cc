@@ -13,6 +13,12 @@ float activate_ref(float x, Activation act, float alpha) {
     case Activation::kSigmoid: return 1.0f / (1.0f + std::exp(-x));
     case Activation::kTanh: return std::tanh(x);
     case Activation::kSilu: return x / (1.0f + std::exp(-x));
+    case Activation::kElu: return x > 0.0f ? x : alpha * std::expm1(x);
+    case Activation::kHardSwish: {
+      float t = x + 3.0f;  // clamped to [0, 6]; NaN stays NaN
+      t = t < 0.0f ? 0.0f : (t > 6.0f ? 6.0f : t);
+      return x * t / 6.0f;
+    }
   }
   return x;
 }

@@ -1,0 +1,126 @@
+"""Numba max and average pooling (PyTorch semantics) over 1, 2 or 3 spatial axes.
+
+Same contract as fastdl._reference.pooling. Every plane is pooled as a 3-D one (leading
+axes of size 1), window by window in PyTorch's scan order, like the C++ reference kernel.
+"""
+import math
+
+import numba
+import numpy as np
+
+from .._reference.pooling import output_size
+
+
+def _as_3d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """x as planes [N*C, D, H, W]; the geometry as 3-tuples (the leading axes: kernel 1,
+    stride 1, no padding, dilation 1); and the output's spatial shape."""
+    lead = 3 - len(kernel_size)
+    planes = x.reshape((x.shape[0] * x.shape[1],) + (1,) * lead + x.shape[2:])
+
+    def three(values, fill):
+        return (fill,) * lead + tuple(int(v) for v in values)
+
+    out = tuple(output_size(*g, ceil_mode) for g in zip(x.shape[2:], kernel_size, stride,
+                                                          padding, dilation))
+    return (planes, three(kernel_size, 1), three(stride, 1), three(padding, 0),
+            three(dilation, 1), three(out, 1))
+
+
+@numba.njit(cache=True, nogil=True)
+def _max_pool_planes(x, kernel, stride, padding, dilation, y, indices):
+    """y[p, od, oh, ow]: the max of each window (NaN wins), indices the flat input index
+    of the first largest tap or the last NaN (PyTorch's rule)."""
+    planes, depth, height, width = x.shape
+    for p in range(planes):
+        for od in range(y.shape[1]):
+            for oh in range(y.shape[2]):
+                for ow in range(y.shape[3]):
+                    start = (od * stride[0] - padding[0], oh * stride[1] - padding[1],
+                             ow * stride[2] - padding[2])
+                    first = [start[0], start[1], start[2]]  # the first in-bounds tap
+                    for a in range(3):
+                        while first[a] < 0:
+                            first[a] += dilation[a]
+                    best = -np.inf
+                    best_index = (first[0] * height + first[1]) * width + first[2]
+                    for kd in range(kernel[0]):
+                        d = start[0] + kd * dilation[0]
+                        if d < 0 or d >= depth:
+                            continue
+                        for kh in range(kernel[1]):
+                            h = start[1] + kh * dilation[1]
+                            if h < 0 or h >= height:
+                                continue
+                            for kw in range(kernel[2]):
+                                w = start[2] + kw * dilation[2]
+                                if w < 0 or w >= width:
+                                    continue
+                                value = x[p, d, h, w]
+                                if value > best or math.isnan(value):
+                                    best = value
+                                    best_index = (d * height + h) * width + w
+                    y[p, od, oh, ow] = best
+                    indices[p, od, oh, ow] = best_index
+
+
+@numba.njit(cache=True, nogil=True)
+def _axis_divisors(size, out, kernel, stride, padding, count_include_pad):
+    """Per output position along one axis: the taps the average divides by."""
+    counts = np.empty(out)
+    lo, hi = (-padding, size + padding) if count_include_pad else (0, size)
+    for o in range(out):
+        start = o * stride - padding
+        counts[o] = min(start + kernel, hi) - max(start, lo)
+    return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _avg_pool_planes(x, kernel, stride, padding, count_include_pad, divisor_override, y):
+    """y[p, od, oh, ow]: the sum of each window's input taps over its divisor."""
+    planes, depth, height, width = x.shape
+    div_d = _axis_divisors(depth, y.shape[1], kernel[0], stride[0], padding[0], count_include_pad)
+    div_h = _axis_divisors(height, y.shape[2], kernel[1], stride[1], padding[1], count_include_pad)
+    div_w = _axis_divisors(width, y.shape[3], kernel[2], stride[2], padding[2], count_include_pad)
+    for p in range(planes):
+        for od in range(y.shape[1]):
+            for oh in range(y.shape[2]):
+                for ow in range(y.shape[3]):
+                    total = 0.0
+                    for kd in range(kernel[0]):
+                        d = od * stride[0] - padding[0] + kd
+                        if d < 0 or d >= depth:
+                            continue
+                        for kh in range(kernel[1]):
+                            h = oh * stride[1] - padding[1] + kh
+                            if h < 0 or h >= height:
+                                continue
+                            for kw in range(kernel[2]):
+                                w = ow * stride[2] - padding[2] + kw
+                                if 0 <= w < width:
+                                    total += x[p, d, h, w]
+                    divisor = divisor_override
+                    if divisor == 0:
+                        divisor = div_d[od] * div_h[oh] * div_w[ow]
+                    y[p, od, oh, ow] = total / divisor
+
+
+def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    """PyTorch max pooling: y [N, C, *out] (and int64 indices into each input plane)."""
+    planes, kernel, stride3, padding3, dilation3, out3 = _as_3d(x, kernel_size, stride, padding,
+                                                                dilation, ceil_mode)
+    y = np.empty((planes.shape[0],) + out3, dtype=np.float32)
+    indices = np.empty(y.shape, dtype=np.int64)
+    _max_pool_planes(planes, kernel, stride3, padding3, dilation3, y, indices)
+    shape = x.shape[:2] + out3[3 - len(kernel_size):]
+    return (y.reshape(shape), indices.reshape(shape)) if return_indices else y.reshape(shape)
+
+
+def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """PyTorch average pooling: y [N, C, *out]."""
+    ones = (1,) * len(kernel_size)
+    planes, kernel, stride3, padding3, _, out3 = _as_3d(x, kernel_size, stride, padding, ones,
+                                                        ceil_mode)
+    y = np.empty((planes.shape[0],) + out3, dtype=np.float32)
+    _avg_pool_planes(planes, kernel, stride3, padding3, bool(count_include_pad),
+                     float(divisor_override or 0), y)
+    return y.reshape(x.shape[:2] + out3[3 - len(kernel_size):])

@@ -1,0 +1,105 @@
+"""Reference max and average pooling: PyTorch semantics over 1, 2 or 3 spatial axes,
+float64 inside.
+
+x is [N, C, *spatial]; kernel_size, stride, padding and dilation are tuples with one entry
+per spatial axis. Every window is gathered whole ([N, C, *out, taps], taps in PyTorch's
+scan order) and reduced, so the rules read as they are stated.
+"""
+import itertools
+
+import numpy as np
+
+from .activation import to_float32
+
+
+def output_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """PyTorch's number of windows along one axis (< 1 when none fits; callers refuse
+    that). With ceil_mode a partial last window counts if it starts inside the input or
+    its left padding."""
+    span = dilation * (kernel - 1) + 1
+    out = (size + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _windows(x, fill, kernel_size, stride, padding, dilation, ceil_mode):
+    """(taps, index): taps [N, C, *out, T] holds every window's T taps as float64 (`fill`
+    outside the input), index [*out, T] the flat index of each tap in its input plane
+    (-1 outside)."""
+    spatial = x.shape[2:]
+    out = tuple(output_size(*g, ceil_mode) for g in zip(spatial, kernel_size, stride, padding,
+                                                          dilation))
+    # Pad before by `padding`, after as far as the last window reaches (ceil_mode may run
+    # past the padding).
+    after = [max(0, (o - 1) * s + (k - 1) * d + 1 - n - p)
+             for n, o, k, s, p, d in zip(spatial, out, kernel_size, stride, padding, dilation)]
+    widths = list(zip(padding, after))
+    padded = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + widths, constant_values=fill)
+    flat = np.pad(np.arange(int(np.prod(spatial))).reshape(spatial), widths, constant_values=-1)
+    taps, index = [], []
+    for tap in itertools.product(*(range(k) for k in kernel_size)):
+        window = tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
+                       for t, d, s, o in zip(tap, dilation, stride, out))
+        taps.append(padded[(Ellipsis,) + window])
+        index.append(flat[window])
+    return np.stack(taps, axis=-1), np.stack(index, axis=-1)
+
+
+def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    """PyTorch max pooling: y [N, C, *out], and with return_indices also int64 indices
+    into each flattened input plane. NaN wins (the index of the last NaN); otherwise the
+    index of the first largest tap; padding is -inf, so a window of -inf and padding only
+    keeps PyTorch's starting index (_first_taps)."""
+    taps, index = _windows(x, -np.inf, kernel_size, stride, padding, dilation, ceil_mode)
+    nan = np.isnan(taps)
+    has_nan = nan.any(axis=-1)
+    masked = np.where(nan, -np.inf, taps)
+    best = masked.max(axis=-1, initial=-np.inf)
+    y = to_float32(np.where(has_nan, np.nan, best))
+    if not return_indices:
+        return y
+    taps_index = np.broadcast_to(index, taps.shape)
+    first_max = np.argmax((masked == best[..., None]) & (index >= 0), axis=-1)
+    last_nan = taps.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+    chosen = np.take_along_axis(taps_index, np.where(has_nan, last_nan, first_max)[..., None],
+                                axis=-1)[..., 0]
+    start = _first_taps(x.shape[2:], best.shape[2:], stride, padding, dilation)
+    indices = np.where(has_nan | (best > -np.inf), chosen, start)
+    return y, np.ascontiguousarray(indices, dtype=np.int64)
+
+
+def _first_taps(spatial, out, stride, padding, dilation):
+    """[*out]: where PyTorch starts each window's search, the flat index of its first tap
+    outside the left padding on every axis (which may lie past the input's end)."""
+    flat = np.zeros((), dtype=np.int64)
+    for n, o, s, p, d in zip(spatial, out, stride, padding, dilation):
+        start = np.arange(o) * s - p
+        first = start + d * (np.maximum(0, d - 1 - start) // d)  # skip the left padding
+        flat = np.add.outer(flat * n, first)
+    return flat
+
+
+def _divisors(spatial, out, kernel_size, stride, padding, count_include_pad):
+    """[*out] float64: per window, the product over axes of its taps inside the padded
+    input (count_include_pad) or inside the input; windows that ceil_mode lets run past
+    the padding count only the part inside it (PyTorch's rule)."""
+    divisor = np.ones(())
+    for n, o, k, s, p in zip(spatial, out, kernel_size, stride, padding):
+        start = np.arange(o) * s - p
+        lo, hi = (-p, n + p) if count_include_pad else (0, n)
+        count = np.minimum(start + k, hi) - np.maximum(start, lo)
+        divisor = np.multiply.outer(divisor, count)
+    return divisor
+
+
+def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """PyTorch average pooling: y [N, C, *out], the sum of each window's input taps
+    divided by divisor_override if given, else by its tap count (see _divisors)."""
+    ones = (1,) * len(kernel_size)
+    taps, _ = _windows(x, 0.0, kernel_size, stride, padding, ones, ceil_mode)
+    sums = taps.sum(axis=-1)
+    if divisor_override is not None:
+        return to_float32(sums / divisor_override)
+    return to_float32(sums / _divisors(x.shape[2:], sums.shape[2:], kernel_size, stride, padding,
+                                       count_include_pad))

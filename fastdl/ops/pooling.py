@@ -1,0 +1,190 @@
+"""Pooling with torch.nn.functional semantics: max_pool1d/2d/3d, avg_pool1d/2d/3d on
+[N, C, *spatial] (or unbatched [C, *spatial]) arrays, and global average / max pooling.
+
+Geometry arguments are an int or a sequence of one int or one per spatial axis, as in
+PyTorch; stride=None (or an empty sequence) means stride = kernel_size.
+"""
+import math
+import numbers
+import operator
+
+import numpy as np
+
+from fastdl import _validate as v
+from fastdl._backend import kernels
+from fastdl._reference.pooling import output_size
+
+_AXES = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+def _flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _int(value, name):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected ints, got a bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected ints, got {type(value).__name__}") from None
+
+
+def _ints(value, name, dims, minimum):
+    """An int or a sequence of 1 or `dims` ints, each >= minimum, as a `dims`-tuple."""
+    if type(value) is int or isinstance(value, (numbers.Integral, np.bool_)):
+        items = (value,)
+    else:
+        try:
+            items = tuple(value)
+        except TypeError:
+            raise TypeError(f"{name}: expected an int or {dims} ints, got "
+                            f"{type(value).__name__}") from None
+    if not all(type(item) is int for item in items):  # plain ints need no conversion
+        items = tuple(_int(item, name) for item in items)
+    if len(items) == 1:
+        items *= dims
+    if len(items) != dims:
+        raise ValueError(f"{name}: expected an int or {dims} ints, got {value!r}")
+    if min(items) < minimum:
+        raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
+    return items
+
+
+def _input(x, dims):
+    """(x as [N, C, *spatial] C-contiguous float32, whether it came batched)."""
+    if not (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
+            and dims + 1 <= x.ndim <= dims + 2):  # else convert, or say what is wrong
+        x = v.float32_array(x, "x", (dims + 1, dims + 2),
+                            f"{dims + 1}-D or {dims + 2}-D array ([N,] C, {_AXES[dims]})")
+    batched = x.ndim == dims + 2
+    if 0 in x.shape[int(batched):]:
+        raise ValueError(f"x: expected non-zero channel and spatial sizes ({_AXES[dims]}), "
+                         f"got shape {x.shape}")
+    return (x if batched else x[None]), batched
+
+
+def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode):
+    """The validated (kernel_size, stride, padding, dilation, ceil_mode) for x."""
+    kernel_size = _ints(kernel_size, "kernel_size", dims, 1)
+    if stride is None or (type(stride) in (tuple, list) and not stride):
+        stride = kernel_size
+    else:
+        stride = _ints(stride, "stride", dims, 1)
+    padding = _ints(padding, "padding", dims, 0)
+    dilation = _ints(dilation, "dilation", dims, 1)
+    ceil_mode = _flag(ceil_mode, "ceil_mode")
+    out = []
+    for size, k, s, p, d in zip(x.shape[2:], kernel_size, stride, padding, dilation):
+        if 2 * p > k:
+            raise ValueError(f"padding: expected at most half of kernel_size {kernel_size} "
+                             f"(as PyTorch), got {padding}")
+        out.append(output_size(size, k, s, p, d, ceil_mode))
+    if min(out) < 1:
+        raise ValueError(f"x: spatial size {x.shape[2:]} is too small for kernel_size "
+                         f"{kernel_size} (padding {padding}, dilation {dilation}): the output "
+                         f"would be {tuple(out)}")
+    v.output_size(x.shape[:2] + tuple(out), "x")
+    return kernel_size, stride, padding, dilation, ceil_mode
+
+
+def _max_pool(dims, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    x, batched = _input(x, dims)
+    geometry = _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode)
+    return_indices = _flag(return_indices, "return_indices")
+    out = kernels.max_pool(x, *geometry, return_indices)
+    if batched:
+        return out
+    return tuple(a[0] for a in out) if return_indices else out[0]
+
+
+def _avg_pool(dims, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    x, batched = _input(x, dims)
+    kernel_size, stride, padding, _, ceil_mode = _geometry(x, dims, kernel_size, stride, padding,
+                                                           1, ceil_mode)
+    if dims == 3 and any(n < k for n, k in zip(x.shape[2:], kernel_size)):
+        raise ValueError(f"x: spatial size {x.shape[2:]} is smaller than kernel_size "
+                         f"{kernel_size} (PyTorch's avg_pool3d refuses that whatever the "
+                         f"padding)")
+    count_include_pad = _flag(count_include_pad, "count_include_pad")
+    if divisor_override is not None:
+        divisor_override = _int(divisor_override, "divisor_override")
+        if divisor_override == 0:
+            raise ValueError("divisor_override: expected a non-zero int, got 0")
+    y = kernels.avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                         divisor_override)
+    return y if batched else y[0]
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """torch.nn.functional.max_pool1d: x [N, C, L] or [C, L] -> float32 [N, C, OL] (and
+    with return_indices int64 indices into each input row). NaN propagates; padding is
+    -inf; padding must be at most kernel_size // 2."""
+    return _max_pool(1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """torch.nn.functional.max_pool2d: x [N, C, H, W] or [C, H, W] -> float32
+    [N, C, OH, OW] (and with return_indices int64 flat indices h * W + w into each input
+    plane)."""
+    return _max_pool(2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """torch.nn.functional.max_pool3d: x [N, C, D, H, W] or [C, D, H, W] -> float32
+    [N, C, OD, OH, OW] (and with return_indices int64 flat indices (d * H + h) * W + w)."""
+    return _max_pool(3, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """torch.nn.functional.avg_pool1d: x [N, C, L] or [C, L] -> float32 [N, C, OL].
+    (torch's avg_pool1d has no divisor_override; it is accepted here as in 2-D and 3-D.)"""
+    return _avg_pool(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """torch.nn.functional.avg_pool2d: x [N, C, H, W] or [C, H, W] -> float32
+    [N, C, OH, OW]. Each window's sum is divided by divisor_override if given, else by its
+    number of taps inside the padded input (count_include_pad) or inside the input."""
+    return _avg_pool(2, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """torch.nn.functional.avg_pool3d: x [N, C, D, H, W] or [C, D, H, W] -> float32
+    [N, C, OD, OH, OW]."""
+    return _avg_pool(3, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def _global_input(x):
+    """x [N, C, *spatial] as rows [N, C, L] (L = the plane's size: a global window is one
+    contiguous run) and the output shape [N, C, 1, ...]."""
+    x = v.float32_array(x, "x", (3, 4, 5), "3-D to 5-D array (N, C, *spatial)")
+    if 0 in x.shape[2:]:
+        raise ValueError(f"x: expected non-zero spatial sizes, got shape {x.shape}")
+    return x.reshape(x.shape[:2] + (math.prod(x.shape[2:]),)), x.shape[:2] + (1,) * (x.ndim - 2)
+
+
+def global_avg_pool(x):
+    """The mean over all spatial axes of x [N, C, *spatial] (1 to 3 of them), keeping
+    them as size 1 like torch's adaptive_avg_pool to 1: float32 [N, C, 1, ...]."""
+    rows, shape = _global_input(x)
+    return kernels.avg_pool(rows, rows.shape[2:], (1,), (0,), False, True, None).reshape(shape)
+
+
+def global_max_pool(x):
+    """The max over all spatial axes of x [N, C, *spatial] (NaN propagates), keeping them
+    as size 1 like torch's adaptive_max_pool to 1: float32 [N, C, 1, ...]."""
+    rows, shape = _global_input(x)
+    return kernels.max_pool(rows, rows.shape[2:], (1,), (0,), (1,), False, False).reshape(shape)

@@ -1,0 +1,78 @@
+// Max and average pooling over 1, 2 or 3 spatial axes (PyTorch semantics, NCHW-style
+// planes), and global pooling as the special case kernel = input size.
+//
+// A *plane* is one (image, channel) pair: a dense [D][H][W] block. 1-D pooling is the 3-D
+// case with D = H = 1 (kernel 1, stride 1, no padding on those axes); 2-D has D = 1.
+// For every output position o along an axis, the window's taps read input positions
+//   start(o) + k * dilation, k in [0, kernel),  start(o) = o * stride - pad.
+// Taps outside [0, size) are padding: -inf for max (so they never win), absent for avg.
+//
+// Max: the largest tap; NaN if any tap is NaN. With indices, the flat index into the
+// input plane ((d * H) + h) * W + w of the first largest tap in (d, h, w) scan order, or of
+// the last NaN (PyTorch's rule; a window of only -inf/padding gives its first in-bounds tap).
+// Avg: the sum of the in-bounds taps divided by divisor_override if non-zero, else by the
+// product over axes of the number of taps inside [-pad, size + pad) (count_include_pad)
+// or inside [0, size) (otherwise). A window that ceil_mode lets run past the padding
+// counts only the part inside it, as PyTorch does.
+//
+// Nothing is validated here (see common.h): fastdl/ refuses pad > kernel / 2 and empty
+// outputs, as PyTorch does, and the dilation of an average pool is 1.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "fastdl/common.h"
+
+namespace fdl {
+
+enum class PoolKind : int { kMax = 0, kAvg = 1 };
+
+struct PoolParams {
+  PoolKind kind = PoolKind::kMax;
+  // Per axis, in the order D, H, W.
+  std::size_t in_size[3] = {1, 1, 1};
+  std::size_t kernel[3] = {1, 1, 1};
+  std::size_t stride[3] = {1, 1, 1};
+  std::size_t pad[3] = {0, 0, 0};
+  std::size_t dilation[3] = {1, 1, 1};
+  // Rounds the output size up; the last window must still start inside the input or its
+  // left padding.
+  bool ceil_mode = false;
+  bool count_include_pad = true;      // avg only
+  std::int64_t divisor_override = 0;  // avg only; 0: none
+
+  // Output size along `axis` (0 if even one window does not fit; callers refuse that).
+  std::size_t out_size(int axis) const;
+  // Elements of one input / output plane.
+  std::size_t in_plane() const;
+  std::size_t out_plane() const;
+  // Avg: how many taps of window `o` along `axis` the divisor counts (see above).
+  std::size_t divisor_taps(int axis, std::size_t o) const;
+};
+
+// Pools `planes` consecutive planes: x [planes][D][H][W] -> y [planes][OD][OH][OW];
+// indices (max only, may be null) the same shape as y.
+using PoolFn = void (*)(const PoolParams& p, std::size_t planes, const float* x, float* y,
+                        std::int64_t* indices);
+
+struct PoolVariant {
+  const char* name;  // fdl_f32_pool__<isa>
+  Isa isa;
+  PoolFn fn;
+};
+
+// Every variant compiled into this build, best first (including ones this CPU cannot run).
+const std::vector<PoolVariant>& pool_variants();
+// The variant for the active ISA (see isa.h).
+const PoolVariant& pool_best();
+// nullptr if no variant has that name.
+const PoolVariant* pool_find(const char* name);
+
+// Pools `planes` planes (as PoolFn) on the thread pool, planes split across threads.
+// `variant` defaults to pool_best().
+void pool(const PoolParams& p, std::size_t planes, const float* x, float* y,
+          std::int64_t* indices = nullptr, const PoolVariant* variant = nullptr);
+
+}  // namespace fdl

@@ -1,0 +1,26 @@
+// Activation kernels, avx2 build of activation-kernels.inc.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+#include "fastdl/activation.h"
+
+namespace {
+#include "../simd/vec-avx2.inc"
+#include "../simd/activation-vec.inc"
+#include "activation-kernels.inc"
+}  // namespace
+
+void fdl_f32_activation__avx2(std::size_t n, const float* x, float* y, fdl::Activation act,
+                              float alpha) {
+  activation_any(n, x, y, act, alpha);
+}
+
+void fdl_f32_softmax__avx2(std::size_t outer, std::size_t n, std::size_t inner,
+                           const float* x, float* y, float scale, bool log) {
+  softmax_any(outer, n, inner, x, y, scale, log);
+}
+
+void fdl_f32_exp__avx2(std::size_t n, const float* x, float* y) { exp_any(n, x, y); }

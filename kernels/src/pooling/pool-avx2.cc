@@ -1,0 +1,21 @@
+// Pooling, avx2 build of pool-plane.inc.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <new>
+
+#include "pool-variants.h"
+
+namespace {
+#include "../simd/vec-avx2.inc"
+#include "pool-plane.inc"
+}  // namespace
+
+void fdl_f32_pool__avx2(const fdl::PoolParams& p, std::size_t planes, const float* x,
+                        float* y, std::int64_t* indices) {
+  pool_any(p, planes, x, y, indices);
+}

@@ -1,0 +1,21 @@
+// Pooling, neon build of pool-plane.inc.
+#include <arm_neon.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <new>
+
+#include "pool-variants.h"
+
+namespace {
+#include "../simd/vec-neon.inc"
+#include "pool-plane.inc"
+}  // namespace
+
+void fdl_f32_pool__neon(const fdl::PoolParams& p, std::size_t planes, const float* x,
+                        float* y, std::int64_t* indices) {
+  pool_any(p, planes, x, y, indices);
+}

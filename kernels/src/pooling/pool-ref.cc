@@ -1,0 +1,67 @@
+// The reference pooling kernel: every window read tap by tap, the specification the other
+// variants are tested against. Never optimised. Also computes max pooling's indices for
+// every variant (see pool-plane.inc).
+#include <cmath>
+#include <limits>
+
+#include "pool-variants.h"
+
+namespace {
+using sidx = std::ptrdiff_t;
+}  // namespace
+
+void fdl_f32_pool__ref(const fdl::PoolParams& p, std::size_t planes, const float* x, float* y,
+                       std::int64_t* indices) {
+  sidx in[3], out[3], k[3], s[3], pad[3], dil[3];
+  for (int a = 0; a < 3; ++a) {
+    in[a] = static_cast<sidx>(p.in_size[a]), out[a] = static_cast<sidx>(p.out_size(a));
+    k[a] = static_cast<sidx>(p.kernel[a]), s[a] = static_cast<sidx>(p.stride[a]);
+    pad[a] = static_cast<sidx>(p.pad[a]), dil[a] = static_cast<sidx>(p.dilation[a]);
+  }
+  const sidx in_plane = in[0] * in[1] * in[2], out_plane = out[0] * out[1] * out[2];
+  const bool is_max = p.kind == fdl::PoolKind::kMax;
+  for (std::size_t plane = 0; plane < planes; ++plane) {
+    const float* xp = x + plane * in_plane;
+    sidx o = static_cast<sidx>(plane) * out_plane;
+    for (sidx od = 0; od < out[0]; ++od)
+      for (sidx oh = 0; oh < out[1]; ++oh)
+        for (sidx ow = 0; ow < out[2]; ++ow, ++o) {
+          const sidx pos[3] = {od, oh, ow};
+          sidx start[3], first[3];  // first: the first in-bounds tap per axis
+          for (int a = 0; a < 3; ++a) {
+            start[a] = pos[a] * s[a] - pad[a];
+            first[a] = start[a];
+            while (first[a] < 0) first[a] += dil[a];
+          }
+          float best = -std::numeric_limits<float>::infinity();
+          sidx best_index = (first[0] * in[1] + first[1]) * in[2] + first[2];
+          double sum = 0.0;
+          for (sidx kd = 0; kd < k[0]; ++kd) {
+            const sidx id = start[0] + kd * dil[0];
+            if (id < 0 || id >= in[0]) continue;
+            for (sidx kh = 0; kh < k[1]; ++kh) {
+              const sidx ih = start[1] + kh * dil[1];
+              if (ih < 0 || ih >= in[1]) continue;
+              for (sidx kw = 0; kw < k[2]; ++kw) {
+                const sidx iw = start[2] + kw * dil[2];
+                if (iw < 0 || iw >= in[2]) continue;
+                const sidx index = (id * in[1] + ih) * in[2] + iw;
+                const float v = xp[index];
+                if (v > best || std::isnan(v)) best = v, best_index = index;
+                sum += v;
+              }
+            }
+          }
+          if (is_max) {
+            y[o] = best;
+            if (indices) indices[o] = best_index;
+            continue;
+          }
+          double divisor = static_cast<double>(p.divisor_override);
+          if (!p.divisor_override)
+            divisor = static_cast<double>(p.divisor_taps(0, od) * p.divisor_taps(1, oh) *
+                                          p.divisor_taps(2, ow));
+          y[o] = static_cast<float>(sum / divisor);
+        }
+  }
+}

@@ -1,0 +1,70 @@
+// Bindings for the activation kernels: elementwise activations, softmax / log_softmax, and
+// the variant list behind fastdl._C.variants("activation").
+#include "bindings.h"
+#include "fastdl/activation.h"
+#include "fastdl/isa.h"
+
+using namespace fastdl_bindings;
+
+namespace {
+
+// The variant named `name` (None: the best for the active ISA); ValueError if unknown or
+// not runnable on this CPU.
+const fdl::ActivationVariant& pick_activation(const py::object& name) {
+  if (name.is_none()) return fdl::activation_best();
+  const std::string s = py::str(name);
+  const fdl::ActivationVariant* v = fdl::activation_find(s.c_str());
+  if (!v) throw py::value_error("variant: no activation variant named '" + s + "'");
+  if (!fdl::cpu_supports(v->isa))
+    throw py::value_error("variant: this CPU cannot run '" + s + "'");
+  return *v;
+}
+
+}  // namespace
+
+// Every compiled activation variant by name, best first: its ISA and vector width, or None
+// where this CPU cannot run it. Used by variants() (gemm.cc).
+py::dict activation_variants() {
+  py::dict out;
+  for (const auto& v : fdl::activation_variants()) {
+    if (!fdl::cpu_supports(v.isa)) {
+      out[v.name] = py::none();
+      continue;
+    }
+    py::dict d;
+    d["isa"] = fdl::isa_name(v.isa);
+    d["width"] = v.width;
+    out[v.name] = d;
+  }
+  return out;
+}
+
+void bind_activation(py::module_& m) {
+  m.def("activation", [](const FloatArray& x, const py::object& act, float alpha,
+                         const py::object& variant) {
+    const fdl::ActivationVariant& v = pick_activation(variant);
+    const fdl::Activation a = parse_activation(act);
+    FloatArray y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    {
+      py::gil_scoped_release release;
+      fdl::activation(v, x.size(), x.data(), y.mutable_data(), a, alpha);
+    }
+    return y;
+  }, py::arg("x"), py::arg("activation"), py::arg("alpha") = 0.0f,
+     py::arg("variant") = py::none(),
+     "act(x) elementwise, any shape; alpha is leaky_relu's slope or elu's alpha.");
+
+  m.def("softmax", [](const FloatArray& x, float scale, bool log, const py::object& variant) {
+    if (x.ndim() != 3) throw py::value_error("x: expected a 3-D array (outer, n, inner)");
+    const fdl::ActivationVariant& v = pick_activation(variant);
+    const std::size_t outer = x.shape(0), n = x.shape(1), inner = x.shape(2);
+    FloatArray y({outer, n, inner});
+    {
+      py::gil_scoped_release release;
+      fdl::softmax(v, outer, n, inner, x.data(), y.mutable_data(), scale, log);
+    }
+    return y;
+  }, py::arg("x"), py::arg("scale") = 1.0f, py::arg("log") = false,
+     py::arg("variant") = py::none(),
+     "softmax(x * scale) (log_softmax with log=True) along axis 1 of a 3-D array.");
+}
