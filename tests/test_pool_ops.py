@@ -369,3 +369,12 @@ def test_error_messages_say_what_was_expected_and_what_came():
     assert "(8, 8)" in msg and "(9, 9)" in msg
     msg = raises(ValueError, "x", ops.max_pool2d, X[0, 0], 2)
     assert "(8, 8)" in msg and "3-D or 4-D" in msg
+
+
+def test_pool_variants_are_listed_like_gemm_ones():
+    if fastdl.backend() != "native":
+        pytest.skip("variants are a native-backend notion")
+    listed = fastdl._backend.kernels._C.variants("pool")
+    assert "fdl_f32_pool__ref" in listed and listed["fdl_f32_pool__ref"] is not None
+    with pytest.raises(ValueError, match="op:"):
+        fastdl._backend.kernels._C.variants("nope")

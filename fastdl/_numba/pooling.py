@@ -27,6 +27,14 @@ def _as_3d(x, kernel_size, stride, padding, dilation, ceil_mode):
 
 
 @numba.njit(cache=True, nogil=True)
+def _past_padding(start, dilation):
+    """The first tap position >= 0 of a window starting at `start`."""
+    while start < 0:
+        start += dilation
+    return start
+
+
+@numba.njit(cache=True, nogil=True)
 def _max_pool_planes(x, kernel, stride, padding, dilation, y, indices):
     """y[p, od, oh, ow]: the max of each window (NaN wins), indices the flat input index
     of the first largest tap or the last NaN (PyTorch's rule)."""
@@ -37,12 +45,11 @@ def _max_pool_planes(x, kernel, stride, padding, dilation, y, indices):
                 for ow in range(y.shape[3]):
                     start = (od * stride[0] - padding[0], oh * stride[1] - padding[1],
                              ow * stride[2] - padding[2])
-                    first = [start[0], start[1], start[2]]  # the first in-bounds tap
-                    for a in range(3):
-                        while first[a] < 0:
-                            first[a] += dilation[a]
+                    # PyTorch's starting index: the first tap past the left padding
                     best = -np.inf
-                    best_index = (first[0] * height + first[1]) * width + first[2]
+                    best_index = ((_past_padding(start[0], dilation[0]) * height
+                                   + _past_padding(start[1], dilation[1])) * width
+                                  + _past_padding(start[2], dilation[2]))
                     for kd in range(kernel[0]):
                         d = start[0] + kd * dilation[0]
                         if d < 0 or d >= depth:

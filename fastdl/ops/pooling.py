@@ -170,7 +170,9 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 def _global_input(x):
     """x [N, C, *spatial] as rows [N, C, L] (L = the plane's size: a global window is one
     contiguous run) and the output shape [N, C, 1, ...]."""
-    x = v.float32_array(x, "x", (3, 4, 5), "3-D to 5-D array (N, C, *spatial)")
+    if not (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
+            and 3 <= x.ndim <= 5):  # else convert, or say what is wrong
+        x = v.float32_array(x, "x", (3, 4, 5), "3-D to 5-D array (N, C, *spatial)")
     if 0 in x.shape[2:]:
         raise ValueError(f"x: expected non-zero spatial sizes, got shape {x.shape}")
     return x.reshape(x.shape[:2] + (math.prod(x.shape[2:]),)), x.shape[:2] + (1,) * (x.ndim - 2)

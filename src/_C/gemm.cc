@@ -35,6 +35,7 @@ const fdl::GemmUkernel& pick_gemm(const py::object& name) {
 using namespace fastdl_bindings;
 
 py::dict activation_variants();  // activation.cc
+py::dict pool_variants();        // pooling.cc
 
 namespace {
 
@@ -69,8 +70,9 @@ class PyLinearPlan {
 void bind_gemm(py::module_& m) {
   m.def("variants", [](const std::string& op) {
     if (op == "activation") return activation_variants();
+    if (op == "pool") return pool_variants();
     if (op != "gemm")
-      throw py::value_error("op: expected 'gemm' or 'activation', got '" + op + "'");
+      throw py::value_error("op: expected 'gemm', 'activation' or 'pool', got '" + op + "'");
     py::dict out;
     for (const auto& v : fdl::gemm_variants()) {
       if (!fdl::cpu_supports(v.isa)) {

@@ -8,8 +8,9 @@
 // Taps outside [0, size) are padding: -inf for max (so they never win), absent for avg.
 //
 // Max: the largest tap; NaN if any tap is NaN. With indices, the flat index into the
-// input plane ((d * H) + h) * W + w of the first largest tap in (d, h, w) scan order, or of
-// the last NaN (PyTorch's rule; a window of only -inf/padding gives its first in-bounds tap).
+// input plane (d * H + h) * W + w of the first largest tap in (d, h, w) scan order, or of
+// the last NaN; a window of only -inf and padding gives the tap PyTorch starts from, the
+// first one past the left padding on every axis.
 // Avg: the sum of the in-bounds taps divided by divisor_override if non-zero, else by the
 // product over axes of the number of taps inside [-pad, size + pad) (count_include_pad)
 // or inside [0, size) (otherwise). A window that ceil_mode lets run past the padding
@@ -17,6 +18,10 @@
 //
 // Nothing is validated here (see common.h): fastdl/ refuses pad > kernel / 2 and empty
 // outputs, as PyTorch does, and the dilation of an average pool is 1.
+//
+// Variants (src/pooling/variants.inc): fdl_f32_pool__ref, the specification, and one per
+// ISA built from src/pooling/pool-plane.inc, vectorised along the output width. Indices
+// are computed by the reference kernel for every variant (a scalar argmax).
 #pragma once
 
 #include <cstddef>
