@@ -372,6 +372,8 @@ def test_error_messages_say_what_was_expected_and_what_came():
 
 
 def test_pool_variants_are_listed_like_gemm_ones():
+    import fastdl
+
     if fastdl.backend() != "native":
         pytest.skip("variants are a native-backend notion")
     listed = fastdl._backend.kernels._C.variants("pool")
