@@ -32,6 +32,7 @@
 #include "fastdl/gemm.h"
 #include "fastdl/isa.h"
 #include "fastdl/threadpool.h"
+#include "test_util.h"
 
 namespace {
 
@@ -39,13 +40,7 @@ constexpr float kAlpha = 0.1f;  // leaky_relu slope (not the default, so passing
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-std::vector<float> random_vector(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using fdl_test::random_vector;
 
 // Restores the pool size when a test ends, whatever it did.
 struct ThreadCountGuard {

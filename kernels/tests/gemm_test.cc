@@ -10,6 +10,7 @@
 #include "fastdl/activation.h"
 #include "fastdl/gemm.h"
 #include "fastdl/isa.h"
+#include "test_util.h"
 
 namespace {
 
@@ -17,13 +18,7 @@ struct Shape {
   std::size_t m, n, k;
 };
 
-std::vector<float> random_vector(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using fdl_test::random_vector;
 
 class GemmVariant : public ::testing::TestWithParam<fdl::GemmUkernel> {};
 

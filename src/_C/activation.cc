@@ -11,13 +11,7 @@ namespace {
 // The variant named `name` (None: the best for the active ISA); ValueError if unknown or
 // not runnable on this CPU.
 const fdl::ActivationVariant& pick_activation(const py::object& name) {
-  if (name.is_none()) return fdl::activation_best();
-  const std::string s = py::str(name);
-  const fdl::ActivationVariant* v = fdl::activation_find(s.c_str());
-  if (!v) throw py::value_error("variant: no activation variant named '" + s + "'");
-  if (!fdl::cpu_supports(v->isa))
-    throw py::value_error("variant: this CPU cannot run '" + s + "'");
-  return *v;
+  return pick_variant(fdl::activation_variants(), fdl::activation_best(), name, "activation");
 }
 
 }  // namespace
@@ -25,18 +19,8 @@ const fdl::ActivationVariant& pick_activation(const py::object& name) {
 // Every compiled activation variant by name, best first: its ISA and vector width, or None
 // where this CPU cannot run it. Used by variants() (gemm.cc).
 py::dict activation_variants() {
-  py::dict out;
-  for (const auto& v : fdl::activation_variants()) {
-    if (!fdl::cpu_supports(v.isa)) {
-      out[v.name] = py::none();
-      continue;
-    }
-    py::dict d;
-    d["isa"] = fdl::isa_name(v.isa);
-    d["width"] = v.width;
-    out[v.name] = d;
-  }
-  return out;
+  return variants_dict(fdl::activation_variants(),
+                       [](const fdl::ActivationVariant& v, py::dict& d) { d["width"] = v.width; });
 }
 
 void bind_activation(py::module_& m) {

@@ -20,16 +20,6 @@ fdl::Activation parse_activation(const py::object& name) {
   throw py::value_error("activation: unknown '" + s + "'");
 }
 
-const fdl::GemmUkernel& pick_gemm(const py::object& name) {
-  if (name.is_none()) return fdl::gemm_best();
-  const std::string s = py::str(name);
-  const fdl::GemmUkernel* uk = fdl::gemm_find(s.c_str());
-  if (!uk) throw py::value_error("variant: no GEMM variant named '" + s + "'");
-  if (!fdl::cpu_supports(uk->isa))
-    throw py::value_error("variant: this CPU cannot run '" + s + "'");
-  return *uk;
-}
-
 }  // namespace fastdl_bindings
 
 using namespace fastdl_bindings;
@@ -73,19 +63,10 @@ void bind_gemm(py::module_& m) {
     if (op == "pool") return pool_variants();
     if (op != "gemm")
       throw py::value_error("op: expected 'gemm', 'activation' or 'pool', got '" + op + "'");
-    py::dict out;
-    for (const auto& v : fdl::gemm_variants()) {
-      if (!fdl::cpu_supports(v.isa)) {
-        out[v.name] = py::none();
-        continue;
-      }
-      py::dict d;
-      d["isa"] = fdl::isa_name(v.isa);
+    return variants_dict(fdl::gemm_variants(), [](const fdl::GemmUkernel& v, py::dict& d) {
       d["mr"] = v.mr;
       d["nr"] = v.nr;
-      out[v.name] = d;
-    }
-    return out;
+    });
   }, py::arg("op"),
      "Every compiled variant of `op` by name, best first: a dict of its tile and ISA, or "
      "None where this CPU cannot run it.");

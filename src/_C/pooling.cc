@@ -16,13 +16,7 @@ namespace {
 using Sizes = std::vector<std::size_t>;  // one entry per spatial axis
 
 const fdl::PoolVariant& pick_pool(const py::object& name) {
-  if (name.is_none()) return fdl::pool_best();
-  const std::string s = py::str(name);
-  const fdl::PoolVariant* v = fdl::pool_find(s.c_str());
-  if (!v) throw py::value_error("variant: no pooling variant named '" + s + "'");
-  if (!fdl::cpu_supports(v->isa))
-    throw py::value_error("variant: this CPU cannot run '" + s + "'");
-  return *v;
+  return pick_variant(fdl::pool_variants(), fdl::pool_best(), name, "pooling");
 }
 
 // x [N, C, *spatial] with 1 to 3 spatial axes; the leading axes of PoolParams stay 1.
@@ -66,17 +60,7 @@ py::object run(const FloatArray& x, const fdl::PoolParams& p, bool return_indice
 }  // namespace
 
 py::dict pool_variants() {
-  py::dict out;
-  for (const auto& v : fdl::pool_variants()) {
-    if (!fdl::cpu_supports(v.isa)) {
-      out[v.name] = py::none();
-      continue;
-    }
-    py::dict d;
-    d["isa"] = fdl::isa_name(v.isa);
-    out[v.name] = d;
-  }
-  return out;
+  return variants_dict(fdl::pool_variants(), [](const fdl::PoolVariant&, py::dict&) {});
 }
 
 void bind_pooling(py::module_& m) {

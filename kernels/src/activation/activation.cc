@@ -1,11 +1,11 @@
 // The activation variant table (from variants.inc), dispatch on the active ISA, and the
 // threaded entry points. ISA-neutral: built with baseline flags.
 #include <algorithm>
-#include <cstring>
 
 #include "fastdl/activation.h"
 #include "fastdl/isa.h"
 #include "fastdl/threadpool.h"
+#include "fastdl/variants.h"
 
 #define FDL_ACTIVATION_VARIANT(isa, level, width)                                           \
   void fdl_f32_activation__##isa(std::size_t, const float*, float*, fdl::Activation, float); \
@@ -28,17 +28,10 @@ const std::vector<ActivationVariant>& activation_variants() {
   return table;
 }
 
-const ActivationVariant& activation_best() {
-  const Isa active = active_isa();
-  for (const auto& v : activation_variants())
-    if (v.isa == active || v.isa == Isa::kRef) return v;
-  return activation_variants().back();
-}
+const ActivationVariant& activation_best() { return best_variant(activation_variants()); }
 
 const ActivationVariant* activation_find(const char* name) {
-  for (const auto& v : activation_variants())
-    if (std::strcmp(v.name, name) == 0) return &v;
-  return nullptr;
+  return find_variant(activation_variants(), name);
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include "fastdl/gemm.h"
 #include "fastdl/isa.h"
 #include "fastdl/threadpool.h"
+#include "fastdl/variants.h"
 
 #define FDL_GEMM_VARIANT(sfx, isa, mr, nr, kc, mc, nc)                                      \
   void fdl_f32_gemm__##sfx(std::size_t, std::size_t, const float*, const float*, float*, \
@@ -28,18 +29,9 @@ const std::vector<GemmUkernel>& gemm_variants() {
   return table;
 }
 
-const GemmUkernel& gemm_best() {
-  const Isa active = active_isa();
-  for (const auto& v : gemm_variants())
-    if (v.isa == active || v.isa == Isa::kRef) return v;
-  return gemm_variants().back();
-}
+const GemmUkernel& gemm_best() { return best_variant(gemm_variants()); }
 
-const GemmUkernel* gemm_find(const char* name) {
-  for (const auto& v : gemm_variants())
-    if (std::strcmp(v.name, name) == 0) return &v;
-  return nullptr;
-}
+const GemmUkernel* gemm_find(const char* name) { return find_variant(gemm_variants(), name); }
 
 void PackRowsByK::pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc,
                        std::size_t w, float* dst) const {

@@ -1,11 +1,11 @@
 // Pooling: output sizes, divisors, the variant table and the threaded driver. ISA-neutral
 // (built with baseline flags); the kernels are in pool-<isa>.cc.
 #include <algorithm>
-#include <cstring>
 
 #include "fastdl/isa.h"
 #include "fastdl/pool.h"
 #include "fastdl/threadpool.h"
+#include "fastdl/variants.h"
 #include "pool-variants.h"
 
 namespace fdl {
@@ -56,18 +56,9 @@ const std::vector<PoolVariant>& pool_variants() {
   return table;
 }
 
-const PoolVariant& pool_best() {
-  const Isa active = active_isa();
-  for (const auto& v : pool_variants())
-    if (v.isa == active || v.isa == Isa::kRef) return v;
-  return pool_variants().back();
-}
+const PoolVariant& pool_best() { return best_variant(pool_variants()); }
 
-const PoolVariant* pool_find(const char* name) {
-  for (const auto& v : pool_variants())
-    if (std::strcmp(v.name, name) == 0) return &v;
-  return nullptr;
-}
+const PoolVariant* pool_find(const char* name) { return find_variant(pool_variants(), name); }
 
 void pool(const PoolParams& p, std::size_t planes, const float* x, float* y,
           std::int64_t* indices, const PoolVariant* variant) {
