@@ -6,12 +6,18 @@ activations are not counted), its output shape, and how to make reproducible
 inputs. Libraries (fastdl itself and the peers) turn a case into a callable; see
 :mod:`fastdl.bench.peers`.
 
-The three kinds of case and the arrays in their ``data`` dict:
+The kinds of case and the arrays in their ``data`` dict:
 
+* ``conv1d``: ``x`` [N, Cin, L], ``w`` [Cout, Cin/groups, K], ``b`` [Cout]
 * ``conv2d``: ``x`` [N, Cin, H, W], ``w`` [Cout, Cin/groups, K, K], ``b`` [Cout]
+* ``conv3d``: ``x`` [N, Cin, D, H, W], ``w`` [Cout, Cin/groups, K, K, K], ``b`` [Cout]
+* ``conv_transpose2d``: ``x`` [N, Cin, H, W], ``w`` [Cin, Cout, K, K] (torch layout), ``b``
 * ``gemm``:   ``a`` [M, K], ``b`` [K, N] -- both are activations (no packing ahead)
 * ``dense``:  ``x`` [batch, in], ``w`` [out, in] (torch layout), ``b`` [out]
 * ``pool2d``: ``x`` [N, C, H, W]
+* ``batchnorm``: ``x`` [N, C, H, W], ``mean``, ``var``, ``weight``, ``bias`` [C] (inference)
+* ``lstm``:   ``x`` [T, B, I], ``w_ih`` [4H, I], ``w_hh`` [4H, H], ``b_ih``, ``b_hh`` [4H]
+  (torch layout, gates i, f, g, o; zero initial state; the output is y [T, B, H])
 """
 
 from __future__ import annotations
@@ -27,6 +33,114 @@ CaseData = Dict[str, np.ndarray]
 def _uniform(rng: np.random.Generator, shape: Tuple[int, ...], scale: float = 1.0) -> np.ndarray:
     """float32 values uniform in [-scale, scale)."""
     return (rng.random(shape, dtype=np.float32) * 2.0 - 1.0) * np.float32(scale)
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Output length of a convolution along one axis (symmetric padding, floor mode)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _conv_data(rng: np.random.Generator, x_shape: Tuple[int, ...], w_shape: Tuple[int, ...],
+               fan_in: int, out_channels: int) -> CaseData:
+    """Convolution inputs: x uniform in [-1, 1), w scaled by fan_in**-0.5, b [out_channels]."""
+    return {"x": _uniform(rng, x_shape), "w": _uniform(rng, w_shape, fan_in ** -0.5),
+            "b": _uniform(rng, (out_channels,), 0.1)}
+
+
+@dataclass(frozen=True)
+class Conv1dCase:
+    """A 1-D convolution with PyTorch semantics (NCL, symmetric padding)."""
+
+    kind: ClassVar[str] = "conv1d"
+    name: str
+    description: str
+    cin: int
+    cout: int
+    length: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    batch: int = 1
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return (self.batch, self.cout,
+                _conv_out(self.length, self.kernel, self.stride, self.padding, self.dilation))
+
+    @property
+    def macs(self) -> int:
+        n, cout, length = self.output_shape
+        return n * cout * length * self.cin * self.kernel
+
+    def make_data(self, rng: np.random.Generator) -> CaseData:
+        return _conv_data(rng, (self.batch, self.cin, self.length),
+                          (self.cout, self.cin, self.kernel), self.cin * self.kernel, self.cout)
+
+
+@dataclass(frozen=True)
+class Conv3dCase:
+    """A 3-D convolution with PyTorch semantics (NCDHW, cubic kernel, symmetric padding)."""
+
+    kind: ClassVar[str] = "conv3d"
+    name: str
+    description: str
+    cin: int
+    cout: int
+    depth: int
+    height: int
+    width: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    batch: int = 1
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return (self.batch, self.cout, *(_conv_out(size, self.kernel, self.stride, self.padding, 1)
+                                         for size in (self.depth, self.height, self.width)))
+
+    @property
+    def macs(self) -> int:
+        n, cout, od, oh, ow = self.output_shape
+        return n * cout * od * oh * ow * self.cin * self.kernel ** 3
+
+    def make_data(self, rng: np.random.Generator) -> CaseData:
+        return _conv_data(rng, (self.batch, self.cin, self.depth, self.height, self.width),
+                          (self.cout, self.cin) + (self.kernel,) * 3, self.cin * self.kernel ** 3,
+                          self.cout)
+
+
+@dataclass(frozen=True)
+class ConvTranspose2dCase:
+    """A 2-D transposed convolution with PyTorch semantics (NCHW, symmetric padding)."""
+
+    kind: ClassVar[str] = "conv_transpose2d"
+    name: str
+    description: str
+    cin: int
+    cout: int
+    height: int
+    width: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    batch: int = 1
+
+    def _out_size(self, size: int) -> int:
+        return (size - 1) * self.stride - 2 * self.padding + self.kernel
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return (self.batch, self.cout, self._out_size(self.height), self._out_size(self.width))
+
+    @property
+    def macs(self) -> int:  # every input pixel meets every kernel tap once
+        return self.batch * self.cin * self.height * self.width * self.cout * self.kernel ** 2
+
+    def make_data(self, rng: np.random.Generator) -> CaseData:
+        return _conv_data(rng, (self.batch, self.cin, self.height, self.width),
+                          (self.cin, self.cout, self.kernel, self.kernel), self.cin, self.cout)
 
 
 @dataclass(frozen=True)
@@ -48,8 +162,7 @@ class Conv2dCase:
     batch: int = 1
 
     def _out_size(self, size: int) -> int:
-        span = self.dilation * (self.kernel - 1) + 1
-        return (size + 2 * self.padding - span) // self.stride + 1
+        return _conv_out(size, self.kernel, self.stride, self.padding, self.dilation)
 
     @property
     def output_shape(self) -> Tuple[int, ...]:
@@ -62,12 +175,9 @@ class Conv2dCase:
 
     def make_data(self, rng: np.random.Generator) -> CaseData:
         fan_in = (self.cin // self.groups) * self.kernel * self.kernel
-        return {
-            "x": _uniform(rng, (self.batch, self.cin, self.height, self.width)),
-            "w": _uniform(rng, (self.cout, self.cin // self.groups, self.kernel, self.kernel),
-                          fan_in ** -0.5),
-            "b": _uniform(rng, (self.cout,), 0.1),
-        }
+        return _conv_data(rng, (self.batch, self.cin, self.height, self.width),
+                          (self.cout, self.cin // self.groups, self.kernel, self.kernel), fan_in,
+                          self.cout)
 
 
 @dataclass(frozen=True)
@@ -157,7 +267,68 @@ class Pool2dCase:
         return {"x": _uniform(rng, (self.batch, self.channels, self.height, self.width))}
 
 
-Case = Union[Conv2dCase, GemmCase, DenseCase, Pool2dCase]
+@dataclass(frozen=True)
+class BatchNormCase:
+    """Inference batch norm y = (x - mean) / sqrt(var + eps) * weight + bias, NCHW.
+
+    ``macs`` counts one multiply-add per element (the normalisation folded to a*x + b)."""
+
+    kind: ClassVar[str] = "batchnorm"
+    name: str
+    description: str
+    channels: int
+    height: int
+    width: int
+    eps: float = 1e-5
+    batch: int = 1
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return (self.batch, self.channels, self.height, self.width)
+
+    @property
+    def macs(self) -> int:
+        return self.batch * self.channels * self.height * self.width
+
+    def make_data(self, rng: np.random.Generator) -> CaseData:
+        c = self.channels
+        return {"x": _uniform(rng, self.output_shape), "mean": _uniform(rng, (c,), 0.5),
+                "var": (rng.random(c, dtype=np.float32) + np.float32(0.5)),
+                "weight": _uniform(rng, (c,)), "bias": _uniform(rng, (c,), 0.5)}
+
+
+@dataclass(frozen=True)
+class LstmCase:
+    """One LSTM layer (torch.nn.LSTM semantics, seq-first) over a whole sequence from a
+    zero state; ``macs`` counts the input projection and the recurrence."""
+
+    kind: ClassVar[str] = "lstm"
+    name: str
+    description: str
+    input_size: int
+    hidden_size: int
+    steps: int
+    batch: int = 1
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return (self.steps, self.batch, self.hidden_size)
+
+    @property
+    def macs(self) -> int:
+        h = self.hidden_size
+        return self.steps * self.batch * 4 * h * (self.input_size + h)
+
+    def make_data(self, rng: np.random.Generator) -> CaseData:
+        h, scale = self.hidden_size, self.hidden_size ** -0.5
+        return {"x": _uniform(rng, (self.steps, self.batch, self.input_size)),
+                "w_ih": _uniform(rng, (4 * h, self.input_size), scale),
+                "w_hh": _uniform(rng, (4 * h, h), scale),
+                "b_ih": _uniform(rng, (4 * h,), scale), "b_hh": _uniform(rng, (4 * h,), scale)}
+
+
+Case = Union[Conv1dCase, Conv2dCase, Conv3dCase, ConvTranspose2dCase, GemmCase, DenseCase,
+             Pool2dCase, BatchNormCase, LstmCase]
 
 
 def flops(case: Case) -> int:
@@ -197,9 +368,28 @@ DEFAULT_SUITE: Tuple[Case, ...] = (
     Conv2dCase(name="depthwise3x3-32x112",
                description="depthwise 3x3 conv, 32 channels on 112x112, s1 p1",
                cin=32, cout=32, height=112, width=112, kernel=3, padding=1, groups=32),
+    Conv2dCase(name="depthwise3x3-512x14",
+               description="depthwise 3x3 conv, 512 channels on 14x14, s1 p1 (MobileNet)",
+               cin=512, cout=512, height=14, width=14, kernel=3, padding=1, groups=512),
+    Conv1dCase(name="conv1d-64x1000", description="1-D conv 64->64, k3 p1, length 1000",
+               cin=64, cout=64, length=1000, kernel=3, padding=1),
+    Conv1dCase(name="conv1d-dil4-64x1000",
+               description="dilated 1-D conv 64->64, k3 d4 'same' (p4), length 1000 (TCN)",
+               cin=64, cout=64, length=1000, kernel=3, padding=4, dilation=4),
+    Conv3dCase(name="conv3d-64x8x28", description="3-D conv 64->64, k3 p1 on 8x28x28",
+               cin=64, cout=64, depth=8, height=28, width=28, kernel=3, padding=1),
+    ConvTranspose2dCase(name="convT4x4s2-64to32x28",
+                        description="transposed conv 64->32, k4 s2 p1, 28x28 -> 56x56",
+                        cin=64, cout=32, height=28, width=28, kernel=4, stride=2, padding=1),
     Pool2dCase(name="maxpool3x3s2-64x112",
                description="ResNet stem max pool 3x3 s2 p1, 64 channels on 112x112",
                op="max", channels=64, height=112, width=112, kernel=3, stride=2, padding=1),
+    BatchNormCase(name="batchnorm-64x56", description="batch norm (inference), 64x56x56",
+                  channels=64, height=56, width=56),
+    LstmCase(name="lstm-b1-64to128x100", description="LSTM 64->128, batch 1, 100 steps",
+             input_size=64, hidden_size=128, steps=100, batch=1),
+    LstmCase(name="lstm-b32-64to128x100", description="LSTM 64->128, batch 32, 100 steps",
+             input_size=64, hidden_size=128, steps=100, batch=32),
     GemmCase(name="gemm-256x1024x1024", description="GEMM M=256 K=1024 N=1024",
              m=256, k=1024, n=1024),
     GemmCase(name="gemm-1024x1024x1024", description="GEMM M=1024 K=1024 N=1024",

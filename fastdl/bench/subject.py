@@ -1,8 +1,9 @@
 """fastdl itself as a benchmarked library, plus the facts the report needs about it.
 
-Conv and dense layers are timed through their plans (``Conv2dPlan``/``LinearPlan``:
-weights packed once, the fast path); GEMM through ``fastdl.ops.matmul``, which packs
-both activations on every call.
+Conv, dense and LSTM layers are timed through their plans (``Conv2dPlan``, ``LinearPlan``,
+``LSTMPlan``, ...: weights packed once, the fast path); GEMM through ``fastdl.ops.matmul``,
+which packs both activations on every call; pooling and batch norm through their
+functions (nothing to pack).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import Dict, Optional, Tuple
 
-from .cases import CaseData, Conv2dCase, DenseCase, GemmCase, Pool2dCase
+from .cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
+                    ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, Pool2dCase)
 from .peers.base import Library, Runner
 
 
@@ -30,6 +32,36 @@ class Fastdl(Library):
                               dilation=case.dilation, groups=case.groups)
         x = data["x"]
         return Runner(lambda: plan(x))
+
+    def prepare_conv1d(self, case: Conv1dCase, data: CaseData, threads: int) -> Runner:
+        plan = self._setup(threads).Conv1dPlan(data["w"], data["b"], stride=case.stride,
+                                               padding=case.padding, dilation=case.dilation)
+        x = data["x"]
+        return Runner(lambda: plan(x))
+
+    def prepare_conv3d(self, case: Conv3dCase, data: CaseData, threads: int) -> Runner:
+        plan = self._setup(threads).Conv3dPlan(data["w"], data["b"], stride=case.stride,
+                                               padding=case.padding)
+        x = data["x"]
+        return Runner(lambda: plan(x))
+
+    def prepare_conv_transpose2d(self, case: ConvTranspose2dCase, data: CaseData,
+                                 threads: int) -> Runner:
+        plan = self._setup(threads).ConvTranspose2dPlan(data["w"], data["b"], stride=case.stride,
+                                                        padding=case.padding)
+        x = data["x"]
+        return Runner(lambda: plan(x))
+
+    def prepare_batchnorm(self, case: BatchNormCase, data: CaseData, threads: int) -> Runner:
+        batch_norm = self._setup(threads).batch_norm
+        args = (data["x"], data["mean"], data["var"], data["weight"], data["bias"])
+        return Runner(lambda: batch_norm(*args, eps=case.eps))
+
+    def prepare_lstm(self, case: LstmCase, data: CaseData, threads: int) -> Runner:
+        plan = self._setup(threads).LSTMPlan(data["w_ih"], data["w_hh"], data["b_ih"],
+                                             data["b_hh"])
+        x = data["x"]
+        return Runner(lambda: plan(x)[0])
 
     def prepare_gemm(self, case: GemmCase, data: CaseData, threads: int) -> Runner:
         matmul = self._setup(threads).matmul

@@ -16,7 +16,8 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from ..cases import CaseData, Conv2dCase, DenseCase, GemmCase, Pool2dCase
+from ..cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
+                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, Pool2dCase)
 from .base import Library, Runner, Unsupported
 
 PARAM_MAGIC = 7767517
@@ -75,7 +76,11 @@ class NcnnPeer(Library):
                 raise RuntimeError("ncnn could not load the generated .bin")
         return net
 
-    def _runner(self, net, inputs: Dict[str, np.ndarray], output_shape) -> Runner:
+    def _runner(self, net, inputs: Dict[str, np.ndarray], output_shape,
+                in_place: bool = False) -> Runner:
+        """``in_place``: the layer overwrites its input; the extractor then runs out of
+        light mode, in which ncnn copies an input blob before an in-place layer (in light
+        mode it writes into the NumPy-owned input and crashes)."""
         ncnn = self.load()
         # ncnn.Mat(array) shares the array's memory: keep the arrays referenced here.
         feeds: List[Tuple[str, object, np.ndarray]] = [
@@ -83,6 +88,8 @@ class NcnnPeer(Library):
 
         def run():
             extractor = net.create_extractor()
+            if in_place:
+                extractor.set_light_mode(False)
             for name, mat, _ in feeds:
                 extractor.input(name, mat)
             status, out = extractor.extract("y")
@@ -106,6 +113,72 @@ class NcnnPeer(Library):
                   (layer_type, "conv", ["x"], ["y"], params)]
         net = self._net(layers, weight_bin(w, data["b"]), threads)
         return self._runner(net, {"x": data["x"][0]}, case.output_shape)
+
+    def prepare_conv1d(self, case: Conv1dCase, data: CaseData, threads: int) -> Runner:
+        if case.batch != 1:
+            raise Unsupported("ncnn runs convolutions on batch 1 only")
+        w = data["w"]
+        params = {0: case.cout, 1: case.kernel, 2: case.dilation, 3: case.stride,
+                  4: case.padding, 15: case.padding, 5: 1, 6: w.size}
+        layers = [("Input", "input", [], ["x"], {0: case.length, 1: case.cin}),
+                  ("Convolution1D", "conv", ["x"], ["y"], params)]
+        net = self._net(layers, weight_bin(w, data["b"]), threads)
+        return self._runner(net, {"x": data["x"][0]}, case.output_shape)
+
+    def prepare_conv3d(self, case: Conv3dCase, data: CaseData, threads: int) -> Runner:
+        if case.batch != 1:
+            raise Unsupported("ncnn runs convolutions on batch 1 only")
+        w, k, s, p = data["w"], case.kernel, case.stride, case.padding
+        params = {0: case.cout, 1: k, 11: k, 21: k, 3: s, 13: s, 23: s,
+                  4: p, 14: p, 24: p, 15: p, 16: p, 17: p, 5: 1, 6: w.size}
+        layers = [("Input", "input", [], ["x"],
+                   {0: case.width, 1: case.height, 11: case.depth, 2: case.cin}),
+                  ("Convolution3D", "conv", ["x"], ["y"], params)]
+        net = self._net(layers, weight_bin(w, data["b"]), threads)
+        return self._runner(net, {"x": data["x"][0]}, case.output_shape)
+
+    def prepare_conv_transpose2d(self, case: ConvTranspose2dCase, data: CaseData,
+                                 threads: int) -> Runner:
+        if case.batch != 1:
+            raise Unsupported("ncnn runs convolutions on batch 1 only")
+        # ncnn's Deconvolution wants the weights as [Cout, Cin, K, K] (torch: [Cin, Cout, ...]).
+        w = np.ascontiguousarray(data["w"].transpose(1, 0, 2, 3))
+        k, s, p = case.kernel, case.stride, case.padding
+        params = {0: case.cout, 1: k, 11: k, 3: s, 13: s, 4: p, 14: p, 15: p, 16: p,
+                  5: 1, 6: w.size}
+        layers = [("Input", "input", [], ["x"], {0: case.width, 1: case.height, 2: case.cin}),
+                  ("Deconvolution", "deconv", ["x"], ["y"], params)]
+        net = self._net(layers, weight_bin(w, data["b"]), threads)
+        return self._runner(net, {"x": data["x"][0]}, case.output_shape)
+
+    def prepare_batchnorm(self, case: BatchNormCase, data: CaseData, threads: int) -> Runner:
+        if case.batch != 1:
+            raise Unsupported("ncnn runs batch norm on batch 1 only")
+        # BatchNorm loads slope, mean, var, bias as raw float32 (no type tags).
+        weights = b"".join(np.ascontiguousarray(data[name], np.float32).tobytes()
+                           for name in ("weight", "mean", "var", "bias"))
+        layers = [("Input", "input", [], ["x"],
+                   {0: case.width, 1: case.height, 2: case.channels}),
+                  ("BatchNorm", "bn", ["x"], ["y"], {0: case.channels, 1: case.eps})]
+        net = self._net(layers, weights, threads)
+        return self._runner(net, {"x": data["x"][0]}, case.output_shape, in_place=True)
+
+    def prepare_lstm(self, case: LstmCase, data: CaseData, threads: int) -> Runner:
+        if case.batch != 1:
+            raise Unsupported("ncnn's LSTM runs batch 1 only")
+        # ncnn orders the gates i, f, o, g (torch: i, f, g, o); bias is b_ih + b_hh.
+        h = case.hidden_size
+        ifog = np.concatenate([np.arange(0, 2 * h), np.arange(3 * h, 4 * h),
+                               np.arange(2 * h, 3 * h)])
+        tag = np.zeros(1, dtype=np.uint32).tobytes()
+        blobs = (data["w_ih"][ifog], (data["b_ih"] + data["b_hh"])[ifog], data["w_hh"][ifog])
+        weights = b"".join(tag + np.ascontiguousarray(b, np.float32).tobytes() for b in blobs)
+        layers = [("Input", "input", [], ["x"], {0: case.input_size, 1: case.steps}),
+                  ("LSTM", "lstm", ["x"], ["y"],
+                   {0: h, 1: data["w_ih"].size, 2: 0})]
+        net = self._net(layers, weights, threads)
+        return self._runner(net, {"x": np.ascontiguousarray(data["x"][:, 0, :])},
+                            case.output_shape)
 
     def prepare_gemm(self, case: GemmCase, data: CaseData, threads: int) -> Runner:
         layers = [("Input", "input_a", [], ["a"], {0: case.k, 1: case.m}),

@@ -12,7 +12,8 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from ..cases import CaseData, Conv2dCase, DenseCase, GemmCase, Pool2dCase
+from ..cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
+                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, Pool2dCase)
 from .base import Library, Runner
 
 OPSET = 17
@@ -67,6 +68,47 @@ class OnnxRuntimePeer(Library):
             kernel_shape=[k, k], strides=[case.stride] * 2, pads=[pad] * 4,
             dilations=[case.dilation] * 2, group=case.groups)
         return self._runner(model, {"x": data["x"]}, threads)
+
+    def _conv(self, case, data: CaseData, threads: int, ndim: int, dilation: int = 1) -> Runner:
+        model = one_node_model(
+            "Conv", {"x": data["x"]}, {"w": data["w"], "b": data["b"]}, case.output_shape,
+            kernel_shape=[case.kernel] * ndim, strides=[case.stride] * ndim,
+            pads=[case.padding] * (2 * ndim), dilations=[dilation] * ndim)
+        return self._runner(model, {"x": data["x"]}, threads)
+
+    def prepare_conv1d(self, case: Conv1dCase, data: CaseData, threads: int) -> Runner:
+        return self._conv(case, data, threads, 1, case.dilation)
+
+    def prepare_conv3d(self, case: Conv3dCase, data: CaseData, threads: int) -> Runner:
+        return self._conv(case, data, threads, 3)
+
+    def prepare_conv_transpose2d(self, case: ConvTranspose2dCase, data: CaseData,
+                                 threads: int) -> Runner:
+        k, s, pad = case.kernel, case.stride, case.padding
+        model = one_node_model("ConvTranspose", {"x": data["x"]},
+                               {"w": data["w"], "b": data["b"]}, case.output_shape,
+                               kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4)
+        return self._runner(model, {"x": data["x"]}, threads)
+
+    def prepare_batchnorm(self, case: BatchNormCase, data: CaseData, threads: int) -> Runner:
+        params = {name: data[name] for name in ("weight", "bias", "mean", "var")}
+        model = one_node_model("BatchNormalization", {"x": data["x"]}, params,
+                               case.output_shape, epsilon=case.eps)
+        return self._runner(model, {"x": data["x"]}, threads)
+
+    def prepare_lstm(self, case: LstmCase, data: CaseData, threads: int) -> Runner:
+        # ONNX orders the gates i, o, f, c (torch: i, f, g, o) and wants [dirs, ...] arrays;
+        # B is [Wb, Rb]; Y is [T, dirs, B, H].
+        h = case.hidden_size
+        iofc = np.concatenate([np.arange(0, h), np.arange(3 * h, 4 * h),
+                               np.arange(h, 2 * h), np.arange(2 * h, 3 * h)])
+        weights = {"W": data["w_ih"][iofc][None], "R": data["w_hh"][iofc][None],
+                   "B": np.concatenate([data["b_ih"][iofc], data["b_hh"][iofc]])[None]}
+        model = one_node_model("LSTM", {"x": data["x"]}, weights,
+                               (case.steps, 1, case.batch, h), hidden_size=h)
+        runner = self._runner(model, {"x": data["x"]}, threads)
+        runner.to_numpy = lambda y: np.asarray(y).reshape(case.output_shape)
+        return runner
 
     def prepare_gemm(self, case: GemmCase, data: CaseData, threads: int) -> Runner:
         feeds = {"a": data["a"], "b": data["b"]}

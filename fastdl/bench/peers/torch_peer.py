@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cases import Conv2dCase, CaseData, DenseCase, GemmCase, Pool2dCase
+from ..cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
+                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, Pool2dCase)
 from .base import Library, Runner
 
 
@@ -29,6 +30,46 @@ class TorchPeer(Library):
         x, w, b = t["x"], t["w"], t["b"]
         args = (case.stride, case.padding, case.dilation, case.groups)
         return Runner(lambda: conv2d(x, w, b, *args), _tensor_to_numpy)
+
+    def prepare_conv1d(self, case: Conv1dCase, data: CaseData, threads: int) -> Runner:
+        torch, t = self._setup(data, threads)
+        conv1d = torch.nn.functional.conv1d
+        x, w, b = t["x"], t["w"], t["b"]
+        args = (case.stride, case.padding, case.dilation)
+        return Runner(lambda: conv1d(x, w, b, *args), _tensor_to_numpy)
+
+    def prepare_conv3d(self, case: Conv3dCase, data: CaseData, threads: int) -> Runner:
+        torch, t = self._setup(data, threads)
+        conv3d = torch.nn.functional.conv3d
+        x, w, b = t["x"], t["w"], t["b"]
+        return Runner(lambda: conv3d(x, w, b, case.stride, case.padding), _tensor_to_numpy)
+
+    def prepare_conv_transpose2d(self, case: ConvTranspose2dCase, data: CaseData,
+                                 threads: int) -> Runner:
+        torch, t = self._setup(data, threads)
+        deconv = torch.nn.functional.conv_transpose2d
+        x, w, b = t["x"], t["w"], t["b"]
+        return Runner(lambda: deconv(x, w, b, case.stride, case.padding), _tensor_to_numpy)
+
+    def prepare_batchnorm(self, case: BatchNormCase, data: CaseData, threads: int) -> Runner:
+        torch, t = self._setup(data, threads)
+        batch_norm = torch.nn.functional.batch_norm
+        args = (t["x"], t["mean"], t["var"], t["weight"], t["bias"], False, 0.1, case.eps)
+        return Runner(lambda: batch_norm(*args), _tensor_to_numpy)
+
+    def prepare_lstm(self, case: LstmCase, data: CaseData, threads: int) -> Runner:
+        torch, t = self._setup(data, threads)
+        lstm = torch.nn.LSTM(case.input_size, case.hidden_size)
+        with torch.no_grad():
+            for name in ("w_ih", "w_hh", "b_ih", "b_hh"):  # weight_ih_l0 <- w_ih, ...
+                prefix = "weight" if name.startswith("w") else "bias"
+                getattr(lstm, f"{prefix}_{name[2:]}_l0").copy_(t[name])
+        x = t["x"]
+
+        def run():
+            with torch.inference_mode():
+                return lstm(x)[0]
+        return Runner(run, _tensor_to_numpy)
 
     def prepare_gemm(self, case: GemmCase, data: CaseData, threads: int) -> Runner:
         torch, t = self._setup(data, threads)
