@@ -166,8 +166,8 @@ def class_weight(weight, classes):
 
 def class_loss(x3, t2, weight, ignore_index, mode, smoothing, reduction, sample_shape):
     """Class-index cross-entropy / NLL over x3 [outer, C, inner] and t2 [outer, inner],
-    reduced as torch does (the mean divides the NLL part by the summed weights of the
-    samples not ignored; without weights, the smoothing part by all samples)."""
+    reduced as torch does (the mean divides by the summed weights w[target] of the samples
+    not ignored)."""
     classes = x3.shape[1]
     out = np.empty(t2.shape, np.float32) if reduction == "none" else None
     nll, smooth, weights = kernels.class_loss(x3, t2, weight, ignore_index, mode, smoothing,
@@ -175,15 +175,12 @@ def class_loss(x3, t2, weight, ignore_index, mode, smoothing, reduction, sample_
     if reduction == "none":
         return out.reshape(sample_shape)
     keep, spread = 1.0 - smoothing, smoothing / classes
+    total = keep * nll + spread * smooth
     if reduction == "sum":
-        return np.float32(keep * nll + spread * smooth)
-    if weight is not None:
-        return np.float32((keep * nll + spread * smooth) / weights if weights else math.nan)
-    if not t2.size:
-        return np.float32(math.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):  # all ignored: NaN, as torch
-        nll_mean = np.float64(nll) / np.float64(weights) if keep else 0.0
-    return np.float32(keep * nll_mean + spread * smooth / t2.size)
+        return np.float32(total)
+    # Both parts divide by the summed weights of the samples not ignored (their count
+    # without weights); all ignored gives NaN, as in torch.
+    return np.float32(total / weights if weights else math.nan)
 
 
 def soft_target_loss(x3, t3, weight, mode, smoothing, reduction, sample_shape):
