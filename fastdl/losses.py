@@ -26,6 +26,8 @@ __all__ = ["binary_crossentropy", "categorical_crossentropy", "mean_absolute_err
            "mean_squared_error", "sparse_categorical_crossentropy", "EPSILON"]
 
 EPSILON = 1e-7  # keras.backend.epsilon()
+# No label is ignored: an ignore_index that no valid (or refused) label can equal.
+_NO_IGNORE = int(np.iinfo(np.int64).min)
 _LO, _HI = np.float32(EPSILON), np.float32(1.0 - EPSILON)
 
 
@@ -131,7 +133,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
             raise TypeError(f"y_true: expected integer class indices, got dtype {t.dtype} "
                             f"with values that are not whole numbers")
         t = t.astype(np.int64)
-    t = _ops.class_indices(t, sample_shape, p.shape[axis], -1, "y_true")
+    t = _ops.class_indices(t, sample_shape, p.shape[axis], _NO_IGNORE, "y_true")
     x3 = _ops.split_axis(p, axis)
-    return _ops.class_loss(x3, t.reshape(x3.shape[0], x3.shape[2]), None, -1,
+    return _ops.class_loss(x3, t.reshape(x3.shape[0], x3.shape[2]), None, _NO_IGNORE,
                            "logits" if from_logits else "probs", 0.0, "none", sample_shape)

@@ -477,6 +477,8 @@ def test_bad_keras_arguments():
     raises(ValueError, "axis", keras_losses.categorical_crossentropy, p, p, axis=2)
     raises(TypeError, "axis", keras_losses.categorical_crossentropy, p, p, axis=None)
     raises(ValueError, "y_true", keras_losses.sparse_categorical_crossentropy, [0, 1, 3, 2], p)
+    raises(ValueError, "y_true", keras_losses.sparse_categorical_crossentropy, [0, 1, -1, 2], p)
+    raises(ValueError, "y_true", keras_losses.sparse_categorical_crossentropy, [0, 1, -100, 2], p)
     raises(TypeError, "y_true", keras_losses.sparse_categorical_crossentropy,
            [0.0, 1.5, 2.0, 1.0], p)
     raises(ValueError, "y_true", keras_losses.sparse_categorical_crossentropy, [0, 1], p)

@@ -149,8 +149,10 @@ def class_indices(target, expected_shape, classes, ignore_index, name="target"):
     if t.size:
         bad = (t != ignore_index) & ((t < 0) | (t >= classes))
         if bad.any():
-            raise ValueError(f"{name}: expected class indices in [0, {classes}) or "
-                             f"ignore_index ({ignore_index}), got {t[bad][0]}")
+            allowed = f"[0, {classes})"
+            if ignore_index != np.iinfo(np.int64).min:
+                allowed += f" or ignore_index ({ignore_index})"
+            raise ValueError(f"{name}: expected class indices in {allowed}, got {t[bad][0]}")
     return t
 
 
