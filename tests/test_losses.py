@@ -416,6 +416,15 @@ def test_keras_sparse_categorical_crossentropy(backend, from_logits, shape, axis
               rtol=2e-6, atol=1e-6)
 
 
+def test_keras_nan_and_inf_probabilities_give_nan(backend):
+    p = uniform(4, 3)
+    p[1, 0], p[2, 2] = np.nan, np.inf
+    t = np.array([1, 1, 0, 2])
+    for got in (keras_losses.categorical_crossentropy(np.eye(3, dtype=F32)[t], p),
+                keras_losses.sparse_categorical_crossentropy(t, p)):
+        assert np.isnan(got[1:3]).all() and np.isfinite(got[[0, 3]]).all()
+
+
 def test_keras_perfect_prediction_is_clipped_not_zero():
     """A one-hot y_pred equal to y_true gives Keras' -log(1 - 1e-7) ~ 1.19e-7, not 0, and a
     zero probability on the true class gives -log(1e-7) ~ 16.1, not inf."""

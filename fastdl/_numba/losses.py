@@ -76,7 +76,10 @@ def _normaliser(x, i, j, mode):
 @numba.njit(cache=True, nogil=True)
 def _log_prob(v, mode, lse, total):
     if mode == 2:
-        return math.log(min(max(v / total, KERAS_LO), KERAS_HI))
+        q = v / total
+        if q != q or not math.isfinite(total):  # as Keras' clip: NaN stays NaN
+            return math.nan
+        return math.log(min(max(q, KERAS_LO), KERAS_HI))
     return v - lse
 
 

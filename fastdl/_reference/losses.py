@@ -55,7 +55,11 @@ def log_probs(x, mode):
         if mode == "log_probs":
             return x
         if mode == "probs":
-            return np.log(np.clip(x / x.sum(axis=1, keepdims=True), KERAS_LO, KERAS_HI))
+            # An infinite total makes some ratio inf / inf = NaN, which Keras' one-hot sum
+            # carries into the loss even times a zero target: NaN for the whole sample.
+            total = x.sum(axis=1, keepdims=True)
+            logp = np.log(np.clip(x / total, KERAS_LO, KERAS_HI))
+            return np.where(np.isfinite(total), logp, np.nan)
     raise ValueError(f"mode: unknown mode {mode!r}")
 
 
@@ -63,7 +67,7 @@ def class_loss(x, target, weight, ignore_index, mode, smoothing, out):
     """Cross-entropy / NLL with class-index targets: x float32 [outer, C, inner], target
     int64 [outer, inner], weight None or float32 [C]. Per sample s (0 where target ==
     ignore_index): nll_s = -w[t] log p[t] and smooth_s = -sum_k w_k log p_k (log p from
-    `mode`, see log_probs). Writes (1 - smoothing) nll_s + smoothing / C smooth_s into
+    `mode`, see log_probs; probs: a NaN or an infinite total gives NaN). Writes (1 - smoothing) nll_s + smoothing / C smooth_s into
     `out` [outer, inner] float32 if it is not None. Returns (sum nll_s, sum smooth_s,
     sum of w[t] over the samples not ignored), each a Python float."""
     outer, c, inner = x.shape

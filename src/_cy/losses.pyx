@@ -11,7 +11,7 @@ block of samples into a cache-sized scratch buffer. Arguments were validated by
 fastdl.ops.losses: shapes, class indices (in [0, C) or == ignore_index) and modes are
 trusted here.
 """
-from libc.math cimport expf, fabs, fmax, fmin, log, logf
+from libc.math cimport NAN, expf, fabs, fmax, fmin, isfinite, log, logf
 from libc.stdlib cimport free, malloc
 from libcpp cimport bool as cbool
 
@@ -154,8 +154,13 @@ def pointwise_loss(const float[::1] x, const float[::1] t, weight, pos_weight, s
 # ---------------------------------------------------------------- classes along axis 1
 
 cdef inline double keras_log(double p, double total) noexcept nogil:
-    """log of p / total clipped to Keras' [epsilon, 1 - epsilon]."""
-    return log(fmin(fmax(p / total, KERAS_LO), KERAS_HI))
+    """log of p / total clipped to Keras' [epsilon, 1 - epsilon]; NaN if p / total is
+    NaN or the total is not finite (Keras' clip keeps NaN, and an infinite total makes
+    some ratio inf / inf, whose NaN reaches the sum even times a zero target)."""
+    cdef double q = p / total
+    if q != q or not isfinite(total):
+        return NAN
+    return log(fmin(fmax(q, KERAS_LO), KERAS_HI))
 
 
 cdef double weighted_sum(const float* lp, Py_ssize_t c, Py_ssize_t stride,
@@ -319,7 +324,7 @@ def soft_target_loss(const float[:, :, ::1] x, const float[:, :, ::1] target, we
         o = &ov[0, 0]
     cdef Blocks blocks = Blocks()
     blocks.setup(&x[0, 0, 0], outer, c, inner, m)
-    cdef double grand = 0.0, total, s, wk, lpk
+    cdef double grand = 0.0, total, s, wk, lpk, tk
     cdef double keep = 1.0 - smoothing, spread = smoothing / c
     cdef Py_ssize_t i0 = 0, i, j, k
     cdef const float* lp
@@ -336,11 +341,16 @@ def soft_target_loss(const float[:, :, ::1] x, const float[:, :, ::1] target, we
                     s = 0.0
                     for k in range(c):
                         wk = w[k] if w != NULL else 1.0
+                        tk = trow[k * inner] * keep + spread
                         if m == PROBS:
+                            if tk == 0.0:  # clipped, log p is finite: 0 * log p = 0
+                                continue
                             lpk = keras_log(sample[k * inner], total)
                         else:
                             lpk = sample[k * inner]
-                        s -= wk * (trow[k * inner] * keep + spread) * lpk
+                        s -= wk * tk * lpk
+                    if m == PROBS and not isfinite(total):  # as keras_log
+                        s = NAN
                     if o != NULL:
                         o[i * inner + j] = <float>s
                     grand += s
