@@ -1,6 +1,7 @@
 """Builds fastdl's compiled part: kernels/ into a static library, linked into the pybind11
-module fastdl._C and the Cython module fastdl._im2col (each takes the objects it uses;
-symbols are hidden, so the two copies never interpose).
+module fastdl._C and the Cython modules fastdl._<stem> of src/_cy/<stem>.pyx (_im2col,
+_losses; each takes the objects it uses; symbols are hidden, so the copies never
+interpose).
 
 The file suffix -<isa>.cc is the one thing that selects ISA flags (kernels/CMakeLists.txt
 applies the same rule). Never -march=native: a wheel must run on any CPU of its
@@ -120,11 +121,14 @@ def extensions():
     try:
         from Cython.Build import cythonize
     except ImportError:
-        loud_warning("Cython is missing: fastdl._im2col is not built (ops fall back).")
+        loud_warning("Cython is missing: fastdl._im2col and fastdl._losses are not built "
+                     "(ops fall back).")
         return exts
-    cy = Extension("fastdl._im2col", [os.path.join("src", "_cy", "im2col.pyx")],
-                   include_dirs=[KERNEL_INCLUDE], extra_compile_args=COMMON_FLAGS, **link)
-    return exts + cythonize([cy], language_level=3, quiet=True)
+    # One module fastdl._<stem> per src/_cy/<stem>.pyx (fastdl._im2col, fastdl._losses, ...).
+    cy = [Extension(f"fastdl._{os.path.splitext(os.path.basename(pyx))[0]}", [pyx],
+                    include_dirs=[KERNEL_INCLUDE], extra_compile_args=COMMON_FLAGS, **link)
+          for pyx in sorted(glob.glob(os.path.join("src", "_cy", "*.pyx")))]
+    return exts + cythonize(cy, language_level=3, quiet=True)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildWithKernels})

@@ -1,11 +1,12 @@
-"""Native backend: the compiled kernels (fastdl._C, pybind11; fastdl._im2col, Cython).
+"""Native backend: the compiled kernels (fastdl._C, pybind11; fastdl._im2col and
+fastdl._losses, Cython).
 
 Same functions and contract as fastdl._reference; the functional forms build a plan per
 call (packing the weights), the Plan classes keep it.
 """
 import importlib.util
 
-for _name in ("fastdl._C", "fastdl._im2col"):
+for _name in ("fastdl._C", "fastdl._im2col", "fastdl._losses"):
     if importlib.util.find_spec(_name) is None:
         raise ImportError(f"{_name} was not built (no C++17 compiler at install time, or "
                           f"FASTDL_NO_EXTENSION=1); reinstall with a compiler for the fast "
@@ -16,6 +17,7 @@ from fastdl._C import (  # noqa: E402
     Conv2dPlan, LinearPlan, batch_norm_apply, batch_norm_statistics, isa, matmul, num_threads,
     set_num_threads, set_thread_affinity)
 from fastdl._im2col import col2im, im2col  # noqa: E402
+from fastdl._losses import class_loss, pointwise_loss, soft_target_loss  # noqa: E402
 
 if _C.isa_cap_error():
     import warnings
@@ -52,3 +54,4 @@ __all__ = ["batch_norm_apply", "batch_norm_statistics", "Conv2dPlan", "LinearPla
            "conv2d", "im2col", "isa", "linear", "matmul", "num_threads", "set_num_threads",
            "set_thread_affinity", "activation", "softmax", "_C", "_im2col"]
 __all__ += ["avg_pool", "max_pool"]
+__all__ += ["class_loss", "pointwise_loss", "soft_target_loss"]

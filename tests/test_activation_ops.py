@@ -2,14 +2,12 @@
 the NumPy reference against the float64 reference and PyTorch; the public fastdl.ops
 functions on every backend (shapes incl. empty, 0-d and non-contiguous, dtypes, NaN/Inf,
 axes, temperature, softmax stability); dropout's statistics and seeding; elu and
-hard_swish fused into conv2d/linear; ONNX's backend node tests for the activation ops (all
-26 cases of Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardSwish, Softmax, LogSoftmax); bad
-arguments.
+hard_swish fused into conv2d/linear; bad arguments. (ONNX's backend node tests for these
+ops are in tests/test_onnx_nodes.py.)
 """
 from __future__ import annotations
 
 import importlib
-import warnings
 
 import numpy as np
 import pytest
@@ -370,48 +368,6 @@ def test_fused_epilogue_every_backend_and_gemm_variant(name):
         if info is not None:
             plan = _C.LinearPlan(w, b, name, 1.0, variant=variant)
             assert_close(plan(x), want, rtol=1e-5, atol=1e-5, what=variant)
-
-
-# ---------------------------------------------------------------------------- ONNX node tests
-
-ONNX_OPS = {  # ONNX op -> fastdl.ops call with the node's attributes (ONNX's defaults)
-    "Relu": lambda x, a: ops.relu(x),
-    "LeakyRelu": lambda x, a: ops.leaky_relu(x, a.get("alpha", 0.01)),
-    "Elu": lambda x, a: ops.elu(x, a.get("alpha", 1.0)),
-    "Sigmoid": lambda x, a: ops.sigmoid(x),
-    "Tanh": lambda x, a: ops.tanh(x),
-    "HardSwish": lambda x, a: ops.hard_swish(x),
-    "Softmax": lambda x, a: ops.softmax(x, a.get("axis", -1)),
-    "LogSoftmax": lambda x, a: ops.log_softmax(x, a.get("axis", -1)),
-}
-
-
-@pytest.fixture(scope="module")
-def onnx_cases():
-    """ONNX's backend node test cases, regenerated from the onnx package's generators."""
-    onnx = pytest.importorskip("onnx")
-    from onnx.backend.test.case import node
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the generators of unrelated ops warn
-        cases = node.collect_testcases(None)  # (filtering by op_type here is unreliable)
-    by_op = {}
-    for case in cases:
-        graph = case.model.graph
-        if len(graph.node) == 1 and graph.node[0].op_type in ONNX_OPS:
-            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in graph.node[0].attribute}
-            by_op.setdefault(graph.node[0].op_type, []).append((case, attrs))
-    return by_op
-
-
-@pytest.mark.parametrize("op_type", sorted(ONNX_OPS))
-def test_onnx_backend_node_cases(onnx_cases, op_type):
-    cases = onnx_cases.get(op_type, [])
-    assert cases, f"no ONNX node test case for {op_type}"
-    for case, attrs in cases:
-        for inputs, outputs in case.data_sets:
-            y = ONNX_OPS[op_type](inputs[0], attrs)
-            np.testing.assert_allclose(y, outputs[0], rtol=case.rtol, atol=case.atol,
-                                       err_msg=case.name)
 
 
 # ---------------------------------------------------------------------------- bad arguments

@@ -9,6 +9,8 @@ from fastdl.ops.batchnorm import batch_norm, fold_batch_norm
 from fastdl.ops.conv import Conv2dPlan, col2im, conv2d, im2col
 from fastdl.ops.conv1d import Conv1dPlan, conv1d
 from fastdl.ops.gemm import LinearPlan, linear, matmul
+from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
+                               cross_entropy, l1_loss, mse_loss, nll_loss)
 from fastdl.ops.pooling import (avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool,
                                 global_max_pool, max_pool1d, max_pool2d, max_pool3d)
 
@@ -18,3 +20,5 @@ __all__ += ["dropout", "elu", "hard_swish", "leaky_relu", "log_softmax", "relu",
             "sigmoid", "silu", "softmax", "swish", "tanh"]
 __all__ += ["avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool",
             "max_pool1d", "max_pool2d", "max_pool3d"]
+__all__ += ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+            "l1_loss", "mse_loss", "nll_loss"]

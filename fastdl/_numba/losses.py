@@ -1,0 +1,155 @@
+"""Numba loss kernels: the jitted twin of fastdl._losses (Cython), same functions and
+contract as fastdl/_reference/losses.py. Loops read float32 and accumulate in float64.
+"""
+import math
+
+import numba
+import numpy as np
+
+from fastdl._reference.losses import KERAS_HI, KERAS_LO
+
+POINTWISE_KINDS = {"mse": 0, "l1": 1, "bce": 2, "bce_logits": 3}
+MODES = {"logits": 0, "log_probs": 1, "probs": 2}
+_EMPTY = np.zeros(0, np.float32)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pointwise(x, t, w, pw, kind, out, has_w, has_pw, has_out):
+    total = 0.0
+    for i in range(x.size):
+        xi = np.float64(x[i])
+        ti = np.float64(t[i])
+        if kind == 0:
+            v = (xi - ti) * (xi - ti)
+        elif kind == 1:
+            v = abs(xi - ti)
+        elif kind == 2:  # torch clamps each log at -100
+            lx = math.log(xi) if xi > 0 else -math.inf
+            l1x = math.log1p(-xi) if xi < 1 else -math.inf
+            v = -(ti * max(lx, -100.0) + (1.0 - ti) * max(l1x, -100.0))
+        else:  # (1 - t) x + (1 + (pw - 1) t) softplus(-x), stable
+            p = np.float64(pw[i]) if has_pw else 1.0
+            sp = max(-xi, 0.0) + math.log1p(math.exp(-abs(xi)))
+            v = (1.0 - ti) * xi + (1.0 + (p - 1.0) * ti) * sp
+        if has_w:
+            v *= np.float64(w[i])
+        if has_out:
+            out[i] = v
+        total += v
+    return total
+
+
+def pointwise_loss(x, t, weight, pos_weight, kind, out):
+    """See fastdl._reference.losses.pointwise_loss."""
+    return float(_pointwise(x, t, _EMPTY if weight is None else weight,
+                            _EMPTY if pos_weight is None else pos_weight,
+                            POINTWISE_KINDS[kind], _EMPTY if out is None else out,
+                            weight is not None, pos_weight is not None, out is not None))
+
+
+@numba.njit(cache=True, nogil=True)
+def _logsumexp(x, i, j):
+    m = -math.inf
+    for k in range(x.shape[1]):  # NaN wins
+        v = np.float64(x[i, k, j])
+        if v > m or v != v:
+            m = v
+    total = 0.0
+    for k in range(x.shape[1]):
+        total += math.exp(np.float64(x[i, k, j]) - m)
+    return m + math.log(total)
+
+
+@numba.njit(cache=True, nogil=True)
+def _normaliser(x, i, j, mode):
+    """(L, sum_k x_k) for sample (i, j): log p_k = x_k - L (logits, log_probs); the sum is
+    what probs renormalises by."""
+    if mode == 0:
+        return _logsumexp(x, i, j), 0.0
+    total = 0.0
+    if mode == 2:
+        for k in range(x.shape[1]):
+            total += np.float64(x[i, k, j])
+    return 0.0, total
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_prob(v, mode, lse, total):
+    if mode == 2:
+        q = v / total
+        if q != q or not math.isfinite(total):  # as Keras' clip: NaN stays NaN
+            return math.nan
+        return math.log(min(max(q, KERAS_LO), KERAS_HI))
+    return v - lse
+
+
+@numba.njit(cache=True, nogil=True)
+def _class(x, target, w, has_w, ignore_index, mode, smoothing, out, has_out):
+    outer, c, inner = x.shape
+    nll_total = 0.0
+    smooth_total = 0.0
+    weight_total = 0.0
+    for i in range(outer):
+        for j in range(inner):
+            label = target[i, j]
+            if label == ignore_index:
+                if has_out:
+                    out[i, j] = 0.0
+                continue
+            lse, total = _normaliser(x, i, j, mode)
+            wt = np.float64(w[label]) if has_w else 1.0
+            nll = -wt * _log_prob(np.float64(x[i, label, j]), mode, lse, total)
+            sm = 0.0
+            if smoothing > 0:
+                for k in range(c):
+                    wk = np.float64(w[k]) if has_w else 1.0
+                    sm -= wk * _log_prob(np.float64(x[i, k, j]), mode, lse, total)
+            nll_total += nll
+            smooth_total += sm
+            weight_total += wt
+            if has_out:
+                out[i, j] = (1.0 - smoothing) * nll + smoothing / c * sm
+    return nll_total, smooth_total, weight_total
+
+
+def class_loss(x, target, weight, ignore_index, mode, smoothing, out):
+    """See fastdl._reference.losses.class_loss."""
+    if x.size == 0 or target.size == 0:
+        if out is not None:
+            out[...] = 0
+        return 0.0, 0.0, 0.0
+    result = _class(x, target, _EMPTY if weight is None else weight, weight is not None,
+                    int(ignore_index), MODES[mode], float(smoothing),
+                    _EMPTY.reshape(0, 0) if out is None else out, out is not None)
+    return tuple(float(r) for r in result)
+
+
+@numba.njit(cache=True, nogil=True)
+def _soft(x, target, w, has_w, mode, smoothing, out, has_out):
+    outer, c, inner = x.shape
+    keep = 1.0 - smoothing
+    spread = smoothing / c
+    grand = 0.0
+    for i in range(outer):
+        for j in range(inner):
+            lse, total = _normaliser(x, i, j, mode)
+            s = 0.0
+            for k in range(c):
+                tk = np.float64(target[i, k, j]) * keep + spread
+                wk = np.float64(w[k]) if has_w else 1.0
+                s -= wk * tk * _log_prob(np.float64(x[i, k, j]), mode, lse, total)
+            if has_out:
+                out[i, j] = s
+            grand += s
+    return grand
+
+
+def soft_target_loss(x, target, weight, mode, smoothing, out):
+    """See fastdl._reference.losses.soft_target_loss."""
+    if x.size == 0:
+        if out is not None:
+            out[...] = 0
+        return 0.0
+    return float(_soft(x, target, _EMPTY if weight is None else weight, weight is not None,
+                       MODES[mode], float(smoothing),
+                       _EMPTY.reshape(0, 0) if out is None else out, out is not None))

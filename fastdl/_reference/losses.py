@@ -1,0 +1,111 @@
+"""Reference loss kernels: plain NumPy in float64, the oracle of fastdl._losses (Cython)
+and fastdl._numba.losses, with the same three functions and contract.
+
+Inputs were validated by fastdl.ops.losses: float32 C-contiguous arrays of matching
+shapes, class indices in [0, C) or equal to ignore_index, known kinds and modes.
+"""
+import numpy as np
+
+# Keras clips probabilities to [epsilon, 1 - epsilon] in float32 (epsilon = 1e-7).
+KERAS_LO = float(np.float32(1e-7))
+KERAS_HI = float(np.float32(1.0 - 1e-7))
+
+
+def _softplus_neg(x):
+    """log(1 + exp(-x)) without overflow."""
+    return np.maximum(-x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def pointwise_loss(x, t, weight, pos_weight, kind, out):
+    """Per-element loss of `kind` over flat float32 x and t of one size:
+    mse (x - t)^2, l1 |x - t|, bce -(t log x + (1 - t) log(1 - x)) with each log clamped
+    at -100 (torch), bce_logits (1 - t) x + (1 + (pw - 1) t) softplus(-x); times weight[i]
+    where given. Writes the losses into `out` (float32, same size) if it is not None;
+    returns their sum as a Python float."""
+    x = np.asarray(x, np.float64)
+    t = np.asarray(t, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if kind == "mse":
+            loss = (x - t) ** 2
+        elif kind == "l1":
+            loss = np.abs(x - t)
+        elif kind == "bce":
+            loss = -(t * np.maximum(np.log(x), -100.0)
+                     + (1.0 - t) * np.maximum(np.log1p(-x), -100.0))
+        elif kind == "bce_logits":
+            pw = 1.0 if pos_weight is None else np.asarray(pos_weight, np.float64)
+            loss = (1.0 - t) * x + (1.0 + (pw - 1.0) * t) * _softplus_neg(x)
+        else:
+            raise ValueError(f"kind: unknown pointwise loss {kind!r}")
+        if weight is not None:
+            loss = loss * np.asarray(weight, np.float64)
+    if out is not None:
+        out[...] = loss
+    return float(loss.sum())
+
+
+def log_probs(x, mode):
+    """log p over axis 1 of float64 x [outer, C, inner] for `mode`: logits (log-softmax,
+    stable: x - max - log(sum(exp(x - max)))), log_probs (x itself), probs (Keras: x
+    renormalised to sum 1, clipped to [KERAS_LO, KERAS_HI], log)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if mode == "logits":
+            m = x.max(axis=1, keepdims=True)
+            return x - (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))
+        if mode == "log_probs":
+            return x
+        if mode == "probs":
+            # An infinite total makes some ratio inf / inf = NaN, which Keras' one-hot sum
+            # carries into the loss even times a zero target: NaN for the whole sample.
+            total = x.sum(axis=1, keepdims=True)
+            logp = np.log(np.clip(x / total, KERAS_LO, KERAS_HI))
+            return np.where(np.isfinite(total), logp, np.nan)
+    raise ValueError(f"mode: unknown mode {mode!r}")
+
+
+def class_loss(x, target, weight, ignore_index, mode, smoothing, out):
+    """Cross-entropy / NLL with class-index targets: x float32 [outer, C, inner], target
+    int64 [outer, inner], weight None or float32 [C]. Per sample s (0 where target ==
+    ignore_index): nll_s = -w[t] log p[t] and smooth_s = -sum_k w_k log p_k (log p from
+    `mode`, see log_probs; probs: a NaN or an infinite total gives NaN). Writes (1 - smoothing) nll_s + smoothing / C smooth_s into
+    `out` [outer, inner] float32 if it is not None. Returns (sum nll_s, sum smooth_s,
+    sum of w[t] over the samples not ignored), each a Python float."""
+    outer, c, inner = x.shape
+    if outer * inner * c == 0:
+        if out is not None:
+            out[...] = 0
+        return 0.0, 0.0, 0.0
+    logp = log_probs(np.asarray(x, np.float64), mode)
+    w = np.ones(c) if weight is None else np.asarray(weight, np.float64)
+    keep = target != ignore_index
+    safe = np.where(keep, target, 0)
+    picked = np.take_along_axis(logp, safe[:, None, :], axis=1)[:, 0, :]
+    wt = np.where(keep, w[safe], 0.0)
+    with np.errstate(invalid="ignore"):
+        nll = np.where(keep, -wt * picked, 0.0)
+        smooth = np.zeros_like(nll)
+        if smoothing > 0:
+            smooth = np.where(keep, -(logp * w[None, :, None]).sum(axis=1), 0.0)
+        if out is not None:
+            out[...] = (1.0 - smoothing) * nll + smoothing / c * smooth
+    return float(nll.sum()), float(smooth.sum()), float(wt.sum())
+
+
+def soft_target_loss(x, target, weight, mode, smoothing, out):
+    """Cross-entropy with probability targets: x, target float32 [outer, C, inner]. Per
+    sample -sum_k w_k t'_k log p_k, t' = t (1 - smoothing) + smoothing / C, log p from
+    `mode` (logits or probs). Writes it into `out` [outer, inner] float32 if it is not
+    None; returns the sum as a Python float."""
+    outer, c, inner = x.shape
+    if outer * inner * c == 0:
+        if out is not None:
+            out[...] = 0
+        return 0.0
+    logp = log_probs(np.asarray(x, np.float64), mode)
+    w = np.ones(c) if weight is None else np.asarray(weight, np.float64)
+    t = np.asarray(target, np.float64) * (1.0 - smoothing) + smoothing / c
+    with np.errstate(invalid="ignore"):
+        loss = -(w[None, :, None] * t * logp).sum(axis=1)
+    if out is not None:
+        out[...] = loss
+    return float(loss.sum())

@@ -1,0 +1,256 @@
+"""Losses with torch.nn.functional semantics (forward): mse_loss, l1_loss,
+binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, nll_loss.
+
+Inputs take any real dtype and strides (computed in float32, accumulated in float64);
+reduction is 'none' (a float32 array of per-element / per-sample losses), 'mean' or 'sum'
+(a numpy float32 scalar). A mean over nothing is NaN, as in torch. Unlike torch, the
+pointwise losses refuse a target whose shape differs from input's (torch broadcasts with
+a warning that the result is likely wrong).
+
+The kernels behind them (kernels.pointwise_loss / class_loss / soft_target_loss, see
+fastdl/_reference/losses.py) also serve the Keras-flavoured fastdl.losses.
+"""
+import math
+import numbers
+import operator
+
+import numpy as np
+
+from fastdl import _validate as v
+from fastdl._backend import kernels
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduction(reduction):
+    if not isinstance(reduction, str):
+        raise TypeError(f"reduction: expected one of 'none', 'mean', 'sum', got "
+                        f"{type(reduction).__name__}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: expected one of 'none', 'mean', 'sum', got {reduction!r}")
+    return reduction
+
+
+def _real(value, name, low, high):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    value = float(value)
+    if not low <= value <= high:
+        raise ValueError(f"{name}: expected a number in [{low}, {high}], got {value}")
+    return value
+
+
+def _int(value, name):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected an int, got bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}") from None
+
+
+def _scalar(total, count, reduction):
+    """The reduced loss as a float32 scalar: the sum, or the mean over `count` (NaN for 0)."""
+    if reduction == "sum":
+        return np.float32(total)
+    return np.float32(total / count if count else math.nan)
+
+
+def _broadcast(value, shape, name, what="input"):
+    """`value` broadcast to `shape` as a flat float32 C-contiguous array."""
+    arr = v.float32_array(value, name)
+    try:
+        arr = np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(f"{name}: expected a shape that broadcasts to {what}'s {shape}, got "
+                         f"{arr.shape}") from None
+    return np.ascontiguousarray(arr).reshape(-1)
+
+
+def pair(input, target, input_name="input", target_name="target"):
+    """input and target as float32 C-contiguous arrays of one shape."""
+    x = v.float32_array(input, input_name)
+    t = v.float32_array(target, target_name)
+    if t.shape != x.shape:
+        raise ValueError(f"{target_name}: expected the shape of {input_name} {x.shape}, got "
+                         f"{t.shape}")
+    return x, t
+
+
+def pointwise(kind, x, t, weight=None, pos_weight=None):
+    """Per-element losses of `kind` of validated float32 x, t (one shape): a float32 array
+    of that shape."""
+    out = np.empty(x.shape, np.float32)
+    w = None if weight is None else _broadcast(weight, x.shape, "weight")
+    pw = None if pos_weight is None else _broadcast(pos_weight, x.shape, "pos_weight")
+    kernels.pointwise_loss(x.reshape(-1), t.reshape(-1), w, pw, kind, out.reshape(-1))
+    return out
+
+
+def _pointwise(kind, input, target, weight, pos_weight, reduction):
+    reduction = _reduction(reduction)
+    x, t = pair(input, target)
+    if kind == "bce" and x.size and not (x.min() >= 0.0 and x.max() <= 1.0):  # NaN fails
+        raise ValueError(f"input: expected probabilities in [0, 1] (use "
+                         f"binary_cross_entropy_with_logits for logits), got values in "
+                         f"[{x.min()}, {x.max()}]")
+    if reduction == "none":
+        return pointwise(kind, x, t, weight, pos_weight)
+    w = None if weight is None else _broadcast(weight, x.shape, "weight")
+    pw = None if pos_weight is None else _broadcast(pos_weight, x.shape, "pos_weight")
+    total = kernels.pointwise_loss(x.reshape(-1), t.reshape(-1), w, pw, kind, None)
+    return _scalar(total, x.size, reduction)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """(input - target)^2, reduced."""
+    return _pointwise("mse", input, target, None, None, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """|input - target|, reduced."""
+    return _pointwise("l1", input, target, None, None, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-weight * (target log(input) + (1 - target) log(1 - input)) on probabilities
+    `input` in [0, 1]; each log is clamped at -100 as in torch, so 0 and 1 give finite
+    losses. weight broadcasts to input's shape."""
+    return _pointwise("bce", input, target, weight, None, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    """binary_cross_entropy(sigmoid(input), target) in the stable form
+    weight * ((1 - target) input + (1 + (pos_weight - 1) target) softplus(-input)), which
+    neither overflows nor loses the tail for |input| up to float32's range. weight and
+    pos_weight broadcast to input's shape (pos_weight: one per class on the last axis)."""
+    return _pointwise("bce_logits", input, target, weight, pos_weight, reduction)
+
+
+# ---------------------------------------------------------------- classes along one axis
+
+def split_axis(x, axis):
+    """x as [outer, C, inner] around `axis` (a view of C-contiguous x: no transpose)."""
+    shape = x.shape
+    return x.reshape(math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]))
+
+
+def class_indices(target, expected_shape, classes, ignore_index, name="target"):
+    """target as int64 C-contiguous class indices of `expected_shape`, each in
+    [0, classes) or equal to ignore_index."""
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer class indices, got dtype {t.dtype}")
+    if t.shape != expected_shape:
+        raise ValueError(f"{name}: expected class indices of shape {expected_shape}, got "
+                         f"{t.shape}")
+    t = np.ascontiguousarray(t, dtype=np.int64)
+    if t.size:
+        bad = (t != ignore_index) & ((t < 0) | (t >= classes))
+        if bad.any():
+            allowed = f"[0, {classes})"
+            if ignore_index != np.iinfo(np.int64).min:
+                allowed += f" or ignore_index ({ignore_index})"
+            raise ValueError(f"{name}: expected class indices in {allowed}, got {t[bad][0]}")
+    return t
+
+
+def class_weight(weight, classes):
+    if weight is None:
+        return None
+    w = v.float32_array(weight, "weight")
+    if w.shape != (classes,):
+        raise ValueError(f"weight: expected one weight per class, shape ({classes},), got "
+                         f"{w.shape}")
+    return w
+
+
+def class_loss(x3, t2, weight, ignore_index, mode, smoothing, reduction, sample_shape):
+    """Class-index cross-entropy / NLL over x3 [outer, C, inner] and t2 [outer, inner],
+    reduced as torch does (the mean divides by the summed weights w[target] of the samples
+    not ignored)."""
+    classes = x3.shape[1]
+    out = np.empty(t2.shape, np.float32) if reduction == "none" else None
+    nll, smooth, weights = kernels.class_loss(x3, t2, weight, ignore_index, mode, smoothing,
+                                              out)
+    if reduction == "none":
+        return out.reshape(sample_shape)
+    keep, spread = 1.0 - smoothing, smoothing / classes
+    total = keep * nll + spread * smooth
+    if reduction == "sum":
+        return np.float32(total)
+    # Both parts divide by the summed weights of the samples not ignored (their count
+    # without weights); all ignored gives NaN, as in torch.
+    return np.float32(total / weights if weights else math.nan)
+
+
+def soft_target_loss(x3, t3, weight, mode, smoothing, reduction, sample_shape):
+    """Cross-entropy with probability targets, reduced as torch does (the mean divides by
+    the number of samples, whatever the weights)."""
+    out = np.empty((x3.shape[0], x3.shape[2]), np.float32) if reduction == "none" else None
+    total = kernels.soft_target_loss(x3, t3, weight, mode, smoothing, out)
+    if reduction == "none":
+        return out.reshape(sample_shape)
+    return _scalar(total, x3.shape[0] * x3.shape[2], reduction)
+
+
+def _classes_input(input):
+    """input [N, C, d...] or unbatched [C] as float32, with its class axis."""
+    x = v.float32_array(input, "input")
+    if x.ndim == 0:
+        raise ValueError("input: expected [N, C, d...] or [C], got a 0-d array")
+    axis = 0 if x.ndim == 1 else 1
+    if x.shape[axis] == 0:
+        raise ValueError(f"input: expected at least one class on axis {axis}, got shape "
+                         f"{x.shape}")
+    return x, axis
+
+
+def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=0.0,
+                  ignore_index=-100):
+    """torch.nn.functional.cross_entropy on logits input [N, C, d...] (or [C]).
+
+    target: class indices (integer dtype, shape [N, d...] or [] for [C]) or class
+    probabilities (floating dtype, input's shape). Log-probabilities come from a stable
+    log-sum-exp, so logits of any size are safe. weight [C] rescales each class;
+    label_smoothing mixes the target with the uniform distribution; ignore_index (class
+    indices only) drops those samples from the loss and from the mean's divisor.
+    """
+    reduction = _reduction(reduction)
+    smoothing = _real(label_smoothing, "label_smoothing", 0.0, 1.0)
+    ignore_index = _int(ignore_index, "ignore_index")
+    x, axis = _classes_input(input)
+    classes = x.shape[axis]
+    w = class_weight(weight, classes)
+    sample_shape = x.shape[:axis] + x.shape[axis + 1:]
+    t = np.asarray(target)
+    if t.shape == x.shape:  # probabilities, as torch decides: by shape
+        if t.dtype.kind != "f":
+            raise TypeError(f"target: expected a floating dtype for class probabilities "
+                            f"(input's shape {x.shape}), got {t.dtype}")
+        if ignore_index != -100:
+            raise ValueError(f"ignore_index: not supported with class probabilities, got "
+                             f"{ignore_index}")
+        t3 = split_axis(np.ascontiguousarray(t, dtype=np.float32), axis)
+        return soft_target_loss(split_axis(x, axis), t3, w, "logits", smoothing, reduction,
+                                sample_shape)
+    t = class_indices(t, sample_shape, classes, ignore_index)
+    x3 = split_axis(x, axis)
+    return class_loss(x3, t.reshape(x3.shape[0], x3.shape[2]), w, ignore_index, "logits",
+                      smoothing, reduction, sample_shape)
+
+
+def nll_loss(input, target, weight=None, reduction="mean", ignore_index=-100):
+    """torch.nn.functional.nll_loss: -weight[target] * input[target] on log-probabilities
+    input [N, C, d...] (or [C]) with integer class indices target [N, d...] (or [])."""
+    reduction = _reduction(reduction)
+    ignore_index = _int(ignore_index, "ignore_index")
+    x, axis = _classes_input(input)
+    classes = x.shape[axis]
+    w = class_weight(weight, classes)
+    sample_shape = x.shape[:axis] + x.shape[axis + 1:]
+    t = class_indices(target, sample_shape, classes, ignore_index)
+    x3 = split_axis(x, axis)
+    return class_loss(x3, t.reshape(x3.shape[0], x3.shape[2]), w, ignore_index, "log_probs",
+                      0.0, reduction, sample_shape)

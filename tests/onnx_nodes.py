@@ -1,0 +1,126 @@
+"""ONNX's backend node test cases, regenerated from the onnx package's generators
+(onnx.backend.test.case.node), shared by the tests (see tests/conftest.py's
+onnx_node_cases fixture and tests/test_onnx_nodes.py).
+
+Generating them runs every generator of the onnx package (~9 s), so it happens once per
+session, on first use. Only single-node graphs are kept (multi-node ones are the
+"_expanded" function bodies), grouped by op_type. Also: the geometry rules of ONNX's
+convolution and pooling attributes (auto_pad, pads, ceil_mode), for the adapters.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from dataclasses import dataclass, field
+
+
+@dataclass
+class NodeCase:
+    """One ONNX node test case: the node's attributes, its inputs by position (None for
+    an omitted optional input) and the expected outputs, per data set."""
+    name: str
+    op_type: str
+    opset: int
+    attrs: dict
+    input_names: list
+    output_names: list
+    data_sets: list = field(repr=False)  # [(inputs by node position, expected outputs)]
+    rtol: float = 1e-3
+    atol: float = 1e-7
+
+
+def onnx_available():
+    try:
+        import onnx  # noqa: F401
+        from onnx.backend.test.case import node  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _node_case(case, onnx):
+    graph = case.model.graph
+    node = graph.node[0]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    opset = next((o.version for o in case.model.opset_import if o.domain in ("", "ai.onnx")),
+                 0)
+    graph_inputs = [i.name for i in graph.input]
+    data_sets = []
+    for inputs, outputs in case.data_sets:
+        by_name = dict(zip(graph_inputs, inputs))
+        data_sets.append(([by_name.get(n) if n else None for n in node.input], list(outputs)))
+    return NodeCase(case.name, node.op_type, opset, attrs, list(node.input),
+                    [n for n in node.output if n], data_sets, case.rtol, case.atol)
+
+
+@functools.lru_cache(maxsize=1)
+def cases_by_op():
+    """{op_type: [NodeCase, ...]} for every single-node case in the onnx package ({} if
+    onnx is not installed). Cached for the session."""
+    if not onnx_available():
+        return {}
+    import onnx
+    from onnx.backend.test.case import node
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the generators of unrelated ops warn
+        # All at once: the package imports its generators once per process, so filtering
+        # by op_type here would only work on the first call.
+        cases = node.collect_testcases(None)
+    out = {}
+    for case in cases:
+        if case.kind == "node" and len(case.model.graph.node) == 1:
+            nc = _node_case(case, onnx)
+            out.setdefault(nc.op_type, []).append(nc)
+    for listed in out.values():
+        listed.sort(key=lambda c: c.name)
+    return out
+
+
+# ---------------------------------------------------------------- ONNX geometry
+
+def spatial_attrs(attrs, kernel_shape):
+    """(kernel_shape, strides, dilations) with ONNX's defaults (strides and dilations 1)."""
+    dims = len(kernel_shape)
+    strides = list(attrs.get("strides") or [1] * dims)
+    dilations = list(attrs.get("dilations") or [1] * dims)
+    return list(kernel_shape), strides, dilations
+
+
+def explicit_pads(attrs, in_sizes, kernel, strides, dilations):
+    """ONNX's auto_pad / pads as (begin, end) lists per spatial axis.
+
+    pads is [x1_begin, x2_begin, ..., x1_end, x2_end, ...]. SAME_UPPER / SAME_LOWER pad so
+    that out = ceil(in / stride), the odd pixel at the end (UPPER) or the beginning
+    (LOWER); VALID pads nothing."""
+    dims = len(in_sizes)
+    mode = attrs.get("auto_pad", "NOTSET")
+    if mode in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end = [], []
+        for size, k, s, d in zip(in_sizes, kernel, strides, dilations):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            small, large = total // 2, total - total // 2
+            begin.append(small if mode == "SAME_UPPER" else large)
+            end.append(large if mode == "SAME_UPPER" else small)
+        return begin, end
+    if mode == "VALID":
+        return [0] * dims, [0] * dims
+    if mode != "NOTSET":
+        raise ValueError(f"unknown auto_pad {mode!r}")
+    pads = list(attrs.get("pads") or [0] * (2 * dims))
+    return pads[:dims], pads[dims:]
+
+
+def pool_output_sizes(in_sizes, kernel, strides, dilations, begin, end, ceil_mode):
+    """ONNX's pooling output sizes; with ceil_mode a last window that would start in the
+    end padding is dropped (as PyTorch does)."""
+    out = []
+    for size, k, s, d, pb, pe in zip(in_sizes, kernel, strides, dilations, begin, end):
+        span = (k - 1) * d + 1
+        n = (size + pb + pe - span) / s
+        o = (math.ceil(n) if ceil_mode else math.floor(n)) + 1
+        if ceil_mode and (o - 1) * s >= size + pb:
+            o -= 1
+        out.append(o)
+    return out
