@@ -247,7 +247,7 @@ fi
 "$HOSTPY" - "$WHEEL" <<'EOF'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-want = ["fastdl/_C.cpython-311-aarch64-linux-gnu.so", "fastdl/_im2col.cpython-311-aarch64-linux-gnu.so"]
+want = [f"fastdl/{m}.cpython-311-aarch64-linux-gnu.so" for m in ("_C", "_im2col", "_losses")]
 missing = [n for n in want if n not in names]
 if missing:
     sys.exit(f"wheel lacks {missing}")
