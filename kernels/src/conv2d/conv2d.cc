@@ -5,7 +5,9 @@
 #include <cstring>
 
 #include "fastdl/conv.h"
+#include "fastdl/conv3d.h"
 #include "fastdl/threadpool.h"
+#include "../convnd/im2col-packer.h"
 #include "depthwise.h"
 #include "winograd.h"
 
@@ -22,86 +24,6 @@ std::size_t Conv2dGeometry::out_w(std::size_t in_w) const {
 }
 
 namespace {
-
-using sidx = std::ptrdiff_t;
-
-// B operand of one image and group: element (r, k) of the virtual K x (OH*OW) column
-// matrix, r = oh * OW + ow, k = (c * KH + ky) * KW + kx, is
-//   x[c][oh*sh - pad_top + ky*dh][ow*sw - pad_left + kx*dw]   (0 outside the input).
-class Im2colPacker final : public Packer {
- public:
-  Im2colPacker(const Conv2dGeometry& g, const float* x, std::size_t h, std::size_t w)
-      : g_(g), x_(x), h_(h), w_(w), ow_(g.out_w(w)) {}
-
-  void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
-            float* dst) const override {
-    const std::size_t khw = g_.kernel_h * g_.kernel_w;
-    const std::size_t panels = (rows + w - 1) / w;
-    const std::size_t panel_stride = kc * w;
-    std::size_t c = k0 / khw, ky = (k0 % khw) / g_.kernel_w, kx = k0 % g_.kernel_w;
-    const sidx sw = static_cast<sidx>(g_.stride_w), W = static_cast<sidx>(w_);
-    for (std::size_t p = 0; p < kc; ++p) {
-      const float* xc = x_ + c * h_ * w_;
-      const sidx y_off = static_cast<sidx>(ky * g_.dilation_h) - static_cast<sidx>(g_.pad_top);
-      const sidx x_off = static_cast<sidx>(kx * g_.dilation_w) - static_cast<sidx>(g_.pad_left);
-      float* row = dst + p * w;  // this k's slot in panel 0
-      std::size_t oh = r0 / ow_, ow = r0 % ow_;
-      std::size_t t = 0;
-      while (t < rows) {
-        const std::size_t seg = std::min(rows - t, ow_ - ow);
-        const sidx ih = static_cast<sidx>(oh * g_.stride_h) + y_off;
-        // Segment positions s in [s_lo, s_hi) read inside the input row.
-        sidx s_lo = 0, s_hi = 0;
-        if (ih >= 0 && ih < static_cast<sidx>(h_)) {
-          const sidx first = static_cast<sidx>(ow) * sw + x_off;  // iw at s = 0
-          s_lo = first >= 0 ? 0 : (-first + sw - 1) / sw;
-          s_hi = first > W - 1 ? 0 : (W - 1 - first) / sw + 1;
-          s_hi = std::min<sidx>(s_hi, static_cast<sidx>(seg));
-          if (s_lo > s_hi) s_lo = s_hi;
-        }
-        const float* src = xc + (ih >= 0 ? ih : 0) * W + static_cast<sidx>(ow) * sw + x_off;
-        for (sidx s = 0; s < static_cast<sidx>(seg);) {
-          // Run inside one panel and one of the three zones (left pad, inside, right pad).
-          const std::size_t tt = t + static_cast<std::size_t>(s);
-          const std::size_t lane = tt % w;
-          float* out = row + (tt / w) * panel_stride + lane;
-          sidx end = std::min<sidx>(static_cast<sidx>(seg), s + static_cast<sidx>(w - lane));
-          if (s < s_lo) {
-            end = std::min(end, s_lo);
-            std::fill(out, out + (end - s), 0.0f);
-          } else if (s < s_hi) {
-            end = std::min(end, s_hi);
-            if (sw == 1) {
-              const float* in = src + s;
-              for (sidx q = 0; q < end - s; ++q) out[q] = in[q];  // runs <= NR: no memcpy call
-            } else {
-              for (sidx q = s; q < end; ++q) out[q - s] = src[q * sw];
-            }
-          } else {
-            std::fill(out, out + (end - s), 0.0f);
-          }
-          s = end;
-        }
-        t += seg;
-        ow = 0;
-        ++oh;
-      }
-      for (std::size_t tt = rows; tt < panels * w; ++tt) row[(tt / w) * panel_stride + tt % w] = 0.0f;
-      if (++kx == g_.kernel_w) {
-        kx = 0;
-        if (++ky == g_.kernel_h) {
-          ky = 0;
-          ++c;
-        }
-      }
-    }
-  }
-
- private:
-  const Conv2dGeometry& g_;
-  const float* x_;
-  std::size_t h_, w_, ow_;
-};
 
 // Any Inf or NaN among n floats (exponent bits all ones); an integer OR that vectorises.
 bool has_nonfinite(const float* x, std::size_t n) {
@@ -209,6 +131,7 @@ void Conv2dPlan::run_gemm(const float* x, std::size_t batch, std::size_t in_h,
   const bool pointwise = is_pointwise(g_);
   // Many independent (image, group) GEMMs: one per task. Few: each GEMM splits itself.
   const bool outer_parallel = jobs >= 2 * static_cast<std::size_t>(num_threads());
+  const Conv3dGeometry g3 = to_3d(g_);
   auto one = [&](std::size_t job) {
     const std::size_t n = job / g_.groups, grp = job % g_.groups;
     const float* xg = x + n * in_image + grp * cin_g * in_h * in_w;
@@ -221,7 +144,7 @@ void Conv2dPlan::run_gemm(const float* x, std::size_t batch, std::size_t in_h,
       gemm(*uk_, m_per_group_, oh * ow, k_per_group_, a, GemmOperand{nullptr, &cols}, yg,
            oh * ow, ep, !outer_parallel);
     } else {
-      Im2colPacker cols(g_, xg, in_h, in_w);
+      Im2colPacker cols(g3, xg, Size3{1, in_h, in_w});
       gemm(*uk_, m_per_group_, oh * ow, k_per_group_, a, GemmOperand{nullptr, &cols}, yg,
            oh * ow, ep, !outer_parallel);
     }
@@ -235,39 +158,12 @@ void Conv2dPlan::run_gemm(const float* x, std::size_t batch, std::size_t in_h,
 
 void im2col(const Conv2dGeometry& g, const float* x, std::size_t in_h, std::size_t in_w,
             float* cols) {
-  const std::size_t oh = g.out_h(in_h), ow = g.out_w(in_w), L = oh * ow;
-  const std::size_t K = g.in_channels * g.kernel_h * g.kernel_w;
-  if (L == 0 || K == 0) return;
-  // Reuse the GEMM packer with panel width L: one panel = the whole column matrix
-  // stored k-major, which is exactly [K, L] row-major.
-  Im2colPacker packer(g, x, in_h, in_w);
-  packer.pack(0, L, 0, K, L, cols);
+  im2col(to_3d(g), x, Size3{1, in_h, in_w}, cols);
 }
 
 void col2im(const Conv2dGeometry& g, const float* cols, std::size_t in_h, std::size_t in_w,
             float* y) {
-  const std::size_t oh = g.out_h(in_h), ow = g.out_w(in_w);
-  std::memset(y, 0, g.in_channels * in_h * in_w * sizeof(float));
-  const sidx H = static_cast<sidx>(in_h), W = static_cast<sidx>(in_w);
-  for (std::size_t c = 0; c < g.in_channels; ++c) {
-    float* yc = y + c * in_h * in_w;
-    for (std::size_t ky = 0; ky < g.kernel_h; ++ky) {
-      for (std::size_t kx = 0; kx < g.kernel_w; ++kx, cols += oh * ow) {
-        for (std::size_t i = 0; i < oh; ++i) {
-          const sidx ih = static_cast<sidx>(i * g.stride_h + ky * g.dilation_h) -
-                          static_cast<sidx>(g.pad_top);
-          if (ih < 0 || ih >= H) continue;
-          float* yrow = yc + ih * W;
-          const float* crow = cols + i * ow;
-          for (std::size_t j = 0; j < ow; ++j) {
-            const sidx iw = static_cast<sidx>(j * g.stride_w + kx * g.dilation_w) -
-                            static_cast<sidx>(g.pad_left);
-            if (iw >= 0 && iw < W) yrow[iw] += crow[j];
-          }
-        }
-      }
-    }
-  }
+  col2im(to_3d(g), cols, Size3{1, in_h, in_w}, y);
 }
 
 }  // namespace fdl

@@ -1,0 +1,175 @@
+// Conv3dWinograd: see winograd3d.h.
+#include "winograd3d.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "fastdl/threadpool.h"
+#include "../conv2d/winograd-matrices.h"
+
+namespace fdl {
+
+namespace {
+
+// U = G g G^T (alpha x alpha) for one 3x3 kernel slice g, in double.
+template <int M>
+void transform_kernel(const float* g, double* u) {
+  using Mat = winograd::Matrices<M>;
+  constexpr int A = Mat::kAlpha;
+  double tmp[A][3];
+  for (int i = 0; i < A; ++i)
+    for (int j = 0; j < 3; ++j) {
+      double s = 0;
+      for (int k = 0; k < 3; ++k) s += Mat::G[i][k] * g[k * 3 + j];
+      tmp[i][j] = s;
+    }
+  for (int i = 0; i < A; ++i)
+    for (int j = 0; j < A; ++j) {
+      double s = 0;
+      for (int k = 0; k < 3; ++k) s += tmp[i][k] * Mat::G[j][k];
+      u[i * A + j] = s;
+    }
+}
+
+// B operand of one output plane: rows k = c*3 + kz of the GEMM are rows c*D + d0 + kz of
+// V (d0 = od - pad: the first input plane the window meets), zero where that plane lies in
+// the depth padding. V's panels hold `vk` = C*D rows each; all panels are full (V is
+// padded to whole panels), so each (c, kz) is one contiguous copy of NR floats.
+struct DepthWindowPacker final : Packer {
+  const float* v;
+  std::size_t vk, depth;
+  std::ptrdiff_t d0;
+  DepthWindowPacker(const float* v_, std::size_t vk_, std::size_t depth_, std::ptrdiff_t d0_)
+      : v(v_), vk(vk_), depth(depth_), d0(d0_) {}
+  void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
+            float* dst) const override {
+    for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
+      const float* panel = v + (r0 / w + q) * w * vk;
+      for (std::size_t p = 0; p < kc; ++p) {
+        const std::size_t k = k0 + p, c = k / 3;
+        const std::ptrdiff_t d = d0 + static_cast<std::ptrdiff_t>(k % 3);
+        float* out = dst + p * w;
+        if (d < 0 || d >= static_cast<std::ptrdiff_t>(depth)) {
+          std::fill(out, out + w, 0.0f);
+        } else {
+          std::memcpy(out, panel + (c * depth + static_cast<std::size_t>(d)) * w,
+                      w * sizeof(float));
+        }
+      }
+    }
+  }
+};
+
+struct Workspace {
+  AlignedBuffer v, m, bias;
+};
+Workspace& workspace() {
+  static thread_local Workspace ws;
+  return ws;
+}
+
+}  // namespace
+
+bool Conv3dWinograd::applies(const Conv3dGeometry& g, const GemmUkernel& uk) {
+  for (int a = 0; a < 3; ++a)
+    if (g.kernel[a] != 3 || g.stride[a] != 1 || g.dilation[a] != 1) return false;
+  return g.groups == 1 && g.in_channels >= 8 && g.out_channels >= 8 &&
+         winograd_transforms(uk.isa, 4) != nullptr;
+}
+
+Conv3dWinograd::Conv3dWinograd(const Conv3dGeometry& g, const float* weights,
+                               const GemmUkernel& uk)
+    : g_(g), uk_(uk) {
+  build(forms_[0], 2, weights);
+  build(forms_[1], 4, weights);
+}
+
+void Conv3dWinograd::build(Form& f, int m, const float* weights) const {
+  f.m = m;
+  f.tr = winograd_transforms(uk_.isa, m);
+  const std::size_t cout = g_.out_channels, k = 3 * g_.in_channels;
+  const std::size_t points = static_cast<std::size_t>((m + 2) * (m + 2));
+  // transformed[xi][o][c*3 + kz]: the weights [Cout][Cin][3][3][3] are already a 2-D
+  // weight array [Cout][3*Cin][3][3] in exactly that channel order.
+  std::vector<float> transformed(points * cout * k);
+  std::vector<double> u(points);
+  for (std::size_t o = 0; o < cout; ++o)
+    for (std::size_t ck = 0; ck < k; ++ck) {
+      const float* slice = weights + (o * k + ck) * 9;
+      if (m == 2) transform_kernel<2>(slice, u.data());
+      else transform_kernel<4>(slice, u.data());
+      for (std::size_t xi = 0; xi < points; ++xi)
+        transformed[(xi * cout + o) * k + ck] = static_cast<float>(u[xi]);
+    }
+  f.packed_per_point = packed_size(cout, k, uk_.mr);
+  f.u.resize(f.packed_per_point * points);
+  for (std::size_t xi = 0; xi < points; ++xi)
+    pack_all(PackRowsByK(transformed.data() + xi * cout * k, k), cout, k, uk_.mr,
+             f.u.data() + xi * f.packed_per_point);
+}
+
+WinogradTiling Conv3dWinograd::tiling(int m, const Size3& in) const {
+  WinogradTiling t;
+  t.in_h = in[1];
+  t.in_w = in[2];
+  t.out_h = g_.out_size(1, in[1]);
+  t.out_w = g_.out_size(2, in[2]);
+  t.pad_top = g_.pad_before[1];
+  t.pad_left = g_.pad_before[2];
+  t.tiles_x = (t.out_w + m - 1) / m;
+  t.tiles = t.tiles_x * ((t.out_h + m - 1) / m);
+  t.nr = uk_.nr;
+  t.tiles_padded = (t.tiles + t.nr - 1) / t.nr * t.nr;
+  return t;
+}
+
+int Conv3dWinograd::best_tile(const Size3& in) const {
+  return 36 * tiling(4, in).tiles_padded <= 16 * tiling(2, in).tiles_padded ? 4 : 2;
+}
+
+void Conv3dWinograd::run(const float* x, const Size3& in, const float* bias, Activation act,
+                         float alpha, float* y) const {
+  const Form& f = forms_[best_tile(in) == 4 ? 1 : 0];
+  const WinogradTiling t = tiling(f.m, in);
+  const std::size_t cin = g_.in_channels, cout = g_.out_channels;
+  const std::size_t depth = in[0], od_count = g_.out_size(0, in[0]);
+  const std::size_t points = static_cast<std::size_t>((f.m + 2) * (f.m + 2));
+  const std::size_t planes_in = cin * depth, planes_out = cout * od_count;
+  const std::size_t tp = t.tiles_padded;
+  Workspace& ws = workspace();
+  ws.v.resize(points * tp * planes_in);
+  ws.m.resize(points * planes_out * tp);
+  float* v = ws.v.data();
+  float* mm = ws.m.data();
+  const float* plane_bias = nullptr;
+  if (bias) {  // the output transform's "channel" o*OD + od takes bias[o]
+    ws.bias.resize(planes_out);
+    for (std::size_t o = 0; o < cout; ++o)
+      std::fill(ws.bias.data() + o * od_count, ws.bias.data() + (o + 1) * od_count, bias[o]);
+    plane_bias = ws.bias.data();
+  }
+  const std::size_t threads = static_cast<std::size_t>(num_threads());
+  auto chunks_of = [&](std::size_t n) { return std::min(n, 4 * threads); };
+
+  const std::size_t in_chunks = chunks_of(planes_in);
+  parallel_for(in_chunks, [&](std::size_t i) {
+    f.tr->input(t, x, planes_in, planes_in * i / in_chunks, planes_in * (i + 1) / in_chunks, v);
+  });
+  const std::ptrdiff_t pad = static_cast<std::ptrdiff_t>(g_.pad_before[0]);
+  parallel_for(points * od_count, [&](std::size_t job) {
+    const std::size_t xi = job % points, od = job / points;
+    DepthWindowPacker b(v + xi * tp * planes_in, planes_in, depth,
+                        static_cast<std::ptrdiff_t>(od) - pad);
+    gemm(uk_, cout, tp, 3 * cin, GemmOperand{f.u.data() + xi * f.packed_per_point, nullptr},
+         GemmOperand{nullptr, &b}, mm + xi * planes_out * tp + od * tp, od_count * tp,
+         Epilogue{}, false);
+  });
+  const std::size_t out_chunks = chunks_of(planes_out);
+  parallel_for(out_chunks, [&](std::size_t i) {
+    f.tr->output(t, mm, planes_out, planes_out * i / out_chunks,
+                 planes_out * (i + 1) / out_chunks, plane_bias, act, alpha, y);
+  });
+}
+
+}  // namespace fdl

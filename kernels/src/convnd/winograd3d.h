@@ -1,0 +1,55 @@
+// Winograd form of 3x3x3, stride-1, dilation-1, ungrouped 3-D convolutions (private to
+// kernels/src/convnd), built on the 2-D F(m x m, 3 x 3) transforms of src/conv2d:
+//
+//   y[:, od] = sum over kz of conv2d_3x3(x[:, od - pd + kz], w[:, :, kz])
+//
+// i.e. each output depth plane is one 2-D Winograd convolution over 3*Cin stacked input
+// channels (c, kz). Per image:
+//   1. the 2-D input transform of every input plane (channels x depth planes as C*D
+//      "channels"): V[xi] is (C*D) x T_pad in GEMM B-panel layout, row c*D + d;
+//   2. per output plane od and point xi, one GEMM M[xi][:, od] = U[xi] [Cout x 3Cin] *
+//      B [3Cin x T_pad], whose B panels are copied from V (rows c*D + od - pd + kz, the
+//      three depth taps of a channel lie next to each other; planes in the depth padding
+//      are zeros);
+//   3. the 2-D output transform over Cout*OD "channels" (M's rows o*OD + od), + bias,
+//      activation.
+#pragma once
+
+#include <cstddef>
+
+#include "fastdl/buffer.h"
+#include "fastdl/conv3d.h"
+#include "fastdl/gemm.h"
+#include "../conv2d/winograd.h"
+
+namespace fdl {
+
+class Conv3dWinograd {
+ public:
+  // True if g is a convolution this path computes with microkernel uk.
+  static bool applies(const Conv3dGeometry& g, const GemmUkernel& uk);
+
+  // weights [Cout][Cin][3][3][3]; transforms and packs them for both tile sizes.
+  Conv3dWinograd(const Conv3dGeometry& g, const float* weights, const GemmUkernel& uk);
+  // The tile size (2 or 4) that costs least for this input size.
+  int best_tile(const Size3& in) const;
+  // One image: x [Cin][in] -> y [Cout][out_size(in)]; bias may be null.
+  void run(const float* x, const Size3& in, const float* bias, Activation act, float alpha,
+           float* y) const;
+
+ private:
+  struct Form {
+    int m = 0;
+    const WinogradTransforms* tr = nullptr;
+    std::size_t packed_per_point = 0;
+    AlignedBuffer u;  // alpha^2 packed A operands [Cout x 3Cin], K order (c, kz)
+  };
+  void build(Form& f, int m, const float* weights) const;
+  WinogradTiling tiling(int m, const Size3& in) const;
+
+  Conv3dGeometry g_;
+  const GemmUkernel& uk_;
+  Form forms_[2];  // F(2,3), F(4,3)
+};
+
+}  // namespace fdl
