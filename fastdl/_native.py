@@ -17,6 +17,7 @@ from fastdl._C import (  # noqa: E402
     Conv2dPlan, LinearPlan, batch_norm_apply, batch_norm_statistics, isa, matmul, num_threads,
     set_num_threads, set_thread_affinity)
 from fastdl._im2col import col2im, im2col  # noqa: E402
+from fastdl._C import Conv3dPlan, ConvTransposePlan, col2im_nd, im2col_nd  # noqa: E402
 from fastdl._losses import class_loss, pointwise_loss, soft_target_loss  # noqa: E402
 
 if _C.isa_cap_error():
@@ -31,6 +32,16 @@ def linear(x, w, b, activation, alpha):
 
 def conv2d(x, w, b, stride, padding, dilation, groups, activation, alpha):
     return Conv2dPlan(w, b, stride, padding, dilation, groups, activation, alpha)(x)
+
+
+def conv3d(x, w, b, stride, padding, dilation, groups, activation, alpha):
+    return Conv3dPlan(w, b, stride, padding, dilation, groups, activation, alpha)(x)
+
+
+def conv_transpose(x, w, b, stride, padding, output_size, dilation, groups, activation, alpha):
+    flat_padding = [v for p in padding for v in (p, p)]
+    return ConvTransposePlan(w, b, stride, flat_padding, dilation, groups, activation,
+                             alpha)(x, output_size)
 
 
 def activation(x, name, alpha):
@@ -54,4 +65,6 @@ __all__ = ["batch_norm_apply", "batch_norm_statistics", "Conv2dPlan", "LinearPla
            "conv2d", "im2col", "isa", "linear", "matmul", "num_threads", "set_num_threads",
            "set_thread_affinity", "activation", "softmax", "_C", "_im2col"]
 __all__ += ["avg_pool", "max_pool"]
+__all__ += ["Conv3dPlan", "ConvTransposePlan", "col2im_nd", "conv3d", "conv_transpose",
+            "im2col_nd"]
 __all__ += ["class_loss", "pointwise_loss", "soft_target_loss"]

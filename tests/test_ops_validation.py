@@ -212,7 +212,7 @@ def test_im2col_col2im_errors_name_the_argument():
     raises(ValueError, "x", ops.im2col, rand(1, 1, 2, 3, 3), 3)
     raises(ValueError, "x", ops.im2col, rand(1, 1, 2, 5), 3)              # kernel too tall
     raises(ValueError, "kernel_size", ops.im2col, X, 0)
-    raises(ValueError, "kernel_size", ops.im2col, X, (3, 3, 3))
+    raises(ValueError, "kernel_size", ops.im2col, X, (3, 3, 3, 3))  # 3 values: 3-D
     raises(ValueError, "stride", ops.im2col, X, 3, stride=0)
     raises(ValueError, "dilation", ops.im2col, X, 3, dilation=(1, 0))
     raises(ValueError, "padding", ops.im2col, X, 3, padding=-1)

@@ -6,6 +6,7 @@ C-contiguous array (see each function's docstring for its contract).
 from .activation import activation, softmax
 from .batchnorm import batch_norm_apply, batch_norm_statistics
 from .conv import col2im, conv2d, im2col
+from .conv_nd import col2im_nd, conv3d, conv_transpose, im2col_nd
 from .gemm import linear, matmul
 from .losses import class_loss, pointwise_loss, soft_target_loss
 from .pooling import avg_pool, max_pool
@@ -13,4 +14,5 @@ from .pooling import avg_pool, max_pool
 __all__ = ["activation", "batch_norm_apply", "batch_norm_statistics", "col2im", "conv2d",
            "im2col", "linear", "matmul", "softmax"]
 __all__ += ["avg_pool", "max_pool"]
+__all__ += ["col2im_nd", "conv3d", "conv_transpose", "im2col_nd"]
 __all__ += ["class_loss", "pointwise_loss", "soft_target_loss"]

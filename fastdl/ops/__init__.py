@@ -8,6 +8,10 @@ from fastdl.ops.activation import (dropout, elu, hard_swish, leaky_relu, log_sof
 from fastdl.ops.batchnorm import batch_norm, fold_batch_norm
 from fastdl.ops.conv import Conv2dPlan, col2im, conv2d, im2col
 from fastdl.ops.conv1d import Conv1dPlan, conv1d
+from fastdl.ops.conv3d import Conv3dPlan, conv3d
+from fastdl.ops.conv_transpose import (ConvTranspose1dPlan, ConvTranspose2dPlan,
+                                       ConvTranspose3dPlan, conv_transpose1d, conv_transpose2d,
+                                       conv_transpose3d)
 from fastdl.ops.gemm import LinearPlan, linear, matmul
 from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
                                cross_entropy, l1_loss, mse_loss, nll_loss)
@@ -16,6 +20,8 @@ from fastdl.ops.pooling import (avg_pool1d, avg_pool2d, avg_pool3d, global_avg_p
 
 __all__ = ["Conv1dPlan", "Conv2dPlan", "LinearPlan", "batch_norm", "col2im", "conv1d", "conv2d",
            "fold_batch_norm", "im2col", "linear", "matmul"]
+__all__ += ["Conv3dPlan", "ConvTranspose1dPlan", "ConvTranspose2dPlan", "ConvTranspose3dPlan",
+            "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
 __all__ += ["dropout", "elu", "hard_swish", "leaky_relu", "log_softmax", "relu", "relu6",
             "sigmoid", "silu", "softmax", "swish", "tanh"]
 __all__ += ["avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool",

@@ -4,6 +4,7 @@ import numbers
 
 from fastdl import _validate as v
 from fastdl._backend import backend, kernels
+from fastdl.ops import _convnd
 
 
 def _padding(padding, kernel_size, dilation, stride):
@@ -147,7 +148,14 @@ def _unfold_geometry(kernel_size, dilation, padding, stride):
 
 def im2col(x, kernel_size, dilation=1, padding=0, stride=1):
     """torch.nn.functional.unfold: x [N, C, H, W] (or [C, H, W]) -> [N, C*kH*kW, L]
-    (or [C*kH*kW, L]), L = OH*OW. padding may also be ((top, bottom), (left, right))."""
+    (or [C*kH*kW, L]), L = OH*OW. padding may also be ((top, bottom), (left, right)).
+
+    1-D and 3-D too: the number of spatial axes is len(kernel_size) (an int means 2-D, as
+    in torch), x is [N, C, L] / [N, C, D, H, W] (or unbatched), rows are c*prod(kernel) +
+    the flat tap index, columns the flat output position; padding per axis as above."""
+    dims = _convnd.spatial_dims(kernel_size)
+    if dims != 2:
+        return _convnd.im2col_nd(x, dims, kernel_size, dilation, padding, stride)
     x = v.float32_array(x, "x", (3, 4), "3-D or 4-D array ([N,] C, H, W)")
     kernel_size, dilation, padding, stride = _unfold_geometry(kernel_size, dilation, padding,
                                                               stride)
@@ -162,7 +170,12 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1):
 
 def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """torch.nn.functional.fold, the adjoint of im2col: cols [N, C*kH*kW, L] (or
-    [C*kH*kW, L]) -> [N, C, H, W] (or [C, H, W]), overlapping entries summed."""
+    [C*kH*kW, L]) -> [N, C, H, W] (or [C, H, W]), overlapping entries summed. 1-D and 3-D
+    as in im2col (len(kernel_size) spatial axes; output_size has one entry per axis)."""
+    dims = _convnd.spatial_dims(kernel_size)
+    if dims != 2:
+        return _convnd.col2im_nd(cols, dims, output_size, kernel_size, dilation, padding,
+                                 stride)
     cols = v.float32_array(cols, "cols", (2, 3), "2-D or 3-D array ([N,] C*kH*kW, L)")
     output_size = v.int_tuple(output_size, "output_size", 2, 1)
     kernel_size, dilation, padding, stride = _unfold_geometry(kernel_size, dilation, padding,

@@ -1,0 +1,191 @@
+"""fastdl.ops.conv3d / Conv3dPlan against torch.nn.functional.conv3d: the public API on
+the selected backend, and every implementation directly — the NumPy reference, the Numba
+twin and each native GEMM variant with each algorithm ('im2col', 'auto' = Winograd for
+3x3x3 stride-1 layers with >= 8 channels)."""
+import math
+
+import numpy as np
+import pytest
+
+import fastdl
+from fastdl import _reference as reference
+from fastdl import ops
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+CASES = [  # (batch, cin, cout, (D, H, W), kernel, stride, padding, dilation, groups)
+    (2, 3, 5, (5, 6, 7), (3, 3, 3), 1, 1, 1, 1),
+    (1, 4, 6, (6, 5, 9), (2, 3, 1), (2, 1, 3), ((1, 0), (0, 2), (2, 1)), (1, 2, 1), 2),
+    (2, 5, 7, (3, 4, 5), (1, 1, 1), 1, 0, 1, 1),                      # pointwise
+    (1, 6, 6, (4, 7, 5), (3, 3, 3), (1, 2, 2), 1, 1, 6),              # depthwise, strided
+    (1, 8, 9, (4, 7, 10), (3, 3, 3), 1, 1, 1, 1),                     # Winograd
+    (2, 9, 8, (3, 9, 6), (3, 3, 3), 1, ((0, 2), (1, 1), (2, 0)), 1, 1),  # Winograd, asym.
+    (1, 16, 8, (5, 12, 13), (3, 3, 3), 1, "same", 1, 1),              # Winograd F4
+    (1, 3, 4, (7, 7, 7), (3, 2, 3), 1, "same", (2, 1, 3), 1),         # dilated 'same'
+    (2, 2, 4, (4, 4, 4), (4, 4, 4), 1, "valid", 1, 2),
+    (0, 3, 4, (4, 4, 4), (3, 3, 3), 1, 1, 1, 1),                      # empty batch
+    (1, 1, 1, (1, 1, 1), (1, 1, 1), 1, 0, 1, 1),
+]
+ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "silu"]
+
+
+def _arrays(case, bias=True, seed=0):
+    n, cin, cout, size, k, *_, groups = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, cin) + size, dtype=np.float32)
+    w = rng.standard_normal((cout, cin // groups) + k, dtype=np.float32)
+    b = rng.standard_normal(cout, dtype=np.float32) if bias else None
+    return x, w, b
+
+
+def _flat_padding(padding, k, dilation):
+    """The flat (before, after) per axis that fastdl.ops resolves `padding` to."""
+    return fastdl.ops._convnd.padding_nd(padding, 3, k, dilation, (1, 1, 1))
+
+
+def torch_conv3d(x, w, b, stride, padding, dilation, groups, activation=None, alpha=0.1):
+    xt = torch.from_numpy(x)
+    if not isinstance(padding, (int, str)):  # per-side pairs: pad explicitly
+        flat = [q for pair in reversed(padding) for q in pair]
+        xt, padding = F.pad(xt, flat), 0
+    bt = None if b is None else torch.from_numpy(b)
+    y = F.conv3d(xt, torch.from_numpy(w), bt, stride, padding, dilation, groups)
+    if activation == "leaky_relu":
+        y = F.leaky_relu(y, alpha)
+    elif activation is not None:
+        y = getattr(F, activation)(y)
+    return y.numpy()
+
+
+def tolerance(x, w, b, stride, padding, dilation, groups):
+    """float32 rounding (and Winograd's transforms) lose a fraction of the magnitude of the
+    summed terms, sum |x| |w|, not of their sum."""
+    flat = _flat_padding(padding, w.shape[2:], fastdl._validate.int_tuple(dilation, "d", 3, 1))
+    mag = reference.conv3d(np.abs(x), np.abs(w), None if b is None else np.abs(b),
+                           fastdl._validate.int_tuple(stride, "s", 3, 1), flat,
+                           fastdl._validate.int_tuple(dilation, "d", 3, 1), groups, None, 0.0)
+    return 1e-5 + 2e-5 * math.sqrt(math.prod(w.shape[1:])) * mag.astype(np.float64)
+
+
+def assert_within(got, want, tol, what=""):
+    assert got.dtype == np.float32 and got.flags.c_contiguous, what
+    assert got.shape == want.shape, what
+    err = np.abs(got.astype(np.float64) - want)
+    assert np.all(err <= tol), f"{what}: max excess {np.max(err - tol)}"
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same.:UserWarning")
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("bias", [False, True])
+def test_public_conv3d_matches_torch(case, bias):
+    x, w, b = _arrays(case, bias)
+    _, _, _, _, _, stride, padding, dilation, groups = case
+    got = ops.conv3d(x, w, b, stride, padding, dilation, groups)
+    want = torch_conv3d(x, w, b, stride, padding, dilation, groups)
+    assert_within(got, want, tolerance(x, w, b, stride, padding, dilation, groups))
+
+
+def _implementations():
+    out = [("numpy", None, None), ("numba", None, None)]
+    try:
+        from fastdl import _C
+    except ImportError:
+        return out
+    for name, info in _C.variants("gemm").items():
+        if info is not None:
+            out += [("native", name, "im2col"), ("native", name, "auto")]
+    return out
+
+
+IMPLEMENTATIONS = _implementations()
+
+
+def run_implementation(impl, x, w, b, stride, padding, dilation, groups, activation, alpha):
+    kind, variant, algorithm = impl
+    args = (fastdl._validate.int_tuple(stride, "s", 3, 1),
+            _flat_padding(padding, w.shape[2:], fastdl._validate.int_tuple(dilation, "d", 3, 1)),
+            fastdl._validate.int_tuple(dilation, "d", 3, 1), groups, activation, alpha)
+    if kind == "numpy":
+        return reference.conv3d(x, w, b, *args)
+    if kind == "numba":
+        numba_backend = pytest.importorskip("fastdl._numba")
+        return numba_backend.conv3d(x, w, b, *args)
+    from fastdl import _C
+    plan = _C.Conv3dPlan(w, b, *args[:4], activation, alpha, variant=variant,
+                         algorithm=algorithm)
+    assert plan.variant == variant
+    used = plan.algorithm(*x.shape[2:])
+    winograd = (w.shape[2:] == (3, 3, 3) and args[0] == (1, 1, 1) and args[2] == (1, 1, 1)
+                and groups == 1 and w.shape[0] >= 8 and w.shape[1] >= 8
+                and algorithm == "auto" and "ref" not in variant)
+    assert used.startswith("winograd") == winograd, (variant, algorithm, used)
+    return plan(x)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same.:UserWarning")
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda i: "-".join(filter(None, i)))
+@pytest.mark.parametrize("case", CASES)
+def test_each_implementation_matches_torch(impl, case):
+    x, w, b = _arrays(case, seed=3)
+    _, _, _, _, _, stride, padding, dilation, groups = case
+    act = ACTIVATIONS[len(case[3]) * sum(case[3]) % len(ACTIVATIONS)]
+    got = run_implementation(impl, x, w, b, stride, padding, dilation, groups, act, 0.1)
+    want = torch_conv3d(x, w, b, stride, padding, dilation, groups, act, 0.1)
+    assert_within(got, want, tolerance(x, w, b, stride, padding, dilation, groups), str(impl))
+
+
+def test_plan_reused_unbatched_and_with_activation():
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((8, 8, 3, 3, 3), dtype=np.float32)
+    plan = ops.Conv3dPlan(w, padding=1, activation="relu")
+    for size in ((1, 1, 1), (3, 5, 4), (4, 9, 9)):
+        x = rng.standard_normal((8,) + size, dtype=np.float32)
+        want = torch_conv3d(x[None], w, None, 1, 1, 1, 1, "relu")[0]
+        assert_within(plan(x), want, tolerance(x[None], w, None, 1, 1, 1, 1)[0])
+    assert plan.padding == (1,) * 6 and plan.kernel_size == (3, 3, 3)
+
+
+def test_nan_stays_inside_its_receptive_field():
+    w = np.ones((8, 8, 3, 3, 3), np.float32)
+    x = np.zeros((1, 8, 4, 8, 8), np.float32)
+    x[0, 0, 0, 0, 0] = np.nan
+    y = ops.conv3d(x, w, padding=1)
+    assert np.isnan(y[0, :, :2, :2, :2]).all()
+    assert not np.isnan(y[0, :, 2:]).any() and not np.isnan(y[0, :, :, 2:]).any()
+
+
+@pytest.mark.parametrize("kwargs,error,name", [
+    (dict(stride=0), ValueError, "stride"),
+    (dict(stride=(1, 1)), ValueError, "stride"),
+    (dict(dilation=1.5), TypeError, "dilation"),
+    (dict(padding=(1, 2)), ValueError, "padding"),
+    (dict(padding=-1), ValueError, "padding"),
+    (dict(padding=((1, 0), (0, -1), (0, 0))), ValueError, "padding"),
+    (dict(padding="full"), ValueError, "padding"),
+    (dict(padding="same", stride=2), ValueError, "padding"),
+    (dict(groups=3), ValueError, "groups"),
+    (dict(groups=0), ValueError, "groups"),
+    (dict(activation="gelu"), ValueError, "activation"),
+])
+def test_bad_arguments_name_themselves(kwargs, error, name):
+    x = np.ones((1, 4, 5, 5, 5), np.float32)
+    w = np.ones((4, 4, 3, 3, 3), np.float32)
+    with pytest.raises(error, match=f"^{name}:"):
+        ops.conv3d(x, w, **kwargs)
+
+
+def test_bad_shapes_name_the_argument():
+    w = np.ones((4, 4, 3, 3, 3), np.float32)
+    for x, name in [(np.ones((1, 4, 5, 5), np.float32)[None, None], "x"),  # 6-D
+                    (np.ones((4, 5, 5), np.float32), "x"),                 # 3-D
+                    (np.ones((1, 3, 5, 5, 5), np.float32), "x"),           # channels
+                    (np.ones((1, 4, 2, 5, 5), np.float32), "x")]:          # kernel > input
+        with pytest.raises(ValueError, match=f"^{name}:"):
+            ops.conv3d(x, w)
+    with pytest.raises(ValueError, match="^w:"):
+        ops.conv3d(np.ones((1, 4, 5, 5, 5), np.float32), w[0])
+    with pytest.raises(ValueError, match="^b:"):
+        ops.conv3d(np.ones((1, 4, 5, 5, 5), np.float32), w, np.ones(3, np.float32))
+    with pytest.raises(TypeError, match="^x:"):
+        ops.conv3d(np.ones((1, 4, 5, 5, 5), np.complex64), w.astype(np.complex64))
