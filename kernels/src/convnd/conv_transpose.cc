@@ -11,9 +11,9 @@ namespace fdl {
 
 namespace {
 
-// Target size of one thread's block of columns (floats): well inside L2 with the GEMM's
-// packed B block and the y rows it scatters into.
-constexpr std::size_t kColBlockFloats = 16384;
+// Target size of one thread's block of columns (floats, 256 KiB): within L2 with the
+// GEMM's packed B block; larger blocks amortise re-reading the packed weights per block.
+constexpr std::size_t kColBlockFloats = 65536;
 
 struct Workspace {
   AlignedBuffer cols;
