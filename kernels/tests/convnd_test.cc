@@ -215,6 +215,8 @@ TEST_P(NdVariant, ConvTransposeMatchesNaiveLoops) {
       {{1, 7, 14, 1, {1, 4, 4}, {1, 3, 3}, {1, 1, 1}, k1, k1, k1, A::kSilu}, z3},  // many rows
       {{2, 2, 3, 1, {3, 4, 2}, {2, 3, 2}, {2, 1, 3}, {1, 2, 1}, {1, 0, 1}, {1, 0, 1}}, {1, 0, 2}},
       {{1, 4, 4, 4, {2, 3, 3}, {3, 3, 3}, {2, 2, 2}, k1, k1, k1, A::kNone, false}, {1, 1, 0}},
+      {{1, 3, 2, 1, {1, 7, 13}, {1, 4, 4}, {1, 2, 2}, k1, {0, 1, 3}, {0, 1, 3}}, {0, 1, 1}},
+      {{1, 2, 3, 1, {1, 5, 11}, {1, 3, 5}, {1, 2, 2}, k1, {0, 0, 2}, {0, 0, 2}, A::kRelu}, z3},
   };
   unsigned seed = 40;
   for (const T& t : cases) {
@@ -227,16 +229,19 @@ TEST_P(NdVariant, ConvTransposeMatchesNaiveLoops) {
     Size3 out = plan.default_out_size(c.in);
     for (int a = 0; a < 3; ++a) out[a] += t.extra[a];
     const auto want = naive_conv_transpose(c, out, x, w, c.bias ? b.data() : nullptr);
-    for (int threads : {1, 3}) {
-      const int saved = fdl::num_threads();
-      fdl::set_num_threads(threads);
-      std::vector<float> y(c.batch * c.cout * fdl::volume(out) + 1, 9.0f);
-      plan.run(x.data(), c.batch, c.in, out, y.data());
-      fdl::set_num_threads(saved);
-      EXPECT_EQ(y.back(), 9.0f) << "wrote past the end";
-      y.pop_back();
-      expect_close(y, want, c.cin * g.taps(), c.str());
-    }
+    // Column blocks of whole and partial grid rows (1 float: NR columns per block).
+    for (std::size_t block : {std::size_t(1), std::size_t(65536)})
+      for (int threads : {1, 3}) {
+        const int saved = fdl::num_threads();
+        fdl::set_num_threads(threads);
+        plan.set_column_block(block);
+        std::vector<float> y(c.batch * c.cout * fdl::volume(out) + 1, 9.0f);
+        plan.run(x.data(), c.batch, c.in, out, y.data());
+        fdl::set_num_threads(saved);
+        EXPECT_EQ(y.back(), 9.0f) << "wrote past the end";
+        y.pop_back();
+        expect_close(y, want, c.cin * g.taps(), c.str() + " block " + std::to_string(block));
+      }
   }
 }
 

@@ -35,6 +35,9 @@ class ConvTransposePlan {
 
   const Conv3dGeometry& geometry() const { return g_; }
   const GemmUkernel& ukernel() const { return *uk_; }
+  // Floats of cols each thread computes and scatters at a time (the GEMM's column blocks
+  // hold about this / rows input positions, at least NR). For tuning and tests.
+  void set_column_block(std::size_t floats) { col_block_ = floats; }
 
  private:
   Conv3dGeometry g_;
@@ -46,6 +49,7 @@ class ConvTransposePlan {
   AlignedBuffer bias_;
   Activation act_;
   float alpha_;
+  std::size_t col_block_;
 };
 
 }  // namespace fdl

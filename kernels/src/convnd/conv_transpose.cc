@@ -6,6 +6,7 @@
 
 #include "fastdl/conv_transpose.h"
 #include "fastdl/threadpool.h"
+#include "col2im.h"
 
 namespace fdl {
 
@@ -39,7 +40,7 @@ ConvTransposePlan::ConvTransposePlan(const Conv3dGeometry& g, const float* weigh
                                      const float* bias, Activation act, float alpha,
                                      const GemmUkernel* uk)
     : g_(g), uk_(uk ? uk : &gemm_best()), act_variant_(activation_for(uk_->isa)), act_(act),
-      alpha_(alpha) {
+      alpha_(alpha), col_block_(kColBlockFloats) {
   const std::size_t taps = g.taps();
   cin_g_ = g.in_channels / g.groups;
   cout_g_ = g.out_channels / g.groups;
@@ -97,7 +98,7 @@ void ConvTransposePlan::run(const float* x, std::size_t batch, const Size3& in,
       const float* xg = x + (n * g_.in_channels + grp * cin_g_) * L;
       const float* a = packed_.data() + grp * packed_per_group_ + c0 * taps * K;
       const std::size_t nr = static_cast<std::size_t>(uk_->nr);
-      std::size_t block = std::max<std::size_t>(1, kColBlockFloats / rows);
+      std::size_t block = std::max<std::size_t>(1, col_block_ / rows);
       block = std::min(L, std::max(nr, block / nr * nr));
       Workspace& ws = workspace();
       ws.cols.resize(rows * block);
@@ -106,7 +107,7 @@ void ConvTransposePlan::run(const float* x, std::size_t batch, const Size3& in,
         PackKByRows b(xg + l0, L);
         gemm(*uk_, rows, nb, K, GemmOperand{a, nullptr}, GemmOperand{nullptr, &b},
              ws.cols.data(), nb, Epilogue{}, false);
-        col2im_accumulate(g_, c1 - c0, ws.cols.data(), nb, l0, nb, in, out, yr);
+        col2im_kernel(uk_->isa)(g_, c1 - c0, ws.cols.data(), nb, l0, nb, in, out, yr);
       }
     }
     if (act_ != Activation::kNone)
