@@ -20,6 +20,7 @@ CASES = [  # (batch, cin, cout, in size, kernel, stride, padding, output_padding
     (1, 8, 6, (7, 9), (4, 4), 2, 1, 0, 1, 1),             # the decoder shape
     (2, 4, 6, (5, 6), (3, 2), (2, 3), (1, 0), (1, 2), (1, 2), 2),
     (1, 6, 6, (5, 5), (3, 3), 2, 1, 1, 1, 6),             # depthwise
+    (1, 3, 2, (6, 5), (3, 3), 1, 0, (1, 0), (2, 1), 1),   # output_padding >= stride
     (1, 5, 7, (4, 6), (1, 1), 1, 0, 0, 1, 1),             # pointwise
     (1, 3, 2, (1, 1), (5, 3), 2, 0, 1, 1, 1),             # one input pixel
     (0, 3, 4, (4, 4), (3, 3), 2, 1, 1, 1, 1),             # empty batch

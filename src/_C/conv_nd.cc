@@ -98,8 +98,7 @@ class PyConvTransposePlan {
   // w [in_channels, out_channels / groups, k...] with 1 to 3 spatial axes.
   PyConvTransposePlan(const FloatArray& w, const py::object& b, const Sizes& stride,
                       const Sizes& padding, const Sizes& dilation, std::size_t groups,
-                      const py::object& act, float alpha, const py::object& variant)
-      : dims_(static_cast<std::size_t>(w.ndim()) - 2) {
+                      const py::object& act, float alpha, const py::object& variant) {
     fdl::Conv3dGeometry g = geometry(spatial_shape(w, 2), stride, padding, dilation);
     g.in_channels = w.shape(0);
     g.out_channels = w.shape(1) * groups;
@@ -127,7 +126,6 @@ class PyConvTransposePlan {
   std::string variant() const { return plan_->ukernel().name; }
 
  private:
-  std::size_t dims_;
   std::unique_ptr<fdl::ConvTransposePlan> plan_;
 };
 
