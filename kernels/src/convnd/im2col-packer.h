@@ -18,16 +18,30 @@ namespace fdl {
 // three zones left padding / inside / right padding, so the inner copies have no branch.
 class Im2colPacker final : public Packer {
  public:
+  using sidx = std::ptrdiff_t;
+
+  // Positions s in [0, seg) of a run starting at input column `first` (stride sw) that
+  // read inside [0, width): [lo, hi). Stride 1 needs no division.
+  static void inside(sidx first, sidx sw, sidx width, sidx seg, sidx& lo, sidx& hi) {
+    if (sw == 1) {
+      lo = first >= 0 ? 0 : -first;
+      hi = first > width - 1 ? 0 : width - first;
+    } else {
+      lo = first >= 0 ? 0 : (-first + sw - 1) / sw;
+      hi = first > width - 1 ? 0 : (width - 1 - first) / sw + 1;
+    }
+    hi = std::min(hi, seg);
+    if (lo > hi) lo = hi;
+  }
+
   Im2colPacker(const Conv3dGeometry& g, const float* x, const Size3& in)
       : g_(g), x_(x), in_(in), out_(g.out_size(in)) {}
 
   void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
             float* dst) const override {
-    using sidx = std::ptrdiff_t;
     const std::size_t KD = g_.kernel[0], KH = g_.kernel[1], KW = g_.kernel[2];
     const std::size_t D = in_[0], H = in_[1], W = in_[2];
     const std::size_t OH = out_[1], OW = out_[2];
-    const std::size_t panels = (rows + w - 1) / w;
     const std::size_t panel_stride = kc * w;
     const std::size_t khw = KH * KW, taps = KD * khw;
     std::size_t c = k0 / taps, kz = (k0 % taps) / khw, ky = (k0 % khw) / KW, kx = k0 % KW;
@@ -38,9 +52,15 @@ class Im2colPacker final : public Packer {
       const sidx y_off = static_cast<sidx>(ky * g_.dilation[1]) - static_cast<sidx>(g_.pad_before[1]);
       const sidx x_off = static_cast<sidx>(kx * g_.dilation[2]) - static_cast<sidx>(g_.pad_before[2]);
       float* row = dst + p * w;  // this k's slot in panel 0
+      // The inside range of a whole output row is the same for every row: computed once.
+      sidx row_lo, row_hi;
+      inside(x_off, sw, Wi, static_cast<sidx>(OW), row_lo, row_hi);
       std::size_t plane = r0 / (OH * OW);
       std::size_t oh = (r0 / OW) % OH, ow = r0 % OW;
       std::size_t t = 0;
+      // Where position t lands: lane `lane` of the panel at `panel` (tracked, not divided).
+      float* panel = row;
+      std::size_t lane = 0;
       while (t < rows) {
         const std::size_t seg = std::min(rows - t, OW - ow);
         const sidx iz = static_cast<sidx>(plane * g_.stride[0]) + z_off;
@@ -48,19 +68,18 @@ class Im2colPacker final : public Packer {
         // Run positions s in [s_lo, s_hi) read inside the input row.
         sidx s_lo = 0, s_hi = 0;
         if (iz >= 0 && iz < static_cast<sidx>(D) && ih >= 0 && ih < static_cast<sidx>(H)) {
-          const sidx first = static_cast<sidx>(ow) * sw + x_off;  // iw at s = 0
-          s_lo = first >= 0 ? 0 : (-first + sw - 1) / sw;
-          s_hi = first > Wi - 1 ? 0 : (Wi - 1 - first) / sw + 1;
-          s_hi = std::min<sidx>(s_hi, static_cast<sidx>(seg));
-          if (s_lo > s_hi) s_lo = s_hi;
+          if (seg == OW) {
+            s_lo = row_lo;
+            s_hi = row_hi;
+          } else {
+            inside(static_cast<sidx>(ow) * sw + x_off, sw, Wi, static_cast<sidx>(seg), s_lo, s_hi);
+          }
         }
         const float* src = xc + ((iz >= 0 ? iz : 0) * static_cast<sidx>(H) + (ih >= 0 ? ih : 0)) * Wi +
                            static_cast<sidx>(ow) * sw + x_off;
         for (sidx s = 0; s < static_cast<sidx>(seg);) {
           // Run inside one panel and one of the three zones.
-          const std::size_t tt = t + static_cast<std::size_t>(s);
-          const std::size_t lane = tt % w;
-          float* out = row + (tt / w) * panel_stride + lane;
+          float* out = panel + lane;
           sidx end = std::min<sidx>(static_cast<sidx>(seg), s + static_cast<sidx>(w - lane));
           if (s < s_lo) {
             end = std::min(end, s_lo);
@@ -76,6 +95,11 @@ class Im2colPacker final : public Packer {
           } else {
             std::fill(out, out + (end - s), 0.0f);
           }
+          lane += static_cast<std::size_t>(end - s);
+          if (lane == w) {
+            lane = 0;
+            panel += panel_stride;
+          }
           s = end;
         }
         t += seg;
@@ -85,7 +109,7 @@ class Im2colPacker final : public Packer {
           ++plane;
         }
       }
-      for (std::size_t tt = rows; tt < panels * w; ++tt) row[(tt / w) * panel_stride + tt % w] = 0.0f;
+      if (lane != 0) std::fill(panel + lane, panel + w, 0.0f);  // past the last row
       if (++kx == KW) {
         kx = 0;
         if (++ky == KH) {
