@@ -14,8 +14,8 @@ for _name in ("fastdl._C", "fastdl._im2col", "fastdl._losses"):
 
 from fastdl import _C, _im2col  # noqa: E402
 from fastdl._C import (  # noqa: E402
-    Conv2dPlan, LinearPlan, batch_norm_apply, batch_norm_statistics, isa, matmul, num_threads,
-    set_num_threads, set_thread_affinity)
+    Conv2dPlan, LinearPlan, batch_norm_apply, batch_norm_inference, batch_norm_statistics, isa,
+    matmul, num_threads, set_num_threads, set_thread_affinity)
 from fastdl._im2col import col2im, im2col  # noqa: E402
 from fastdl._losses import class_loss, pointwise_loss, soft_target_loss  # noqa: E402
 
@@ -53,5 +53,5 @@ def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divi
 __all__ = ["batch_norm_apply", "batch_norm_statistics", "Conv2dPlan", "LinearPlan", "col2im",
            "conv2d", "im2col", "isa", "linear", "matmul", "num_threads", "set_num_threads",
            "set_thread_affinity", "activation", "softmax", "_C", "_im2col"]
-__all__ += ["avg_pool", "max_pool"]
+__all__ += ["avg_pool", "batch_norm_inference", "max_pool"]
 __all__ += ["class_loss", "pointwise_loss", "soft_target_loss"]

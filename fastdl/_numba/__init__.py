@@ -8,7 +8,7 @@ except ImportError as exc:
     raise ImportError("the fastdl Numba backend needs numba (pip install numba)") from exc
 
 from .activation import activation, softmax
-from .batchnorm import batch_norm_apply, batch_norm_statistics
+from .batchnorm import batch_norm_apply, batch_norm_inference, batch_norm_statistics
 from .conv import col2im, conv2d, im2col
 from .gemm import linear, matmul
 from .losses import class_loss, pointwise_loss, soft_target_loss
@@ -16,5 +16,5 @@ from .pooling import avg_pool, max_pool
 
 __all__ = ["activation", "batch_norm_apply", "batch_norm_statistics", "col2im", "conv2d",
            "im2col", "linear", "matmul", "softmax"]
-__all__ += ["avg_pool", "max_pool"]
+__all__ += ["avg_pool", "batch_norm_inference", "max_pool"]
 __all__ += ["class_loss", "pointwise_loss", "soft_target_loss"]
