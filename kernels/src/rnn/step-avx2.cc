@@ -10,7 +10,7 @@
 namespace {
 #include "../simd/vec-avx2.inc"
 #include "../simd/activation-vec.inc"
-constexpr int kUnitVectors = 2;
+constexpr int kUnitVectors = 1;
 constexpr int kLstmRows = 3;
 constexpr int kGruRows = 4;
 #include "step-kernel.inc"

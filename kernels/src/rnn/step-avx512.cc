@@ -14,7 +14,7 @@
 namespace {
 #include "../simd/vec-avx512.inc"
 #include "../simd/activation-vec.inc"
-constexpr int kUnitVectors = 2;
+constexpr int kUnitVectors = 1;
 constexpr int kLstmRows = 6;
 constexpr int kGruRows = 8;
 #include "step-kernel.inc"

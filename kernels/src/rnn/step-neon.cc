@@ -10,7 +10,7 @@
 namespace {
 #include "../simd/vec-neon.inc"
 #include "../simd/activation-vec.inc"
-constexpr int kUnitVectors = 2;
+constexpr int kUnitVectors = 1;
 constexpr int kLstmRows = 5;
 constexpr int kGruRows = 6;
 #include "step-kernel.inc"
