@@ -13,8 +13,10 @@ from .conv import col2im, conv2d, im2col
 from .gemm import linear, matmul
 from .losses import class_loss, pointwise_loss, soft_target_loss
 from .pooling import avg_pool, max_pool
+from .rnn import rnn_layer
 
 __all__ = ["activation", "batch_norm_apply", "batch_norm_statistics", "col2im", "conv2d",
            "im2col", "linear", "matmul", "softmax"]
 __all__ += ["avg_pool", "batch_norm_inference", "max_pool"]
 __all__ += ["class_loss", "pointwise_loss", "soft_target_loss"]
+__all__ += ["rnn_layer"]

@@ -52,4 +52,5 @@ PYBIND11_MODULE(_C, m) {
   bind_pooling(m);
   bind_activation(m);
   bind_batchnorm(m);
+  bind_rnn(m);
 }
