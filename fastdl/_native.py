@@ -6,6 +6,8 @@ call (packing the weights), the Plan classes keep it.
 """
 import importlib.util
 
+import numpy as np
+
 for _name in ("fastdl._C", "fastdl._im2col", "fastdl._losses"):
     if importlib.util.find_spec(_name) is None:
         raise ImportError(f"{_name} was not built (no C++17 compiler at install time, or "
@@ -14,8 +16,8 @@ for _name in ("fastdl._C", "fastdl._im2col", "fastdl._losses"):
 
 from fastdl import _C, _im2col  # noqa: E402
 from fastdl._C import (  # noqa: E402
-    Conv2dPlan, LinearPlan, batch_norm_apply, batch_norm_statistics, isa, matmul, num_threads,
-    set_num_threads, set_thread_affinity)
+    Conv2dPlan, LinearPlan, RnnPlan, batch_norm_apply, batch_norm_inference,
+    batch_norm_statistics, isa, matmul, num_threads, set_num_threads, set_thread_affinity)
 from fastdl._im2col import col2im, im2col  # noqa: E402
 from fastdl._C import Conv3dPlan, ConvTransposePlan, col2im_nd, im2col_nd  # noqa: E402
 from fastdl._losses import class_loss, pointwise_loss, soft_target_loss  # noqa: E402
@@ -52,6 +54,18 @@ def softmax(x, scale, log):
     return _C.softmax(x, scale, log)
 
 
+def rnn_layer(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    """One layer and direction through a one-layer RnnPlan (contract: fastdl._reference.
+    rnn_layer). The reverse direction is the forward one over the time-reversed sequence."""
+    plan = _C.RnnPlan(kind, [(w_ih, w_hh, b_ih, b_hh)], w_ih.shape[1], w_hh.shape[1], 1, False)
+    if reverse:
+        x = np.ascontiguousarray(x[::-1])
+    y, h_n, c_n = plan(x, h0[None], None if c0 is None else c0[None])
+    if reverse:
+        y = np.ascontiguousarray(y[::-1])
+    return y, h_n[0], None if c_n is None else c_n[0]
+
+
 def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     return _C.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
@@ -64,7 +78,8 @@ def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divi
 __all__ = ["batch_norm_apply", "batch_norm_statistics", "Conv2dPlan", "LinearPlan", "col2im",
            "conv2d", "im2col", "isa", "linear", "matmul", "num_threads", "set_num_threads",
            "set_thread_affinity", "activation", "softmax", "_C", "_im2col"]
-__all__ += ["avg_pool", "max_pool"]
+__all__ += ["avg_pool", "batch_norm_inference", "max_pool"]
 __all__ += ["Conv3dPlan", "ConvTransposePlan", "col2im_nd", "conv3d", "conv_transpose",
             "im2col_nd"]
 __all__ += ["class_loss", "pointwise_loss", "soft_target_loss"]
+__all__ += ["RnnPlan", "rnn_layer"]

@@ -212,6 +212,15 @@ def generated_conv_cases():
                 if (case.size[0] + pads[0] + pads[1] >= span
                         and case.size[1] + pads[2] + pads[3] >= span):
                     cases.append(case)
+    # Taller planes: the padded kernels work in strips of 8 output rows, in blocks of 4
+    # plus a 1-3 row remainder; heights cross those boundaries, with every padding kind.
+    for k in (3, 5):
+        for s in (1, 2):
+            for h, pads in ((9, (k // 2,) * 4), (17, (0, k - 1, 1, 0)), (35, (1, 0, 0, 1)),
+                            (20, (0, 0, 0, 0))):
+                cases.append(ConvCase(in_channels=3, out_channels=3, groups=3, kernel=(k, k),
+                                      stride=(s, s), padding=pads, size=(h, 14), batch=1,
+                                      activation=ACTIVATIONS[h % 7]))
     # Winograd: 3x3 stride 1, 8/16 channels, output sizes 1..13 (every residue mod 2, 4, 6).
     for n in range(1, 14):
         cases.append(ConvCase(in_channels=(8, 16)[n % 2], out_channels=(16, 8, 9)[n % 3],

@@ -2,6 +2,8 @@
 import numba
 import numpy as np
 
+from fastdl._reference.batchnorm import inference_scale_shift
+
 from .activation import activate
 
 
@@ -38,6 +40,11 @@ def batch_norm_apply(x, scale, shift, activation, alpha):
     y = np.empty_like(x)
     _affine(x, scale.astype(np.float32), shift.astype(np.float32), y)
     return activate(y, activation, alpha)
+
+
+def batch_norm_inference(x, mean, var, gamma, beta, eps, activation, alpha):
+    scale, shift = inference_scale_shift(mean, var, gamma, beta, eps)
+    return batch_norm_apply(x, scale, shift, activation, alpha)
 
 
 def batch_norm_statistics(x):

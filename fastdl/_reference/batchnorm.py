@@ -2,6 +2,10 @@
 
 batch_norm_apply(x [N, C, S], scale [C], shift [C], activation, alpha)
     -> act(x * scale[c] + shift[c]) as float32 [N, C, S]
+batch_norm_inference(x [N, C, S], mean [C], var [C], gamma [C] or None, beta [C] or None,
+                     eps, activation, alpha)
+    -> batch_norm_apply with scale = gamma / sqrt(var + eps), shift = beta - mean * scale
+       (1 and 0 for a missing gamma / beta), computed in float64
 batch_norm_statistics(x [N, C, S]) -> (mean [C], biased variance [C]) as float64
 """
 import numpy as np
@@ -12,6 +16,20 @@ from .activation import activate
 def batch_norm_apply(x, scale, shift, activation, alpha):
     y = x.astype(np.float64) * scale[:, None] + shift[:, None]
     return activate(y, activation, alpha)
+
+
+def inference_scale_shift(mean, var, gamma, beta, eps):
+    """The float64 (scale, shift) of inference batch norm."""
+    scale = 1.0 / np.sqrt(var.astype(np.float64) + eps)
+    if gamma is not None:
+        scale = scale * gamma
+    shift = -mean * scale if beta is None else beta - mean * scale
+    return scale, shift
+
+
+def batch_norm_inference(x, mean, var, gamma, beta, eps, activation, alpha):
+    scale, shift = inference_scale_shift(mean, var, gamma, beta, eps)
+    return batch_norm_apply(x, scale, shift, activation, alpha)
 
 
 def batch_norm_statistics(x):

@@ -17,6 +17,7 @@ from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_with_l
                                cross_entropy, l1_loss, mse_loss, nll_loss)
 from fastdl.ops.pooling import (avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool,
                                 global_max_pool, max_pool1d, max_pool2d, max_pool3d)
+from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
 
 __all__ = ["Conv1dPlan", "Conv2dPlan", "LinearPlan", "batch_norm", "col2im", "conv1d", "conv2d",
            "fold_batch_norm", "im2col", "linear", "matmul"]
@@ -28,3 +29,4 @@ __all__ += ["avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global
             "max_pool1d", "max_pool2d", "max_pool3d"]
 __all__ += ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
             "l1_loss", "mse_loss", "nll_loss"]
+__all__ += ["GRUPlan", "LSTMPlan", "gru", "gru_cell", "lstm", "lstm_cell"]

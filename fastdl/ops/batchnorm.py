@@ -15,6 +15,13 @@ def _channel_vector(value, name, channels):
     return arr.astype(np.float64)
 
 
+def _channel_vector32(value, name, channels):
+    arr = v.float32_array(value, name)
+    if arr.shape != (channels,):
+        raise ValueError(f"{name}: expected shape ({channels},), got {arr.shape}")
+    return arr
+
+
 def _running_buffer(value, name, channels):
     """A running statistic that training updates in place, as torch does."""
     if not isinstance(value, np.ndarray):
@@ -49,28 +56,36 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if not isinstance(eps, numbers.Real) or not eps > 0:
         raise ValueError(f"eps: expected a positive number, got {eps!r}")
     act, slope = v.activation(activation, negative_slope)
-    gamma = np.ones(channels) if weight is None else _channel_vector(weight, "weight", channels)
-    beta = np.zeros(channels) if bias is None else _channel_vector(bias, "bias", channels)
     x3 = x.reshape(x.shape[0], channels, -1) if x.size else x.reshape(x.shape[0], channels, 0)
-    count = x3.shape[0] * x3.shape[2]
 
-    if training:
-        if count <= 1:
-            raise ValueError(f"x: training needs more than 1 value per channel, got shape "
-                             f"{x.shape}")
-        mean, var = kernels.batch_norm_statistics(x3)
-        buffers = [(running_mean, "running_mean", mean),
-                   (running_var, "running_var", var * count / (count - 1))]
-        for buffer, name, batch_value in buffers:
-            if buffer is not None:
-                buffer = _running_buffer(buffer, name, channels)
-                buffer[...] = (1.0 - momentum) * buffer + momentum * batch_value
-    else:
+    if not training:
         if running_mean is None or running_var is None:
             raise ValueError("running_mean: inference (training=False) needs running_mean "
                              "and running_var")
-        mean = _channel_vector(running_mean, "running_mean", channels)
-        var = _channel_vector(running_var, "running_var", channels)
+        # One native call computes scale/shift (in double) and applies them: the NumPy
+        # arithmetic on the per-channel vectors cost as much as the kernel on small maps.
+        vectors = [None if value is None else _channel_vector32(value, name, channels)
+                   for value, name in ((running_mean, "running_mean"),
+                                       (running_var, "running_var"), (weight, "weight"),
+                                       (bias, "bias"))]
+        if x.size == 0:
+            return x.copy()
+        return kernels.batch_norm_inference(x3, *vectors, float(eps), act,
+                                            slope).reshape(x.shape)
+
+    gamma = np.ones(channels) if weight is None else _channel_vector(weight, "weight", channels)
+    beta = np.zeros(channels) if bias is None else _channel_vector(bias, "bias", channels)
+    count = x3.shape[0] * x3.shape[2]
+    if count <= 1:
+        raise ValueError(f"x: training needs more than 1 value per channel, got shape "
+                         f"{x.shape}")
+    mean, var = kernels.batch_norm_statistics(x3)
+    buffers = [(running_mean, "running_mean", mean),
+               (running_var, "running_var", var * count / (count - 1))]
+    for buffer, name, batch_value in buffers:
+        if buffer is not None:
+            buffer = _running_buffer(buffer, name, channels)
+            buffer[...] = (1.0 - momentum) * buffer + momentum * batch_value
     scale = gamma / np.sqrt(var + eps)
     shift = beta - mean * scale
     if x.size == 0:

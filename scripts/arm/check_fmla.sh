@@ -15,8 +15,10 @@
 #   gemm       GemmTile<8, 12>::rows<R>             (fdl_f32_gemm__neon_8x12, every R)
 #   winograd   WinogradKernel<4>::input/output, WinogradKernel<2>::output
 #              (F(2,3)'s input transform is adds/subs only: reported, not required)
-#   depthwise  depthwise_plane<...>                  (fdl_f32_dwconv__neon)
+#   depthwise  depthwise_plane_*<...> and fdl_f32_dwconv__neon (the 3x3 kernels are
+#              inlined into the latter)
 #   peak       fdl_fma_loop__neon
+#   rnn        RnnStep<...>                          (fdl_f32_lstm_step__neon, fdl_f32_gru_step__neon)
 # Prints one table per file and, last, a line starting with "objdump:". Exit 1 if a
 # family has no fmla vN.4s or a file has an ARMv8.2+ instruction.
 set -euo pipefail
@@ -31,8 +33,9 @@ FAMILIES=(
   'winograd F(4,3) output|wino43-out|1|WinogradKernel<4>::output'
   'winograd F(2,3) output|wino23-out|1|WinogradKernel<2>::output'
   'winograd F(2,3) input|wino23-in|0|WinogradKernel<2>::input'
-  'depthwise|depthwise|1|depthwise_plane<'
+  'depthwise|depthwise|1|depthwise_plane_|^fdl_f32_dwconv__neon'
   'peak|peak|1|^fdl_fma_loop__neon'
+  'rnn step|rnn|1|RnnStep<'
 )
 # Beyond ARMv8.0-A: dot product, fp16 arithmetic (vector .4h/.8h or scalar h registers),
 # fp16 widening FMA, bf16, int8 matrix multiply.

@@ -62,4 +62,5 @@ void bind_conv(pybind11::module_& m);
 void bind_pooling(pybind11::module_& m);
 void bind_activation(pybind11::module_& m);
 void bind_batchnorm(pybind11::module_& m);
+void bind_rnn(pybind11::module_& m);
 void bind_conv_nd(pybind11::module_& m);

@@ -26,6 +26,7 @@ using namespace fastdl_bindings;
 
 py::dict activation_variants();  // activation.cc
 py::dict pool_variants();        // pooling.cc
+py::dict rnn_variants();         // rnn.cc
 
 namespace {
 
@@ -61,8 +62,10 @@ void bind_gemm(py::module_& m) {
   m.def("variants", [](const std::string& op) {
     if (op == "activation") return activation_variants();
     if (op == "pool") return pool_variants();
+    if (op == "rnn") return rnn_variants();
     if (op != "gemm")
-      throw py::value_error("op: expected 'gemm', 'activation' or 'pool', got '" + op + "'");
+      throw py::value_error("op: expected 'gemm', 'activation', 'pool' or 'rnn', got '" + op +
+                            "'");
     return variants_dict(fdl::gemm_variants(), [](const fdl::GemmUkernel& v, py::dict& d) {
       d["mr"] = v.mr;
       d["nr"] = v.nr;

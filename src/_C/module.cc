@@ -52,5 +52,6 @@ PYBIND11_MODULE(_C, m) {
   bind_pooling(m);
   bind_activation(m);
   bind_batchnorm(m);
+  bind_rnn(m);
   bind_conv_nd(m);
 }

@@ -18,6 +18,12 @@ void batch_norm_apply(const float* x, std::size_t batch, std::size_t channels,
                       std::size_t spatial, const float* scale, const float* shift,
                       Activation act, float alpha, float* y);
 
+// scale[c] = gamma[c] / sqrt(var[c] + eps), shift[c] = beta[c] - mean[c] * scale[c],
+// computed in double; gamma / beta null mean 1 / 0.
+void batch_norm_scale_shift(const float* mean, const float* var, const float* gamma,
+                            const float* beta, double eps, std::size_t channels, float* scale,
+                            float* shift);
+
 // Per-channel mean and biased variance of x [batch][channels][spatial], accumulated in
 // double (two passes: mean, then squared deviations).
 void batch_norm_statistics(const float* x, std::size_t batch, std::size_t channels,

@@ -1,4 +1,5 @@
 // Batch norm drivers: parallel over (image, channel) planes / channels.
+#include <cmath>
 #include <vector>
 
 #include "fastdl/activation.h"
@@ -54,6 +55,16 @@ void batch_norm_apply(const float* x, std::size_t batch, std::size_t channels,
     for (std::size_t p = 0; p < planes; ++p) one(p);
   } else {
     parallel_for(planes, one);
+  }
+}
+
+void batch_norm_scale_shift(const float* mean, const float* var, const float* gamma,
+                            const float* beta, double eps, std::size_t channels, float* scale,
+                            float* shift) {
+  for (std::size_t c = 0; c < channels; ++c) {
+    const double s = (gamma ? gamma[c] : 1.0) / std::sqrt(static_cast<double>(var[c]) + eps);
+    scale[c] = static_cast<float>(s);
+    shift[c] = static_cast<float>((beta ? beta[c] : 0.0) - mean[c] * s);
   }
 }
 
