@@ -201,6 +201,15 @@ TEST_P(NdVariant, Conv3dWinogradKeepsNanInsideItsReceptiveField) {
         }
 }
 
+TEST_P(NdVariant, Conv3dHugeVolumesLeaveWinogradForIm2col) {
+  NdCase c{1, 8, 8, 1, {64, 256, 256}, {3, 3, 3}, k1, k1, k1, k1};
+  const auto w = random_vector(8 * 8 * 27, 7);
+  fdl::Conv3dPlan plan(c.geometry(), w.data(), nullptr, c.act, kAlpha, &uk());
+  EXPECT_EQ(std::string(plan.algorithm(c.in)), "im2col");  // workspace would be > 64 MiB
+  const std::string small = plan.algorithm(Size3{4, 8, 8});
+  EXPECT_EQ(small != "im2col", uk().isa != fdl::Isa::kRef) << small;
+}
+
 TEST_P(NdVariant, ConvTransposeMatchesNaiveLoops) {
   using A = fdl::Activation;
   struct T {

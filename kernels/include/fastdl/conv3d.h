@@ -9,7 +9,8 @@
 // and group, Y_g[Cout/g x OD*OH*OW] = W_g[Cout/g x K] * col(X_g), K = Cin/g * KD*KH*KW,
 // with col(X) packed block by block straight into the GEMM's B panels (tiled im2col: the
 // workspace is one KC x NC block per thread whatever the input size). 3x3x3 stride-1
-// ungrouped layers with >= 8 channels take a Winograd form instead (see algorithm()).
+// ungrouped layers with >= 8 channels take a Winograd form instead (see algorithm()),
+// unless the volume is so large that its transformed planes would exceed 64 MiB.
 #pragma once
 
 #include <array>

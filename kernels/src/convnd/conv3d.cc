@@ -59,13 +59,13 @@ Conv3dPlan::Conv3dPlan(const Conv3dGeometry& g, const float* weights, const floa
 Conv3dPlan::~Conv3dPlan() = default;
 
 const char* Conv3dPlan::algorithm(const Size3& in) const {
-  if (!winograd_) return "im2col";
+  if (!winograd_ || !winograd_->fits(in)) return "im2col";
   return winograd_->best_tile(in) == 4 ? "winograd_f4" : "winograd_f2";
 }
 
 void Conv3dPlan::run(const float* x, std::size_t batch, const Size3& in, float* y) const {
   const Size3 out = g_.out_size(in);
-  if (winograd_ && batch > 0 && volume(out) > 0) {
+  if (winograd_ && batch > 0 && volume(out) > 0 && winograd_->fits(in)) {
     const std::size_t in_image = g_.in_channels * volume(in);
     const std::size_t out_image = g_.out_channels * volume(out);
     for (std::size_t n = 0; n < batch; ++n) {

@@ -128,6 +128,13 @@ int Conv3dWinograd::best_tile(const Size3& in) const {
   return 36 * tiling(4, in).tiles_padded <= 16 * tiling(2, in).tiles_padded ? 4 : 2;
 }
 
+bool Conv3dWinograd::fits(const Size3& in) const {
+  const int m = best_tile(in);
+  const std::size_t points = static_cast<std::size_t>((m + 2) * (m + 2));
+  const std::size_t planes = g_.in_channels * in[0] + g_.out_channels * g_.out_size(0, in[0]);
+  return points * tiling(m, in).tiles_padded * planes <= kMaxWorkspaceFloats;
+}
+
 void Conv3dWinograd::run(const float* x, const Size3& in, const float* bias, Activation act,
                          float alpha, float* y) const {
   const Form& f = forms_[best_tile(in) == 4 ? 1 : 0];

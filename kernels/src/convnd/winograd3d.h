@@ -33,6 +33,11 @@ class Conv3dWinograd {
   Conv3dWinograd(const Conv3dGeometry& g, const float* weights, const GemmUkernel& uk);
   // The tile size (2 or 4) that costs least for this input size.
   int best_tile(const Size3& in) const;
+  // Whether the per-image workspace (all transformed input and output planes, about 2.25x
+  // the input plus 2.25x the output with F(4,3)) stays within kMaxWorkspaceFloats; larger
+  // volumes take the im2col path, whose workspace does not grow with the input.
+  bool fits(const Size3& in) const;
+  static constexpr std::size_t kMaxWorkspaceFloats = std::size_t(1) << 24;  // 64 MiB
   // One image: x [Cin][in] -> y [Cout][out_size(in)]; bias may be null.
   void run(const float* x, const Size3& in, const float* bias, Activation act, float alpha,
            float* y) const;
