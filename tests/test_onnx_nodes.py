@@ -48,7 +48,57 @@ def _conv(case, inputs, n_outputs):
                            dilations, groups)]
     if dims == 1:
         return [ops.conv1d(x, w, b, strides[0], (begin[0], end[0]), dilations[0], groups)]
-    raise Unsupported(f"{dims}-D convolution: fastdl.ops has conv1d and conv2d only")
+    return [ops.conv3d(x, w, b, strides, tuple(zip(begin, end)), dilations, groups)]
+
+
+_CONV_TRANSPOSE = {1: ops.conv_transpose1d, 2: ops.conv_transpose2d, 3: ops.conv_transpose3d}
+
+
+def _conv_transpose(case, inputs, n_outputs):
+    """ONNX ConvTranspose: output position o is position o + pad_begin of the unpadded
+    result, whose extent is full = s*(in-1) + d*(k-1) + 1; output_shape (or auto_pad SAME_*)
+    fixes the output size and splits the padding (the odd one at the end for SAME_UPPER,
+    at the beginning otherwise). Symmetric padding with an extra within PyTorch's
+    output_padding range runs as one fastdl call; other splits crop the unpadded result
+    (positions past it receive the bias only)."""
+    x, w = inputs[0], inputs[1]
+    b = inputs[2] if len(inputs) > 2 else None
+    dims = x.ndim - 2
+    kernel, strides, dilations = spatial_attrs(case.attrs, w.shape[2:])
+    if list(case.attrs.get("kernel_shape") or kernel) != kernel:
+        raise Unsupported("kernel_shape differs from the weight's spatial shape")
+    groups = case.attrs.get("group", 1)
+    extra = list(case.attrs.get("output_padding") or [0] * dims)
+    full = [s * (i - 1) + d * (k - 1) + 1
+            for s, i, d, k in zip(strides, x.shape[2:], dilations, kernel)]
+    mode = case.attrs.get("auto_pad", "NOTSET")
+    sizes = case.attrs.get("output_shape")
+    if sizes is None and mode in ("SAME_UPPER", "SAME_LOWER"):
+        sizes = [i * s for i, s in zip(x.shape[2:], strides)]
+    if sizes is not None:
+        sizes = list(sizes)[-dims:]
+        total = [f + e - o for f, e, o in zip(full, extra, sizes)]
+        begin = [t // 2 if mode == "SAME_UPPER" else t - t // 2 for t in total]
+    else:
+        pads = list(case.attrs.get("pads") or [0] * (2 * dims)) if mode == "NOTSET" else []
+        begin, end = (pads[:dims], pads[dims:]) if pads else ([0] * dims, [0] * dims)
+        sizes = [f + e - pb - pe for f, e, pb, pe in zip(full, extra, begin, end)]
+    fn = _CONV_TRANSPOSE[dims]
+    output_padding = [o - f + 2 * pb for o, f, pb in zip(sizes, full, begin)]
+    if all(pb >= 0 and 0 <= op < max(s, d) for pb, op, s, d in
+           zip(begin, output_padding, strides, dilations)):
+        return [fn(x, w, b, strides, begin, output_padding, groups, dilations)]
+    y_full = fn(x, w, b, strides, 0, 0, groups, dilations)
+    y = np.zeros(x.shape[:1] + y_full.shape[1:2] + tuple(sizes), np.float32)
+    if b is not None:
+        y += b.reshape((-1,) + (1,) * dims)
+    dst, src = [slice(None)] * 2, [slice(None)] * 2
+    for o, f, pb in zip(sizes, full, begin):  # output o <- full position o + pb
+        lo, hi = max(0, -pb), min(o, f - pb)
+        dst.append(slice(lo, max(lo, hi)))
+        src.append(slice(lo + pb, max(lo, hi) + pb))
+    y[tuple(dst)] = y_full[tuple(src)]
+    return [y]
 
 
 # ---------------------------------------------------------------- pooling
@@ -222,6 +272,7 @@ ADAPTERS = {  # ONNX op_type -> adapter(case, inputs by position, number of outp
     "Softmax": _unary(lambda x, a: ops.softmax(x, a.get("axis", -1))),
     "LogSoftmax": _unary(lambda x, a: ops.log_softmax(x, a.get("axis", -1))),
     "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
     "MaxPool": _max_pool,
     "AveragePool": _average_pool,
     "GlobalAveragePool": _global_avg_pool,
@@ -231,7 +282,6 @@ ADAPTERS = {  # ONNX op_type -> adapter(case, inputs by position, number of outp
 }
 
 PENDING = {  # ops fastdl will support: their cases are listed, skipped until adapted
-    "ConvTranspose": "fastdl.ops has no conv_transpose yet",
     "LSTM": "fastdl.ops has no lstm yet",
     "GRU": "fastdl.ops has no gru yet",
 }
