@@ -201,3 +201,46 @@ def test_torch_refuses_what_we_refuse():
         F.conv_transpose1d(x, w, stride=2, output_padding=2)
     with pytest.raises(ValueError, match="^output_padding:"):
         ops.conv_transpose1d(x.numpy(), w.numpy(), stride=2, output_padding=2)
+
+
+@pytest.fixture(scope="module")
+def st():
+    return pytest.importorskip("hypothesis.strategies")
+
+
+def test_generated_geometries_match_torch(st):
+    """Property: any valid geometry (1-3 axes, stride, padding, dilation, output_padding,
+    groups) gives torch's values, through the plan and output_size."""
+    from hypothesis import given, settings
+
+    @st.composite
+    def geometries(draw):
+        dims = draw(st.integers(1, 3))
+        groups = draw(st.integers(1, 3))
+        cin, cout = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+        axes = []
+        for _ in range(dims):
+            k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+            size = draw(st.integers(1, 6 if dims == 3 else 9))
+            op = draw(st.integers(0, max(s, d) - 1))
+            full = (size - 1) * s + d * (k - 1) + 1
+            p = draw(st.integers(0, max(0, (full + op - 1) // 2)))
+            axes.append((k, s, d, size, op, p))
+        return draw(st.integers(0, 2)), cin, cout, groups, axes
+
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(geometries())
+    def check(geometry):
+        n, cin, cout, groups, axes = geometry
+        k, s, d, size, op, p = (tuple(a[i] for a in axes) for i in range(6))
+        rng = np.random.default_rng(sum(size))
+        x = rng.standard_normal((n, cin) + size, dtype=np.float32)
+        w = rng.standard_normal((cin, cout // groups) + k, dtype=np.float32)
+        b = rng.standard_normal(cout, dtype=np.float32)
+        want = torch_conv_transpose(x, w, b, s, p, op, groups, d)
+        plan = PLANS[len(axes)](w, b, s, p, 0, d, groups)
+        got = plan(x, output_size=want.shape[2:]) if all(o < st_ for o, st_ in zip(op, s)) \
+            else FUNCTIONS[len(axes)](x, w, b, s, p, op, groups, d)
+        assert_within(got, want, tolerance(x, w, b, s, p, op, groups, d), str(geometry))
+
+    check()
