@@ -189,3 +189,41 @@ def test_bad_shapes_name_the_argument():
         ops.conv3d(np.ones((1, 4, 5, 5, 5), np.float32), w, np.ones(3, np.float32))
     with pytest.raises(TypeError, match="^x:"):
         ops.conv3d(np.ones((1, 4, 5, 5, 5), np.complex64), w.astype(np.complex64))
+
+
+def test_generated_geometries_match_torch():
+    """Property: any valid 3-D geometry (kernel, stride, per-side padding, dilation,
+    groups) gives torch's values, on the selected backend and each native variant."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    impls = [i for i in IMPLEMENTATIONS if i[0] == "native"] or [("numpy", None, None)]
+
+    @st.composite
+    def geometries(draw):
+        groups = draw(st.integers(1, 2))
+        cin, cout = groups * draw(st.integers(1, 5)), groups * draw(st.integers(1, 5))
+        axes = []
+        for _ in range(3):
+            k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+            span = d * (k - 1) + 1
+            before, after = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+            size = draw(st.integers(max(1, span - before - after), 7))
+            axes.append((k, s, d, (before, after), size))
+        return draw(st.integers(0, 2)), cin, cout, groups, axes, draw(st.sampled_from(impls))
+
+    @hypothesis.settings(max_examples=50, deadline=None, derandomize=True)
+    @hypothesis.given(geometries())
+    def check(geometry):
+        n, cin, cout, groups, axes, impl = geometry
+        k, s, d, pad, size = (tuple(a[i] for a in axes) for i in range(5))
+        rng = np.random.default_rng(sum(size))
+        x = rng.standard_normal((n, cin) + size, dtype=np.float32)
+        w = rng.standard_normal((cout, cin // groups) + k, dtype=np.float32)
+        b = rng.standard_normal(cout, dtype=np.float32)
+        want = torch_conv3d(x, w, b, s, pad, d, groups)
+        tol = tolerance(x, w, b, s, pad, d, groups)
+        assert_within(ops.conv3d(x, w, b, s, pad, d, groups), want, tol, str(geometry))
+        got = run_implementation(impl, x, w, b, s, pad, d, groups, None, 0.0)
+        assert_within(got, want, tol, str(geometry))
+
+    check()
