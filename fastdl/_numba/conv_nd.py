@@ -157,7 +157,8 @@ def conv3d(x, w, b, stride, padding, dilation, groups, activation, alpha):
     y = np.zeros((x.shape[0], out_channels, int(np.prod(out))), dtype=np.float32)
     if b is not None:
         y[:] = b[:, None]
-    _conv_batch(_as_3d(x), w.reshape(out_channels, int(np.prod(w.shape[1:]))), int(groups), g, _widen(out, 1), y)
+    weights = w.reshape(out_channels, int(np.prod(w.shape[1:])))
+    _conv_batch(_as_3d(x), weights, int(groups), g, _widen(out, 1), y)
     return activate(y, activation, alpha).reshape((x.shape[0], out_channels) + out)
 
 

@@ -48,9 +48,12 @@ class Im2colPacker final : public Packer {
     const sidx sw = static_cast<sidx>(g_.stride[2]), Wi = static_cast<sidx>(W);
     for (std::size_t p = 0; p < kc; ++p) {
       const float* xc = x_ + c * D * H * W;
-      const sidx z_off = static_cast<sidx>(kz * g_.dilation[0]) - static_cast<sidx>(g_.pad_before[0]);
-      const sidx y_off = static_cast<sidx>(ky * g_.dilation[1]) - static_cast<sidx>(g_.pad_before[1]);
-      const sidx x_off = static_cast<sidx>(kx * g_.dilation[2]) - static_cast<sidx>(g_.pad_before[2]);
+      const sidx z_off = static_cast<sidx>(kz * g_.dilation[0]) -
+                         static_cast<sidx>(g_.pad_before[0]);
+      const sidx y_off = static_cast<sidx>(ky * g_.dilation[1]) -
+                         static_cast<sidx>(g_.pad_before[1]);
+      const sidx x_off = static_cast<sidx>(kx * g_.dilation[2]) -
+                         static_cast<sidx>(g_.pad_before[2]);
       float* row = dst + p * w;  // this k's slot in panel 0
       // The inside range of a whole output row is the same for every row: computed once.
       sidx row_lo, row_hi;
@@ -75,7 +78,8 @@ class Im2colPacker final : public Packer {
             inside(static_cast<sidx>(ow) * sw + x_off, sw, Wi, static_cast<sidx>(seg), s_lo, s_hi);
           }
         }
-        const float* src = xc + ((iz >= 0 ? iz : 0) * static_cast<sidx>(H) + (ih >= 0 ? ih : 0)) * Wi +
+        const sidx row_index = (iz >= 0 ? iz : 0) * static_cast<sidx>(H) + (ih >= 0 ? ih : 0);
+        const float* src = xc + row_index * Wi +
                            static_cast<sidx>(ow) * sw + x_off;
         for (sidx s = 0; s < static_cast<sidx>(seg);) {
           // Run inside one panel and one of the three zones.
