@@ -3,6 +3,7 @@ the selected backend, and every implementation directly — the NumPy reference,
 twin and each native GEMM variant with each algorithm ('im2col', 'auto' = Winograd for
 3x3x3 stride-1 layers with >= 8 channels). Without torch (the ARM build's tests under
 qemu) the NumPy reference is the oracle, itself checked against torch where it exists."""
+import importlib
 import math
 
 import numpy as np
@@ -17,6 +18,13 @@ try:
     F = torch.nn.functional
 except ImportError:
     torch = None
+
+
+def _numba_backend():
+    """fastdl._numba, or skip where numba is not installed (e.g. the ARM run under qemu)."""
+    pytest.importorskip("numba")
+    return importlib.import_module("fastdl._numba")
+
 
 CASES = [  # (batch, cin, cout, (D, H, W), kernel, stride, padding, dilation, groups)
     (2, 3, 5, (5, 6, 7), (3, 3, 3), 1, 1, 1, 1),
@@ -119,7 +127,7 @@ def run_implementation(impl, x, w, b, stride, padding, dilation, groups, activat
     if kind == "numpy":
         return reference.conv3d(x, w, b, *args)
     if kind == "numba":
-        numba_backend = pytest.importorskip("fastdl._numba")
+        numba_backend = _numba_backend()
         return numba_backend.conv3d(x, w, b, *args)
     from fastdl import _C
     plan = _C.Conv3dPlan(w, b, *args[:4], activation, alpha, variant=variant,

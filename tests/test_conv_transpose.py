@@ -3,6 +3,7 @@ conv_transpose{1,2,3}d: the public API on the selected backend, and every implem
 directly — the NumPy reference, the Numba twin and each native GEMM variant. Without torch
 (the ARM build's tests under qemu) the NumPy reference is the oracle, itself checked
 against torch where it exists."""
+import importlib
 import math
 
 import numpy as np
@@ -17,6 +18,13 @@ try:
 except ImportError:
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+
+
+def _numba_backend():
+    """fastdl._numba, or skip where numba is not installed (e.g. the ARM run under qemu)."""
+    pytest.importorskip("numba")
+    return importlib.import_module("fastdl._numba")
+
 
 CASES = [  # (batch, cin, cout, in size, kernel, stride, padding, output_padding, dilation, groups)
     (2, 3, 5, (9,), (3,), 1, 0, 0, 1, 1),
@@ -126,7 +134,7 @@ def test_each_implementation_matches_torch(impl, case):
         assert plan.variant == variant
         got = plan(x, list(want.shape[2:]))
     else:
-        backend = reference if kind == "numpy" else pytest.importorskip("fastdl._numba")
+        backend = reference if kind == "numpy" else _numba_backend()
         got = backend.conv_transpose(x, w, b, *args, want.shape[2:], _tuple(dilation, dims),
                                      groups, act, 0.1)
     assert_within(got, want, tolerance(x, w, b, stride, padding, output_padding, groups,

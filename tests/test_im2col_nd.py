@@ -15,6 +15,13 @@ except ImportError:  # the ARM build's tests under qemu: the NumPy reference is 
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
+
+def _numba_backend():
+    """fastdl._numba, or skip where numba is not installed (e.g. the ARM run under qemu)."""
+    pytest.importorskip("numba")
+    return importlib.import_module("fastdl._numba")
+
+
 CASES_1D = [  # (C, L, k, dilation, padding, stride)
     (3, 10, (3,), 1, 1, 1),
     (2, 17, (4,), 2, ((3, 0),), 3),
@@ -82,7 +89,7 @@ def _backend_module(backend):
     if backend == "numpy":
         return importlib.import_module("fastdl._reference")
     if backend == "numba":
-        return pytest.importorskip("fastdl._numba")
+        return _numba_backend()
     return pytest.importorskip("fastdl._native")
 
 
