@@ -28,6 +28,9 @@ class NodeCase:
     data_sets: list = field(repr=False)  # [(inputs by node position, expected outputs)]
     rtol: float = 1e-3
     atol: float = 1e-7
+    # Position of each present output in the op's signature (nodes may omit outputs,
+    # e.g. an LSTM node asking for Y_h only has outputs ['', 'Y_h']).
+    output_positions: list = field(default_factory=list)
 
 
 def onnx_available():
@@ -52,7 +55,8 @@ def _node_case(case, onnx):
         by_name = dict(zip(graph_inputs, inputs))
         data_sets.append(([by_name.get(n) if n else None for n in node.input], list(outputs)))
     return NodeCase(case.name, node.op_type, opset, attrs, list(node.input),
-                    [n for n in node.output if n], data_sets, case.rtol, case.atol)
+                    [n for n in node.output if n], data_sets, case.rtol, case.atol,
+                    [k for k, n in enumerate(node.output) if n])
 
 
 @functools.lru_cache(maxsize=1)

@@ -6,8 +6,8 @@ see tests/conftest.py).
 An adapter maps the ONNX node (attributes with ONNX's defaults, inputs by position) to
 fastdl.ops calls and returns the node's outputs. One that meets a feature fastdl cannot
 express raises Unsupported with the precise reason, and the case is skipped saying so.
-To add an op (ConvTranspose, LSTM, GRU, ...): write `def _my_op(case, inputs, n_outputs)`
-and add it to ADAPTERS; the op's cases are then collected and run. Ops in PENDING are
+To add an op: write `def _my_op(case, inputs, n_outputs)` and add it to ADAPTERS; the
+op's cases are then collected and run. Ops in PENDING are
 listed (each case skipped, naming the missing fastdl op) until their adapter exists.
 """
 from __future__ import annotations
@@ -55,12 +55,13 @@ _CONV_TRANSPOSE = {1: ops.conv_transpose1d, 2: ops.conv_transpose2d, 3: ops.conv
 
 
 def _conv_transpose(case, inputs, n_outputs):
-    """ONNX ConvTranspose: output position o is position o + pad_begin of the unpadded
-    result, whose extent is full = s*(in-1) + d*(k-1) + 1; output_shape (or auto_pad SAME_*)
-    fixes the output size and splits the padding (the odd one at the end for SAME_UPPER,
-    at the beginning otherwise). Symmetric padding with an extra within PyTorch's
-    output_padding range runs as one fastdl call; other splits crop the unpadded result
-    (positions past it receive the bias only)."""
+    """ONNX ConvTranspose -> fastdl's (PyTorch's) conv_transpose, whose padding is one
+    symmetric amount per axis cropped from both ends and whose output_padding extends the
+    end. ONNX's pads may be asymmetric or, with output_shape, negative (the output grows):
+    fastdl computes with the largest symmetric padding inside both pads and an
+    output_padding reaching the wanted end; the adapter crops the rest, and pads with
+    zeros (there is no bias in that case) only where output_padding would exceed what
+    PyTorch allows."""
     x, w = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
     dims = x.ndim - 2
@@ -68,37 +69,38 @@ def _conv_transpose(case, inputs, n_outputs):
     if list(case.attrs.get("kernel_shape") or kernel) != kernel:
         raise Unsupported("kernel_shape differs from the weight's spatial shape")
     groups = case.attrs.get("group", 1)
-    extra = list(case.attrs.get("output_padding") or [0] * dims)
-    full = [s * (i - 1) + d * (k - 1) + 1
-            for s, i, d, k in zip(strides, x.shape[2:], dilations, kernel)]
+    out_pad = list(case.attrs.get("output_padding") or [0] * dims)
+    # Full output before any padding is cropped, per axis (ONNX and PyTorch agree).
+    full = [(n - 1) * s + (k - 1) * d + 1 for n, s, k, d in zip(x.shape[2:], strides, kernel,
+                                                                dilations)]
     mode = case.attrs.get("auto_pad", "NOTSET")
-    sizes = case.attrs.get("output_shape")
-    if sizes is None and mode in ("SAME_UPPER", "SAME_LOWER"):
-        sizes = [i * s for i, s in zip(x.shape[2:], strides)]
-    if sizes is not None:
-        sizes = list(sizes)[-dims:]
-        total = [f + e - o for f, e, o in zip(full, extra, sizes)]
-        begin = [t // 2 if mode == "SAME_UPPER" else t - t // 2 for t in total]
+    if case.attrs.get("output_shape") or mode in ("SAME_UPPER", "SAME_LOWER"):
+        out = list(case.attrs.get("output_shape") or [n * s for n, s in zip(x.shape[2:],
+                                                                           strides)])
+        total = [f + op - o for f, op, o in zip(full, out_pad, out)]
+        if mode == "SAME_UPPER":
+            begin, end = [t // 2 for t in total], [t - t // 2 for t in total]
+        else:
+            begin, end = [t - t // 2 for t in total], [t // 2 for t in total]
     else:
-        pads = list(case.attrs.get("pads") or [0] * (2 * dims)) if mode == "NOTSET" else []
-        begin, end = (pads[:dims], pads[dims:]) if pads else ([0] * dims, [0] * dims)
-        sizes = [f + e - pb - pe for f, e, pb, pe in zip(full, extra, begin, end)]
-    fn = _CONV_TRANSPOSE[dims]
-    output_padding = [o - f + 2 * pb for o, f, pb in zip(sizes, full, begin)]
-    if all(pb >= 0 and 0 <= op < max(s, d) for pb, op, s, d in
-           zip(begin, output_padding, strides, dilations)):
-        return [fn(x, w, b, strides, begin, output_padding, groups, dilations)]
-    y_full = fn(x, w, b, strides, 0, 0, groups, dilations)
-    y = np.zeros(x.shape[:1] + y_full.shape[1:2] + tuple(sizes), np.float32)
-    if b is not None:
-        y += b.reshape((-1,) + (1,) * dims)
-    dst, src = [slice(None)] * 2, [slice(None)] * 2
-    for o, f, pb in zip(sizes, full, begin):  # output o <- full position o + pb
-        lo, hi = max(0, -pb), min(o, f - pb)
-        dst.append(slice(lo, max(lo, hi)))
-        src.append(slice(lo + pb, max(lo, hi) + pb))
-    y[tuple(dst)] = y_full[tuple(src)]
-    return [y]
+        begin, end = explicit_pads(case.attrs, x.shape[2:], kernel, strides, dilations)
+        out = [f + op - pb - pe for f, op, pb, pe in zip(full, out_pad, begin, end)]
+    padding = [max(0, min(pb, pe)) for pb, pe in zip(begin, end)]
+    # The wanted window in full-output coordinates is [begin, begin + out); fastdl gives
+    # [padding, full + output_padding - padding).
+    reach = [max(0, pb + o - (f - p)) for pb, o, f, p in zip(begin, out, full, padding)]
+    ok = [r < max(s, d) for r, s, d in zip(reach, strides, dilations)]
+    torch_out_pad = [r if fits else 0 for r, fits in zip(reach, ok)]
+    if not all(ok) and b is not None:
+        raise Unsupported("output_shape beyond PyTorch's output_padding range with a bias")
+    y = _CONV_TRANSPOSE[dims](x, w, b, strides, padding, torch_out_pad, groups, dilations)
+    front = [max(0, p - pb) for pb, p in zip(begin, padding)]  # a negative begin pad
+    widths = [(0, 0), (0, 0)] + [(f, max(0, pb - p + o - n)) for f, pb, p, o, n in
+                                 zip(front, begin, padding, out, y.shape[2:])]
+    y = np.pad(y, widths)
+    window = tuple(slice(pb - p + f, pb - p + f + o) for f, pb, p, o in
+                   zip(front, begin, padding, out))
+    return [y[(Ellipsis,) + window]]
 
 
 # ---------------------------------------------------------------- pooling
@@ -260,6 +262,136 @@ def _gemm(case, inputs, n_outputs):
     return [alpha * ops.matmul(a, b) + beta * c]
 
 
+# ---------------------------------------------------------------- recurrent
+
+# ONNX orders the gate blocks of W, R and B as LSTM i,o,f,c and GRU z,r,h; fastdl (as
+# PyTorch) as LSTM i,f,g,o and GRU r,z,n: the ONNX block each fastdl block comes from.
+_LSTM_BLOCKS, _GRU_BLOCKS = (0, 2, 3, 1), (1, 0, 2)
+
+
+def _gate_blocks(a, order):
+    """a [..., G*H, ...] on axis 0 with its G gate blocks put in `order`."""
+    return np.concatenate([np.split(a, len(order))[i] for i in order])
+
+
+def _rnn_attrs(case, inputs):
+    """(x as [T, B, I], number of directions, B split into (Wb, Rb) per direction or None)
+    after refusing what neither fastdl nor PyTorch has."""
+    attrs = case.attrs
+    if attrs.get("clip") is not None:
+        raise Unsupported("clip: fastdl's (PyTorch's) recurrences do not clip")
+    if attrs.get("activations") or attrs.get("activation_alpha") or attrs.get("activation_beta"):
+        raise Unsupported("custom activations: fastdl uses sigmoid/tanh as PyTorch")
+    if attrs.get("input_forget", 0):
+        raise Unsupported("input_forget (coupled input and forget gates)")
+    x = inputs[0]
+    if attrs.get("layout", 0):
+        x = x.transpose(1, 0, 2)
+    seq_lens = inputs[4] if len(inputs) > 4 else None
+    if seq_lens is not None and np.any(np.asarray(seq_lens) != x.shape[0]):
+        raise Unsupported("sequence_lens shorter than the sequence (PyTorch needs packing)")
+    directions = 2 if attrs.get("direction", "forward") == "bidirectional" else 1
+    b = inputs[3] if len(inputs) > 3 else None
+    biases = [None] * directions if b is None else [np.split(bd, 2) for bd in b]
+    return np.ascontiguousarray(x, np.float32), directions, biases
+
+
+def _run_directions(case, x, directions, run_one):
+    """Runs run_one(d, x in that direction's time order) -> (y [T, B, H], finals) per
+    direction and stacks them the ONNX way: Y [T, dirs, B, H], each final [dirs, B, H];
+    layout 1 moves the batch first."""
+    reverse = case.attrs.get("direction", "forward") == "reverse"
+    ys, finals = [], []
+    for d in range(directions):
+        backwards = reverse or d == 1
+        y, fin = run_one(d, x[::-1] if backwards else x)
+        ys.append(y[::-1] if backwards else y)
+        finals.append(fin)
+    y = np.stack(ys, axis=1)
+    states = [np.stack(s) for s in zip(*finals)]
+    if case.attrs.get("layout", 0):
+        y, states = y.transpose(2, 0, 1, 3), [s.transpose(1, 0, 2) for s in states]
+    return [y] + states
+
+
+def _initial(inputs, position, d, batch, hidden):
+    s = inputs[position] if len(inputs) > position else None
+    return np.zeros((batch, hidden), np.float32) if s is None else np.asarray(s[d], np.float32)
+
+
+def _lstm(case, inputs, n_outputs):
+    """ONNX LSTM through fastdl.ops.lstm per direction; peepholes (which PyTorch's LSTM has
+    not) through the step equations written with fastdl.ops.linear/sigmoid/tanh."""
+    x, directions, biases = _rnn_attrs(case, inputs)
+    w, r = inputs[1], inputs[2]
+    hidden, batch = case.attrs["hidden_size"], x.shape[1]
+    peep = inputs[7] if len(inputs) > 7 else None
+
+    def run_one(d, xs):
+        h0 = _initial(inputs, 5, d, batch, hidden)
+        c0 = _initial(inputs, 6, d, batch, hidden)
+        wb, rb = biases[d] if biases[d] is not None else (None, None)
+        if peep is None or not np.any(peep[d]):
+            reorder = (lambda a: None if a is None else _gate_blocks(a, _LSTM_BLOCKS))
+            y, (h, c) = ops.lstm(xs, h0, c0, reorder(w[d]), reorder(r[d]), reorder(wb),
+                                 reorder(rb))
+            return y, (h[0], c[0])  # h_n, c_n [1, B, H] as torch.nn.LSTM's
+        p_i, p_o, p_f = np.split(peep[d], 3)
+        h, c, ys = h0, c0, []
+        for xt in xs:
+            gates = ops.linear(xt, w[d], wb) + ops.linear(h, r[d], rb)
+            i, o, f, g = np.split(gates, 4, axis=1)
+            i, f = ops.sigmoid(i + p_i * c), ops.sigmoid(f + p_f * c)
+            c = f * c + i * ops.tanh(g)
+            h = ops.sigmoid(o + p_o * c) * ops.tanh(c)
+            ys.append(h)
+        return np.stack(ys), (h, c)
+
+    outputs = _run_directions(case, x, directions, run_one)
+    return _named_outputs(case, outputs, ["Y", "Y_h", "Y_c"])
+
+
+def _gru(case, inputs, n_outputs):
+    """ONNX GRU. linear_before_reset=1 is PyTorch's GRU: fastdl.ops.gru per direction.
+    ONNX's default, 0, applies the reset gate before the recurrent product of the new
+    gate, r * h inside R_h (r * h); fastdl has no such kernel, so that form runs the step
+    equations written with fastdl.ops.linear/sigmoid/tanh."""
+    x, directions, biases = _rnn_attrs(case, inputs)
+    w, r = inputs[1], inputs[2]
+    hidden, batch = case.attrs["hidden_size"], x.shape[1]
+    before_reset = case.attrs.get("linear_before_reset", 0)
+
+    def run_one(d, xs):
+        h0 = _initial(inputs, 5, d, batch, hidden)
+        wb, rb = biases[d] if biases[d] is not None else (None, None)
+        if before_reset:
+            reorder = (lambda a: None if a is None else _gate_blocks(a, _GRU_BLOCKS))
+            y, h = ops.gru(xs, h0, reorder(w[d]), reorder(r[d]), reorder(wb), reorder(rb))
+            return y, (h[0],)
+        w_zr, w_h = w[d][:2 * hidden], w[d][2 * hidden:]
+        r_zr, r_h = r[d][:2 * hidden], r[d][2 * hidden:]
+        wb_zr, wb_h = (None, None) if wb is None else (wb[:2 * hidden], wb[2 * hidden:])
+        rb_zr, rb_h = (None, None) if rb is None else (rb[:2 * hidden], rb[2 * hidden:])
+        h, ys = h0, []
+        for xt in xs:
+            z, rg = np.split(ops.sigmoid(ops.linear(xt, w_zr, wb_zr)
+                                         + ops.linear(h, r_zr, rb_zr)), 2, axis=1)
+            n = ops.tanh(ops.linear(xt, w_h, wb_h) + ops.linear(rg * h, r_h, rb_h))
+            h = (1 - z) * n + z * h
+            ys.append(h)
+        return np.stack(ys), (h,)
+
+    outputs = _run_directions(case, x, directions, run_one)
+    return _named_outputs(case, outputs, ["Y", "Y_h"])
+
+
+def _named_outputs(case, outputs, onnx_names):
+    """The outputs the node asks for, by their position in the op's signature
+    (onnx_names, for the reader: ONNX RNN nodes often ask for Y_h only)."""
+    assert len(outputs) == len(onnx_names)
+    return [outputs[k] for k in case.output_positions]
+
+
 # ---------------------------------------------------------------- the table
 
 ADAPTERS = {  # ONNX op_type -> adapter(case, inputs by position, number of outputs)
@@ -272,19 +404,18 @@ ADAPTERS = {  # ONNX op_type -> adapter(case, inputs by position, number of outp
     "Softmax": _unary(lambda x, a: ops.softmax(x, a.get("axis", -1))),
     "LogSoftmax": _unary(lambda x, a: ops.log_softmax(x, a.get("axis", -1))),
     "Conv": _conv,
-    "ConvTranspose": _conv_transpose,
     "MaxPool": _max_pool,
     "AveragePool": _average_pool,
     "GlobalAveragePool": _global_avg_pool,
     "GlobalMaxPool": _global_max_pool,
     "BatchNormalization": _batch_norm,
     "Gemm": _gemm,
+    "ConvTranspose": _conv_transpose,
+    "LSTM": _lstm,
+    "GRU": _gru,
 }
 
-PENDING = {  # ops fastdl will support: their cases are listed, skipped until adapted
-    "LSTM": "fastdl.ops has no lstm yet",
-    "GRU": "fastdl.ops has no gru yet",
-}
+PENDING = {}  # op_type -> why: ops fastdl will support, their cases skipped until adapted
 
 
 def pytest_generate_tests(metafunc):
@@ -328,3 +459,27 @@ def test_every_adapted_op_has_cases(onnx_node_cases):
     """A renamed op or a filter gone wrong would otherwise pass by running nothing."""
     missing = [op for op in ADAPTERS if not onnx_node_cases.get(op)]
     assert not missing, f"no ONNX node test case for {missing}"
+
+
+def test_onnx_gru_cases_with_linear_before_reset(onnx_node_cases):
+    """Every ONNX GRU case runs ONNX's default linear_before_reset=0, which fastdl.ops.gru
+    (PyTorch's GRU) does not compute; the same cases with linear_before_reset=1, expected
+    outputs from ONNX's own reference evaluator, run through fastdl.ops.gru itself."""
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    cases = onnx_node_cases.get("GRU", [])
+    assert cases
+    for case in cases:
+        attrs = dict(case.attrs, linear_before_reset=1)
+        outputs = ["Y", "Y_h"]
+        node = onnx.helper.make_node("GRU", case.input_names, outputs, **attrs)
+        for inputs, _ in case.data_sets:
+            feeds = {n: a for n, a in zip(case.input_names, inputs) if n}
+            expected = ReferenceEvaluator(node).run(None, feeds)
+            lbr_case = type(case)(case.name, "GRU", case.opset, attrs, case.input_names,
+                                  outputs, [], case.rtol, case.atol, [0, 1])
+            got = _gru(lbr_case, list(inputs), 2)
+            for k, (g, want) in enumerate(zip(got, expected)):
+                np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-6,
+                                           err_msg=f"{case.name} lbr=1 output #{k}")

@@ -19,6 +19,8 @@
 #              inlined into the latter)
 #   peak       fdl_fma_loop__neon
 #   rnn        RnnStep<...>                          (fdl_f32_lstm_step__neon, fdl_f32_gru_step__neon)
+#   activation fdl_f32_{activation,exp,softmax}__neon (vectorised exp: sigmoid/tanh/silu/elu)
+#   batchnorm  fdl_f32_batchnorm__neon               (x * scale + shift, fused activation)
 # Prints one table per file and, last, a line starting with "objdump:". Exit 1 if a
 # family has no fmla vN.4s or a file has an ARMv8.2+ instruction.
 set -euo pipefail
@@ -36,6 +38,8 @@ FAMILIES=(
   'depthwise|depthwise|1|depthwise_plane_|^fdl_f32_dwconv__neon'
   'peak|peak|1|^fdl_fma_loop__neon'
   'rnn step|rnn|1|RnnStep<'
+  'activation|activation|1|^fdl_f32_(activation|exp|softmax)__neon'
+  'batch norm|batchnorm|1|^fdl_f32_batchnorm__neon'
 )
 # Beyond ARMv8.0-A: dot product, fp16 arithmetic (vector .4h/.8h or scalar h registers),
 # fp16 widening FMA, bf16, int8 matrix multiply.
