@@ -34,6 +34,26 @@ class Im2colPacker final : public Packer {
     if (lo > hi) lo = hi;
   }
 
+  // n panels of w consecutive floats from src into dst, dst + stride, ...: fixed-size
+  // copies for the microkernels' panel widths, which the compiler turns into whole moves.
+  template <std::size_t W>
+  static void copy_fixed(const float* src, std::size_t n, std::size_t stride, float* dst) {
+    for (std::size_t i = 0; i < n; ++i, src += W, dst += stride)
+      for (std::size_t q = 0; q < W; ++q) dst[q] = src[q];
+  }
+  static void copy_panels(const float* src, std::size_t n, std::size_t w, std::size_t stride,
+                          float* dst) {
+    switch (w) {
+      case 32: return copy_fixed<32>(src, n, stride, dst);
+      case 16: return copy_fixed<16>(src, n, stride, dst);
+      case 12: return copy_fixed<12>(src, n, stride, dst);
+      case 8: return copy_fixed<8>(src, n, stride, dst);
+      default:
+        for (std::size_t i = 0; i < n; ++i, src += w, dst += stride)
+          for (std::size_t q = 0; q < w; ++q) dst[q] = src[q];
+    }
+  }
+
   Im2colPacker(const Conv3dGeometry& g, const float* x, const Size3& in)
       : g_(g), x_(x), in_(in), out_(g.out_size(in)) {}
 
@@ -82,6 +102,17 @@ class Im2colPacker final : public Packer {
         const float* src = xc + row_index * Wi +
                            static_cast<sidx>(ow) * sw + x_off;
         for (sidx s = 0; s < static_cast<sidx>(seg);) {
+          // Whole panels inside the input row at stride 1 (long rows, e.g. 1-D
+          // convolutions): fixed-width copies, one per panel, no zone logic per run.
+          if (sw == 1 && lane == 0 && s >= s_lo) {
+            const sidx whole = (std::min(s_hi, static_cast<sidx>(seg)) - s) / static_cast<sidx>(w);
+            if (whole > 0) {
+              copy_panels(src + s, static_cast<std::size_t>(whole), w, panel_stride, panel);
+              panel += static_cast<std::size_t>(whole) * panel_stride;
+              s += whole * static_cast<sidx>(w);
+              continue;
+            }
+          }
           // Run inside one panel and one of the three zones.
           float* out = panel + lane;
           sidx end = std::min<sidx>(static_cast<sidx>(seg), s + static_cast<sidx>(w - lane));
