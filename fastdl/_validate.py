@@ -22,10 +22,14 @@ def real_array(value, name):
 
 def float32_array(value, name, ndim=None, what=None):
     """A C-contiguous float32 copy-or-view of `value` (any strides, any real dtype)."""
-    arr = real_array(value, name)
-    if ndim is not None and arr.ndim not in np.atleast_1d(ndim):
+    ready = (type(value) is np.ndarray and value.dtype == np.float32
+             and value.flags.c_contiguous)  # the common case, on every call of a plan
+    arr = value if ready else real_array(value, name)
+    if ndim is not None and arr.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
         raise ValueError(f"{name}: expected a {what or f'{ndim}-D array'}, "
                          f"got shape {arr.shape}")
+    if ready:
+        return arr
     # np.asarray keeps 0-d arrays 0-d (np.ascontiguousarray would make them 1-d).
     return np.asarray(arr, dtype=np.float32, order="C")
 
