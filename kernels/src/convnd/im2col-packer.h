@@ -66,6 +66,8 @@ class Im2colPacker final : public Packer {
     const std::size_t khw = KH * KW, taps = KD * khw;
     std::size_t c = k0 / taps, kz = (k0 % taps) / khw, ky = (k0 % khw) / KW, kx = k0 % KW;
     const sidx sw = static_cast<sidx>(g_.stride[2]), Wi = static_cast<sidx>(W);
+    // Where row r0 starts, the same for every k (divisions once per block).
+    const std::size_t plane0 = r0 / (OH * OW), oh0 = (r0 / OW) % OH, ow0 = r0 % OW;
     for (std::size_t p = 0; p < kc; ++p) {
       const float* xc = x_ + c * D * H * W;
       const sidx z_off = static_cast<sidx>(kz * g_.dilation[0]) -
@@ -78,8 +80,7 @@ class Im2colPacker final : public Packer {
       // The inside range of a whole output row is the same for every row: computed once.
       sidx row_lo, row_hi;
       inside(x_off, sw, Wi, static_cast<sidx>(OW), row_lo, row_hi);
-      std::size_t plane = r0 / (OH * OW);
-      std::size_t oh = (r0 / OW) % OH, ow = r0 % OW;
+      std::size_t plane = plane0, oh = oh0, ow = ow0;
       std::size_t t = 0;
       // Where position t lands: lane `lane` of the panel at `panel` (tracked, not divided).
       float* panel = row;
