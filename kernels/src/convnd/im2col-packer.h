@@ -34,23 +34,25 @@ class Im2colPacker final : public Packer {
     if (lo > hi) lo = hi;
   }
 
-  // n panels of w consecutive floats from src into dst, dst + stride, ...: fixed-size
-  // copies for the microkernels' panel widths, which the compiler turns into whole moves.
-  template <std::size_t W>
+  // n panels of w floats, read S apart from src, into dst, dst + stride, ...: fixed-size
+  // copies for the microkernels' panel widths and strides 1 and 2, which the compiler
+  // turns into whole moves (stride 2: loads and shuffles).
+  template <std::size_t W, int S>
   static void copy_fixed(const float* src, std::size_t n, std::size_t stride, float* dst) {
-    for (std::size_t i = 0; i < n; ++i, src += W, dst += stride)
-      for (std::size_t q = 0; q < W; ++q) dst[q] = src[q];
+    for (std::size_t i = 0; i < n; ++i, src += W * S, dst += stride)
+      for (std::size_t q = 0; q < W; ++q) dst[q] = src[q * S];
   }
+  template <int S>
   static void copy_panels(const float* src, std::size_t n, std::size_t w, std::size_t stride,
                           float* dst) {
     switch (w) {
-      case 32: return copy_fixed<32>(src, n, stride, dst);
-      case 16: return copy_fixed<16>(src, n, stride, dst);
-      case 12: return copy_fixed<12>(src, n, stride, dst);
-      case 8: return copy_fixed<8>(src, n, stride, dst);
+      case 32: return copy_fixed<32, S>(src, n, stride, dst);
+      case 16: return copy_fixed<16, S>(src, n, stride, dst);
+      case 12: return copy_fixed<12, S>(src, n, stride, dst);
+      case 8: return copy_fixed<8, S>(src, n, stride, dst);
       default:
-        for (std::size_t i = 0; i < n; ++i, src += w, dst += stride)
-          for (std::size_t q = 0; q < w; ++q) dst[q] = src[q];
+        for (std::size_t i = 0; i < n; ++i, src += w * S, dst += stride)
+          for (std::size_t q = 0; q < w; ++q) dst[q] = src[q * S];
     }
   }
 
@@ -103,12 +105,16 @@ class Im2colPacker final : public Packer {
         const float* src = xc + row_index * Wi +
                            static_cast<sidx>(ow) * sw + x_off;
         for (sidx s = 0; s < static_cast<sidx>(seg);) {
-          // Whole panels inside the input row at stride 1 (long rows, e.g. 1-D
-          // convolutions): fixed-width copies, one per panel, no zone logic per run.
-          if (sw == 1 && lane == 0 && s >= s_lo) {
+          // Whole panels inside the input row at stride 1 or 2 (long rows: 1-D
+          // convolutions, strided stems): fixed-width copies, one per panel, no zone logic
+          // per run.
+          if (sw <= 2 && lane == 0 && s >= s_lo) {
             const sidx whole = (std::min(s_hi, static_cast<sidx>(seg)) - s) / static_cast<sidx>(w);
             if (whole > 0) {
-              copy_panels(src + s, static_cast<std::size_t>(whole), w, panel_stride, panel);
+              if (sw == 1)
+                copy_panels<1>(src + s, static_cast<std::size_t>(whole), w, panel_stride, panel);
+              else
+                copy_panels<2>(src + 2 * s, static_cast<std::size_t>(whole), w, panel_stride, panel);
               panel += static_cast<std::size_t>(whole) * panel_stride;
               s += whole * static_cast<sidx>(w);
               continue;
