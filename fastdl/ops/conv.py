@@ -1,7 +1,5 @@
 """2-D convolution (torch.nn.functional.conv2d semantics, NCHW) and im2col/col2im
 (torch.nn.functional.unfold/fold)."""
-import numbers
-
 from fastdl import _validate as v
 from fastdl._backend import backend, kernels
 from fastdl.ops import _convnd
@@ -11,49 +9,7 @@ def _padding(padding, kernel_size, dilation, stride):
     """(top, bottom, left, right) from an int, a pair, a pair of (before, after) pairs,
     'valid' or 'same' (stride 1 only; an odd total puts the extra row/column after,
     as PyTorch does)."""
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return (0, 0, 0, 0)
-        if mode != "same":
-            raise ValueError(f"padding: expected 'valid', 'same', an int or pairs, "
-                             f"got {padding!r}")
-        if stride != (1, 1):
-            raise ValueError(f"padding: 'same' needs stride 1 (as in PyTorch), got "
-                             f"stride {stride}")
-        out = []
-        for k, d in zip(kernel_size, dilation):
-            total = d * (k - 1)
-            out += [total // 2, total - total // 2]
-        return tuple(out)
-    if isinstance(padding, numbers.Integral):
-        return v.int_tuple(padding, "padding", 4, 0)
-    try:
-        items = list(padding)
-    except TypeError:
-        raise TypeError(f"padding: expected an int, a pair, pairs or 'same'/'valid', got "
-                        f"{type(padding).__name__}") from None
-    if len(items) != 2:
-        raise ValueError(f"padding: expected 2 entries (height, width), got {padding!r}")
-    out = []
-    for item in items:
-        out += v.int_tuple(item, "padding", 2, 0)
-    return tuple(out)
-
-
-def _check_fits(in_hw, kernel_size, dilation, padding, name):
-    top, bottom, left, right = padding
-    padded = (in_hw[0] + top + bottom, in_hw[1] + left + right)
-    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation))
-    if padded[0] < span[0] or padded[1] < span[1]:
-        raise ValueError(f"{name}: the dilated kernel {span} is larger than the padded input "
-                         f"{padded}")
-
-
-def _out_hw(in_hw, kernel_size, dilation, padding, stride):
-    top, bottom, left, right = padding
-    return ((in_hw[0] + top + bottom - dilation[0] * (kernel_size[0] - 1) - 1) // stride[0] + 1,
-            (in_hw[1] + left + right - dilation[1] * (kernel_size[1] - 1) - 1) // stride[1] + 1)
+    return _convnd.padding_nd(padding, 2, kernel_size, dilation, stride)
 
 
 class Conv2dPlan:
@@ -100,8 +56,8 @@ class Conv2dPlan:
     def output_shape(self, input_shape):
         """The output shape for an input of shape (N, C, H, W)."""
         n, _, h, w = input_shape
-        return (n, self.out_channels) + _out_hw((h, w), self.kernel_size, self.dilation,
-                                                 self.padding, self.stride)
+        return (n, self.out_channels) + _convnd.output_sizes(
+            (h, w), self.kernel_size, self.dilation, self.padding, self.stride)
 
     def __call__(self, x):
         x = v.float32_array(x, "x", (3, 4), "4-D array (N, C, H, W) or 3-D (C, H, W)")
@@ -111,7 +67,7 @@ class Conv2dPlan:
             raise ValueError(f"x: expected {self.in_channels} channels (w has "
                              f"{self.in_channels // self.groups} per group x {self.groups} "
                              f"groups), got shape {x.shape}")
-        _check_fits(x.shape[2:], self.kernel_size, self.dilation, self.padding, "x")
+        _convnd.check_fits(x.shape[2:], self.kernel_size, self.dilation, self.padding, "x")
         v.output_size(self.output_shape(x.shape), "conv2d")
         if self._native is not None:
             return self._native(x)
@@ -160,8 +116,8 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1):
     kernel_size, dilation, padding, stride = _unfold_geometry(kernel_size, dilation, padding,
                                                               stride)
     batched = x if x.ndim == 4 else x[None]
-    _check_fits(batched.shape[2:], kernel_size, dilation, padding, "x")
-    oh, ow = _out_hw(batched.shape[2:], kernel_size, dilation, padding, stride)
+    _convnd.check_fits(batched.shape[2:], kernel_size, dilation, padding, "x")
+    oh, ow = _convnd.output_sizes(batched.shape[2:], kernel_size, dilation, padding, stride)
     v.output_size((batched.shape[0], batched.shape[1] * kernel_size[0] * kernel_size[1],
                    oh * ow), "im2col")
     cols = kernels.im2col(batched, kernel_size, dilation, padding, stride)
@@ -185,8 +141,8 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     if batched.shape[1] % taps:
         raise ValueError(f"cols: expected a multiple of kH*kW = {taps} rows, got shape "
                          f"{cols.shape}")
-    _check_fits(output_size, kernel_size, dilation, padding, "output_size")
-    oh, ow = _out_hw(output_size, kernel_size, dilation, padding, stride)
+    _convnd.check_fits(output_size, kernel_size, dilation, padding, "output_size")
+    oh, ow = _convnd.output_sizes(output_size, kernel_size, dilation, padding, stride)
     if batched.shape[2] != oh * ow:
         raise ValueError(f"cols: expected {oh * ow} columns (blocks of output_size "
                          f"{output_size}), got shape {cols.shape}")

@@ -8,6 +8,7 @@
 #include "fastdl/conv3d.h"
 #include "fastdl/threadpool.h"
 #include "../convnd/im2col-packer.h"
+#include "../core/nonfinite.h"
 #include "depthwise.h"
 #include "winograd.h"
 
@@ -24,17 +25,6 @@ std::size_t Conv2dGeometry::out_w(std::size_t in_w) const {
 }
 
 namespace {
-
-// Any Inf or NaN among n floats (exponent bits all ones); an integer OR that vectorises.
-bool has_nonfinite(const float* x, std::size_t n) {
-  std::uint32_t found = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, x + i, sizeof bits);
-    found |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-  }
-  return found != 0;
-}
 
 bool is_pointwise(const Conv2dGeometry& g) {
   return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&

@@ -6,23 +6,13 @@
 
 #include "fastdl/conv3d.h"
 #include "fastdl/threadpool.h"
+#include "../core/nonfinite.h"
 #include "im2col-packer.h"
 #include "winograd3d.h"
 
 namespace fdl {
 
 namespace {
-
-// Any Inf or NaN among n floats (exponent bits all ones); an integer OR that vectorises.
-bool has_nonfinite(const float* x, std::size_t n) {
-  std::uint32_t found = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, x + i, sizeof bits);
-    found |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-  }
-  return found != 0;
-}
 
 bool is_pointwise(const Conv3dGeometry& g) {
   for (int a = 0; a < 3; ++a)
