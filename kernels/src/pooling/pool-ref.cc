@@ -3,6 +3,7 @@
 // every variant (see pool-plane.inc).
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "pool-variants.h"
 
@@ -63,5 +64,66 @@ void fdl_f32_pool__ref(const fdl::PoolParams& p, std::size_t planes, const float
                                           p.divisor_taps(2, ow));
           y[o] = static_cast<float>(sum / divisor);
         }
+  }
+}
+
+void fdl_pool_argmax(const fdl::PoolParams& p, std::size_t planes, const float* x,
+                     const float* y, std::int64_t* indices) {
+  sidx in[3], out[3], k[3], s[3], pad[3], dil[3];
+  for (int a = 0; a < 3; ++a) {
+    in[a] = static_cast<sidx>(p.in_size[a]), out[a] = static_cast<sidx>(p.out_size(a));
+    k[a] = static_cast<sidx>(p.kernel[a]), s[a] = static_cast<sidx>(p.stride[a]);
+    pad[a] = static_cast<sidx>(p.pad[a]), dil[a] = static_cast<sidx>(p.dilation[a]);
+  }
+  const sidx in_plane = in[0] * in[1] * in[2], out_plane = out[0] * out[1] * out[2];
+  // In-bounds input coordinates of the window at output position o along axis a, in scan
+  // order (computed once per depth slice / row, not per output), and the first
+  // non-negative one even if out of bounds: a dilated window may lie wholly in the
+  // padding, and then the index is the reference's (first[0] * H + first[1]) * W + first[2].
+  auto taps = [&](int a, sidx o, std::vector<sidx>& list) {
+    list.clear();
+    for (sidx t = 0; t < k[a]; ++t) {
+      const sidx i = o * s[a] - pad[a] + t * dil[a];
+      if (i >= 0 && i < in[a]) list.push_back(i);
+    }
+    sidx first = o * s[a] - pad[a];
+    while (first < 0) first += dil[a];
+    return first;
+  };
+  std::vector<sidx> zs, ys, xs;
+  for (std::size_t plane = 0; plane < planes; ++plane) {
+    const float* xp = x + plane * in_plane;
+    sidx o = static_cast<sidx>(plane) * out_plane;
+    for (sidx od = 0; od < out[0]; ++od) {
+      const sidx z0 = taps(0, od, zs);
+      for (sidx oh = 0; oh < out[1]; ++oh) {
+        const sidx y0 = taps(1, oh, ys);
+        for (sidx ow = 0; ow < out[2]; ++ow, ++o) {
+          const sidx x0 = taps(2, ow, xs);
+          const float want = y[o];
+          sidx found = (z0 * in[1] + y0) * in[2] + x0;  // all -inf: the first tap
+          // Branch-free: which tap holds the maximum is data-dependent, and a branch per
+          // tap mispredicted about once per output. The first equal tap in scan order is
+          // the last one selected in reverse order; the last NaN the last in scan order.
+          if (!std::isnan(want)) {
+            for (std::size_t a = zs.size(); a-- > 0;)
+              for (std::size_t b = ys.size(); b-- > 0;) {
+                const sidx row = (zs[a] * in[1] + ys[b]) * in[2];
+                for (std::size_t c = xs.size(); c-- > 0;) {
+                  const sidx i = row + xs[c];
+                  found = xp[i] == want ? i : found;
+                }
+              }
+          } else {
+            for (const sidx z : zs)
+              for (const sidx yy : ys) {
+                const sidx row = (z * in[1] + yy) * in[2];
+                for (const sidx xx : xs) found = std::isnan(xp[row + xx]) ? row + xx : found;
+              }
+          }
+          indices[o] = found;
+        }
+      }
+    }
   }
 }

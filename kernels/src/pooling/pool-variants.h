@@ -11,3 +11,11 @@
                            std::int64_t*);
 #include "variants.inc"
 #undef FDL_POOL_VARIANT
+
+// Max pooling's indices (PyTorch's flat index within each input plane) for the maxima y
+// already computed: per output, the first tap in PyTorch's scan order equal to y, or the
+// last NaN tap where y is NaN (PyTorch updates on `v > best || isnan(v)`); where every
+// tap is -inf, the first in-bounds tap. The SIMD variants compute y with their vector
+// kernels and then call this scalar pass, instead of the reference's full scalar pooling.
+void fdl_pool_argmax(const fdl::PoolParams& p, std::size_t planes, const float* x,
+                     const float* y, std::int64_t* indices);
