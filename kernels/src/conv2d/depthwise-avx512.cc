@@ -3,7 +3,8 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <vector>
+#include <cstdlib>
+#include <new>
 
 #include "depthwise.h"
 

@@ -47,26 +47,6 @@ WinogradTiling tiling(const Conv2dGeometry& g, int m, std::size_t nr, std::size_
   return t;
 }
 
-// U = G g G^T (alpha x alpha) for one 3x3 kernel g, in double.
-template <int M>
-void transform_kernel(const float* g, double* u) {
-  using Mat = winograd::Matrices<M>;
-  constexpr int A = Mat::kAlpha;
-  double tmp[A][3];
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < 3; ++j) {
-      double s = 0;
-      for (int k = 0; k < 3; ++k) s += Mat::G[i][k] * g[k * 3 + j];
-      tmp[i][j] = s;
-    }
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < A; ++j) {
-      double s = 0;
-      for (int k = 0; k < 3; ++k) s += tmp[i][k] * Mat::G[j][k];
-      u[i * A + j] = s;
-    }
-}
-
 struct Workspace {
   AlignedBuffer v, m;
 };
@@ -101,8 +81,8 @@ WinogradConv::WinogradConv(const Conv2dGeometry& g, int m, const float* weights,
   for (std::size_t o = 0; o < cout; ++o)
     for (std::size_t c = 0; c < cin; ++c) {
       const float* k = weights + (o * cin + c) * 9;
-      if (m == 2) transform_kernel<2>(k, u.data());
-      else transform_kernel<4>(k, u.data());
+      if (m == 2) winograd::transform_kernel<2>(k, u.data());
+      else winograd::transform_kernel<4>(k, u.data());
       for (std::size_t xi = 0; xi < points; ++xi)
         transformed[(xi * cout + o) * cin + c] = static_cast<float>(u[xi]);
     }

@@ -12,26 +12,6 @@ namespace fdl {
 
 namespace {
 
-// U = G g G^T (alpha x alpha) for one 3x3 kernel slice g, in double.
-template <int M>
-void transform_kernel(const float* g, double* u) {
-  using Mat = winograd::Matrices<M>;
-  constexpr int A = Mat::kAlpha;
-  double tmp[A][3];
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < 3; ++j) {
-      double s = 0;
-      for (int k = 0; k < 3; ++k) s += Mat::G[i][k] * g[k * 3 + j];
-      tmp[i][j] = s;
-    }
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < A; ++j) {
-      double s = 0;
-      for (int k = 0; k < 3; ++k) s += tmp[i][k] * Mat::G[j][k];
-      u[i * A + j] = s;
-    }
-}
-
 // B operand of one output plane: rows k = c*3 + kz of the GEMM are rows c*D + d0 + kz of
 // V (d0 = od - pad: the first input plane the window meets), zero where that plane lies in
 // the depth padding. V's panels hold `vk` = C*D rows each; all panels are full (V is
@@ -97,8 +77,8 @@ void Conv3dWinograd::build(Form& f, int m, const float* weights) const {
   for (std::size_t o = 0; o < cout; ++o)
     for (std::size_t ck = 0; ck < k; ++ck) {
       const float* slice = weights + (o * k + ck) * 9;
-      if (m == 2) transform_kernel<2>(slice, u.data());
-      else transform_kernel<4>(slice, u.data());
+      if (m == 2) winograd::transform_kernel<2>(slice, u.data());
+      else winograd::transform_kernel<4>(slice, u.data());
       for (std::size_t xi = 0; xi < points; ++xi)
         transformed[(xi * cout + o) * k + ck] = static_cast<float>(u[xi]);
     }

@@ -1,6 +1,6 @@
 // The reference pooling kernel: every window read tap by tap, the specification the other
-// variants are tested against. Never optimised. Also computes max pooling's indices for
-// every variant (see pool-plane.inc).
+// variants are tested against. Never optimised. Also fdl_pool_argmax, the index pass the
+// SIMD variants run after their vector max pooling (see pool-plane.inc).
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -9,17 +9,28 @@
 
 namespace {
 using sidx = std::ptrdiff_t;
+
+// The pooling geometry per axis (depth, height, width) as signed sizes.
+struct Geometry {
+  sidx in[3], out[3], k[3], s[3], pad[3], dil[3];
+  sidx in_plane, out_plane;
+  explicit Geometry(const fdl::PoolParams& p) {
+    for (int a = 0; a < 3; ++a) {
+      in[a] = static_cast<sidx>(p.in_size[a]), out[a] = static_cast<sidx>(p.out_size(a));
+      k[a] = static_cast<sidx>(p.kernel[a]), s[a] = static_cast<sidx>(p.stride[a]);
+      pad[a] = static_cast<sidx>(p.pad[a]), dil[a] = static_cast<sidx>(p.dilation[a]);
+    }
+    in_plane = in[0] * in[1] * in[2];
+    out_plane = out[0] * out[1] * out[2];
+  }
+};
 }  // namespace
 
 void fdl_f32_pool__ref(const fdl::PoolParams& p, std::size_t planes, const float* x, float* y,
                        std::int64_t* indices) {
-  sidx in[3], out[3], k[3], s[3], pad[3], dil[3];
-  for (int a = 0; a < 3; ++a) {
-    in[a] = static_cast<sidx>(p.in_size[a]), out[a] = static_cast<sidx>(p.out_size(a));
-    k[a] = static_cast<sidx>(p.kernel[a]), s[a] = static_cast<sidx>(p.stride[a]);
-    pad[a] = static_cast<sidx>(p.pad[a]), dil[a] = static_cast<sidx>(p.dilation[a]);
-  }
-  const sidx in_plane = in[0] * in[1] * in[2], out_plane = out[0] * out[1] * out[2];
+  const Geometry geo(p);
+  const sidx *in = geo.in, *out = geo.out, *k = geo.k, *s = geo.s, *pad = geo.pad, *dil = geo.dil;
+  const sidx in_plane = geo.in_plane, out_plane = geo.out_plane;
   const bool is_max = p.kind == fdl::PoolKind::kMax;
   for (std::size_t plane = 0; plane < planes; ++plane) {
     const float* xp = x + plane * in_plane;
@@ -69,13 +80,9 @@ void fdl_f32_pool__ref(const fdl::PoolParams& p, std::size_t planes, const float
 
 void fdl_pool_argmax(const fdl::PoolParams& p, std::size_t planes, const float* x,
                      const float* y, std::int64_t* indices) {
-  sidx in[3], out[3], k[3], s[3], pad[3], dil[3];
-  for (int a = 0; a < 3; ++a) {
-    in[a] = static_cast<sidx>(p.in_size[a]), out[a] = static_cast<sidx>(p.out_size(a));
-    k[a] = static_cast<sidx>(p.kernel[a]), s[a] = static_cast<sidx>(p.stride[a]);
-    pad[a] = static_cast<sidx>(p.pad[a]), dil[a] = static_cast<sidx>(p.dilation[a]);
-  }
-  const sidx in_plane = in[0] * in[1] * in[2], out_plane = out[0] * out[1] * out[2];
+  const Geometry geo(p);
+  const sidx *in = geo.in, *out = geo.out, *k = geo.k, *s = geo.s, *pad = geo.pad, *dil = geo.dil;
+  const sidx in_plane = geo.in_plane, out_plane = geo.out_plane;
   // In-bounds input coordinates of the window at output position o along axis a, in scan
   // order (computed once per depth slice / row, not per output), and the first
   // non-negative one even if out of bounds: a dilated window may lie wholly in the
