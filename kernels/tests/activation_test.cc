@@ -17,6 +17,7 @@
 #include "fastdl/activation.h"
 #include "fastdl/gemm.h"
 #include "fastdl/isa.h"
+#include "test_util.h"
 
 namespace {
 

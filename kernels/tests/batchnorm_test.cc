@@ -1,44 +1,72 @@
-// Batch-norm plane kernels of every ISA this CPU runs against the scalar reference, and
-// the batch statistics against a direct double computation.
+// Batch-norm plane kernels of every variant (skipped where the CPU lacks its ISA) against
+// the reference variant, and the batch statistics against a direct double computation.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "fastdl/activation.h"
 #include "fastdl/batchnorm.h"
 #include "fastdl/isa.h"
+#include "test_util.h"
 
 namespace {
 
-TEST(BatchNorm, PlaneKernelsMatchReference) {
+class BatchNormVariant : public ::testing::TestWithParam<fdl::BatchNormVariant> {
+ protected:
+  void SetUp() override {
+    if (!fdl::cpu_supports(GetParam().isa))
+      GTEST_SKIP() << "CPU lacks " << fdl::isa_name(GetParam().isa);
+  }
+};
+
+// Lengths 0 to 3x the widest vector (16) and +-1 around every multiple: the vector loop and
+// the tail meet inside the tested sizes; every activation; a NaN.
+TEST_P(BatchNormVariant, PlaneKernelMatchesReference) {
+  const fdl::BatchNormVariant& v = GetParam();
+  const auto& ref = fdl::batchnorm_variants().back();
+  ASSERT_EQ(ref.isa, fdl::Isa::kRef);
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> d(-4.0f, 4.0f);
-  for (fdl::Isa isa : {fdl::Isa::kRef, fdl::Isa::kAvx2, fdl::Isa::kAvx512, fdl::Isa::kNeon}) {
-    if (!fdl::cpu_supports(isa)) continue;
-    const fdl::BatchNormPlaneFn plane = fdl::batch_norm_plane_kernel(isa);
-    ASSERT_NE(plane, nullptr);
-    for (std::size_t n : {0, 1, 3, 7, 8, 9, 15, 16, 17, 33, 100}) {
-      for (int act = 0; act <= 6; ++act) {
-        std::vector<float> x(n), y(n);
-        for (auto& v : x) v = d(rng);
-        if (n > 2) x[2] = NAN;
-        plane(x.data(), n, 1.5f, -0.25f, static_cast<fdl::Activation>(act), 0.1f, y.data());
-        for (std::size_t i = 0; i < n; ++i) {
-          const float want =
-              fdl::activate_ref(x[i] * 1.5f - 0.25f, static_cast<fdl::Activation>(act), 0.1f);
-          if (std::isnan(want)) {
-            EXPECT_TRUE(std::isnan(y[i])) << fdl::isa_name(isa) << " n=" << n << " i=" << i;
-          } else {
-            EXPECT_NEAR(y[i], want, 1e-5f * (1 + std::fabs(want)))
-                << fdl::isa_name(isa) << " n=" << n << " i=" << i << " act=" << act;
-          }
+  for (std::size_t n = 0; n <= 49; ++n) {
+    for (int act = 0; act <= 8; ++act) {
+      std::vector<float> x(n), y(n + 1, 7.0f), want(n);
+      for (auto& e : x) e = d(rng);
+      if (n > 2) x[2] = NAN;
+      const auto a = static_cast<fdl::Activation>(act);
+      v.plane(x.data(), n, 1.5f, -0.25f, a, 0.1f, y.data());
+      ref.plane(x.data(), n, 1.5f, -0.25f, a, 0.1f, want.data());
+      EXPECT_EQ(y[n], 7.0f) << "wrote past the end";
+      for (std::size_t i = 0; i < n; ++i) {
+        if (std::isnan(want[i])) {
+          EXPECT_TRUE(std::isnan(y[i])) << v.name << " n=" << n << " i=" << i;
+        } else {
+          EXPECT_NEAR(y[i], want[i], 1e-5f * (1 + std::fabs(want[i])))
+              << v.name << " n=" << n << " i=" << i << " act=" << act;
         }
       }
     }
   }
 }
+
+TEST(BatchNorm, ReferenceIsTheAffineMapThenTheActivation) {
+  const auto& ref = fdl::batchnorm_variants().back();
+  const float x[3] = {-2.0f, 0.5f, 3.0f};
+  float y[3];
+  ref.plane(x, 3, 2.0f, 1.0f, fdl::Activation::kRelu, 0.0f, y);
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_EQ(y[1], 2.0f);
+  EXPECT_EQ(y[2], 7.0f);
+}
+
+std::string variant_name(const ::testing::TestParamInfo<fdl::BatchNormVariant>& info) {
+  return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, BatchNormVariant,
+                         ::testing::ValuesIn(fdl::batchnorm_variants()), variant_name);
 
 TEST(BatchNorm, ApplyAndStatistics) {
   const std::size_t batch = 3, channels = 4, spatial = 13;

@@ -10,6 +10,7 @@
 #include "fastdl/activation.h"
 #include "fastdl/gemm.h"
 #include "fastdl/isa.h"
+#include "fastdl/linear.h"
 #include "test_util.h"
 
 namespace {
@@ -68,6 +69,29 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
     check(uk, {mr + 1, nr + 3, 17}, static_cast<fdl::Activation>(act), true, true, false);
   check(uk, {mr + 2, 2 * nr + 5, 33}, fdl::Activation::kRelu, false, false, true);
   check(uk, {2, 3, kc + 9}, fdl::Activation::kSilu, false, true, true);
+}
+
+// LinearPlan y = act(x W^T + b), built with other weights then given W and b through
+// set_weights, against double loops; rows and features around the tile sizes.
+TEST_P(GemmVariant, LinearPlanTakesNewWeights) {
+  const fdl::GemmUkernel& uk = GetParam();
+  if (!fdl::cpu_supports(uk.isa)) GTEST_SKIP() << "CPU lacks " << fdl::isa_name(uk.isa);
+  for (const Shape& s : {Shape{1, std::size_t(uk.nr) + 1, 9}, Shape{std::size_t(uk.mr) + 2, 3, 300}}) {
+    const std::size_t rows = s.m, out = s.n, in = s.k;
+    const auto x = random_vector(rows * in, 1), w = random_vector(out * in, 2);
+    const auto b = random_vector(out, 3), w0 = random_vector(out * in, 4), b0 = random_vector(out, 5);
+    fdl::LinearPlan plan(in, out, w0.data(), b0.data(), fdl::Activation::kTanh, 0.0f, &uk);
+    plan.set_weights(w.data(), b.data());
+    std::vector<float> y(rows * out);
+    plan.run(x.data(), rows, y.data());
+    for (std::size_t i = 0; i < rows; ++i)
+      for (std::size_t j = 0; j < out; ++j) {
+        double acc = b[j];
+        for (std::size_t p = 0; p < in; ++p) acc += double(x[i * in + p]) * w[j * in + p];
+        ASSERT_NEAR(y[i * out + j], std::tanh(acc), 2e-5 * (1 + std::sqrt(double(in))))
+            << uk.name << " at " << i << "," << j;
+      }
+  }
 }
 
 std::string variant_name(const ::testing::TestParamInfo<fdl::GemmUkernel>& info) {

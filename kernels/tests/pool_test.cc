@@ -15,13 +15,9 @@
 #include <vector>
 
 #include "fastdl/isa.h"
+#include "test_util.h"
 #include "fastdl/pool.h"
 #include "fastdl/threadpool.h"
-
-namespace fdl {
-// Test names and failure messages show the variant's name.
-void PrintTo(const PoolVariant& v, std::ostream* os) { *os << v.name; }
-}  // namespace fdl
 
 namespace {
 

@@ -185,15 +185,24 @@ void model_double(RnnKind kind, std::size_t in, std::size_t H, std::size_t layer
   }
 }
 
+// With `replaced`, the plan is built with other weights and then given the checked ones
+// through set_weights.
 void check_plan(const fdl::RnnVariant& v, RnnKind kind, std::size_t layers, bool bidirectional,
-                std::size_t T, std::size_t B, bool with_state, bool bias, bool parallel) {
+                std::size_t T, std::size_t B, bool with_state, bool bias, bool parallel,
+                bool replaced = false) {
   const std::size_t in = 5, H = 7, D = bidirectional ? 2 : 1;
-  std::vector<Weights> w;
-  std::vector<fdl::RnnWeights> views;
+  std::vector<Weights> w, other;
+  std::vector<fdl::RnnWeights> views, other_views;
   for (std::size_t l = 0; l < layers; ++l)
-    for (std::size_t d = 0; d < D; ++d) w.emplace_back(kind, l ? D * H : in, H, 100 + 10 * (l * D + d));
+    for (std::size_t d = 0; d < D; ++d) {
+      w.emplace_back(kind, l ? D * H : in, H, 100 + 10 * (l * D + d));
+      other.emplace_back(kind, l ? D * H : in, H, 900 + 10 * (l * D + d));
+    }
   for (const auto& wi : w) views.push_back(wi.view(bias));
-  fdl::RnnPlan plan(kind, in, H, layers, bidirectional, views.data(), &v);
+  for (const auto& wi : other) other_views.push_back(wi.view(true));
+  fdl::RnnPlan plan(kind, in, H, layers, bidirectional,
+                    replaced ? other_views.data() : views.data(), &v);
+  if (replaced) plan.set_weights(views.data());
   const auto x = random_vector(T * B * in, 3);
   const auto h0 = random_vector(layers * D * B * H, 4), c0 = random_vector(layers * D * B * H, 5);
   const bool lstm = kind == RnnKind::kLstm;
@@ -225,11 +234,13 @@ TEST_P(RnnVariant, PlanMatchesDoublePrecisionModel) {
     check_plan(v, kind, 2, false, 1, 5, true, false, true);
     check_plan(v, kind, 1, true, 0, 2, true, true, false);  // T = 0: h_n = h0
     check_plan(v, kind, 1, true, 2, 0, false, true, true);  // empty batch
+    check_plan(v, kind, 2, true, 3, 2, true, false, true, true);  // set_weights, no bias
+    check_plan(v, kind, 1, false, 4, 3, false, true, false, true);
     if (HasFatalFailure()) return;
   }
 }
 
-TEST(RnnPlan, ThreadedRecurrenceMatchesSerial) {
+TEST(RnnPlan, ThreadedRecurrenceMatchesSerialAndTheModel) {
   // Batch chunks and directions on the pool (enough work to leave the serial path).
   const RnnKind kind = RnnKind::kLstm;
   const std::size_t in = 4, H = 24, T = 12, B = 9;
@@ -246,6 +257,10 @@ TEST(RnnPlan, ThreadedRecurrenceMatchesSerial) {
   EXPECT_EQ(y1, y2);
   EXPECT_EQ(h1, h2);
   EXPECT_EQ(c1, c2);
+  std::vector<double> wy, whn, wcn;
+  model_double(kind, in, H, 1, 2, {fw, bw}, true, x, T, B, nullptr, nullptr, wy, whn, wcn);
+  for (std::size_t i = 0; i < y1.size(); ++i) ASSERT_NEAR(y1[i], wy[i], 2e-5) << "y " << i;
+  for (std::size_t i = 0; i < h1.size(); ++i) ASSERT_NEAR(h1[i], whn[i], 2e-5) << "h_n " << i;
 }
 
 std::string variant_name(const ::testing::TestParamInfo<fdl::RnnVariant>& info) {

@@ -1,16 +1,29 @@
-// 2-D convolution (NCHW, PyTorch semantics: cross-correlation) and im2col/col2im.
+// Convolution with 1, 2 or 3 spatial axes (NC[D][H]W, PyTorch semantics: cross-correlation),
+// im2col/col2im, and the variant tables of its kernels. One geometry and one plan serve
+// every rank: 1-D and 2-D problems are 3-D ones with leading axes of size 1 (kernel 1,
+// stride 1, no padding on those axes).
 //
-// Conv2dPlan packs the weights once for the chosen GEMM microkernel and runs the
-// convolution as, per image and group, Y_g[Cout/g x OH*OW] = W_g[Cout/g x K] * col(X_g),
-// K = Cin/g * KH * KW. col(X) is never materialised: its K x (OH*OW) blocks are packed
-// straight from X into the GEMM's B panels (tiled im2col), so the workspace is one
-// KC x NC block per thread whatever the input size. 1x1 stride-1 unpadded convolutions
-// read X directly as the B matrix.
+// ConvPlan packs the weights once for the chosen GEMM microkernel and computes, per image
+// and group, Y_g[Cout/g x OD*OH*OW] = W_g[Cout/g x K] * col(X_g), K = Cin/g * KD*KH*KW, with
+// col(X) packed block by block straight into the GEMM's B panels (tiled im2col: the
+// workspace is one KC x NC block per thread whatever the input size; pointwise stride-1
+// unpadded convolutions read X directly as the B matrix). Where they apply it runs instead
+// (see ConvAlgorithm):
+//  * a direct depthwise kernel per plane (groups == in_channels == out_channels, no
+//    kernel/stride/padding along depth);
+//  * Winograd F(2x2,3x3) / F(4x4,3x3) for 3x3 stride-1 dilation-1 ungrouped layers with
+//    >= 8 channels on single-depth inputs, and its 3-D form for 3x3x3 layers (while the
+//    per-image workspace of the transformed volume stays within 64 MiB).
+// Images holding Inf/NaN take the GEMM path instead of Winograd, whose tile transforms would
+// spread a non-finite value past its receptive field (PyTorch's semantics, DESIGN.md 5).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
+#include <vector>
 
 #include "fastdl/buffer.h"
 #include "fastdl/common.h"
@@ -18,77 +31,163 @@
 
 namespace fdl {
 
-struct Conv2dGeometry {
-  std::size_t in_channels = 0, out_channels = 0, groups = 1;
-  std::size_t kernel_h = 1, kernel_w = 1;
-  std::size_t stride_h = 1, stride_w = 1;
-  std::size_t dilation_h = 1, dilation_w = 1;
-  std::size_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+using Size3 = std::array<std::size_t, 3>;  // spatial extents {depth, height, width}
 
-  // Output size for an input of in_h x in_w; 0 if the dilated kernel does not fit the
-  // padded input (the caller has already refused that case).
-  std::size_t out_h(std::size_t in_h) const;
-  std::size_t out_w(std::size_t in_w) const;
+inline std::size_t volume(const Size3& s) { return s[0] * s[1] * s[2]; }
+
+struct ConvGeometry {
+  std::size_t in_channels = 0, out_channels = 0, groups = 1;
+  Size3 kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1};
+  Size3 pad_before{0, 0, 0}, pad_after{0, 0, 0};
+
+  // THE output extent (the only C++ copy of the formula): along `axis` for an input extent
+  // `in`; 0 if the dilated kernel does not fit the padded input (callers refuse that case).
+  std::size_t out_size(int axis, std::size_t in) const;
+  Size3 out_size(const Size3& in) const;
+  std::size_t taps() const { return kernel[0] * kernel[1] * kernel[2]; }
+  // Weights per output channel: in_channels / groups * taps().
+  std::size_t weights_per_output() const { return in_channels / groups * taps(); }
 };
 
-// How a plan computes. kAuto picks, where the ISA has the kernels: a direct depthwise
-// kernel when groups == in_channels == out_channels; Winograd F(2,3)/F(4,3) for 3x3
-// stride-1 dilation-1 ungrouped layers with >= 8 channels; else im2col + GEMM.
-// kIm2col forces the GEMM path (the others fall back to it where they do not apply).
-enum class ConvAlgorithm : int { kAuto = 0, kIm2col = 1, kWinograd = 2, kDepthwise = 3 };
+// ----------------------------------------------------------------------------- variants
+
+// The naive direct convolution: the specification every algorithm is tested against.
+// x [batch][in_channels][in], w [out_channels][in_channels / groups][taps], bias (or null)
+// -> y [batch][out_channels][out_size(in)] = act(conv + bias). Accumulates in double.
+using ConvDirectFn = void (*)(const ConvGeometry& g, const float* x, std::size_t batch,
+                              const Size3& in, const float* w, const float* bias,
+                              Activation act, float alpha, float* y);
+struct ConvVariant {
+  const char* name;  // fdl_f32_conv__<isa>
+  Isa isa;
+  ConvDirectFn fn;
+};
+
+// One depthwise plane: x [in_h][in_w] -> y [out_h][out_w] = act(conv(x, w [KH][KW]) + bias)
+// with g's height/width stride, dilation and padding (axes 1 and 2; channels ignored).
+using DepthwisePlaneFn = void (*)(const ConvGeometry& g, const float* x, std::size_t in_h,
+                                  std::size_t in_w, const float* w, float bias,
+                                  Activation act, float alpha, float* y);
+struct DepthwiseVariant {
+  const char* name;  // fdl_f32_depthwise__<isa>
+  Isa isa;
+  DepthwisePlaneFn fn;
+};
+
+struct WinogradTransforms;  // the input/output tile transforms (src/conv/winograd.h)
+struct WinogradVariant {
+  const char* name;  // fdl_f32_winograd__<isa>
+  Isa isa;
+  const WinogradTransforms* f2;  // F(2x2, 3x3)
+  const WinogradTransforms* f4;  // F(4x4, 3x3)
+};
+
+// Adds a block of a column matrix into y [channels][out]: the scatter half of col2im and of
+// transposed convolution. The column matrix has rows c*taps + tap (c < channels) and one
+// column per position of the grid `grid` (position l = (gd*GH + gh)*GW + gw meets output
+// pixel gd*sd - pd + kz*dd, ...); the block holds columns [l0, l0 + n), column l at
+// cols[row * ld + (l - l0)]. Contributions outside `out` are dropped.
+using Col2imFn = void (*)(const ConvGeometry& g, std::size_t channels, const float* cols,
+                          std::size_t ld, std::size_t l0, std::size_t n, const Size3& grid,
+                          const Size3& out, float* y);
+struct Col2imVariant {
+  const char* name;  // fdl_f32_col2im__<isa>
+  Isa isa;
+  Col2imFn fn;
+};
+
+// Every variant compiled into this build, best first, the reference last (including ones
+// this CPU cannot run). From src/conv/variants.inc.
+const std::vector<ConvVariant>& conv_variants();
+const std::vector<DepthwiseVariant>& depthwise_variants();
+const std::vector<WinogradVariant>& winograd_variants();
+const std::vector<Col2imVariant>& col2im_variants();
+
+// ----------------------------------------------------------------------------- the plan
+
+// How a plan computes. kAuto picks, where the GEMM's ISA has SIMD kernels for them (the
+// reference variants are for forced algorithms and tests), depthwise, then Winograd with
+// the cheaper tile size for the input, else im2col + GEMM. kIm2col forces the GEMM path;
+// kDepthwise, kWinograd (either tile size) and kWinogradF2 / kWinogradF4 force theirs where
+// they apply (else im2col), with the GEMM's ISA's variant or the reference one. kDirect runs
+// the naive specification (conv_variants(); slow, for tests).
+enum class ConvAlgorithm : int {
+  kAuto = 0,
+  kIm2col = 1,
+  kWinograd = 2,
+  kDepthwise = 3,
+  kDirect = 4,
+  kWinogradF2 = 5,
+  kWinogradF4 = 6,
+};
 
 class WinogradConv;
+class Conv3dWinograd;
 
-class Conv2dPlan {
+class ConvPlan {
  public:
-  // weights: [out_channels, in_channels / groups, kernel_h, kernel_w]; bias: [out_channels]
-  // or null. Both are copied. `uk` defaults to gemm_best(). kWinograd where it does not
-  // apply falls back to kIm2col.
-  Conv2dPlan(const Conv2dGeometry& g, const float* weights, const float* bias,
-             Activation act, float alpha, const GemmUkernel* uk = nullptr,
-             ConvAlgorithm algorithm = ConvAlgorithm::kAuto);
-  ~Conv2dPlan();
+  // weights: [out_channels][in_channels / groups][taps]; bias: [out_channels] or null. Both
+  // are copied. `uk` defaults to gemm_best().
+  ConvPlan(const ConvGeometry& g, const float* weights, const float* bias, Activation act,
+           float alpha, const GemmUkernel* uk = nullptr,
+           ConvAlgorithm algorithm = ConvAlgorithm::kAuto);
+  ~ConvPlan();
 
-  // x: [batch, in_channels, in_h, in_w] -> y: [batch, out_channels, out_h, out_w].
-  void run(const float* x, std::size_t batch, std::size_t in_h, std::size_t in_w,
-           float* y) const;
+  // New weights and bias of the same shapes (bias null iff the plan was built without
+  // one), repacked in place: no allocation. Waits for running calls to finish.
+  void set_weights(const float* weights, const float* bias);
 
-  const Conv2dGeometry& geometry() const { return g_; }
+  // x: [batch][in_channels][in] -> y: [batch][out_channels][out_size(in)]. Calls from several
+  // threads at once are safe.
+  void run(const float* x, std::size_t batch, const Size3& in, float* y) const;
+
+  const ConvGeometry& geometry() const { return g_; }
   const GemmUkernel& ukernel() const { return *uk_; }
-  // What run() uses for this input size: "im2col", "depthwise", "winograd_f2" or
-  // "winograd_f4".
-  const char* algorithm(std::size_t in_h, std::size_t in_w) const;
+  // What run() uses for this input size: "im2col", "depthwise", "winograd_f2",
+  // "winograd_f4" or "direct".
+  const char* algorithm(const Size3& in) const;
+  // The variant names of the kernels this plan may run besides its GEMM microkernel
+  // (null where the plan does not use that kind).
+  const char* depthwise_variant() const { return depthwise_ ? depthwise_->name : nullptr; }
+  const char* winograd_variant() const { return winograd_ ? winograd_->name : nullptr; }
 
  private:
-  // The im2col + GEMM path for a batch.
-  void run_gemm(const float* x, std::size_t batch, std::size_t in_h, std::size_t in_w,
-                float* y) const;
-  // The Winograd form for tile size m (2 or 4), built on first use.
-  const WinogradConv& winograd(int m) const;
+  enum class Path { kIm2col, kDepthwise, kWinograd2d, kWinograd3d, kDirect };
+  Path path(const Size3& in) const;
+  int winograd_tile(const Size3& in) const;  // 2 or 4: forced, else the cheaper one
+  void pack(const float* weights, const float* bias);
+  void run_gemm(const float* x, std::size_t batch, const Size3& in, float* y) const;
+  void run_depthwise(const float* x, std::size_t batch, const Size3& in, float* y) const;
+  const WinogradConv& winograd2d(int m) const;  // built on first use
 
-  Conv2dGeometry g_;
+  ConvGeometry g_;
   const GemmUkernel* uk_;
-  bool winograd_;
-  void (*depthwise_)(const Conv2dGeometry&, const float*, std::size_t, std::size_t,
-                     const float*, float, Activation, float, float*) = nullptr;
-  AlignedBuffer weights_;  // kept for the depthwise kernel and for Winograd forms
-  mutable std::mutex winograd_mu_;
-  mutable std::unique_ptr<WinogradConv> winograd_forms_[2];  // F(2,3), F(4,3)
+  bool direct_ = false;
+  const DepthwiseVariant* depthwise_ = nullptr;
+  const WinogradVariant* winograd_ = nullptr;  // 2-D or 3-D form, where one applies
+  bool winograd_3d_ = false;
+  int forced_tile_ = 0;  // 2 or 4 when the algorithm names the tile size
+  AlignedBuffer weights_;  // as given: the depthwise and direct kernels and Winograd forms
   std::size_t m_per_group_, k_per_group_, packed_per_group_;
   AlignedBuffer packed_;  // per group: weights packed as A (full-K panels of MR rows)
   AlignedBuffer bias_;
   Epilogue ep_;
+  mutable std::mutex winograd_mu_;
+  mutable std::unique_ptr<WinogradConv> winograd_forms_[2];  // 2-D F(2,3), F(4,3)
+  std::unique_ptr<Conv3dWinograd> winograd3d_;
+  // run() holds it shared, set_weights() exclusive.
+  mutable std::shared_mutex weights_mu_;
 };
 
-// torch.nn.functional.unfold for one image: x [C, H, W] -> cols [C*KH*KW, OH*OW], row
-// index (c * KH + ky) * KW + kx, column oh * OW + ow. Geometry's channel/group fields
-// are ignored except in_channels.
-void im2col(const Conv2dGeometry& g, const float* x, std::size_t in_h, std::size_t in_w,
-            float* cols);
+// ----------------------------------------------------------------------------- im2col
 
-// torch.nn.functional.fold for one image, the adjoint of im2col: overlapping entries
-// are summed into y [C, H, W] (which is overwritten).
-void col2im(const Conv2dGeometry& g, const float* cols, std::size_t in_h, std::size_t in_w,
-            float* y);
+// torch unfold for one image, 1-3 spatial axes: x [C][in] -> cols [C*taps][L],
+// L = volume(out_size(in)), row ((c*KD + kz)*KH + ky)*KW + kx, column (od*OH + oh)*OW + ow.
+// Only g.in_channels of the channel fields is used (as C).
+void im2col(const ConvGeometry& g, const float* x, const Size3& in, float* cols);
+
+// torch fold for one image, the adjoint of im2col: cols [C*taps][L] -> y [C][out]
+// (overwritten), L = volume(out_size(out)). Uses the active ISA's col2im variant.
+void col2im(const ConvGeometry& g, const float* cols, const Size3& out, float* y);
 
 }  // namespace fdl

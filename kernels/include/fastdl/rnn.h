@@ -21,6 +21,8 @@
 #pragma once
 
 #include <cstddef>
+#include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "fastdl/buffer.h"
@@ -101,9 +103,14 @@ class RnnPlan {
           bool bidirectional, const RnnWeights* weights, const RnnVariant* variant = nullptr,
           const GemmUkernel* gemm = nullptr);
 
+  // New weights of the same shapes (layout as for the constructor), repacked in place: no
+  // allocation. Waits for running calls to finish.
+  void set_weights(const RnnWeights* weights);
+
   // x [T, B, input] dense. h0, c0 [layers * D, B, hidden] or null (zeros; c0: LSTM only).
   // Writes y [T, B, D * hidden], h_n and (LSTM) c_n [layers * D, B, hidden]. With
-  // `parallel`, batch chunks and directions run on the thread pool.
+  // `parallel`, batch chunks and directions run on the thread pool. Calls from several
+  // threads at once are safe.
   void run(const float* x, std::size_t steps, std::size_t batch, const float* h0,
            const float* c0, float* y, float* h_n, float* c_n, bool parallel = true) const;
 
@@ -129,6 +136,7 @@ class RnnPlan {
   const RnnVariant* variant_;
   const GemmUkernel* gemm_;
   std::vector<Layer> layer_;
+  mutable std::shared_mutex weights_mu_;  // run() holds it shared, set_weights() exclusive
 };
 
 }  // namespace fdl

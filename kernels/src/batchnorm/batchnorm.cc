@@ -1,50 +1,36 @@
-// Batch norm drivers: parallel over (image, channel) planes / channels.
+// Batch norm: the variant table (from variants.inc) and the drivers, parallel over
+// (image, channel) planes / channels. ISA-neutral (baseline flags).
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "fastdl/activation.h"
 #include "fastdl/batchnorm.h"
 #include "fastdl/isa.h"
 #include "fastdl/threadpool.h"
+#include "fastdl/variants.h"
 
-#define FDL_BATCHNORM_DECL(isa)                                                          \
-  void fdl_f32_batchnorm__##isa(const float*, std::size_t, float, float, fdl::Activation, \
-                                float, float*);
-#if defined(__x86_64__) || defined(_M_X64)
-FDL_BATCHNORM_DECL(avx2)
-FDL_BATCHNORM_DECL(avx512)
-#elif defined(__aarch64__)
-FDL_BATCHNORM_DECL(neon)
-#endif
-#undef FDL_BATCHNORM_DECL
+#define FDL_BATCHNORM_VARIANT(sfx, isa) \
+  std::remove_pointer_t<fdl::BatchNormPlaneFn> fdl_f32_batchnorm__##sfx;
+#include "variants.inc"
+#undef FDL_BATCHNORM_VARIANT
 
 namespace fdl {
-namespace {
 
-// The specification of the plane kernel.
-void batch_norm_plane_ref(const float* x, std::size_t n, float scale, float shift,
-                          Activation act, float alpha, float* y) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = activate_ref(x[i] * scale + shift, act, alpha);
-}
-
-}  // namespace
-
-BatchNormPlaneFn batch_norm_plane_kernel(Isa isa) {
-  switch (isa) {
-#if defined(__x86_64__) || defined(_M_X64)
-    case Isa::kAvx2: return fdl_f32_batchnorm__avx2;
-    case Isa::kAvx512: return fdl_f32_batchnorm__avx512;
-#elif defined(__aarch64__)
-    case Isa::kNeon: return fdl_f32_batchnorm__neon;
-#endif
-    default: return batch_norm_plane_ref;
-  }
+const std::vector<BatchNormVariant>& batchnorm_variants() {
+  static const std::vector<BatchNormVariant> table = {
+#define FDL_BATCHNORM_VARIANT(sfx, isa) \
+  {"fdl_f32_batchnorm__" #sfx, Isa::isa, &fdl_f32_batchnorm__##sfx},
+#include "variants.inc"
+#undef FDL_BATCHNORM_VARIANT
+  };
+  return table;
 }
 
 void batch_norm_apply(const float* x, std::size_t batch, std::size_t channels,
                       std::size_t spatial, const float* scale, const float* shift,
-                      Activation act, float alpha, float* y) {
-  const BatchNormPlaneFn plane = batch_norm_plane_kernel(active_isa());
+                      Activation act, float alpha, float* y, const BatchNormVariant* variant) {
+  const BatchNormPlaneFn plane = (variant ? *variant : best_variant(batchnorm_variants())).plane;
   // Small tensors run on the caller: waking the pool costs more than the work.
   const std::size_t planes = batch * channels;
   auto one = [&](std::size_t p) {

@@ -1,49 +1,30 @@
+// The FMA peak: the variant table (from variants.inc) and the timed run on every thread.
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <type_traits>
 
-#include "fastdl/isa.h"
 #include "fastdl/peak.h"
 #include "fastdl/threadpool.h"
+#include "fastdl/variants.h"
 
-#if defined(__x86_64__) || defined(_M_X64)
-double fdl_fma_loop__avx2(std::size_t iterations, float* sink);
-double fdl_fma_loop__avx512(std::size_t iterations, float* sink);
-#elif defined(__aarch64__)
-double fdl_fma_loop__neon(std::size_t iterations, float* sink);
-#endif
+#define FDL_PEAK_VARIANT(sfx, isa) std::remove_pointer_t<fdl::PeakLoopFn> fdl_f32_peak__##sfx;
+#include "variants.inc"
+#undef FDL_PEAK_VARIANT
 
 namespace fdl {
-namespace {
 
-double fma_loop_ref(std::size_t iterations, float* sink) {
-  constexpr int kChains = 12;
-  float acc[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = float(i);
-  for (std::size_t it = 0; it < iterations; ++it)
-    for (int i = 0; i < kChains; ++i) acc[i] = acc[i] * 0.999999f + 1e-7f;
-  for (int i = 0; i < kChains; ++i) *sink += acc[i];
-  return 2.0 * kChains * static_cast<double>(iterations);
+const std::vector<PeakVariant>& peak_variants() {
+  static const std::vector<PeakVariant> table = {
+#define FDL_PEAK_VARIANT(sfx, isa) {"fdl_f32_peak__" #sfx, Isa::isa, &fdl_f32_peak__##sfx},
+#include "variants.inc"
+#undef FDL_PEAK_VARIANT
+  };
+  return table;
 }
 
-using LoopFn = double (*)(std::size_t, float*);
-
-LoopFn active_loop() {
-  switch (active_isa()) {
-#if defined(__x86_64__) || defined(_M_X64)
-    case Isa::kAvx512: return fdl_fma_loop__avx512;
-    case Isa::kAvx2: return fdl_fma_loop__avx2;
-#elif defined(__aarch64__)
-    case Isa::kNeon: return fdl_fma_loop__neon;
-#endif
-    default: return fma_loop_ref;
-  }
-}
-
-}  // namespace
-
-double fma_peak_gflops(double seconds) {
-  const LoopFn loop = active_loop();
+double fma_peak_gflops(double seconds, const PeakVariant* variant) {
+  const PeakLoopFn loop = (variant ? *variant : best_variant(peak_variants())).loop;
   const int threads = num_threads();
   constexpr std::size_t kChunk = 1 << 16;
   float sink = 0;

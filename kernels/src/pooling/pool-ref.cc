@@ -1,6 +1,6 @@
 // The reference pooling kernel: every window read tap by tap, the specification the other
-// variants are tested against. Never optimised. Also fdl_pool_argmax, the index pass the
-// SIMD variants run after their vector max pooling (see pool-plane.inc).
+// variants are tested against. Never optimised. Also fdl_f32_pool_argmax__ref, the index
+// pass the SIMD variants run after their vector max pooling (see pool-plane.inc).
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -78,8 +78,8 @@ void fdl_f32_pool__ref(const fdl::PoolParams& p, std::size_t planes, const float
   }
 }
 
-void fdl_pool_argmax(const fdl::PoolParams& p, std::size_t planes, const float* x,
-                     const float* y, std::int64_t* indices) {
+void fdl_f32_pool_argmax__ref(const fdl::PoolParams& p, std::size_t planes, const float* x,
+                              const float* y, std::int64_t* indices) {
   const Geometry geo(p);
   const sidx *in = geo.in, *out = geo.out, *k = geo.k, *s = geo.s, *pad = geo.pad, *dil = geo.dil;
   const sidx in_plane = geo.in_plane, out_plane = geo.out_plane;

@@ -17,5 +17,5 @@
 // last NaN tap where y is NaN (PyTorch updates on `v > best || isnan(v)`); where every
 // tap is -inf, the first in-bounds tap. The SIMD variants compute y with their vector
 // kernels and then call this scalar pass, instead of the reference's full scalar pooling.
-void fdl_pool_argmax(const fdl::PoolParams& p, std::size_t planes, const float* x,
-                     const float* y, std::int64_t* indices);
+void fdl_f32_pool_argmax__ref(const fdl::PoolParams& p, std::size_t planes, const float* x,
+                              const float* y, std::int64_t* indices);

@@ -67,6 +67,30 @@ struct StateWorkspace {
 
 }  // namespace
 
+namespace {
+
+// W_ih of both directions of one layer read as the GEMM's B operand with rows renumbered
+// [d][g][Hp]: row (d, g, j) is row g*H + j of direction d's W_ih, zero for padding units.
+struct GateRowsPacker final : Packer {
+  const RnnWeights* dirs;  // this layer's directions
+  std::size_t gates, hidden, hp, input;
+  GateRowsPacker(const RnnWeights* d, std::size_t g, std::size_t h, std::size_t p, std::size_t in)
+      : dirs(d), gates(g), hidden(h), hp(p), input(in) {}
+  void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
+            float* dst) const override {
+    for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w)
+      for (std::size_t t = 0; t < w; ++t) {
+        const std::size_t r = r0 + q * w + t, d = r / (gates * hp), j = r % hp;
+        const float* src = q * w + t < rows && j < hidden
+                               ? dirs[d].w_ih + ((r / hp) % gates * hidden + j) * input + k0
+                               : nullptr;
+        for (std::size_t p = 0; p < kc; ++p) dst[p * w + t] = src ? src[p] : 0.0f;
+      }
+  }
+};
+
+}  // namespace
+
 RnnPlan::RnnPlan(RnnKind kind, std::size_t input, std::size_t hidden, std::size_t layers,
                  bool bidirectional, const RnnWeights* weights, const RnnVariant* variant,
                  const GemmUkernel* gemm)
@@ -75,39 +99,45 @@ RnnPlan::RnnPlan(RnnKind kind, std::size_t input, std::size_t hidden, std::size_
       variant_(variant ? variant : &rnn_best()), gemm_(gemm ? gemm : &gemm_best()) {
   const std::size_t G = gates_, H = hidden_, D = dirs_;
   hp_ = rnn_padded_hidden(H, variant_->unit_block);
-  const std::size_t hp = hp_, cols = D * G * hp;
+  const std::size_t cols = D * G * hp_;
   layer_.resize(layers_);
-  std::vector<float> w;
   for (std::size_t l = 0; l < layers_; ++l) {
     Layer& L = layer_[l];
     L.input = l == 0 ? input_ : D * H;
-    // W_ih of both directions with rows renumbered [d][g][Hp] (padding rows zero).
-    w.assign(cols * L.input, 0.0f);
     L.bias.resize(cols);
+    L.w_ih.resize(packed_size(cols, L.input, gemm_->nr));
+    for (std::size_t d = 0; d < D; ++d) {
+      L.w_hh[d].resize(G * hp_ * H);
+      if (kind_ == RnnKind::kGru) L.b_hn[d].resize(hp_);
+    }
+  }
+  set_weights(weights);
+}
+
+void RnnPlan::set_weights(const RnnWeights* weights) {
+  std::unique_lock<std::shared_mutex> lock(weights_mu_);
+  const std::size_t G = gates_, H = hidden_, D = dirs_, hp = hp_, cols = D * G * hp;
+  for (std::size_t l = 0; l < layers_; ++l) {
+    Layer& L = layer_[l];
     std::fill(L.bias.data(), L.bias.data() + cols, 0.0f);
     for (std::size_t d = 0; d < D; ++d) {
       const RnnWeights& src = weights[l * D + d];
       for (std::size_t g = 0; g < G; ++g)
         for (std::size_t j = 0; j < H; ++j) {
           const std::size_t row = (d * G + g) * hp + j, s = g * H + j;
-          if (L.input)
-            std::memcpy(&w[row * L.input], src.w_ih + s * L.input, L.input * sizeof(float));
           float b = src.b_ih ? src.b_ih[s] : 0.0f;
           // GRU's b_hn is applied inside r * (W_hn h + b_hn): not foldable.
           const bool fold_hh = kind_ == RnnKind::kLstm || g < 2;
           if (fold_hh && src.b_hh) b += src.b_hh[s];
           L.bias.data()[row] = b;
         }
-      L.w_hh[d].resize(G * hp * H);
       rnn_pack_recurrent(kind_, H, variant_->unit_block, src.w_hh, L.w_hh[d].data());
-      if (kind_ == RnnKind::kGru) {
-        L.b_hn[d].resize(hp);
+      if (kind_ == RnnKind::kGru)
         for (std::size_t j = 0; j < hp; ++j)
           L.b_hn[d].data()[j] = j < H && src.b_hh ? src.b_hh[2 * H + j] : 0.0f;
-      }
     }
-    L.w_ih.resize(packed_size(cols, L.input, gemm_->nr));
-    pack_all(PackRowsByK(w.data(), L.input), cols, L.input, gemm_->nr, L.w_ih.data());
+    pack_all(GateRowsPacker(weights + l * D, G, H, hp, L.input), cols, L.input, gemm_->nr,
+             L.w_ih.data());
   }
 }
 
@@ -115,6 +145,7 @@ void RnnPlan::run(const float* x, std::size_t steps, std::size_t batch, const fl
                   const float* c0, float* y, float* h_n, float* c_n, bool parallel) const {
   const std::size_t G = gates_, H = hidden_, D = dirs_, hp = hp_, cols = D * G * hp;
   const std::size_t rows = steps * batch, states = batch * H;
+  std::shared_lock<std::shared_mutex> lock(weights_mu_);
   thread_local RunWorkspace ws;
   ws.xproj.resize(rows * cols);
   if (layers_ > 1) {

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "depthwise.h"
+#include "fastdl/conv.h"
 
 namespace {
 #include "../simd/vec-neon.inc"
@@ -14,8 +14,8 @@ namespace {
 #include "depthwise-plane.inc"
 }  // namespace
 
-void fdl_f32_dwconv__neon(const fdl::Conv2dGeometry& g, const float* x, std::size_t in_h,
-                          std::size_t in_w, const float* w, float bias, fdl::Activation act,
-                          float alpha, float* y) {
+void fdl_f32_depthwise__neon(const fdl::ConvGeometry& g, const float* x, std::size_t in_h,
+                             std::size_t in_w, const float* w, float bias, fdl::Activation act,
+                             float alpha, float* y) {
   depthwise_any(g, x, in_h, in_w, w, bias, act, alpha, y);
 }

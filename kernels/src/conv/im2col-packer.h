@@ -1,12 +1,12 @@
-// The tiled N-d im2col packer (private to kernels/src): produces blocks of the virtual
+// The tiled im2col packer (private to kernels/src/conv): produces blocks of the virtual
 // column matrix of one image and group straight in the GEMM's B-panel layout, so col(X) is
-// never materialised. Shared by Conv2dPlan (depth 1), Conv3dPlan and fdl::im2col.
+// never materialised. Used by ConvPlan (every rank) and fdl::im2col.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 
-#include "fastdl/conv3d.h"
+#include "fastdl/conv.h"
 #include "fastdl/gemm.h"
 
 namespace fdl {
@@ -56,7 +56,7 @@ class Im2colPacker final : public Packer {
     }
   }
 
-  Im2colPacker(const Conv3dGeometry& g, const float* x, const Size3& in)
+  Im2colPacker(const ConvGeometry& g, const float* x, const Size3& in)
       : g_(g), x_(x), in_(in), out_(g.out_size(in)) {}
 
   void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
@@ -166,7 +166,7 @@ class Im2colPacker final : public Packer {
   }
 
  private:
-  const Conv3dGeometry& g_;
+  const ConvGeometry& g_;
   const float* x_;
   Size3 in_, out_;
 };

@@ -1,5 +1,5 @@
-// Winograd F(m x m, 3 x 3) convolution for 3x3, stride 1, dilation 1, ungrouped layers
-// (private to kernels/src/conv2d).
+// Winograd F(m x m, 3 x 3) convolution for 3x3, stride 1, dilation 1, ungrouped layers on
+// single-depth inputs (private to kernels/src/conv; the 3-D form is in winograd3d.h).
 //
 // Per image, with T tiles of m x m outputs (T rounded up to the GEMM's NR as T_pad):
 //   1. input transform: V[xi] = B^T d B for every tile d and channel, written straight
@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstddef>
-#include <memory>
 
 #include "fastdl/buffer.h"
 #include "fastdl/conv.h"
@@ -28,8 +27,9 @@ struct WinogradTiling {
   std::size_t nr, tiles_padded;  // the GEMM's NR; tiles rounded up to a multiple of it
 };
 
-// ISA-specific transforms. `lanes` consecutive tiles are transformed together; tile ranges
-// given to them start at multiples of `lanes`.
+// The tile transforms of one ISA and tile size (fdl::WinogradVariant holds both sizes).
+// `lanes` consecutive tiles are transformed together; tile ranges given to them start at
+// multiples of `lanes` (tiles_padded is a multiple of it).
 struct WinogradTransforms {
   int lanes;
   // Channels [c0, c1) of image x [C][in_h][in_w] -> v (all alpha^2 matrices, layout above).
@@ -41,25 +41,37 @@ struct WinogradTransforms {
                  float alpha, float* y);
 };
 
-// Transforms for tile size m (2 or 4) matching `isa`, or null if this build has none.
-const WinogradTransforms* winograd_transforms(Isa isa, int m);
+// Where the tiles of an image of in_h x in_w lie for tile size m, padding (pad_top,
+// pad_left) and the GEMM's NR (g's height and width axes).
+WinogradTiling winograd_tiling(const ConvGeometry& g, int m, std::size_t nr, std::size_t in_h,
+                               std::size_t in_w);
+
+// U = G g G^T of every 3x3 slice of weights [rows][k][3][3], packed as the GEMM's A operand
+// for each of the alpha^2 points: A[xi] [rows x k] at u + xi * packed_size(rows, k, uk.mr).
+// Writes alpha^2 * packed_size(rows, k, uk.mr) floats.
+void winograd_pack_kernel(int m, const float* weights, std::size_t rows, std::size_t k,
+                          const GemmUkernel& uk, float* u);
 
 class WinogradConv {
  public:
-  // True if g is a convolution this path computes (3x3, stride 1, dilation 1, groups 1,
-  // >= 8 input and output channels) with microkernel uk.
-  static bool applies(const Conv2dGeometry& g, const GemmUkernel& uk);
+  // True if g is a convolution this path computes: 3x3 over height and width, stride 1,
+  // dilation 1, kernel 1 / stride 1 / no padding along depth, groups 1, >= 8 input and
+  // output channels. (Inputs must also have depth 1: see ConvPlan.)
+  static bool applies(const ConvGeometry& g);
   // The tile size (2 or 4) that costs least for this input size.
-  static int best_tile(const Conv2dGeometry& g, const GemmUkernel& uk, std::size_t in_h,
+  static int best_tile(const ConvGeometry& g, const GemmUkernel& uk, std::size_t in_h,
                        std::size_t in_w);
 
-  WinogradConv(const Conv2dGeometry& g, int m, const float* weights, const GemmUkernel& uk);
+  WinogradConv(const ConvGeometry& g, int m, const float* weights, const GemmUkernel& uk,
+               const WinogradVariant& variant);
+  // Transforms and packs new weights of the same shape into the existing buffers.
+  void set_weights(const float* weights);
   // One image: x [Cin][H][W] -> y [Cout][OH][OW], bias may be null.
   void run(const float* x, std::size_t in_h, std::size_t in_w, const float* bias,
            Activation act, float alpha, float* y) const;
 
  private:
-  Conv2dGeometry g_;
+  ConvGeometry g_;
   int m_, alpha_;
   const GemmUkernel& uk_;
   const WinogradTransforms* tr_;

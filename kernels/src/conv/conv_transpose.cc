@@ -6,7 +6,7 @@
 
 #include "fastdl/conv_transpose.h"
 #include "fastdl/threadpool.h"
-#include "col2im.h"
+#include "fastdl/variants.h"
 
 namespace fdl {
 
@@ -24,23 +24,15 @@ Workspace& workspace() {
   return ws;
 }
 
-// The activation kernels of the GEMM variant's ISA (the reference ones if it has none), so
-// a plan built for a variant runs that variant's code throughout.
-const ActivationVariant* activation_for(Isa isa) {
-  for (const auto& v : activation_variants())
-    if (v.isa == isa) return &v;
-  for (const auto& v : activation_variants())
-    if (v.isa == Isa::kRef) return &v;
-  return &activation_best();
-}
-
 }  // namespace
 
-ConvTransposePlan::ConvTransposePlan(const Conv3dGeometry& g, const float* weights,
+ConvTransposePlan::ConvTransposePlan(const ConvGeometry& g, const float* weights,
                                      const float* bias, Activation act, float alpha,
                                      const GemmUkernel* uk)
-    : g_(g), uk_(uk ? uk : &gemm_best()), act_variant_(activation_for(uk_->isa)), act_(act),
-      alpha_(alpha), col_block_(kColBlockFloats) {
+    : g_(g), uk_(uk ? uk : &gemm_best()),
+      act_variant_(&variant_for(activation_variants(), uk_->isa)),
+      col2im_(&variant_for(col2im_variants(), uk_->isa)), act_(act), alpha_(alpha),
+      col_block_(kColBlockFloats) {
   const std::size_t taps = g.taps();
   cin_g_ = g.in_channels / g.groups;
   cout_g_ = g.out_channels / g.groups;
@@ -50,13 +42,18 @@ ConvTransposePlan::ConvTransposePlan(const Conv3dGeometry& g, const float* weigh
   channel_align_ = mr / std::gcd(mr, taps);
   packed_per_group_ = packed_size(m_per_group_, cin_g_, uk_->mr);
   packed_.resize(packed_per_group_ * g.groups);
-  for (std::size_t grp = 0; grp < g.groups; ++grp) {
+  bias_.resize(g.out_channels);
+  set_weights(weights, bias);
+}
+
+void ConvTransposePlan::set_weights(const float* weights, const float* bias) {
+  std::unique_lock<std::shared_mutex> lock(weights_mu_);
+  for (std::size_t grp = 0; grp < g_.groups; ++grp) {
     // W_g [Cin/g][Cout/g * taps] read transposed: element (r, k) at src[k * ld + r].
     PackKByRows src(weights + grp * cin_g_ * m_per_group_, m_per_group_);
     pack_all(src, m_per_group_, cin_g_, uk_->mr, packed_.data() + grp * packed_per_group_);
   }
-  bias_.resize(g.out_channels);
-  for (std::size_t c = 0; c < g.out_channels; ++c) bias_.data()[c] = bias ? bias[c] : 0.0f;
+  for (std::size_t c = 0; c < g_.out_channels; ++c) bias_.data()[c] = bias ? bias[c] : 0.0f;
 }
 
 Size3 ConvTransposePlan::default_out_size(const Size3& in) const {
@@ -75,6 +72,7 @@ void ConvTransposePlan::run(const float* x, std::size_t batch, const Size3& in,
                             const Size3& out, float* y) const {
   const std::size_t L = volume(in), plane = volume(out), taps = g_.taps();
   if (batch == 0 || plane == 0 || g_.out_channels == 0) return;
+  std::shared_lock<std::shared_mutex> lock(weights_mu_);
   // Work units: (image, group, run of channel_align_ * q output channels). Runs write
   // disjoint channels of y, so they never race in the scatter.
   const std::size_t threads = static_cast<std::size_t>(num_threads());
@@ -107,7 +105,7 @@ void ConvTransposePlan::run(const float* x, std::size_t batch, const Size3& in,
         PackKByRows b(xg + l0, L);
         gemm(*uk_, rows, nb, K, GemmOperand{a, nullptr}, GemmOperand{nullptr, &b},
              ws.cols.data(), nb, Epilogue{}, false);
-        col2im_kernel(uk_->isa)(g_, c1 - c0, ws.cols.data(), nb, l0, nb, in, out, yr);
+        col2im_->fn(g_, c1 - c0, ws.cols.data(), nb, l0, nb, in, out, yr);
       }
     }
     if (act_ != Activation::kNone)

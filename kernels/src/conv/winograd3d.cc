@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "fastdl/threadpool.h"
-#include "../conv2d/winograd-matrices.h"
 
 namespace fdl {
 
@@ -51,73 +50,50 @@ Workspace& workspace() {
 
 }  // namespace
 
-bool Conv3dWinograd::applies(const Conv3dGeometry& g, const GemmUkernel& uk) {
+bool Conv3dWinograd::applies(const ConvGeometry& g) {
   for (int a = 0; a < 3; ++a)
     if (g.kernel[a] != 3 || g.stride[a] != 1 || g.dilation[a] != 1) return false;
-  return g.groups == 1 && g.in_channels >= 8 && g.out_channels >= 8 &&
-         winograd_transforms(uk.isa, 4) != nullptr;
+  return g.groups == 1 && g.in_channels >= 8 && g.out_channels >= 8;
 }
 
-Conv3dWinograd::Conv3dWinograd(const Conv3dGeometry& g, const float* weights,
-                               const GemmUkernel& uk)
+Conv3dWinograd::Conv3dWinograd(const ConvGeometry& g, const float* weights,
+                               const GemmUkernel& uk, const WinogradVariant& variant)
     : g_(g), uk_(uk) {
-  build(forms_[0], 2, weights);
-  build(forms_[1], 4, weights);
+  const std::size_t cout = g_.out_channels, k = 3 * g_.in_channels;
+  for (int i = 0; i < 2; ++i) {
+    Form& f = forms_[i];
+    f.m = i == 0 ? 2 : 4;
+    f.tr = i == 0 ? variant.f2 : variant.f4;
+    f.packed_per_point = packed_size(cout, k, uk_.mr);
+    f.u.resize(f.packed_per_point * static_cast<std::size_t>((f.m + 2) * (f.m + 2)));
+  }
+  set_weights(weights);
 }
 
-void Conv3dWinograd::build(Form& f, int m, const float* weights) const {
-  f.m = m;
-  f.tr = winograd_transforms(uk_.isa, m);
-  const std::size_t cout = g_.out_channels, k = 3 * g_.in_channels;
-  const std::size_t points = static_cast<std::size_t>((m + 2) * (m + 2));
-  // transformed[xi][o][c*3 + kz]: the weights [Cout][Cin][3][3][3] are already a 2-D
-  // weight array [Cout][3*Cin][3][3] in exactly that channel order.
-  std::vector<float> transformed(points * cout * k);
-  std::vector<double> u(points);
-  for (std::size_t o = 0; o < cout; ++o)
-    for (std::size_t ck = 0; ck < k; ++ck) {
-      const float* slice = weights + (o * k + ck) * 9;
-      if (m == 2) winograd::transform_kernel<2>(slice, u.data());
-      else winograd::transform_kernel<4>(slice, u.data());
-      for (std::size_t xi = 0; xi < points; ++xi)
-        transformed[(xi * cout + o) * k + ck] = static_cast<float>(u[xi]);
-    }
-  f.packed_per_point = packed_size(cout, k, uk_.mr);
-  f.u.resize(f.packed_per_point * points);
-  for (std::size_t xi = 0; xi < points; ++xi)
-    pack_all(PackRowsByK(transformed.data() + xi * cout * k, k), cout, k, uk_.mr,
-             f.u.data() + xi * f.packed_per_point);
+void Conv3dWinograd::set_weights(const float* weights) {
+  // The weights [Cout][Cin][3][3][3] are already a 2-D weight array [Cout][3*Cin][3][3] in
+  // the K order (c, kz) of the GEMMs.
+  for (Form& f : forms_)
+    winograd_pack_kernel(f.m, weights, g_.out_channels, 3 * g_.in_channels, uk_, f.u.data());
 }
 
 WinogradTiling Conv3dWinograd::tiling(int m, const Size3& in) const {
-  WinogradTiling t;
-  t.in_h = in[1];
-  t.in_w = in[2];
-  t.out_h = g_.out_size(1, in[1]);
-  t.out_w = g_.out_size(2, in[2]);
-  t.pad_top = g_.pad_before[1];
-  t.pad_left = g_.pad_before[2];
-  t.tiles_x = (t.out_w + m - 1) / m;
-  t.tiles = t.tiles_x * ((t.out_h + m - 1) / m);
-  t.nr = uk_.nr;
-  t.tiles_padded = (t.tiles + t.nr - 1) / t.nr * t.nr;
-  return t;
+  return winograd_tiling(g_, m, uk_.nr, in[1], in[2]);
 }
 
 int Conv3dWinograd::best_tile(const Size3& in) const {
   return 36 * tiling(4, in).tiles_padded <= 16 * tiling(2, in).tiles_padded ? 4 : 2;
 }
 
-bool Conv3dWinograd::fits(const Size3& in) const {
-  const int m = best_tile(in);
+bool Conv3dWinograd::fits(const Size3& in, int m) const {
   const std::size_t points = static_cast<std::size_t>((m + 2) * (m + 2));
   const std::size_t planes = g_.in_channels * in[0] + g_.out_channels * g_.out_size(0, in[0]);
   return points * tiling(m, in).tiles_padded * planes <= kMaxWorkspaceFloats;
 }
 
-void Conv3dWinograd::run(const float* x, const Size3& in, const float* bias, Activation act,
-                         float alpha, float* y) const {
-  const Form& f = forms_[best_tile(in) == 4 ? 1 : 0];
+void Conv3dWinograd::run(const float* x, const Size3& in, int m, const float* bias,
+                         Activation act, float alpha, float* y) const {
+  const Form& f = forms_[m == 4 ? 1 : 0];
   const WinogradTiling t = tiling(f.m, in);
   const std::size_t cin = g_.in_channels, cout = g_.out_channels;
   const std::size_t depth = in[0], od_count = g_.out_size(0, in[0]);

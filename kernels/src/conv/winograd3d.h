@@ -1,5 +1,5 @@
 // Winograd form of 3x3x3, stride-1, dilation-1, ungrouped 3-D convolutions (private to
-// kernels/src/convnd), built on the 2-D F(m x m, 3 x 3) transforms of src/conv2d:
+// kernels/src/conv), built on the 2-D F(m x m, 3 x 3) transforms of winograd.h:
 //
 //   y[:, od] = sum over kz of conv2d_3x3(x[:, od - pd + kz], w[:, :, kz])
 //
@@ -18,29 +18,35 @@
 #include <cstddef>
 
 #include "fastdl/buffer.h"
-#include "fastdl/conv3d.h"
+#include "fastdl/conv.h"
 #include "fastdl/gemm.h"
-#include "../conv2d/winograd.h"
+#include "winograd.h"
 
 namespace fdl {
 
 class Conv3dWinograd {
  public:
-  // True if g is a convolution this path computes with microkernel uk.
-  static bool applies(const Conv3dGeometry& g, const GemmUkernel& uk);
+  // True if g is a convolution this path computes: 3x3x3, stride 1, dilation 1, groups 1,
+  // >= 8 input and output channels.
+  static bool applies(const ConvGeometry& g);
 
   // weights [Cout][Cin][3][3][3]; transforms and packs them for both tile sizes.
-  Conv3dWinograd(const Conv3dGeometry& g, const float* weights, const GemmUkernel& uk);
+  Conv3dWinograd(const ConvGeometry& g, const float* weights, const GemmUkernel& uk,
+                 const WinogradVariant& variant);
+  // Transforms and packs new weights of the same shape into the existing buffers.
+  void set_weights(const float* weights);
   // The tile size (2 or 4) that costs least for this input size.
   int best_tile(const Size3& in) const;
-  // Whether the per-image workspace (all transformed input and output planes, about 2.25x
-  // the input plus 2.25x the output with F(4,3)) stays within kMaxWorkspaceFloats; larger
-  // volumes take the im2col path, whose workspace does not grow with the input.
-  bool fits(const Size3& in) const;
+  // Whether the per-image workspace with tile size m (all transformed input and output
+  // planes, about 2.25x the input plus 2.25x the output with F(4,3)) stays within
+  // kMaxWorkspaceFloats; larger volumes take the im2col path, whose workspace does not grow
+  // with the input.
+  bool fits(const Size3& in, int m) const;
   static constexpr std::size_t kMaxWorkspaceFloats = std::size_t(1) << 24;  // 64 MiB
-  // One image: x [Cin][in] -> y [Cout][out_size(in)]; bias may be null.
-  void run(const float* x, const Size3& in, const float* bias, Activation act, float alpha,
-           float* y) const;
+  // One image with tile size m (2 or 4): x [Cin][in] -> y [Cout][out_size(in)]; bias may
+  // be null.
+  void run(const float* x, const Size3& in, int m, const float* bias, Activation act,
+           float alpha, float* y) const;
 
  private:
   struct Form {
@@ -49,10 +55,9 @@ class Conv3dWinograd {
     std::size_t packed_per_point = 0;
     AlignedBuffer u;  // alpha^2 packed A operands [Cout x 3Cin], K order (c, kz)
   };
-  void build(Form& f, int m, const float* weights) const;
   WinogradTiling tiling(int m, const Size3& in) const;
 
-  Conv3dGeometry g_;
+  ConvGeometry g_;
   const GemmUkernel& uk_;
   Form forms_[2];  // F(2,3), F(4,3)
 };

@@ -1,0 +1,201 @@
+// ConvPlan: weights packed once (and repacked in place by set_weights); per image and group
+// one GEMM whose B operand is packed straight from the input (tiled im2col), or the
+// depthwise, Winograd or direct kernels where they apply. See fastdl/conv.h.
+#include <algorithm>
+#include <cstring>
+
+#include "fastdl/conv.h"
+#include "fastdl/threadpool.h"
+#include "fastdl/variants.h"
+#include "../core/nonfinite.h"
+#include "im2col-packer.h"
+#include "winograd.h"
+#include "winograd3d.h"
+
+namespace fdl {
+
+namespace {
+
+bool is_pointwise(const ConvGeometry& g) {
+  for (int a = 0; a < 3; ++a)
+    if (g.kernel[a] != 1 || g.stride[a] != 1 || g.pad_before[a] != 0 || g.pad_after[a] != 0)
+      return false;
+  return true;
+}
+
+// One kernel per channel and nothing to do along depth: every (image, channel, depth) plane
+// is an independent 2-D depthwise convolution.
+bool is_depthwise(const ConvGeometry& g) {
+  return g.groups == g.in_channels && g.groups == g.out_channels && g.kernel[0] == 1 &&
+         g.stride[0] == 1 && g.pad_before[0] == 0 && g.pad_after[0] == 0;
+}
+
+}  // namespace
+
+ConvPlan::ConvPlan(const ConvGeometry& g, const float* weights, const float* bias,
+                   Activation act, float alpha, const GemmUkernel* uk, ConvAlgorithm algorithm)
+    : g_(g), uk_(uk ? uk : &gemm_best()) {
+  // kAuto takes the SIMD kernels only; the reference variants serve forced algorithms.
+  const bool simd = uk_->isa != Isa::kRef;
+  const bool auto_pick = algorithm == ConvAlgorithm::kAuto && simd;
+  direct_ = algorithm == ConvAlgorithm::kDirect;
+  if (is_depthwise(g) && (auto_pick || algorithm == ConvAlgorithm::kDepthwise))
+    depthwise_ = &variant_for(depthwise_variants(), uk_->isa);
+  if (algorithm == ConvAlgorithm::kWinogradF2) forced_tile_ = 2;
+  if (algorithm == ConvAlgorithm::kWinogradF4) forced_tile_ = 4;
+  const bool want_winograd =
+      auto_pick || algorithm == ConvAlgorithm::kWinograd || forced_tile_ != 0;
+  if (!depthwise_ && want_winograd) {
+    winograd_3d_ = Conv3dWinograd::applies(g);
+    if (winograd_3d_ || WinogradConv::applies(g))
+      winograd_ = &variant_for(winograd_variants(), uk_->isa);
+  }
+  weights_.resize(g.out_channels * g.weights_per_output());
+  m_per_group_ = g.out_channels / g.groups;
+  k_per_group_ = g.weights_per_output();
+  packed_per_group_ = packed_size(m_per_group_, k_per_group_, uk_->mr);
+  packed_.resize(packed_per_group_ * g.groups);
+  if (bias) {
+    bias_.resize(g.out_channels);
+    ep_.bias_row = bias_.data();
+  }
+  ep_.act = act;
+  ep_.alpha = alpha;
+  pack(weights, bias);
+  if (winograd_ && winograd_3d_)
+    winograd3d_ = std::make_unique<Conv3dWinograd>(g, weights_.data(), *uk_, *winograd_);
+}
+
+ConvPlan::~ConvPlan() = default;
+
+void ConvPlan::pack(const float* weights, const float* bias) {
+  std::memcpy(weights_.data(), weights, g_.out_channels * k_per_group_ * sizeof(float));
+  if (bias) std::memcpy(bias_.data(), bias, g_.out_channels * sizeof(float));
+  for (std::size_t grp = 0; grp < g_.groups; ++grp) {
+    PackRowsByK src(weights + grp * m_per_group_ * k_per_group_, k_per_group_);
+    pack_all(src, m_per_group_, k_per_group_, uk_->mr, packed_.data() + grp * packed_per_group_);
+  }
+}
+
+void ConvPlan::set_weights(const float* weights, const float* bias) {
+  std::unique_lock<std::shared_mutex> lock(weights_mu_);
+  pack(weights, bias);
+  if (winograd3d_) winograd3d_->set_weights(weights_.data());
+  std::lock_guard<std::mutex> forms_lock(winograd_mu_);
+  for (auto& form : winograd_forms_)
+    if (form) form->set_weights(weights_.data());
+}
+
+const WinogradConv& ConvPlan::winograd2d(int m) const {
+  std::lock_guard<std::mutex> lock(winograd_mu_);
+  auto& form = winograd_forms_[m == 4 ? 1 : 0];
+  if (!form) form = std::make_unique<WinogradConv>(g_, m, weights_.data(), *uk_, *winograd_);
+  return *form;
+}
+
+int ConvPlan::winograd_tile(const Size3& in) const {
+  if (forced_tile_) return forced_tile_;
+  if (winograd_3d_) return winograd3d_->best_tile(in);
+  return WinogradConv::best_tile(g_, *uk_, in[1], in[2]);
+}
+
+ConvPlan::Path ConvPlan::path(const Size3& in) const {
+  if (direct_) return Path::kDirect;
+  if (depthwise_) return Path::kDepthwise;
+  if (winograd_ && winograd_3d_ && winograd3d_->fits(in, winograd_tile(in)))
+    return Path::kWinograd3d;
+  // The 2-D form reads channel planes H*W apart: the input must have depth 1.
+  if (winograd_ && !winograd_3d_ && in[0] == 1) return Path::kWinograd2d;
+  return Path::kIm2col;
+}
+
+const char* ConvPlan::algorithm(const Size3& in) const {
+  switch (path(in)) {
+    case Path::kDirect: return "direct";
+    case Path::kDepthwise: return "depthwise";
+    case Path::kWinograd3d:
+    case Path::kWinograd2d: return winograd_tile(in) == 4 ? "winograd_f4" : "winograd_f2";
+    case Path::kIm2col: break;
+  }
+  return "im2col";
+}
+
+void ConvPlan::run(const float* x, std::size_t batch, const Size3& in, float* y) const {
+  const std::size_t out_plane = volume(g_.out_size(in));
+  if (batch == 0 || out_plane == 0 || g_.out_channels == 0) return;
+  std::shared_lock<std::shared_mutex> lock(weights_mu_);
+  const Path p = path(in);
+  if (p == Path::kDirect) {
+    variant_for(conv_variants(), Isa::kRef)
+        .fn(g_, x, batch, in, weights_.data(), ep_.bias_row, ep_.act, ep_.alpha, y);
+    return;
+  }
+  if (p == Path::kDepthwise) return run_depthwise(x, batch, in, y);
+  if (p == Path::kIm2col) return run_gemm(x, batch, in, y);
+  const std::size_t in_image = g_.in_channels * volume(in);
+  const std::size_t out_image = g_.out_channels * out_plane;
+  const int m = winograd_tile(in);
+  const WinogradConv* form2d = p == Path::kWinograd2d ? &winograd2d(m) : nullptr;
+  for (std::size_t n = 0; n < batch; ++n) {
+    const float* xn = x + n * in_image;
+    float* yn = y + n * out_image;
+    // A tile's transforms mix all its pixels: an Inf/NaN would spread past its receptive
+    // field, so such images take the GEMM path (PyTorch's semantics, DESIGN.md 5).
+    if (has_nonfinite(xn, in_image)) {
+      run_gemm(xn, 1, in, yn);
+    } else if (form2d) {
+      form2d->run(xn, in[1], in[2], ep_.bias_row, ep_.act, ep_.alpha, yn);
+    } else {
+      winograd3d_->run(xn, in, m, ep_.bias_row, ep_.act, ep_.alpha, yn);
+    }
+  }
+}
+
+void ConvPlan::run_depthwise(const float* x, std::size_t batch, const Size3& in,
+                             float* y) const {
+  const Size3 out = g_.out_size(in);
+  const std::size_t in_plane = in[1] * in[2], out_plane = out[1] * out[2];
+  const std::size_t depth = in[0], taps = g_.taps();
+  // Planes (image, channel, depth slice); the channel picks the kernel.
+  parallel_for(batch * g_.out_channels * depth, [&](std::size_t p) {
+    const std::size_t c = (p / depth) % g_.out_channels;
+    depthwise_->fn(g_, x + p * in_plane, in[1], in[2], weights_.data() + c * taps,
+                   ep_.bias_row ? ep_.bias_row[c] : 0.0f, ep_.act, ep_.alpha,
+                   y + p * out_plane);
+  });
+}
+
+void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, float* y) const {
+  const std::size_t L = volume(g_.out_size(in));
+  const std::size_t cin_g = g_.in_channels / g_.groups;
+  const std::size_t in_image = g_.in_channels * volume(in);
+  const std::size_t out_image = g_.out_channels * L;
+  const std::size_t jobs = batch * g_.groups;
+  const bool pointwise = is_pointwise(g_);
+  // Many independent (image, group) GEMMs: one per task. Few: each GEMM splits itself.
+  const bool outer_parallel = jobs >= 2 * static_cast<std::size_t>(num_threads());
+  auto one = [&](std::size_t job) {
+    const std::size_t n = job / g_.groups, grp = job % g_.groups;
+    const float* xg = x + n * in_image + grp * cin_g * volume(in);
+    float* yg = y + n * out_image + grp * m_per_group_ * L;
+    Epilogue ep = ep_;
+    if (ep.bias_row) ep.bias_row += grp * m_per_group_;
+    GemmOperand a{packed_.data() + grp * packed_per_group_, nullptr};
+    if (pointwise) {
+      PackKByRows cols(xg, L);
+      gemm(*uk_, m_per_group_, L, k_per_group_, a, GemmOperand{nullptr, &cols}, yg, L, ep,
+           !outer_parallel);
+    } else {
+      Im2colPacker cols(g_, xg, in);
+      gemm(*uk_, m_per_group_, L, k_per_group_, a, GemmOperand{nullptr, &cols}, yg, L, ep,
+           !outer_parallel);
+    }
+  };
+  if (outer_parallel) {
+    parallel_for(jobs, one);
+  } else {
+    for (std::size_t j = 0; j < jobs; ++j) one(j);
+  }
+}
+
+}  // namespace fdl

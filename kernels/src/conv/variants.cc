@@ -1,0 +1,54 @@
+// The convolution's variant tables, generated from variants.inc. ISA-neutral (baseline
+// flags): it only takes the addresses of the per-ISA kernels.
+#include <type_traits>
+
+#include "fastdl/conv.h"
+#include "winograd.h"
+
+// Declarations from the contracts' function types (fastdl/conv.h).
+#define FDL_CONV_VARIANT(sfx, isa) std::remove_pointer_t<fdl::ConvDirectFn> fdl_f32_conv__##sfx;
+#define FDL_DEPTHWISE_VARIANT(sfx, isa) \
+  std::remove_pointer_t<fdl::DepthwisePlaneFn> fdl_f32_depthwise__##sfx;
+#define FDL_WINOGRAD_VARIANT(sfx, isa)                                  \
+  extern const fdl::WinogradTransforms fdl_f32_winograd_m2__##sfx;      \
+  extern const fdl::WinogradTransforms fdl_f32_winograd_m4__##sfx;
+#define FDL_COL2IM_VARIANT(sfx, isa) std::remove_pointer_t<fdl::Col2imFn> fdl_f32_col2im__##sfx;
+#include "variants.inc"
+
+namespace fdl {
+
+const std::vector<ConvVariant>& conv_variants() {
+  static const std::vector<ConvVariant> table = {
+#define FDL_CONV_VARIANT(sfx, isa) {"fdl_f32_conv__" #sfx, Isa::isa, &fdl_f32_conv__##sfx},
+#include "variants.inc"
+  };
+  return table;
+}
+
+const std::vector<DepthwiseVariant>& depthwise_variants() {
+  static const std::vector<DepthwiseVariant> table = {
+#define FDL_DEPTHWISE_VARIANT(sfx, isa) \
+  {"fdl_f32_depthwise__" #sfx, Isa::isa, &fdl_f32_depthwise__##sfx},
+#include "variants.inc"
+  };
+  return table;
+}
+
+const std::vector<WinogradVariant>& winograd_variants() {
+  static const std::vector<WinogradVariant> table = {
+#define FDL_WINOGRAD_VARIANT(sfx, isa) \
+  {"fdl_f32_winograd__" #sfx, Isa::isa, &fdl_f32_winograd_m2__##sfx, &fdl_f32_winograd_m4__##sfx},
+#include "variants.inc"
+  };
+  return table;
+}
+
+const std::vector<Col2imVariant>& col2im_variants() {
+  static const std::vector<Col2imVariant> table = {
+#define FDL_COL2IM_VARIANT(sfx, isa) {"fdl_f32_col2im__" #sfx, Isa::isa, &fdl_f32_col2im__##sfx},
+#include "variants.inc"
+  };
+  return table;
+}
+
+}  // namespace fdl

@@ -1,0 +1,116 @@
+// WinogradConv: weight transform and packing at construction (and on set_weights); per
+// image the three stages described in winograd.h, each split over the thread pool.
+#include "winograd.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "fastdl/threadpool.h"
+#include "winograd-matrices.h"
+
+namespace fdl {
+
+namespace {
+
+struct Workspace {
+  AlignedBuffer v, m;
+};
+Workspace& workspace() {
+  static thread_local Workspace ws;
+  return ws;
+}
+
+}  // namespace
+
+WinogradTiling winograd_tiling(const ConvGeometry& g, int m, std::size_t nr, std::size_t in_h,
+                               std::size_t in_w) {
+  WinogradTiling t;
+  t.in_h = in_h;
+  t.in_w = in_w;
+  t.out_h = g.out_size(1, in_h);
+  t.out_w = g.out_size(2, in_w);
+  t.pad_top = g.pad_before[1];
+  t.pad_left = g.pad_before[2];
+  t.tiles_x = (t.out_w + m - 1) / m;
+  t.tiles = t.tiles_x * ((t.out_h + m - 1) / m);
+  t.nr = nr;
+  t.tiles_padded = (t.tiles + nr - 1) / nr * nr;
+  return t;
+}
+
+void winograd_pack_kernel(int m, const float* weights, std::size_t rows, std::size_t k,
+                          const GemmUkernel& uk, float* u) {
+  const std::size_t points = static_cast<std::size_t>((m + 2) * (m + 2));
+  std::vector<float> transformed(points * rows * k);  // [xi][row][k]
+  std::vector<double> slice(points);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < k; ++c) {
+      const float* g = weights + (r * k + c) * 9;
+      if (m == 2) winograd::transform_kernel<2>(g, slice.data());
+      else winograd::transform_kernel<4>(g, slice.data());
+      for (std::size_t xi = 0; xi < points; ++xi)
+        transformed[(xi * rows + r) * k + c] = static_cast<float>(slice[xi]);
+    }
+  const std::size_t per_point = packed_size(rows, k, uk.mr);
+  for (std::size_t xi = 0; xi < points; ++xi)
+    pack_all(PackRowsByK(transformed.data() + xi * rows * k, k), rows, k, uk.mr,
+             u + xi * per_point);
+}
+
+bool WinogradConv::applies(const ConvGeometry& g) {
+  return g.kernel[0] == 1 && g.stride[0] == 1 && g.pad_before[0] == 0 && g.pad_after[0] == 0 &&
+         g.kernel[1] == 3 && g.kernel[2] == 3 && g.stride[1] == 1 && g.stride[2] == 1 &&
+         g.dilation[1] == 1 && g.dilation[2] == 1 && g.groups == 1 && g.in_channels >= 8 &&
+         g.out_channels >= 8;
+}
+
+int WinogradConv::best_tile(const ConvGeometry& g, const GemmUkernel& uk, std::size_t in_h,
+                            std::size_t in_w) {
+  // GEMM work is alpha^2 x padded tiles; transforms scale alike.
+  const WinogradTiling t2 = winograd_tiling(g, 2, uk.nr, in_h, in_w);
+  const WinogradTiling t4 = winograd_tiling(g, 4, uk.nr, in_h, in_w);
+  return 36 * t4.tiles_padded <= 16 * t2.tiles_padded ? 4 : 2;
+}
+
+WinogradConv::WinogradConv(const ConvGeometry& g, int m, const float* weights,
+                           const GemmUkernel& uk, const WinogradVariant& variant)
+    : g_(g), m_(m), alpha_(m + 2), uk_(uk), tr_(m == 2 ? variant.f2 : variant.f4) {
+  packed_per_point_ = packed_size(g.out_channels, g.in_channels, uk.mr);
+  u_.resize(packed_per_point_ * static_cast<std::size_t>(alpha_ * alpha_));
+  set_weights(weights);
+}
+
+void WinogradConv::set_weights(const float* weights) {
+  winograd_pack_kernel(m_, weights, g_.out_channels, g_.in_channels, uk_, u_.data());
+}
+
+void WinogradConv::run(const float* x, std::size_t in_h, std::size_t in_w, const float* bias,
+                       Activation act, float alpha, float* y) const {
+  const WinogradTiling t = winograd_tiling(g_, m_, uk_.nr, in_h, in_w);
+  const std::size_t cin = g_.in_channels, cout = g_.out_channels, points = alpha_ * alpha_;
+  Workspace& ws = workspace();
+  ws.v.resize(points * t.tiles_padded * cin);
+  ws.m.resize(points * cout * t.tiles_padded);
+  float* v = ws.v.data();
+  float* mm = ws.m.data();
+  const std::size_t threads = static_cast<std::size_t>(num_threads());
+  // Enough chunks to balance, few enough to keep per-chunk loop overhead small.
+  auto chunks_of = [&](std::size_t n) { return std::min(n, 4 * threads); };
+
+  const std::size_t in_chunks = chunks_of(cin);
+  parallel_for(in_chunks, [&](std::size_t i) {
+    tr_->input(t, x, cin, cin * i / in_chunks, cin * (i + 1) / in_chunks, v);
+  });
+  parallel_for(points, [&](std::size_t xi) {
+    gemm(uk_, cout, t.tiles_padded, cin, GemmOperand{u_.data() + xi * packed_per_point_, nullptr},
+         GemmOperand{v + xi * t.tiles_padded * cin, nullptr}, mm + xi * cout * t.tiles_padded,
+         t.tiles_padded, Epilogue{}, false);
+  });
+  const std::size_t out_chunks = chunks_of(cout);
+  parallel_for(out_chunks, [&](std::size_t i) {
+    tr_->output(t, mm, cout, cout * i / out_chunks, cout * (i + 1) / out_chunks, bias, act,
+                alpha, y);
+  });
+}
+
+}  // namespace fdl
