@@ -87,7 +87,8 @@ class BuildWithKernels(build_ext):
     def build_extensions(self):
         library = self.build_kernel_library()
         for ext in self.extensions:
-            ext.extra_objects.append(library)
+            if ext.name == "fastdl._C":  # the one module that links the kernels
+                ext.extra_objects.append(library)
         super().build_extensions()
 
     def build_kernel_library(self):
@@ -115,7 +116,7 @@ def extensions():
                 depends=kernel_headers() + [src for src, _ in kernel_sources()])
     exts = [
         Extension("fastdl._C", sorted(glob.glob(os.path.join("src", "_C", "*.cc"))),
-                  include_dirs=[KERNEL_INCLUDE, pybind11.get_include()],
+                  include_dirs=[KERNEL_INCLUDE, "src", pybind11.get_include()],
                   extra_compile_args=COMMON_FLAGS, **link),
     ]
     try:
@@ -125,10 +126,13 @@ def extensions():
                      "(ops fall back).")
         return exts
     # One module fastdl._<stem> per src/_cy/<stem>.pyx (fastdl._im2col, fastdl._losses, ...).
+    # They call the kernels through fastdl._C's capsule (src/kernel_api.h) and link none.
     cy = [Extension(f"fastdl._{os.path.splitext(os.path.basename(pyx))[0]}", [pyx],
-                    include_dirs=[KERNEL_INCLUDE], extra_compile_args=COMMON_FLAGS, **link)
+                    include_dirs=[KERNEL_INCLUDE, "src"], extra_compile_args=COMMON_FLAGS,
+                    language="c++", depends=kernel_headers() + [os.path.join("src", "kernel_api.h")])
           for pyx in sorted(glob.glob(os.path.join("src", "_cy", "*.pyx")))]
-    return exts + cythonize(cy, language_level=3, quiet=True)
+    return exts + cythonize(cy, language_level=3, quiet=True,
+                            include_path=[os.path.join("src", "_cy")])
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildWithKernels})

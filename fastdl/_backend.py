@@ -2,18 +2,25 @@
 
 FASTDL_BACKEND=native|numba|numpy forces one (ImportError if it cannot load). Unset, the
 order is native (the compiled fastdl._C) -> numba -> numpy, with one warning saying why
-when the first choice is unavailable. Every backend module offers the same functions with
-the same contract (see fastdl/_reference/__init__.py).
+when the first choice is unavailable. Every backend module provides the contract of
+fastdl._contract; fastdl.ops calls `kernels` without asking which one it is.
 """
 import importlib
 import os
 import warnings
 
+from fastdl import _contract
+
 _MODULES = {"native": "fastdl._native", "numba": "fastdl._numba", "numpy": "fastdl._reference"}
 
 
 def _load(name):
-    return importlib.import_module(_MODULES[name])
+    module = importlib.import_module(_MODULES[name])
+    lacking = _contract.missing(module)
+    if lacking:  # a build or install that does not match this Python code
+        raise ImportError(f"{_MODULES[name]} lacks {', '.join(lacking)} of the backend "
+                          f"contract (fastdl/_contract.py): reinstall fastdl")
+    return module
 
 
 def _select():
@@ -48,6 +55,4 @@ def backend():
 def isa():
     """The instruction set the native kernels use ('avx512', 'avx2', 'neon', 'ref'), or
     the backend's name when the native kernels are not in use."""
-    if _NAME != "native":
-        return _NAME
     return kernels.isa()

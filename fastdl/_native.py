@@ -1,8 +1,8 @@
 """Native backend: the compiled kernels (fastdl._C, pybind11; fastdl._im2col and
-fastdl._losses, Cython).
+fastdl._losses, Cython, which call the kernels through fastdl._C).
 
-Same functions and contract as fastdl._reference; the functional forms build a plan per
-call (packing the weights), the Plan classes keep it.
+Provides the backend contract (fastdl._contract) with the contracts of fastdl._reference;
+the functional forms build a plan per call (packing the weights), the Plan classes keep it.
 """
 import importlib.util
 
@@ -14,13 +14,13 @@ for _name in ("fastdl._C", "fastdl._im2col", "fastdl._losses"):
                           f"FASTDL_NO_EXTENSION=1); reinstall with a compiler for the fast "
                           f"kernels")
 
-from fastdl import _C, _im2col  # noqa: E402
 from fastdl._C import (  # noqa: E402
-    Conv2dPlan, LinearPlan, RnnPlan, batch_norm_apply, batch_norm_inference,
-    batch_norm_statistics, isa, matmul, num_threads, set_num_threads, set_thread_affinity)
+    ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan, activation, avg_pool,
+    batch_norm_apply, batch_norm_inference, batch_norm_statistics, isa, matmul, max_pool,
+    num_threads, set_num_threads, set_thread_affinity, softmax)
 from fastdl._im2col import col2im, im2col  # noqa: E402
-from fastdl._C import Conv3dPlan, ConvTransposePlan, col2im_nd, im2col_nd  # noqa: E402
 from fastdl._losses import class_loss, pointwise_loss, soft_target_loss  # noqa: E402
+from fastdl import _C  # noqa: E402
 
 if _C.isa_cap_error():
     import warnings
@@ -32,12 +32,8 @@ def linear(x, w, b, activation, alpha):
     return LinearPlan(w, b, activation, alpha)(x)
 
 
-def conv2d(x, w, b, stride, padding, dilation, groups, activation, alpha):
-    return Conv2dPlan(w, b, stride, padding, dilation, groups, activation, alpha)(x)
-
-
-def conv3d(x, w, b, stride, padding, dilation, groups, activation, alpha):
-    return Conv3dPlan(w, b, stride, padding, dilation, groups, activation, alpha)(x)
+def conv(x, w, b, stride, padding, dilation, groups, activation, alpha):
+    return ConvPlan(w, b, stride, padding, dilation, groups, activation, alpha)(x)
 
 
 def conv_transpose(x, w, b, stride, padding, output_size, dilation, groups, activation, alpha):
@@ -46,40 +42,13 @@ def conv_transpose(x, w, b, stride, padding, output_size, dilation, groups, acti
                              alpha)(x, output_size)
 
 
-def activation(x, name, alpha):
-    return _C.activation(x, name, alpha)
-
-
-def softmax(x, scale, log):
-    return _C.softmax(x, scale, log)
-
-
 def rnn_layer(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     """One layer and direction through a one-layer RnnPlan (contract: fastdl._reference.
     rnn_layer). The reverse direction is the forward one over the time-reversed sequence."""
-    plan = _C.RnnPlan(kind, [(w_ih, w_hh, b_ih, b_hh)], w_ih.shape[1], w_hh.shape[1], 1, False)
+    plan = RnnPlan(kind, [(w_ih, w_hh, b_ih, b_hh)], w_ih.shape[1], w_hh.shape[1], 1, False)
     if reverse:
         x = np.ascontiguousarray(x[::-1])
     y, h_n, c_n = plan(x, h0[None], None if c0 is None else c0[None])
     if reverse:
         y = np.ascontiguousarray(y[::-1])
     return y, h_n[0], None if c_n is None else c_n[0]
-
-
-def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    return _C.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
-
-
-def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    return _C.avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                       divisor_override)
-
-
-__all__ = ["batch_norm_apply", "batch_norm_statistics", "Conv2dPlan", "LinearPlan", "col2im",
-           "conv2d", "im2col", "isa", "linear", "matmul", "num_threads", "set_num_threads",
-           "set_thread_affinity", "activation", "softmax", "_C", "_im2col"]
-__all__ += ["avg_pool", "batch_norm_inference", "max_pool"]
-__all__ += ["Conv3dPlan", "ConvTransposePlan", "col2im_nd", "conv3d", "conv_transpose",
-            "im2col_nd"]
-__all__ += ["class_loss", "pointwise_loss", "soft_target_loss"]
-__all__ += ["RnnPlan", "rnn_layer"]

@@ -1,15 +1,14 @@
-"""Thread count of the native kernels' pool (FASTDL_NUM_THREADS sets the initial value),
-and, on big.LITTLE CPUs, keeping the kernels on the big cores.
+"""Thread count of the kernels (FASTDL_NUM_THREADS sets the initial value), and, on
+big.LITTLE CPUs, keeping the kernels on the big cores.
 
-The Numba and NumPy backends run on the calling thread; for them the count is only
-recorded, so that code written for the native backend runs unchanged.
+The native backend has a pool; the Numba and NumPy backends run on the calling thread and
+only record the count, so that code written for the native backend runs unchanged.
 """
 import os
 
 from fastdl import _backend
 from fastdl._validate import positive_int
 
-_recorded = None
 _affinity_before = None  # the CPUs allowed before big_cores_only restricted them
 
 
@@ -40,27 +39,22 @@ def set_num_threads(n, big_cores_only=False):
     """Use `n` threads (>= 1) in the kernels from now on. With big_cores_only=True the
     kernels' threads and the calling thread run only on the big cores (see big_cores());
     False lifts that restriction again."""
-    global _recorded, _affinity_before
+    global _affinity_before
     n = positive_int(n, "n")
     if not isinstance(big_cores_only, bool):
         raise TypeError(f"big_cores_only: expected a bool, got {type(big_cores_only).__name__}")
-    if _backend.backend() != "native":
-        _recorded = n
-        return
-    native = _backend.kernels
+    kernels = _backend.kernels
     if big_cores_only:
         if _affinity_before is None:
             _affinity_before = sorted(os.sched_getaffinity(0))
-        if not native.set_thread_affinity(big_cores()):
+        if not kernels.set_thread_affinity(big_cores()):
             raise OSError("big_cores_only: the OS refused to set the thread affinity")
     elif _affinity_before is not None:
-        native.set_thread_affinity(_affinity_before)
+        kernels.set_thread_affinity(_affinity_before)
         _affinity_before = None
-    native.set_num_threads(n)
+    kernels.set_num_threads(n)
 
 
 def get_num_threads():
     """The number of threads the kernels use."""
-    if _backend.backend() == "native":
-        return _backend.kernels.num_threads()
-    return _recorded or len(os.sched_getaffinity(0))
+    return _backend.kernels.num_threads()

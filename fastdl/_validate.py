@@ -95,3 +95,52 @@ def output_size(shape, name):
         raise ValueError(f"{name}: the output of shape {tuple(shape)} is too large "
                          f"({total} elements)")
     return tuple(shape)
+
+
+def owned_float32(value, name, ndim, what):
+    """A new C-contiguous float32 copy of `value` that nobody else holds (plans own their
+    weights: a caller changing its array afterwards changes nothing)."""
+    arr = float32_array(value, name, ndim, what)
+    return np.array(arr, dtype=np.float32, order="C", copy=True)
+
+
+def read_only(arr):
+    """A read-only view of `arr` (None stays None): how plans expose the weights they own."""
+    if arr is None:
+        return None
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
+def output_buffer(out, shape, name="out"):
+    """`out` if it can take a result of `shape` as it is (a float32, C-contiguous, writeable
+    ndarray of exactly that shape: the kernels write into it without a copy), else a
+    TypeError/ValueError saying what is wrong."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(out).__name__}")
+    if out.dtype != np.float32:
+        raise TypeError(f"{name}: expected dtype float32, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name}: expected a C-contiguous array, got strides {out.strides}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: expected a writeable array, got a read-only one")
+    return out
+
+
+def same_shape(value, name, shape, what):
+    """A float32 C-contiguous view or copy of `value`, which must have `shape` (new weights
+    for a plan built for that shape)."""
+    arr = float32_array(value, name)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)} ({what}), got {arr.shape}")
+    return arr
+
+
+def flag(value, name):
+    """`value` as a bool: a Python or NumPy bool, else TypeError (0 and 1 are not flags)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+    return bool(value)

@@ -16,6 +16,7 @@ from fastdl import _reference as reference
 from fastdl import ops
 from fastdl._reference.activation import ACTIVATIONS as REFERENCE_TABLE
 from fastdl.ops import activation as activation_module
+from native_variants import runnable, skipped, unrunnable
 
 ELEMENTWISE = ["relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "silu", "hard_swish"]
 ALPHA = 0.3  # leaky_relu slope / elu alpha: not a default, so passing it on is checked
@@ -69,11 +70,7 @@ def public_elementwise(name, x, alpha=ALPHA):
 # ---------------------------------------------------------------------------- backends
 
 def _native_variants():
-    try:
-        from fastdl import _C
-    except ImportError:
-        return []
-    return [name for name, info in _C.variants("activation").items() if info is not None]
+    return list(runnable("activation"))
 
 
 class Backend:
@@ -96,9 +93,11 @@ def make_backend(label):
 
 
 BACKENDS = _native_variants() + ["numba", "numpy"]
+# The parameters: every backend, and a counted skip per variant this CPU cannot run.
+BACKEND_PARAMS = BACKENDS + [skipped(name) for name in unrunnable("activation")]
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=BACKEND_PARAMS)
 def backend(request):
     return make_backend(request.param)
 
@@ -357,9 +356,9 @@ def test_fused_epilogue_every_backend_and_gemm_variant(name):
     numba = importlib.import_module("fastdl._numba")
     assert_close(numba.linear(x, w, b, name, 1.0), want, rtol=1e-5, atol=1e-5, what="numba")
     xc, wc = random_array((1, 3, 6, 7), 4), random_array((4, 3, 3, 3), 5)
-    assert_close(numba.conv2d(xc, wc, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, name, 1.0),
-                 reference.conv2d(xc, wc, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, name, 1.0),
-                 rtol=1e-5, atol=1e-5, what="numba conv2d")
+    assert_close(numba.conv(xc, wc, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, name, 1.0),
+                 reference.conv(xc, wc, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, name, 1.0),
+                 rtol=1e-5, atol=1e-5, what="numba conv")
     try:
         from fastdl import _C
     except ImportError:

@@ -54,12 +54,13 @@ def test_plan_reused_unbatched_and_with_activation():
         x = RNG.standard_normal((2, length), dtype=np.float32)
         want = np.maximum(_torch_conv1d(x[None], w, None, 1, (2, 0), 1, 1)[0], 0)
         np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
-    assert plan.padding == (2, 0) and plan.kernel_size == 3
+    # One plan class for every rank: sizes are 1-tuples, as torch.nn.Conv1d's kernel_size.
+    assert plan.padding == (2, 0) and plan.kernel_size == (3,) and plan.stride == (1,)
 
 
 @pytest.mark.parametrize("kwargs,error,name", [
     (dict(stride=0), ValueError, "stride"),
-    (dict(dilation=(1, 2)), TypeError, "dilation"),
+    (dict(dilation=(1, 2)), ValueError, "dilation"),  # 2 values for 1 axis (as in 2-D/3-D)
     (dict(padding=(1, 2, 3)), ValueError, "padding"),
     (dict(padding=-1), ValueError, "padding"),
     (dict(padding="same", stride=2), ValueError, "padding"),

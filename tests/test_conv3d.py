@@ -1,7 +1,7 @@
 """fastdl.ops.conv3d / Conv3dPlan against torch.nn.functional.conv3d: the public API on
 the selected backend, and every implementation directly — the NumPy reference, the Numba
 twin and each native GEMM variant with each algorithm ('im2col', 'auto' = Winograd for
-3x3x3 stride-1 layers with >= 8 channels). Without torch (the ARM build's tests under
+3x3x3 stride-1 layers with >= 8 channels; variants this CPU cannot run are counted skips). Without torch (the ARM build's tests under
 qemu) the NumPy reference is the oracle, itself checked against torch where it exists."""
 import importlib
 import math
@@ -12,6 +12,7 @@ import pytest
 import fastdl
 from fastdl import _reference as reference
 from fastdl import ops
+from native_variants import runnable, unrunnable
 
 try:
     import torch
@@ -53,14 +54,14 @@ def _arrays(case, bias=True, seed=0):
 
 def _flat_padding(padding, k, dilation):
     """The flat (before, after) per axis that fastdl.ops resolves `padding` to."""
-    return fastdl.ops._convnd.padding_nd(padding, 3, k, dilation, (1, 1, 1))
+    return fastdl._conv_geometry.padding(padding, 3, k, dilation, (1, 1, 1))
 
 
 def torch_conv3d(x, w, b, stride, padding, dilation, groups, activation=None, alpha=0.1):
     """torch's conv3d (+ activation); the NumPy reference where torch is missing."""
     if torch is None:
         d = fastdl._validate.int_tuple(dilation, "d", 3, 1)
-        return reference.conv3d(x, w, b, fastdl._validate.int_tuple(stride, "s", 3, 1),
+        return reference.conv(x, w, b, fastdl._validate.int_tuple(stride, "s", 3, 1),
                                 _flat_padding(padding, w.shape[2:], d), d, groups, activation,
                                 alpha)
     xt = torch.from_numpy(x)
@@ -80,7 +81,7 @@ def tolerance(x, w, b, stride, padding, dilation, groups):
     """float32 rounding (and Winograd's transforms) lose a fraction of the magnitude of the
     summed terms, sum |x| |w|, not of their sum."""
     flat = _flat_padding(padding, w.shape[2:], fastdl._validate.int_tuple(dilation, "d", 3, 1))
-    mag = reference.conv3d(np.abs(x), np.abs(w), None if b is None else np.abs(b),
+    mag = reference.conv(np.abs(x), np.abs(w), None if b is None else np.abs(b),
                            fastdl._validate.int_tuple(stride, "s", 3, 1), flat,
                            fastdl._validate.int_tuple(dilation, "d", 3, 1), groups, None, 0.0)
     return 1e-5 + 2e-5 * math.sqrt(math.prod(w.shape[1:])) * mag.astype(np.float64)
@@ -106,17 +107,16 @@ def test_public_conv3d_matches_torch(case, bias):
 
 def _implementations():
     out = [("numpy", None, None), ("numba", None, None)]
-    try:
-        from fastdl import _C
-    except ImportError:
-        return out
-    for name, info in _C.variants("gemm").items():
-        if info is not None:
-            out += [("native", name, "im2col"), ("native", name, "auto")]
+    for name in runnable("gemm"):
+        out += [("native", name, "im2col"), ("native", name, "auto")]
     return out
 
 
 IMPLEMENTATIONS = _implementations()
+IMPLEMENTATION_PARAMS = IMPLEMENTATIONS + [
+    pytest.param(("native", name, "any"), id=f"native-{name}-cpu-lacks-isa",
+                 marks=pytest.mark.skip(reason=f"this CPU cannot run {name}"))
+    for name in unrunnable("gemm")]
 
 
 def run_implementation(impl, x, w, b, stride, padding, dilation, groups, activation, alpha):
@@ -125,15 +125,15 @@ def run_implementation(impl, x, w, b, stride, padding, dilation, groups, activat
             _flat_padding(padding, w.shape[2:], fastdl._validate.int_tuple(dilation, "d", 3, 1)),
             fastdl._validate.int_tuple(dilation, "d", 3, 1), groups, activation, alpha)
     if kind == "numpy":
-        return reference.conv3d(x, w, b, *args)
+        return reference.conv(x, w, b, *args)
     if kind == "numba":
         numba_backend = _numba_backend()
-        return numba_backend.conv3d(x, w, b, *args)
+        return numba_backend.conv(x, w, b, *args)
     from fastdl import _C
-    plan = _C.Conv3dPlan(w, b, *args[:4], activation, alpha, variant=variant,
-                         algorithm=algorithm)
+    plan = _C.ConvPlan(w, b, *args[:4], activation, alpha, variant=variant,
+                       algorithm=algorithm)
     assert plan.variant == variant
-    used = plan.algorithm(*x.shape[2:])
+    used = plan.algorithm(x.shape[2:])
     winograd = (w.shape[2:] == (3, 3, 3) and args[0] == (1, 1, 1) and args[2] == (1, 1, 1)
                 and groups == 1 and w.shape[0] >= 8 and w.shape[1] >= 8
                 and algorithm == "auto" and "ref" not in variant)
@@ -142,7 +142,7 @@ def run_implementation(impl, x, w, b, stride, padding, dilation, groups, activat
 
 
 @pytest.mark.filterwarnings("ignore:Using padding=.same.:UserWarning")
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda i: "-".join(filter(None, i)))
+@pytest.mark.parametrize("impl", IMPLEMENTATION_PARAMS, ids=lambda i: "-".join(filter(None, i)))
 @pytest.mark.parametrize("case", CASES)
 def test_each_implementation_matches_torch(impl, case):
     x, w, b = _arrays(case, seed=3)

@@ -11,6 +11,7 @@ import pytest
 
 from fastdl import _reference as reference
 from fastdl import ops
+from native_variants import runnable, unrunnable
 
 try:
     import torch
@@ -107,12 +108,11 @@ def test_public_conv_transpose_matches_torch(case, bias):
 
 
 def _implementations():
-    out = [("numpy", None), ("numba", None)]
-    try:
-        from fastdl import _C
-    except ImportError:
-        return out
-    return out + [("native", name) for name, info in _C.variants("gemm").items() if info]
+    """Every implementation; a native variant this CPU cannot run is a counted skip."""
+    return ([("numpy", None), ("numba", None)] + [("native", name) for name in runnable("gemm")]
+            + [pytest.param(("native", name), id=f"native-{name}-cpu-lacks-isa",
+                            marks=pytest.mark.skip(reason=f"this CPU cannot run {name}"))
+               for name in unrunnable("gemm")])
 
 
 @pytest.mark.parametrize("impl", _implementations(), ids=lambda i: "-".join(filter(None, i)))
@@ -208,9 +208,13 @@ def test_bad_shapes_name_the_argument():
         ops.conv_transpose1d(np.ones((1, 4, 5), np.float32), w)
     with pytest.raises(ValueError, match="^b:"):
         ops.conv_transpose2d(np.ones((1, 4, 5, 5), np.float32), w, np.ones(4, np.float32))
+    # Real dtypes are converted (DESIGN.md 5), mixed ones too: a float64 bias is no error.
+    mixed = ops.conv_transpose3d(np.ones((1, 4, 3, 3, 3), np.float32),
+                                 np.ones((4, 2, 1, 1, 1), np.float32), np.ones(2, np.float64))
+    assert mixed.dtype == np.float32 and np.all(mixed == 5.0)
     with pytest.raises(TypeError, match="^b:"):
         ops.conv_transpose3d(np.ones((1, 4, 3, 3, 3), np.float32),
-                             np.ones((4, 2, 1, 1, 1), np.float32), np.ones(2, np.float64))
+                             np.ones((4, 2, 1, 1, 1), np.float32), np.ones(2, np.complex64))
 
 
 @needs_torch

@@ -34,7 +34,7 @@ def check_results():
         x, w = _rand(2, cin, 11, 9, seed=1), _rand(8, cin // groups, 3, 3, seed=2)
         b = _rand(8, seed=3)
         y = fastdl.ops.conv2d(x, w, b, stride, 1, 1, groups, "relu")
-        want = ref.conv2d(x, w, b, (stride, stride), (1, 1, 1, 1), (1, 1), groups, "relu", 0.01)
+        want = ref.conv(x, w, b, (stride, stride), (1, 1, 1, 1), (1, 1), groups, "relu", 0.01)
         assert y.dtype == np.float32 and y.shape == want.shape, (y.shape, want.shape)
         worst = max(worst, float(np.abs(y - want).max()))
     x, w, b = _rand(5, 3, 40, seed=4), _rand(17, 40, seed=5), _rand(17, seed=6)
@@ -90,11 +90,11 @@ ISA_SCRIPT = """
     import fastdl
     from fastdl import _C
     worst = check_results()
-    plan = _C.Conv2dPlan(_rand(8, 8, 3, 3), None, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, 0.0)
+    plan = _C.ConvPlan(_rand(8, 8, 3, 3), None, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, 0.0)
     lin = _C.LinearPlan(_rand(4, 3), None, None, 0.0)
     report(backend=fastdl.backend(), isa=fastdl.isa(), c_isa=_C.isa(),
            cap_error=_C.isa_cap_error(), conv_variant=plan.variant, linear_variant=lin.variant,
-           conv_algorithm=plan.algorithm(16, 16), worst=worst)
+           conv_algorithm=plan.algorithm((16, 16)), worst=worst)
 """
 
 

@@ -6,6 +6,7 @@ import importlib
 import numpy as np
 import pytest
 
+import fastdl
 from fastdl import ops
 
 try:
@@ -37,8 +38,8 @@ CASES_3D = [  # (C, (D, H, W), k, dilation, padding, stride)
 
 
 def _flat(padding, dims):
-    return ops._convnd.padding_nd(padding, dims, (1,) * dims, (1,) * dims, (1,) * dims,
-                                  allow_same=False)
+    return fastdl._conv_geometry.padding(padding, dims, (1,) * dims, (1,) * dims, (1,) * dims,
+                                         allow_same=False)
 
 
 def _tuple(value, dims):
@@ -50,8 +51,8 @@ def torch_unfold_nd(x, k, dilation, padding, stride):
     NumPy reference where torch is missing)."""
     dims = len(k)
     if torch is None:
-        return _backend_module("numpy").im2col_nd(x, k, _tuple(dilation, dims),
-                                                  _flat(padding, dims), _tuple(stride, dims))
+        return _backend_module("numpy").im2col(x, k, _tuple(dilation, dims),
+                                               _flat(padding, dims), _tuple(stride, dims))
     flat = _flat(padding, dims)
     pads = [q for a in reversed(range(dims)) for q in (flat[2 * a], flat[2 * a + 1])]
     t = F.pad(torch.from_numpy(x), pads)
@@ -72,8 +73,8 @@ def _im2col(backend, x, k, dilation, padding, stride):
         return ops.im2col(x, k, dilation, padding, stride)
     dims = len(k)
     module = _backend_module(backend)
-    return module.im2col_nd(x, k, _tuple(dilation, dims), _flat(padding, dims),
-                            _tuple(stride, dims))
+    return module.im2col(x, k, _tuple(dilation, dims), _flat(padding, dims),
+                         _tuple(stride, dims))
 
 
 def _col2im(backend, cols, size, k, dilation, padding, stride):
@@ -81,8 +82,8 @@ def _col2im(backend, cols, size, k, dilation, padding, stride):
         return ops.col2im(cols, size, k, dilation, padding, stride)
     dims = len(k)
     module = _backend_module(backend)
-    return module.col2im_nd(cols, size, k, _tuple(dilation, dims), _flat(padding, dims),
-                            _tuple(stride, dims))
+    return module.col2im(cols, size, k, _tuple(dilation, dims), _flat(padding, dims),
+                         _tuple(stride, dims))
 
 
 def _backend_module(backend):
@@ -145,7 +146,8 @@ def test_2d_unchanged():
     (lambda: ops.im2col(np.ones(5), (3,)), ValueError, "x"),
     (lambda: ops.im2col(np.ones((1, 2, 5)), (7,)), ValueError, "x"),
     (lambda: ops.im2col(np.ones((1, 2, 5)), (3,), padding="same"), TypeError, "padding"),
-    (lambda: ops.im2col(np.ones((1, 2, 5)), (3,), padding=(1, 1)), ValueError, "padding"),
+    # One axis: a pair of ints is (left, right), as for conv1d; three values are too many.
+    (lambda: ops.im2col(np.ones((1, 2, 5)), (3,), padding=(1, 1, 1)), ValueError, "padding"),
     (lambda: ops.im2col(np.ones((1, 2, 5, 5, 5)), (3, 3, 3), stride=(1, 1)), ValueError,
      "stride"),
     (lambda: ops.col2im(np.ones((1, 5, 3)), (5,), (3,)), ValueError, "cols"),

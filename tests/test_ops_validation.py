@@ -167,14 +167,20 @@ def test_gemm_and_unfold_non_real_dtypes_raise_type_error(kind):
 
 
 @pytest.mark.parametrize("other", [np.float64, np.float16, np.int32, np.bool_])
-def test_functional_ops_refuse_mixed_dtypes(other):
-    raises(TypeError, "w", ops.conv2d, X, W.astype(other))
-    raises(TypeError, "w", ops.conv2d, X.astype(other), W)
-    raises(TypeError, "b", ops.conv2d, X, W, B.astype(other))
-    raises(TypeError, "w", ops.linear, rand(2, 3), rand(4, 3).astype(other))
-    raises(TypeError, "b", ops.linear, rand(2, 3), rand(4, 3), rand(4).astype(other))
-    raises(TypeError, "b", ops.Conv2dPlan, W, B.astype(other))
-    raises(TypeError, "b", ops.LinearPlan, rand(4, 3), rand(4).astype(other))
+def test_functional_ops_convert_mixed_real_dtypes(other):
+    """One rule everywhere (DESIGN.md 5): every real dtype is converted to float32, also when
+    the arguments differ (the functional forms used to refuse what the plans accepted)."""
+    def same(got, want):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    x2, w2, b2 = (a.astype(other).astype(F32) for a in (X, W, B))  # what `other` can hold
+    same(ops.conv2d(X, W.astype(other)), ops.conv2d(X, w2))
+    same(ops.conv2d(X.astype(other), W), ops.conv2d(x2, W))
+    same(ops.conv2d(X, W, B.astype(other)), ops.conv2d(X, W, b2))
+    same(ops.Conv2dPlan(W, B.astype(other))(X), ops.conv2d(X, W, b2))
+    a, w, b = rand(2, 3), rand(4, 3), rand(4)
+    same(ops.linear(a, w.astype(other)), ops.linear(a, w.astype(other).astype(F32)))
+    same(ops.linear(a, w, b.astype(other)), ops.linear(a, w, b.astype(other).astype(F32)))
+    same(ops.LinearPlan(w, b.astype(other))(a), ops.linear(a, w, b.astype(other).astype(F32)))
 
 
 def test_linear_value_errors_name_the_argument():
@@ -282,8 +288,8 @@ def test_reversed_input_is_read_in_its_logical_order():
     (not of the underlying buffer)."""
     flipped = X[:, :, ::-1]
     assert flipped.strides[2] < 0
-    expected = reference.conv2d(np.ascontiguousarray(flipped), W, B, (1, 1), (1, 1, 1, 1),
-                                (1, 1), 1, None, 0.0)
+    expected = reference.conv(np.ascontiguousarray(flipped), W, B, (1, 1), (1, 1, 1, 1),
+                              (1, 1), 1, None, 0.0)
     y = ops.conv2d(flipped, W, B, padding=1)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(y, ops.conv2d(np.ascontiguousarray(flipped), W, B, padding=1))

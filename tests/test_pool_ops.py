@@ -14,6 +14,7 @@ import pytest
 
 from fastdl import _reference as reference
 from fastdl import ops
+from native_variants import runnable, skipped, unrunnable
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
@@ -34,9 +35,7 @@ def _native_backends():
     except ImportError:
         return {}
     out = {}
-    for name, info in _C.pool_variants().items():
-        if info is None:
-            continue
+    for name in runnable("pool"):
         out[name] = (lambda *a, _n=name: _C.max_pool(*a, variant=_n),
                      lambda *a, _n=name: _C.avg_pool(*a, variant=_n))
     return out
@@ -53,6 +52,8 @@ def _numba_backend():
 # name -> (max_pool, avg_pool) with the backend contract of fastdl/_reference/pooling.py
 BACKENDS = {**_native_backends(), **_numba_backend(),
             "numpy": (reference.max_pool, reference.avg_pool)}
+# The parameters: every backend, and a counted skip per variant this CPU cannot run.
+BACKEND_PARAMS = sorted(BACKENDS) + [skipped(name) for name in unrunnable("pool")]
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +148,7 @@ def assert_same(got, want, exact, what):
 
 # ---------------------------------------------------------------------------- variants
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
@@ -177,7 +178,7 @@ EDGE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("case", EDGE_CASES, ids=[str(c[0]) for c in EDGE_CASES])
 def test_edge_cases_match_torch(backend, case, torch):
     shape, kernel, stride, padding, dilation, ceil_mode = case
@@ -194,7 +195,7 @@ def test_edge_cases_match_torch(backend, case, torch):
                         f"avg {case} include_pad={include}")
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_nan_wins_with_the_last_nan_index_and_minus_inf_windows(backend, torch):
     x = np.array([[[1, np.nan, 2, np.nan, 3, -np.inf, -np.inf, -np.inf, 5, 0]]], F32)
     max_pool, avg_pool = BACKENDS[backend]
@@ -210,7 +211,7 @@ def test_nan_wins_with_the_last_nan_index_and_minus_inf_windows(backend, torch):
     assert np.isnan(y[0, 0, 0]) and y[0, 0, 2] == -np.inf  # [-inf, -inf, 5]
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_empty_batch(backend):
     max_pool, avg_pool = BACKENDS[backend]
     x = np.zeros((0, 3, 8, 9), F32)
@@ -376,7 +377,7 @@ def test_pool_variants_are_listed_like_gemm_ones():
 
     if fastdl.backend() != "native":
         pytest.skip("variants are a native-backend notion")
-    listed = fastdl._backend.kernels._C.variants("pool")
+    listed = fastdl._C.variants("pool")
     assert "fdl_f32_pool__ref" in listed and listed["fdl_f32_pool__ref"] is not None
     with pytest.raises(ValueError, match="op:"):
-        fastdl._backend.kernels._C.variants("nope")
+        fastdl._C.variants("nope")

@@ -90,8 +90,8 @@ class ConvCase:
         return x, w, b
 
     def run(self, backend, x, w, b):
-        return backend.conv2d(x, w, b, self.stride, self.padding, self.dilation,
-                              self.groups, self.activation, ALPHA)
+        return backend.conv(x, w, b, self.stride, self.padding, self.dilation,
+                            self.groups, self.activation, ALPHA)
 
     def reduction_length(self):
         return self.in_channels // self.groups * self.kernel[0] * self.kernel[1]
@@ -328,6 +328,6 @@ def test_fused_activations_propagate_nan(backend, name):
     assert np.isnan(backend.linear(x, random_array((5, 4)), None, name, ALPHA)[1]).all()
     image = random_array((1, 1, 3, 3))
     image[0, 0, 1, 1] = np.nan
-    y = backend.conv2d(image, random_array((2, 1, 1, 1)), None, (1, 1), (0, 0, 0, 0), (1, 1),
-                       1, name, ALPHA)
+    y = backend.conv(image, random_array((2, 1, 1, 1)), None, (1, 1), (0, 0, 0, 0), (1, 1),
+                     1, name, ALPHA)
     assert np.isnan(y[:, :, 1, 1]).all() and not np.isnan(y[:, :, 0, 0]).any()

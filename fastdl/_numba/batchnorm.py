@@ -2,7 +2,7 @@
 import numba
 import numpy as np
 
-from fastdl._reference.batchnorm import inference_scale_shift
+from fastdl._numerics import inference_scale_shift
 
 from .activation import activate
 

@@ -6,7 +6,7 @@ import math
 import numba
 import numpy as np
 
-from fastdl._reference.losses import KERAS_HI, KERAS_LO
+from fastdl._numerics import KERAS_HI, KERAS_LO
 
 POINTWISE_KINDS = {"mse": 0, "l1": 1, "bce": 2, "bce_logits": 3}
 MODES = {"logits": 0, "log_probs": 1, "probs": 2}

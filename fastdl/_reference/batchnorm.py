@@ -10,21 +10,14 @@ batch_norm_statistics(x [N, C, S]) -> (mean [C], biased variance [C]) as float64
 """
 import numpy as np
 
+from fastdl._numerics import inference_scale_shift
+
 from .activation import activate
 
 
 def batch_norm_apply(x, scale, shift, activation, alpha):
     y = x.astype(np.float64) * scale[:, None] + shift[:, None]
     return activate(y, activation, alpha)
-
-
-def inference_scale_shift(mean, var, gamma, beta, eps):
-    """The float64 (scale, shift) of inference batch norm."""
-    scale = 1.0 / np.sqrt(var.astype(np.float64) + eps)
-    if gamma is not None:
-        scale = scale * gamma
-    shift = -mean * scale if beta is None else beta - mean * scale
-    return scale, shift
 
 
 def batch_norm_inference(x, mean, var, gamma, beta, eps, activation, alpha):

@@ -1,78 +1,99 @@
-"""Reference 2-D convolution and im2col/col2im: PyTorch semantics, NCHW, float64 inside.
+"""Reference convolutions with 1, 2 or 3 spatial axes (PyTorch semantics, NC[D][H]W, float64
+inside): conv, transposed convolution, im2col / col2im.
 
-Geometry arguments are pairs (kernel_size (kh, kw), dilation (dh, dw), stride (sh, sw))
-except padding, which is (top, bottom, left, right).
+Geometry arguments hold one entry per spatial axis (kernel_size, dilation, stride), except
+padding, which is flat (before, after) per axis: (top, bottom, left, right) in 2-D.
 """
+import itertools
+import math
+
 import numpy as np
+
+from fastdl._conv_geometry import output_sizes
 
 from .activation import activate, to_float32
 
 
-def _output_length(size, pad_before, pad_after, kernel, dilation, stride):
-    return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def output_hw(in_hw, kernel_size, dilation, padding, stride):
-    """(OH, OW): the number of output positions along each spatial axis."""
-    top, bottom, left, right = padding
-    return (_output_length(in_hw[0], top, bottom, kernel_size[0], dilation[0], stride[0]),
-            _output_length(in_hw[1], left, right, kernel_size[1], dilation[1], stride[1]))
-
-
-def _tap_windows(kernel_size, dilation, stride, out_hw):
-    """Yield (ky, kx, window) for every kernel tap: `window` indexes, in the padded
-    input [..., Hp, Wp], the [..., OH, OW] pixels that the tap meets at each output."""
-    (kh, kw), (dh, dw), (sh, sw), (oh, ow) = kernel_size, dilation, stride, out_hw
-    for ky in range(kh):
-        for kx in range(kw):
-            row_slice = slice(ky * dh, ky * dh + sh * (oh - 1) + 1, sh)
-            column_slice = slice(kx * dw, kx * dw + sw * (ow - 1) + 1, sw)
-            yield ky, kx, (Ellipsis, row_slice, column_slice)
+def _tap_windows(kernel_size, dilation, stride, counts):
+    """Yield (tap, window) for every kernel tap (a tuple of per-axis offsets): `window`
+    indexes, in a padded array [..., spatial...], the `counts` positions the tap meets."""
+    for tap in itertools.product(*(range(k) for k in kernel_size)):
+        window = tuple(slice(t * d, t * d + s * (n - 1) + 1, s)
+                       for t, d, s, n in zip(tap, dilation, stride, counts))
+        yield tap, (Ellipsis,) + window
 
 
 def _patches(x, kernel_size, dilation, padding, stride):
-    """x [N, C, H, W] -> float64 patches [N, C, kh, kw, OH, OW]."""
-    top, bottom, left, right = padding
-    padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
-    out_hw = output_hw(x.shape[2:], kernel_size, dilation, padding, stride)
-    patches = np.empty(x.shape[:2] + tuple(kernel_size) + out_hw)
-    for ky, kx, window in _tap_windows(kernel_size, dilation, stride, out_hw):
-        patches[:, :, ky, kx] = padded[window]
+    """x [N, C, spatial...] -> float64 patches [N, C, k..., out...]."""
+    dims = len(kernel_size)
+    pads = ((0, 0), (0, 0)) + tuple((padding[2 * a], padding[2 * a + 1]) for a in range(dims))
+    padded = np.pad(x.astype(np.float64), pads)
+    out = output_sizes(x.shape[2:], kernel_size, dilation, padding, stride)
+    patches = np.empty(x.shape[:2] + tuple(kernel_size) + out)
+    for tap, window in _tap_windows(kernel_size, dilation, stride, out):
+        patches[(slice(None), slice(None)) + tap] = padded[window]
     return patches
 
 
 def im2col(x, kernel_size, dilation, padding, stride):
-    """torch unfold: x [N, C, H, W] -> cols [N, C*kh*kw, OH*OW], row (c*kh + ky)*kw + kx,
-    column oh*OW + ow."""
+    """torch unfold: x [N, C, spatial...] -> cols [N, C*prod(k), prod(out)], row
+    c*prod(k) + (flat tap index), column = flat output position."""
     patches = _patches(x, kernel_size, dilation, padding, stride)
-    n, c, kh, kw, oh, ow = patches.shape
-    return to_float32(patches.reshape(n, c * kh * kw, oh * ow))
+    n, c = x.shape[:2]
+    length = math.prod(patches.shape[2 + len(kernel_size):])
+    return to_float32(patches.reshape(n, c * math.prod(kernel_size), length))
 
 
 def col2im(cols, output_size, kernel_size, dilation, padding, stride):
-    """torch fold, the adjoint of im2col: cols [N, C*kh*kw, OH*OW] -> [N, C, H, W] with
-    (H, W) = output_size; entries that land on the same pixel are summed."""
-    (h, w), (kh, kw), (top, bottom, left, right) = output_size, kernel_size, padding
-    n, c = cols.shape[0], cols.shape[1] // (kh * kw)
-    out_hw = output_hw(output_size, kernel_size, dilation, padding, stride)
-    patches = cols.astype(np.float64).reshape((n, c, kh, kw) + out_hw)
-    padded = np.zeros((n, c, h + top + bottom, w + left + right))
-    for ky, kx, window in _tap_windows(kernel_size, dilation, stride, out_hw):
-        padded[window] += patches[:, :, ky, kx]
-    return to_float32(padded[:, :, top:top + h, left:left + w])
+    """torch fold, the adjoint of im2col: cols [N, C*prod(k), L] -> [N, C, output_size...];
+    entries that land on the same pixel are summed."""
+    dims = len(kernel_size)
+    n, c = cols.shape[0], cols.shape[1] // math.prod(kernel_size)
+    out = output_sizes(output_size, kernel_size, dilation, padding, stride)
+    patches = cols.astype(np.float64).reshape((n, c) + tuple(kernel_size) + out)
+    padded = np.zeros((n, c) + tuple(size + padding[2 * a] + padding[2 * a + 1]
+                                     for a, size in enumerate(output_size)))
+    for tap, window in _tap_windows(kernel_size, dilation, stride, out):
+        padded[window] += patches[(slice(None), slice(None)) + tap]
+    crop = tuple(slice(padding[2 * a], padding[2 * a] + output_size[a]) for a in range(dims))
+    return to_float32(padded[(Ellipsis,) + crop])
 
 
-def conv2d(x, w, b, stride, padding, dilation, groups, activation, alpha):
-    """PyTorch conv2d then bias then activation: x [N, C, H, W], w [O, C//groups, KH, KW],
-    b [O] or None -> y [N, O, OH, OW]."""
-    n = x.shape[0]
-    o, group_channels, kh, kw = w.shape
-    patches = _patches(x, (kh, kw), dilation, padding, stride)
-    oh, ow = patches.shape[-2:]
-    taps = group_channels * kh * kw
-    cols = patches.reshape(n, groups, taps, oh * ow)
-    group_weights = w.astype(np.float64).reshape(groups, o // groups, taps)
-    y = (group_weights @ cols).reshape(n, o, oh, ow)
+def conv(x, w, b, stride, padding, dilation, groups, activation, alpha):
+    """PyTorch conv1d/2d/3d then bias then activation: x [N, C, spatial...], w [O,
+    C//groups, k...], b [O] or None -> y [N, O, out...]."""
+    n, o = x.shape[0], w.shape[0]
+    patches = _patches(x, w.shape[2:], dilation, padding, stride)
+    out = patches.shape[w.ndim:]
+    taps = math.prod(w.shape[1:])
+    cols = patches.reshape(n, groups, taps, math.prod(out))
+    y = (w.astype(np.float64).reshape(groups, o // groups, taps) @ cols).reshape((n, o) + out)
     if b is not None:
-        y += b[:, None, None]
+        y += b.reshape((o,) + (1,) * len(out))
+    return activate(y, activation, alpha)
+
+
+def conv_transpose(x, w, b, stride, padding, output_size, dilation, groups, activation, alpha):
+    """PyTorch conv_transpose{1,2,3}d then activation: x [N, Cin, in...], w [Cin,
+    Cout//groups, k...], padding one (symmetric) entry per axis, output_size the output's
+    spatial extents (which carry output_padding) -> y [N, Cout, output_size...].
+
+    Every input position i scatters x[i] * w[tap] to output position i*s - p + tap*d."""
+    n, cin = x.shape[:2]
+    cout_g, kernel_size = w.shape[1], w.shape[2:]
+    in_sizes = x.shape[2:]
+    # y in padded coordinates (output position + p), long enough for every tap and for
+    # the requested output.
+    extent = tuple(max(d * (k - 1) + s * (i - 1) + 1, p + o) for k, d, s, i, p, o in
+                   zip(kernel_size, dilation, stride, in_sizes, padding, output_size))
+    padded = np.zeros((n, groups, cout_g) + extent)
+    xg = x.astype(np.float64).reshape((n, groups, cin // groups) + in_sizes)
+    wg = w.astype(np.float64).reshape((groups, cin // groups, cout_g) + kernel_size)
+    for tap, window in _tap_windows(kernel_size, dilation, stride, in_sizes):
+        w_tap = wg[(Ellipsis,) + tap]  # [groups, cin_g, cout_g]
+        padded[window] += np.einsum("ngc...,gco->ngo...", xg, w_tap)
+    crop = tuple(slice(p, p + o) for p, o in zip(padding, output_size))
+    y = padded[(Ellipsis,) + crop].reshape((n, groups * cout_g) + tuple(output_size))
+    if b is not None:
+        y = y + b.reshape((-1,) + (1,) * len(output_size))
     return activate(y, activation, alpha)

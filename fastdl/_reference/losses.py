@@ -6,9 +6,7 @@ shapes, class indices in [0, C) or equal to ignore_index, known kinds and modes.
 """
 import numpy as np
 
-# Keras clips probabilities to [epsilon, 1 - epsilon] in float32 (epsilon = 1e-7).
-KERAS_LO = float(np.float32(1e-7))
-KERAS_HI = float(np.float32(1.0 - 1e-7))
+from fastdl._numerics import KERAS_HI, KERAS_LO
 
 
 def _softplus_neg(x):

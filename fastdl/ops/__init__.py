@@ -1,28 +1,29 @@
 """fastdl.ops: the functional kernel API, with PyTorch semantics and NCHW layout.
 
 Functions (conv2d, linear, ...) validate their arguments and run at once; Plans
-(Conv2dPlan, LinearPlan) pack their weights once and are called many times as plan(x).
+(Conv2dPlan, LinearPlan, ...) own and pack their weights once, are called many times as
+plan(x) (or plan(x, out=y) into a buffer of the caller's) and take new weights with
+plan.set_weights(...).
 """
 from fastdl.ops.activation import (dropout, elu, hard_swish, leaky_relu, log_softmax, relu,
                                    relu6, sigmoid, silu, softmax, swish, tanh)
 from fastdl.ops.batchnorm import batch_norm, fold_batch_norm
-from fastdl.ops.conv import Conv2dPlan, col2im, conv2d, im2col
-from fastdl.ops.conv1d import Conv1dPlan, conv1d
-from fastdl.ops.conv3d import Conv3dPlan, conv3d
+from fastdl.ops.conv import Conv1dPlan, Conv2dPlan, Conv3dPlan, conv1d, conv2d, conv3d
 from fastdl.ops.conv_transpose import (ConvTranspose1dPlan, ConvTranspose2dPlan,
                                        ConvTranspose3dPlan, conv_transpose1d, conv_transpose2d,
                                        conv_transpose3d)
 from fastdl.ops.gemm import LinearPlan, linear, matmul
+from fastdl.ops.im2col import col2im, im2col
 from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
                                cross_entropy, l1_loss, mse_loss, nll_loss)
 from fastdl.ops.pooling import (avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool,
                                 global_max_pool, max_pool1d, max_pool2d, max_pool3d)
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
 
-__all__ = ["Conv1dPlan", "Conv2dPlan", "LinearPlan", "batch_norm", "col2im", "conv1d", "conv2d",
-           "fold_batch_norm", "im2col", "linear", "matmul"]
-__all__ += ["Conv3dPlan", "ConvTranspose1dPlan", "ConvTranspose2dPlan", "ConvTranspose3dPlan",
-            "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+__all__ = ["Conv1dPlan", "Conv2dPlan", "Conv3dPlan", "LinearPlan", "batch_norm", "col2im",
+           "conv1d", "conv2d", "conv3d", "fold_batch_norm", "im2col", "linear", "matmul"]
+__all__ += ["ConvTranspose1dPlan", "ConvTranspose2dPlan", "ConvTranspose3dPlan",
+            "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
 __all__ += ["dropout", "elu", "hard_swish", "leaky_relu", "log_softmax", "relu", "relu6",
             "sigmoid", "silu", "softmax", "swish", "tanh"]
 __all__ += ["avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool",

@@ -8,12 +8,14 @@ import numbers
 import operator
 
 from fastdl import _validate as v
-from fastdl._backend import backend, kernels
-from fastdl.ops._convnd import AXES
+from fastdl._backend import kernels
+from fastdl._conv_geometry import AXES
+from fastdl.ops._plan import WeightedPlan
 
 
-class _ConvTransposePlan:
-    """A transposed convolution with `dims` spatial axes (set by the subclasses)."""
+class _ConvTransposePlan(WeightedPlan):
+    """A transposed convolution with `dims` spatial axes (set by the subclasses), called as
+    plan(x), plan(x, output_size) or with out=y."""
 
     dims = None
     _x_what = None
@@ -21,26 +23,19 @@ class _ConvTransposePlan:
     def __init__(self, w, b=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
                  activation=None, *, negative_slope=0.01):
         dims = self.dims
-        v.same_dtype([("w", w), ("b", b)])
-        self.weight = v.float32_array(
-            w, "w", dims + 2, f"{dims + 2}-D array (in_channels, out_channels/groups, "
-            f"kernel {AXES[dims]})")
-        in_channels, group_out = self.weight.shape[:2]
-        self.kernel_size = tuple(self.weight.shape[2:])
+        self._w = v.owned_float32(w, "w", dims + 2, f"{dims + 2}-D array (in_channels, "
+                                  f"out_channels/groups, kernel {AXES[dims]})")
+        in_channels, group_out = self._w.shape[:2]
+        self.kernel_size = tuple(self._w.shape[2:])
         self.groups = v.positive_int(groups, "groups")
         if in_channels % self.groups:
             raise ValueError(f"groups: expected a divisor of w's in_channels ({in_channels}), "
                              f"got {self.groups}")
         if in_channels == 0 or group_out == 0 or 0 in self.kernel_size:
             raise ValueError(f"w: expected non-zero channels and kernel size, got shape "
-                             f"{self.weight.shape}")
+                             f"{self._w.shape}")
         self.in_channels, self.out_channels = in_channels, group_out * self.groups
-        self.bias = None
-        if b is not None:
-            self.bias = v.float32_array(b, "b", 1, "1-D array (out_channels,)")
-            if self.bias.shape[0] != self.out_channels:
-                raise ValueError(f"b: expected shape ({self.out_channels},), got "
-                                 f"{self.bias.shape}")
+        self._b = self._own_bias(b, self.out_channels)
         self.stride = v.int_tuple(stride, "stride", dims, 1)
         self.dilation = v.int_tuple(dilation, "dilation", dims, 1)
         if isinstance(padding, str):
@@ -54,12 +49,10 @@ class _ConvTransposePlan:
                                  f"{self.stride} or dilation {self.dilation} (as in PyTorch), "
                                  f"got {self.output_padding}")
         self.activation, self.negative_slope = v.activation(activation, negative_slope)
-        self._native = None
-        if backend() == "native":
-            flat_padding = [q for p in self.padding for q in (p, p)]
-            self._native = kernels.ConvTransposePlan(self.weight, self.bias, self.stride,
-                                                     flat_padding, self.dilation, self.groups,
-                                                     self.activation, self.negative_slope)
+        flat_padding = tuple(q for p in self.padding for q in (p, p))
+        self._impl = kernels.ConvTransposePlan(self._w, self._b, self.stride, flat_padding,
+                                               self.dilation, self.groups, self.activation,
+                                               self.negative_slope)
 
     def _min_sizes(self, in_sizes):
         """Output extents without output_padding: (in-1)*s - 2p + d*(k-1) + 1."""
@@ -97,11 +90,17 @@ class _ConvTransposePlan:
             sizes = self._requested_sizes(output_size, tuple(input_shape[2:]), minimum)
         return (input_shape[0], self.out_channels) + sizes
 
-    def __call__(self, x, output_size=None):
+    def __call__(self, x, output_size=None, out=None):
+        """x [N, in_channels, *spatial] (or unbatched) -> float32 [N, out_channels, *out],
+        the output extents from output_size (spatial, or with N and C in front) or from
+        output_padding; written into `out` when given (float32, C-contiguous, that shape)."""
         dims = self.dims
         x = v.float32_array(x, "x", (dims + 1, dims + 2), self._x_what)
         if x.ndim == dims + 1:  # unbatched, as torch accepts
-            return self(x[None], output_size)[0]
+            if out is not None:
+                out = v.output_buffer(out, self.output_shape((1,) + x.shape, output_size)[1:])
+                out = out[None]
+            return self(x[None], output_size, out)[0]
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x: expected {self.in_channels} channels (w's in_channels), got "
                              f"shape {x.shape}")
@@ -110,11 +109,9 @@ class _ConvTransposePlan:
             raise ValueError(f"x: an input of spatial size {x.shape[2:]} gives the output size "
                              f"{shape[2:]}, which is too small")
         v.output_size(shape, f"conv_transpose{dims}d")
-        if self._native is not None:
-            return self._native(x, list(shape[2:]))
-        return kernels.conv_transpose(x, self.weight, self.bias, self.stride, self.padding,
-                                      shape[2:], self.dilation, self.groups, self.activation,
-                                      self.negative_slope)
+        if out is not None:
+            out = v.output_buffer(out, shape)
+        return self._impl(x, shape[2:], out)
 
     def __repr__(self):
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
@@ -154,7 +151,7 @@ class ConvTranspose3dPlan(_ConvTransposePlan):
 
 def _functional(plan_class, x, w, b, stride, padding, output_padding, groups, dilation,
                 activation, negative_slope):
-    v.same_dtype([("x", x), ("w", w), ("b", b)])
+    x = v.float32_array(x, "x")  # the arguments in order: x is checked first
     return plan_class(w, b, stride, padding, output_padding, dilation, groups, activation,
                       negative_slope=negative_slope)(x)
 

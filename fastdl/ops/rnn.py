@@ -21,16 +21,21 @@ def _is_matrix_list(value):
 
 def _as_list(value, name, count, ndim):
     """`value` (one array of `ndim` dimensions, a list of them, or None) as a list of
-    `count` entries (list items may be None for biases)."""
+    `count` (name, entry) pairs, the names as the caller wrote them ('w_ih' for one array,
+    'w_ih[k]' in a list; list items may be None for biases)."""
     if value is None:
-        return [None] * count
+        return [(name, None)] * count
     is_list = isinstance(value, (list, tuple)) and len(value) > 0 and all(
         item is None or np.ndim(item) == ndim for item in value)
-    items = list(value) if is_list else [value]
-    if len(items) != count:
+    if not is_list:
+        if count != 1:
+            raise ValueError(f"{name}: expected {count} arrays (num_layers * directions), got "
+                             f"one")
+        return [(name, value)]
+    if len(value) != count:
         raise ValueError(f"{name}: expected {count} arrays (num_layers * directions), got "
-                         f"{len(items)}")
-    return items
+                         f"{len(value)}")
+    return [(f"{name}[{k}]", item) for k, item in enumerate(value)]
 
 
 class _RNNPlan:
@@ -39,11 +44,8 @@ class _RNNPlan:
 
     def __init__(self, w_ih, w_hh, b_ih=None, b_hh=None, *, num_layers=None,
                  bidirectional=False, batch_first=False):
-        if not isinstance(bidirectional, (bool, np.bool_)):
-            raise TypeError(f"bidirectional: expected a bool, got {type(bidirectional).__name__}")
-        if not isinstance(batch_first, (bool, np.bool_)):
-            raise TypeError(f"batch_first: expected a bool, got {type(batch_first).__name__}")
-        self.bidirectional, self.batch_first = bool(bidirectional), bool(batch_first)
+        self.bidirectional = v.flag(bidirectional, "bidirectional")
+        self.batch_first = v.flag(batch_first, "batch_first")
         dirs = 2 if self.bidirectional else 1
         count = len(w_ih) if _is_matrix_list(w_ih) else 1
         if num_layers is None:
@@ -56,42 +58,79 @@ class _RNNPlan:
         gates = _GATES[self._kind]
         w_ih, w_hh = _as_list(w_ih, "w_ih", count, 2), _as_list(w_hh, "w_hh", count, 2)
         b_ih, b_hh = _as_list(b_ih, "b_ih", count, 1), _as_list(b_hh, "b_hh", count, 1)
-        w_hh0 = v.float32_array(w_hh[0], "w_hh[0]", 2, f"2-D array ({gates}*hidden, hidden)")
+        w_hh0 = v.float32_array(w_hh[0][1], w_hh[0][0], 2, f"2-D array ({gates}*hidden, hidden)")
         hidden = w_hh0.shape[1]
         if hidden < 1:
-            raise ValueError(f"w_hh[0]: expected hidden_size >= 1, got shape {w_hh0.shape}")
+            raise ValueError(f"{w_hh[0][0]}: expected hidden_size >= 1, got shape "
+                             f"{w_hh0.shape}")
         self.hidden_size, self.num_layers = hidden, num_layers
         self.input_size = None
-        self.weights = []
+        self._weights = []  # the plan's own copies, one (w_ih, w_hh, b_ih, b_hh) per k
         for k in range(count):
-            layer = k // dirs
-            v.same_dtype([(f"w_ih[{k}]", w_ih[k]), (f"w_hh[{k}]", w_hh[k]),
-                          (f"b_ih[{k}]", b_ih[k]), (f"b_hh[{k}]", b_hh[k])])
-            wi = v.float32_array(w_ih[k], f"w_ih[{k}]", 2, "2-D array (gates*hidden, input)")
-            wh = v.float32_array(w_hh[k], f"w_hh[{k}]", 2, "2-D array (gates*hidden, hidden)")
-            if wh.shape != (gates * hidden, hidden):
-                raise ValueError(f"w_hh[{k}]: expected shape {(gates * hidden, hidden)} "
-                                 f"({self._module}: {gates} gates of hidden_size {hidden}), "
-                                 f"got {wh.shape}")
+            inputs = None if k == 0 else self.input_size if k < dirs else dirs * hidden
+            self._weights.append(self._own_layer(k, inputs, w_ih, w_hh, b_ih, b_hh,
+                                                 own=True))
             if k == 0:
-                self.input_size = wi.shape[1]
-            inputs = self.input_size if layer == 0 else dirs * hidden
-            if wi.shape != (gates * hidden, inputs):
-                raise ValueError(f"w_ih[{k}]: expected shape {(gates * hidden, inputs)}, got "
-                                 f"{wi.shape}")
-            biases = []
-            for name, b in ((f"b_ih[{k}]", b_ih[k]), (f"b_hh[{k}]", b_hh[k])):
-                if b is not None:
-                    b = v.float32_array(b, name, 1, f"1-D array ({gates}*hidden,)")
-                    if b.shape != (gates * hidden,):
-                        raise ValueError(f"{name}: expected shape ({gates * hidden},), got "
-                                         f"{b.shape}")
-                biases.append(b)
-            self.weights.append((wi, wh, biases[0], biases[1]))
-        self._native = None
-        if hasattr(kernels, "RnnPlan"):
-            self._native = kernels.RnnPlan(self._kind, self.weights, self.input_size, hidden,
-                                           num_layers, self.bidirectional)
+                self.input_size = self._weights[0][0].shape[1]
+        self._impl = kernels.RnnPlan(self._kind, self._weights, self.input_size, hidden,
+                                     num_layers, self.bidirectional)
+
+    def _own_layer(self, k, inputs, w_ih, w_hh, b_ih, b_hh, own):
+        """Layer-direction k's (w_ih, w_hh, b_ih, b_hh) checked against the plan's shapes
+        (inputs None: w_ih's columns set input_size), as new float32 copies (own) or
+        float32 views."""
+        gates, hidden = _GATES[self._kind], self.hidden_size
+        convert = v.owned_float32 if own else v.float32_array
+        (wi_name, wi), (wh_name, wh) = w_ih[k], w_hh[k]
+        wi = convert(wi, wi_name, 2, "2-D array (gates*hidden, input)")
+        wh = convert(wh, wh_name, 2, "2-D array (gates*hidden, hidden)")
+        if wh.shape != (gates * hidden, hidden):
+            raise ValueError(f"{wh_name}: expected shape {(gates * hidden, hidden)} "
+                             f"({self._module}: {gates} gates of hidden_size {hidden}), "
+                             f"got {wh.shape}")
+        want = (gates * hidden, wi.shape[1] if inputs is None else inputs)
+        if wi.shape != want:
+            raise ValueError(f"{wi_name}: expected shape {want}, got {wi.shape}")
+        biases = []
+        for name, b in (b_ih[k], b_hh[k]):
+            if b is not None:
+                b = convert(b, name, 1, f"1-D array ({gates}*hidden,)")
+                if b.shape != (gates * hidden,):
+                    raise ValueError(f"{name}: expected shape ({gates * hidden},), got "
+                                     f"{b.shape}")
+            biases.append(b)
+        return (wi, wh, biases[0], biases[1])
+
+    @property
+    def weights(self):
+        """The (w_ih, w_hh, b_ih, b_hh) of each layer and direction this plan computes with,
+        in torch's parameter order (read-only views; a bias may be None)."""
+        return [tuple(v.read_only(a) for a in layer) for layer in self._weights]
+
+    def set_weights(self, w_ih, w_hh, b_ih=None, b_hh=None):
+        """New weights of the shapes the plan was built with (in the constructor's forms),
+        e.g. after a training step: copied into the plan's own arrays and repacked in place.
+        A bias is required exactly where the plan has one."""
+        count = len(self._weights)
+        lists = [_as_list(w, name, count, nd) for w, name, nd in
+                 ((w_ih, "w_ih", 2), (w_hh, "w_hh", 2), (b_ih, "b_ih", 1), (b_hh, "b_hh", 1))]
+        dirs = 2 if self.bidirectional else 1
+        new = []
+        for k in range(count):
+            inputs = self.input_size if k < dirs else dirs * self.hidden_size
+            layer = self._own_layer(k, inputs, *lists, own=False)
+            for (name, _), have, got in zip([lst[k] for lst in lists[2:]], self._weights[k][2:],
+                                            layer[2:]):
+                if (have is None) != (got is None):
+                    raise ValueError(f"{name}: expected {'None' if have is None else 'a bias'} "
+                                     f"(as the plan was built), got "
+                                     f"{'None' if got is None else 'an array'}")
+            new.append(layer)
+        for mine, layer in zip(self._weights, new):
+            for dst, src in zip(mine, layer):
+                if dst is not None:
+                    np.copyto(dst, src)
+        self._impl.set_weights(self._weights)
 
     @classmethod
     def from_torch(cls, module):
@@ -140,19 +179,19 @@ class _RNNPlan:
                             f"{type(hx).__name__}")
         return hx[0], hx[1]
 
-    def __call__(self, x, hx=None):
+    def __call__(self, x, hx=None, out=None):
         """x [T, B, input_size] ([B, T, input_size] with batch_first, or unbatched
         [T, input_size]); hx: LSTM (h0, c0), GRU h0, each [num_layers * directions, B,
         hidden_size] ([.., hidden_size] unbatched), or None for zeros.
 
         Returns (y, (h_n, c_n)) for LSTM, (y, h_n) for GRU: y [T, B, directions *
-        hidden_size] (batch_first: [B, T, ...]), float32."""
+        hidden_size] (batch_first: [B, T, ...]), float32; y is written into `out` when
+        given (float32, C-contiguous, y's shape)."""
         lstm = self._kind == "lstm"
-        native = self._native
-        if (native is not None and hx is None and not self.batch_first
+        if (out is None and hx is None and not self.batch_first
                 and type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 3
                 and x.shape[2] == self.input_size and x.flags.c_contiguous):
-            y, h_n, c_n = native(x)  # the common case without the checks below
+            y, h_n, c_n = self._impl(x, None, None, None)  # the common case, unchecked
             return (y, (h_n, c_n)) if lstm else (y, h_n)
         x = v.float32_array(x, "x", (2, 3), "3-D array (T, B, input_size) or 2-D "
                             "(T, input_size)" if not self.batch_first else
@@ -169,50 +208,33 @@ class _RNNPlan:
         if steps == 0:
             raise ValueError("x: expected sequence length >= 1 (as torch), got 0 steps")
         dirs = 2 if self.bidirectional else 1
-        v.output_size((steps, batch, dirs * self.hidden_size), "y")
+        shape = v.output_size((steps, batch, dirs * self.hidden_size), "y")
         h0, c0 = self._split_hx(hx)
         h0 = self._state(h0, "hx" if not lstm else "h0", batch, batched)
         c0 = self._state(c0, "c0", batch, batched)
-        if native is not None:
-            y, h_n, c_n = native(x, h0, c0)
-        else:
-            y, h_n, c_n = self._run_layers(x, h0, c0)
+        if out is not None:  # the caller's layout: batch first, unbatched or [T, B, ...]
+            out = v.output_buffer(out, (batch, steps, shape[2]) if self.batch_first and batched
+                                  else shape if batched else (steps, shape[2]))
+        direct = out is not None and not self.batch_first  # the kernel writes into out
+        y, h_n, c_n = self._impl(x, h0, c0, out.reshape(shape) if direct else None)
         if not batched:
-            y, h_n = y[:, 0, :], h_n[:, 0, :]
+            h_n = h_n[:, 0, :]
             c_n = None if c_n is None else c_n[:, 0, :]
+        if direct:
+            y = out
+        elif not batched:
+            y = y[:, 0, :]
+        elif self.batch_first and out is not None:
+            np.copyto(out, y.transpose(1, 0, 2))
+            y = out
         elif self.batch_first:
             y = np.ascontiguousarray(y.transpose(1, 0, 2))
         return (y, (h_n, c_n)) if lstm else (y, h_n)
 
-    def _run_layers(self, x, h0, c0):
-        """The stack on a backend without plans: one kernels.rnn_layer per layer and
-        direction."""
-        lstm = self._kind == "lstm"
-        dirs = 2 if self.bidirectional else 1
-        count, batch = self.num_layers * dirs, x.shape[1]
-        shape = (count, batch, self.hidden_size)
-        h0 = np.zeros(shape, np.float32) if h0 is None else h0
-        c0 = (np.zeros(shape, np.float32) if c0 is None else c0) if lstm else None
-        h_n = np.empty(shape, np.float32)
-        c_n = np.empty(shape, np.float32) if lstm else None
-        seq = x
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(dirs):
-                k = layer * dirs + d
-                y, h, c = kernels.rnn_layer(self._kind, seq, h0[k], None if c0 is None else c0[k],
-                                            *self.weights[k], d == 1)
-                outs.append(y)
-                h_n[k] = h
-                if lstm:
-                    c_n[k] = c
-            seq = outs[0] if dirs == 1 else np.ascontiguousarray(np.concatenate(outs, axis=2))
-        return seq, h_n, c_n
-
     def __repr__(self):
         return (f"{type(self).__name__}(input_size={self.input_size}, "
                 f"hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
-                f"bias={self.weights[0][2] is not None or self.weights[0][3] is not None}, "
+                f"bias={self._weights[0][2] is not None or self._weights[0][3] is not None}, "
                 f"batch_first={self.batch_first}, bidirectional={self.bidirectional})")
 
 
@@ -244,6 +266,15 @@ def _single(w, name):
     return w
 
 
+def _fits_x(w_ih, x):
+    """In the functional forms x is the data and w_ih the argument that must fit it: a
+    column count that differs from x's input size names w_ih."""
+    if np.ndim(w_ih) == 2 and np.ndim(x) >= 1 and np.shape(w_ih)[1] != np.shape(x)[-1]:
+        raise ValueError(f"w_ih: expected {np.shape(x)[-1]} columns (x's input size, x has "
+                         f"shape {np.shape(x)}), got shape {np.shape(w_ih)}")
+    return w_ih
+
+
 def _layer_state(value, name, batched):
     """h0/c0 of a one-layer call: [B, H] or [1, B, H] ([H] or [1, H] unbatched) -> with the
     leading layer axis."""
@@ -259,7 +290,7 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, batch_first=False):
     x [T, B, input] ([B, T, input] with batch_first; unbatched [T, input]); h0, c0 [B, H]
     or [1, B, H] (unbatched [H] or [1, H]), None for zeros. y [T, B, H]; h_n, c_n
     [1, B, H] as torch.nn.LSTM's."""
-    plan = LSTMPlan(_single(w_ih, "w_ih"), _single(w_hh, "w_hh"), b_ih, b_hh,
+    plan = LSTMPlan(_fits_x(_single(w_ih, "w_ih"), x), _single(w_hh, "w_hh"), b_ih, b_hh,
                     batch_first=batch_first)
     batched = np.ndim(x) == 3
     return plan(x, (_layer_state(h0, "h0", batched), _layer_state(c0, "c0", batched)))
@@ -267,7 +298,7 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, batch_first=False):
 
 def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, batch_first=False):
     """One GRU layer in one direction over a sequence: -> (y, h_n); shapes as lstm()."""
-    plan = GRUPlan(_single(w_ih, "w_ih"), _single(w_hh, "w_hh"), b_ih, b_hh,
+    plan = GRUPlan(_fits_x(_single(w_ih, "w_ih"), x), _single(w_hh, "w_hh"), b_ih, b_hh,
                    batch_first=batch_first)
     return plan(x, _layer_state(h0, "h0", np.ndim(x) == 3))
 
@@ -293,7 +324,7 @@ def _cell_input(x, states, input_size, hidden):
 def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
     """torch.nn.LSTMCell: one step -> (h', c'). x [B, input] or [input]; h, c [B, hidden]
     or [hidden] (None: zeros)."""
-    plan = LSTMPlan(_single(w_ih, "w_ih"), _single(w_hh, "w_hh"), b_ih, b_hh)
+    plan = LSTMPlan(_fits_x(_single(w_ih, "w_ih"), x), _single(w_hh, "w_hh"), b_ih, b_hh)
     x, (h, c) = _cell_input(x, (("h", h), ("c", c)), plan.input_size, plan.hidden_size)
     _, (h_n, c_n) = plan(x, (h, c))
     return h_n[0], c_n[0]
@@ -302,7 +333,7 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
 def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """torch.nn.GRUCell: one step -> h'. x [B, input] or [input]; h [B, hidden] or [hidden]
     (None: zeros)."""
-    plan = GRUPlan(_single(w_ih, "w_ih"), _single(w_hh, "w_hh"), b_ih, b_hh)
+    plan = GRUPlan(_fits_x(_single(w_ih, "w_ih"), x), _single(w_hh, "w_hh"), b_ih, b_hh)
     x, (h,) = _cell_input(x, (("h", h),), plan.input_size, plan.hidden_size)
     _, h_n = plan(x, h)
     return h_n[0]

@@ -1,8 +1,25 @@
-// Bindings for the activation kernels: elementwise activations, softmax / log_softmax, and
-// the variant list behind fastdl._C.variants("activation").
+// Bindings for the activation kernels: elementwise activations, softmax / log_softmax,
+// activation names for every fused epilogue, and variants("activation").
 #include "bindings.h"
 #include "fastdl/activation.h"
 #include "fastdl/isa.h"
+
+namespace fastdl_bindings {
+
+fdl::Activation parse_activation(const py::object& name) {
+  if (name.is_none()) return fdl::Activation::kNone;
+  const std::string s = py::str(name);
+  static const struct { const char* name; fdl::Activation act; } kTable[] = {
+      {"relu", fdl::Activation::kRelu},       {"relu6", fdl::Activation::kRelu6},
+      {"leaky_relu", fdl::Activation::kLeakyRelu}, {"sigmoid", fdl::Activation::kSigmoid},
+      {"tanh", fdl::Activation::kTanh},       {"silu", fdl::Activation::kSilu},
+      {"elu", fdl::Activation::kElu},         {"hard_swish", fdl::Activation::kHardSwish}};
+  for (const auto& e : kTable)
+    if (s == e.name) return e.act;
+  throw py::value_error("activation: unknown '" + s + "'");
+}
+
+}  // namespace fastdl_bindings
 
 using namespace fastdl_bindings;
 
@@ -16,14 +33,11 @@ const fdl::ActivationVariant& pick_activation(const py::object& name) {
 
 }  // namespace
 
-// Every compiled activation variant by name, best first: its ISA and vector width, or None
-// where this CPU cannot run it. Used by variants() (gemm.cc).
-py::dict activation_variants() {
-  return variants_dict(fdl::activation_variants(),
-                       [](const fdl::ActivationVariant& v, py::dict& d) { d["width"] = v.width; });
-}
-
 void bind_activation(py::module_& m) {
+  register_variants("activation", [] {
+    return variants_dict(fdl::activation_variants(),
+                         [](const fdl::ActivationVariant& v, py::dict& d) { d["width"] = v.width; });
+  });
   m.def("activation", [](const FloatArray& x, const py::object& act, float alpha,
                          const py::object& variant) {
     const fdl::ActivationVariant& v = pick_activation(variant);

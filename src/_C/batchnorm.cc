@@ -1,4 +1,5 @@
-// Bindings for batch normalisation: the per-channel affine apply and batch statistics.
+// Bindings for batch normalisation: the per-channel affine apply, batch statistics and
+// variants("batchnorm").
 #include <pybind11/stl.h>
 
 #include <optional>
@@ -9,27 +10,42 @@
 
 using namespace fastdl_bindings;
 
+namespace {
+
+const fdl::BatchNormVariant& pick_batchnorm(const py::object& name) {
+  const auto& table = fdl::batchnorm_variants();
+  return pick_variant(table, fdl::best_variant(table), name, "batch norm");
+}
+
+}  // namespace
+
 void bind_batchnorm(py::module_& m) {
+  register_variants("batchnorm", [] { return variants_dict(fdl::batchnorm_variants()); });
+
   m.def("batch_norm_apply", [](const FloatArray& x, const FloatArray& scale,
-                               const FloatArray& shift, const py::object& act, float alpha) {
+                               const FloatArray& shift, const py::object& act, float alpha,
+                               const py::object& variant) {
     const std::size_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
     const fdl::Activation a = parse_activation(act);
+    const fdl::BatchNormVariant& v = pick_batchnorm(variant);
     FloatArray y({n, c, s});
     {
       py::gil_scoped_release release;
       fdl::batch_norm_apply(x.data(), n, c, s, scale.data(), shift.data(), a, alpha,
-                            y.mutable_data());
+                            y.mutable_data(), &v);
     }
     return y;
   }, py::arg("x"), py::arg("scale"), py::arg("shift"), py::arg("activation"), py::arg("alpha"),
-     "x [N, C, S] -> act(x * scale[c] + shift[c]).");
+     py::arg("variant") = py::none(), "x [N, C, S] -> act(x * scale[c] + shift[c]).");
 
   m.def("batch_norm_inference", [](const FloatArray& x, const FloatArray& mean,
                                    const FloatArray& var, const std::optional<FloatArray>& gamma,
                                    const std::optional<FloatArray>& beta, double eps,
-                                   const py::object& act, float alpha) {
+                                   const py::object& act, float alpha,
+                                   const py::object& variant) {
     const std::size_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
     const fdl::Activation a = parse_activation(act);
+    const fdl::BatchNormVariant& v = pick_batchnorm(variant);
     FloatArray y({n, c, s});
     {
       py::gil_scoped_release release;
@@ -38,11 +54,11 @@ void bind_batchnorm(py::module_& m) {
                                   beta ? beta->data() : nullptr, eps, c, scale.data(),
                                   shift.data());
       fdl::batch_norm_apply(x.data(), n, c, s, scale.data(), shift.data(), a, alpha,
-                            y.mutable_data());
+                            y.mutable_data(), &v);
     }
     return y;
   }, py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("gamma"), py::arg("beta"),
-     py::arg("eps"), py::arg("activation"), py::arg("alpha"),
+     py::arg("eps"), py::arg("activation"), py::arg("alpha"), py::arg("variant") = py::none(),
      "x [N, C, S] -> act((x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]), the "
      "per-channel scale and shift computed in double.");
 

@@ -1,8 +1,12 @@
+// Shared by the pybind11 binding files of fastdl._C. Arguments were validated by fastdl/
+// (fastdl/_validate.py and the ops); this layer converts, allocates outputs (or takes the
+// caller's `out`), releases the GIL and calls one kernel entry point.
 #pragma once
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,7 +20,7 @@ namespace fastdl_bindings {
 namespace py = pybind11;
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-// 'relu' -> Activation::kRelu; None -> kNone.
+// 'relu' -> Activation::kRelu; None -> kNone (activation.cc).
 fdl::Activation parse_activation(const py::object& name);
 
 // The variant named `name` in `table` (None: `best`); ValueError if unknown or not
@@ -33,8 +37,8 @@ const Variant& pick_variant(const std::vector<Variant>& table, const Variant& be
   return *v;
 }
 
-// fastdl._C.variants(op): {name: {"isa": ..., + describe(variant, dict)} or None where
-// this CPU cannot run it}, best first.
+// {name: {"isa": ..., + describe(variant, dict)} or None where this CPU cannot run it},
+// best first: one op's answer to fastdl._C.variants(op).
 template <class Variant, class Describe>
 py::dict variants_dict(const std::vector<Variant>& table, Describe describe) {
   py::dict out;
@@ -51,16 +55,37 @@ py::dict variants_dict(const std::vector<Variant>& table, Describe describe) {
   return out;
 }
 
+template <class Variant>
+py::dict variants_dict(const std::vector<Variant>& table) {
+  return variants_dict(table, [](const Variant&, py::dict&) {});
+}
+
+// Makes fastdl._C.variants(op) answer for `op` (called by each binding file at import).
+void register_variants(const std::string& op, std::function<py::dict()> describe);
+
 inline const fdl::GemmUkernel& pick_gemm(const py::object& name) {
   return pick_variant(fdl::gemm_variants(), fdl::gemm_best(), name, "GEMM");
 }
 
+// The caller's `out` (fastdl/ checked its dtype, layout and shape) or a new array of
+// `shape`. A size mismatch (a direct call of fastdl._C that skipped the checks) raises
+// rather than writing out of bounds.
+FloatArray output_array(const py::object& out, const std::vector<py::ssize_t>& shape);
+
+// A float32 view of an optional argument (None -> empty), kept alive by the caller.
+inline const float* optional_data(const py::object& value, FloatArray& keep) {
+  if (value.is_none()) return nullptr;
+  keep = value.cast<FloatArray>();
+  return keep.data();
+}
+
 }  // namespace fastdl_bindings
 
+void bind_variants(pybind11::module_& m);
 void bind_gemm(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
 void bind_pooling(pybind11::module_& m);
 void bind_activation(pybind11::module_& m);
 void bind_batchnorm(pybind11::module_& m);
 void bind_rnn(pybind11::module_& m);
-void bind_conv_nd(pybind11::module_& m);
+void bind_kernel_api(pybind11::module_& m);

@@ -1,81 +1,199 @@
-// Bindings for Conv2dPlan.
+// Bindings for the convolution (fastdl/conv.h): ConvPlan and ConvTransposePlan for 1, 2 or 3
+// spatial axes, and variants("conv" / "depthwise" / "winograd" / "col2im"). Spatial
+// arguments come as lists with one entry per spatial axis (padding: (before, after) per
+// axis, flattened); they are widened to the kernels' three axes with leading unit axes.
 #include <pybind11/stl.h>
 
-#include <array>
+#include <memory>
+#include <vector>
 
 #include "bindings.h"
 #include "fastdl/conv.h"
+#include "fastdl/conv_transpose.h"
 
 using namespace fastdl_bindings;
 
 namespace {
 
-using Pair = std::array<std::size_t, 2>;
-using Quad = std::array<std::size_t, 4>;
+using Sizes = std::vector<std::size_t>;
 
-class PyConv2dPlan {
+// {a, b} -> {1, a, b}: the trailing `dims` axes are the given ones, the others `fill`.
+fdl::Size3 widen(const Sizes& v, std::size_t fill) {
+  fdl::Size3 out{fill, fill, fill};
+  const std::size_t dims = v.size();
+  for (std::size_t i = 0; i < dims; ++i) out[3 - dims + i] = v[i];
+  return out;
+}
+
+Sizes spatial_shape(const py::array& a) {
+  Sizes s;
+  for (py::ssize_t i = 2; i < a.ndim(); ++i) s.push_back(static_cast<std::size_t>(a.shape(i)));
+  return s;
+}
+
+// Kernel extents from w's spatial axes, stride, dilation, padding (before, after per axis).
+fdl::ConvGeometry geometry(const Sizes& kernel, const Sizes& stride, const Sizes& padding,
+                           const Sizes& dilation) {
+  fdl::ConvGeometry g;
+  g.kernel = widen(kernel, 1);
+  g.stride = widen(stride, 1);
+  g.dilation = widen(dilation, 1);
+  Sizes before, after;
+  for (std::size_t i = 0; i + 1 < padding.size(); i += 2) {
+    before.push_back(padding[i]);
+    after.push_back(padding[i + 1]);
+  }
+  g.pad_before = widen(before, 0);
+  g.pad_after = widen(after, 0);
+  return g;
+}
+
+// The names ConvPlan::algorithm() reports, and "auto" / "winograd" (either tile size).
+fdl::ConvAlgorithm parse_algorithm(const std::string& name) {
+  static const struct { const char* name; fdl::ConvAlgorithm algorithm; } kTable[] = {
+      {"auto", fdl::ConvAlgorithm::kAuto},          {"im2col", fdl::ConvAlgorithm::kIm2col},
+      {"winograd", fdl::ConvAlgorithm::kWinograd},  {"winograd_f2", fdl::ConvAlgorithm::kWinogradF2},
+      {"winograd_f4", fdl::ConvAlgorithm::kWinogradF4},
+      {"depthwise", fdl::ConvAlgorithm::kDepthwise}, {"direct", fdl::ConvAlgorithm::kDirect}};
+  for (const auto& e : kTable)
+    if (name == e.name) return e.algorithm;
+  throw py::value_error("algorithm: expected 'auto', 'im2col', 'winograd', 'winograd_f2', "
+                        "'winograd_f4', 'depthwise' or 'direct', got '" + name + "'");
+}
+
+std::vector<py::ssize_t> output_shape(std::size_t batch, std::size_t channels,
+                                      const fdl::Size3& out, std::size_t dims) {
+  std::vector<py::ssize_t> shape{py::ssize_t(batch), py::ssize_t(channels)};
+  for (std::size_t a = 3 - dims; a < 3; ++a) shape.push_back(py::ssize_t(out[a]));
+  return shape;
+}
+
+class PyConvPlan {
  public:
-  PyConv2dPlan(const FloatArray& w, const py::object& b, Pair stride, Quad padding,
-               Pair dilation, std::size_t groups, const py::object& act, float alpha,
-               const py::object& variant, const std::string& algorithm) {
-    fdl::Conv2dGeometry g;
+  // w [out_channels, in_channels / groups, k...] with 1 to 3 spatial axes.
+  PyConvPlan(const FloatArray& w, const py::object& b, const Sizes& stride,
+             const Sizes& padding, const Sizes& dilation, std::size_t groups,
+             const py::object& act, float alpha, const py::object& variant,
+             const std::string& algorithm)
+      : dims_(static_cast<std::size_t>(w.ndim()) - 2) {
+    fdl::ConvGeometry g = geometry(spatial_shape(w), stride, padding, dilation);
     g.out_channels = w.shape(0);
     g.in_channels = w.shape(1) * groups;
     g.groups = groups;
-    g.kernel_h = w.shape(2);
-    g.kernel_w = w.shape(3);
-    g.stride_h = stride[0];
-    g.stride_w = stride[1];
-    g.dilation_h = dilation[0];
-    g.dilation_w = dilation[1];
-    g.pad_top = padding[0];
-    g.pad_bottom = padding[1];
-    g.pad_left = padding[2];
-    g.pad_right = padding[3];
     FloatArray bias;
-    if (!b.is_none()) bias = b.cast<FloatArray>();
-    plan_ = std::make_unique<fdl::Conv2dPlan>(g, w.data(), b.is_none() ? nullptr : bias.data(),
-                                              parse_activation(act), alpha, &pick_gemm(variant),
-                                              parse_algorithm(algorithm));
+    plan_ = std::make_unique<fdl::ConvPlan>(g, w.data(), optional_data(b, bias),
+                                            parse_activation(act), alpha, &pick_gemm(variant),
+                                            parse_algorithm(algorithm));
   }
 
-  FloatArray call(const FloatArray& x) const {
-    const auto& g = plan_->geometry();
-    const std::size_t n = x.shape(0), h = x.shape(2), w = x.shape(3);
-    FloatArray y({n, g.out_channels, g.out_h(h), g.out_w(w)});
+  // x [N, in_channels, in...] -> y [N, out_channels, out...] (into `out` when given).
+  FloatArray call(const FloatArray& x, const py::object& out) const {
+    const fdl::Size3 in = widen(spatial_shape(x), 1);
+    const fdl::Size3 o = plan_->geometry().out_size(in);
+    FloatArray y = output_array(out, output_shape(x.shape(0), plan_->geometry().out_channels, o,
+                                                  dims_));
     {
       py::gil_scoped_release release;
-      plan_->run(x.data(), n, h, w, y.mutable_data());
+      plan_->run(x.data(), x.shape(0), in, y.mutable_data());
     }
     return y;
   }
+  void set_weights(const FloatArray& w, const py::object& b) {
+    FloatArray bias;
+    const float* bp = optional_data(b, bias);
+    py::gil_scoped_release release;
+    plan_->set_weights(w.data(), bp);
+  }
   std::string variant() const { return plan_->ukernel().name; }
-  std::string algorithm(std::size_t h, std::size_t w) const { return plan_->algorithm(h, w); }
-
- private:
-  static fdl::ConvAlgorithm parse_algorithm(const std::string& name) {
-    if (name == "auto") return fdl::ConvAlgorithm::kAuto;
-    if (name == "im2col") return fdl::ConvAlgorithm::kIm2col;
-    if (name == "winograd") return fdl::ConvAlgorithm::kWinograd;
-    if (name == "depthwise") return fdl::ConvAlgorithm::kDepthwise;
-    throw py::value_error("algorithm: expected 'auto', 'im2col', 'winograd' or 'depthwise', got '" +
-                          name + "'");
+  std::string algorithm(const Sizes& in) const { return plan_->algorithm(widen(in, 1)); }
+  py::dict kernels() const {
+    py::dict d;
+    d["gemm"] = plan_->ukernel().name;
+    auto name = [](const char* s) { return s ? py::object(py::str(s)) : py::object(py::none()); };
+    d["depthwise"] = name(plan_->depthwise_variant());
+    d["winograd"] = name(plan_->winograd_variant());
+    return d;
   }
 
-  std::unique_ptr<fdl::Conv2dPlan> plan_;
+ private:
+  std::size_t dims_;
+  std::unique_ptr<fdl::ConvPlan> plan_;
+};
+
+class PyConvTransposePlan {
+ public:
+  // w [in_channels, out_channels / groups, k...] with 1 to 3 spatial axes.
+  PyConvTransposePlan(const FloatArray& w, const py::object& b, const Sizes& stride,
+                      const Sizes& padding, const Sizes& dilation, std::size_t groups,
+                      const py::object& act, float alpha, const py::object& variant)
+      : dims_(static_cast<std::size_t>(w.ndim()) - 2) {
+    fdl::ConvGeometry g = geometry(spatial_shape(w), stride, padding, dilation);
+    g.in_channels = w.shape(0);
+    g.out_channels = w.shape(1) * groups;
+    g.groups = groups;
+    FloatArray bias;
+    plan_ = std::make_unique<fdl::ConvTransposePlan>(g, w.data(), optional_data(b, bias),
+                                                     parse_activation(act), alpha,
+                                                     &pick_gemm(variant));
+  }
+
+  // x [N, Cin, in...] -> y [N, Cout, output_size...] (into `out` when given).
+  FloatArray call(const FloatArray& x, const Sizes& output_size, const py::object& out) const {
+    const fdl::Size3 in = widen(spatial_shape(x), 1), o = widen(output_size, 1);
+    FloatArray y = output_array(out, output_shape(x.shape(0), plan_->geometry().out_channels, o,
+                                                  dims_));
+    {
+      py::gil_scoped_release release;
+      plan_->run(x.data(), x.shape(0), in, o, y.mutable_data());
+    }
+    return y;
+  }
+  void set_weights(const FloatArray& w, const py::object& b) {
+    FloatArray bias;
+    const float* bp = optional_data(b, bias);
+    py::gil_scoped_release release;
+    plan_->set_weights(w.data(), bp);
+  }
+  std::string variant() const { return plan_->ukernel().name; }
+
+ private:
+  std::size_t dims_;
+  std::unique_ptr<fdl::ConvTransposePlan> plan_;
 };
 
 }  // namespace
 
 void bind_conv(py::module_& m) {
-  py::class_<PyConv2dPlan>(m, "Conv2dPlan")
-      .def(py::init<const FloatArray&, const py::object&, Pair, Quad, Pair, std::size_t,
-                    const py::object&, float, const py::object&, const std::string&>(),
+  register_variants("conv", [] { return variants_dict(fdl::conv_variants()); });
+  register_variants("depthwise", [] { return variants_dict(fdl::depthwise_variants()); });
+  register_variants("winograd", [] { return variants_dict(fdl::winograd_variants()); });
+  register_variants("col2im", [] { return variants_dict(fdl::col2im_variants()); });
+
+  py::class_<PyConvPlan>(m, "ConvPlan")
+      .def(py::init<const FloatArray&, const py::object&, const Sizes&, const Sizes&,
+                    const Sizes&, std::size_t, const py::object&, float, const py::object&,
+                    const std::string&>(),
            py::arg("w"), py::arg("b"), py::arg("stride"), py::arg("padding"),
            py::arg("dilation"), py::arg("groups"), py::arg("activation"), py::arg("alpha"),
            py::arg("variant") = py::none(), py::arg("algorithm") = "auto")
-      .def("__call__", &PyConv2dPlan::call, py::arg("x"))
-      .def("algorithm", &PyConv2dPlan::algorithm, py::arg("in_h"), py::arg("in_w"),
-           "The algorithm used for inputs of this spatial size.")
-      .def_property_readonly("variant", &PyConv2dPlan::variant);
+      .def("__call__", &PyConvPlan::call, py::arg("x"), py::arg("out") = py::none())
+      .def("set_weights", &PyConvPlan::set_weights, py::arg("w"), py::arg("b"),
+           "Repacks new weights of the same shapes in place.")
+      .def("algorithm", &PyConvPlan::algorithm, py::arg("in_sizes"),
+           "The algorithm used for inputs of these spatial sizes.")
+      .def_property_readonly("kernels", &PyConvPlan::kernels,
+                             "The variants this plan runs: gemm, depthwise and winograd (None "
+                             "where it has none of that kind).")
+      .def_property_readonly("variant", &PyConvPlan::variant);
+  py::class_<PyConvTransposePlan>(m, "ConvTransposePlan")
+      .def(py::init<const FloatArray&, const py::object&, const Sizes&, const Sizes&,
+                    const Sizes&, std::size_t, const py::object&, float, const py::object&>(),
+           py::arg("w"), py::arg("b"), py::arg("stride"), py::arg("padding"),
+           py::arg("dilation"), py::arg("groups"), py::arg("activation"), py::arg("alpha"),
+           py::arg("variant") = py::none())
+      .def("__call__", &PyConvTransposePlan::call, py::arg("x"), py::arg("output_size"),
+           py::arg("out") = py::none())
+      .def("set_weights", &PyConvTransposePlan::set_weights, py::arg("w"), py::arg("b"),
+           "Repacks new weights of the same shapes in place.")
+      .def_property_readonly("variant", &PyConvTransposePlan::variant);
 }

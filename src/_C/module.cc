@@ -1,5 +1,6 @@
-// fastdl._C: pybind11 bindings. Arguments were validated by fastdl/ (ops/_validate.py);
-// this layer allocates outputs, releases the GIL and calls one kernel entry point.
+// fastdl._C: the pybind11 module over the kernels (the one copy of them in the process; the
+// Cython modules call them through the capsule of kernel_api.cc). Arguments were validated
+// by fastdl/; each binding file converts, allocates, releases the GIL and calls a kernel.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -9,6 +10,7 @@
 #include "fastdl/threadpool.h"
 
 namespace py = pybind11;
+using namespace fastdl_bindings;
 
 namespace {
 
@@ -32,7 +34,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_isa", [](const std::string& name) {
     if (!fdl::set_active_isa(parse_isa(name)))
       throw py::value_error("isa: this CPU cannot run '" + name + "'");
-  }, py::arg("name"), "Select the ISA for kernels chosen from now on (plans keep theirs).");
+  }, py::arg("name"),
+     "Caps the ISA at run time, as FASTDL_ISA does at start, for every module: kernels chosen "
+     "from now on (plans built from now on, functional calls) use it; existing plans keep "
+     "theirs.");
   m.def("cpu_supports", [](const std::string& name) { return fdl::cpu_supports(parse_isa(name)); });
 
   m.def("num_threads", &fdl::num_threads);
@@ -41,17 +46,21 @@ PYBIND11_MODULE(_C, m) {
     return fdl::set_thread_affinity(cpus.data(), static_cast<int>(cpus.size()));
   }, py::arg("cpus"));
 
-  m.def("fma_peak_gflops", [](double seconds) {
+  register_variants("peak", [] { return variants_dict(fdl::peak_variants()); });
+  m.def("fma_peak_gflops", [](double seconds, const py::object& variant) {
+    const auto& table = fdl::peak_variants();
+    const fdl::PeakVariant& v = pick_variant(table, fdl::best_variant(table), variant, "peak");
     py::gil_scoped_release release;
-    return fdl::fma_peak_gflops(seconds);
-  }, py::arg("seconds") = 0.2,
+    return fdl::fma_peak_gflops(seconds, &v);
+  }, py::arg("seconds") = 0.2, py::arg("variant") = py::none(),
      "Measured FMA throughput in GFLOP/s of all fastdl threads with the active ISA.");
 
+  bind_variants(m);
   bind_gemm(m);
   bind_conv(m);
   bind_pooling(m);
   bind_activation(m);
   bind_batchnorm(m);
   bind_rnn(m);
-  bind_conv_nd(m);
+  bind_kernel_api(m);
 }

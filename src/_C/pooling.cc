@@ -1,5 +1,5 @@
 // Bindings for pooling (fdl::pool): max_pool / avg_pool over 1, 2 or 3 spatial axes, and
-// the list of variants. Arguments were validated by fastdl/ops/pooling.py.
+// variants("pool"). Arguments were validated by fastdl/ops/pooling.py.
 #include <pybind11/stl.h>
 
 #include <cstdint>
@@ -59,11 +59,9 @@ py::object run(const FloatArray& x, const fdl::PoolParams& p, bool return_indice
 
 }  // namespace
 
-py::dict pool_variants() {
-  return variants_dict(fdl::pool_variants(), [](const fdl::PoolVariant&, py::dict&) {});
-}
-
 void bind_pooling(py::module_& m) {
+  register_variants("pool", [] { return variants_dict(fdl::pool_variants()); });
+
   m.def("max_pool",
         [](const FloatArray& x, const Sizes& kernel_size, const Sizes& stride,
            const Sizes& padding, const Sizes& dilation, bool ceil_mode, bool return_indices,
@@ -90,7 +88,4 @@ void bind_pooling(py::module_& m) {
         py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
         py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"),
         py::arg("variant") = py::none(), "Average pooling of x [N, C, *spatial].");
-  m.def("pool_variants", &pool_variants,
-        "Every pooling variant compiled in: name -> {'isa': ...}, or None where this CPU "
-        "cannot run it.");
 }

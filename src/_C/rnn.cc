@@ -1,5 +1,5 @@
-// Bindings for LSTM/GRU: RnnPlan (a stack of layers, packed once) and the list of step
-// variants. Arguments were validated by fastdl/ops/rnn.py.
+// Bindings for LSTM/GRU: RnnPlan (a stack of layers, packed once) and variants("rnn").
+// Arguments were validated by fastdl/ops/rnn.py.
 #include <pybind11/stl.h>
 
 #include <memory>
@@ -12,6 +12,33 @@ using namespace fastdl_bindings;
 
 namespace {
 
+// Views of one (w_ih, w_hh, b_ih or None, b_hh or None) per layer and direction; the
+// arrays stay alive as long as this object.
+class WeightViews {
+ public:
+  WeightViews(const py::list& weights, std::size_t expected) {
+    if (weights.size() != expected)
+      throw py::value_error("weights: expected " + std::to_string(expected) +
+                            " (w_ih, w_hh, b_ih, b_hh) tuples, got " +
+                            std::to_string(weights.size()));
+    keep_.reserve(4 * weights.size());
+    for (const auto& item : weights) {
+      const py::tuple t = item.cast<py::tuple>();
+      views_.push_back({ptr(t[0]), ptr(t[1]), ptr(t[2]), ptr(t[3])});
+    }
+  }
+  const fdl::RnnWeights* data() const { return views_.data(); }
+
+ private:
+  const float* ptr(const py::handle& h) {
+    if (h.is_none()) return nullptr;
+    keep_.push_back(h.cast<FloatArray>());
+    return keep_.back().data();
+  }
+  std::vector<FloatArray> keep_;
+  std::vector<fdl::RnnWeights> views_;
+};
+
 class PyRnnPlan {
  public:
   // weights: one (w_ih, w_hh, b_ih or None, b_hh or None) per layer and direction, in
@@ -23,35 +50,29 @@ class PyRnnPlan {
     if (kind != "lstm" && kind != "gru")
       throw py::value_error("kind: expected 'lstm' or 'gru', got '" + kind + "'");
     kind_ = kind == "lstm" ? fdl::RnnKind::kLstm : fdl::RnnKind::kGru;
-    if (weights.size() != layers * dirs_)
-      throw py::value_error("weights: expected " + std::to_string(layers * dirs_) +
-                            " (w_ih, w_hh, b_ih, b_hh) tuples, got " +
-                            std::to_string(weights.size()));
-    std::vector<FloatArray> keep;  // alive until the plan has copied them
-    std::vector<fdl::RnnWeights> views;
-    auto ptr = [&](const py::handle& h) -> const float* {
-      if (h.is_none()) return nullptr;
-      keep.push_back(h.cast<FloatArray>());
-      return keep.back().data();
-    };
-    keep.reserve(4 * weights.size());
-    for (const auto& item : weights) {
-      const py::tuple t = item.cast<py::tuple>();
-      views.push_back({ptr(t[0]), ptr(t[1]), ptr(t[2]), ptr(t[3])});
-    }
+    const WeightViews views(weights, layers * dirs_);
     const fdl::RnnVariant& v = pick_variant(fdl::rnn_variants(), fdl::rnn_best(), variant, "RNN");
     plan_ = std::make_unique<fdl::RnnPlan>(kind_, input, hidden, layers, bidirectional,
                                            views.data(), &v, &pick_gemm(gemm_variant));
   }
 
+  void set_weights(const py::list& weights) {
+    const WeightViews views(weights, layers_ * dirs_);
+    py::gil_scoped_release release;
+    plan_->set_weights(views.data());
+  }
+
   // x [T, B, input]; h0, c0 [layers * D, B, H] or None -> (y [T, B, D * H], h_n, c_n or None).
-  py::tuple call(const FloatArray& x, const py::object& h0, const py::object& c0) const {
+  // y goes into `out` when given.
+  py::tuple call(const FloatArray& x, const py::object& h0, const py::object& c0,
+                 const py::object& out) const {
     const std::size_t T = x.shape(0), B = x.shape(1);
     const bool lstm = kind_ == fdl::RnnKind::kLstm;
     FloatArray h0a, c0a;
     if (!h0.is_none()) h0a = h0.cast<FloatArray>();
     if (lstm && !c0.is_none()) c0a = c0.cast<FloatArray>();
-    FloatArray y({T, B, dirs_ * hidden_});
+    FloatArray y =
+        output_array(out, {py::ssize_t(T), py::ssize_t(B), py::ssize_t(dirs_ * hidden_)});
     FloatArray hn({layers_ * dirs_, B, hidden_});
     FloatArray cn(lstm ? std::vector<std::size_t>{layers_ * dirs_, B, hidden_}
                        : std::vector<std::size_t>{0});
@@ -74,13 +95,13 @@ class PyRnnPlan {
 
 }  // namespace
 
-py::dict rnn_variants() {
-  return variants_dict(fdl::rnn_variants(), [](const fdl::RnnVariant& v, py::dict& d) {
-    d["unit_block"] = v.unit_block;
-  });
-}
-
 void bind_rnn(py::module_& m) {
+  register_variants("rnn", [] {
+    return variants_dict(fdl::rnn_variants(), [](const fdl::RnnVariant& v, py::dict& d) {
+      d["unit_block"] = v.unit_block;
+    });
+  });
+
   py::class_<PyRnnPlan>(m, "RnnPlan")
       .def(py::init<const std::string&, const py::list&, std::size_t, std::size_t, std::size_t,
                     bool, const py::object&, const py::object&>(),
@@ -88,6 +109,8 @@ void bind_rnn(py::module_& m) {
            py::arg("num_layers"), py::arg("bidirectional"), py::arg("variant") = py::none(),
            py::arg("gemm_variant") = py::none())
       .def("__call__", &PyRnnPlan::call, py::arg("x"), py::arg("h0") = py::none(),
-           py::arg("c0") = py::none())
+           py::arg("c0") = py::none(), py::arg("out") = py::none())
+      .def("set_weights", &PyRnnPlan::set_weights, py::arg("weights"),
+           "Repacks new weights of the same shapes in place.")
       .def_property_readonly("variant", &PyRnnPlan::variant);
 }

@@ -1,65 +1,78 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""fastdl._im2col: batched im2col/col2im over typed buffers, calling kernels/ per image.
+"""fastdl._im2col: batched im2col/col2im (torch unfold/fold) for 1, 2 or 3 spatial axes, a
+typed loop over the batch calling the kernels per image (fdl::im2col / fdl::col2im,
+kernels/src/conv/im2col.cc) through fastdl._C's kernel table.
 
-Cython because this is a typed loop over buffers (see the README); the per-image work
-is fdl::im2col / fdl::col2im in kernels/src/conv2d/conv2d.cc. Arguments were validated
-by fastdl.ops; shapes here are trusted.
+Cython because this is a typed loop over buffers (see the README). Arguments were validated
+by fastdl.ops (sizes, padding per axis flattened (before, after), output sizes that fit);
+shapes here are trusted.
 """
 import numpy as np
 
-cdef extern from "fastdl/conv.h" namespace "fdl" nogil:
-    cdef cppclass Conv2dGeometry:
-        size_t in_channels, out_channels, groups, kernel_h, kernel_w
-        size_t stride_h, stride_w, dilation_h, dilation_w
-        size_t pad_top, pad_bottom, pad_left, pad_right
-        size_t out_h(size_t in_h)
-        size_t out_w(size_t in_w)
-    void im2col_image "fdl::im2col"(const Conv2dGeometry& g, const float* x, size_t in_h,
-                                    size_t in_w, float* cols)
-    void col2im_image "fdl::col2im"(const Conv2dGeometry& g, const float* cols, size_t in_h,
-                                    size_t in_w, float* y)
+from kernel_api cimport ConvGeometry, FastdlKernelApi, Size3, fastdl_kernel_api, volume
+
+cdef const FastdlKernelApi* api = fastdl_kernel_api()
 
 
-cdef Conv2dGeometry geometry(size_t channels, kernel_size, dilation, padding, stride):
-    cdef Conv2dGeometry g
-    g.in_channels = channels
-    g.out_channels = channels
-    g.groups = 1
-    g.kernel_h, g.kernel_w = kernel_size
-    g.dilation_h, g.dilation_w = dilation
-    g.pad_top, g.pad_bottom, g.pad_left, g.pad_right = padding
-    g.stride_h, g.stride_w = stride
-    return g
+def isa():
+    """The ISA of the kernels this module calls now (the one fastdl._C reports)."""
+    return api.active_isa().decode()
 
 
-def im2col(float[:, :, :, ::1] x, kernel_size, dilation, padding, stride):
-    """x [N, C, H, W] -> [N, C*kh*kw, OH*OW] (torch.nn.functional.unfold)."""
-    cdef size_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-    cdef Conv2dGeometry g = geometry(c, kernel_size, dilation, padding, stride)
-    cdef size_t rows = c * g.kernel_h * g.kernel_w, length = g.out_h(h) * g.out_w(w)
-    out = np.zeros((n, rows, length), dtype=np.float32)
-    if out.size == 0 or x.size == 0:
-        return out
-    cdef float[:, :, ::1] cols = out
-    cdef size_t i
-    with nogil:
-        for i in range(n):
-            im2col_image(g, &x[i, 0, 0, 0], h, w, &cols[i, 0, 0])
+cdef Size3 widen(values, size_t fill):
+    """(a, b) -> {fill, a, b}: the trailing axes are the given ones."""
+    cdef Size3 out
+    cdef size_t dims = len(values), a
+    for a in range(3):
+        out[a] = fill if a < 3 - dims else values[a - (3 - dims)]
     return out
 
 
-def col2im(float[:, :, ::1] cols, output_size, kernel_size, dilation, padding, stride):
-    """cols [N, C*kh*kw, L] -> [N, C, H, W], overlapping entries summed (torch fold)."""
-    cdef size_t kh = kernel_size[0], kw = kernel_size[1]
-    cdef size_t n = cols.shape[0], c = cols.shape[1] // (kh * kw)
-    cdef size_t h = output_size[0], w = output_size[1]
-    cdef Conv2dGeometry g = geometry(c, kernel_size, dilation, padding, stride)
-    out = np.zeros((n, c, h, w), dtype=np.float32)
-    if out.size == 0 or cols.size == 0:
+cdef ConvGeometry geometry(size_t channels, kernel_size, dilation, padding, stride):
+    cdef ConvGeometry g
+    g.in_channels = channels
+    g.out_channels = channels
+    g.groups = 1
+    g.kernel = widen(kernel_size, 1)
+    g.dilation = widen(dilation, 1)
+    g.stride = widen(stride, 1)
+    g.pad_before = widen(padding[0::2], 0)
+    g.pad_after = widen(padding[1::2], 0)
+    return g
+
+
+def im2col(x, kernel_size, dilation, padding, stride):
+    """x [N, C, *spatial] (float32, C-contiguous) -> [N, C * prod(kernel_size), L]."""
+    cdef size_t n = x.shape[0], c = x.shape[1]
+    cdef ConvGeometry g = geometry(c, kernel_size, dilation, padding, stride)
+    cdef Size3 size = widen(x.shape[2:], 1)
+    cdef size_t rows = c * g.taps(), length = volume(api.conv_out_size(g, size))
+    out = np.zeros((n, rows, length), dtype=np.float32)
+    if out.size == 0 or x.size == 0:
         return out
-    cdef float[:, :, :, ::1] y = out
-    cdef size_t i
+    cdef const float[::1] xs = x.reshape(-1)
+    cdef float[::1] cols = out.reshape(-1)
+    cdef size_t i, image = c * volume(size)
     with nogil:
         for i in range(n):
-            col2im_image(g, &cols[i, 0, 0], h, w, &y[i, 0, 0, 0])
+            api.im2col(g, &xs[i * image], size, &cols[i * rows * length])
+    return out
+
+
+def col2im(cols, output_size, kernel_size, dilation, padding, stride):
+    """cols [N, C * prod(kernel_size), L] -> [N, C, *output_size], overlapping entries
+    summed (torch fold)."""
+    cdef size_t taps = int(np.prod(kernel_size))
+    cdef size_t n = cols.shape[0], c = cols.shape[1] // taps, length = cols.shape[2]
+    cdef ConvGeometry g = geometry(c, kernel_size, dilation, padding, stride)
+    cdef Size3 size = widen(output_size, 1)
+    out = np.zeros((n, c) + tuple(output_size), dtype=np.float32)
+    if out.size == 0 or cols.size == 0:
+        return out
+    cdef const float[::1] cs = cols.reshape(-1)
+    cdef float[::1] y = out.reshape(-1)
+    cdef size_t i, image = c * volume(size), block = cols.shape[1] * length
+    with nogil:
+        for i in range(n):
+            api.col2im(g, &cs[i * block], size, &y[i * image])
     return out

@@ -5,9 +5,9 @@ fastdl/_reference/losses.py, the NumPy oracle).
 Cython because a loss is a typed loop over buffers (DESIGN.md section 1). Every loop runs
 without the GIL and accumulates in double (a float32 running sum over 10^6 terms loses ~3
 digits), with four partial sums so the additions pipeline. Log-probabilities from logits
-come from the SIMD log-softmax of kernels/ (fdl::activation_best().softmax, the one
-fastdl.ops.log_softmax runs: max-shifted, so logits of any size are safe), computed per
-block of samples into a cache-sized scratch buffer. Arguments were validated by
+come from the SIMD log-softmax of kernels/ (fdl::activation_best().softmax, called through
+fastdl._C's kernel table: the one fastdl.ops.log_softmax runs, max-shifted, so logits of any
+size are safe), computed per block of samples into a cache-sized scratch buffer. Arguments were validated by
 fastdl.ops.losses: shapes, class indices (in [0, C) or == ignore_index) and modes are
 trusted here.
 """
@@ -15,12 +15,15 @@ from libc.math cimport NAN, expf, fabs, fmax, fmin, isfinite, log, logf
 from libc.stdlib cimport free, malloc
 from libcpp cimport bool as cbool
 
-cdef extern from "fastdl/activation.h" namespace "fdl" nogil:
-    ctypedef void (*SoftmaxFn)(size_t outer, size_t n, size_t inner, const float* x,
-                               float* y, float scale, cbool log)
-    cdef cppclass ActivationVariant:
-        SoftmaxFn softmax
-    const ActivationVariant& activation_best()
+from kernel_api cimport FastdlKernelApi, fastdl_kernel_api
+
+cdef const FastdlKernelApi* api = fastdl_kernel_api()
+
+
+def isa():
+    """The ISA of the kernels this module calls now (the one fastdl._C reports)."""
+    return api.active_isa().decode()
+
 
 # Keras clips probabilities to [epsilon, 1 - epsilon] in float32 (keras.backend.epsilon()
 # = 1e-7): the bounds are those float32 values, widened to double.
@@ -225,7 +228,7 @@ cdef class Blocks:
         cdef Py_ssize_t nb = min(self.rows, self.outer - i0)
         if self.mode != LOGITS:
             return self.x + i0 * self.row
-        activation_best().softmax(nb, c, inner, self.x + i0 * self.row, self.scratch, 1.0,
+        api.activation_best().softmax(nb, c, inner, self.x + i0 * self.row, self.scratch, 1.0,
                                   True)
         return self.scratch
 

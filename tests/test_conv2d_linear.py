@@ -1,13 +1,14 @@
-"""The native kernels (fastdl._C), every GEMM variant this CPU runs, against the NumPy
-reference on generated edge cases; and the public fastdl.ops functions against PyTorch.
+"""2-D convolution and linear: the native kernels (fastdl._C), every GEMM variant (the
+ones this CPU cannot run are counted skips), against the NumPy reference on generated edge
+cases; and the public fastdl.ops functions against PyTorch.
 
-Variant tests go through fastdl._C.{Conv2dPlan,LinearPlan,matmul}(..., variant=name), so
+Variant tests go through fastdl._C.{ConvPlan,LinearPlan,matmul}(..., variant=name), so
 they never depend on what the host would pick. The shapes are generated around each
 variant's register tile (MR/NR +-1) and K block (256 +-1). Every convolution runs with
-each algorithm a plan accepts ('auto', 'im2col', 'winograd', 'depthwise'), and the test
-checks which one the plan reports it runs: 3x3 stride-1 convolutions with >= 8 channels
-take Winograd F(2,3)/F(4,3), groups == channels the direct depthwise kernel (where the
-variant's ISA has them).
+each algorithm a plan accepts, and the test checks which one the plan reports it runs:
+with 'auto', 3x3 stride-1 convolutions with >= 8 channels take Winograd F(2,3)/F(4,3) and
+groups == channels the direct depthwise kernel where the variant's ISA has SIMD kernels;
+forced, they run everywhere (the reference variants on the ref ISA).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import pytest
 _C = pytest.importorskip("fastdl._C", reason="the native extension is not built")
 
 import fastdl  # noqa: E402
+from native_variants import skipped, unrunnable, variant_params  # noqa: E402
 from fastdl import _reference as reference  # noqa: E402
 from fastdl import ops  # noqa: E402
 
@@ -35,23 +37,13 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 ACTIVATIONS = [None, "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu"]
 ALPHA = 0.1  # leaky_relu slope; not the default, so that passing it on is checked
 KC = 256     # the GEMM's K block for every variant (src/gemm/variants.inc)
-ALGORITHMS = ["auto", "im2col", "winograd", "depthwise"]
+ALGORITHMS = ["auto", "im2col", "winograd", "winograd_f2", "winograd_f4", "depthwise",
+              "direct"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 VARIANTS = {name: info for name, info in _C.variants("gemm").items() if info is not None}
-VARIANT_NAMES = sorted(VARIANTS)
-
-
-def _accepts_algorithm(name):
-    try:
-        _C.Conv2dPlan(np.zeros((1, 1, 1, 1), np.float32), None, (1, 1), (0, 0, 0, 0), (1, 1), 1,
-                      None, 0.0, algorithm=name)
-    except ValueError:
-        return False
-    return True
-
-
-ALGORITHMS = [a for a in ALGORITHMS if _accepts_algorithm(a)]
+VARIANT_NAMES = sorted(VARIANTS)  # the runnable ones; VARIANT_PARAMS adds counted skips
+VARIANT_PARAMS = variant_params("gemm")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -64,8 +56,8 @@ def conv_tolerance(x, w, b, stride, padding, dilation, groups, factor=5e-6):
     """Per-output tolerance: float32 rounding (and Winograd's transforms) lose a fraction
     of the *magnitude* of the summed terms, sum |x| * |w|, not of their sum. Against
     PyTorch (float32 too, its own algorithms) use a larger `factor`: both sides err."""
-    mag = reference.conv2d(np.abs(x), np.abs(w), None if b is None else np.abs(b), stride,
-                           padding, dilation, groups, None, 0.0).astype(np.float64)
+    mag = reference.conv(np.abs(x), np.abs(w), None if b is None else np.abs(b), stride,
+                         padding, dilation, groups, None, 0.0).astype(np.float64)
     k = w.shape[1] * w.shape[2] * w.shape[3]
     return 1e-5 + factor * math.sqrt(k) * mag
 
@@ -282,39 +274,35 @@ def tile_conv_cases(info):
 
 
 CONV_CASES = generated_conv_cases()
-VARIANT_CONV_PARAMS = [
+VARIANT_CONV_PARAMS = variant_params("gemm", lambda name, info: [
     pytest.param(name, case, id=f"{name.split('__')[-1]}-{case.label()}")
-    for name in VARIANT_NAMES for case in CONV_CASES + tile_conv_cases(VARIANTS[name])
-]
+    for case in CONV_CASES + tile_conv_cases(info)], fill=1)
 
 
 def expected_algorithm(case, variant, algorithm):
-    """What a plan with `algorithm` should run, where the variant's ISA has the kernels
-    (not ref): the direct depthwise kernel when groups == in == out channels (auto,
-    depthwise); Winograd for 3x3 stride-1 dilation-1 ungrouped layers with >= 8 channels
-    (auto, winograd); else, and whenever forced elsewhere, im2col + GEMM."""
-    simd = VARIANTS[variant]["isa"] != "ref"
-    depthwise = (simd and "depthwise" in ALGORITHMS
-                 and case.groups == case.in_channels == case.out_channels)
-    winograd = (simd and case.kernel == (3, 3) and case.stride == (1, 1)
-                and case.dilation == (1, 1) and case.groups == 1 and case.in_channels >= 8
-                and case.out_channels >= 8)
-    if depthwise and algorithm in ("auto", "depthwise"):
+    """What a plan with `algorithm` should run: kAuto only where the variant's ISA has SIMD
+    kernels (not ref), forced ones everywhere: the direct depthwise kernel when groups == in
+    == out channels (auto, depthwise); Winograd for 3x3 stride-1 dilation-1 ungrouped
+    layers with >= 8 channels (auto, winograd, winograd_f2/f4); the direct specification
+    when asked; else, and whenever forced elsewhere, im2col + GEMM."""
+    if algorithm == "direct":
+        return "direct"
+    pick = algorithm == "auto" and VARIANTS[variant]["isa"] != "ref"
+    depthwise = case.groups == case.in_channels == case.out_channels
+    winograd = (case.kernel == (3, 3) and case.stride == (1, 1) and case.dilation == (1, 1)
+                and case.groups == 1 and case.in_channels >= 8 and case.out_channels >= 8)
+    if depthwise and (pick or algorithm == "depthwise"):
         return "depthwise"
-    if winograd and algorithm in ("auto", "winograd"):
-        return "winograd"
+    if winograd and not depthwise and (pick or algorithm.startswith("winograd")):
+        return algorithm if algorithm in ("winograd_f2", "winograd_f4") else "winograd"
     return "im2col"
 
 
-ALGORITHMS_SEEN = {}  # variant -> the algorithm names plans reported (checked for coverage)
-
-
 def run_native_conv(case, x, w, b, variant, algorithm="auto"):
-    plan = _C.Conv2dPlan(w, b, case.stride, case.padding, case.dilation, case.groups,
-                         case.activation, ALPHA, variant=variant, algorithm=algorithm)
+    plan = _C.ConvPlan(w, b, case.stride, case.padding, case.dilation, case.groups,
+                       case.activation, ALPHA, variant=variant, algorithm=algorithm)
     assert plan.variant == variant
-    used = plan.algorithm(*x.shape[2:])
-    ALGORITHMS_SEEN.setdefault(variant, set()).add(used)
+    used = plan.algorithm(x.shape[2:])
     want = expected_algorithm(case, variant, algorithm)
     if want == "winograd":
         assert used in ("winograd_f2", "winograd_f4"), (variant, algorithm, case, used)
@@ -324,8 +312,8 @@ def run_native_conv(case, x, w, b, variant, algorithm="auto"):
 
 
 def run_reference_conv(case, x, w, b):
-    return reference.conv2d(x, w, b, case.stride, case.padding, case.dilation, case.groups,
-                            case.activation, ALPHA)
+    return reference.conv(x, w, b, case.stride, case.padding, case.dilation, case.groups,
+                          case.activation, ALPHA)
 
 
 def check_native_conv(case, variant, seed=1, algorithms=ALGORITHMS):
@@ -341,6 +329,7 @@ def check_native_conv(case, variant, seed=1, algorithms=ALGORITHMS):
 
 def test_some_variant_runs():
     assert VARIANT_NAMES, "no GEMM variant can run on this CPU"
+    assert set(VARIANTS) | set(unrunnable("gemm")) == set(_C.variants("gemm"))
     assert any(info["isa"] == "ref" for info in VARIANTS.values())
     best = [n for n, i in VARIANTS.items() if i["isa"] == fastdl.isa()]
     if fastdl.backend() == "native":
@@ -352,36 +341,36 @@ def test_variant_conv2d_matches_reference(variant, case):
     check_native_conv(case, variant)
 
 
-@pytest.mark.parametrize("variant", VARIANT_NAMES)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
 def test_variant_conv2d_cases_reach_every_algorithm(variant):
     """The generated cases cover im2col and, where the ISA has them, Winograd F(2,3) and
     F(4,3) and the depthwise kernel."""
+    seen = set()
     for case in CONV_CASES:
         x, w, b = case.inputs()
-        plan = _C.Conv2dPlan(w, b, case.stride, case.padding, case.dilation, case.groups,
-                             case.activation, ALPHA, variant=variant)
-        ALGORITHMS_SEEN.setdefault(variant, set()).add(plan.algorithm(*case.size))
+        plan = _C.ConvPlan(w, b, case.stride, case.padding, case.dilation, case.groups,
+                           case.activation, ALPHA, variant=variant)
+        seen.add(plan.algorithm(case.size))
     want = {"im2col"}
     if VARIANTS[variant]["isa"] != "ref":
         want |= {"winograd_f2", "winograd_f4"}
-        if "depthwise" in ALGORITHMS:
-            want.add("depthwise")
-    assert ALGORITHMS_SEEN[variant] == want
+        want.add("depthwise")
+    assert seen == want
 
 
 def test_unknown_algorithm_is_refused():
     with pytest.raises(ValueError, match="algorithm"):
-        _C.Conv2dPlan(random_array((8, 8, 3, 3)), None, (1, 1), (1, 1, 1, 1), (1, 1), 1, None,
+        _C.ConvPlan(random_array((8, 8, 3, 3)), None, (1, 1), (1, 1, 1, 1), (1, 1), 1, None,
                       0.0, algorithm="fft")
 
 
-@pytest.mark.parametrize("variant", VARIANT_NAMES)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
 def test_variant_conv2d_plan_reused_on_several_sizes(variant):
     for cin in (3, 8):
         case = ConvCase(in_channels=cin, out_channels=10, activation="leaky_relu")
         _, w, b = case.inputs()
         for algorithm in ALGORITHMS:
-            plan = _C.Conv2dPlan(w, b, case.stride, case.padding, case.dilation, case.groups,
+            plan = _C.ConvPlan(w, b, case.stride, case.padding, case.dilation, case.groups,
                                  case.activation, ALPHA, variant=variant, algorithm=algorithm)
             for i, size in enumerate([(5, 5), (1, 1), (17, 3), (9, 12), (2, 2), (30, 31),
                                       (5, 5)]):
@@ -405,8 +394,9 @@ def gemm_shapes(info):
     return sorted(s for s in shapes if min(s) >= 0)
 
 
-GEMM_PARAMS = [pytest.param(name, m, n, k, id=f"{name.split('__')[-1]}-M{m}-N{n}-K{k}")
-               for name in VARIANT_NAMES for m, n, k in gemm_shapes(VARIANTS[name])]
+GEMM_PARAMS = variant_params("gemm", lambda name, info: [
+    pytest.param(name, m, n, k, id=f"{name.split('__')[-1]}-M{m}-N{n}-K{k}")
+    for m, n, k in gemm_shapes(info)], fill=3)
 
 
 @pytest.mark.parametrize("variant,m,n,k", GEMM_PARAMS)
@@ -417,7 +407,7 @@ def test_variant_matmul_matches_reference(variant, m, n, k):
                   f"{variant} matmul {m}x{n}x{k}")
 
 
-@pytest.mark.parametrize("variant,m,n,k", [p for p in GEMM_PARAMS if p.values[3] > 0])
+@pytest.mark.parametrize("variant,m,n,k", [p for p in GEMM_PARAMS if p.marks or p.values[3] > 0])
 def test_variant_linear_matches_reference(variant, m, n, k):
     x, w, b = random_array((m, k), 1), random_array((n, k), 2), random_array(n, 3)
     plan = _C.LinearPlan(w, b, None, ALPHA, variant=variant)
@@ -456,7 +446,7 @@ def test_linear_with_zero_in_features_gives_the_bias():
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("variant", VARIANT_NAMES)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
 def test_variant_linear_activations(variant, activation):
     info = VARIANTS[variant]
     m, n, k = info["mr"] + 1, info["nr"] + 3, 17
@@ -475,7 +465,7 @@ def test_variant_linear_activations(variant, activation):
 def test_unknown_or_unsupported_variant_is_refused():
     w = random_array((4, 3, 3, 3))
     with pytest.raises(ValueError, match="variant"):
-        _C.Conv2dPlan(w, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, None, 0.0, variant="nope")
+        _C.ConvPlan(w, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, None, 0.0, variant="nope")
     with pytest.raises(ValueError, match="variant"):
         _C.matmul(random_array((2, 2)), random_array((2, 2)), variant="nope")
     for name, info in _C.variants("gemm").items():
@@ -497,7 +487,11 @@ THREAD_CASES = [
 
 @pytest.mark.parametrize("case", THREAD_CASES, ids=lambda c: c.label())
 def test_one_and_two_threads_give_identical_conv2d(threads, case):
+    """Bit-identical across thread counts, and right (a bug that is wrong the same way on
+    every thread count would pass the first check alone)."""
     x, w, b = case.inputs()
+    expected = run_reference_conv(case, x, w, b)
+    tol = conv_tolerance(x, w, b, case.stride, case.padding, case.dilation, case.groups)
     results = {}
     for variant in VARIANT_NAMES:
         for n in (1, 2, 1):
@@ -505,6 +499,8 @@ def test_one_and_two_threads_give_identical_conv2d(threads, case):
             assert fastdl.get_num_threads() == n
             for algorithm in ALGORITHMS:
                 y = run_native_conv(case, x, w, b, variant, algorithm)
+                if (variant, algorithm) not in results:
+                    assert_within(y, expected, tol, f"{variant} {algorithm} {n} threads")
                 first = results.setdefault((variant, algorithm), y)
                 np.testing.assert_array_equal(y, first,
                                               err_msg=f"{variant} {algorithm}: {n} threads")
@@ -530,6 +526,10 @@ def test_one_and_two_threads_give_identical_linear_and_matmul(threads):
             out[n] = (plan(x), _C.matmul(x, a2, variant=variant))
         np.testing.assert_array_equal(out[1][0], out[2][0], err_msg=variant)
         np.testing.assert_array_equal(out[1][1], out[2][1], err_msg=variant)
+        assert_within(out[1][0], reference.linear(x, w, b, "silu", ALPHA),
+                      gemm_tolerance(np.abs(x), np.abs(w).T, 300), variant)
+        assert_within(out[1][1], reference.matmul(x, a2),
+                      gemm_tolerance(np.abs(x), np.abs(a2), 300), variant)
 
 
 def test_plans_can_be_shared_between_python_threads(threads):
@@ -537,20 +537,20 @@ def test_plans_can_be_shared_between_python_threads(threads):
     (and the pool) at once get the serial results (Winograd forms are built lazily, once)."""
     import threading
     threads(2)
-    plans = [_C.Conv2dPlan(random_array((16, 16, 3, 3), 1), None, (1, 1), (1, 1, 1, 1), (1, 1),
+    plans = [_C.ConvPlan(random_array((16, 16, 3, 3), 1), None, (1, 1), (1, 1, 1, 1), (1, 1),
                            1, "relu", ALPHA),
-             _C.Conv2dPlan(random_array((16, 1, 3, 3), 2), None, (2, 2), (1, 1, 1, 1), (1, 1),
+             _C.ConvPlan(random_array((16, 1, 3, 3), 2), None, (2, 2), (1, 1, 1, 1), (1, 1),
                            16, None, ALPHA),
-             _C.Conv2dPlan(random_array((24, 16, 5, 5), 3), None, (2, 2), (2, 2, 2, 2), (1, 1),
+             _C.ConvPlan(random_array((24, 16, 5, 5), 3), None, (2, 2), (2, 2, 2, 2), (1, 1),
                            1, None, ALPHA)]
     linear = _C.LinearPlan(random_array((40, 300), 4), None, None, ALPHA)
     xs = [random_array((2, 16, 20 + i, 23 + i), 10 + i) for i in range(6)]
     # Expected values from fresh plans, so that the shared ones build their state under load.
-    fresh = [_C.Conv2dPlan(random_array((16, 16, 3, 3), 1), None, (1, 1), (1, 1, 1, 1), (1, 1),
+    fresh = [_C.ConvPlan(random_array((16, 16, 3, 3), 1), None, (1, 1), (1, 1, 1, 1), (1, 1),
                            1, "relu", ALPHA),
-             _C.Conv2dPlan(random_array((16, 1, 3, 3), 2), None, (2, 2), (1, 1, 1, 1), (1, 1),
+             _C.ConvPlan(random_array((16, 1, 3, 3), 2), None, (2, 2), (1, 1, 1, 1), (1, 1),
                            16, None, ALPHA),
-             _C.Conv2dPlan(random_array((24, 16, 5, 5), 3), None, (2, 2), (2, 2, 2, 2), (1, 1),
+             _C.ConvPlan(random_array((24, 16, 5, 5), 3), None, (2, 2), (2, 2, 2, 2), (1, 1),
                            1, None, ALPHA)]
     want = [[p(x) for x in xs] for p in fresh]
     rows = [random_array((50 + i, 300), 20 + i) for i in range(len(xs))]

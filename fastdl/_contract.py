@@ -1,0 +1,35 @@
+"""THE backend contract: the functions and plan classes every backend module provides —
+fastdl._native (the compiled kernels), fastdl._numba and fastdl._reference (NumPy, the
+oracle). fastdl.ops calls them through fastdl._backend.kernels and never asks which backend
+it is. Each one's contract (argument forms, shapes, what it returns) is the docstring of
+its fastdl._reference version; arguments arrive validated by fastdl.ops (float32
+C-contiguous arrays, geometry as tuples with one entry per spatial axis, padding flat
+(before, after) per axis).
+
+Plans own a copy of their weights, take new ones of the same shapes with
+set_weights(...) and write into a caller's `out` array when given one:
+    LinearPlan(w, b, activation, alpha)(x, out) -> y
+    ConvPlan(w, b, stride, padding, dilation, groups, activation, alpha)(x, out) -> y
+    ConvTransposePlan(w, b, stride, padding, dilation, groups, activation,
+                      alpha)(x, output_size, out) -> y
+    RnnPlan(kind, weights, input_size, hidden_size, num_layers, bidirectional)(x, h0, c0, out)
+        -> (y, h_n, c_n)   weights: one (w_ih, w_hh, b_ih, b_hh) per layer and direction
+"""
+
+FUNCTIONS = (
+    "activation", "softmax",
+    "batch_norm_apply", "batch_norm_inference", "batch_norm_statistics",
+    "conv", "conv_transpose", "im2col", "col2im",
+    "linear", "matmul",
+    "max_pool", "avg_pool",
+    "class_loss", "pointwise_loss", "soft_target_loss",
+    "rnn_layer",
+    "isa", "num_threads", "set_num_threads", "set_thread_affinity",
+)
+PLANS = ("ConvPlan", "ConvTransposePlan", "LinearPlan", "RnnPlan")
+NAMES = FUNCTIONS + PLANS
+
+
+def missing(module):
+    """The contract's names `module` does not provide (as callables)."""
+    return [name for name in NAMES if not callable(getattr(module, name, None))]

@@ -1,0 +1,47 @@
+"""What every plan that holds weights shares: it owns a float32 copy of them (a caller who
+changes its array afterwards changes nothing), shows them read-only as `weight` / `bias`,
+and takes new ones of the same shapes with set_weights (repacked in place by the backend's
+plan, `self._impl`)."""
+import numpy as np
+
+from fastdl import _validate as v
+
+
+class WeightedPlan:
+    _w = None     # the plan's own weights (float32, C-contiguous)
+    _b = None     # its own bias, or None
+    _impl = None  # the backend's plan (fastdl._contract.PLANS)
+
+    @property
+    def weight(self):
+        """The weights this plan computes with (a read-only view)."""
+        return v.read_only(self._w)
+
+    @property
+    def bias(self):
+        """The bias this plan computes with (a read-only view), or None."""
+        return v.read_only(self._b)
+
+    @staticmethod
+    def _own_bias(b, size):
+        if b is None:
+            return None
+        arr = v.owned_float32(b, "b", 1, f"1-D array ({size},)")
+        if arr.shape != (size,):
+            raise ValueError(f"b: expected shape ({size},), got {arr.shape}")
+        return arr
+
+    def set_weights(self, w, b=None):
+        """New weights (and bias) of the shapes the plan was built with, e.g. after a
+        training step: copied into the plan's own arrays and repacked in place (no new
+        packed buffers). b is required exactly when the plan has a bias."""
+        w = v.same_shape(w, "w", self._w.shape, "the shape the plan was built with")
+        if (b is None) != (self._b is None):
+            want = ("None: the plan was built without a bias" if self._b is None else
+                    f"a bias of shape {self._b.shape}: the plan was built with one")
+            raise ValueError(f"b: expected {want}, got {'None' if b is None else 'an array'}")
+        if b is not None:
+            b = v.same_shape(b, "b", self._b.shape, "the shape the plan was built with")
+            np.copyto(self._b, b)
+        np.copyto(self._w, w)
+        self._impl.set_weights(self._w, self._b)
