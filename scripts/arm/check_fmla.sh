@@ -15,9 +15,9 @@
 #   gemm       GemmTile<8, 12>::rows<R>             (fdl_f32_gemm__neon_8x12, every R)
 #   winograd   WinogradKernel<4>::input/output, WinogradKernel<2>::output
 #              (F(2,3)'s input transform is adds/subs only: reported, not required)
-#   depthwise  depthwise_plane_*<...> and fdl_f32_dwconv__neon (the 3x3 kernels are
+#   depthwise  depthwise_plane_*<...> and fdl_f32_depthwise__neon (the 3x3 kernels are
 #              inlined into the latter)
-#   peak       fdl_fma_loop__neon
+#   peak       fdl_f32_peak__neon
 #   rnn        RnnStep<...>                          (fdl_f32_lstm_step__neon, fdl_f32_gru_step__neon)
 #   activation fdl_f32_{activation,exp,softmax}__neon (vectorised exp: sigmoid/tanh/silu/elu)
 #   batchnorm  fdl_f32_batchnorm__neon               (x * scale + shift, fused activation)
@@ -35,8 +35,8 @@ FAMILIES=(
   'winograd F(4,3) output|wino43-out|1|WinogradKernel<4>::output'
   'winograd F(2,3) output|wino23-out|1|WinogradKernel<2>::output'
   'winograd F(2,3) input|wino23-in|0|WinogradKernel<2>::input'
-  'depthwise|depthwise|1|depthwise_plane_|^fdl_f32_dwconv__neon'
-  'peak|peak|1|^fdl_fma_loop__neon'
+  'depthwise|depthwise|1|depthwise_plane_|^fdl_f32_depthwise__neon'
+  'peak|peak|1|^fdl_f32_peak__neon'
   'rnn step|rnn|1|RnnStep<'
   'activation|activation|1|^fdl_f32_(activation|exp|softmax)__neon'
   'batch norm|batchnorm|1|^fdl_f32_batchnorm__neon'
