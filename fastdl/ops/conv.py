@@ -54,9 +54,10 @@ class _ConvPlan(WeightedPlan):
         dims = self.dims
         x = v.float32_array(x, "x", (dims + 1, dims + 2), _X_WHAT[dims])
         if x.ndim == dims + 1:  # unbatched, as torch accepts
-            if out is not None:
-                out = v.output_buffer(out, self.output_shape((1,) + x.shape)[1:])[None]
-            return self(x[None], out)[0]
+            if out is None:
+                return self(x[None])[0]
+            self(x[None], v.output_buffer(out, self.output_shape((1,) + x.shape)[1:])[None])
+            return out
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x: expected {self.in_channels} channels (w has "
                              f"{self.in_channels // self.groups} per group x {self.groups} "

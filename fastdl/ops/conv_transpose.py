@@ -97,10 +97,11 @@ class _ConvTransposePlan(WeightedPlan):
         dims = self.dims
         x = v.float32_array(x, "x", (dims + 1, dims + 2), self._x_what)
         if x.ndim == dims + 1:  # unbatched, as torch accepts
-            if out is not None:
-                out = v.output_buffer(out, self.output_shape((1,) + x.shape, output_size)[1:])
-                out = out[None]
-            return self(x[None], output_size, out)[0]
+            if out is None:
+                return self(x[None], output_size)[0]
+            shape = self.output_shape((1,) + x.shape, output_size)[1:]
+            self(x[None], output_size, v.output_buffer(out, shape)[None])
+            return out
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x: expected {self.in_channels} channels (w's in_channels), got "
                              f"shape {x.shape}")

@@ -32,9 +32,10 @@ class LinearPlan(WeightedPlan):
         rows = x.reshape(int(np.prod(x.shape[:-1])), self.in_features)
         v.output_size((rows.shape[0], self.out_features), "linear")
         shape = x.shape[:-1] + (self.out_features,)
-        if out is not None:
-            out = v.output_buffer(out, shape).reshape(rows.shape[0], self.out_features)
-        return self._impl(rows, out).reshape(shape)
+        if out is None:
+            return self._impl(rows, None).reshape(shape)
+        self._impl(rows, v.output_buffer(out, shape).reshape(rows.shape[0], self.out_features))
+        return out
 
     def __repr__(self):
         return (f"LinearPlan(in_features={self.in_features}, out_features={self.out_features}, "

@@ -215,7 +215,8 @@ class _RNNPlan:
         if out is not None:  # the caller's layout: batch first, unbatched or [T, B, ...]
             out = v.output_buffer(out, (batch, steps, shape[2]) if self.batch_first and batched
                                   else shape if batched else (steps, shape[2]))
-        direct = out is not None and not self.batch_first  # the kernel writes into out
+        # The kernel writes y [T, B, ...] into out unless out is batch-first.
+        direct = out is not None and not (self.batch_first and batched)
         y, h_n, c_n = self._impl(x, h0, c0, out.reshape(shape) if direct else None)
         if not batched:
             h_n = h_n[:, 0, :]

@@ -194,8 +194,12 @@ std::vector<PoolCase> generated_cases() {
         }
   };
   const auto kMax = fdl::PoolKind::kMax;
-  // 2-D: the common windows, widths around every vector width (4, 8, 16) +-1.
-  for (std::size_t w : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 34, 47, 65})
+  // 2-D: the common windows on every width from 1 to 3x the widest vector (16) and beyond,
+  // so each vector loop and its tail meet inside the tested sizes; odd and even padding.
+  std::vector<std::size_t> widths;
+  for (std::size_t w = 1; w <= 49; ++w) widths.push_back(w);
+  widths.push_back(65);
+  for (std::size_t w : widths)
     for (auto ks : {std::pair<int, int>{2, 2}, {3, 2}, {3, 1}, {2, 1}, {1, 1}, {3, 3}, {5, 2}})
       for (std::size_t pad : {0, 1, 2})
         add(params(kMax, {5, w}, ks.first, ks.second, pad));

@@ -3,7 +3,6 @@
 #include "winograd.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "fastdl/threadpool.h"
 #include "winograd-matrices.h"
@@ -41,20 +40,22 @@ WinogradTiling winograd_tiling(const ConvGeometry& g, int m, std::size_t nr, std
 void winograd_pack_kernel(int m, const float* weights, std::size_t rows, std::size_t k,
                           const GemmUkernel& uk, float* u) {
   const std::size_t points = static_cast<std::size_t>((m + 2) * (m + 2));
-  std::vector<float> transformed(points * rows * k);  // [xi][row][k]
-  std::vector<double> slice(points);
-  for (std::size_t r = 0; r < rows; ++r)
+  const std::size_t per_point = packed_size(rows, k, uk.mr), mr = uk.mr;
+  // Each transformed value goes straight to its place in the packed A panels: row r,
+  // column c of point xi's matrix is at xi * per_point + (r / MR) * MR * k + c * MR + r % MR.
+  // Rows are independent: split over the pool (a training step repacks every layer).
+  parallel_for(rows, [&](std::size_t r) {
+    double slice[36];
+    float* row = u + (r / mr) * mr * k + r % mr;
     for (std::size_t c = 0; c < k; ++c) {
       const float* g = weights + (r * k + c) * 9;
-      if (m == 2) winograd::transform_kernel<2>(g, slice.data());
-      else winograd::transform_kernel<4>(g, slice.data());
+      if (m == 2) winograd::transform_kernel<2>(g, slice);
+      else winograd::transform_kernel<4>(g, slice);
+      float* dst = row + c * mr;
       for (std::size_t xi = 0; xi < points; ++xi)
-        transformed[(xi * rows + r) * k + c] = static_cast<float>(slice[xi]);
+        dst[xi * per_point] = static_cast<float>(slice[xi]);
     }
-  const std::size_t per_point = packed_size(rows, k, uk.mr);
-  for (std::size_t xi = 0; xi < points; ++xi)
-    pack_all(PackRowsByK(transformed.data() + xi * rows * k, k), rows, k, uk.mr,
-             u + xi * per_point);
+  });
 }
 
 bool WinogradConv::applies(const ConvGeometry& g) {
@@ -76,7 +77,9 @@ WinogradConv::WinogradConv(const ConvGeometry& g, int m, const float* weights,
                            const GemmUkernel& uk, const WinogradVariant& variant)
     : g_(g), m_(m), alpha_(m + 2), uk_(uk), tr_(m == 2 ? variant.f2 : variant.f4) {
   packed_per_point_ = packed_size(g.out_channels, g.in_channels, uk.mr);
-  u_.resize(packed_per_point_ * static_cast<std::size_t>(alpha_ * alpha_));
+  const std::size_t size = packed_per_point_ * static_cast<std::size_t>(alpha_ * alpha_);
+  u_.resize(size);
+  std::fill(u_.data(), u_.data() + size, 0.0f);  // the panels' padding rows stay zero
   set_weights(weights);
 }
 
