@@ -12,7 +12,7 @@ import numpy as np
 
 from fastdl import _validate as v
 from fastdl._backend import kernels
-from fastdl._reference.pooling import output_size
+from fastdl._pool_geometry import output_size
 
 _AXES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
