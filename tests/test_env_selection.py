@@ -200,6 +200,15 @@ def test_fastdl_num_threads(native, value, expected):
     assert result["threads"] == (expected if expected is not None else result["cpus"])
 
 
+def test_fastdl_losses_is_reachable_after_import_fastdl():
+    proc, result = run_child("""
+        import fastdl
+        loss = fastdl.losses.mean_squared_error([[1.0, 2.0]], [[1.0, 4.0]])
+        report(loss=loss.tolist(), listed="losses" in fastdl.__all__)
+    """)
+    assert expect_ok(proc, result) == {"loss": [2.0], "listed": True}
+
+
 FORK_SCRIPT = """
     import signal
     import fastdl
