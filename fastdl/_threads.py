@@ -2,14 +2,20 @@
 and, on big.LITTLE CPUs, keeping the kernels on the big cores.
 
 The Numba and NumPy backends run on the calling thread; for them the count is only
-recorded, so that code written for the native backend runs unchanged.
+recorded (starting from FASTDL_NUM_THREADS, read as the native pool reads it), so that
+code written for the native backend runs unchanged.
 """
 import os
+import re
 
 from fastdl import _backend
 from fastdl import _validate as v
 
-_recorded = None
+_recorded = None  # the Numba/NumPy backends' count, once read or set
+# What the native pool accepts in FASTDL_NUM_THREADS (kernels/src/core/threadpool.cc):
+# a whole string strtol reads as a base-10 int, in [1, 1024].
+_ENV_COUNT = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
+_MAX_ENV_THREADS = 1024
 _affinity_before = None  # the CPUs allowed before big_cores_only restricted them
 
 
@@ -58,8 +64,20 @@ def set_num_threads(n, big_cores_only=False):
     native.set_num_threads(n)
 
 
+def _initial_count():
+    """FASTDL_NUM_THREADS if it holds an int in [1, 1024], else (unset or invalid, as the
+    native pool does: silently) the number of CPUs this process may use."""
+    env = os.environ.get("FASTDL_NUM_THREADS")
+    if env is not None and _ENV_COUNT.fullmatch(env) and 1 <= int(env) <= _MAX_ENV_THREADS:
+        return int(env)
+    return len(os.sched_getaffinity(0))
+
+
 def get_num_threads():
     """The number of threads the kernels use."""
+    global _recorded
     if _backend.backend() == "native":
         return _backend.kernels.num_threads()
-    return _recorded or len(os.sched_getaffinity(0))
+    if _recorded is None:
+        _recorded = _initial_count()
+    return _recorded
