@@ -6,6 +6,7 @@ Their plans keep the weights (copied) and call the functional kernel on every ca
 is nothing to pack, so set_weights copies. They compute on the calling thread.
 """
 import os
+import re
 
 import numpy as np
 
@@ -135,11 +136,15 @@ class Threads:
         return True
 
 
+# What the native pool accepts in FASTDL_NUM_THREADS (kernels/src/core/threadpool.cc): a
+# whole string strtol reads as a base-10 int, in [1, 1024].
+_ENV_COUNT = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
+
+
 def _env_threads():
-    """FASTDL_NUM_THREADS as an int in [1, 1024], or None when unset or not such a number
-    (the native pool ignores such a value the same way)."""
-    try:
-        n = int(os.environ.get("FASTDL_NUM_THREADS", ""))
-    except ValueError:
-        return None
-    return n if 1 <= n <= 1024 else None
+    """FASTDL_NUM_THREADS as the native pool reads it, or None when unset or invalid (the
+    pool then silently takes the CPUs this process may use, and so do these backends)."""
+    env = os.environ.get("FASTDL_NUM_THREADS")
+    if env is not None and _ENV_COUNT.fullmatch(env) and 1 <= int(env) <= 1024:
+        return int(env)
+    return None

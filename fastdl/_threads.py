@@ -2,12 +2,13 @@
 big.LITTLE CPUs, keeping the kernels on the big cores.
 
 The native backend has a pool; the Numba and NumPy backends run on the calling thread and
-only record the count, so that code written for the native backend runs unchanged.
+only record the count (starting from FASTDL_NUM_THREADS, read as the native pool reads it),
+so that code written for the native backend runs unchanged.
 """
 import os
 
 from fastdl import _backend
-from fastdl._validate import positive_int
+from fastdl import _validate as v
 
 _affinity_before = None  # the CPUs allowed before big_cores_only restricted them
 
@@ -40,9 +41,8 @@ def set_num_threads(n, big_cores_only=False):
     kernels' threads and the calling thread run only on the big cores (see big_cores());
     False lifts that restriction again."""
     global _affinity_before
-    n = positive_int(n, "n")
-    if not isinstance(big_cores_only, bool):
-        raise TypeError(f"big_cores_only: expected a bool, got {type(big_cores_only).__name__}")
+    n = v.positive_int(n, "n")
+    big_cores_only = v.flag(big_cores_only, "big_cores_only")
     kernels = _backend.kernels
     if big_cores_only:
         if _affinity_before is None:

@@ -45,21 +45,47 @@ def same_dtype(arrays):
                             f"({first.dtype}), got {arr.dtype}")
 
 
-def positive_int(value, name):
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+def flag(value, name):
+    """`value` (a Python or NumPy bool) as a bool; TypeError for anything else, 0 and 1
+    included."""
+    if not _is_bool(value):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _index(value):
+    """operator.index(value), refusing bools (they are not ints here)."""
+    if _is_bool(value):
+        raise TypeError("a bool is not an int")
+    return operator.index(value)
+
+
+def integer(value, name, minimum=None):
+    """`value` (anything with __index__ but a bool) as an int; TypeError otherwise,
+    ValueError below `minimum`."""
     try:
-        v = operator.index(value)
+        v = _index(value)
     except TypeError:
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}") from None
-    if v < 1:
-        raise ValueError(f"{name}: expected an int >= 1, got {v}")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {v}")
     return v
 
 
+def positive_int(value, name):
+    """`value` as an int >= 1 (see integer)."""
+    return integer(value, name, minimum=1)
+
+
 def int_tuple(value, name, length, minimum):
-    """An int or a sequence of `length` ints, each >= minimum, as a tuple."""
-    items = (value,) * length if isinstance(value, numbers.Integral) else value
+    """An int or a sequence of `length` ints (no bools), each >= minimum, as a tuple."""
+    items = (value,) * length if isinstance(value, (numbers.Integral, np.bool_)) else value
     try:
-        items = tuple(operator.index(v) for v in items)
+        items = tuple(_index(v) for v in items)
     except TypeError:
         raise TypeError(f"{name}: expected an int or {length} ints, got {value!r}") from None
     if len(items) != length:
@@ -67,6 +93,29 @@ def int_tuple(value, name, length, minimum):
     if any(v < minimum for v in items):
         raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
     return items
+
+
+def real(value, name, low=None, high=None):
+    """`value` (a real number but not a bool) as a float; TypeError otherwise, ValueError
+    outside [low, high] (either bound may be None; NaN is outside any bound)."""
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    value = float(value)
+    if (low is not None and not value >= low) or (high is not None and not value <= high):
+        lo, hi = "-inf" if low is None else low, "inf" if high is None else high
+        raise ValueError(f"{name}: expected a number in [{lo}, {hi}], got {value}")
+    return value
+
+
+def axis(axis, ndim):
+    """`axis` (an int in [-ndim, ndim)) as an index in [0, ndim); a 0-d array takes 0 or
+    -1, as in PyTorch."""
+    a = integer(axis, "axis")
+    bound = max(ndim, 1)
+    if not -bound <= a < bound:
+        raise ValueError(f"axis: expected an int in [{-bound}, {bound - 1}] for a {ndim}-D "
+                         f"array, got {a}")
+    return a % bound
 
 
 def activation(name, negative_slope):
@@ -80,10 +129,8 @@ def activation(name, negative_slope):
     if name is not None and name not in ACTIVATIONS:
         raise ValueError(f"activation: expected one of None, 'linear', "
                          f"{', '.join(map(repr, ACTIVATIONS))}, 'swish'; got {name!r}")
-    if not isinstance(negative_slope, numbers.Real):
-        raise TypeError(f"negative_slope: expected a real number, got "
-                        f"{type(negative_slope).__name__}")
-    return name, 1.0 if name == "elu" else float(negative_slope)
+    negative_slope = real(negative_slope, "negative_slope")
+    return name, 1.0 if name == "elu" else negative_slope
 
 
 def output_size(shape, name):
@@ -137,10 +184,3 @@ def same_shape(value, name, shape, what):
     if arr.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)} ({what}), got {arr.shape}")
     return arr
-
-
-def flag(value, name):
-    """`value` as a bool: a Python or NumPy bool, else TypeError (0 and 1 are not flags)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
-    return bool(value)

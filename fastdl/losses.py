@@ -15,8 +15,6 @@ first. Arguments come in the Keras order (y_true, y_pred); the result is float32
 
 These run on the same kernels as fastdl.ops' torch-style losses (fastdl.ops.losses).
 """
-import operator
-
 import numpy as np
 
 from fastdl import _validate as v
@@ -29,12 +27,6 @@ EPSILON = 1e-7  # keras.backend.epsilon()
 # No label is ignored: an ignore_index that no valid (or refused) label can equal.
 _NO_IGNORE = int(np.iinfo(np.int64).min)
 _LO, _HI = np.float32(EPSILON), np.float32(1.0 - EPSILON)
-
-
-def _flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 def _same_rank(y_true, y_pred):
@@ -77,29 +69,18 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     """mean over the last axis of -(y log p + (1 - y) log(1 - p)), with p = y_pred clipped
     to [1e-7, 1 - 1e-7] (float32), or p = sigmoid(y_pred) in the stable softplus form if
     from_logits."""
-    from_logits = _flag(from_logits, "from_logits")
+    from_logits = v.flag(from_logits, "from_logits")
     p, t = _same_rank(y_true, y_pred)
     if from_logits:
         return _mean_last(_ops.pointwise("bce_logits", p, t))
     return _mean_last(_ops.pointwise("bce", np.clip(p, _LO, _HI), t))
 
 
-def _axis(axis, ndim):
-    try:
-        a = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"axis: expected an int, got {type(axis).__name__}") from None
-    if not -ndim <= a < ndim:
-        raise ValueError(f"axis: expected an int in [{-ndim}, {ndim - 1}] for a {ndim}-D "
-                         f"y_pred, got {a}")
-    return a % ndim
-
-
 def _classes(y_pred, axis):
     p = v.float32_array(y_pred, "y_pred")
     if p.ndim == 0:
         raise ValueError("y_pred: expected at least 1 dimension, got a 0-d array")
-    axis = _axis(axis, p.ndim)
+    axis = v.axis(axis, p.ndim)
     if p.shape[axis] == 0:
         raise ValueError(f"y_pred: expected at least one class on axis {axis}, got shape "
                          f"{p.shape}")
@@ -110,7 +91,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """-sum(y_true * log p) along `axis`, with p = softmax(y_pred) (from_logits; a stable
     log-softmax) or y_pred / sum(y_pred) clipped to [1e-7, 1 - 1e-7]. y_true: class
     probabilities (e.g. one-hot) of y_pred's shape."""
-    from_logits = _flag(from_logits, "from_logits")
+    from_logits = v.flag(from_logits, "from_logits")
     p, axis, sample_shape = _classes(y_pred, axis)
     p, t = _ops.pair(p, y_true, "y_pred", "y_true")
     return _ops.soft_target_loss(_ops.split_axis(p, axis), _ops.split_axis(t, axis), None,
@@ -123,7 +104,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     `axis`; a trailing size-1 axis is dropped, as Keras does). Indices may come as floats
     holding whole numbers (as Keras casts them); other values are refused, not
     truncated."""
-    from_logits = _flag(from_logits, "from_logits")
+    from_logits = v.flag(from_logits, "from_logits")
     p, axis, sample_shape = _classes(y_pred, axis)
     t = v.real_array(y_true, "y_true")
     if t.ndim == p.ndim and t.ndim and t.shape[-1] == 1:

@@ -187,8 +187,13 @@ def test_fastdl_backend_bogus_fails_with_a_clear_error():
         assert word in last, last
 
 
-@pytest.mark.parametrize("value,expected", [("1", 1), ("3", 3), ("0", None),
-                                            ("-4", None), ("two", None)])
+# FASTDL_NUM_THREADS as the native pool reads it (strtol over the whole string, 1..1024);
+# None: invalid, so the count is the CPUs this process may use.
+NUM_THREADS_VALUES = [("1", 1), ("3", 3), (" +1", 1), ("0", None), ("-4", None), ("two", None),
+                      ("3 ", None), ("1025", None)]
+
+
+@pytest.mark.parametrize("value,expected", NUM_THREADS_VALUES)
 def test_fastdl_num_threads(native, value, expected):
     proc, result = run_child("""
         import fastdl
@@ -198,6 +203,36 @@ def test_fastdl_num_threads(native, value, expected):
     result = expect_ok(proc, result)
     # invalid values fall back to the CPUs this process may use
     assert result["threads"] == (expected if expected is not None else result["cpus"])
+
+
+@pytest.mark.parametrize("backend,value,expected",
+                         [("numpy", *case) for case in NUM_THREADS_VALUES]
+                         + [("numba", "1", 1), ("numba", "abc", None)])
+def test_fastdl_num_threads_on_the_python_backends(backend, value, expected):
+    """The Numba and NumPy backends report FASTDL_NUM_THREADS as the native one does (the
+    count is only recorded there), until set_num_threads changes it."""
+    if backend == "numba":
+        pytest.importorskip("numba")
+    proc, result = run_child("""
+        import fastdl
+        first = fastdl.get_num_threads()
+        fastdl.set_num_threads(5)
+        report(backend=fastdl.backend(), threads=first, after=fastdl.get_num_threads(),
+               cpus=len(os.sched_getaffinity(0)))
+    """, {"FASTDL_BACKEND": backend, "FASTDL_NUM_THREADS": value})
+    result = expect_ok(proc, result)
+    assert result["backend"] == backend
+    assert result["threads"] == (expected if expected is not None else result["cpus"])
+    assert result["after"] == 5
+
+
+def test_fastdl_losses_is_reachable_after_import_fastdl():
+    proc, result = run_child("""
+        import fastdl
+        loss = fastdl.losses.mean_squared_error([[1.0, 2.0]], [[1.0, 4.0]])
+        report(loss=loss.tolist(), listed="losses" in fastdl.__all__)
+    """)
+    assert expect_ok(proc, result) == {"loss": [2.0], "listed": True}
 
 
 FORK_SCRIPT = """

@@ -8,7 +8,7 @@ import math
 import numba
 import numpy as np
 
-from .._reference.pooling import output_size
+from fastdl._pool_geometry import output_size
 
 
 def _as_3d(x, kernel_size, stride, padding, dilation, ceil_mode):

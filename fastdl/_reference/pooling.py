@@ -9,18 +9,9 @@ import itertools
 
 import numpy as np
 
+from fastdl._pool_geometry import output_size
+
 from .activation import to_float32
-
-
-def output_size(size, kernel, stride, padding, dilation, ceil_mode):
-    """PyTorch's number of windows along one axis (< 1 when none fits; callers refuse
-    that). With ceil_mode a partial last window counts if it starts inside the input or
-    its left padding."""
-    span = dilation * (kernel - 1) + 1
-    out = (size + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
 
 
 def _windows(x, fill, kernel_size, stride, padding, dilation, ceil_mode):

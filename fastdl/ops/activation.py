@@ -7,8 +7,6 @@ strides, and returns a new float32 C-contiguous array. NaN and Inf propagate as 
 (relu(NaN) is NaN; a softmax row holding NaN or +Inf is NaN).
 """
 import math
-import numbers
-import operator
 
 import numpy as np
 
@@ -17,12 +15,6 @@ from fastdl._backend import kernels
 
 # The normal float32 range: 1 / temperature must lie in it.
 _F32_TINY, _F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
-
-
-def _real(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    return float(value)
 
 
 def _elementwise(x, name, alpha=0.0):
@@ -41,12 +33,12 @@ def relu6(x):
 
 def leaky_relu(x, negative_slope=0.01):
     """x where x >= 0, negative_slope * x elsewhere."""
-    return _elementwise(x, "leaky_relu", _real(negative_slope, "negative_slope"))
+    return _elementwise(x, "leaky_relu", v.real(negative_slope, "negative_slope"))
 
 
 def elu(x, alpha=1.0):
     """x where x > 0, alpha * (exp(x) - 1) elsewhere."""
-    return _elementwise(x, "elu", _real(alpha, "alpha"))
+    return _elementwise(x, "elu", v.real(alpha, "alpha"))
 
 
 def sigmoid(x):
@@ -71,23 +63,10 @@ def hard_swish(x):
     return _elementwise(x, "hard_swish")
 
 
-def _axis(axis, ndim):
-    """`axis` in [0, ndim) from [-ndim, ndim); a 0-d array takes 0 or -1, as in PyTorch."""
-    try:
-        a = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"axis: expected an int, got {type(axis).__name__}") from None
-    bound = max(ndim, 1)
-    if not -bound <= a < bound:
-        raise ValueError(f"axis: expected an int in [{-bound}, {bound - 1}] for a {ndim}-D "
-                         f"array, got {a}")
-    return a % bound
-
-
 def _softmax(x, axis, temperature, log):
     x = v.float32_array(x, "x")
-    axis = _axis(axis, x.ndim)
-    t = _real(temperature, "temperature")
+    axis = v.axis(axis, x.ndim)
+    t = v.real(temperature, "temperature")
     if not (t > 0 and math.isfinite(t) and _F32_TINY <= 1.0 / t <= _F32_MAX):
         raise ValueError(f"temperature: expected a number > 0 whose reciprocal is a normal "
                          f"float32, got {temperature!r}")
@@ -114,16 +93,12 @@ def _generator(seed):
         return seed
     if seed is None:
         return np.random.default_rng()
-    if isinstance(seed, (bool, np.bool_)):
-        raise TypeError("seed: expected None, an int or a numpy Generator, got bool")
     try:
-        value = operator.index(seed)
+        seed = v.integer(seed, "seed", minimum=0)
     except TypeError:
         raise TypeError(f"seed: expected None, an int or a numpy Generator, got "
                         f"{type(seed).__name__}") from None
-    if value < 0:
-        raise ValueError(f"seed: expected an int >= 0, got {value}")
-    return np.random.default_rng(value)
+    return np.random.default_rng(seed)
 
 
 def dropout(x, p=0.5, training=True, seed=None):
@@ -136,11 +111,8 @@ def dropout(x, p=0.5, training=True, seed=None):
     every backend gives the same result for the same seed.
     """
     x = v.float32_array(x, "x")
-    p = _real(p, "p")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p: expected a probability in [0, 1], got {p}")
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"training: expected a bool, got {type(training).__name__}")
+    p = v.real(p, "p", 0.0, 1.0)
+    training = v.flag(training, "training")
     rng = _generator(seed)
     if not training:
         return x.copy()

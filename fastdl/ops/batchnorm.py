@@ -1,11 +1,17 @@
 """Batch normalisation (torch.nn.functional.batch_norm semantics) and folding it into the
 weights of a convolution or linear layer, so that inference pays nothing for it."""
-import numbers
-
 import numpy as np
 
 from fastdl import _validate as v
 from fastdl._backend import kernels
+
+
+def _eps(eps):
+    """eps as a float > 0."""
+    eps = v.real(eps, "eps")
+    if not eps > 0:
+        raise ValueError(f"eps: expected a positive number, got {eps!r}")
+    return eps
 
 
 def _channel_vector(value, name, channels):
@@ -49,12 +55,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"x: expected an array (N, C, ...) of at least 2 dimensions, got "
                          f"shape {x.shape}")
     channels = x.shape[1]
-    if not isinstance(training, bool):
-        raise TypeError(f"training: expected a bool, got {type(training).__name__}")
-    if not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum: expected a number in [0, 1], got {momentum!r}")
-    if not isinstance(eps, numbers.Real) or not eps > 0:
-        raise ValueError(f"eps: expected a positive number, got {eps!r}")
+    training = v.flag(training, "training")
+    momentum = v.real(momentum, "momentum", 0.0, 1.0)
+    eps = _eps(eps)
     act, slope = v.activation(activation, negative_slope)
     x3 = x.reshape(x.shape[0], channels, -1) if x.size else x.reshape(x.shape[0], channels, 0)
 
@@ -70,8 +73,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                                        (bias, "bias"))]
         if x.size == 0:
             return x.copy()
-        return kernels.batch_norm_inference(x3, *vectors, float(eps), act,
-                                            slope).reshape(x.shape)
+        return kernels.batch_norm_inference(x3, *vectors, eps, act, slope).reshape(x.shape)
 
     gamma = np.ones(channels) if weight is None else _channel_vector(weight, "weight", channels)
     beta = np.zeros(channels) if bias is None else _channel_vector(bias, "bias", channels)
@@ -109,8 +111,7 @@ def fold_batch_norm(w, b, running_mean, running_var, weight=None, bias=None, eps
     gamma = np.ones(channels) if weight is None else _channel_vector(weight, "weight", channels)
     beta = np.zeros(channels) if bias is None else _channel_vector(bias, "bias", channels)
     b = np.zeros(channels) if b is None else _channel_vector(b, "b", channels)
-    if not isinstance(eps, numbers.Real) or not eps > 0:
-        raise ValueError(f"eps: expected a positive number, got {eps!r}")
+    eps = _eps(eps)
     scale = gamma / np.sqrt(var + eps)
     folded_w = w.astype(np.float64) * scale.reshape((channels,) + (1,) * (w.ndim - 1))
     folded_b = (b - mean) * scale + beta

@@ -5,7 +5,6 @@ Computed without zero-stuffing the input: per image and group, cols = W^T X (one
 W^T packed once by the plan) then col2im scatters cols into the output.
 """
 import numbers
-import operator
 
 from fastdl import _validate as v
 from fastdl._backend import kernels
@@ -65,9 +64,10 @@ class _ConvTransposePlan(WeightedPlan):
         dims = self.dims
         items = (output_size,) if isinstance(output_size, numbers.Integral) else output_size
         try:
-            items = tuple(operator.index(s) for s in items)
+            items = tuple(items)
         except TypeError:
             raise TypeError(f"output_size: expected {dims} ints, got {output_size!r}") from None
+        items = tuple(v.integer(s, "output_size") for s in items)
         if len(items) == dims + 2:
             items = items[2:]
         if len(items) != dims:

@@ -11,8 +11,6 @@ The kernels behind them (kernels.pointwise_loss / class_loss / soft_target_loss,
 fastdl/_reference/losses.py) also serve the Keras-flavoured fastdl.losses.
 """
 import math
-import numbers
-import operator
 
 import numpy as np
 
@@ -29,24 +27,6 @@ def _reduction(reduction):
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction: expected one of 'none', 'mean', 'sum', got {reduction!r}")
     return reduction
-
-
-def _real(value, name, low, high):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    value = float(value)
-    if not low <= value <= high:
-        raise ValueError(f"{name}: expected a number in [{low}, {high}], got {value}")
-    return value
-
-
-def _int(value, name):
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected an int, got bool")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}") from None
 
 
 def _scalar(total, count, reduction):
@@ -218,8 +198,8 @@ def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=
     indices only) drops those samples from the loss and from the mean's divisor.
     """
     reduction = _reduction(reduction)
-    smoothing = _real(label_smoothing, "label_smoothing", 0.0, 1.0)
-    ignore_index = _int(ignore_index, "ignore_index")
+    smoothing = v.real(label_smoothing, "label_smoothing", 0.0, 1.0)
+    ignore_index = v.integer(ignore_index, "ignore_index")
     x, axis = _classes_input(input)
     classes = x.shape[axis]
     w = class_weight(weight, classes)
@@ -245,7 +225,7 @@ def nll_loss(input, target, weight=None, reduction="mean", ignore_index=-100):
     """torch.nn.functional.nll_loss: -weight[target] * input[target] on log-probabilities
     input [N, C, d...] (or [C]) with integer class indices target [N, d...] (or [])."""
     reduction = _reduction(reduction)
-    ignore_index = _int(ignore_index, "ignore_index")
+    ignore_index = v.integer(ignore_index, "ignore_index")
     x, axis = _classes_input(input)
     classes = x.shape[axis]
     w = class_weight(weight, classes)

@@ -6,30 +6,14 @@ PyTorch; stride=None (or an empty sequence) means stride = kernel_size.
 """
 import math
 import numbers
-import operator
 
 import numpy as np
 
 from fastdl import _validate as v
 from fastdl._backend import kernels
-from fastdl._reference.pooling import output_size
+from fastdl._pool_geometry import output_size
 
 _AXES = {1: "L", 2: "H, W", 3: "D, H, W"}
-
-
-def _flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
-    return bool(value)
-
-
-def _int(value, name):
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected ints, got a bool")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name}: expected ints, got {type(value).__name__}") from None
 
 
 def _ints(value, name, dims, minimum):
@@ -43,7 +27,7 @@ def _ints(value, name, dims, minimum):
             raise TypeError(f"{name}: expected an int or {dims} ints, got "
                             f"{type(value).__name__}") from None
     if not all(type(item) is int for item in items):  # plain ints need no conversion
-        items = tuple(_int(item, name) for item in items)
+        items = tuple(v.integer(item, name) for item in items)
     if len(items) == 1:
         items *= dims
     if len(items) != dims:
@@ -75,7 +59,7 @@ def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode):
         stride = _ints(stride, "stride", dims, 1)
     padding = _ints(padding, "padding", dims, 0)
     dilation = _ints(dilation, "dilation", dims, 1)
-    ceil_mode = _flag(ceil_mode, "ceil_mode")
+    ceil_mode = v.flag(ceil_mode, "ceil_mode")
     out = []
     for size, k, s, p, d in zip(x.shape[2:], kernel_size, stride, padding, dilation):
         if 2 * p > k:
@@ -93,7 +77,7 @@ def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode):
 def _max_pool(dims, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x, batched = _input(x, dims)
     geometry = _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode)
-    return_indices = _flag(return_indices, "return_indices")
+    return_indices = v.flag(return_indices, "return_indices")
     out = kernels.max_pool(x, *geometry, return_indices)
     if batched:
         return out
@@ -109,9 +93,9 @@ def _avg_pool(dims, x, kernel_size, stride, padding, ceil_mode, count_include_pa
         raise ValueError(f"x: spatial size {x.shape[2:]} is smaller than kernel_size "
                          f"{kernel_size} (PyTorch's avg_pool3d refuses that whatever the "
                          f"padding)")
-    count_include_pad = _flag(count_include_pad, "count_include_pad")
+    count_include_pad = v.flag(count_include_pad, "count_include_pad")
     if divisor_override is not None:
-        divisor_override = _int(divisor_override, "divisor_override")
+        divisor_override = v.integer(divisor_override, "divisor_override")
         if divisor_override == 0:
             raise ValueError("divisor_override: expected a non-zero int, got 0")
     y = kernels.avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
