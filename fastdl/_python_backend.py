@@ -31,39 +31,38 @@ def _into(out, y):
 def make_plans(conv, conv_transpose, linear, rnn_layer):
     """(ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan) over these functional kernels."""
 
-    class LinearPlan:
-        def __init__(self, w, b, activation, alpha):
-            self._w, self._b, self._act = _copy(w), _copy(b), (activation, alpha)
+    class _Plan:
+        """Keeps copies of w and b; set_weights copies new ones in."""
+
+        def __init__(self, w, b):
+            self._w, self._b = _copy(w), _copy(b)
 
         def set_weights(self, w, b):
             _refill(self._w, w)
             _refill(self._b, b)
+
+    class LinearPlan(_Plan):
+        def __init__(self, w, b, activation, alpha):
+            super().__init__(w, b)
+            self._act = (activation, alpha)
 
         def __call__(self, x, out=None):
             return _into(out, linear(x, self._w, self._b, *self._act))
 
-    class ConvPlan:
+    class ConvPlan(_Plan):
         def __init__(self, w, b, stride, padding, dilation, groups, activation, alpha):
-            self._w, self._b = _copy(w), _copy(b)
+            super().__init__(w, b)
             self._args = (stride, padding, dilation, groups, activation, alpha)
-
-        def set_weights(self, w, b):
-            _refill(self._w, w)
-            _refill(self._b, b)
 
         def __call__(self, x, out=None):
             return _into(out, conv(x, self._w, self._b, *self._args))
 
-    class ConvTransposePlan:
+    class ConvTransposePlan(_Plan):
         # padding: flat (before, after) per axis, symmetric (PyTorch's transposed form).
         def __init__(self, w, b, stride, padding, dilation, groups, activation, alpha):
-            self._w, self._b = _copy(w), _copy(b)
+            super().__init__(w, b)
             self._stride, self._padding = stride, tuple(padding[0::2])
             self._rest = (dilation, groups, activation, alpha)
-
-        def set_weights(self, w, b):
-            _refill(self._w, w)
-            _refill(self._b, b)
 
         def __call__(self, x, output_size, out=None):
             return _into(out, conv_transpose(x, self._w, self._b, self._stride, self._padding,

@@ -1,10 +1,25 @@
-"""Parametrizing tests over the native kernels' variants (fastdl._C.variants(op)).
+"""Parametrizing tests over the backends and over the native kernels' variants
+(fastdl._C.variants(op)).
 
 Every compiled variant becomes a test parameter. One this CPU cannot run (AVX-512 on an
 AVX2 machine) is a visibly skipped parameter, counted in pytest's summary, never a silently
 shorter list.
 """
+import importlib
+
 import pytest
+
+BACKEND_MODULES = {"native": "fastdl._native", "numba": "fastdl._numba",
+                   "numpy": "fastdl._reference"}
+
+
+def backend_module(name):
+    """The backend module called `name` (as FASTDL_BACKEND names it), or skip the test where
+    it does not load (no compiled extension, no numba)."""
+    try:
+        return importlib.import_module(BACKEND_MODULES[name])
+    except ImportError as exc:
+        pytest.skip(f"{name} backend unavailable: {exc}")
 
 try:
     from fastdl import _C

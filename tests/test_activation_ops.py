@@ -16,7 +16,7 @@ from fastdl import _reference as reference
 from fastdl import ops
 from fastdl._reference.activation import ACTIVATIONS as REFERENCE_TABLE
 from fastdl.ops import activation as activation_module
-from native_variants import runnable, skipped, unrunnable
+from native_variants import backend_module, runnable, skipped, unrunnable
 
 ELEMENTWISE = ["relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "silu", "hard_swish"]
 ALPHA = 0.3  # leaky_relu slope / elu alpha: not a default, so passing it on is checked
@@ -105,12 +105,7 @@ def backend(request):
 @pytest.fixture(params=["native", "numba", "numpy"])
 def public_backend(request, monkeypatch):
     """Runs the public ops on one backend (the others are selected as FASTDL_BACKEND would)."""
-    modules = {"native": "fastdl._native", "numba": "fastdl._numba", "numpy": "fastdl._reference"}
-    try:
-        module = importlib.import_module(modules[request.param])
-    except ImportError as exc:
-        pytest.skip(f"{request.param} backend unavailable: {exc}")
-    monkeypatch.setattr(activation_module, "kernels", module)
+    monkeypatch.setattr(activation_module, "kernels", backend_module(request.param))
     return request.param
 
 

@@ -2,7 +2,6 @@
 changing its array afterwards changes nothing; the weights it shows are read-only), takes
 new ones with set_weights (the result is that of a plan built with them, and right), and
 writes into a caller's `out` array (checked; on the native backend without allocating)."""
-import importlib
 import tracemalloc
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from fastdl import ops
 from fastdl import _reference as reference
 from fastdl.ops import conv, conv_transpose, gemm, rnn
+from native_variants import backend_module
 
 RNG = np.random.default_rng(3)
 
@@ -22,11 +22,7 @@ def rand(*shape):
 @pytest.fixture(params=["native", "numba", "numpy"])
 def backend(request, monkeypatch):
     """Runs the plans on one backend (as FASTDL_BACKEND would select it)."""
-    modules = {"native": "fastdl._native", "numba": "fastdl._numba", "numpy": "fastdl._reference"}
-    try:
-        module = importlib.import_module(modules[request.param])
-    except ImportError as exc:
-        pytest.skip(f"{request.param} backend unavailable: {exc}")
+    module = backend_module(request.param)
     for ops_module in (conv, conv_transpose, gemm, rnn):
         monkeypatch.setattr(ops_module, "kernels", module)
     return request.param
@@ -199,6 +195,20 @@ def test_rnn_plans_own_take_new_weights_and_fill_out(backend, cls, gates, batch_
     np.testing.assert_array_equal(plan(x)[0], fresh(x)[0])  # refused calls changed nothing
 
 
+def _allocated_while(call, times=10):
+    """Peak bytes Python and NumPy allocate during `times` calls of `call` (warmed up)."""
+    call()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for _ in range(times):
+            call()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
 def test_out_path_allocates_nothing_on_the_native_backend():
     """plan(x, out=y) on the native backend: no array is allocated on the hot path (only
     small Python objects: the argument checks' tuples)."""
@@ -209,29 +219,11 @@ def test_out_path_allocates_nothing_on_the_native_backend():
              (ops.LinearPlan(rand(256, 64)), rand(64, 64))]
     for plan, x in cases:
         out = np.empty_like(plan(x))
-        plan(x, out=out)  # warm: workspaces and lazily built forms
-        tracemalloc.start()
-        try:
-            before, _ = tracemalloc.get_traced_memory()
-            tracemalloc.reset_peak()
-            for _ in range(10):
-                plan(x, out=out)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        assert peak - before < 4096 < out.nbytes, (type(plan).__name__, peak - before)
+        grown = _allocated_while(lambda: plan(x, out=out))
+        assert grown < 4096 < out.nbytes, (type(plan).__name__, grown)
     lstm = ops.LSTMPlan(rand(256, 32), rand(256, 64))
     x = rand(20, 8, 32)
     out = np.empty_like(lstm(x)[0])
-    lstm(x, out=out)
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        for _ in range(10):
-            lstm(x, out=out)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     # h_n and c_n are small new arrays (2 x 8 x 64 floats); y is not allocated.
-    assert peak - before < out.nbytes // 2, peak - before
+    grown = _allocated_while(lambda: lstm(x, out=out))
+    assert grown < out.nbytes // 2, grown

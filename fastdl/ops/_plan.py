@@ -5,6 +5,7 @@ plan, `self._impl`)."""
 import numpy as np
 
 from fastdl import _validate as v
+from fastdl._conv_geometry import AXES
 
 
 class WeightedPlan:
@@ -45,3 +46,23 @@ class WeightedPlan:
             np.copyto(self._b, b)
         np.copyto(self._w, w)
         self._impl.set_weights(self._w, self._b)
+
+
+def conv_weight(w, dims, layout, may_be_empty=None):
+    """A (transposed) convolution's weights [a, b, *kernel] with `dims` spatial axes as the
+    plan's own float32 copy (`layout` names a and b); ValueError where an axis other than
+    `may_be_empty` (a's name: a forward convolution may have no output channel) is empty."""
+    arr = v.owned_float32(w, "w", dims + 2, f"{dims + 2}-D array ({layout}, kernel {AXES[dims]})")
+    first = 1 if may_be_empty else 0
+    if 0 in arr.shape[first:]:
+        what = layout.split(", ")[1] if may_be_empty else "channels"
+        raise ValueError(f"w: expected non-zero {what} and kernel size, got shape {arr.shape}")
+    return arr
+
+
+def conv_groups(groups, channels, axis):
+    """`groups` checked to divide w's `axis` (its extent: `channels`)."""
+    groups = v.positive_int(groups, "groups")
+    if channels % groups:
+        raise ValueError(f"groups: expected a divisor of w's {axis} ({channels}), got {groups}")
+    return groups

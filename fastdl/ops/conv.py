@@ -3,7 +3,7 @@ NC[D][H]W): one plan class for every rank, with thin 1-D/2-D/3-D faces."""
 from fastdl import _validate as v
 from fastdl import _conv_geometry as geometry
 from fastdl._backend import kernels
-from fastdl.ops._plan import WeightedPlan
+from fastdl.ops._plan import WeightedPlan, conv_groups, conv_weight
 
 _X_WHAT = {1: "3-D array (N, C, L) or 2-D (C, L)",
            2: "4-D array (N, C, H, W) or 3-D (C, H, W)",
@@ -19,17 +19,10 @@ class _ConvPlan(WeightedPlan):
     def __init__(self, w, b=None, stride=1, padding=0, dilation=1, groups=1, activation=None,
                  *, negative_slope=0.01):
         dims = self.dims
-        self._w = v.owned_float32(w, "w", dims + 2, f"{dims + 2}-D array (out_channels, "
-                                  f"in_channels/groups, kernel {geometry.AXES[dims]})")
+        self._w = conv_weight(w, dims, "out_channels, in_channels/groups", "out_channels")
         out_channels, group_channels = self._w.shape[:2]
         self.kernel_size = tuple(self._w.shape[2:])
-        self.groups = v.positive_int(groups, "groups")
-        if out_channels % self.groups:
-            raise ValueError(f"groups: expected a divisor of w's out_channels "
-                             f"({out_channels}), got {self.groups}")
-        if group_channels == 0 or 0 in self.kernel_size:
-            raise ValueError(f"w: expected non-zero in_channels/groups and kernel size, got "
-                             f"shape {self._w.shape}")
+        self.groups = conv_groups(groups, out_channels, "out_channels")
         self._b = self._own_bias(b, out_channels)
         self.out_channels = out_channels
         self.in_channels = group_channels * self.groups

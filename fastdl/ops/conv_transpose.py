@@ -9,7 +9,7 @@ import numbers
 from fastdl import _validate as v
 from fastdl._backend import kernels
 from fastdl._conv_geometry import AXES
-from fastdl.ops._plan import WeightedPlan
+from fastdl.ops._plan import WeightedPlan, conv_groups, conv_weight
 
 
 class _ConvTransposePlan(WeightedPlan):
@@ -22,17 +22,10 @@ class _ConvTransposePlan(WeightedPlan):
     def __init__(self, w, b=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
                  activation=None, *, negative_slope=0.01):
         dims = self.dims
-        self._w = v.owned_float32(w, "w", dims + 2, f"{dims + 2}-D array (in_channels, "
-                                  f"out_channels/groups, kernel {AXES[dims]})")
+        self._w = conv_weight(w, dims, "in_channels, out_channels/groups")
         in_channels, group_out = self._w.shape[:2]
         self.kernel_size = tuple(self._w.shape[2:])
-        self.groups = v.positive_int(groups, "groups")
-        if in_channels % self.groups:
-            raise ValueError(f"groups: expected a divisor of w's in_channels ({in_channels}), "
-                             f"got {self.groups}")
-        if in_channels == 0 or group_out == 0 or 0 in self.kernel_size:
-            raise ValueError(f"w: expected non-zero channels and kernel size, got shape "
-                             f"{self._w.shape}")
+        self.groups = conv_groups(groups, in_channels, "in_channels")
         self.in_channels, self.out_channels = in_channels, group_out * self.groups
         self._b = self._own_bias(b, self.out_channels)
         self.stride = v.int_tuple(stride, "stride", dims, 1)

@@ -102,13 +102,7 @@ const std::vector<float> kSpecials = {kNan,  kInf,     -kInf,   0.0f,   -0.0f,  
                                       88.0f, -88.0f,   100.0f,  -100.0f, 3.0f,  -3.0f,  6.0f,
                                       -6.0f, 0.5f,     -0.5f,   -87.5f, 89.0f,  -1e-8f, 1e-8f};
 
-class ActivationVariant : public ::testing::TestWithParam<fdl::ActivationVariant> {
- protected:
-  void SetUp() override {
-    if (!fdl::cpu_supports(GetParam().isa))
-      GTEST_SKIP() << "CPU lacks " << fdl::isa_name(GetParam().isa);
-  }
-};
+class ActivationVariant : public fdl_test::VariantTest<fdl::ActivationVariant> {};
 
 TEST_P(ActivationVariant, SizesAroundTheVectorWidth) {
   const auto& v = GetParam();
@@ -321,12 +315,9 @@ TEST_P(ActivationVariant, ThreadedEntryPointsMatchOneCall) {
   }
 }
 
-std::string variant_name(const ::testing::TestParamInfo<fdl::ActivationVariant>& info) {
-  return info.param.name;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllVariants, ActivationVariant,
-                         ::testing::ValuesIn(fdl::activation_variants()), variant_name);
+                         ::testing::ValuesIn(fdl::activation_variants()),
+                         fdl_test::VariantName());
 
 TEST(ActivationDispatch, BestFollowsTheActiveIsaAndFindKnowsEveryName) {
   EXPECT_EQ(fdl::activation_variants().back().isa, fdl::Isa::kRef);

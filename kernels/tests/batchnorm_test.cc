@@ -14,13 +14,7 @@
 
 namespace {
 
-class BatchNormVariant : public ::testing::TestWithParam<fdl::BatchNormVariant> {
- protected:
-  void SetUp() override {
-    if (!fdl::cpu_supports(GetParam().isa))
-      GTEST_SKIP() << "CPU lacks " << fdl::isa_name(GetParam().isa);
-  }
-};
+class BatchNormVariant : public fdl_test::VariantTest<fdl::BatchNormVariant> {};
 
 // Lengths 0 to 3x the widest vector (16) and +-1 around every multiple: the vector loop and
 // the tail meet inside the tested sizes; every activation; a NaN.
@@ -61,12 +55,9 @@ TEST(BatchNorm, ReferenceIsTheAffineMapThenTheActivation) {
   EXPECT_EQ(y[2], 7.0f);
 }
 
-std::string variant_name(const ::testing::TestParamInfo<fdl::BatchNormVariant>& info) {
-  return info.param.name;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllVariants, BatchNormVariant,
-                         ::testing::ValuesIn(fdl::batchnorm_variants()), variant_name);
+                         ::testing::ValuesIn(fdl::batchnorm_variants()),
+                         fdl_test::VariantName());
 
 TEST(BatchNorm, ApplyAndStatistics) {
   const std::size_t batch = 3, channels = 4, spatial = 13;

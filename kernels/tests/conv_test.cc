@@ -441,13 +441,9 @@ TEST(ConvGeometry, OutputSizes) {
 
 // ------------------------------------------------------------ plans x GEMM variants
 
-class ConvVariant : public ::testing::TestWithParam<fdl::GemmUkernel> {
+class ConvVariant : public fdl_test::VariantTest<fdl::GemmUkernel> {
  protected:
   const fdl::GemmUkernel& uk() const { return GetParam(); }
-  void SetUp() override {
-    if (!fdl::cpu_supports(GetParam().isa))
-      GTEST_SKIP() << "CPU lacks " << fdl::isa_name(GetParam().isa);
-  }
 };
 
 TEST_P(ConvVariant, Generated2dCasesMatchReference) {
@@ -654,12 +650,9 @@ TEST_P(ConvVariant, Conv3dHugeVolumesLeaveWinogradForIm2col) {
   EXPECT_EQ(small != "im2col", uk().isa != fdl::Isa::kRef) << small;
 }
 
-std::string gemm_name(const ::testing::TestParamInfo<fdl::GemmUkernel>& info) {
-  return info.param.name;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllVariants, ConvVariant, ::testing::ValuesIn(fdl::gemm_variants()),
-                         gemm_name);
+INSTANTIATE_TEST_SUITE_P(AllVariants, ConvVariant,
+                         ::testing::ValuesIn(fdl::gemm_variants()),
+                         fdl_test::VariantName());
 
 TEST(ConvDefaultVariant, NullUkernelUsesBestAndMatches) {
   EXPECT_TRUE(check_case(case2d(8, 8, 11, 6, 3, 3, 1, 1, 1, 1, 1, 1), nullptr, 42));
@@ -676,13 +669,7 @@ const fdl::GemmUkernel& gemm_for(fdl::Isa isa) {
   return fdl::variant_for(fdl::gemm_variants(), isa);
 }
 
-class DepthwiseVariant : public ::testing::TestWithParam<fdl::DepthwiseVariant> {
- protected:
-  void SetUp() override {
-    if (!fdl::cpu_supports(GetParam().isa))
-      GTEST_SKIP() << "CPU lacks " << fdl::isa_name(GetParam().isa);
-  }
-};
+class DepthwiseVariant : public fdl_test::VariantTest<fdl::DepthwiseVariant> {};
 
 // Every vector fast path at its edges: output widths 1 to 3x the vector width (+-1 around
 // each multiple), odd left padding, stride 1 and 2, the specialised 3x3/5x5 kernels and
@@ -722,22 +709,13 @@ TEST_P(DepthwiseVariant, EdgeSweepMatchesReference) {
   EXPECT_GT(checked, 8 * int(widths.size()));  // most geometries fit
 }
 
-std::string depthwise_name(const ::testing::TestParamInfo<fdl::DepthwiseVariant>& info) {
-  return info.param.name;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllVariants, DepthwiseVariant,
-                         ::testing::ValuesIn(fdl::depthwise_variants()), depthwise_name);
+                         ::testing::ValuesIn(fdl::depthwise_variants()),
+                         fdl_test::VariantName());
 
 // ------------------------------------------------------------ Winograd variants
 
-class WinogradVariant : public ::testing::TestWithParam<fdl::WinogradVariant> {
- protected:
-  void SetUp() override {
-    if (!fdl::cpu_supports(GetParam().isa))
-      GTEST_SKIP() << "CPU lacks " << fdl::isa_name(GetParam().isa);
-  }
-};
+class WinogradVariant : public fdl_test::VariantTest<fdl::WinogradVariant> {};
 
 // F(2,3), F(4,3) and the automatic choice against the direct convolution on the sizes where
 // whole groups of vector-lane tiles meet the bottom and right edges (H, W multiples of 4
@@ -773,12 +751,9 @@ TEST_P(WinogradVariant, SizeSweepMatchesReference) {
     }
 }
 
-std::string winograd_name(const ::testing::TestParamInfo<fdl::WinogradVariant>& info) {
-  return info.param.name;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllVariants, WinogradVariant,
-                         ::testing::ValuesIn(fdl::winograd_variants()), winograd_name);
+                         ::testing::ValuesIn(fdl::winograd_variants()),
+                         fdl_test::VariantName());
 
 // ------------------------------------------------------------ transposed convolution
 
@@ -981,13 +956,7 @@ TEST(Col2im, MatchesNaiveLoopsAndIsTheAdjointOfIm2col) {
   }
 }
 
-class Col2imVariant : public ::testing::TestWithParam<fdl::Col2imVariant> {
- protected:
-  void SetUp() override {
-    if (!fdl::cpu_supports(GetParam().isa))
-      GTEST_SKIP() << "CPU lacks " << fdl::isa_name(GetParam().isa);
-  }
-};
+class Col2imVariant : public fdl_test::VariantTest<fdl::Col2imVariant> {};
 
 // Each variant's scatter against the naive fold, on the unfold cases and on a sweep of row
 // widths 1..49 at stride 1 and 2 (the paired stride-2 taps and the vectorised runs at
@@ -1014,11 +983,8 @@ TEST_P(Col2imVariant, ScatterMatchesNaiveFold) {
   }
 }
 
-std::string col2im_name(const ::testing::TestParamInfo<fdl::Col2imVariant>& info) {
-  return info.param.name;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllVariants, Col2imVariant, ::testing::ValuesIn(fdl::col2im_variants()),
-                         col2im_name);
+INSTANTIATE_TEST_SUITE_P(AllVariants, Col2imVariant,
+                         ::testing::ValuesIn(fdl::col2im_variants()),
+                         fdl_test::VariantName());
 
 }  // namespace

@@ -21,7 +21,7 @@ struct Shape {
 
 using fdl_test::random_vector;
 
-class GemmVariant : public ::testing::TestWithParam<fdl::GemmUkernel> {};
+class GemmVariant : public fdl_test::VariantTest<fdl::GemmUkernel> {};
 
 void check(const fdl::GemmUkernel& uk, Shape s, fdl::Activation act, bool prepacked_a,
            bool with_bias_row, bool with_bias_col) {
@@ -58,11 +58,11 @@ void check(const fdl::GemmUkernel& uk, Shape s, fdl::Activation act, bool prepac
 
 TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
   const fdl::GemmUkernel& uk = GetParam();
-  if (!fdl::cpu_supports(uk.isa)) GTEST_SKIP() << "CPU lacks " << fdl::isa_name(uk.isa);
   const std::size_t mr = uk.mr, nr = uk.nr, kc = uk.kc;
   std::vector<Shape> shapes = {{1, 1, 1}, {mr, nr, 1}, {mr - 1, nr - 1, 3}, {mr + 1, nr + 1, 7},
                                {2 * mr + 1, 3 * nr - 1, kc - 1}, {mr, nr, kc}, {3, 5, kc + 1},
-                               {1, 1000, 64}, {std::size_t(uk.mc) + 1, 2 * nr + 3, 2 * kc + 5}, {4, 4, 0}};
+                               {1, 1000, 64}, {std::size_t(uk.mc) + 1, 2 * nr + 3, 2 * kc + 5},
+                               {4, 4, 0}};
   for (const Shape& s : shapes)
     for (bool pre : {false, true}) check(uk, s, fdl::Activation::kNone, pre, false, false);
   for (int act = 0; act <= 6; ++act)
@@ -75,11 +75,12 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
 // set_weights, against double loops; rows and features around the tile sizes.
 TEST_P(GemmVariant, LinearPlanTakesNewWeights) {
   const fdl::GemmUkernel& uk = GetParam();
-  if (!fdl::cpu_supports(uk.isa)) GTEST_SKIP() << "CPU lacks " << fdl::isa_name(uk.isa);
-  for (const Shape& s : {Shape{1, std::size_t(uk.nr) + 1, 9}, Shape{std::size_t(uk.mr) + 2, 3, 300}}) {
+  const std::size_t mr = uk.mr, nr = uk.nr;
+  for (const Shape& s : {Shape{1, nr + 1, 9}, Shape{mr + 2, 3, 300}}) {
     const std::size_t rows = s.m, out = s.n, in = s.k;
     const auto x = random_vector(rows * in, 1), w = random_vector(out * in, 2);
-    const auto b = random_vector(out, 3), w0 = random_vector(out * in, 4), b0 = random_vector(out, 5);
+    const auto b = random_vector(out, 3), w0 = random_vector(out * in, 4);
+    const auto b0 = random_vector(out, 5);
     fdl::LinearPlan plan(in, out, w0.data(), b0.data(), fdl::Activation::kTanh, 0.0f, &uk);
     plan.set_weights(w.data(), b.data());
     std::vector<float> y(rows * out);
@@ -94,11 +95,8 @@ TEST_P(GemmVariant, LinearPlanTakesNewWeights) {
   }
 }
 
-std::string variant_name(const ::testing::TestParamInfo<fdl::GemmUkernel>& info) {
-  return info.param.name;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllVariants, GemmVariant, ::testing::ValuesIn(fdl::gemm_variants()),
-                         variant_name);
+INSTANTIATE_TEST_SUITE_P(AllVariants, GemmVariant,
+                         ::testing::ValuesIn(fdl::gemm_variants()),
+                         fdl_test::VariantName());
 
 }  // namespace

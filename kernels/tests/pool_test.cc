@@ -269,14 +269,7 @@ std::vector<PoolCase> generated_cases() {
   return cases;
 }
 
-class PoolVariantTest : public ::testing::TestWithParam<fdl::PoolVariant> {
- protected:
-  const fdl::PoolVariant& variant() const { return GetParam(); }
-  void SetUp() override {
-    if (!fdl::cpu_supports(GetParam().isa))
-      GTEST_SKIP() << "CPU lacks " << fdl::isa_name(GetParam().isa);
-  }
-};
+class PoolVariantTest : public fdl_test::VariantTest<fdl::PoolVariant> {};
 
 TEST_P(PoolVariantTest, GeneratedCasesMatchNaiveLoops) {
   const auto cases = generated_cases();
@@ -337,12 +330,9 @@ TEST_P(PoolVariantTest, DriverSplitsPlanesAcrossThreadsWithTheSameResult) {
   fdl::set_num_threads(saved);
 }
 
-std::string variant_name(const ::testing::TestParamInfo<fdl::PoolVariant>& info) {
-  return info.param.name;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllVariants, PoolVariantTest, ::testing::ValuesIn(fdl::pool_variants()),
-                         variant_name);
+INSTANTIATE_TEST_SUITE_P(AllVariants, PoolVariantTest,
+                         ::testing::ValuesIn(fdl::pool_variants()),
+                         fdl_test::VariantName());
 
 TEST(PoolParams, OutputSizesFollowPyTorch) {
   struct Row { std::size_t in, k, s, pad, d; bool ceil; std::size_t out; };

@@ -67,7 +67,7 @@ struct Weights {
 
 const char* kind_name(RnnKind k) { return k == RnnKind::kLstm ? "lstm" : "gru"; }
 
-class RnnVariant : public ::testing::TestWithParam<fdl::RnnVariant> {};
+class RnnVariant : public fdl_test::VariantTest<fdl::RnnVariant> {};
 
 // The step kernel alone: xproj holds W_ih x + b_ih + b_hh (GRU n gate: + b_in) laid out
 // [g][Hp], as RnnPlan's GEMM produces it.
@@ -132,7 +132,6 @@ void check_step(const fdl::RnnVariant& v, RnnKind kind, std::size_t rows, std::s
 
 TEST_P(RnnVariant, StepMatchesDoublePrecision) {
   const fdl::RnnVariant& v = GetParam();
-  if (!fdl::cpu_supports(v.isa)) GTEST_SKIP() << "CPU lacks " << fdl::isa_name(v.isa);
   const std::size_t ub = v.unit_block;
   for (RnnKind kind : {RnnKind::kLstm, RnnKind::kGru})
     for (std::size_t rows : {1, 2, 3, 4, 5, 6, 7, 9, 13})
@@ -227,7 +226,6 @@ void check_plan(const fdl::RnnVariant& v, RnnKind kind, std::size_t layers, bool
 
 TEST_P(RnnVariant, PlanMatchesDoublePrecisionModel) {
   const fdl::RnnVariant& v = GetParam();
-  if (!fdl::cpu_supports(v.isa)) GTEST_SKIP() << "CPU lacks " << fdl::isa_name(v.isa);
   for (RnnKind kind : {RnnKind::kLstm, RnnKind::kGru}) {
     check_plan(v, kind, 1, false, 4, 1, false, true, false);
     check_plan(v, kind, 2, true, 3, 3, true, true, true);
@@ -263,11 +261,8 @@ TEST(RnnPlan, ThreadedRecurrenceMatchesSerialAndTheModel) {
   for (std::size_t i = 0; i < h1.size(); ++i) ASSERT_NEAR(h1[i], whn[i], 2e-5) << "h_n " << i;
 }
 
-std::string variant_name(const ::testing::TestParamInfo<fdl::RnnVariant>& info) {
-  return info.param.name;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllVariants, RnnVariant, ::testing::ValuesIn(fdl::rnn_variants()),
-                         variant_name);
+INSTANTIATE_TEST_SUITE_P(AllVariants, RnnVariant,
+                         ::testing::ValuesIn(fdl::rnn_variants()),
+                         fdl_test::VariantName());
 
 }  // namespace

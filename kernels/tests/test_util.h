@@ -1,19 +1,43 @@
 // Helpers shared by the kernel tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstddef>
 #include <ostream>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "fastdl/activation.h"
 #include "fastdl/batchnorm.h"
 #include "fastdl/conv.h"
 #include "fastdl/gemm.h"
+#include "fastdl/isa.h"
 #include "fastdl/pool.h"
 #include "fastdl/rnn.h"
 
 namespace fdl_test {
+
+// The fixture of a test parametrized over an op's variant table: a variant this CPU cannot
+// run is a counted skip, never left out of the list.
+template <class Variant>
+class VariantTest : public ::testing::TestWithParam<Variant> {
+ protected:
+  const Variant& variant() const { return this->GetParam(); }
+  void SetUp() override {
+    if (!fdl::cpu_supports(this->GetParam().isa))
+      GTEST_SKIP() << "CPU lacks " << fdl::isa_name(this->GetParam().isa);
+  }
+};
+
+// Names each parametrized test after its variant.
+struct VariantName {
+  template <class Variant>
+  std::string operator()(const ::testing::TestParamInfo<Variant>& info) const {
+    return info.param.name;
+  }
+};
 
 // n floats uniform in [-1, 1), reproducible from `seed`.
 inline std::vector<float> random_vector(std::size_t n, unsigned seed) {

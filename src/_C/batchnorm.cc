@@ -2,6 +2,7 @@
 // variants("batchnorm").
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -12,9 +13,25 @@ using namespace fastdl_bindings;
 
 namespace {
 
-const fdl::BatchNormVariant& pick_batchnorm(const py::object& name) {
+// y = act(x * scale[c] + shift[c]) for x [N, C, S], the per-channel vectors from
+// fill(scale, shift) (called without the GIL).
+template <class Fill>
+FloatArray apply(const FloatArray& x, const py::object& act, float alpha,
+                 const py::object& variant, Fill fill) {
+  const std::size_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
+  const fdl::Activation a = parse_activation(act);
   const auto& table = fdl::batchnorm_variants();
-  return pick_variant(table, fdl::best_variant(table), name, "batch norm");
+  const fdl::BatchNormVariant& v = pick_variant(table, fdl::best_variant(table), variant,
+                                                "batch norm");
+  FloatArray y({n, c, s});
+  {
+    py::gil_scoped_release release;
+    std::vector<float> scale(c), shift(c);
+    fill(scale.data(), shift.data());
+    fdl::batch_norm_apply(x.data(), n, c, s, scale.data(), shift.data(), a, alpha,
+                          y.mutable_data(), &v);
+  }
+  return y;
 }
 
 }  // namespace
@@ -25,16 +42,10 @@ void bind_batchnorm(py::module_& m) {
   m.def("batch_norm_apply", [](const FloatArray& x, const FloatArray& scale,
                                const FloatArray& shift, const py::object& act, float alpha,
                                const py::object& variant) {
-    const std::size_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
-    const fdl::Activation a = parse_activation(act);
-    const fdl::BatchNormVariant& v = pick_batchnorm(variant);
-    FloatArray y({n, c, s});
-    {
-      py::gil_scoped_release release;
-      fdl::batch_norm_apply(x.data(), n, c, s, scale.data(), shift.data(), a, alpha,
-                            y.mutable_data(), &v);
-    }
-    return y;
+    return apply(x, act, alpha, variant, [&](float* sc, float* sh) {
+      std::copy(scale.data(), scale.data() + scale.size(), sc);
+      std::copy(shift.data(), shift.data() + shift.size(), sh);
+    });
   }, py::arg("x"), py::arg("scale"), py::arg("shift"), py::arg("activation"), py::arg("alpha"),
      py::arg("variant") = py::none(), "x [N, C, S] -> act(x * scale[c] + shift[c]).");
 
@@ -43,20 +54,11 @@ void bind_batchnorm(py::module_& m) {
                                    const std::optional<FloatArray>& beta, double eps,
                                    const py::object& act, float alpha,
                                    const py::object& variant) {
-    const std::size_t n = x.shape(0), c = x.shape(1), s = x.shape(2);
-    const fdl::Activation a = parse_activation(act);
-    const fdl::BatchNormVariant& v = pick_batchnorm(variant);
-    FloatArray y({n, c, s});
-    {
-      py::gil_scoped_release release;
-      std::vector<float> scale(c), shift(c);
+    return apply(x, act, alpha, variant, [&](float* scale, float* shift) {
       fdl::batch_norm_scale_shift(mean.data(), var.data(), gamma ? gamma->data() : nullptr,
-                                  beta ? beta->data() : nullptr, eps, c, scale.data(),
-                                  shift.data());
-      fdl::batch_norm_apply(x.data(), n, c, s, scale.data(), shift.data(), a, alpha,
-                            y.mutable_data(), &v);
-    }
-    return y;
+                                  beta ? beta->data() : nullptr, eps, mean.size(), scale,
+                                  shift);
+    });
   }, py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("gamma"), py::arg("beta"),
      py::arg("eps"), py::arg("activation"), py::arg("alpha"), py::arg("variant") = py::none(),
      "x [N, C, S] -> act((x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]), the "

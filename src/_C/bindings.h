@@ -79,6 +79,15 @@ inline const float* optional_data(const py::object& value, FloatArray& keep) {
   return keep.data();
 }
 
+// plan.set_weights(w, b or None) without the GIL (fastdl/ checked the shapes).
+template <class Plan>
+void set_plan_weights(Plan& plan, const FloatArray& w, const py::object& b) {
+  FloatArray bias;
+  const float* bias_data = optional_data(b, bias);
+  py::gil_scoped_release release;
+  plan.set_weights(w.data(), bias_data);
+}
+
 }  // namespace fastdl_bindings
 
 void bind_variants(pybind11::module_& m);

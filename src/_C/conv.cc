@@ -98,12 +98,7 @@ class PyConvPlan {
     }
     return y;
   }
-  void set_weights(const FloatArray& w, const py::object& b) {
-    FloatArray bias;
-    const float* bp = optional_data(b, bias);
-    py::gil_scoped_release release;
-    plan_->set_weights(w.data(), bp);
-  }
+  void set_weights(const FloatArray& w, const py::object& b) { set_plan_weights(*plan_, w, b); }
   std::string variant() const { return plan_->ukernel().name; }
   std::string algorithm(const Sizes& in) const { return plan_->algorithm(widen(in, 1)); }
   py::dict kernels() const {
@@ -148,12 +143,7 @@ class PyConvTransposePlan {
     }
     return y;
   }
-  void set_weights(const FloatArray& w, const py::object& b) {
-    FloatArray bias;
-    const float* bp = optional_data(b, bias);
-    py::gil_scoped_release release;
-    plan_->set_weights(w.data(), bp);
-  }
+  void set_weights(const FloatArray& w, const py::object& b) { set_plan_weights(*plan_, w, b); }
   std::string variant() const { return plan_->ukernel().name; }
 
  private:

@@ -27,12 +27,7 @@ class PyLinearPlan {
     }
     return y;
   }
-  void set_weights(const FloatArray& w, const py::object& b) {
-    FloatArray bias;
-    const float* bp = optional_data(b, bias);
-    py::gil_scoped_release release;
-    plan_->set_weights(w.data(), bp);
-  }
+  void set_weights(const FloatArray& w, const py::object& b) { set_plan_weights(*plan_, w, b); }
   std::string variant() const { return plan_->ukernel().name; }
 
  private:
