@@ -14,6 +14,8 @@ _MAX_ELEMENTS = np.iinfo(np.intp).max // 8
 
 def real_array(value, name):
     """`value` as an ndarray of a real dtype (bool, int or float); TypeError otherwise."""
+    if value is None:
+        raise TypeError(f"{name}: expected an array of real numbers, got None")
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected an array of real numbers, got dtype {arr.dtype}")

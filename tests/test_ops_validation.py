@@ -432,3 +432,14 @@ def test_fused_activations_keep_nan(activation):
     y = ops.conv2d(x, rand(4, 3, 1, 1), None, activation=activation)
     assert np.isnan(y[0, :, 5, 6]).all()
     assert np.isnan(y).sum() == 4
+
+
+def test_a_missing_array_is_named():
+    """conv2d(x, None) and friends: a TypeError naming the argument (it was an IndexError)."""
+    raises(TypeError, "w", ops.conv2d, X, None)
+    raises(TypeError, "x", ops.conv2d, None, W)
+    raises(TypeError, "w", ops.linear, rand(2, 3), None)
+    raises(TypeError, "w", ops.conv_transpose2d, X, None)
+    raises(TypeError, "w", ops.Conv1dPlan, None)
+    with pytest.raises(TypeError, match="got None"):
+        ops.conv3d(np.ones((1, 1, 3, 3, 3), F32), None)
