@@ -27,6 +27,8 @@ from typing import ClassVar, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
+from fastdl._conv_geometry import output_sizes
+
 CaseData = Dict[str, np.ndarray]
 
 
@@ -37,7 +39,7 @@ def _uniform(rng: np.random.Generator, shape: Tuple[int, ...], scale: float = 1.
 
 def _conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     """Output length of a convolution along one axis (symmetric padding, floor mode)."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    return output_sizes((size,), (kernel,), (dilation,), (padding, padding), (stride,))[0]
 
 
 def _conv_data(rng: np.random.Generator, x_shape: Tuple[int, ...], w_shape: Tuple[int, ...],
