@@ -44,7 +44,10 @@ from setuptools.errors import CompileError
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 KERNEL_INCLUDE = os.path.join("kernels", "include")
-COMMON_FLAGS = ["-O3", "-std=c++17", "-fPIC", "-fvisibility=hidden", "-Wall"]
+# -g0 overrides the -g that Python's CFLAGS usually carry: debug info nearly triples the
+# compile time of a SIMD kernel file and makes the modules ~10x larger; kernels/CMakeLists.txt
+# builds Release (-O3, no -g) too.
+COMMON_FLAGS = ["-O3", "-g0", "-std=c++17", "-fPIC", "-fvisibility=hidden", "-Wall"]
 ISA_FLAGS = {
     "x86_64": {
         "avx2": ["-mavx2", "-mfma"],
