@@ -36,17 +36,6 @@ def float32_array(value, name, ndim=None, what=None):
     return np.asarray(arr, dtype=np.float32, order="C")
 
 
-def same_dtype(arrays):
-    """TypeError unless the given (name, array) pairs are real and share one dtype (as
-    torch requires)."""
-    named = [(n, real_array(a, n)) for n, a in arrays if a is not None]
-    first_name, first = named[0]
-    for name, arr in named[1:]:
-        if arr.dtype != first.dtype:
-            raise TypeError(f"{name}: expected the same dtype as {first_name} "
-                            f"({first.dtype}), got {arr.dtype}")
-
-
 def _is_bool(value):
     return isinstance(value, (bool, np.bool_))
 

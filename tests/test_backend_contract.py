@@ -175,3 +175,11 @@ def test_each_winograd_variant_matches_the_reference(name):
             assert plan.kernels["winograd"] == name and plan.algorithm(size) == algorithm
             np.testing.assert_allclose(plan(x), want, rtol=1e-4, atol=1e-4,
                                        err_msg=f"{name} {algorithm} {size}")
+
+
+@pytest.mark.parametrize("name", variant_params("peak"))
+def test_each_peak_variant_measures_a_positive_rate(name):
+    _C = pytest.importorskip("fastdl._C")
+    assert _C.fma_peak_gflops(0.01, variant=name) > 0.0
+    with pytest.raises(ValueError, match="^variant:"):
+        _C.fma_peak_gflops(0.01, variant="fdl_f32_peak__nope")

@@ -9,6 +9,7 @@ import pytest
 from fastdl import _reference as reference
 from fastdl import ops
 from fastdl.ops import rnn as rnn_module
+from native_variants import variant_params
 
 torch = pytest.importorskip("torch")
 
@@ -34,14 +35,6 @@ def backend(request, monkeypatch):
     """Runs the public ops on one backend's kernels (plans on the native one)."""
     monkeypatch.setattr(rnn_module, "kernels", BACKENDS[request.param])
     return request.param
-
-
-def _native_variants():
-    try:
-        from fastdl import _C
-    except ImportError:
-        return []
-    return [name for name, info in _C.variants("rnn").items() if info is not None]
 
 
 def rand(shape, seed, scale=1.0):
@@ -232,7 +225,7 @@ def test_backend_layer_matches_reference(name, kind, reverse):
             close(a, b, name)
 
 
-@pytest.mark.parametrize("variant", _native_variants())
+@pytest.mark.parametrize("variant", variant_params("rnn"))
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("hidden", [1, 7, 16, 33, 64])
 @pytest.mark.parametrize("batch", [1, 2, 5, 13])
