@@ -43,7 +43,9 @@ def _is_bool(value):
 def flag(value, name):
     """`value` (a Python or NumPy bool) as a bool; TypeError for anything else, 0 and 1
     included."""
-    if not _is_bool(value):
+    if value is True or value is False:  # the common case, on every call of an op
+        return value
+    if not isinstance(value, np.bool_):
         raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
     return bool(value)
 
@@ -89,8 +91,9 @@ def int_tuple(value, name, length, minimum):
 def real(value, name, low=None, high=None):
     """`value` (a real number but not a bool) as a float; TypeError otherwise, ValueError
     outside [low, high] (either bound may be None; NaN is outside any bound)."""
-    if _is_bool(value) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    if type(value) is not float and type(value) is not int:  # else: no ABC check needed
+        if _is_bool(value) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
     value = float(value)
     if (low is not None and not value >= low) or (high is not None and not value <= high):
         lo, hi = "-inf" if low is None else low, "inf" if high is None else high
