@@ -41,19 +41,33 @@ void winograd_pack_kernel(int m, const float* weights, std::size_t rows, std::si
                           const GemmUkernel& uk, float* u) {
   const std::size_t points = static_cast<std::size_t>((m + 2) * (m + 2));
   const std::size_t per_point = packed_size(rows, k, uk.mr), mr = uk.mr;
-  // Each transformed value goes straight to its place in the packed A panels: row r,
-  // column c of point xi's matrix is at xi * per_point + (r / MR) * MR * k + c * MR + r % MR.
-  // Rows are independent: split over the pool (a training step repacks every layer).
-  parallel_for(rows, [&](std::size_t r) {
-    double slice[36];
-    float* row = u + (r / mr) * mr * k + r % mr;
-    for (std::size_t c = 0; c < k; ++c) {
-      const float* g = weights + (r * k + c) * 9;
-      if (m == 2) winograd::transform_kernel<2>(g, slice);
-      else winograd::transform_kernel<4>(g, slice);
-      float* dst = row + c * mr;
+  // Row r, column c of point xi's matrix goes to xi * per_point + (r / MR) * MR * k + c * MR
+  // + r % MR. One task per panel of MR rows (a panel's cache lines are written by one
+  // thread only). The points' matrices lie per_point floats apart, a multiple of 4 KiB when
+  // the sizes are round: storing each value straight there would send alpha^2 streams into
+  // the same cache sets. So a block of columns is transformed into a small staging buffer,
+  // point after point, then copied out as one contiguous run per point.
+  constexpr std::size_t kStage = 4096;  // floats: 16 KiB, stays in L1
+  const std::size_t block = std::max<std::size_t>(1, kStage / (points * mr));
+  const std::size_t panels = (rows + mr - 1) / mr;
+  parallel_for(panels, [&](std::size_t p) {
+    alignas(64) float stage[kStage];
+    float slice[36];
+    const std::size_t r0 = p * mr, r1 = std::min(rows, r0 + mr);
+    float* panel = u + p * mr * k;
+    for (std::size_t c0 = 0; c0 < k; c0 += block) {
+      const std::size_t c1 = std::min(k, c0 + block), run = (c1 - c0) * mr;
+      std::fill(stage, stage + points * run, 0.0f);  // a partial panel's padding rows: 0
+      for (std::size_t c = c0; c < c1; ++c)
+        for (std::size_t r = r0; r < r1; ++r) {
+          const float* g = weights + (r * k + c) * 9;
+          if (m == 2) winograd::transform_kernel<2>(g, slice);
+          else winograd::transform_kernel<4>(g, slice);
+          for (std::size_t xi = 0; xi < points; ++xi)
+            stage[xi * run + (c - c0) * mr + (r - r0)] = slice[xi];
+        }
       for (std::size_t xi = 0; xi < points; ++xi)
-        dst[xi * per_point] = static_cast<float>(slice[xi]);
+        std::copy(stage + xi * run, stage + (xi + 1) * run, panel + xi * per_point + c0 * mr);
     }
   });
 }
@@ -77,9 +91,7 @@ WinogradConv::WinogradConv(const ConvGeometry& g, int m, const float* weights,
                            const GemmUkernel& uk, const WinogradVariant& variant)
     : g_(g), m_(m), alpha_(m + 2), uk_(uk), tr_(m == 2 ? variant.f2 : variant.f4) {
   packed_per_point_ = packed_size(g.out_channels, g.in_channels, uk.mr);
-  const std::size_t size = packed_per_point_ * static_cast<std::size_t>(alpha_ * alpha_);
-  u_.resize(size);
-  std::fill(u_.data(), u_.data() + size, 0.0f);  // the panels' padding rows stay zero
+  u_.resize(packed_per_point_ * static_cast<std::size_t>(alpha_ * alpha_));
   set_weights(weights);
 }
 

@@ -47,8 +47,8 @@ WinogradTiling winograd_tiling(const ConvGeometry& g, int m, std::size_t nr, std
                                std::size_t in_w);
 
 // U = G g G^T of every 3x3 slice of weights [rows][k][3][3], packed as the GEMM's A operand
-// for each of the alpha^2 points: A[xi] [rows x k] at u + xi * packed_size(rows, k, uk.mr).
-// Writes the rows' entries only: the panels' padding rows (zeroed once by the caller) stay.
+// for each of the alpha^2 points: A[xi] [rows x k] at u + xi * packed_size(rows, k, uk.mr)
+// (the panels' padding rows zero). Split over the thread pool.
 void winograd_pack_kernel(int m, const float* weights, std::size_t rows, std::size_t k,
                           const GemmUkernel& uk, float* u);
 

@@ -65,9 +65,7 @@ Conv3dWinograd::Conv3dWinograd(const ConvGeometry& g, const float* weights,
     f.m = i == 0 ? 2 : 4;
     f.tr = i == 0 ? variant.f2 : variant.f4;
     f.packed_per_point = packed_size(cout, k, uk_.mr);
-    const std::size_t size = f.packed_per_point * static_cast<std::size_t>((f.m + 2) * (f.m + 2));
-    f.u.resize(size);
-    std::fill(f.u.data(), f.u.data() + size, 0.0f);  // the panels' padding rows stay zero
+    f.u.resize(f.packed_per_point * static_cast<std::size_t>((f.m + 2) * (f.m + 2)));
   }
   set_weights(weights);
 }
