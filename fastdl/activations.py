@@ -1,0 +1,141 @@
+"""Activations by their Keras names, and custom ones registered by name.
+
+`get(identifier)` turns a name (as Keras spells it), None, a registered name or any Python
+callable into an `Activation`: `fused` is the name of the kernels' fused epilogue that
+computes it (a convolution or dense plan applies it in its write-back) or None, and
+calling it applies it to a float32 array. Custom functions take and return arrays; they
+are found by name once registered (`register`, or `fastdl.utils.get_custom_objects()`,
+as `keras.utils.get_custom_objects()`).
+"""
+import math
+
+import numpy as np
+
+from fastdl import ops
+
+
+class Activation:
+    """A resolved activation: `name` (how configs spell it), `fused` (the kernels' epilogue
+    name, or None) with its parameter `alpha`, and __call__ on a float32 array."""
+
+    def __init__(self, name, fn, fused=None, alpha=0.0):
+        self.name, self._fn, self.fused, self.alpha = name, fn, fused, alpha
+
+    def __call__(self, x):
+        return np.asarray(self._fn(x), dtype=np.float32)
+
+    def __repr__(self):
+        return f"Activation({self.name!r})"
+
+
+def _erf(x):
+    """erf in float64, to 1.2e-7 everywhere (the Chebyshev form of erfc in Numerical
+    Recipes): far below float32 resolution, and vectorised."""
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = (-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277)))))))))
+    erfc = t * np.exp(poly)
+    return np.where(x >= 0, 1.0 - erfc, erfc - 1.0)
+
+
+def _softmax(x):
+    return ops.softmax(x, axis=-1)
+
+
+def _log_softmax(x):
+    return ops.log_softmax(x, axis=-1)
+
+
+def _selu(x):
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    x64 = np.asarray(x, np.float64)
+    return scale * np.where(x64 > 0, x64, alpha * np.expm1(np.minimum(x64, 0)))
+
+
+def _gelu(x):
+    x64 = np.asarray(x, np.float64)
+    return 0.5 * x64 * (1.0 + _erf(x64 / math.sqrt(2.0)))
+
+
+def _softplus(x):
+    x64 = np.asarray(x, np.float64)
+    return np.logaddexp(0.0, x64)
+
+
+def _hard_sigmoid(x):
+    return np.clip(np.asarray(x, np.float64) / 6.0 + 0.5, 0.0, 1.0)
+
+
+def _builtin():
+    """The built-in activations by Keras name (aliases included)."""
+    table = {
+        "linear": Activation("linear", lambda x: x),
+        "relu": Activation("relu", ops.relu, "relu"),
+        "relu6": Activation("relu6", ops.relu6, "relu6"),
+        "sigmoid": Activation("sigmoid", ops.sigmoid, "sigmoid"),
+        "tanh": Activation("tanh", ops.tanh, "tanh"),
+        "silu": Activation("silu", ops.silu, "silu"),
+        "hard_swish": Activation("hard_swish", ops.hard_swish, "hard_swish"),
+        # Keras' defaults: elu alpha 1, leaky_relu negative_slope 0.2.
+        "elu": Activation("elu", ops.elu, "elu", 1.0),
+        "leaky_relu": Activation("leaky_relu", lambda x: ops.leaky_relu(x, 0.2),
+                                 "leaky_relu", 0.2),
+        "softmax": Activation("softmax", _softmax),
+        "log_softmax": Activation("log_softmax", _log_softmax),
+        "selu": Activation("selu", _selu),
+        "gelu": Activation("gelu", _gelu),
+        "softplus": Activation("softplus", _softplus),
+        "hard_sigmoid": Activation("hard_sigmoid", _hard_sigmoid),
+        "exponential": Activation("exponential", lambda x: np.exp(np.asarray(x, np.float64))),
+    }
+    table["swish"] = Activation("swish", ops.silu, "silu")
+    table["hard_silu"] = Activation("hard_silu", ops.hard_swish, "hard_swish")
+    return table
+
+
+BUILTIN = _builtin()
+_CUSTOM = {}  # name -> callable, as keras.utils.get_custom_objects()
+
+
+def custom_objects():
+    """The registry of user functions by name (the dict itself: adding to it registers)."""
+    return _CUSTOM
+
+
+def register(name, fn):
+    """Makes `fn` (array -> array) usable as activation=`name` everywhere (layers, configs,
+    saved models)."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name: expected a non-empty str, got {name!r}")
+    if not callable(fn):
+        raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
+    _CUSTOM[name] = fn
+    return fn
+
+
+def get(identifier, name="activation"):
+    """An Activation from None ('linear'), a Keras name, a registered name, an Activation or
+    a callable; ValueError naming `name` for an unknown name."""
+    if identifier is None:
+        return BUILTIN["linear"]
+    if isinstance(identifier, Activation):
+        return identifier
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in BUILTIN:
+            return BUILTIN[key]
+        if identifier in _CUSTOM:
+            return Activation(identifier, _CUSTOM[identifier])
+        raise ValueError(f"{name}: unknown activation {identifier!r}; expected one of "
+                         f"{', '.join(sorted(BUILTIN))} or a name registered with "
+                         f"fastdl.activations.register")
+    if callable(identifier):
+        label = getattr(identifier, "__name__", type(identifier).__name__)
+        for key, fn in _CUSTOM.items():
+            if fn is identifier:
+                label = key
+        return Activation(label, identifier)
+    raise TypeError(f"{name}: expected a name, a callable or None, got "
+                    f"{type(identifier).__name__}")

@@ -1,0 +1,30 @@
+"""fastdl.layers: Keras 3's layers (names, arguments, defaults, weights) over fastdl's plans.
+
+Shapes are Keras' (channels_last by default, batch axis first, None for any batch); each
+layer's docstring says where fastdl differs.
+"""
+from fastdl.layers.base import Layer, Weight
+from fastdl.layers.conv import Conv1D, Conv2D, Conv3D
+from fastdl.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape,
+                                SymbolicTensor)
+from fastdl.layers.normalization import BatchNormalization
+from fastdl.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D,
+                                   GlobalAveragePooling1D, GlobalAveragePooling2D,
+                                   GlobalAveragePooling3D, GlobalMaxPooling1D,
+                                   GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
+                                   MaxPooling2D, MaxPooling3D)
+
+__all__ = ["Activation", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+           "BatchNormalization", "Conv1D", "Conv2D", "Conv3D", "Dense", "Dropout", "Flatten",
+           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+           "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input",
+           "InputLayer", "Layer", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Reshape",
+           "SymbolicTensor", "Weight"]
+
+
+def get(class_name):
+    """The layer class called `class_name` (as a config names it); ValueError naming it."""
+    cls = globals().get(class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise ValueError(f"unknown layer type {class_name!r}")
+    return cls

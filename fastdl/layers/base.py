@@ -1,0 +1,225 @@
+"""The Layer base class: Keras 3's names, arguments, weights and configs over fastdl's plans.
+
+A layer has two faces. The Keras face: `layer(x)` on NumPy arrays of Keras shapes
+(channels_last by default), `build(input_shape)`, `compute_output_shape`, `weights` /
+`get_weights` / `set_weights` in Keras order and shapes, `get_config` / `from_config`. The
+model face: `_forward(x, layout)` on the model's internal arrays (fastdl/layers/layout.py):
+spatial layers compute channels-first on the kernels' NC[D][H]W plans, so a model converts
+layouts only where a layer needs the Keras one (and at its outputs).
+
+Layers keep their plans (packed weights) in `self._plans`, built on first use for a given
+input layout and size; `set_weights` gives every plan the new weights (repacked in place).
+"""
+import collections
+import re
+
+import numpy as np
+
+from fastdl import _validate as v
+from fastdl import initializers
+from fastdl.layers import layout as L
+
+_name_counts = collections.Counter()
+
+
+def reset_names():
+    """Automatic names start again (fastdl.utils.clear_session)."""
+    _name_counts.clear()
+
+
+def unique_name(prefix):
+    """'dense', then 'dense_1', 'dense_2', ... as Keras names layers and models."""
+    count = _name_counts[prefix]
+    _name_counts[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def snake_case(name):
+    """'MaxPooling2D' -> 'max_pooling2d', as Keras derives default names."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+class Weight:
+    """One weight of a layer: a float32 array with a name and whether training updates it."""
+
+    def __init__(self, name, value, trainable):
+        self.name, self.value, self.trainable = name, value, trainable
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    def numpy(self):
+        return self.value.copy()
+
+    def __repr__(self):
+        return f"<Weight {self.name} shape={self.shape} trainable={self.trainable}>"
+
+
+class Layer:
+    """Base of every fastdl layer. Subclasses define `build`, `compute_output_shape`,
+    `_forward` and `get_config` (its constructor arguments)."""
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected argument(s) "
+                            f"{', '.join(sorted(kwargs))}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"name: expected a non-empty str, got {name!r}")
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"dtype: fastdl computes in float32, got {dtype!r}")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = v.flag(trainable, "trainable")
+        self.built = False
+        self._weights = []
+        self._plans = {}
+        self._input_shape_arg = None if input_shape is None else _shape_arg(input_shape)
+        self.input_shape = None   # the Keras shape it was built for (batch None)
+        self.output_shape = None
+
+    # ------------------------------------------------------------------ weights
+
+    def add_weight(self, name, shape, initializer, trainable=True):
+        value = initializers.initialize(initializer, shape)
+        weight = Weight(f"{self.name}/{name}", value, trainable)
+        self._weights.append(weight)
+        return weight
+
+    @property
+    def weights(self):
+        """Every weight, in Keras order (the order of get_weights)."""
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self._weights if w.trainable and self.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self._weights if not (w.trainable and self.trainable)]
+
+    def get_weights(self):
+        """Copies of the weights as NumPy arrays, in Keras order and shapes."""
+        return [w.numpy() for w in self._weights]
+
+    def set_weights(self, weights):
+        """New values for every weight, in Keras order and shapes; all are checked before
+        any is taken (a refused call changes nothing)."""
+        arrays = self._checked_weights(weights)
+        for w, a in zip(self._weights, arrays):
+            w.value = a
+        self._weights_changed()
+
+    def _checked_weights(self, weights):
+        try:
+            weights = list(weights)
+        except TypeError:
+            raise TypeError(f"{self.name}: expected a list of arrays, got "
+                            f"{type(weights).__name__}") from None
+        if len(weights) != len(self._weights):
+            raise ValueError(f"{self.name}: expected {len(self._weights)} weight arrays "
+                             f"({', '.join(w.name for w in self._weights) or 'none'}), got "
+                             f"{len(weights)}")
+        out = []
+        for w, a in zip(self._weights, weights):
+            a = v.owned_float32(a, w.name, None, None)
+            if a.shape != w.shape:
+                raise ValueError(f"{self.name}: weight {w.name} expected shape {w.shape}, "
+                                 f"got {a.shape}")
+            out.append(a)
+        return out
+
+    def _weights_changed(self):
+        """Gives the plans built so far the new weights (each repacks in place)."""
+        for key, plan in self._plans.items():
+            self._update_plan(key, plan)
+
+    def _update_plan(self, key, plan):
+        """Subclasses with plans: plan.set_weights(...) from the current weights."""
+        raise NotImplementedError
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(f"{self.name}: count_params needs a built layer (call it on an "
+                             f"input or build it first)")
+        return int(sum(w.value.size for w in self._weights))
+
+    # ------------------------------------------------------------------ building
+
+    def build(self, input_shape):
+        """Creates the weights for inputs of `input_shape` (Keras shape, batch None)."""
+        self.built = True
+
+    def _build_for(self, input_shape):
+        """Builds once for `input_shape`; later calls check theirs (check_input) and return
+        the output shape for it."""
+        input_shape = tuple(input_shape)
+        if not self.built:
+            self.check_input(input_shape, first=True)
+            self.build(input_shape)
+            self.built = True
+            self.input_shape = input_shape
+            self.output_shape = self.compute_output_shape(input_shape)
+        else:
+            self.check_input(input_shape)
+        return self.compute_output_shape(input_shape)
+
+    def check_input(self, input_shape, first=False):
+        """ValueError naming the layer and both shapes unless it can take `input_shape`:
+        by default the rank it was built for (subclasses: the axes their weights fix)."""
+        if not first and len(input_shape) != len(self.input_shape):
+            self._refuse(input_shape)
+
+    def _refuse(self, input_shape, expected=None):
+        raise ValueError(f"{self.name} ({type(self).__name__}): expected input shape "
+                         f"{expected or self.input_shape}, got {tuple(input_shape)}")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    # ------------------------------------------------------------------ running
+
+    def __call__(self, x, training=False):
+        """The layer on a NumPy array of its Keras input shape (with the batch axis); any
+        real dtype is converted to float32."""
+        x = v.float32_array(x, "x")
+        self._build_for((None,) + x.shape[1:])
+        y, y_layout = self._forward(x, L.KERAS)
+        return L.to_keras(y, y_layout)
+
+    def _forward(self, x, layout):
+        """(y, y_layout) from the model-internal array x in `layout` (layout.py)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ configs
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        if self._input_shape_arg is not None:
+            config["input_shape"] = self._input_shape_arg
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _shape_arg(shape):
+    """input_shape=... as a tuple of ints or None (Keras: without the batch axis)."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        items = tuple(shape)
+    except TypeError:
+        raise TypeError(f"input_shape: expected a tuple of ints, got {shape!r}") from None
+    out = []
+    for item in items:
+        if item is None:
+            out.append(None)
+        else:
+            out.append(v.integer(item, "input_shape", minimum=1))
+    return tuple(out)

@@ -1,0 +1,182 @@
+"""Convolution layers: Conv1D, Conv2D, Conv3D (Keras arguments and weights) over the
+rank-generic convolution plans of fastdl.ops.
+
+Weights keep Keras' layout, kernel [*kernel_size, in_channels / groups, filters]; the plans
+get PyTorch's [filters, in_channels / groups, *kernel_size]. Maps are computed
+channels-first: a channels_last input converts once (layout.py) and the output stays
+channels-first for the next spatial layer.
+"""
+import numpy as np
+
+from fastdl import _validate as v
+from fastdl import activations, initializers, ops
+from fastdl.layers import layout as L
+from fastdl.layers.base import Layer
+from fastdl.layers.core import _initializer_name, apply_activation, data_format_arg
+
+_PLANS = {1: ops.Conv1dPlan, 2: ops.Conv2dPlan, 3: ops.Conv3dPlan}
+
+
+def int_tuple(value, name, rank):
+    """An int or `rank` ints (>= 1) as a tuple, as Keras' kernel_size / strides take."""
+    return v.int_tuple(value, name, rank, 1)
+
+
+def same_padding(size, kernel, stride, dilation):
+    """Keras' (TensorFlow's) 'same' padding along one axis: the output has ceil(size /
+    stride) positions, the odd one of the total goes after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def output_length(size, kernel, stride, dilation, padding):
+    """Keras' output extent along one axis (None stays None)."""
+    if size is None:
+        return None
+    if padding == "valid":
+        return max(0, (size - dilation * (kernel - 1) - 1) // stride + 1)
+    return -(-size // stride)  # 'same' and 'causal'
+
+
+class _Conv(Layer):
+    rank = None
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        rank = self.rank
+        self.filters = v.integer(filters, "filters", 1)
+        self.kernel_size = int_tuple(kernel_size, "kernel_size", rank)
+        self.strides = int_tuple(strides, "strides", rank)
+        self.dilation_rate = int_tuple(dilation_rate, "dilation_rate", rank)
+        paddings = ("valid", "same", "causal") if rank == 1 else ("valid", "same")
+        if not isinstance(padding, str) or padding.lower() not in paddings:
+            raise ValueError(f"padding: expected one of {', '.join(map(repr, paddings))}, got "
+                             f"{padding!r}")
+        self.padding = padding.lower()
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"strides: strides > 1 with dilation_rate > 1 is not supported "
+                             f"(as in Keras), got strides {self.strides} and dilation_rate "
+                             f"{self.dilation_rate}")
+        self.data_format = data_format_arg(data_format)
+        self.groups = v.integer(groups, "groups", 1)
+        if self.filters % self.groups:
+            raise ValueError(f"groups: expected a divisor of filters ({self.filters}), got "
+                             f"{self.groups}")
+        self.activation = activations.get(activation)
+        self.use_bias = v.flag(use_bias, "use_bias")
+        self.kernel_initializer = initializers.check(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.check(bias_initializer, "bias_initializer")
+
+    # Keras shapes: channels_last (N, *S, C), channels_first (N, C, *S).
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def _spatial(self, shape):
+        return tuple(shape[1:-1] if self.data_format == "channels_last" else shape[2:])
+
+    def check_input(self, input_shape, first=False):
+        channels = input_shape[self._channel_axis()] if len(input_shape) == self.rank + 2 else None
+        want = (f"(None, {', '.join(['...'] * self.rank)}, channels)"
+                if self.data_format == "channels_last" else
+                f"(None, channels, {', '.join(['...'] * self.rank)})")
+        if len(input_shape) != self.rank + 2 or channels is None:
+            self._refuse(input_shape, f"a {self.rank + 2}-D shape {want}")
+        if first and channels % self.groups:
+            raise ValueError(f"{self.name}: groups ({self.groups}) must divide the input "
+                             f"channels ({channels})")
+        if not first and channels != self.input_shape[self._channel_axis()]:
+            self._refuse(input_shape, self.input_shape)
+        span = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
+        if self.padding == "valid" and any(
+                s is not None and s < k for s, k in zip(self._spatial(input_shape), span)):
+            self._refuse(input_shape, f"spatial sizes of at least the dilated kernel {span}")
+
+    def build(self, input_shape):
+        channels = input_shape[self._channel_axis()]
+        self.kernel = self.add_weight(
+            "kernel", self.kernel_size + (channels // self.groups, self.filters),
+            self.kernel_initializer)
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+                     if self.use_bias else None)
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(output_length(s, k, st, d, self.padding) for s, k, st, d in zip(
+            self._spatial(input_shape), self.kernel_size, self.strides, self.dilation_rate))
+        if self.data_format == "channels_last":
+            return (input_shape[0],) + spatial + (self.filters,)
+        return (input_shape[0], self.filters) + spatial
+
+    def _pads(self, spatial):
+        """(before, after) per axis for inputs of these spatial sizes."""
+        if self.padding == "valid":
+            return tuple((0, 0) for _ in spatial)
+        if self.padding == "causal":
+            return ((self.dilation_rate[0] * (self.kernel_size[0] - 1), 0),)
+        return tuple(same_padding(s, k, st, d) for s, k, st, d in zip(
+            spatial, self.kernel_size, self.strides, self.dilation_rate))
+
+    def _plan_key(self, spatial):
+        """Plans depend on the input size only where 'same' padding does (strides > 1)."""
+        if self.padding == "same" and max(self.strides) > 1:
+            return spatial
+        return None
+
+    def _torch_weight(self):
+        """Keras' kernel [*k, in/groups, filters] as PyTorch's [filters, in/groups, *k]."""
+        r = self.rank
+        return np.transpose(self.kernel.value, (r + 1, r) + tuple(range(r)))
+
+    def _bias(self):
+        return None if self.bias is None else self.bias.value
+
+    def _plan(self, spatial):
+        key = self._plan_key(spatial)
+        plan = self._plans.get(key)
+        if plan is None:
+            act = self.activation
+            plan = _PLANS[self.rank](self._torch_weight(), self._bias(), self.strides,
+                                     self._pads(spatial), self.dilation_rate, self.groups,
+                                     act.fused, negative_slope=act.alpha)
+            self._plans[key] = plan
+        return plan
+
+    def _update_plan(self, key, plan):
+        plan.set_weights(self._torch_weight(), self._bias())
+
+    def _forward(self, x, layout):
+        if self.data_format == "channels_last":
+            x, out_layout = L.to_cf(x, layout), L.CF
+        else:
+            x, out_layout = L.to_keras(x, layout), L.KERAS  # Keras' shape is channels-first
+        y = self._plan(x.shape[2:])(x)
+        if self.activation.fused is None and self.activation.name != "linear":
+            return apply_activation(self.activation, y, out_layout)
+        return y, out_layout
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate, "groups": self.groups,
+                "activation": self.activation.name, "use_bias": self.use_bias,
+                "kernel_initializer": _initializer_name(self.kernel_initializer),
+                "bias_initializer": _initializer_name(self.bias_initializer)}
+
+
+class Conv1D(_Conv):
+    """1-D convolution over (N, steps, channels); padding 'valid', 'same' or 'causal'."""
+    rank = 1
+
+
+class Conv2D(_Conv):
+    """2-D convolution over (N, H, W, channels) (or channels_first)."""
+    rank = 2
+
+
+class Conv3D(_Conv):
+    """3-D convolution over (N, D, H, W, channels) (or channels_first)."""
+    rank = 3
+

@@ -1,0 +1,245 @@
+"""Core layers: Input/InputLayer, Dense, Activation, Dropout, Flatten, Reshape."""
+import math
+
+import numpy as np
+
+from fastdl import _validate as v
+from fastdl import activations, initializers, ops
+from fastdl.layers import layout as L
+from fastdl.layers.base import Layer, _shape_arg
+
+
+class InputLayer(Layer):
+    """The model's input: `shape` without the batch axis (None for any extent)."""
+
+    def __init__(self, shape=None, batch_size=None, name=None, **kwargs):
+        if shape is None:
+            raise ValueError("shape: an InputLayer needs the input's shape (without the batch "
+                             "axis)")
+        super().__init__(name=name, **kwargs)
+        self.shape = _shape_arg(shape)
+        self.batch_size = None if batch_size is None else v.integer(batch_size, "batch_size", 1)
+        self.built = True
+        self.input_shape = self.output_shape = (self.batch_size,) + self.shape
+
+    def _forward(self, x, layout):
+        return x, layout
+
+    def get_config(self):
+        return {"name": self.name, "shape": self.shape, "batch_size": self.batch_size}
+
+
+class SymbolicTensor:
+    """What Input(...) returns: a placeholder of Keras shape `shape` (batch None) produced
+    by `layer` (the functional API and Sequential take it)."""
+
+    def __init__(self, shape, layer):
+        self.shape, self.layer = tuple(shape), layer
+
+    def __repr__(self):
+        return f"<SymbolicTensor shape={self.shape} name={self.layer.name}>"
+
+
+def Input(shape=None, batch_size=None, name=None):
+    """A model input of `shape` (without the batch axis), as keras.Input."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, name=name)
+    return SymbolicTensor(layer.output_shape, layer)
+
+
+class Dense(Layer):
+    """activation(x @ kernel + bias) over the last axis; kernel [in, units] (Keras)."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = v.integer(units, "units", 1)
+        self.activation = activations.get(activation)
+        self.use_bias = v.flag(use_bias, "use_bias")
+        self.kernel_initializer = initializers.check(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.check(bias_initializer, "bias_initializer")
+
+    def check_input(self, input_shape, first=False):
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            self._refuse(input_shape, "(..., features) with a known number of features")
+        if not first and input_shape[-1] != self.input_shape[-1]:
+            self._refuse(input_shape, self.input_shape)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer)
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer)
+                     if self.use_bias else None)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def _kernel_for(self, key):
+        """The kernel [in, units] with its rows in the order the input arrives: a CfFlat
+        input has its features in (channel, position) order, Keras' Flatten in (position,
+        channel) order."""
+        kernel = self.kernel.value
+        if isinstance(key, L.CfFlat):
+            s = math.prod(key.spatial)
+            kernel = kernel.reshape(s, kernel.shape[0] // s, self.units).transpose(1, 0, 2)
+            kernel = kernel.reshape(-1, self.units)
+        return kernel
+
+    def _plan(self, key):
+        plan = self._plans.get(key)
+        if plan is None:
+            act = self.activation
+            plan = ops.LinearPlan(self._kernel_for(key).T, self._bias(), act.fused,
+                                  negative_slope=act.alpha)
+            self._plans[key] = plan
+        return plan
+
+    def _bias(self):
+        return None if self.bias is None else self.bias.value
+
+    def _update_plan(self, key, plan):
+        plan.set_weights(self._kernel_for(key).T, self._bias())
+
+    def _forward(self, x, layout):
+        key = layout if isinstance(layout, L.CfFlat) else L.KERAS
+        if key == L.KERAS:
+            x = L.to_keras(x, layout)
+        y = self._plan(key)(x)
+        if self.activation.fused is None and self.activation.name != "linear":
+            y = self.activation(y)
+        return y, L.KERAS
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": self.activation.name, "use_bias": self.use_bias,
+                "kernel_initializer": _initializer_name(self.kernel_initializer),
+                "bias_initializer": _initializer_name(self.bias_initializer)}
+
+
+# Activations computed along an axis (the Keras last one), not element by element.
+_AXIS_ACTIVATIONS = {"softmax", "log_softmax"}
+
+
+def apply_activation(activation, x, layout):
+    """An activation on an internal array: element by element in any layout, softmax-like
+    ones (and custom functions, whose nature is unknown) on the Keras layout."""
+    builtin = activation.name in activations.BUILTIN
+    if builtin and activation.name not in _AXIS_ACTIVATIONS:
+        return activation(x), layout
+    return activation(L.to_keras(x, layout)), L.KERAS
+
+
+class Activation(Layer):
+    """Applies an activation (a Keras name, a registered name or a callable)."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def _forward(self, x, layout):
+        return apply_activation(self.activation, x, layout)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation.name}
+
+
+class Dropout(Layer):
+    """Zeroes a fraction `rate` of the inputs while training; the identity at inference."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = v.real(rate, "rate", 0.0, 1.0)
+        self.noise_shape = noise_shape
+        self.seed = seed
+
+    def _forward(self, x, layout):
+        return x, layout
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape,
+                "seed": self.seed}
+
+
+class Flatten(Layer):
+    """(N, ...) -> (N, prod(...)) in Keras' order: channels last. (With data_format=
+    'channels_first' the input is (N, C, *S) and Keras moves C last before flattening.)
+    Channels-first features are not transposed: they leave as CfFlat, which a following
+    Dense takes by permuting its kernel once."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format_arg(data_format)
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        return (input_shape[0], None if None in rest else math.prod(rest))
+
+    def _forward(self, x, layout):
+        n = x.shape[0]
+        if self.data_format == "channels_last" and layout == L.CF and x.ndim > 2:
+            return x.reshape(n, -1), L.CfFlat(x.shape[2:])
+        x = L.to_keras(x, layout)
+        if self.data_format == "channels_first" and x.ndim > 2:  # (N, C, *S) in Keras
+            return x.reshape(n, -1), L.CfFlat(x.shape[2:])
+        return x.reshape(n, -1), L.KERAS
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Reshape(Layer):
+    """(N, ...) -> (N, *target_shape); one entry may be -1."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            items = tuple(target_shape)
+        except TypeError:
+            raise TypeError(f"target_shape: expected a tuple of ints, got "
+                            f"{target_shape!r}") from None
+        self.target_shape = tuple(v.integer(i, "target_shape") for i in items)
+        if sum(i == -1 for i in self.target_shape) > 1 or any(
+                i < -1 or i == 0 for i in self.target_shape):
+            raise ValueError(f"target_shape: expected positive sizes and at most one -1, got "
+                             f"{self.target_shape}")
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        shape = list(self.target_shape)
+        if -1 in shape:
+            known = math.prod(s for s in shape if s != -1)
+            total = None if None in rest else math.prod(rest)
+            shape[shape.index(-1)] = None if total is None else total // known
+        return (input_shape[0],) + tuple(shape)
+
+    def check_input(self, input_shape, first=False):
+        rest = input_shape[1:]
+        if None not in rest:
+            total, known = math.prod(rest), math.prod(s for s in self.target_shape if s != -1)
+            ok = total % known == 0 if -1 in self.target_shape else total == known
+            if not ok:
+                self._refuse(input_shape, f"(None, ...) with {known} values per sample "
+                             f"(target_shape {self.target_shape})")
+        super().check_input(input_shape, first)
+
+    def _forward(self, x, layout):
+        x = L.to_keras(x, layout)
+        return x.reshape((x.shape[0],) + self.target_shape), L.KERAS
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": self.target_shape}
+
+
+def data_format_arg(data_format):
+    """'channels_last' (the default, None) or 'channels_first'."""
+    if data_format is None:
+        return "channels_last"
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"data_format: expected 'channels_last' or 'channels_first', got "
+                         f"{data_format!r}")
+    return data_format
+
+
+def _initializer_name(initializer):
+    return initializer if isinstance(initializer, str) else getattr(
+        initializer, "__name__", repr(initializer))
+

@@ -1,0 +1,56 @@
+"""The layouts of a model's internal arrays.
+
+Keras shapes are channels_last: a 2-D feature map is (N, H, W, C). The kernels compute
+channels-first (N, C, H, W). Inside a model an array travels with its layout, so the
+conversion happens once where a layer needs the other one, not around every layer:
+
+- KERAS: the array has its Keras shape.
+- CF: a channels_last feature map held channels-first: Keras (N, *S, C) as (N, C, *S).
+- CfFlat(spatial): Flatten of a CF map: (N, C * prod(S)) in (c, s) order, where Keras'
+  Flatten order is (s, c). A Dense layer takes it as it is by permuting its kernel's rows
+  once; anything else converts it (to_keras).
+"""
+import math
+
+import numpy as np
+
+KERAS = "keras"
+CF = "cf"
+
+
+class CfFlat:
+    """Flattened channels-first features of a map with spatial shape `spatial`."""
+
+    def __init__(self, spatial):
+        self.spatial = tuple(spatial)
+
+    def __eq__(self, other):
+        return isinstance(other, CfFlat) and other.spatial == self.spatial
+
+    def __hash__(self):
+        return hash(("cf_flat", self.spatial))
+
+    def __repr__(self):
+        return f"CfFlat{self.spatial}"
+
+
+def to_keras(x, layout):
+    """x in the Keras shape (a C-contiguous float32 array)."""
+    if layout == KERAS:
+        return x
+    if layout == CF:
+        dims = x.ndim - 2
+        return np.ascontiguousarray(np.moveaxis(x, 1, -1)) if dims > 0 else x
+    if isinstance(layout, CfFlat):
+        n, features = x.shape
+        s = math.prod(layout.spatial)
+        return np.ascontiguousarray(x.reshape(n, features // s, s).transpose(0, 2, 1)
+                                    ).reshape(n, features)
+    raise ValueError(f"unknown layout {layout!r}")
+
+
+def to_cf(x, layout):
+    """A channels_last feature map channels-first (N, C, *S)."""
+    if layout == CF:
+        return x
+    return np.ascontiguousarray(np.moveaxis(to_keras(x, layout), -1, 1))

@@ -1,0 +1,27 @@
+"""Utilities as Keras names them: clear_session, get_custom_objects, set_random_seed."""
+import random
+
+import numpy as np
+
+from fastdl import activations, initializers
+
+
+def clear_session():
+    """Forgets the automatic layer and model names given so far ('dense', 'dense_1', ...
+    start again), as keras.utils.clear_session()."""
+    from fastdl.layers import base
+    base.reset_names()
+
+
+def get_custom_objects():
+    """The registry of custom activations by name (add to it to register one)."""
+    return activations.custom_objects()
+
+
+def set_random_seed(seed):
+    """Seeds the weight initializers, Python's and NumPy's global generators."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
+    initializers.seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
