@@ -152,9 +152,10 @@ class Layer:
         self.built = True
 
     def _build_for(self, input_shape):
-        """Builds once for `input_shape`; later calls check theirs (check_input) and return
-        the output shape for it."""
-        input_shape = tuple(input_shape)
+        """Builds once for `input_shape` (a tuple, or a list of tuples for several inputs);
+        later calls check theirs (check_input) and return the output shape for it."""
+        input_shape = ([tuple(s) for s in input_shape] if isinstance(input_shape, list)
+                       else tuple(input_shape))
         if not self.built:
             self.check_input(input_shape, first=True)
             self.build(input_shape)
@@ -181,15 +182,27 @@ class Layer:
     # ------------------------------------------------------------------ running
 
     def __call__(self, x, training=False):
-        """The layer on a NumPy array of its Keras input shape (with the batch axis); any
-        real dtype is converted to float32."""
-        x = v.float32_array(x, "x")
-        self._build_for((None,) + x.shape[1:])
-        y, y_layout = self._forward(x, L.KERAS)
+        """The layer on a NumPy array of its Keras input shape (with the batch axis), or on
+        a list of them for a layer of several inputs; any real dtype is converted to
+        float32. A layer of several outputs returns a list."""
+        if isinstance(x, (list, tuple)):
+            x = [v.float32_array(item, f"x[{i}]") for i, item in enumerate(x)]
+            self._build_for([(None,) + item.shape[1:] for item in x])
+            y, y_layout = self._forward(x, [L.KERAS] * len(x))
+        else:
+            x = v.float32_array(x, "x")
+            self._build_for((None,) + x.shape[1:])
+            y, y_layout = self._forward(x, L.KERAS)
+        if isinstance(y, list):
+            return [L.to_keras(item, lay) for item, lay in zip(y, y_layout)]
         return L.to_keras(y, y_layout)
 
     def _forward(self, x, layout):
-        """(y, y_layout) from the model-internal array x in `layout` (layout.py)."""
+        """(y, y_layout) from the model-internal array x in `layout` (layout.py).
+
+        Several inputs (merge layers; shapes given as a list to build): x and layout are
+        lists. Several outputs (compute_output_shape returns a list of shapes): y and
+        y_layout are lists."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ configs

@@ -176,11 +176,11 @@ class Flatten(Layer):
     def _forward(self, x, layout):
         n = x.shape[0]
         if self.data_format == "channels_last" and layout == L.CF and x.ndim > 2:
-            return x.reshape(n, -1), L.CfFlat(x.shape[2:])
+            return x.reshape(n, math.prod(x.shape[1:])), L.CfFlat(x.shape[2:])
         x = L.to_keras(x, layout)
         if self.data_format == "channels_first" and x.ndim > 2:  # (N, C, *S) in Keras
-            return x.reshape(n, -1), L.CfFlat(x.shape[2:])
-        return x.reshape(n, -1), L.KERAS
+            return x.reshape(n, math.prod(x.shape[1:])), L.CfFlat(x.shape[2:])
+        return x.reshape(n, math.prod(x.shape[1:])), L.KERAS
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}
@@ -223,7 +223,8 @@ class Reshape(Layer):
 
     def _forward(self, x, layout):
         x = L.to_keras(x, layout)
-        return x.reshape((x.shape[0],) + self.target_shape), L.KERAS
+        shape = self.compute_output_shape((None,) + x.shape[1:])[1:]  # -1 resolved: N may be 0
+        return x.reshape((x.shape[0],) + shape), L.KERAS
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}
