@@ -14,6 +14,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/onnx_nodes.py
 import onnx_nodes  # noqa: E402
 
 
+@pytest.fixture(params=["native", "numba", "numpy"])
+def any_backend(request, monkeypatch):
+    """Runs everything built inside the test (ops, plans, layers, models) on one backend,
+    as FASTDL_BACKEND would select it; skips where that backend does not load."""
+    from native_variants import backend_module
+    import fastdl.ops  # noqa: F401 -- loads every fastdl.ops module
+    module = backend_module(request.param)
+    for name, sub in list(sys.modules.items()):
+        if name.startswith("fastdl.ops.") and hasattr(sub, "kernels"):
+            monkeypatch.setattr(sub, "kernels", module)
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def onnx_node_cases():
     """{op_type: [onnx_nodes.NodeCase, ...]}: ONNX's node test cases, generated once."""

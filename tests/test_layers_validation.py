@@ -137,3 +137,31 @@ def test_empty_batch_through_reshape_and_flatten():
     model = Sequential([layers.Input((4, 6)), layers.Reshape((-1, 3)), layers.Flatten(),
                         layers.Dense(2)])
     assert model.predict(np.zeros((0, 4, 6)), verbose=0).shape == (0, 2)
+
+
+def test_every_backend_runs_the_layers(any_backend):
+    """The same small model on each backend (any_backend, conftest.py) against the native
+    one's float64 NumPy reference."""
+    rng = np.random.default_rng(3)
+    model = Sequential([layers.Input((9, 7, 2)),
+                        layers.Conv2D(3, 3, strides=2, padding="same", activation="relu"),
+                        layers.BatchNormalization(), layers.MaxPooling2D(2, padding="same"),
+                        layers.Flatten(), layers.Dense(4, activation="softmax")])
+    weights = [rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()]
+    weights[5] = np.abs(weights[5]) + 0.5  # moving variance
+    model.set_weights(weights)
+    x = rng.standard_normal((2, 9, 7, 2)).astype(np.float32)
+    k, b, gamma, beta, mean, var, dk, db = [w.astype(np.float64) for w in weights]
+    xp = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])  # 'same', stride 2: 9 -> 5, 7 -> 4
+    conv = np.zeros((2, 5, 4, 3))
+    for i in range(5):
+        for j in range(4):
+            conv[:, i, j] = np.einsum("nhwc,hwcf->nf", xp[:, 2 * i:2 * i + 3,
+                                                           2 * j:2 * j + 3], k)
+    y = np.maximum(conv + b, 0)
+    y = (y - mean) / np.sqrt(var + 1e-3) * gamma + beta
+    y = np.pad(y, [(0, 0), (0, 1), (0, 0), (0, 0)], constant_values=-np.inf)
+    y = y.reshape(2, 3, 2, 2, 2, 3).max(axis=(2, 4)).reshape(2, -1) @ dk + db
+    want = np.exp(y - y.max(1, keepdims=True))
+    want /= want.sum(1, keepdims=True)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-4, atol=1e-6)
