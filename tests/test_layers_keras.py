@@ -1,50 +1,14 @@
 """fastdl.layers and Sequential against Keras 3 (torch backend) as the oracle: the same
 architecture built in both, Keras' weights copied over with set_weights, predictions
 compared; summaries compared as printed text. Skips where keras is not installed."""
-import os
-
 import numpy as np
 import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-keras = pytest.importorskip("keras")
-if keras.backend.backend() != "torch":  # a TensorFlow/JAX keras here: not the oracle set up
-    pytest.skip("keras runs on another backend than torch", allow_module_level=True)
+from keras_oracle import RNG, fastdl_summary, keras, keras_summary, pair  # skips without keras
 
-import fastdl  # noqa: E402
-from fastdl import layers  # noqa: E402
-from fastdl.models import Sequential  # noqa: E402
+from fastdl import layers
 
 KL = keras.layers
-RNG = np.random.default_rng(0)
-
-
-def _pair(build):
-    """The same Sequential in Keras and fastdl (build(module) lists the layers), fresh
-    names in both, Keras' random weights given to fastdl."""
-    keras.utils.clear_session()
-    fastdl.utils.clear_session()
-    k = keras.Sequential(build(KL, keras.Input))
-    f = Sequential(build(layers, layers.Input))
-    weights = k.get_weights()
-    if any(w.ndim == 1 for w in weights):  # non-zero biases and BN statistics
-        weights = [w + RNG.uniform(0.1, 0.5, w.shape).astype(np.float32) if w.ndim == 1
-                   else w for w in weights]
-        k.set_weights(weights)
-    f.set_weights(weights)
-    return k, f
-
-
-def _keras_summary(model):
-    lines = []
-    model.summary(print_fn=lambda text, **_: lines.append(text))
-    return "\n".join(lines).rstrip("\n")
-
-
-def _fastdl_summary(model):
-    lines = []
-    model.summary(print_fn=lines.append)
-    return "\n".join(lines)
 
 
 def cifar_cnn(m, Input):
@@ -115,7 +79,7 @@ FAMILIES = {"cifar_cnn": (cifar_cnn, (32, 32, 3)), "tcn_1d": (tcn_1d, (50, 6)),
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_predictions_match_keras(family):
     build, shape = FAMILIES[family]
-    k, f = _pair(build)
+    k, f = pair(build)
     x = RNG.standard_normal((7,) + shape).astype(np.float32)
     want = k.predict(x, verbose=0)
     got = f.predict(x, batch_size=3, verbose=0)
@@ -126,23 +90,23 @@ def test_predictions_match_keras(family):
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_summary_is_keras_table(family):
-    k, f = _pair(FAMILIES[family][0])
-    assert _fastdl_summary(f) == _keras_summary(k)
+    k, f = pair(FAMILIES[family][0])
+    assert fastdl_summary(f) == keras_summary(k)
     assert f.count_params() == k.count_params()
     assert [l.name for l in f.layers] == [l.name for l in k.layers]
 
 
 def test_cifar_cnn_summary_counts():
     """The seed CNN's parameter counts, as the issue states them."""
-    _, f = _pair(cifar_cnn)
+    _, f = pair(cifar_cnn)
     counts = [l.count_params() for l in f.layers]
     assert [c for c in counts if c] == [208, 2080, 8256, 512500, 5010]
     assert f.count_params() == 528054
-    assert " Total params: 528,054 (2.01 MB)" in _fastdl_summary(f)
+    assert " Total params: 528,054 (2.01 MB)" in fastdl_summary(f)
 
 
 def test_get_weights_round_trip_in_keras_order_and_shapes():
-    k, f = _pair(mobilenet_like)
+    k, f = pair(mobilenet_like)
     for got, want in zip(f.get_weights(), k.get_weights()):
         assert got.shape == want.shape
         np.testing.assert_array_equal(got, want)

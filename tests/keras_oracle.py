@@ -1,0 +1,54 @@
+"""Keras 3 (torch backend) as the oracle of the layer tests: importing this module skips
+the importing test module where keras is not installed. `pair` builds one architecture in
+both libraries with Keras' weights; the summaries come back as printed text."""
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+if keras.backend.backend() != "torch":  # a TensorFlow/JAX keras here: not the oracle set up
+    pytest.skip("keras runs on another backend than torch", allow_module_level=True)
+
+import fastdl  # noqa: E402
+from fastdl import layers  # noqa: E402
+from fastdl.models import Sequential  # noqa: E402
+
+RNG = np.random.default_rng(0)
+
+
+def pair(build, shift_vectors=True):
+    """The same Sequential in Keras and fastdl (build(module, Input) lists the layers),
+    fresh names in both, Keras' random weights given to fastdl. With shift_vectors, 1-D
+    weights (biases, BatchNormalization statistics: zeros or ones when fresh) are moved off
+    their initial values first so they are exercised."""
+    keras.utils.clear_session()
+    fastdl.utils.clear_session()
+    k = keras.Sequential(build(keras.layers, keras.Input))
+    f = Sequential(build(layers, layers.Input))
+    weights = k.get_weights()
+    if shift_vectors and any(w.ndim == 1 for w in weights):
+        weights = [w + RNG.uniform(0.1, 0.5, w.shape).astype(np.float32) if w.ndim == 1
+                   else w for w in weights]
+        k.set_weights(weights)
+    f.set_weights(weights)
+    return k, f
+
+
+def keras_summary(model):
+    lines = []
+    model.summary(print_fn=lambda text, **_: lines.append(text))
+    return "\n".join(lines).rstrip("\n")
+
+
+def fastdl_summary(model):
+    lines = []
+    model.summary(print_fn=lines.append)
+    return "\n".join(lines)
+
+
+def keras_predict(model, x):
+    """Keras' outputs as float32 NumPy arrays (a list for several outputs)."""
+    y = model.predict(x, verbose=0)
+    return [np.asarray(a) for a in y] if isinstance(y, (list, tuple)) else np.asarray(y)
