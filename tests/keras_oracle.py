@@ -13,7 +13,6 @@ if keras.backend.backend() != "torch":  # a TensorFlow/JAX keras here: not the o
 
 import fastdl  # noqa: E402
 from fastdl import layers  # noqa: E402
-from fastdl.models import Sequential  # noqa: E402
 
 RNG = np.random.default_rng(0)
 
@@ -23,17 +22,7 @@ def pair(build, shift_vectors=True):
     fresh names in both, Keras' random weights given to fastdl. With shift_vectors, 1-D
     weights (biases, BatchNormalization statistics: zeros or ones when fresh) are moved off
     their initial values first so they are exercised."""
-    keras.utils.clear_session()
-    fastdl.utils.clear_session()
-    k = keras.Sequential(build(keras.layers, keras.Input))
-    f = Sequential(build(layers, layers.Input))
-    weights = k.get_weights()
-    if shift_vectors and any(w.ndim == 1 for w in weights):
-        weights = [w + RNG.uniform(0.1, 0.5, w.shape).astype(np.float32) if w.ndim == 1
-                   else w for w in weights]
-        k.set_weights(weights)
-    f.set_weights(weights)
-    return k, f
+    return pair_model(lambda ns: ns.Sequential(build(ns.layers, ns.Input)), shift_vectors)
 
 
 def keras_summary(model):
@@ -52,3 +41,31 @@ def keras_predict(model, x):
     """Keras' outputs as float32 NumPy arrays (a list for several outputs)."""
     y = model.predict(x, verbose=0)
     return [np.asarray(a) for a in y] if isinstance(y, (list, tuple)) else np.asarray(y)
+
+
+def namespace(library):
+    """What a model builder needs from `library` ('keras' or 'fastdl'): layers, Input,
+    Model, Sequential -- so one builder function makes the model in both."""
+    import types
+    if library == "keras":
+        return types.SimpleNamespace(layers=keras.layers, Input=keras.Input,
+                                     Model=keras.Model, Sequential=keras.Sequential)
+    from fastdl import models
+    return types.SimpleNamespace(layers=layers, Input=layers.Input, Model=models.Model,
+                                 Sequential=models.Sequential)
+
+
+def pair_model(build, shift_vectors=True):
+    """As pair(), for build(ns) -> a model made from namespace(...) (functional, nested,
+    any structure): both libraries' models, fastdl's holding Keras' weights."""
+    keras.utils.clear_session()
+    fastdl.utils.clear_session()
+    k = build(namespace("keras"))
+    f = build(namespace("fastdl"))
+    weights = k.get_weights()
+    if shift_vectors and any(w.ndim == 1 for w in weights):
+        weights = [w + RNG.uniform(0.1, 0.5, w.shape).astype(np.float32) if w.ndim == 1
+                   else w for w in weights]
+        k.set_weights(weights)
+    f.set_weights(weights)
+    return k, f

@@ -5,8 +5,10 @@ layer's docstring says where fastdl differs.
 """
 from fastdl.layers.base import Layer, Weight
 from fastdl.layers.conv import Conv1D, Conv2D, Conv3D
-from fastdl.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape,
-                                SymbolicTensor)
+from fastdl.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from fastdl.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply,
+                                   Subtract)
+from fastdl.layers.node import SymbolicTensor
 from fastdl.layers.normalization import BatchNormalization
 from fastdl.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D,
                                    GlobalAveragePooling1D, GlobalAveragePooling2D,
@@ -14,7 +16,8 @@ from fastdl.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePo
                                    GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
                                    MaxPooling2D, MaxPooling3D)
 
-__all__ = ["Activation", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+__all__ = ["Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract",
+           "Activation", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
            "BatchNormalization", "Conv1D", "Conv2D", "Conv3D", "Dense", "Dropout", "Flatten",
            "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
            "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input",
@@ -23,8 +26,11 @@ __all__ = ["Activation", "AveragePooling1D", "AveragePooling2D", "AveragePooling
 
 
 def get(class_name):
-    """The layer class called `class_name` (as a config names it); ValueError naming it."""
-    cls = globals().get(class_name)
+    """The layer class called `class_name` (as a config names it; models are layers too);
+    ValueError naming it."""
+    from fastdl import models  # models import layers: resolved at call time
+    cls = {"Sequential": models.Sequential, "Model": models.Model,
+           "Functional": models.Model}.get(class_name) or globals().get(class_name)
     if not (isinstance(cls, type) and issubclass(cls, Layer)):
         raise ValueError(f"unknown layer type {class_name!r}")
     return cls

@@ -18,6 +18,7 @@ import numpy as np
 from fastdl import _validate as v
 from fastdl import initializers
 from fastdl.layers import layout as L
+from fastdl.layers.node import Node, SymbolicTensor, flatten, is_symbolic
 
 _name_counts = collections.Counter()
 
@@ -74,6 +75,7 @@ class Layer:
         self.built = False
         self._weights = []
         self._plans = {}
+        self._inbound_nodes = []  # this layer's calls in functional graphs (node.py)
         self._input_shape_arg = None if input_shape is None else _shape_arg(input_shape)
         self.input_shape = None   # the Keras shape it was built for (batch None)
         self.output_shape = None
@@ -101,13 +103,13 @@ class Layer:
 
     def get_weights(self):
         """Copies of the weights as NumPy arrays, in Keras order and shapes."""
-        return [w.numpy() for w in self._weights]
+        return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights):
         """New values for every weight, in Keras order and shapes; all are checked before
         any is taken (a refused call changes nothing)."""
         arrays = self._checked_weights(weights)
-        for w, a in zip(self._weights, arrays):
+        for w, a in zip(self.weights, arrays):
             w.value = a
         self._weights_changed()
 
@@ -173,7 +175,7 @@ class Layer:
             self._refuse(input_shape)
 
     def _refuse(self, input_shape, expected=None):
-        raise ValueError(f"{self.name} ({type(self).__name__}): expected input shape "
+        raise ValueError(f"{self.name} ({self.class_name}): expected input shape "
                          f"{expected or self.input_shape}, got {tuple(input_shape)}")
 
     def compute_output_shape(self, input_shape):
@@ -184,7 +186,12 @@ class Layer:
     def __call__(self, x, training=False):
         """The layer on a NumPy array of its Keras input shape (with the batch axis), or on
         a list of them for a layer of several inputs; any real dtype is converted to
-        float32. A layer of several outputs returns a list."""
+        float32. A layer of several outputs returns a list.
+
+        On SymbolicTensors (the functional API) it records the call in the graph and
+        returns the output SymbolicTensor(s)."""
+        if is_symbolic(x):
+            return self._call_symbolic(x)
         if isinstance(x, (list, tuple)):
             x = [v.float32_array(item, f"x[{i}]") for i, item in enumerate(x)]
             self._build_for([(None,) + item.shape[1:] for item in x])
@@ -196,6 +203,18 @@ class Layer:
         if isinstance(y, list):
             return [L.to_keras(item, lay) for item, lay in zip(y, y_layout)]
         return L.to_keras(y, y_layout)
+
+    def _call_symbolic(self, x):
+        if isinstance(x, (list, tuple)):
+            if not all(isinstance(t, SymbolicTensor) for t in flatten(x)):
+                raise TypeError(f"{self.name}: inputs mix SymbolicTensors with other "
+                                f"values; call a layer on tensors from Input(...) and "
+                                f"layer calls only")
+            inputs = list(x)
+            shapes = [t.shape for t in inputs]
+        else:
+            inputs, shapes = x, x.shape
+        return Node(self, inputs, self._build_for(shapes)).outputs
 
     def _forward(self, x, layout):
         """(y, y_layout) from the model-internal array x in `layout` (layout.py).
@@ -217,8 +236,13 @@ class Layer:
     def from_config(cls, config):
         return cls(**config)
 
+    @property
+    def class_name(self):
+        """The class name configs and summaries give (Keras')."""
+        return type(self).__name__
+
     def __repr__(self):
-        return f"<{type(self).__name__} name={self.name}>"
+        return f"<{self.class_name} name={self.name}>"
 
 
 def _shape_arg(shape):

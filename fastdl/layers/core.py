@@ -7,6 +7,7 @@ from fastdl import _validate as v
 from fastdl import activations, initializers, ops
 from fastdl.layers import layout as L
 from fastdl.layers.base import Layer, _shape_arg
+from fastdl.layers.node import Node
 
 
 class InputLayer(Layer):
@@ -21,6 +22,7 @@ class InputLayer(Layer):
         self.batch_size = None if batch_size is None else v.integer(batch_size, "batch_size", 1)
         self.built = True
         self.input_shape = self.output_shape = (self.batch_size,) + self.shape
+        self.output = Node(self, None, self.output_shape).outputs
 
     def _forward(self, x, layout):
         return x, layout
@@ -29,21 +31,10 @@ class InputLayer(Layer):
         return {"name": self.name, "shape": self.shape, "batch_size": self.batch_size}
 
 
-class SymbolicTensor:
-    """What Input(...) returns: a placeholder of Keras shape `shape` (batch None) produced
-    by `layer` (the functional API and Sequential take it)."""
-
-    def __init__(self, shape, layer):
-        self.shape, self.layer = tuple(shape), layer
-
-    def __repr__(self):
-        return f"<SymbolicTensor shape={self.shape} name={self.layer.name}>"
-
-
 def Input(shape=None, batch_size=None, name=None):
-    """A model input of `shape` (without the batch axis), as keras.Input."""
-    layer = InputLayer(shape=shape, batch_size=batch_size, name=name)
-    return SymbolicTensor(layer.output_shape, layer)
+    """A model input of `shape` (without the batch axis), as keras.Input: the
+    SymbolicTensor a functional model starts from."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name).output
 
 
 class Dense(Layer):

@@ -1,4 +1,5 @@
-"""fastdl.models: Sequential (the functional Model, saving and loading come next)."""
+"""fastdl.models: Sequential and the functional Model (Keras 3's), which are layers too."""
+from fastdl.models.model import Model
 from fastdl.models.sequential import Sequential
 
-__all__ = ["Sequential"]
+__all__ = ["Model", "Sequential"]

@@ -1,0 +1,353 @@
+"""Model: the functional API (Keras 3's `keras.Model(inputs, outputs)`) and what every
+model shares -- Sequential is a Model whose graph is a chain.
+
+A model is a Layer: it can be called on SymbolicTensors inside another model, wrapped in
+TimeDistributed, or put in a Sequential. It runs as a Program (graph.py): its layers' steps
+over model-internal arrays (fastdl/layers/layout.py), feature maps channels-first from one
+spatial layer to the next, converted to Keras' layout only at the outputs.
+"""
+import numpy as np
+
+from fastdl import _validate as v
+from fastdl.layers import layout as L
+from fastdl.layers.base import Layer, unique_name
+from fastdl.layers.node import flatten, is_symbolic
+from fastdl.models import summary as _summary
+from fastdl.models.graph import Graph
+from fastdl.models.progress import ProgressBar
+
+
+class Model(Layer):
+    """Model(inputs, outputs, name=None, trainable=True): the layers between `inputs`
+    (tensors from Input(...): one, or a list) and `outputs` (one tensor or a list; predict
+    returns the same structure)."""
+
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True):
+        if inputs is None or outputs is None:
+            raise TypeError("Model: give inputs= and outputs= (fastdl builds functional "
+                            "models; subclassing Model with call() is not supported)")
+        super().__init__(name=name or unique_name("functional"), trainable=trainable)
+        self._several_inputs = isinstance(inputs, (list, tuple))
+        self._several_outputs = isinstance(outputs, (list, tuple))
+        self._graph = Graph(inputs, outputs)
+        self.inputs, self.outputs = list(self._graph.inputs), list(self._graph.outputs)
+        self._program = self._graph.program()
+        self.built = True
+        self.input_shape = self._structure([t.shape for t in self.inputs], self._several_inputs)
+        self.output_shape = self._structure([t.shape for t in self.outputs],
+                                            self._several_outputs)
+
+    @staticmethod
+    def _structure(items, several):
+        return list(items) if several else items[0]
+
+    # ------------------------------------------------------------------ structure
+
+    @property
+    def layers(self):
+        """The layers in Keras' order (functional models: the InputLayers too)."""
+        return list(self._graph.layers)
+
+    def get_layer(self, name=None, index=None):
+        layers = self.layers
+        if (name is None) == (index is None):
+            raise ValueError("get_layer: give exactly one of name and index")
+        if index is not None:
+            index = v.integer(index, "index")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"index: expected an index below {len(layers)}, got {index}")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"name: no layer named {name!r}; the layers are "
+                         f"{', '.join(l.name for l in layers)}")
+
+    def _input_names(self):
+        """Per input, the name a shape error gives: the layer the input feeds."""
+        return [f"{t.layer.name} ({type(t.layer).__name__})" for t in self.inputs]
+
+    def _input_shapes(self):
+        return [t.shape for t in self.inputs]
+
+    # ------------------------------------------------------------------ weights
+
+    @property
+    def weights(self):
+        """Every weight, layer by layer in the order of `layers` (a shared one once)."""
+        seen, out = set(), []
+        for layer in self.layers:
+            for w in layer.weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        trainable = {id(w) for layer in self.layers for w in layer.trainable_weights}
+        return [w for w in self.weights if id(w) in trainable]
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def _checked_weights(self, weights):
+        """Checks every layer's share of `weights` (Keras order) before any is taken."""
+        try:
+            weights = list(weights)
+        except TypeError:
+            raise TypeError(f"{self.name}: expected a list of arrays, got "
+                            f"{type(weights).__name__}") from None
+        want = len(self.weights)
+        if len(weights) != want:
+            raise ValueError(f"weights: {self.name} expected {want} weight arrays, got "
+                             f"{len(weights)}")
+        checked, i, seen = [], 0, set()
+        for layer in self.layers:
+            fresh = [w for w in layer.weights if id(w) not in seen]
+            if not fresh:
+                continue
+            if len(fresh) != len(layer.weights):
+                raise ValueError(f"{self.name}: {layer.name} shares only some of its "
+                                 f"weights with other layers; set them layer by layer")
+            seen.update(id(w) for w in fresh)
+            checked += layer._checked_weights(weights[i:i + len(fresh)])
+            i += len(fresh)
+        return checked
+
+    def _weights_changed(self):
+        for layer in self.layers:
+            if layer.weights:
+                layer._weights_changed()
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(f"{self.name}: count_params needs a built model (give it an "
+                             f"input shape or call it first)")
+        return int(sum(w.value.size for w in self.weights))
+
+    # ------------------------------------------------------------------ as a layer
+
+    def check_input(self, input_shape, first=False):
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        if len(shapes) != len(self.inputs):
+            raise ValueError(f"{self.name} ({self.class_name}): expected "
+                             f"{len(self.inputs)} input(s), got {len(shapes)}")
+        for name, want, got in zip(self._input_names(), self._input_shapes(), shapes):
+            if not _compatible(want, got):
+                raise ValueError(f"{name}: expected input shape {want}, got {tuple(got)}")
+
+    def compute_output_shape(self, input_shape):
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        return self._structure(self._program.output_shapes(shapes), self._several_outputs)
+
+    def _forward(self, x, layout):
+        xs, lays = (x, layout) if isinstance(x, list) else ([x], [layout])
+        ys, y_lays = self._program.run(xs, lays)
+        if self._several_outputs:
+            return ys, y_lays
+        return ys[0], y_lays[0]
+
+    # ------------------------------------------------------------------ running
+
+    def _prepare(self, x):
+        """The inputs as a list of float32 arrays, one per model input, checked against
+        the input shapes (ValueError naming the layer and both shapes)."""
+        names = [t.layer.name for t in self.inputs]
+        if isinstance(x, dict):
+            unknown = sorted(set(x) - set(names))
+            missing = [n for n in names if n not in x]
+            if unknown or missing:
+                raise ValueError(f"x: expected a dict with the input names {names}, got "
+                                 f"keys {sorted(x)}")
+            xs = [x[n] for n in names]
+        elif isinstance(x, (list, tuple)) and self._several_inputs:
+            xs = list(x)
+        else:
+            xs = [x]
+        if len(xs) != len(self.inputs):
+            raise ValueError(f"x: {self.name} has {len(self.inputs)} inputs ({names}), got "
+                             f"{len(xs)} array(s)")
+        arrays = []
+        for i, (item, name, want) in enumerate(zip(xs, self._input_names(),
+                                                   self._input_shapes())):
+            a = v.float32_array(item, "x" if len(xs) == 1 else f"x[{i}]")
+            if a.ndim == 0:
+                raise ValueError(f"x: expected a batch of inputs, got a scalar")
+            if not _compatible(want, a.shape):
+                raise ValueError(f"{name}: expected input shape {want}, got {a.shape}")
+            arrays.append(a)
+        if len({a.shape[0] for a in arrays}) > 1:
+            raise ValueError(f"x: the inputs have different batch sizes "
+                             f"{[a.shape[0] for a in arrays]}")
+        return arrays
+
+    def _run(self, xs):
+        ys, lays = self._program.run(xs, [L.KERAS] * len(xs))
+        return [L.to_keras(y, lay) for y, lay in zip(ys, lays)]
+
+    def __call__(self, x, training=False):
+        """The model on one batch x (an array, or a list / dict by input name for several
+        inputs; any real dtype, converted to float32); on SymbolicTensors, a call in
+        another model's graph."""
+        if is_symbolic(x):
+            return self._call_symbolic(x)
+        return self._structure(self._run(self._prepare(x)), self._several_outputs)
+
+    def predict(self, x, batch_size=32, verbose="auto"):
+        """Outputs for x, computed `batch_size` samples at a time; verbose 1 (or 'auto')
+        shows a progress bar, 2 one line at the end, 0 nothing."""
+        xs = self._prepare(x)
+        batch_size = v.integer(batch_size, "batch_size", 1)
+        if verbose not in (0, 1, 2, "auto"):
+            raise ValueError(f"verbose: expected 0, 1, 2 or 'auto', got {verbose!r}")
+        n = xs[0].shape[0]
+        if n == 0:
+            return self._structure(self._run(xs), self._several_outputs)
+        steps = -(-n // batch_size)
+        bar = ProgressBar(steps, verbose)
+        parts = []
+        for step in range(steps):
+            batch = slice(step * batch_size, (step + 1) * batch_size)
+            parts.append(self._run([a[batch] for a in xs]))
+            bar.update(step + 1)
+        outputs = [p[0] if len(parts) == 1 else np.concatenate(p) for p in zip(*parts)]
+        return self._structure(outputs, self._several_outputs)
+
+    # ------------------------------------------------------------------ describing
+
+    def _summary_rows(self):
+        """(header, rows, right-aligned columns) of the summary table."""
+        sequential_like = self._graph.is_sequential_like()
+        members = set(self._graph.nodes)
+        rows = []
+        for layer in self.layers:
+            row = [f"{layer.name} ({layer.class_name})", layer_shape_text(layer),
+                   params_text(layer)]
+            if not sequential_like:
+                links = [f"{t.layer.name}[{t.node_index}][{t.tensor_index}]"
+                         for node in layer._inbound_nodes if node in members
+                         for t in node.input_tensors]
+                row.append(", ".join(links) or "-")
+            rows.append(row)
+        header = ["Layer (type)", "Output Shape", "Param #"]
+        return header + ([] if sequential_like else ["Connected to"]), rows
+
+    def summary(self, line_length=None, positions=None, print_fn=None):
+        """Prints the Keras 3 summary table (to print_fn, a function of one string, if
+        given)."""
+        header, rows = self._summary_rows()
+        counts = (sum(w.value.size for w in self.trainable_weights),
+                  sum(w.value.size for w in self.non_trainable_weights))
+        text = _summary.render(self.name, header, rows, {2}, counts, line_length, positions)
+        (print_fn or print)(text)
+
+    def get_config(self):
+        """The graph as data: each layer's config and its calls (inbound nodes, by layer
+        name, node index and tensor index, re-numbered within this model)."""
+        members = set(self._graph.nodes)
+        index = {}  # node -> its index among the layer's nodes in this model
+        for layer in self.layers:
+            for node in layer._inbound_nodes:
+                if node in members:
+                    index[node] = sum(1 for n in index if n.layer is layer)
+
+        def ref(t):
+            return [t.layer.name, index[t.node], t.tensor_index]
+
+        layers = []
+        for layer in self.layers:
+            calls = [n for n in layer._inbound_nodes if n in members and not n.is_input]
+            layers.append({"class_name": layer.class_name, "name": layer.name,
+                           "config": layer.get_config(),
+                           "inbound_nodes": [[ref(t) for t in n.inputs]
+                                             if isinstance(n.inputs, list) else ref(n.inputs)
+                                             for n in calls]})
+        return {"name": self.name, "trainable": self.trainable, "layers": layers,
+                "input_layers": self._structure([ref(t) for t in self.inputs],
+                                                self._several_inputs),
+                "output_layers": self._structure([ref(t) for t in self.outputs],
+                                                 self._several_outputs)}
+
+    @classmethod
+    def from_config(cls, config):
+        from fastdl import layers as layer_module
+        made, outputs, pending = {}, {}, []
+        for entry in config["layers"]:
+            layer = layer_module.get(entry["class_name"]).from_config(entry["config"])
+            made[entry["name"]] = layer
+            if not layer._inbound_nodes:
+                pending.append((layer, list(entry["inbound_nodes"])))
+            else:  # an InputLayer: its node 0 exists
+                outputs[(entry["name"], 0)] = layer._inbound_nodes[0].outputs
+
+        def tensor(ref):
+            name, node, index = ref
+            out = outputs[(name, node)]
+            return out[index] if isinstance(out, list) else out
+
+        def ready(args):
+            refs = args if isinstance(args[0], list) else [args]
+            return all((r[0], r[1]) in outputs for r in refs)
+
+        while pending:
+            progressed = False
+            for layer, calls in pending:
+                while calls and ready(calls[0]):
+                    args = calls.pop(0)
+                    inputs = [tensor(r) for r in args] if isinstance(args[0], list) else tensor(args)
+                    index = len(layer._inbound_nodes)
+                    outputs[(layer.name, index)] = layer(inputs)
+                    progressed = True
+            pending = [(layer, calls) for layer, calls in pending if calls]
+            if pending and not progressed:
+                raise ValueError(f"config: cannot connect {', '.join(l.name for l, _ in pending)}"
+                                 f": their inputs are never produced")
+
+        def resolve(refs):
+            return [tensor(r) for r in refs] if isinstance(refs[0], list) else tensor(refs)
+
+        return cls(resolve(config["input_layers"]), resolve(config["output_layers"]),
+                   name=config.get("name"), trainable=config.get("trainable", True))
+
+    @property
+    def class_name(self):
+        """'Functional', as Keras names the class of Model(inputs, outputs)."""
+        return "Functional" if type(self) is Model else type(self).__name__
+
+    def __repr__(self):
+        return f"<{self.class_name} name={self.name}, {len(self.layers)} layers>"
+
+
+def _compatible(want, got):
+    """`got` (a shape with its batch axis) fits `want` (None: any extent)."""
+    got = tuple(got)
+    return len(got) == len(want) and all(w is None or w == g for w, g in zip(want[1:],
+                                                                            got[1:]))
+
+
+def format_shape(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def layer_shape_text(layer):
+    """The Output Shape cell as Keras prints it: the shape of the layer's last call, a
+    list of shapes for several outputs, '?' before it is built."""
+    if layer._inbound_nodes:
+        shapes = [t.shape for t in layer._inbound_nodes[-1].output_tensors]
+        several = isinstance(layer._inbound_nodes[-1].outputs, list)
+    elif layer.built and layer.output_shape is not None:
+        several = isinstance(layer.output_shape, list)
+        shapes = layer.output_shape if several else [layer.output_shape]
+    else:
+        return "?"
+    texts = [format_shape(s) for s in shapes]
+    return "[" + ", ".join(texts) + "]" if several and len(texts) > 1 else texts[0]
+
+
+def params_text(layer):
+    return f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
