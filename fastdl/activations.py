@@ -24,6 +24,12 @@ class Activation:
     def __call__(self, x):
         return np.asarray(self._fn(x), dtype=np.float32)
 
+    def __reduce__(self):
+        """Built-ins pickle by name; others with their function (by reference)."""
+        if BUILTIN.get(self.name) is self:
+            return get, (self.name,)
+        return Activation, (self.name, self._fn, self.fused, self.alpha)
+
     def __repr__(self):
         return f"Activation({self.name!r})"
 

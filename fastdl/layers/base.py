@@ -236,6 +236,19 @@ class Layer:
     def from_config(cls, config):
         return cls(**config)
 
+    # ------------------------------------------------------------------ pickling
+
+    def __getstate__(self):
+        """Everything but the plans (rebuilt on first use) and the functional-graph records
+        (a model pickles its graph as data and rebuilds it)."""
+        state = dict(self.__dict__)
+        state["_plans"] = {}
+        state["_inbound_nodes"] = []
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
     @property
     def class_name(self):
         """The class name configs and summaries give (Keras')."""

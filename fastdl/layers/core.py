@@ -24,6 +24,10 @@ class InputLayer(Layer):
         self.input_shape = self.output_shape = (self.batch_size,) + self.shape
         self.output = Node(self, None, self.output_shape).outputs
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.output = Node(self, None, self.output_shape).outputs  # its node 0 again
+
     def _forward(self, x, layout):
         return x, layout
 

@@ -246,73 +246,66 @@ class Model(Layer):
         text = _summary.render(self.name, header, rows, {2}, counts, line_length, positions)
         (print_fn or print)(text)
 
-    def get_config(self):
-        """The graph as data: each layer's config and its calls (inbound nodes, by layer
-        name, node index and tensor index, re-numbered within this model)."""
+    def _graph_spec(self):
+        """The graph as data: [(layer, its calls)], input refs, output refs -- a call
+        being its input ref (a list of refs for several inputs), a ref [layer name, node
+        index, tensor index] with node indices re-numbered within this model."""
         members = set(self._graph.nodes)
-        index = {}  # node -> its index among the layer's nodes in this model
+        index, counts = {}, {}
         for layer in self.layers:
             for node in layer._inbound_nodes:
                 if node in members:
-                    index[node] = sum(1 for n in index if n.layer is layer)
+                    index[node] = counts[id(layer)] = counts.get(id(layer), -1) + 1
 
         def ref(t):
             return [t.layer.name, index[t.node], t.tensor_index]
 
-        layers = []
-        for layer in self.layers:
-            calls = [n for n in layer._inbound_nodes if n in members and not n.is_input]
-            layers.append({"class_name": layer.class_name, "name": layer.name,
-                           "config": layer.get_config(),
-                           "inbound_nodes": [[ref(t) for t in n.inputs]
-                                             if isinstance(n.inputs, list) else ref(n.inputs)
-                                             for n in calls]})
+        def call(node):
+            return [ref(t) for t in node.inputs] if isinstance(node.inputs, list) else ref(
+                node.inputs)
+
+        entries = [(layer, [call(n) for n in layer._inbound_nodes
+                            if n in members and not n.is_input]) for layer in self.layers]
+        return (entries,
+                self._structure([ref(t) for t in self.inputs], self._several_inputs),
+                self._structure([ref(t) for t in self.outputs], self._several_outputs))
+
+    def get_config(self):
+        """Each layer's config and its calls (see _graph_spec), the input and output refs."""
+        entries, inputs, outputs = self._graph_spec()
+        layers = [{"class_name": layer.class_name, "name": layer.name,
+                   "config": layer.get_config(), "inbound_nodes": calls}
+                  for layer, calls in entries]
         return {"name": self.name, "trainable": self.trainable, "layers": layers,
-                "input_layers": self._structure([ref(t) for t in self.inputs],
-                                                self._several_inputs),
-                "output_layers": self._structure([ref(t) for t in self.outputs],
-                                                 self._several_outputs)}
+                "input_layers": inputs, "output_layers": outputs}
 
     @classmethod
     def from_config(cls, config):
         from fastdl import layers as layer_module
-        made, outputs, pending = {}, {}, []
-        for entry in config["layers"]:
-            layer = layer_module.get(entry["class_name"]).from_config(entry["config"])
-            made[entry["name"]] = layer
-            if not layer._inbound_nodes:
-                pending.append((layer, list(entry["inbound_nodes"])))
-            else:  # an InputLayer: its node 0 exists
-                outputs[(entry["name"], 0)] = layer._inbound_nodes[0].outputs
+        entries = [(layer_module.get(e["class_name"]).from_config(e["config"]),
+                    e["inbound_nodes"]) for e in config["layers"]]
+        inputs, outputs = connect(entries, config["input_layers"], config["output_layers"])
+        return cls(inputs, outputs, name=config.get("name"),
+                   trainable=config.get("trainable", True))
 
-        def tensor(ref):
-            name, node, index = ref
-            out = outputs[(name, node)]
-            return out[index] if isinstance(out, list) else out
+    # ------------------------------------------------------------------ pickling
 
-        def ready(args):
-            refs = args if isinstance(args[0], list) else [args]
-            return all((r[0], r[1]) in outputs for r in refs)
+    def __getstate__(self):
+        """The layers (without their graph records and plans: Layer.__getstate__) and the
+        graph as data; __setstate__ calls the layers again to rebuild the graph."""
+        state = super().__getstate__()
+        for key in ("_graph", "_program", "inputs", "outputs"):
+            state.pop(key, None)
+        state["_spec"] = self._graph_spec()
+        return state
 
-        while pending:
-            progressed = False
-            for layer, calls in pending:
-                while calls and ready(calls[0]):
-                    args = calls.pop(0)
-                    inputs = [tensor(r) for r in args] if isinstance(args[0], list) else tensor(args)
-                    index = len(layer._inbound_nodes)
-                    outputs[(layer.name, index)] = layer(inputs)
-                    progressed = True
-            pending = [(layer, calls) for layer, calls in pending if calls]
-            if pending and not progressed:
-                raise ValueError(f"config: cannot connect {', '.join(l.name for l, _ in pending)}"
-                                 f": their inputs are never produced")
-
-        def resolve(refs):
-            return [tensor(r) for r in refs] if isinstance(refs[0], list) else tensor(refs)
-
-        return cls(resolve(config["input_layers"]), resolve(config["output_layers"]),
-                   name=config.get("name"), trainable=config.get("trainable", True))
+    def __setstate__(self, state):
+        entries, input_refs, output_refs = state.pop("_spec")
+        super().__setstate__(state)
+        inputs, outputs = connect(entries, input_refs, output_refs)
+        self._graph = Graph(inputs, outputs)
+        self.inputs, self.outputs = list(self._graph.inputs), list(self._graph.outputs)
+        self._program = self._graph.program()
 
     @property
     def class_name(self):
@@ -321,6 +314,44 @@ class Model(Layer):
 
     def __repr__(self):
         return f"<{self.class_name} name={self.name}, {len(self.layers)} layers>"
+
+
+def connect(entries, input_refs, output_refs):
+    """Rebuilds a graph from data (Model._graph_spec): calls each layer of `entries`
+    [(layer without calls, its calls)] on the tensors its calls name, in an order that
+    has every input ready; returns the (inputs, outputs) structures the refs name."""
+    produced = {}
+    for layer, _ in entries:
+        for node in layer._inbound_nodes:  # InputLayers: their node 0
+            produced[(layer.name, node.index)] = node.outputs
+
+    def tensor(ref):
+        name, node, index = ref
+        out = produced[(name, node)]
+        return out[index] if isinstance(out, list) else out
+
+    def refs_of(call):
+        return call if isinstance(call[0], list) else [call]
+
+    pending = [(layer, list(calls)) for layer, calls in entries if calls]
+    while pending:
+        progressed = False
+        for layer, calls in pending:
+            while calls and all((r[0], r[1]) in produced for r in refs_of(calls[0])):
+                call = calls.pop(0)
+                args = [tensor(r) for r in call] if isinstance(call[0], list) else tensor(call)
+                index = len(layer._inbound_nodes)
+                produced[(layer.name, index)] = layer(args)
+                progressed = True
+        pending = [(layer, calls) for layer, calls in pending if calls]
+        if pending and not progressed:
+            raise ValueError(f"config: cannot connect {', '.join(l.name for l, _ in pending)}"
+                             f": their inputs are never produced")
+
+    def resolve(refs):
+        return [tensor(r) for r in refs] if isinstance(refs[0], list) else tensor(refs)
+
+    return resolve(input_refs), resolve(output_refs)
 
 
 def _compatible(want, got):

@@ -167,6 +167,14 @@ class Sequential(Model):
         ys, lays = self._chain().run(xs, [L.KERAS])
         return [L.to_keras(ys[0], lays[0])]
 
+    def __getstate__(self):
+        state = Layer.__getstate__(self)
+        state["_program"] = None
+        return state
+
+    def __setstate__(self, state):
+        Layer.__setstate__(self, state)
+
     # ------------------------------------------------------------------ describing
 
     def _summary_rows(self):
