@@ -14,9 +14,9 @@ fastdl.isa() which instruction set the native kernels use.
 """
 from fastdl._backend import backend, isa
 from fastdl._threads import get_num_threads, set_num_threads
-from fastdl import activations, initializers, layers, losses, models, ops, utils
+from fastdl import activations, initializers, io, layers, losses, models, ops, utils
 
 __version__ = "0.1.0"
 
-__all__ = ["activations", "backend", "get_num_threads", "initializers", "isa", "layers",
+__all__ = ["activations", "backend", "get_num_threads", "initializers", "io", "isa", "layers",
            "losses", "models", "ops", "set_num_threads", "utils"]

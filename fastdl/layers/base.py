@@ -141,6 +141,15 @@ class Layer:
         """Subclasses with plans: plan.set_weights(...) from the current weights."""
         raise NotImplementedError
 
+    def _keras_weight_paths(self):
+        """Where Keras' weights files keep each weight of `weights` (same order), relative
+        to the layer's group: its own variables under 'vars/<i>', numbered trainable first
+        as Keras creates them. Layers holding sublayers (a cell, wrapped layers) override."""
+        own = ([w for w in self._weights if w.trainable] +
+               [w for w in self._weights if not w.trainable])
+        number = {id(w): i for i, w in enumerate(own)}
+        return [f"vars/{number[id(w)]}" for w in self.weights]
+
     def count_params(self):
         if not self.built:
             raise ValueError(f"{self.name}: count_params needs a built layer (call it on an "

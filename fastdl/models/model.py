@@ -124,6 +124,22 @@ class Model(Layer):
             if layer.weights:
                 layer._weights_changed()
 
+    def _keras_weight_paths(self):
+        """Keras' layout: each layer's group is layers/<its class in snake_case>, numbered
+        _1, _2, ... among layers of one class (not the layer's name); a layer met again
+        (shared) is stored once."""
+        from fastdl.layers.base import snake_case
+        used, seen, paths = {}, set(), []
+        for layer in self.layers:
+            key = snake_case(layer.class_name)
+            used[key] = used.get(key, -1) + 1
+            group = f"layers/{key}" + (f"_{used[key]}" if used[key] else "")
+            for w, path in zip(layer.weights, layer._keras_weight_paths()):
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    paths.append(f"{group}/{path}")
+        return paths
+
     def count_params(self):
         if not self.built:
             raise ValueError(f"{self.name}: count_params needs a built model (give it an "
@@ -287,6 +303,25 @@ class Model(Layer):
         inputs, outputs = connect(entries, config["input_layers"], config["output_layers"])
         return cls(inputs, outputs, name=config.get("name"),
                    trainable=config.get("trainable", True))
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self, path):
+        """The whole model (config and weights) to one archive; see fastdl/models/saving.py
+        and fastdl.models.load_model."""
+        from fastdl.models import saving
+        saving.save_model(self, path)
+
+    def save_weights(self, path):
+        """The weights to `path`: Keras' layout for `*.weights.h5` (needs h5py), else .npz."""
+        from fastdl.models import saving
+        saving.save_weights(self, path)
+
+    def load_weights(self, path):
+        """Weights saved by save_weights, or a Keras `.weights.h5` of a model with the same
+        layers; checked whole first (a mismatch names the layer, nothing is taken)."""
+        from fastdl.models import saving
+        saving.load_weights(self, path)
 
     # ------------------------------------------------------------------ pickling
 
