@@ -133,7 +133,9 @@ class Layer:
         return out
 
     def _weights_changed(self):
-        """Gives the plans built so far the new weights (each repacks in place)."""
+        """Gives the plans built so far the new weights (each repacks in place) and counts
+        the change (`_version`: what a model's fused steps compare against)."""
+        self._version = getattr(self, "_version", 0) + 1
         for key, plan in self._plans.items():
             self._update_plan(key, plan)
 

@@ -136,21 +136,28 @@ class _Conv(Layer):
         key = self._plan_key(spatial)
         plan = self._plans.get(key)
         if plan is None:
-            act = self.activation
-            plan = _PLANS[self.rank](self._torch_weight(), self._bias(), self.strides,
-                                     self._pads(spatial), self.dilation_rate, self.groups,
-                                     act.fused, negative_slope=act.alpha)
-            self._plans[key] = plan
+            plan = self._plans[key] = self._new_plan(spatial, self._torch_weight(),
+                                                     self._bias(), self.activation)
         return plan
+
+    def _new_plan(self, spatial, weight, bias, activation):
+        """A plan for inputs of these spatial sizes computing activation(conv + bias) with
+        weight [filters, in/groups, *k] (PyTorch's layout)."""
+        return _PLANS[self.rank](weight, bias, self.strides, self._pads(spatial),
+                                 self.dilation_rate, self.groups, activation.fused,
+                                 negative_slope=activation.alpha)
 
     def _update_plan(self, key, plan):
         plan.set_weights(self._torch_weight(), self._bias())
 
-    def _forward(self, x, layout):
+    def _maps(self, x, layout):
+        """(x as the plans take it, channels-first, and the layout of the output)."""
         if self.data_format == "channels_last":
-            x, out_layout = L.to_cf(x, layout), L.CF
-        else:
-            x, out_layout = L.to_keras(x, layout), L.KERAS  # Keras' shape is channels-first
+            return L.to_cf(x, layout), L.CF
+        return L.to_keras(x, layout), L.KERAS  # Keras' shape is channels-first
+
+    def _forward(self, x, layout):
+        x, out_layout = self._maps(x, layout)
         y = self._plan(x.shape[2:])(x)
         if self.activation.fused is None and self.activation.name != "linear":
             return apply_activation(self.activation, y, out_layout)

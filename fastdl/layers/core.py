@@ -82,11 +82,21 @@ class Dense(Layer):
     def _plan(self, key):
         plan = self._plans.get(key)
         if plan is None:
-            act = self.activation
-            plan = ops.LinearPlan(self._kernel_for(key).T, self._bias(), act.fused,
-                                  negative_slope=act.alpha)
-            self._plans[key] = plan
+            plan = self._plans[key] = self._new_plan(self._kernel_for(key).T, self._bias(),
+                                                     self.activation)
         return plan
+
+    @staticmethod
+    def _new_plan(weight, bias, activation):
+        """A plan computing activation(x @ weight.T + bias), weight [units, in]."""
+        return ops.LinearPlan(weight, bias, activation.fused, negative_slope=activation.alpha)
+
+    def _rows(self, x, layout):
+        """(x as the plan takes it, the plan key): a CfFlat input as it is, anything else
+        in Keras' layout."""
+        if isinstance(layout, L.CfFlat):
+            return x, layout
+        return L.to_keras(x, layout), L.KERAS
 
     def _bias(self):
         return None if self.bias is None else self.bias.value
@@ -95,9 +105,7 @@ class Dense(Layer):
         plan.set_weights(self._kernel_for(key).T, self._bias())
 
     def _forward(self, x, layout):
-        key = layout if isinstance(layout, L.CfFlat) else L.KERAS
-        if key == L.KERAS:
-            x = L.to_keras(x, layout)
+        x, key = self._rows(x, layout)
         y = self._plan(key)(x)
         if self.activation.fused is None and self.activation.name != "linear":
             y = self.activation(y)
@@ -139,6 +147,7 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Zeroes a fraction `rate` of the inputs while training; the identity at inference."""
+    _identity_at_inference = True  # a compiled model drops the step
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

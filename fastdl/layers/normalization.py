@@ -54,6 +54,7 @@ class BatchNormalization(Layer):
 
     def _weights_changed(self):
         self._affine = None
+        super()._weights_changed()
 
     def affine(self):
         """(scale, shift) with y = x * scale + shift per channel, computed in float64 once

@@ -14,6 +14,7 @@ from fastdl.layers.base import Layer, unique_name
 from fastdl.layers.node import flatten, is_symbolic
 from fastdl.models import summary as _summary
 from fastdl.models.graph import Graph
+from fastdl.models.inference import InferenceRunner
 from fastdl.models.progress import ProgressBar
 
 
@@ -161,9 +162,21 @@ class Model(Layer):
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         return self._structure(self._program.output_shapes(shapes), self._several_outputs)
 
+    def _current_program(self):
+        return self._program
+
+    def _executor(self):
+        """The InferenceRunner of the current program (fastdl/models/inference.py), made
+        on first use and again whenever the program changes."""
+        program = self._current_program()
+        runner = getattr(self, "_inference", None)
+        if runner is None or runner.program is not program:
+            runner = self._inference = InferenceRunner(program)
+        return runner
+
     def _forward(self, x, layout):
         xs, lays = (x, layout) if isinstance(x, list) else ([x], [layout])
-        ys, y_lays = self._program.run(xs, lays)
+        ys, y_lays = self._executor().run(xs, lays)
         if self._several_outputs:
             return ys, y_lays
         return ys[0], y_lays[0]
@@ -203,7 +216,7 @@ class Model(Layer):
         return arrays
 
     def _run(self, xs):
-        ys, lays = self._program.run(xs, [L.KERAS] * len(xs))
+        ys, lays = self._executor().run(xs, [L.KERAS] * len(xs))
         return [L.to_keras(y, lay) for y, lay in zip(ys, lays)]
 
     def __call__(self, x, training=False):
@@ -329,7 +342,7 @@ class Model(Layer):
         """The layers (without their graph records and plans: Layer.__getstate__) and the
         graph as data; __setstate__ calls the layers again to rebuild the graph."""
         state = super().__getstate__()
-        for key in ("_graph", "_program", "inputs", "outputs"):
+        for key in ("_graph", "_program", "_inference", "inputs", "outputs"):
             state.pop(key, None)
         state["_spec"] = self._graph_spec()
         return state

@@ -145,8 +145,11 @@ class Sequential(Model):
         self._build_layers()
         return self._chain().output_shapes([input_shape])[0]
 
+    def _current_program(self):
+        return self._chain()
+
     def _forward(self, x, layout):
-        ys, lays = self._chain().run([x], [layout])
+        ys, lays = self._executor().run([x], [layout])
         return ys[0], lays[0]
 
     def _prepare(self, x):
@@ -164,12 +167,12 @@ class Sequential(Model):
         return a
 
     def _run(self, xs):
-        ys, lays = self._chain().run(xs, [L.KERAS])
+        ys, lays = self._executor().run(xs, [L.KERAS])
         return [L.to_keras(ys[0], lays[0])]
 
     def __getstate__(self):
         state = Layer.__getstate__(self)
-        state["_program"] = None
+        state["_program"] = state["_inference"] = None
         return state
 
     def __setstate__(self, state):

@@ -1,0 +1,220 @@
+"""How a model runs at inference: its Program (graph.py) compiled once into fewer, fused
+steps with reused output buffers.
+
+- A convolution or Dense layer followed by BatchNormalization (on its channel axis, the
+  BN being the only reader of its output) runs as one plan with the statistics folded
+  into its weights and bias; an Activation layer the kernels can fuse (relu, relu6,
+  sigmoid, tanh, silu/swish, elu, leaky_relu, hard_swish) after either is fused into the
+  plan's write-back.
+- Layers that compute nothing at inference (Dropout and its kin, a bare InputLayer) are
+  dropped: their readers take the input directly.
+- Fused steps write into output buffers allocated once per input shape and reused by later
+  calls; outputs of the model are never such buffers (a model output that would alias one
+  is copied).
+
+Fused steps read their layers' weights through `Layer._version`, so set_weights on the
+model or on any one layer reaches them. One call at a time uses the buffers; a concurrent
+call (another thread) runs the unfused program instead of waiting.
+"""
+import threading
+
+import numpy as np
+
+from fastdl.models.graph import Program, Step
+
+
+def compile_program(program):
+    """The fused Program of `program` (a new object; `program` is unchanged)."""
+    readers = {}
+    for i, step in enumerate(program.steps):
+        for s in _slots(step.inputs):
+            readers.setdefault(s, []).append(i)
+    outputs = set(program.output_slots)
+    steps = list(program.steps)
+    alias = {}  # slot -> the slot it equals (identity steps dropped)
+    done = set()
+    fused_steps = []
+    for i, step in enumerate(steps):
+        if i in done:
+            continue
+        ins = _rename(step.inputs, alias)
+        layer = step.layer
+        if getattr(layer, "_identity_at_inference", False) and not isinstance(
+                step.inputs, list):
+            alias[step.outputs] = ins
+            continue
+        chain = _chain(i, steps, readers, outputs)
+        if chain is None:
+            fused_steps.append(Step(layer, ins, step.outputs))
+            continue
+        kind, bn, act_step = chain
+        last = act_step if act_step is not None else bn
+        absorbed = [j for j in (bn, act_step) if j is not None]
+        done.update(absorbed)
+        fused = kind(layer, steps[bn].layer if bn is not None else None,
+                     steps[act_step].layer.activation if act_step is not None else None,
+                     [steps[j].layer for j in absorbed])
+        out_slot = steps[last].outputs
+        fused.reuse_output = out_slot not in outputs
+        fused_steps.append(Step(fused, ins, out_slot))
+    out_slots = [alias.get(s, s) for s in program.output_slots]
+    return Program(fused_steps, program.input_slots, out_slots, program.n_slots)
+
+
+def _rename(slots, alias):
+    if isinstance(slots, list):
+        return [alias.get(s, s) for s in slots]
+    return alias.get(slots, slots)
+
+
+def _slots(slots):
+    return slots if isinstance(slots, list) else [slots]
+
+
+def _only_reader(step_index, steps, readers, outputs):
+    """The index of the one step reading step_index's output, if that output is read by
+    exactly one step and is not a model output; else None."""
+    out = steps[step_index].outputs
+    if isinstance(out, list) or out in outputs:
+        return None
+    r = readers.get(out, [])
+    return r[0] if len(r) == 1 else None
+
+
+def _chain(i, steps, readers, outputs):
+    """(fused step class, BN step index or None, Activation step index or None) for a
+    conv/dense step i that can absorb what follows it; None if nothing can be fused."""
+    from fastdl.layers.conv import _Conv
+    from fastdl.layers.core import Activation, Dense
+    from fastdl.layers.normalization import BatchNormalization
+    layer = steps[i].layer
+    if isinstance(layer, _Conv):
+        kind = FusedConv
+    elif isinstance(layer, Dense):
+        kind = FusedDense
+    else:
+        return None
+    if layer.activation.name != "linear":
+        return None
+    bn = act = None
+    j = _only_reader(i, steps, readers, outputs)
+    if j is not None and isinstance(steps[j].layer, BatchNormalization) and kind.folds(
+            layer, steps[j].layer):
+        bn = j
+        j = _only_reader(j, steps, readers, outputs)
+    if j is not None and type(steps[j].layer) is Activation and (
+            steps[j].layer.activation.fused is not None):
+        act = j
+    if bn is None and act is None:
+        return None
+    return kind, bn, act
+
+
+class _Fused:
+    """A layer-like step: `layer` (conv or dense) with `bn` folded in and `activation`
+    fused (either may be None), its plans rebuilt or repacked when any source layer's
+    weights change."""
+
+    def __init__(self, layer, bn, activation, absorbed):
+        self.layer, self.bn = layer, bn
+        self.activation = activation if activation is not None else layer.activation
+        self.sources = [layer] + absorbed
+        self.name = "+".join(l.name for l in self.sources)
+        self.reuse_output = False
+        self._plans = {}     # key -> [plan, versions]
+        self._buffers = {}   # input shape -> output array
+
+    def _versions(self):
+        return tuple(getattr(l, "_version", 0) for l in self.sources)
+
+    def _folded(self, weight, bias):
+        """weight [out, ...] and bias [out] (or None) with the BN folded in."""
+        if self.bn is None:
+            return weight, bias
+        scale, shift = self.bn.affine()
+        scale64 = scale.astype(np.float64)
+        w = weight.astype(np.float64) * scale64.reshape((-1,) + (1,) * (weight.ndim - 1))
+        b = shift.astype(np.float64) + (0.0 if bias is None else bias * scale64)
+        return w.astype(np.float32), b.astype(np.float32)
+
+    def _plan(self, key, make, weights):
+        entry = self._plans.get(key)
+        versions = self._versions()
+        if entry is None:
+            entry = self._plans[key] = [make(*weights()), versions]
+        elif entry[1] != versions:
+            entry[0].set_weights(*weights())
+            entry[1] = versions
+        return entry[0]
+
+    def _out(self, shape):
+        if not self.reuse_output:
+            return None
+        out = self._buffers.get(shape)
+        if out is None:
+            out = self._buffers[shape] = np.empty(shape, np.float32)
+        return out
+
+    def buffers(self):
+        return list(self._buffers.values())
+
+    def __repr__(self):
+        return f"<fused {self.name}>"
+
+
+class FusedConv(_Fused):
+    @staticmethod
+    def folds(conv, bn):
+        """True where bn normalizes the conv's channel axis."""
+        rank = conv.rank + 2
+        axis = bn.axis % rank
+        return axis == (rank - 1 if conv.data_format == "channels_last" else 1)
+
+    def _forward(self, x, layout):
+        conv = self.layer
+        x, out_layout = conv._maps(x, layout)
+        spatial = x.shape[2:]
+        plan = self._plan(conv._plan_key(spatial),
+                          lambda w, b: conv._new_plan(spatial, w, b, self.activation),
+                          lambda: self._folded(conv._torch_weight(), conv._bias()))
+        return plan(x, out=self._out(plan.output_shape(x.shape))), out_layout
+
+
+class FusedDense(_Fused):
+    @staticmethod
+    def folds(dense, bn):
+        rank = len(bn.input_shape)
+        return bn.axis % rank == rank - 1
+
+    def _forward(self, x, layout):
+        dense = self.layer
+        x, key = dense._rows(x, layout)
+        plan = self._plan(key, lambda w, b: dense._new_plan(w, b, self.activation),
+                          lambda: self._folded(dense._kernel_for(key).T, dense._bias()))
+        out = self._out(x.shape[:-1] + (dense.units,))
+        from fastdl.layers import layout as L
+        return plan(x, out=out), L.KERAS
+
+
+class InferenceRunner:
+    """A Program and its compiled form; run() uses the compiled one (one caller at a
+    time) and guarantees outputs that alias no reused buffer."""
+
+    def __init__(self, program):
+        self.program = program
+        self.compiled = compile_program(program)
+        self._lock = threading.Lock()
+        self._buffer_steps = [s.layer for s in self.compiled.steps
+                              if isinstance(s.layer, _Fused) and s.layer.reuse_output]
+
+    def run(self, xs, layouts):
+        if not self._lock.acquire(blocking=False):
+            return self.program.run(xs, layouts)
+        try:
+            ys, lays = self.compiled.run(xs, layouts)
+            buffers = [b for step in self._buffer_steps for b in step.buffers()]
+            ys = [y.copy() if any(np.may_share_memory(y, b) for b in buffers) else y
+                  for y in ys]
+            return ys, lays
+        finally:
+            self._lock.release()

@@ -1,0 +1,136 @@
+"""A model's compiled inference program (fastdl/models/inference.py): BatchNormalization
+folded and activations fused into convolutions and Dense layers, Dropout dropped, output
+buffers reused -- the same results as running every layer, weights changes seen, outputs
+never aliased, concurrent callers safe."""
+import threading
+
+import numpy as np
+import pytest
+
+import fastdl
+from fastdl import layers
+from fastdl.models import Model, Sequential
+from fastdl.models.inference import FusedConv, FusedDense, compile_program
+
+RNG = np.random.default_rng(7)
+
+
+def _randomize(model):
+    weights = []
+    for w in model.weights:
+        a = RNG.standard_normal(w.shape).astype(np.float32)
+        if "moving_variance" in w.name:
+            a = np.abs(a) + 0.5
+        weights.append(a)
+    model.set_weights(weights)
+
+
+def _net(data_format="channels_last"):
+    fastdl.utils.clear_session()
+    cf = data_format == "channels_first"
+    inp = layers.Input((3, 10, 9) if cf else (10, 9, 3))
+    kw = {"data_format": data_format}
+    axis = 1 if cf else -1
+    x = layers.Conv2D(6, 3, padding="same", use_bias=False, **kw)(inp)
+    x = layers.Activation("relu")(layers.BatchNormalization(axis=axis)(x))
+    y = layers.Conv2D(6, 3, padding="same", **kw)(x)
+    y = layers.BatchNormalization(axis=axis, center=False)(y)      # folded, no activation
+    x = layers.Activation("relu6")(layers.Add()([x, y]))
+    z = layers.Conv2D(4, 1, **kw)(x)
+    z = layers.Activation("softmax")(z)                             # not fusible
+    x = layers.Conv2D(5, 3, strides=2, activation="tanh", **kw)(x)  # own activation
+    x = layers.BatchNormalization(axis=axis)(x)                     # after an activation
+    x = layers.Dropout(0.5)(layers.Flatten(**kw)(x))
+    x = layers.Dense(8)(x)
+    x = layers.Activation("swish")(layers.BatchNormalization()(x))
+    out = layers.Dense(3, activation="sigmoid")(x)
+    model = Model(inp, [out, z, layers.GlobalMaxPooling2D(**kw)(y)])
+    _randomize(model)
+    return model
+
+
+def _unfused(model, x):
+    from fastdl.layers import layout as L
+    ys, lays = model._program.run([x], [L.KERAS])
+    return [L.to_keras(y, lay) for y, lay in zip(ys, lays)]
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_compiled_program_fuses_and_matches_the_layers(data_format):
+    model = _net(data_format)
+    compiled = compile_program(model._program)
+    kinds = [type(s.layer).__name__ for s in compiled.steps]
+    fused = {s.layer.name: type(s.layer) for s in compiled.steps
+             if isinstance(s.layer, (FusedConv, FusedDense))}
+    assert fused == {"conv2d+batch_normalization+activation": FusedConv,
+                     "conv2d_1+batch_normalization_1": FusedConv,
+                     "dense+batch_normalization_3+activation_3": FusedDense}
+    assert "Dropout" not in kinds and "BatchNormalization" in kinds  # the one after tanh
+    assert len(compiled.steps) == len(model._program.steps) - 6
+    x = RNG.standard_normal((3,) + model.inputs[0].shape[1:]).astype(np.float32)
+    for got, want in zip(model.predict(x, verbose=0), _unfused(model, x)):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+def test_weight_changes_reach_fused_steps():
+    model = _net()
+    x = RNG.standard_normal((2, 10, 9, 3)).astype(np.float32)
+    model.predict(x, verbose=0)
+    bn = model.get_layer("batch_normalization")
+    gamma, beta, mean, var = bn.get_weights()
+    bn.set_weights([gamma * 2, beta - 1, mean + 0.5, var * 3])   # one layer, directly
+    for got, want in zip(model.predict(x, verbose=0), _unfused(model, x)):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+    _randomize(model)                                            # the whole model
+    for got, want in zip(model.predict(x, verbose=0), _unfused(model, x)):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+def test_outputs_are_not_reused_buffers():
+    """An intermediate written into a reused buffer that is also an output (through a
+    view: Flatten of a fused conv) is copied: later calls leave earlier results alone."""
+    fastdl.utils.clear_session()
+    inp = layers.Input((2, 6, 6))
+    c = layers.Activation("relu")(layers.Conv2D(3, 3, data_format="channels_first",
+                                                use_bias=False)(inp))
+    flat = layers.Flatten()(c)
+    model = Model(inp, [flat, layers.Dense(2)(flat)])
+    _randomize(model)
+    a = RNG.standard_normal((2, 2, 6, 6)).astype(np.float32)
+    first = model(a)
+    kept = [y.copy() for y in first]
+    model(a * -3 + 1)
+    for y, k in zip(first, kept):
+        np.testing.assert_array_equal(y, k)
+
+
+def test_concurrent_callers_get_their_own_results():
+    model = _net()
+    xs = [RNG.standard_normal((2, 10, 9, 3)).astype(np.float32) for _ in range(6)]
+    want = [_unfused(model, x) for x in xs]
+    got = [None] * len(xs)
+
+    def work(i):
+        for _ in range(5):
+            got[i] = model(xs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g, w in zip(got, want):
+        for a, b in zip(g, w):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+
+
+def test_sequential_recompiles_after_add_and_pop():
+    fastdl.utils.clear_session()
+    model = Sequential([layers.Input((4,)), layers.Dense(3), layers.BatchNormalization()])
+    _randomize(model)
+    x = RNG.standard_normal((2, 4)).astype(np.float32)
+    before = model(x)
+    model.add(layers.Activation("relu"))
+    np.testing.assert_allclose(model(x), np.maximum(before, 0), rtol=1e-6, atol=1e-6)
+    model.pop()
+    np.testing.assert_allclose(model(x), before, rtol=1e-6, atol=1e-6)
