@@ -67,6 +67,26 @@ def test_cli_list_and_bad_arguments(tmp_path):
     assert bad.returncode == 2 and "no case matches" in bad.stderr
 
 
+def test_cli_models_suite_runs_a_model_against_torch(tmp_path):
+    """--models: a whole model, fastdl's output checked against PyTorch's, with the
+    overhead table (model time vs the sum of its steps)."""
+    pytest.importorskip("torch")
+    listed = _run_cli("--models", "--list", cwd=tmp_path)
+    assert listed.returncode == 0
+    assert all(name in listed.stdout for name in ("cifar_cnn-b1", "resnet18-b1",
+                                                   "mobilenet_v1-b1"))
+    out = tmp_path / "models.json"
+    proc = _run_cli("--models", "--cases", "cifar_cnn-b1", "--peers", "torch", "--repeat",
+                    "3", "--json", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "model overhead of fastdl" in proc.stdout
+    [case] = json.loads(out.read_text())["runs"][0]["cases"]
+    fastdl_result, torch_result = case["results"]["fastdl"], case["results"]["torch"]
+    assert case["kind"] == "model" and case["flops"] == 2 * 1762184
+    assert 0 < fastdl_result["steps_ms"] and fastdl_result["ms"] > 0
+    assert torch_result["error"] is None and torch_result["max_abs_diff"] < 1e-4
+
+
 # --- cases: FLOPs, shapes, selection ---------------------------------------------------
 
 def test_flops_of_resnet_conv3x3_layer():

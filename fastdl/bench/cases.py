@@ -329,8 +329,35 @@ class LstmCase:
                 "b_ih": _uniform(rng, (4 * h,), scale), "b_hh": _uniform(rng, (4 * h,), scale)}
 
 
+@dataclass(frozen=True)
+class ModelCase:
+    """A whole model of fastdl.bench.model_zoo on one batch (``x`` NCHW, as PyTorch takes
+    it; fastdl gets the NHWC transpose): ``macs`` counts its convolutions and Linear
+    layers."""
+
+    kind: ClassVar[str] = "model"
+    name: str
+    description: str
+    model: str  # a model_zoo.ZOO key
+    batch: int = 1
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return (self.batch, 10 if self.model == "cifar_cnn" else 1000)
+
+    @property
+    def macs(self) -> int:
+        from .model_zoo import macs
+        return macs(self.model, self.batch)
+
+    def make_data(self, rng: np.random.Generator) -> CaseData:
+        from .model_zoo import ZOO
+        return {"x": rng.standard_normal((self.batch,) + ZOO[self.model][2],
+                                         dtype=np.float32)}
+
+
 Case = Union[Conv1dCase, Conv2dCase, Conv3dCase, ConvTranspose2dCase, GemmCase, DenseCase,
-             Pool2dCase, BatchNormCase, LstmCase]
+             Pool2dCase, BatchNormCase, LstmCase, ModelCase]
 
 
 def flops(case: Case) -> int:
@@ -399,6 +426,18 @@ DEFAULT_SUITE: Tuple[Case, ...] = (
     DenseCase(name="dense-512to1000",
               description="dense 512->1000, batch 1 (call overhead dominates)",
               in_features=512, out_features=1000),
+)
+
+
+MODEL_SUITE: Tuple[Case, ...] = (
+    ModelCase(name="cifar_cnn-b1", description="the seed notes' CIFAR-10 CNN, batch 1",
+              model="cifar_cnn", batch=1),
+    ModelCase(name="cifar_cnn-b32", description="the seed notes' CIFAR-10 CNN, batch 32",
+              model="cifar_cnn", batch=32),
+    ModelCase(name="resnet18-b1", description="ResNet-18, 224x224, batch 1",
+              model="resnet18", batch=1),
+    ModelCase(name="mobilenet_v1-b1", description="MobileNetV1, 224x224, batch 1",
+              model="mobilenet_v1", batch=1),
 )
 
 

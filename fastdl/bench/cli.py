@@ -14,12 +14,12 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 from . import subject
-from .cases import DEFAULT_SUITE, flops, select_cases
+from .cases import DEFAULT_SUITE, MODEL_SUITE, flops, select_cases
 from .machine import (blas_environment, cpu_model, last_level_cache_bytes, load_average,
                       numpy_blas)
 from .peers import ALL_PEERS, Library, select_peers
-from .report import (ResultTable, header_lines, run_footnotes, run_title, scaling_table,
-                     to_json)
+from .report import (ResultTable, header_lines, overhead_lines, run_footnotes, run_title,
+                     scaling_table, to_json)
 from .suite import problems, run_suite
 from .timing import TimingSettings
 
@@ -61,13 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write machine-readable results to FILE")
     parser.add_argument("--seed", type=int, default=0, help="seed of the input data")
+    parser.add_argument("--models", action="store_true",
+                        help="time whole models (CIFAR CNN, ResNet-18, MobileNetV1 built "
+                             "with fastdl.layers) against PyTorch eager and ONNX Runtime "
+                             "running the same model, instead of the kernel suite")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     return parser
 
 
-def list_cases(out) -> None:
-    width = max(len(case.name) for case in DEFAULT_SUITE)
-    for case in DEFAULT_SUITE:
+def list_cases(out, suite=DEFAULT_SUITE) -> None:
+    width = max(len(case.name) for case in suite)
+    for case in suite:
         print(f"{case.name:<{width}}  {flops(case) / 1e9:8.3f} GFLOP  {case.description}",
               file=out)
 
@@ -100,12 +104,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = sys.stdout
+    suite = MODEL_SUITE if args.models else DEFAULT_SUITE
     if args.list:
-        list_cases(out)
+        list_cases(out, suite)
         return 0
     try:
         threads = parse_threads(args.threads)
-        cases = select_cases(args.cases) if args.cases else list(DEFAULT_SUITE)
+        cases = select_cases(args.cases, suite) if args.cases else list(suite)
         peers = select_peers(args.peers)
         settings = TimingSettings(budget_s=args.budget, repeat=args.repeat)
     except ValueError as exc:
@@ -128,7 +133,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(table.row(case_result), file=out, flush=True)
 
     def on_run_end(run) -> None:
-        for line in run_footnotes(run):
+        for line in run_footnotes(run) + overhead_lines(run, fastdl.name):
             print(line, file=out)
 
     runs = run_suite(cases, fastdl, peers, threads, CACHE_MODES[args.cache], settings,

@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib
 from typing import Dict, Optional, Tuple
 
+import numpy as np
+
 from .cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
-                    ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, Pool2dCase)
+                    ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, ModelCase, Pool2dCase)
 from .peers.base import Library, Runner
 
 
@@ -78,6 +80,20 @@ class Fastdl(Library):
         pool = ops.max_pool2d if case.op == "max" else ops.avg_pool2d
         x, args = data["x"], (case.kernel, case.stride, case.padding)
         return Runner(lambda: pool(x, *args))
+
+
+    def prepare_model(self, case: ModelCase, data: CaseData, threads: int) -> Runner:
+        """The model_zoo twin built with fastdl.layers, holding the PyTorch model's
+        weights, called on the NHWC input. `steps_ms` is the sum of its compiled steps'
+        times, each measured alone on its own inputs (the kernels' time; the rest of the
+        model's time is its overhead)."""
+        self._setup(threads)
+        from . import model_zoo
+        model = model_zoo.fastdl_model(case.model, model_zoo.torch_model(case.model))
+        x = np.ascontiguousarray(data["x"].transpose(0, 2, 3, 1))
+        model(x)  # plans built, buffers allocated
+        steps = model.profile(x)
+        return Runner(lambda: model(x), steps_ms=sum(ms for _, ms in steps))
 
 
 def fma_peak_gflops(threads: int, seconds: float = 0.25) -> Tuple[Optional[float], Optional[str]]:

@@ -39,6 +39,7 @@ class LibraryResult:
     samples: int = 0
     calls_per_sample: int = 0
     note: Optional[str] = None
+    steps_ms: Optional[float] = None  # whole models: the sum of the steps' own times
 
 
 @dataclass
@@ -127,7 +128,7 @@ def run_case(case: Case, subject: Library, peers: Sequence[Library], threads: in
         except Exception as exc:  # a failing library must not end the whole run
             result.error = _describe_error(exc)
             continue
-        result.note = runner.note
+        result.note, result.steps_ms = runner.note, runner.steps_ms
         runners[library.name] = runner
         if library is subject:
             reference = output.astype(np.float64)

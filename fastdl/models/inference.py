@@ -17,6 +17,7 @@ model or on any one layer reaches them. One call at a time uses the buffers; a c
 call (another thread) runs the unfused program instead of waiting.
 """
 import threading
+import time
 
 import numpy as np
 
@@ -218,3 +219,30 @@ class InferenceRunner:
             return ys, lays
         finally:
             self._lock.release()
+
+    def profile(self, xs, layouts, repeat=5):
+        """[(step name, median ms)] of the compiled steps, each timed alone (repeat times)
+        on the inputs a run gives it: the kernels' share of a model's time."""
+        program = self.compiled
+        values = [None] * program.n_slots
+        lays = [None] * program.n_slots
+        for s, x, lay in zip(program.input_slots, xs, layouts):
+            values[s], lays[s] = x, lay
+        timings = []
+        with self._lock:
+            for step in program.steps:
+                if isinstance(step.inputs, list):
+                    x, lay = [values[s] for s in step.inputs], [lays[s] for s in step.inputs]
+                else:
+                    x, lay = values[step.inputs], lays[step.inputs]
+                samples = []
+                for _ in range(max(1, repeat)):
+                    start = time.perf_counter()
+                    y, y_lay = step.layer._forward(x, lay)
+                    samples.append(time.perf_counter() - start)
+                timings.append((step.layer.name, 1e3 * float(np.median(samples))))
+                outs = step.outputs if isinstance(step.outputs, list) else [step.outputs]
+                ys, y_lays = (y, y_lay) if isinstance(step.outputs, list) else ([y], [y_lay])
+                for s, a, al in zip(outs, ys, y_lays):
+                    values[s], lays[s] = (a.copy() if isinstance(a, np.ndarray) else a), al
+        return timings

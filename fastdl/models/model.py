@@ -227,6 +227,14 @@ class Model(Layer):
             return self._call_symbolic(x)
         return self._structure(self._run(self._prepare(x)), self._several_outputs)
 
+    def profile(self, x, repeat=5):
+        """[(step, median ms)]: each step of the compiled model (fused layers count as one)
+        timed alone on the inputs x gives it. Their sum is the time in kernels; a call of
+        the model takes that plus the model's own overhead."""
+        xs = self._prepare(x)
+        return self._executor().profile(xs, [L.KERAS] * len(xs), v.integer(repeat, "repeat",
+                                                                            1))
+
     def predict(self, x, batch_size=32, verbose="auto"):
         """Outputs for x, computed `batch_size` samples at a time; verbose 1 (or 'auto')
         shows a progress bar, 2 one line at the end, 0 nothing."""

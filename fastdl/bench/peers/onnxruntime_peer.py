@@ -13,7 +13,7 @@ from typing import Dict, Sequence
 import numpy as np
 
 from ..cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
-                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, Pool2dCase)
+                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, ModelCase, Pool2dCase)
 from .base import Library, Runner
 
 OPSET = 17
@@ -50,13 +50,16 @@ class OnnxRuntimePeer(Library):
     module = "onnxruntime"
 
     def _runner(self, model, feeds: Dict[str, np.ndarray], threads: int) -> Runner:
+        return self._session(model.SerializeToString(), feeds, threads)
+
+    def _session(self, serialized: bytes, feeds: Dict[str, np.ndarray], threads: int) -> Runner:
         ort = self.load()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(model.SerializeToString(), options,
+        session = ort.InferenceSession(serialized, options,
                                        providers=["CPUExecutionProvider"])
         run = session.run
         return Runner(lambda: run(None, feeds)[0])
@@ -126,3 +129,14 @@ class OnnxRuntimePeer(Library):
                                {"x": data["x"]}, {}, case.output_shape, kernel_shape=[k, k],
                                strides=[s, s], pads=[pad] * 4)
         return self._runner(model, {"x": data["x"]}, threads)
+
+    def prepare_model(self, case: ModelCase, data: CaseData, threads: int) -> Runner:
+        """The model_zoo's nn.Module exported to ONNX (opset 17, TorchScript exporter)."""
+        import io
+
+        import torch
+        from ..model_zoo import torch_model
+        module, buffer = torch_model(case.model), io.BytesIO()
+        torch.onnx.export(module, (torch.from_numpy(data["x"]),), buffer, opset_version=OPSET,
+                          input_names=["x"], output_names=["y"], dynamo=False)
+        return self._session(buffer.getvalue(), {"x": data["x"]}, threads)

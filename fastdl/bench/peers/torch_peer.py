@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
-                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, Pool2dCase)
+                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, ModelCase, Pool2dCase)
 from .base import Library, Runner
 
 
@@ -88,3 +88,14 @@ class TorchPeer(Library):
         pool = F.max_pool2d if case.op == "max" else F.avg_pool2d
         x, args = t["x"], (case.kernel, case.stride, case.padding)
         return Runner(lambda: pool(x, *args), _tensor_to_numpy)
+
+    def prepare_model(self, case: ModelCase, data: CaseData, threads: int) -> Runner:
+        """The model_zoo's nn.Module, eager, under inference_mode."""
+        torch, t = self._setup(data, threads)
+        from ..model_zoo import torch_model
+        module, x = torch_model(case.model), t["x"]
+
+        def run():
+            with torch.inference_mode():
+                return module(x)
+        return Runner(run, _tensor_to_numpy)
