@@ -157,6 +157,7 @@ class Program:
         keep = set(output_slots)
         self.free_after = [[s for s, i in last.items() if i == k and s not in keep]
                            for k in range(len(steps))]
+        self._tuples = None
 
     def run(self, xs, layouts):
         """(arrays, layouts) of the outputs from the inputs' (arrays, layouts)."""
@@ -164,21 +165,27 @@ class Program:
         lays = [None] * self.n_slots
         for s, x, lay in zip(self.input_slots, xs, layouts):
             values[s], lays[s] = x, lay
-        for step, free in zip(self.steps, self.free_after):
-            if isinstance(step.inputs, list):
-                x = [values[s] for s in step.inputs]
-                lay = [lays[s] for s in step.inputs]
+        for forward, ins, outs, several_in, several_out, free in self._plan():
+            if several_in:
+                y, y_lay = forward([values[s] for s in ins], [lays[s] for s in ins])
             else:
-                x, lay = values[step.inputs], lays[step.inputs]
-            y, y_lay = step.layer._forward(x, lay)
-            if isinstance(step.outputs, list):
-                for s, a, al in zip(step.outputs, y, y_lay):
+                y, y_lay = forward(values[ins], lays[ins])
+            if several_out:
+                for s, a, al in zip(outs, y, y_lay):
                     values[s], lays[s] = a, al
             else:
-                values[step.outputs], lays[step.outputs] = y, y_lay
+                values[outs], lays[outs] = y, y_lay
             for s in free:
                 values[s] = None
         return [values[s] for s in self.output_slots], [lays[s] for s in self.output_slots]
+
+    def _plan(self):
+        """The steps as tuples for run()'s loop (built once)."""
+        if self._tuples is None:
+            self._tuples = [(step.layer._forward, step.inputs, step.outputs,
+                             isinstance(step.inputs, list), isinstance(step.outputs, list),
+                             tuple(free)) for step, free in zip(self.steps, self.free_after)]
+        return self._tuples
 
     def output_shapes(self, input_shapes):
         """The outputs' Keras shapes for inputs of these shapes: each layer checks its

@@ -122,6 +122,7 @@ class _Fused:
         self.sources = [layer] + absorbed
         self.name = "+".join(l.name for l in self.sources)
         self.reuse_output = False
+        self.buffer_ids = set()  # ids of the reused buffers (shared by a model's steps)
         self._plans = {}     # key -> [plan, versions]
         self._buffers = {}   # input shape -> output array
 
@@ -154,10 +155,8 @@ class _Fused:
         out = self._buffers.get(shape)
         if out is None:
             out = self._buffers[shape] = np.empty(shape, np.float32)
+            self.buffer_ids.add(id(out))
         return out
-
-    def buffers(self):
-        return list(self._buffers.values())
 
     def __repr__(self):
         return f"<fused {self.name}>"
@@ -205,17 +204,21 @@ class InferenceRunner:
         self.program = program
         self.compiled = compile_program(program)
         self._lock = threading.Lock()
-        self._buffer_steps = [s.layer for s in self.compiled.steps
-                              if isinstance(s.layer, _Fused) and s.layer.reuse_output]
+        self.checked_sizes = set()  # input sizes (without the batch) the layers accepted
+        self._buffer_ids = set()
+        for step in self.compiled.steps:
+            if isinstance(step.layer, _Fused):
+                step.layer.buffer_ids = self._buffer_ids
 
     def run(self, xs, layouts):
         if not self._lock.acquire(blocking=False):
             return self.program.run(xs, layouts)
         try:
             ys, lays = self.compiled.run(xs, layouts)
-            buffers = [b for step in self._buffer_steps for b in step.buffers()]
-            ys = [y.copy() if any(np.may_share_memory(y, b) for b in buffers) else y
-                  for y in ys]
+            ids = self._buffer_ids
+            # A view's base is the array owning the memory: a buffer, or not.
+            ys = [y.copy() if isinstance(y, np.ndarray) and id(
+                y if y.base is None else y.base) in ids else y for y in ys]
             return ys, lays
         finally:
             self._lock.release()

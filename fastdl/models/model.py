@@ -213,6 +213,14 @@ class Model(Layer):
         if len({a.shape[0] for a in arrays}) > 1:
             raise ValueError(f"x: the inputs have different batch sizes "
                              f"{[a.shape[0] for a in arrays]}")
+        # Each layer checks inputs of a new size once (a ValueError naming the layer).
+        sizes = tuple(a.shape[1:] for a in arrays)
+        checked = self._executor().checked_sizes
+        if sizes not in checked:
+            self._current_program().output_shapes([(None,) + s for s in sizes])
+            if len(checked) > 64:
+                checked.clear()
+            checked.add(sizes)
         return arrays
 
     def _run(self, xs):

@@ -156,7 +156,8 @@ class Sequential(Model):
         if self._input is None:
             a = self._first_array(x)
             self.build((None,) + a.shape[1:])
-        self._build_layers()
+        elif not self.built:
+            self._build_layers()
         return super()._prepare(x)
 
     @staticmethod
