@@ -382,3 +382,26 @@ def test_pool_variants_are_listed_like_gemm_ones():
     assert "fdl_f32_pool__ref" in listed and listed["fdl_f32_pool__ref"] is not None
     with pytest.raises(ValueError, match="op:"):
         fastdl._C.variants("nope")
+
+
+@pytest.mark.parametrize("kind, shape, k, s, p, include", [
+    ("max", (2, 3, 9, 8), 3, 2, 1, True), ("avg", (2, 3, 9, 8), 3, 2, 1, True),
+    ("avg", (1, 4, 7, 7), 2, 1, 1, False), ("max", (3, 2, 11), 4, 3, 2, True),
+    ("avg", (1, 2, 5, 6, 7), 2, None, 0, True)])
+def test_pool_plan_equals_the_functions(kind, shape, k, s, p, include):
+    """PoolPlan (geometry checked once, then the kernel alone) computes what max_pool*d /
+    avg_pool*d do, on the shape it was made for and (through the checked path) others."""
+    from fastdl import ops
+    dims = len(shape) - 2
+    fn = getattr(ops, f"{kind}_pool{dims}d")
+    extra = {"count_include_pad": include} if kind == "avg" else {}
+    plan = ops.PoolPlan(kind, shape, k, s, p, include)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(plan(x), fn(x, k, s, p, **extra))
+    other = rng.standard_normal((1,) + shape[1:-1] + (shape[-1] + 2,))
+    np.testing.assert_array_equal(plan(other), fn(other, k, s, p, **extra))
+    with pytest.raises(ValueError, match="padding"):
+        ops.PoolPlan(kind, shape, 2, 1, 2)
+    with pytest.raises(ValueError, match="kind"):
+        ops.PoolPlan("min", shape, 2)

@@ -100,17 +100,16 @@ class _Pooling(Layer):
             x, out_layout = L.to_cf(x, layout), L.CF
         else:
             x, out_layout = L.to_keras(x, layout), L.KERAS
+        plan = self._plans.get(x.shape)
+        if plan is None:
+            plan = self._plans[x.shape] = self._new_plan(x.shape)
+        if plan is not False:
+            return plan(x), out_layout
         pads = self._pads(x.shape[2:])
         k, st = self.pool_size, self.strides
-        symmetric = all(a == b and a <= kk // 2 for (a, b), kk in zip(pads, k))
         if self.kind == "max":
-            if symmetric:  # the kernels pad with -inf themselves
-                return _MAX[self.rank](x, k, st, tuple(a for a, _ in pads)), out_layout
             x = np.pad(x, [(0, 0), (0, 0)] + list(pads), constant_values=-np.inf)
             return _MAX[self.rank](x, k, st), out_layout
-        if symmetric:
-            return _AVG[self.rank](x, k, st, tuple(a for a, _ in pads),
-                                   count_include_pad=self.count_include_pad), out_layout
         # Window sums over the zero-padded input, divided by the taps each counts.
         padded = [(0, 0), (0, 0)] + list(pads)
         sums = _AVG[self.rank](np.pad(x, padded), k, st, divisor_override=1)
@@ -119,6 +118,16 @@ class _Pooling(Layer):
         ones = np.pad(np.ones((1, 1) + x.shape[2:], np.float32), padded)
         counts = _AVG[self.rank](ones, k, st, divisor_override=1)
         return np.ascontiguousarray(sums / counts, dtype=np.float32), out_layout
+
+    def _new_plan(self, shape):
+        """A PoolPlan for channels-first inputs of `shape` where the kernels can pad (the
+        same amount on both sides, at most half the window; -inf for max, as Keras and
+        PyTorch), else False (padded here instead)."""
+        pads = self._pads(shape[2:])
+        if not all(a == b and a <= k // 2 for (a, b), k in zip(pads, self.pool_size)):
+            return False
+        return ops.PoolPlan(self.kind, shape, self.pool_size, self.strides,
+                            tuple(a for a, _ in pads), self.count_include_pad)
 
     def get_config(self):
         config = {**super().get_config(), "pool_size": self.pool_size,

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from fastdl.layers import layout as L
 from fastdl.models.graph import Program, Step
 
 
@@ -46,10 +47,13 @@ def compile_program(program):
             continue
         chain = _chain(i, steps, readers, outputs)
         if chain is None:
-            fused_steps.append(Step(layer, ins, step.outputs))
-            continue
+            kind = _plan_step_kind(layer)
+            if kind is None:
+                fused_steps.append(Step(layer, ins, step.outputs))
+                continue
+            chain = kind, None, None  # alone: still reused buffers and the unchecked call
         kind, bn, act_step = chain
-        last = act_step if act_step is not None else bn
+        last = act_step if act_step is not None else bn if bn is not None else i
         absorbed = [j for j in (bn, act_step) if j is not None]
         done.update(absorbed)
         fused = kind(layer, steps[bn].layer if bn is not None else None,
@@ -80,6 +84,18 @@ def _only_reader(step_index, steps, readers, outputs):
         return None
     r = readers.get(out, [])
     return r[0] if len(r) == 1 else None
+
+
+def _plan_step_kind(layer):
+    """FusedConv / FusedDense for a convolution or Dense layer whose activation its plan
+    computes (or none), else None."""
+    from fastdl.layers.conv import _Conv
+    from fastdl.layers.core import Dense
+    kind = FusedConv if isinstance(layer, _Conv) else FusedDense if isinstance(
+        layer, Dense) else None
+    if kind is None or (layer.activation.fused is None and layer.activation.name != "linear"):
+        return None
+    return kind
 
 
 def _chain(i, steps, readers, outputs):
@@ -125,6 +141,7 @@ class _Fused:
         self.buffer_ids = set()  # ids of the reused buffers (shared by a model's steps)
         self._plans = {}     # key -> [plan, versions]
         self._buffers = {}   # input shape -> output array
+        self._checked = set()  # (plan id, input shape) the plan has validated once
 
     def _versions(self):
         return tuple(getattr(l, "_version", 0) for l in self.sources)
@@ -148,6 +165,16 @@ class _Fused:
             entry[0].set_weights(*weights())
             entry[1] = versions
         return entry[0]
+
+    def _call(self, plan, x, out):
+        """plan(x, out=out), validated the first time per plan and input shape; later the
+        packed kernel alone (model-internal inputs: float32, C-contiguous)."""
+        key = (id(plan), x.shape)
+        if key in self._checked and x.flags.c_contiguous and x.dtype == np.float32:
+            return plan._impl(x, out)
+        y = plan(x, out=out)
+        self._checked.add(key)
+        return y
 
     def _out(self, shape):
         if not self.reuse_output:
@@ -177,7 +204,7 @@ class FusedConv(_Fused):
         plan = self._plan(conv._plan_key(spatial),
                           lambda w, b: conv._new_plan(spatial, w, b, self.activation),
                           lambda: self._folded(conv._torch_weight(), conv._bias()))
-        return plan(x, out=self._out(plan.output_shape(x.shape))), out_layout
+        return self._call(plan, x, self._out(plan.output_shape(x.shape))), out_layout
 
 
 class FusedDense(_Fused):
@@ -192,8 +219,8 @@ class FusedDense(_Fused):
         plan = self._plan(key, lambda w, b: dense._new_plan(w, b, self.activation),
                           lambda: self._folded(dense._kernel_for(key).T, dense._bias()))
         out = self._out(x.shape[:-1] + (dense.units,))
-        from fastdl.layers import layout as L
-        return plan(x, out=out), L.KERAS
+        y = self._call(plan, x, out) if x.ndim == 2 else plan(x, out=out)
+        return y, L.KERAS
 
 
 class InferenceRunner:

@@ -16,7 +16,7 @@ from fastdl.ops.gemm import LinearPlan, linear, matmul
 from fastdl.ops.im2col import col2im, im2col
 from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
                                cross_entropy, l1_loss, mse_loss, nll_loss)
-from fastdl.ops.pooling import (avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool,
+from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool,
                                 global_max_pool, max_pool1d, max_pool2d, max_pool3d)
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
 
@@ -26,7 +26,7 @@ __all__ += ["ConvTranspose1dPlan", "ConvTranspose2dPlan", "ConvTranspose3dPlan",
             "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
 __all__ += ["dropout", "elu", "hard_swish", "leaky_relu", "log_softmax", "relu", "relu6",
             "sigmoid", "silu", "softmax", "swish", "tanh"]
-__all__ += ["avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool",
+__all__ += ["PoolPlan", "avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool",
             "max_pool1d", "max_pool2d", "max_pool3d"]
 __all__ += ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
             "l1_loss", "mse_loss", "nll_loss"]

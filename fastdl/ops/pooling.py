@@ -174,3 +174,38 @@ def global_max_pool(x):
     as size 1 like torch's adaptive_max_pool to 1: float32 [N, C, 1, ...]."""
     rows, shape = _global_input(x)
     return kernels.max_pool(rows, rows.shape[2:], (1,), (0,), (1,), False, False).reshape(shape)
+
+
+class PoolPlan:
+    """Max or average pooling (kind 'max' / 'avg') over inputs of one shape [N, C,
+    *spatial], its geometry checked once: plan(x) then costs the kernel call alone (a
+    model's pooling layers keep one per input shape). Arguments as max_pool*d /
+    avg_pool*d; an input of another shape or layout takes the checked path."""
+
+    def __init__(self, kind, input_shape, kernel_size, stride=None, padding=0,
+                 count_include_pad=True):
+        if kind not in ("max", "avg"):
+            raise ValueError(f"kind: expected 'max' or 'avg', got {kind!r}")
+        self.kind, self.shape = kind, tuple(input_shape)
+        dims = len(self.shape) - 2
+        if dims not in (1, 2, 3):
+            raise ValueError(f"input_shape: expected [N, C, *spatial] with 1 to 3 spatial "
+                             f"axes, got {input_shape!r}")
+        self._dims = dims
+        holder = type("Shape", (), {"shape": self.shape})  # _geometry reads x.shape only
+        geometry = _geometry(holder, dims, kernel_size, stride, padding, 1, False)
+        self._args = (kernel_size, stride, padding)
+        self.count_include_pad = v.flag(count_include_pad, "count_include_pad")
+        k, s, p, d, ceil = geometry
+        self._kernel_args = ((k, s, p, d, ceil, False) if kind == "max" else
+                             (k, s, p, ceil, self.count_include_pad, None))
+
+    def __call__(self, x):
+        if (type(x) is np.ndarray and x.shape == self.shape and x.dtype == np.float32
+                and x.flags.c_contiguous):
+            if self.kind == "max":
+                return kernels.max_pool(x, *self._kernel_args)
+            return kernels.avg_pool(x, *self._kernel_args)
+        if self.kind == "max":
+            return _max_pool(self._dims, x, *self._args, 1, False, False)
+        return _avg_pool(self._dims, x, *self._args, False, self.count_include_pad, None)
