@@ -36,6 +36,18 @@ def float32_array(value, name, ndim=None, what=None):
     return np.asarray(arr, dtype=np.float32, order="C")
 
 
+def index_array(value, name):
+    """A C-contiguous int64 array of indices from integers, or floats holding whole
+    numbers (what float inputs carry to an Embedding); ValueError for other values."""
+    arr = real_array(value, name)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.floor(arr)):
+            raise ValueError(f"{name}: expected integer indices, got non-integer values")
+        if arr.size and np.abs(arr).max() >= 2 ** 53:
+            raise ValueError(f"{name}: indices beyond 2**53 cannot be exact in floats")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
 def _is_bool(value):
     return isinstance(value, (bool, np.bool_))
 

@@ -270,3 +270,28 @@ def test_generated_geometries_match_torch(st):
         assert_within(got, want, tolerance(x, w, b, s, p, op, groups, d), str(geometry))
 
     check()
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_per_side_padding_crops_unevenly(any_backend, dims):
+    """padding as (before, after) pairs (Keras' 'same' needs uneven crops): the full
+    transposed convolution (padding 0) with `before` removed at the start and `after` at
+    the end of each axis, on every backend."""
+    from fastdl import ops
+    rng = np.random.default_rng(dims)
+    spatial = (5, 6, 4)[:dims]
+    x = rng.standard_normal((2, 3) + spatial).astype(np.float32)
+    w = rng.standard_normal((3, 4) + (3, 4, 2)[:dims]).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    pads = ((0, 1), (2, 1), (1, 0))[:dims]
+    plan_cls = getattr(ops, f"ConvTranspose{dims}dPlan")
+    full = plan_cls(w, b, stride=2)(x)
+    index = (slice(None), slice(None)) + tuple(slice(a, n - c) for (a, c), n in
+                                               zip(pads, full.shape[2:]))
+    got = plan_cls(w, b, stride=2, padding=pads)(x)
+    np.testing.assert_allclose(got, full[index], rtol=1e-5, atol=1e-5)
+    # With the extra output_size extent at the end (zeros + bias beyond the full output).
+    size = tuple(n + 1 for n in got.shape[2:])
+    longer = plan_cls(w, b, stride=2, padding=pads)(x, output_size=size)
+    np.testing.assert_allclose(longer[(slice(None), slice(None)) + tuple(
+        slice(0, n) for n in got.shape[2:])], got, rtol=1e-5, atol=1e-5)

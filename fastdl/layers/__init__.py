@@ -3,9 +3,16 @@
 Shapes are Keras' (channels_last by default, batch axis first, None for any batch); each
 layer's docstring says where fastdl differs.
 """
+from fastdl.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from fastdl.layers.base import Layer, Weight
 from fastdl.layers.conv import Conv1D, Conv2D, Conv3D
-from fastdl.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from fastdl.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
+from fastdl.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape,
+                                SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
+from fastdl.layers.depthwise import (DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+                                     SeparableConv2D)
+from fastdl.layers.embedding import Embedding
+from fastdl.layers.lambda_layer import Lambda
 from fastdl.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply,
                                    Subtract)
 from fastdl.layers.node import SymbolicTensor
@@ -15,14 +22,12 @@ from fastdl.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePo
                                    GlobalAveragePooling3D, GlobalMaxPooling1D,
                                    GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
                                    MaxPooling2D, MaxPooling3D)
+from fastdl.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector,
+                                     UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D,
+                                     ZeroPadding2D, ZeroPadding3D)
 
-__all__ = ["Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract",
-           "Activation", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
-           "BatchNormalization", "Conv1D", "Conv2D", "Conv3D", "Dense", "Dropout", "Flatten",
-           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-           "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input",
-           "InputLayer", "Layer", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Reshape",
-           "SymbolicTensor", "Weight"]
+__all__ = sorted(name for name, value in dict(globals()).items()
+                 if isinstance(value, type) or name == "Input")
 
 
 def get(class_name):

@@ -204,16 +204,21 @@ class Layer:
         if is_symbolic(x):
             return self._call_symbolic(x)
         if isinstance(x, (list, tuple)):
-            x = [v.float32_array(item, f"x[{i}]") for i, item in enumerate(x)]
+            x = [self._input_array(item, f"x[{i}]") for i, item in enumerate(x)]
             self._build_for([(None,) + item.shape[1:] for item in x])
             y, y_layout = self._forward(x, [L.KERAS] * len(x))
         else:
-            x = v.float32_array(x, "x")
+            x = self._input_array(x, "x")
             self._build_for((None,) + x.shape[1:])
             y, y_layout = self._forward(x, L.KERAS)
         if isinstance(y, list):
             return [L.to_keras(item, lay) for item, lay in zip(y, y_layout)]
         return L.to_keras(y, y_layout)
+
+    def _input_array(self, x, name):
+        """An input given to __call__ as the array _forward takes: float32 (layers taking
+        integers override it)."""
+        return v.float32_array(x, name)
 
     def _call_symbolic(self, x):
         if isinstance(x, (list, tuple)):

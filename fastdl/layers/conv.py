@@ -41,6 +41,7 @@ def output_length(size, kernel, stride, dilation, padding):
 
 class _Conv(Layer):
     rank = None
+    _folds_into_plan = True  # a compiled model may run it as a fused plan step
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
@@ -152,9 +153,7 @@ class _Conv(Layer):
 
     def _maps(self, x, layout):
         """(x as the plans take it, channels-first, and the layout of the output)."""
-        if self.data_format == "channels_last":
-            return L.to_cf(x, layout), L.CF
-        return L.to_keras(x, layout), L.KERAS  # Keras' shape is channels-first
+        return L.maps(x, layout, self.data_format)
 
     def _forward(self, x, layout):
         x, out_layout = self._maps(x, layout)

@@ -13,12 +13,20 @@ from fastdl.layers.node import Node
 class InputLayer(Layer):
     """The model's input: `shape` without the batch axis (None for any extent)."""
 
-    def __init__(self, shape=None, batch_size=None, name=None, **kwargs):
+    def __init__(self, shape=None, batch_size=None, name=None, dtype=None, **kwargs):
         if shape is None:
             raise ValueError("shape: an InputLayer needs the input's shape (without the batch "
                              "axis)")
         super().__init__(name=name, **kwargs)
         self.shape = _shape_arg(shape)
+        # Integer inputs (token indices for an Embedding) stay integers; anything else is
+        # computed in float32.
+        if dtype in (None, "float32", np.float32, "float16", "float64", "bfloat16"):
+            self.dtype = "float32"
+        elif str(np.dtype(dtype)) in ("int32", "int64", "uint8", "int16", "uint16", "uint32"):
+            self.dtype = "int64"
+        else:
+            raise ValueError(f"dtype: expected a float or int dtype, got {dtype!r}")
         self.batch_size = None if batch_size is None else v.integer(batch_size, "batch_size", 1)
         self.built = True
         self.input_shape = self.output_shape = (self.batch_size,) + self.shape
@@ -31,14 +39,23 @@ class InputLayer(Layer):
     def _forward(self, x, layout):
         return x, layout
 
+    def _input_array(self, x, name):
+        if self.dtype == "int64":
+            return v.index_array(x, name)
+        return super()._input_array(x, name)
+
     def get_config(self):
-        return {"name": self.name, "shape": self.shape, "batch_size": self.batch_size}
+        config = {"name": self.name, "shape": self.shape, "batch_size": self.batch_size}
+        if self.dtype != "float32":
+            config["dtype"] = self.dtype
+        return config
 
 
-def Input(shape=None, batch_size=None, name=None):
+def Input(shape=None, batch_size=None, name=None, dtype=None):
     """A model input of `shape` (without the batch axis), as keras.Input: the
-    SymbolicTensor a functional model starts from."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name).output
+    SymbolicTensor a functional model starts from. dtype 'int32'/'int64' keeps integer
+    inputs (token indices) as integers; any other is computed in float32."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype).output
 
 
 class Dense(Layer):
@@ -161,6 +178,47 @@ class Dropout(Layer):
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape,
                 "seed": self.seed}
+
+
+class _SpatialDropout(Dropout):
+    """Drops whole feature maps while training; the identity at inference."""
+    rank = None
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, **kwargs)
+        self.data_format = data_format_arg(data_format)
+
+    def check_input(self, input_shape, first=False):
+        if len(input_shape) != self.rank + 2:
+            self._refuse(input_shape, f"a {self.rank + 2}-D shape")
+
+    def get_config(self):
+        config = {**super().get_config(), "data_format": self.data_format}
+        config.pop("noise_shape", None)
+        return config
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Dropout of whole channels of (N, steps, C) while training; the identity here."""
+    rank = 1
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("data_format")
+        return config
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Dropout of whole feature maps of (N, H, W, C) while training; the identity here."""
+    rank = 2
+
+
+class SpatialDropout3D(_SpatialDropout):
+    """Dropout of whole feature maps of (N, D, H, W, C) while training; the identity here."""
+    rank = 3
 
 
 class Flatten(Layer):

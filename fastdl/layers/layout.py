@@ -54,3 +54,12 @@ def to_cf(x, layout):
     if layout == CF:
         return x
     return np.ascontiguousarray(np.moveaxis(to_keras(x, layout), -1, 1))
+
+
+def maps(x, layout, data_format):
+    """(x channels-first, the layout of a map computed from it) for a spatial layer of
+    this data_format: a channels_last map is held CF; a channels_first one already has
+    the channels on axis 1 in Keras' own shape."""
+    if data_format == "channels_last":
+        return to_cf(x, layout), CF
+    return to_keras(x, layout), KERAS

@@ -96,10 +96,7 @@ class _Pooling(Layer):
         return tuple(input_shape[:2]) + out
 
     def _forward(self, x, layout):
-        if self.data_format == "channels_last":
-            x, out_layout = L.to_cf(x, layout), L.CF
-        else:
-            x, out_layout = L.to_keras(x, layout), L.KERAS
+        x, out_layout = L.maps(x, layout, self.data_format)
         plan = self._plans.get(x.shape)
         if plan is None:
             plan = self._plans[x.shape] = self._new_plan(x.shape)
@@ -162,10 +159,7 @@ class _Global(Layer):
         return (input_shape[0], channels) + ones
 
     def _forward(self, x, layout):
-        if self.data_format == "channels_last":
-            x, map_layout = L.to_cf(x, layout), L.CF
-        else:
-            x, map_layout = L.to_keras(x, layout), L.KERAS
+        x, map_layout = L.maps(x, layout, self.data_format)
         y = (ops.global_avg_pool if self.kind == "avg" else ops.global_max_pool)(x)
         if self.keepdims:
             return y, map_layout

@@ -57,8 +57,8 @@ def compile_program(program):
         absorbed = [j for j in (bn, act_step) if j is not None]
         done.update(absorbed)
         fused = kind(layer, steps[bn].layer if bn is not None else None,
-                     steps[act_step].layer.activation if act_step is not None else None,
-                     [steps[j].layer for j in absorbed])
+                     fusible_activation(steps[act_step].layer) if act_step is not None
+                     else None, [steps[j].layer for j in absorbed])
         out_slot = steps[last].outputs
         fused.reuse_output = out_slot not in outputs
         fused_steps.append(Step(fused, ins, out_slot))
@@ -86,13 +86,23 @@ def _only_reader(step_index, steps, readers, outputs):
     return r[0] if len(r) == 1 else None
 
 
+def fusible_activation(layer):
+    """The activations.Activation a plan's write-back can compute for this layer (an
+    Activation layer, or one offering fusible_activation()), else None."""
+    from fastdl.layers.core import Activation
+    if type(layer) is Activation:
+        return layer.activation if layer.activation.fused is not None else None
+    offered = getattr(layer, "fusible_activation", None)
+    return offered() if callable(offered) else None
+
+
 def _plan_step_kind(layer):
     """FusedConv / FusedDense for a convolution or Dense layer whose activation its plan
     computes (or none), else None."""
     from fastdl.layers.conv import _Conv
     from fastdl.layers.core import Dense
-    kind = FusedConv if isinstance(layer, _Conv) else FusedDense if isinstance(
-        layer, Dense) else None
+    kind = FusedConv if isinstance(layer, _Conv) and layer._folds_into_plan else \
+        FusedDense if isinstance(layer, Dense) else None
     if kind is None or (layer.activation.fused is None and layer.activation.name != "linear"):
         return None
     return kind
@@ -101,17 +111,10 @@ def _plan_step_kind(layer):
 def _chain(i, steps, readers, outputs):
     """(fused step class, BN step index or None, Activation step index or None) for a
     conv/dense step i that can absorb what follows it; None if nothing can be fused."""
-    from fastdl.layers.conv import _Conv
-    from fastdl.layers.core import Activation, Dense
     from fastdl.layers.normalization import BatchNormalization
     layer = steps[i].layer
-    if isinstance(layer, _Conv):
-        kind = FusedConv
-    elif isinstance(layer, Dense):
-        kind = FusedDense
-    else:
-        return None
-    if layer.activation.name != "linear":
+    kind = _plan_step_kind(layer)
+    if kind is None or layer.activation.name != "linear":
         return None
     bn = act = None
     j = _only_reader(i, steps, readers, outputs)
@@ -119,8 +122,7 @@ def _chain(i, steps, readers, outputs):
             layer, steps[j].layer):
         bn = j
         j = _only_reader(j, steps, readers, outputs)
-    if j is not None and type(steps[j].layer) is Activation and (
-            steps[j].layer.activation.fused is not None):
+    if j is not None and fusible_activation(steps[j].layer) is not None:
         act = j
     if bn is None and act is None:
         return None

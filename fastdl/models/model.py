@@ -71,6 +71,10 @@ class Model(Layer):
     def _input_shapes(self):
         return [t.shape for t in self.inputs]
 
+    def _input_layers(self):
+        """The InputLayers, which convert what predict is given (float32, or integers)."""
+        return [t.layer for t in self.inputs]
+
     # ------------------------------------------------------------------ weights
 
     @property
@@ -202,9 +206,9 @@ class Model(Layer):
             raise ValueError(f"x: {self.name} has {len(self.inputs)} inputs ({names}), got "
                              f"{len(xs)} array(s)")
         arrays = []
-        for i, (item, name, want) in enumerate(zip(xs, self._input_names(),
-                                                   self._input_shapes())):
-            a = v.float32_array(item, "x" if len(xs) == 1 else f"x[{i}]")
+        for i, (item, name, want, layer) in enumerate(zip(
+                xs, self._input_names(), self._input_shapes(), self._input_layers())):
+            a = layer._input_array(item, "x" if len(xs) == 1 else f"x[{i}]")
             if a.ndim == 0:
                 raise ValueError(f"x: expected a batch of inputs, got a scalar")
             if not _compatible(want, a.shape):

@@ -78,6 +78,9 @@ class Sequential(Model):
     def _input_shapes(self):
         return [self._input.output_shape]
 
+    def _input_layers(self):
+        return [self._input]
+
     @property
     def inputs(self):
         return [] if self._input is None else [self._input.output]
@@ -160,9 +163,9 @@ class Sequential(Model):
             self._build_layers()
         return super()._prepare(x)
 
-    @staticmethod
-    def _first_array(x):
-        a = v.float32_array(x, "x")
+    def _first_array(self, x):
+        first = self._layers[0] if self._layers else None
+        a = first._input_array(x, "x") if first is not None else v.float32_array(x, "x")
         if a.ndim == 0:
             raise ValueError("x: expected a batch of inputs, got a scalar")
         return a

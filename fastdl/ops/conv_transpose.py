@@ -6,6 +6,7 @@ W^T packed once by the plan) then col2im scatters cols into the output.
 """
 import numbers
 
+from fastdl import _conv_geometry as geometry
 from fastdl import _validate as v
 from fastdl._backend import kernels
 from fastdl._conv_geometry import AXES
@@ -33,7 +34,13 @@ class _ConvTransposePlan(WeightedPlan):
         if isinstance(padding, str):
             raise ValueError(f"padding: expected an int or {dims} ints (transposed "
                              f"convolutions take no 'same'/'valid'), got {padding!r}")
-        self.padding = v.int_tuple(padding, "padding", dims, 0)
+        # What the output loses at each end (torch's padding: the same at both); per-side
+        # pairs, as the forward convolution takes, crop unevenly (Keras' 'same').
+        flat = geometry.padding(padding, dims, self.kernel_size, self.dilation, self.stride,
+                                allow_same=False)
+        self._pads = tuple(zip(flat[0::2], flat[1::2]))
+        symmetric = all(a == b for a, b in self._pads)
+        self.padding = tuple(a for a, _ in self._pads) if symmetric else self._pads
         self.output_padding = v.int_tuple(output_padding, "output_padding", dims, 0)
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op >= max(s, d):
@@ -41,15 +48,15 @@ class _ConvTransposePlan(WeightedPlan):
                                  f"{self.stride} or dilation {self.dilation} (as in PyTorch), "
                                  f"got {self.output_padding}")
         self.activation, self.negative_slope = v.activation(activation, negative_slope)
-        flat_padding = tuple(q for p in self.padding for q in (p, p))
-        self._impl = kernels.ConvTransposePlan(self._w, self._b, self.stride, flat_padding,
+        self._impl = kernels.ConvTransposePlan(self._w, self._b, self.stride, flat,
                                                self.dilation, self.groups, self.activation,
                                                self.negative_slope)
 
     def _min_sizes(self, in_sizes):
-        """Output extents without output_padding: (in-1)*s - 2p + d*(k-1) + 1."""
-        return tuple((i - 1) * s - 2 * p + d * (k - 1) + 1 for i, s, p, d, k in
-                     zip(in_sizes, self.stride, self.padding, self.dilation, self.kernel_size))
+        """Output extents without output_padding: (in-1)*s - 2p + d*(k-1) + 1 (with the
+        two ends' padding where they differ)."""
+        return tuple((i - 1) * s - a - b + d * (k - 1) + 1 for i, s, (a, b), d, k in
+                     zip(in_sizes, self.stride, self._pads, self.dilation, self.kernel_size))
 
     def _requested_sizes(self, output_size, in_sizes, minimum):
         """output_size (spatial, or with N and C in front as torch accepts) checked against
