@@ -22,9 +22,11 @@ from fastdl.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePo
                                    GlobalAveragePooling3D, GlobalMaxPooling1D,
                                    GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
                                    MaxPooling2D, MaxPooling3D)
+from fastdl.layers.recurrent import GRU, LSTM, SimpleRNN
 from fastdl.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector,
                                      UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D,
                                      ZeroPadding2D, ZeroPadding3D)
+from fastdl.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = sorted(name for name, value in dict(globals()).items()
                  if isinstance(value, type) or name == "Input")

@@ -88,18 +88,28 @@ class Layer:
         self._weights.append(weight)
         return weight
 
+    def _sublayers(self):
+        """[(attribute name, layer)] of the layers this one holds (a wrapper's inner
+        layers), whose weights follow its own; the name is Keras' path in weights files."""
+        return []
+
     @property
     def weights(self):
-        """Every weight, in Keras order (the order of get_weights)."""
-        return list(self._weights)
+        """Every weight, in Keras order (the order of get_weights): its own, then its
+        sublayers'."""
+        return list(self._weights) + [w for _, sub in self._sublayers() for w in sub.weights]
 
     @property
     def trainable_weights(self):
-        return [w for w in self._weights if w.trainable and self.trainable]
+        if not self.trainable:
+            return []
+        return [w for w in self._weights if w.trainable] + [
+            w for _, sub in self._sublayers() for w in sub.trainable_weights]
 
     @property
     def non_trainable_weights(self):
-        return [w for w in self._weights if not (w.trainable and self.trainable)]
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
 
     def get_weights(self):
         """Copies of the weights as NumPy arrays, in Keras order and shapes."""
@@ -119,9 +129,10 @@ class Layer:
         except TypeError:
             raise TypeError(f"{self.name}: expected a list of arrays, got "
                             f"{type(weights).__name__}") from None
-        if len(weights) != len(self._weights):
-            raise ValueError(f"{self.name}: expected {len(self._weights)} weight arrays "
-                             f"({', '.join(w.name for w in self._weights) or 'none'}), got "
+        every = self.weights
+        if len(weights) != len(every):
+            raise ValueError(f"{self.name}: expected {len(every)} weight arrays "
+                             f"({', '.join(w.name for w in every) or 'none'}), got "
                              f"{len(weights)}")
         out = []
         for w, a in zip(self._weights, weights):
@@ -130,12 +141,20 @@ class Layer:
                 raise ValueError(f"{self.name}: weight {w.name} expected shape {w.shape}, "
                                  f"got {a.shape}")
             out.append(a)
+        i = len(self._weights)
+        for _, sub in self._sublayers():
+            n = len(sub.weights)
+            out += sub._checked_weights(weights[i:i + n])
+            i += n
         return out
 
     def _weights_changed(self):
         """Gives the plans built so far the new weights (each repacks in place) and counts
-        the change (`_version`: what a model's fused steps compare against)."""
+        the change (`_version`: what a model's fused steps compare against); the same for
+        the sublayers."""
         self._version = getattr(self, "_version", 0) + 1
+        for _, sub in self._sublayers():
+            sub._weights_changed()
         for key, plan in self._plans.items():
             self._update_plan(key, plan)
 
@@ -146,17 +165,19 @@ class Layer:
     def _keras_weight_paths(self):
         """Where Keras' weights files keep each weight of `weights` (same order), relative
         to the layer's group: its own variables under 'vars/<i>', numbered trainable first
-        as Keras creates them. Layers holding sublayers (a cell, wrapped layers) override."""
+        as Keras creates them, then each sublayer's under its attribute name."""
         own = ([w for w in self._weights if w.trainable] +
                [w for w in self._weights if not w.trainable])
         number = {id(w): i for i, w in enumerate(own)}
-        return [f"vars/{number[id(w)]}" for w in self.weights]
+        return [f"vars/{number[id(w)]}" for w in self._weights] + [
+            f"{attr}/{path}" for attr, sub in self._sublayers()
+            for path in sub._keras_weight_paths()]
 
     def count_params(self):
         if not self.built:
             raise ValueError(f"{self.name}: count_params needs a built layer (call it on an "
                              f"input or build it first)")
-        return int(sum(w.value.size for w in self._weights))
+        return int(sum(w.value.size for w in self.weights))
 
     # ------------------------------------------------------------------ building
 

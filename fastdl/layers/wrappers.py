@@ -1,0 +1,156 @@
+"""Wrappers: Bidirectional (a recurrent layer run forwards and backwards) and
+TimeDistributed (any layer -- a Conv2D, a whole model -- applied to every time step).
+Their inner layers' weights are theirs, in Keras' order and weights-file paths."""
+import numpy as np
+
+from fastdl.layers import layout as L
+from fastdl.layers.base import Layer
+
+
+def _layer_arg(layer, name):
+    """A layer, or a {'class_name', 'config'} dict (a config) made into one."""
+    if isinstance(layer, dict):
+        from fastdl import layers as layer_module
+        return layer_module.get(layer["class_name"]).from_config(layer["config"])
+    if not isinstance(layer, Layer):
+        raise TypeError(f"{name}: expected a fastdl layer, got {type(layer).__name__}")
+    return layer
+
+
+def _nested_config(layer):
+    return {"class_name": layer.class_name, "config": layer.get_config()}
+
+
+class Bidirectional(Layer):
+    """`layer` (LSTM, GRU, SimpleRNN) forwards and a copy (or backward_layer) backwards;
+    the outputs merged by merge_mode 'concat' (default), 'sum', 'mul', 'ave' or None (a
+    list of both). The backward sequence is put back in time order before merging."""
+
+    _MODES = ("concat", "sum", "mul", "ave", None)
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None,
+                 **kwargs):
+        from fastdl.layers.recurrent import _RNN
+        layer = _layer_arg(layer, "layer")
+        if not isinstance(layer, _RNN):
+            raise TypeError(f"layer: expected a recurrent layer (LSTM, GRU, SimpleRNN), got "
+                            f"{layer.class_name}")
+        if merge_mode not in self._MODES:
+            raise ValueError(f"merge_mode: expected one of {self._MODES}, got {merge_mode!r}")
+        super().__init__(**kwargs)
+        config = layer.get_config()
+        config["name"] = f"forward_{layer.name}"
+        self.forward_layer = type(layer).from_config(config)
+        if backward_layer is None:
+            config = layer.get_config()
+            config.update(name=f"backward_{layer.name}", go_backwards=not layer.go_backwards)
+            self.backward_layer = type(layer).from_config(config)
+        else:
+            self.backward_layer = _layer_arg(backward_layer, "backward_layer")
+            if self.backward_layer.go_backwards == self.forward_layer.go_backwards:
+                raise ValueError("backward_layer: its go_backwards must be the opposite of "
+                                 "layer's")
+            for attr in ("return_sequences", "return_state"):
+                if getattr(self.backward_layer, attr) != getattr(self.forward_layer, attr):
+                    raise ValueError(f"backward_layer: its {attr} must match layer's")
+        self.merge_mode = merge_mode
+        self._initial = weights
+
+    def _sublayers(self):
+        return [("forward_layer", self.forward_layer),
+                ("backward_layer", self.backward_layer)]
+
+    def check_input(self, input_shape, first=False):
+        self.forward_layer.check_input(input_shape, first)
+
+    def build(self, input_shape):
+        self.forward_layer._build_for(input_shape)
+        self.backward_layer._build_for(input_shape)
+        if self._initial is not None:
+            self.set_weights(self._initial)
+            self._initial = None
+
+    def compute_output_shape(self, input_shape):
+        fw = self.forward_layer.compute_output_shape(input_shape)
+        bw = self.backward_layer.compute_output_shape(input_shape)
+        out_f, out_b = (fw[0], bw[0]) if isinstance(fw, list) else (fw, bw)
+        if self.merge_mode == "concat":
+            out = [tuple(out_f[:-1]) + (out_f[-1] + out_b[-1],)]
+        elif self.merge_mode is None:
+            out = [tuple(out_f), tuple(out_b)]
+        else:
+            out = [tuple(out_f)]
+        if isinstance(fw, list):
+            return out + list(fw[1:]) + list(bw[1:])
+        return out if len(out) > 1 else out[0]
+
+    def _forward(self, x, layout):
+        x = L.to_keras(x, layout)
+        fw, _ = self.forward_layer._forward(x, L.KERAS)
+        bw, _ = self.backward_layer._forward(x, L.KERAS)
+        states = []
+        if isinstance(fw, list):
+            fw, bw, states = fw[0], bw[0], fw[1:] + bw[1:]
+        if self.forward_layer.return_sequences:
+            bw = np.ascontiguousarray(bw[:, ::-1])
+        if self.merge_mode == "concat":
+            out = [np.concatenate([fw, bw], axis=-1)]
+        elif self.merge_mode == "sum":
+            out = [fw + bw]
+        elif self.merge_mode == "mul":
+            out = [fw * bw]
+        elif self.merge_mode == "ave":
+            out = [(fw + bw) * np.float32(0.5)]
+        else:
+            out = [fw, bw]
+        out += states
+        if len(out) == 1:
+            return out[0], L.KERAS
+        return out, [L.KERAS] * len(out)
+
+    def get_config(self):
+        config = {**super().get_config(), "layer": _nested_config(self.forward_layer),
+                  "merge_mode": self.merge_mode,
+                  "backward_layer": _nested_config(self.backward_layer)}
+        config["layer"]["config"]["name"] = self.forward_layer.name[len("forward_"):] \
+            if self.forward_layer.name.startswith("forward_") else self.forward_layer.name
+        return config
+
+
+class TimeDistributed(Layer):
+    """`layer` applied to every step of (N, steps, ...): one call on (N * steps, ...)."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = _layer_arg(layer, "layer")
+
+    def _sublayers(self):
+        return [("layer", self.layer)]
+
+    def check_input(self, input_shape, first=False):
+        if isinstance(input_shape, list) or len(input_shape) < 3:
+            self._refuse(input_shape, "a shape (None, steps, ...) of at least 3 axes")
+        if not first:  # any number of steps; each step as the inner layer takes it
+            self.layer.check_input((None,) + tuple(input_shape[2:]))
+
+    def build(self, input_shape):
+        self.layer._build_for((None,) + tuple(input_shape[2:]))
+
+    def compute_output_shape(self, input_shape):
+        inner = self.layer._build_for((None,) + tuple(input_shape[2:]))
+        if isinstance(inner, list):
+            raise ValueError(f"{self.name} (TimeDistributed): {self.layer.name} has several "
+                             f"outputs")
+        return (input_shape[0], input_shape[1]) + tuple(inner[1:])
+
+    def _forward(self, x, layout):
+        x = L.to_keras(x, layout)
+        n, steps = x.shape[:2]
+        y, y_layout = self.layer._forward(np.ascontiguousarray(
+            x.reshape((n * steps,) + x.shape[2:])), L.KERAS)
+        y = L.to_keras(y, y_layout)
+        return y.reshape((n, steps) + y.shape[1:]), L.KERAS
+
+    def get_config(self):
+        return {**super().get_config(), "layer": _nested_config(self.layer)}
+
