@@ -94,3 +94,49 @@ def test_refusals_name_the_module():
     with pytest.raises(ValueError, match=r"0 \(Conv2d\): takes 3 in channels, but its "
                                          r"input has shape \(None, 4, 8, 8\)"):
         from_torch(nn.Sequential(nn.Conv2d(3, 2, 3)), (4, 8, 8))
+
+
+def test_padded_convs_transposed_convs_and_parametric_activations():
+    _check(nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.LeakyReLU(0.05),
+        nn.Conv2d(8, 8, (3, 1), padding=(1, 0), groups=8), nn.ELU(alpha=0.7),
+        nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1),
+        nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1), nn.Softmax(dim=1)), (3, 9, 10))
+    _check(nn.Sequential(nn.Conv1d(2, 4, 3, padding=2, dilation=2),
+                         nn.ConvTranspose1d(4, 3, 5, stride=3, padding=2), nn.Tanh()),
+           (2, 11))
+    _check(nn.Sequential(nn.Conv3d(2, 3, 3, padding=1),
+                         nn.ConvTranspose3d(3, 2, 2, stride=2)), (2, 3, 4, 3))
+
+
+@pytest.mark.parametrize("cls, bidirectional, layers_", [
+    (nn.LSTM, False, 1), (nn.LSTM, True, 2), (nn.GRU, False, 2), (nn.GRU, True, 1)])
+def test_recurrent_modules(cls, bidirectional, layers_):
+    rnn = cls(5, 6, num_layers=layers_, batch_first=True, bidirectional=bidirectional)
+
+    class Seq(nn.Module):  # what people put in a Sequential: the output sequence only
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), rnn).eval()
+    fastdl.utils.clear_session()
+    model = from_torch(module, (7, 4))
+    x = RNG.standard_normal((3, 7, 4)).astype(np.float32)
+    with torch.inference_mode():
+        want = Seq()(module[1](module[0](torch.from_numpy(x)))).numpy()
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-4, atol=1e-5)
+
+
+def test_embedding_first():
+    module = nn.Sequential(nn.Embedding(20, 6), nn.Flatten(), nn.Linear(30, 3)).eval()
+    fastdl.utils.clear_session()
+    model = from_torch(module, (5,))
+    x = RNG.integers(0, 20, (4, 5))
+    with torch.inference_mode():
+        want = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)

@@ -101,9 +101,41 @@ def channels_last_chain(ns):
     return ns.Model(inp, L.Dense(2)(L.Flatten()(x)))
 
 
+def unet(ns):
+    """A small U-Net-style encoder/decoder: Conv2DTranspose, UpSampling2D and skip
+    Concatenates."""
+    L = ns.layers
+    inp = ns.Input((16, 16, 3))
+    e1 = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    e2 = L.Conv2D(16, 3, padding="same", activation="relu")(L.MaxPooling2D(2)(e1))
+    b = L.Conv2D(16, 3, padding="same", activation="relu")(L.MaxPooling2D(2)(e2))
+    d2 = L.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu")(b)
+    d2 = L.Conv2D(16, 3, padding="same", activation="relu")(L.Concatenate()([d2, e2]))
+    d1 = L.UpSampling2D(2)(d2)
+    d1 = L.Conv2D(8, 3, padding="same", activation="relu")(L.Concatenate()([d1, e1]))
+    return ns.Model(inp, L.Conv2D(2, 1, activation="sigmoid")(d1))
+
+
+def mobilenet_separable(ns):
+    """A MobileNet-style depthwise-separable CNN with BatchNormalization and
+    GlobalAveragePooling2D."""
+    L = ns.layers
+    inp = ns.Input((24, 24, 3))
+    x = L.ReLU(6.0)(L.BatchNormalization()(L.Conv2D(8, 3, strides=2, padding="same",
+                                                    use_bias=False)(inp)))
+    for filters, stride in ((16, 1), (24, 2)):
+        x = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
+        x = L.ReLU(6.0)(L.BatchNormalization()(x))
+        x = L.Conv2D(filters, 1, use_bias=False)(x)
+        x = L.ReLU(6.0)(L.BatchNormalization()(x))
+    x = L.SeparableConv2D(32, 3, padding="same", activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return ns.Model(inp, L.Dense(5, activation="softmax")(L.Dropout(0.2)(x)))
+
+
 FAMILIES = {f.__name__: f for f in (two_in_two_out, tcn, residual_cnn, shared_layers,
                                       nested_models, sequential_around_functional,
-                                      channels_last_chain)}
+                                      channels_last_chain, unet, mobilenet_separable)}
 
 
 def _inputs(model, n=5):

@@ -24,7 +24,9 @@ def from_torch(module, input_shape, name=None):
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
     modules = list(_flatten(module, nn))
-    model = Sequential([layers.Input(tuple(input_shape))], name=name)
+    indices = bool(modules) and isinstance(modules[0][1], nn.Embedding)
+    model = Sequential([layers.Input(tuple(input_shape), dtype="int64" if indices else None)],
+                       name=name)
     for path, m in modules:
         for layer, weights in _convert(path, m, nn, layers, model.output_shape or
                                        model.input_shape):
