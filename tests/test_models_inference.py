@@ -136,3 +136,25 @@ def test_sequential_recompiles_after_add_and_pop():
     np.testing.assert_allclose(model(x), np.maximum(before, 0), rtol=1e-6, atol=1e-6)
     model.pop()
     np.testing.assert_allclose(model(x), before, rtol=1e-6, atol=1e-6)
+
+
+def test_zero_padding_runs_inside_the_next_convolution():
+    fastdl.utils.clear_session()
+    inp = layers.Input((9, 8, 3))
+    x = layers.ZeroPadding2D(((1, 2), (0, 1)))(inp)
+    x = layers.Conv2D(4, 3, strides=2, use_bias=False)(x)            # takes the padding
+    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    p = layers.ZeroPadding2D(1)(x)
+    y = layers.DepthwiseConv2D(3)(p)                                  # takes it too
+    z = layers.ZeroPadding2D(1)(y)
+    a = layers.Conv2D(2, 3, padding="same")(z)                        # 'same': not fused
+    b = layers.Conv2D(2, 3)(z)                                        # two readers: not
+    model = Model(inp, [a, b])
+    _randomize(model)
+    compiled = compile_program(model._program)
+    names = [s.layer.name for s in compiled.steps]
+    assert "zero_padding2d" not in names and "zero_padding2d_1" not in names
+    assert "zero_padding2d_2" in names
+    x = RNG.standard_normal((2, 9, 8, 3)).astype(np.float32)
+    for got, want in zip(model.predict(x, verbose=0), _unfused(model, x)):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)

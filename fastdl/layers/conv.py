@@ -141,10 +141,12 @@ class _Conv(Layer):
                                                      self._bias(), self.activation)
         return plan
 
-    def _new_plan(self, spatial, weight, bias, activation):
+    def _new_plan(self, spatial, weight, bias, activation, pads=None):
         """A plan for inputs of these spatial sizes computing activation(conv + bias) with
-        weight [filters, in/groups, *k] (PyTorch's layout)."""
-        return _PLANS[self.rank](weight, bias, self.strides, self._pads(spatial),
+        weight [filters, in/groups, *k] (PyTorch's layout), padded by `pads` ((before,
+        after) per axis) instead of the layer's own padding if given."""
+        return _PLANS[self.rank](weight, bias, self.strides,
+                                 self._pads(spatial) if pads is None else pads,
                                  self.dilation_rate, self.groups, activation.fused,
                                  negative_slope=activation.alpha)
 

@@ -34,6 +34,7 @@ def compile_program(program):
     outputs = set(program.output_slots)
     steps = list(program.steps)
     alias = {}  # slot -> the slot it equals (identity steps dropped)
+    padded = {}  # conv step -> the zero padding it takes over
     done = set()
     fused_steps = []
     for i, step in enumerate(steps):
@@ -43,6 +44,11 @@ def compile_program(program):
         layer = step.layer
         if getattr(layer, "_identity_at_inference", False) and not isinstance(
                 step.inputs, list):
+            alias[step.outputs] = ins
+            continue
+        j = _only_reader(i, steps, readers, outputs)
+        if j is not None and _pads_into(layer, steps[j].layer):
+            padded[j] = layer.padding  # the conv pads; this copy is not made
             alias[step.outputs] = ins
             continue
         chain = _chain(i, steps, readers, outputs)
@@ -59,11 +65,22 @@ def compile_program(program):
         fused = kind(layer, steps[bn].layer if bn is not None else None,
                      fusible_activation(steps[act_step].layer) if act_step is not None
                      else None, [steps[j].layer for j in absorbed])
+        if i in padded:
+            fused.pads = padded[i]
         out_slot = steps[last].outputs
         fused.reuse_output = out_slot not in outputs
         fused_steps.append(Step(fused, ins, out_slot))
     out_slots = [alias.get(s, s) for s in program.output_slots]
     return Program(fused_steps, program.input_slots, out_slots, program.n_slots)
+
+
+def _pads_into(layer, reader):
+    """True where `layer` is a ZeroPadding the convolution `reader` can do itself (a
+    'valid' convolution of the same rank and data_format, run as a plan step)."""
+    from fastdl.layers.reshaping import _ZeroPadding
+    return (isinstance(layer, _ZeroPadding) and _plan_step_kind(reader) is FusedConv
+            and reader.padding == "valid" and reader.rank == layer.rank
+            and reader.data_format == layer.data_format)
 
 
 def _rename(slots, alias):
@@ -192,6 +209,7 @@ class _Fused:
 
 
 class FusedConv(_Fused):
+    pads = None  # ((before, after), ...) of a ZeroPadding taken over, else the layer's
     @staticmethod
     def folds(conv, bn):
         """True where bn normalizes the conv's channel axis."""
@@ -204,7 +222,8 @@ class FusedConv(_Fused):
         x, out_layout = conv._maps(x, layout)
         spatial = x.shape[2:]
         plan = self._plan(conv._plan_key(spatial),
-                          lambda w, b: conv._new_plan(spatial, w, b, self.activation),
+                          lambda w, b: conv._new_plan(spatial, w, b, self.activation,
+                                                      self.pads),
                           lambda: self._folded(conv._torch_weight(), conv._bias()))
         return self._call(plan, x, self._out(plan.output_shape(x.shape))), out_layout
 
