@@ -107,16 +107,17 @@ def run_footnotes(run: SuiteRun) -> List[str]:
 
 
 def overhead_lines(run: SuiteRun, subject_name: str) -> List[str]:
-    """For whole-model cases: fastdl's model time, the sum of its steps' times (each step
-    timed alone) and the difference, the model's own overhead, as a share of the model
-    time."""
+    """For whole-model cases: fastdl's model time, the sum of its steps' times (timed
+    inside runs: the kernels' time) and the difference, the model's own overhead, as a
+    share of the model time."""
     rows = [(cr.case.name, cr.results[subject_name]) for cr in run.cases
             if cr.results.get(subject_name) and cr.results[subject_name].steps_ms
             and cr.results[subject_name].ms]
     if not rows:
         return []
     width = max([len("case"), *(len(name) for name, _ in rows)])
-    lines = [f"  model overhead of {subject_name} (model ms - sum of its steps' ms):",
+    lines = [f"  model overhead of {subject_name} (model ms - sum of its steps' ms, the "
+             f"steps timed inside runs):",
              f"  {'case':<{width}} {'model ms':>9} {'steps ms':>9} {'overhead':>9}"]
     for name, result in rows:
         over = result.ms - result.steps_ms

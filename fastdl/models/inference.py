@@ -272,28 +272,31 @@ class InferenceRunner:
             self._lock.release()
 
     def profile(self, xs, layouts, repeat=5):
-        """[(step name, median ms)] of the compiled steps, each timed alone (repeat times)
-        on the inputs a run gives it: the kernels' share of a model's time."""
+        """[(step name, median ms)]: each compiled step's call timed inside whole runs of
+        the program (repeat runs), where its inputs come from the step before as in any
+        call -- the model's time spent in its kernels; the rest of a call's time is the
+        model's own overhead (the loop, input checks, output conversion)."""
         program = self.compiled
-        values = [None] * program.n_slots
-        lays = [None] * program.n_slots
-        for s, x, lay in zip(program.input_slots, xs, layouts):
-            values[s], lays[s] = x, lay
-        timings = []
+        runs = []
         with self._lock:
-            for step in program.steps:
-                if isinstance(step.inputs, list):
-                    x, lay = [values[s] for s in step.inputs], [lays[s] for s in step.inputs]
-                else:
-                    x, lay = values[step.inputs], lays[step.inputs]
-                samples = []
-                for _ in range(max(1, repeat)):
+            for _ in range(max(1, repeat)):
+                values = [None] * program.n_slots
+                lays = [None] * program.n_slots
+                for s, x, lay in zip(program.input_slots, xs, layouts):
+                    values[s], lays[s] = x, lay
+                times = []
+                for step in program.steps:
+                    several = isinstance(step.inputs, list)
+                    x = [values[s] for s in step.inputs] if several else values[step.inputs]
+                    lay = [lays[s] for s in step.inputs] if several else lays[step.inputs]
                     start = time.perf_counter()
                     y, y_lay = step.layer._forward(x, lay)
-                    samples.append(time.perf_counter() - start)
-                timings.append((step.layer.name, 1e3 * float(np.median(samples))))
-                outs = step.outputs if isinstance(step.outputs, list) else [step.outputs]
-                ys, y_lays = (y, y_lay) if isinstance(step.outputs, list) else ([y], [y_lay])
-                for s, a, al in zip(outs, ys, y_lays):
-                    values[s], lays[s] = (a.copy() if isinstance(a, np.ndarray) else a), al
-        return timings
+                    times.append(time.perf_counter() - start)
+                    if isinstance(step.outputs, list):
+                        for s, a, al in zip(step.outputs, y, y_lay):
+                            values[s], lays[s] = a, al
+                    else:
+                        values[step.outputs], lays[step.outputs] = y, y_lay
+                runs.append(times)
+        medians = np.median(np.array(runs), axis=0) if program.steps else []
+        return [(step.layer.name, 1e3 * float(t)) for step, t in zip(program.steps, medians)]

@@ -241,8 +241,8 @@ class Model(Layer):
 
     def profile(self, x, repeat=5):
         """[(step, median ms)]: each step of the compiled model (fused layers count as one)
-        timed alone on the inputs x gives it. Their sum is the time in kernels; a call of
-        the model takes that plus the model's own overhead."""
+        timed inside `repeat` runs on x. Their sum is the time in kernels; a call of the
+        model takes that plus the model's own overhead."""
         xs = self._prepare(x)
         return self._executor().profile(xs, [L.KERAS] * len(xs), v.integer(repeat, "repeat",
                                                                             1))
