@@ -69,3 +69,14 @@ def pair_model(build, shift_vectors=True):
         k.set_weights(weights)
     f.set_weights(weights)
     return k, f
+
+
+def assert_close(got, want, rtol=1e-4):
+    """Outputs (an array or a list of them) equal to rtol, the absolute tolerance scaled
+    by the largest reference value."""
+    got = got if isinstance(got, list) else [got]
+    want = want if isinstance(want, list) else [want]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == np.float32
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * max(np.abs(w).max(), 1e-3))

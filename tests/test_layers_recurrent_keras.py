@@ -5,21 +5,12 @@ Bidirectional(GRU)), summaries, configs, weights files, bad input, every backend
 import numpy as np
 import pytest
 
-from keras_oracle import (RNG, fastdl_summary, keras, keras_predict, keras_summary, pair,
-                          pair_model)
+from keras_oracle import (RNG, assert_close, fastdl_summary, keras, keras_predict,
+                          keras_summary, pair, pair_model)
 
 import fastdl
 from fastdl import layers
 from fastdl.models import Sequential
-
-
-def _close(got, want, rtol=1e-4):
-    got = got if isinstance(got, list) else [got]
-    want = want if isinstance(want, list) else [want]
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * max(1.0, np.abs(w).max()))
 
 
 def _functional(make, shape):
@@ -44,7 +35,7 @@ def test_recurrent_layer_options(kind, options):
     k, f = pair_model(_functional(
         lambda m: getattr(m, cls_name)(5, **options, **extra), (7, 3)))
     x = RNG.standard_normal((4, 7, 3)).astype(np.float32)
-    _close(f.predict(x, verbose=0), keras_predict(k, x))
+    assert_close(f.predict(x, verbose=0), keras_predict(k, x))
     assert fastdl_summary(f) == keras_summary(k)
 
 
@@ -57,7 +48,7 @@ def test_recurrent_activations(kind, kwargs):
     k, f = pair_model(_functional(
         lambda m: getattr(m, kind)(4, return_sequences=True, **kwargs), (6, 3)))
     x = RNG.standard_normal((3, 6, 3)).astype(np.float32)
-    _close(f.predict(x, verbose=0), keras_predict(k, x))
+    assert_close(f.predict(x, verbose=0), keras_predict(k, x))
 
 
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
@@ -67,7 +58,7 @@ def test_bidirectional(merge_mode, sequences):
         lambda m: m.Bidirectional(m.GRU(4, return_sequences=sequences),
                                   merge_mode=merge_mode), (6, 3)))
     x = RNG.standard_normal((3, 6, 3)).astype(np.float32)
-    _close(f.predict(x, verbose=0), keras_predict(k, x))
+    assert_close(f.predict(x, verbose=0), keras_predict(k, x))
     assert fastdl_summary(f) == keras_summary(k)
 
 
@@ -75,13 +66,13 @@ def test_bidirectional_states_and_backward_layer():
     k, f = pair_model(_functional(
         lambda m: m.Bidirectional(m.LSTM(4, return_state=True)), (6, 3)))
     x = RNG.standard_normal((3, 6, 3)).astype(np.float32)
-    _close(f.predict(x, verbose=0), keras_predict(k, x))
+    assert_close(f.predict(x, verbose=0), keras_predict(k, x))
     k, f = pair_model(_functional(
         lambda m: m.Bidirectional(m.LSTM(3, return_sequences=True),
                                   backward_layer=m.SimpleRNN(3, return_sequences=True,
                                                              go_backwards=True)), (6, 2)))
     x = RNG.standard_normal((2, 6, 2)).astype(np.float32)
-    _close(f.predict(x, verbose=0), keras_predict(k, x))
+    assert_close(f.predict(x, verbose=0), keras_predict(k, x))
 
 
 def conv1d_lstm(m, Input):
@@ -113,18 +104,18 @@ def test_model_families(build, shape, integer, tmp_path):
     x = (RNG.integers(0, 50, (4,) + shape) if integer else
          RNG.standard_normal((4,) + shape)).astype(np.float32)
     want = keras_predict(k, x)
-    _close(f.predict(x, verbose=0), want)
+    assert_close(f.predict(x, verbose=0), want)
     assert fastdl_summary(f) == keras_summary(k)
     # Through Keras' files: the .keras archive and the weights file.
     k.save(tmp_path / "m.keras")
-    _close(fastdl.io.load_keras(tmp_path / "m.keras").predict(x, verbose=0), want)
+    assert_close(fastdl.io.load_keras(tmp_path / "m.keras").predict(x, verbose=0), want)
     k.save_weights(tmp_path / "m.weights.h5")
     f.set_weights([np.zeros_like(w) for w in f.get_weights()])
     f.load_weights(tmp_path / "m.weights.h5")
-    _close(f.predict(x, verbose=0), want)
+    assert_close(f.predict(x, verbose=0), want)
     # fastdl's own archive and config round trip.
     f.save(tmp_path / "m.fastdl")
-    _close(fastdl.models.load_model(tmp_path / "m.fastdl").predict(x, verbose=0), want)
+    assert_close(fastdl.models.load_model(tmp_path / "m.fastdl").predict(x, verbose=0), want)
 
 
 def test_time_distributed_around_a_model():
@@ -136,7 +127,7 @@ def test_time_distributed_around_a_model():
         return ns.Model(inp, ns.layers.GRU(5)(x))
     k, f = pair_model(build)
     x = RNG.standard_normal((3, 4, 8, 8, 2)).astype(np.float32)
-    _close(f.predict(x, verbose=0), keras_predict(k, x))
+    assert_close(f.predict(x, verbose=0), keras_predict(k, x))
     assert fastdl_summary(f) == keras_summary(k)
 
 
@@ -169,4 +160,4 @@ def test_every_backend_runs_recurrent_layers(any_backend, kind):
     k, f = pair_model(_functional(
         lambda m: m.Bidirectional(getattr(m, kind)(4, return_sequences=True)), (5, 3)))
     x = RNG.standard_normal((2, 5, 3)).astype(np.float32)
-    _close(f.predict(x, verbose=0), keras_predict(k, x))
+    assert_close(f.predict(x, verbose=0), keras_predict(k, x))

@@ -4,7 +4,8 @@ text (with its Connected to column), layer order and weights; configs; graph err
 import numpy as np
 import pytest
 
-from keras_oracle import RNG, fastdl_summary, keras_predict, keras_summary, pair_model
+from keras_oracle import (RNG, assert_close, fastdl_summary, keras_predict, keras_summary,
+                          pair_model)
 
 import fastdl
 from fastdl import layers
@@ -144,22 +145,13 @@ def _inputs(model, n=5):
     return xs if len(xs) > 1 else xs[0]
 
 
-def _assert_close(got, want):
-    got = got if isinstance(got, list) else [got]
-    want = want if isinstance(want, list) else [want]
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape and g.dtype == np.float32
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * max(np.abs(w).max(), 1e-3))
-
-
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_predictions_match_keras(family):
     k, f = pair_model(FAMILIES[family])
     x = _inputs(f)
     want = keras_predict(k, x)
-    _assert_close(f.predict(x, batch_size=2, verbose=0), want)
-    _assert_close(f(x), want)
+    assert_close(f.predict(x, batch_size=2, verbose=0), want)
+    assert_close(f(x), want)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -183,7 +175,7 @@ def test_config_round_trip(family):
     g = type(f).from_config(config)
     assert g.get_config() == config
     g.set_weights(f.get_weights())
-    _assert_close(g.predict(x, verbose=0), want)
+    assert_close(g.predict(x, verbose=0), want)
 
 
 def test_inputs_by_name_and_outputs_as_built():
@@ -298,11 +290,11 @@ def test_models_pickle(family):
     x = _inputs(f)
     want = f.predict(x, verbose=0)  # plans built: they must not be pickled
     g = pickle.loads(pickle.dumps(f))
-    _assert_close(g.predict(x, verbose=0), want)
+    assert_close(g.predict(x, verbose=0), want)
     assert [l.name for l in g.layers] == [l.name for l in f.layers]
     assert g.get_config() == f.get_config()
     g.set_weights([w * 0 for w in g.get_weights()])
-    _assert_close(f.predict(x, verbose=0), want)
+    assert_close(f.predict(x, verbose=0), want)
 
 
 def test_custom_activation_function_pickles_by_reference():

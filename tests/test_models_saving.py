@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from keras_oracle import RNG, keras, keras_predict, pair, pair_model
+from keras_oracle import RNG, assert_close, keras, keras_predict, pair, pair_model
 
 import fastdl
 from fastdl import layers
@@ -32,15 +32,6 @@ def _inputs(model, n=4):
     return xs if len(xs) > 1 else xs[0]
 
 
-def _close(got, want, rtol=1e-4):
-    got = got if isinstance(got, list) else [got]
-    want = want if isinstance(want, list) else [want]
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * max(np.abs(w).max(), 1e-3))
-
-
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_keras_file_loads_with_the_same_predictions(family, tmp_path):
     k, _ = pair_model(FAMILIES[family])
@@ -50,7 +41,7 @@ def test_keras_file_loads_with_the_same_predictions(family, tmp_path):
     f = load_keras(path)
     assert [l.name for l in f.layers] == [l.name for l in k.layers]
     x = _inputs(f)
-    _close(f.predict(x, verbose=0), keras_predict(k, x))
+    assert_close(f.predict(x, verbose=0), keras_predict(k, x))
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -60,7 +51,7 @@ def test_fastdl_archive_round_trip(family, tmp_path):
     want = f.predict(x, verbose=0)
     f.save(tmp_path / "model.fastdl")
     g = load_model(tmp_path / "model.fastdl")
-    _close(g.predict(x, verbose=0), want, rtol=1e-6)
+    assert_close(g.predict(x, verbose=0), want, rtol=1e-6)
     assert json.dumps(g.get_config(), default=list) == json.dumps(f.get_config(),
                                                                   default=list)
     assert [w.name for w in g.weights] == [w.name for w in f.weights]
@@ -76,16 +67,16 @@ def test_weights_files_both_ways_with_keras(family, tmp_path):
     k.save_weights(tmp_path / "k.weights.h5")
     f.set_weights([np.zeros_like(w) for w in f.get_weights()])
     f.load_weights(tmp_path / "k.weights.h5")
-    _close(f.predict(x, verbose=0), want)
+    assert_close(f.predict(x, verbose=0), want)
     # fastdl's .weights.h5 into Keras, and fastdl's .npz back into fastdl.
     f.save_weights(tmp_path / "f.weights.h5")
     f.save_weights(tmp_path / "f.npz")
     k.set_weights([np.zeros_like(w) for w in k.get_weights()])
     k.load_weights(tmp_path / "f.weights.h5")
-    _close(keras_predict(k, x), want)
+    assert_close(keras_predict(k, x), want)
     f.set_weights([np.zeros_like(w) for w in f.get_weights()])
     f.load_weights(tmp_path / "f.npz")
-    _close(f.predict(x, verbose=0), want)
+    assert_close(f.predict(x, verbose=0), want)
 
 
 def test_load_model_reads_keras_archives_too(tmp_path):
@@ -93,7 +84,7 @@ def test_load_model_reads_keras_archives_too(tmp_path):
     k.save(tmp_path / "cnn.keras")
     f = load_model(tmp_path / "cnn.keras")
     x = _inputs(f)
-    _close(f.predict(x, verbose=0), keras_predict(k, x))
+    assert_close(f.predict(x, verbose=0), keras_predict(k, x))
 
 
 def test_custom_activation_by_registered_name(tmp_path):
@@ -115,9 +106,9 @@ def test_custom_activation_by_registered_name(tmp_path):
     try:
         f = load_keras(tmp_path / "custom.keras")
         x = _inputs(f)
-        _close(f.predict(x, verbose=0), keras_predict(k, x))
+        assert_close(f.predict(x, verbose=0), keras_predict(k, x))
         f.save(tmp_path / "custom.fastdl")
-        _close(load_model(tmp_path / "custom.fastdl").predict(x, verbose=0),
+        assert_close(load_model(tmp_path / "custom.fastdl").predict(x, verbose=0),
                keras_predict(k, x))
     finally:
         del fastdl.utils.get_custom_objects()["keras_scaled_tanh"]

@@ -123,12 +123,16 @@ class Layer:
             w.value = a
         self._weights_changed()
 
-    def _checked_weights(self, weights):
+    def _weight_list(self, weights):
+        """`weights` as a list (TypeError naming the layer if it is not a sequence)."""
         try:
-            weights = list(weights)
+            return list(weights)
         except TypeError:
             raise TypeError(f"{self.name}: expected a list of arrays, got "
                             f"{type(weights).__name__}") from None
+
+    def _checked_weights(self, weights):
+        weights = self._weight_list(weights)
         every = self.weights
         if len(weights) != len(every):
             raise ValueError(f"{self.name}: expected {len(every)} weight arrays "

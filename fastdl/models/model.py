@@ -102,11 +102,7 @@ class Model(Layer):
 
     def _checked_weights(self, weights):
         """Checks every layer's share of `weights` (Keras order) before any is taken."""
-        try:
-            weights = list(weights)
-        except TypeError:
-            raise TypeError(f"{self.name}: expected a list of arrays, got "
-                            f"{type(weights).__name__}") from None
+        weights = self._weight_list(weights)
         want = len(self.weights)
         if len(weights) != want:
             raise ValueError(f"weights: {self.name} expected {want} weight arrays, got "
