@@ -128,7 +128,7 @@ def run_case(case: Case, subject: Library, peers: Sequence[Library], threads: in
         except Exception as exc:  # a failing library must not end the whole run
             result.error = _describe_error(exc)
             continue
-        result.note, result.steps_ms = runner.note, runner.steps_ms
+        result.note = runner.note
         runners[library.name] = runner
         if library is subject:
             reference = output.astype(np.float64)
@@ -149,6 +149,12 @@ def _time_runners(case: Case, runners: Dict[str, Runner], results: Dict[str, Lib
         for name in runners:
             results[name].error = f"timing failed: {_describe_error(exc)}"
         return
+    for name, runner in runners.items():
+        if runner.steps_ms is not None:
+            try:
+                results[name].steps_ms = runner.steps_ms()
+            except Exception as exc:  # a report, not the timing: keep the timing
+                results[name].note = f"steps not timed: {_describe_error(exc)}"
     for name, timing in timings.items():
         result = results[name]
         result.ms = timing.median_ms

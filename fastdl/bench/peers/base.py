@@ -33,15 +33,18 @@ class Runner:
     remark on how the measurement was made (e.g. a thread count not controlled).
     ``settle_s``: how long the library's idle worker threads may keep spinning on
     the cores after a call; the timer pauses that long before timing another
-    library (see :mod:`fastdl.bench.timing`). ``steps_ms``: for a whole model, the sum
-    of its steps' (kernels') times measured one by one, when the library reports them.
+    library (see :mod:`fastdl.bench.timing`). ``steps_ms``: for a whole model, a
+    function giving the sum of its steps' (kernels') times, when the library reports
+    them; called once the model has been timed.
     """
 
     call: Callable[[], object]
     to_numpy: Callable[[object], np.ndarray] = np.asarray
     note: Optional[str] = None
     settle_s: float = 0.0
-    steps_ms: Optional[float] = None  # whole models: the sum of the steps' own times
+    # Whole models: the sum of the steps' own times, measured after the timing (when the
+    # machine is in the state the timing left it), if the library reports it.
+    steps_ms: Optional[Callable[[], float]] = None
 
 
 class Library:
