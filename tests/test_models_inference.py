@@ -44,7 +44,8 @@ def _net(data_format="channels_last"):
     x = layers.Dense(8)(x)
     x = layers.Activation("swish")(layers.BatchNormalization()(x))
     out = layers.Dense(3, activation="sigmoid")(x)
-    model = Model(inp, [out, z, layers.GlobalMaxPooling2D(**kw)(y)])
+    probs = layers.Dense(4, activation="softmax")(x)                # softmax after the plan
+    model = Model(inp, [out, z, layers.GlobalMaxPooling2D(**kw)(y), probs])
     _randomize(model)
     return model
 
@@ -66,7 +67,8 @@ def test_compiled_program_fuses_and_matches_the_layers(data_format):
                      "conv2d_1+batch_normalization_1": FusedConv,
                      "dense+batch_normalization_3+activation_3": FusedDense,
                      # alone (the softmax, the BN after tanh cannot join): still plan steps
-                     "conv2d_2": FusedConv, "conv2d_3": FusedConv, "dense_1": FusedDense}
+                     "conv2d_2": FusedConv, "conv2d_3": FusedConv, "dense_1": FusedDense,
+                     "dense_2": FusedDense}
     assert "Dropout" not in kinds and "BatchNormalization" in kinds  # the one after tanh
     assert len(compiled.steps) == len(model._program.steps) - 6
     x = RNG.standard_normal((3,) + model.inputs[0].shape[1:]).astype(np.float32)

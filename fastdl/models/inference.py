@@ -5,7 +5,8 @@ steps with reused output buffers.
   BN being the only reader of its output) runs as one plan with the statistics folded
   into its weights and bias; an Activation layer the kernels can fuse (relu, relu6,
   sigmoid, tanh, silu/swish, elu, leaky_relu, hard_swish) after either is fused into the
-  plan's write-back.
+  plan's write-back. A Dense layer's own softmax / log_softmax runs on the kernel right
+  after its plan.
 - Layers that compute nothing at inference (Dropout and its kin, a bare InputLayer) are
   dropped: their readers take the input directly.
 - Fused steps write into output buffers allocated once per input shape and reused by later
@@ -21,6 +22,7 @@ import time
 
 import numpy as np
 
+from fastdl._backend import kernels
 from fastdl.layers import layout as L
 from fastdl.models.graph import Program, Step
 
@@ -120,9 +122,15 @@ def _plan_step_kind(layer):
     from fastdl.layers.core import Dense
     kind = FusedConv if isinstance(layer, _Conv) and layer._folds_into_plan else \
         FusedDense if isinstance(layer, Dense) else None
-    if kind is None or (layer.activation.fused is None and layer.activation.name != "linear"):
+    if kind is None or (layer.activation.fused is None and layer.activation.name != "linear"
+                        and not (kind is FusedDense and layer.activation.name in _SOFTMAX)):
         return None
     return kind
+
+
+# A Dense layer's softmax / log_softmax (over its units) runs on the kernel straight after
+# the plan: log is the kernel's flag.
+_SOFTMAX = {"softmax": False, "log_softmax": True}
 
 
 def _chain(i, steps, readers, outputs):
@@ -161,6 +169,26 @@ class _Fused:
         self._plans = {}     # key -> [plan, versions]
         self._buffers = {}   # input shape -> output array
         self._checked = set()  # (plan id, input shape) the plan has validated once
+        # (input shape, layout) -> (versions, plan, out buffer, output layout): inputs the
+        # plan takes as they come, validated once; the next calls go straight to the kernel.
+        self._direct = {}
+
+    def _forward(self, x, layout):
+        direct = self._direct.get((x.shape, layout))
+        if (direct is not None and type(x) is np.ndarray and x.dtype == np.float32
+                and x.flags.c_contiguous and direct[0] == self._versions()):
+            return self._finish(direct[1]._impl(x, direct[2])), direct[3]
+        return self._checked_forward(x, layout)
+
+    def _remember(self, x, layout, taken, plan, out, out_layout):
+        """Lets later calls with inputs like x skip to the kernel: where the plan took x
+        itself (`taken` is x: no layout conversion) after validating it."""
+        if taken is x and len(self._direct) < 16:
+            self._direct[(x.shape, layout)] = (self._versions(), plan, out, out_layout)
+
+    def _finish(self, y):
+        """What follows the plan's own write-back (identity here)."""
+        return y
 
     def _versions(self):
         return tuple(getattr(l, "_version", 0) for l in self.sources)
@@ -217,15 +245,18 @@ class FusedConv(_Fused):
         axis = bn.axis % rank
         return axis == (rank - 1 if conv.data_format == "channels_last" else 1)
 
-    def _forward(self, x, layout):
+    def _checked_forward(self, x, layout):
         conv = self.layer
-        x, out_layout = conv._maps(x, layout)
-        spatial = x.shape[2:]
+        taken, out_layout = conv._maps(x, layout)
+        spatial = taken.shape[2:]
         plan = self._plan(conv._plan_key(spatial),
                           lambda w, b: conv._new_plan(spatial, w, b, self.activation,
                                                       self.pads),
                           lambda: self._folded(conv._torch_weight(), conv._bias()))
-        return self._call(plan, x, self._out(plan.output_shape(x.shape))), out_layout
+        out = self._out(plan.output_shape(taken.shape))
+        y = self._call(plan, taken, out)
+        self._remember(x, layout, taken, plan, out, out_layout)
+        return y, out_layout
 
 
 class FusedDense(_Fused):
@@ -234,14 +265,25 @@ class FusedDense(_Fused):
         rank = len(bn.input_shape)
         return bn.axis % rank == rank - 1
 
-    def _forward(self, x, layout):
+    def _checked_forward(self, x, layout):
         dense = self.layer
-        x, key = dense._rows(x, layout)
+        taken, key = dense._rows(x, layout)
         plan = self._plan(key, lambda w, b: dense._new_plan(w, b, self.activation),
                           lambda: self._folded(dense._kernel_for(key).T, dense._bias()))
-        out = self._out(x.shape[:-1] + (dense.units,))
-        y = self._call(plan, x, out) if x.ndim == 2 else plan(x, out=out)
-        return y, L.KERAS
+        out = self._out(taken.shape[:-1] + (dense.units,))
+        if taken.ndim == 2:
+            y = self._call(plan, taken, out)
+            self._remember(x, layout, taken, plan, out, L.KERAS)
+        else:
+            y = plan(taken, out=out)
+        return self._finish(y), L.KERAS
+
+    def _finish(self, y):
+        log = _SOFTMAX.get(self.activation.name)
+        if log is None:
+            return y
+        units = self.layer.units
+        return kernels.softmax(y.reshape(y.size // units, units, 1), 1.0, log).reshape(y.shape)
 
 
 class InferenceRunner:

@@ -72,7 +72,7 @@ def _softmax(x, axis, temperature, log):
                          f"float32, got {temperature!r}")
     shape = x.shape or (1,)
     # [outer, n, inner] around the axis: no transpose, the kernels walk it in place.
-    outer, inner = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1:]))
+    outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
     y = kernels.softmax(x.reshape(outer, shape[axis], inner), 1.0 / t, log)
     return y.reshape(x.shape)
 

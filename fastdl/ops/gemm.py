@@ -1,4 +1,6 @@
 """Dense ops on the packed GEMM: linear (torch.nn.functional.linear), matmul, LinearPlan."""
+import math
+
 import numpy as np
 
 from fastdl import _validate as v
@@ -29,7 +31,7 @@ class LinearPlan(WeightedPlan):
         x = v.float32_array(x, "x")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
-        rows = x.reshape(int(np.prod(x.shape[:-1])), self.in_features)
+        rows = x.reshape(math.prod(x.shape[:-1]), self.in_features)
         v.output_size((rows.shape[0], self.out_features), "linear")
         shape = x.shape[:-1] + (self.out_features,)
         if out is None:

@@ -23,6 +23,7 @@
 #include "fastdl/threadpool.h"
 #include "fastdl/variants.h"
 #include "test_util.h"
+#include "../src/conv/padded-grid.h"
 
 namespace {
 
@@ -461,6 +462,24 @@ TEST_P(ConvVariant, Generated2dCasesMatchReference) {
     EXPECT_TRUE(seen.count(alg)) << uk().name << " never ran " << alg;
 }
 
+// Small stride-1 images whose rows are short against the B panels take the padded-grid
+// form (padded-grid.h): the seed CIFAR CNN's k2 'same' convolutions, dilated, grouped and
+// batched ones.
+TEST_P(ConvVariant, PaddedGridCasesMatchReference) {
+  std::vector<ConvCase> cases = {case2d(16, 32, 16, 16, 2, 2, 1, 1, 0, 1, 0, 1),
+                                 case2d(8, 12, 5, 31, 3, 2, 1, 1, 2, 1, 0, 1),
+                                 case2d(6, 9, 10, 15, 3, 2, 1, 1, 1, 1, 0, 1)};
+  cases[1].d = {1, 2, 2};
+  cases[2].groups = 3, cases[2].batch = 3;
+  unsigned seed = 900;
+  for (const ConvCase& c : cases) {
+    ASSERT_TRUE(c.fits()) << c.str();
+    const fdl::PaddedGrid grid(c.geometry(), c.in);
+    EXPECT_TRUE(fdl::PaddedGrid::applies(c.geometry(), c.in) && grid.pays(uk().nr)) << c.str();
+    EXPECT_TRUE(check_case(c, &uk(), seed += 3));
+  }
+}
+
 TEST_P(ConvVariant, Generated1dAnd3dCasesMatchReference) {
   unsigned seed = 500;
   for (const ConvCase& c : generated_nd_cases()) {
@@ -876,6 +895,7 @@ const UnfoldCase kUnfoldCases[] = {
     {2, {3, 4, 5}, {2, 3, 2}, {1, 2, 1}, {2, 1, 1}, {1, 0, 1}, {0, 1, 2}},
     {3, {1, 1, 11}, {1, 1, 3}, {1, 1, 2}, {1, 1, 3}, {0, 0, 2}, {0, 0, 1}},
     {1, {5, 3, 3}, {3, 1, 1}, {2, 1, 1}, {1, 1, 1}, {2, 0, 0}, {2, 0, 0}},
+    {2, {1, 9, 10}, {1, 3, 2}, {1, 1, 1}, {1, 2, 3}, {0, 2, 0}, {0, 1, 3}},  // dilated
     // Stride-1 and stride-2 rows long enough for the whole-panel copies (and +-1 around).
     {2, {1, 3, 63}, {1, 1, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 1}, {0, 0, 1}},
     {2, {1, 3, 65}, {1, 2, 3}, {1, 1, 2}, {1, 1, 1}, {0, 1, 3}, {0, 0, 2}},
@@ -905,6 +925,43 @@ TEST(Im2col, MatchesNaiveLoops) {
         const float want =
             in ? x[((c * u.in[0] + iz) * u.in[1] + iy) * u.in[2] + ix] : 0.0f;
         ASSERT_EQ(cols[r * L + l], want) << "row " << r << " col " << l;
+      }
+    }
+  }
+}
+
+// The padded-grid packer: column r = oh*Wp + ow of row k holds the input the output
+// position (oh, ow) reads for k (0 in the padding) wherever ow < OW; whole and partial
+// panels of every microkernel width, any K block.
+TEST(PaddedGrid, ShiftedRowsPackerMatchesNaiveLoops) {
+  for (const UnfoldCase& u : kUnfoldCases) {
+    const auto g = u.geometry();
+    if (!fdl::PaddedGrid::applies(g, u.in)) continue;
+    const fdl::PaddedGrid grid(g, u.in);
+    std::vector<float> padded(u.c * grid.channel_stride + 1, -5.0f);
+    const auto x = random_vector(u.c * fdl::volume(u.in), 3);
+    grid.pad(g, x.data(), u.c, padded.data());
+    EXPECT_EQ(padded.back(), -5.0f) << "pad wrote past the end";
+    const fdl::ShiftedRowsPacker packer(g, grid, padded.data(), u.c);
+    const std::size_t K = u.c * g.taps();
+    for (std::size_t w : {8u, 12u, 16u, 32u, 5u}) {
+      const std::size_t k0 = K / 3, kc = K - k0, r0 = std::min(w / 2, grid.columns - 1);
+      const std::size_t rows = grid.columns - r0;
+      std::vector<float> panels(((rows + w - 1) / w) * w * kc);
+      packer.pack(r0, rows, k0, kc, w, panels.data());
+      for (std::size_t p = 0; p < kc; ++p) {
+        const std::size_t k = k0 + p, c = k / g.taps(), ky = (k / u.k[2]) % u.k[1];
+        const std::size_t kx = k % u.k[2];
+        for (std::size_t t = 0; t < rows; ++t) {
+          const std::size_t r = r0 + t, oy = r / grid.Wp, ox = r % grid.Wp;
+          if (ox >= grid.OW) continue;  // dropped columns
+          const long iy = long(oy + ky * u.d[1]) - long(u.pb[1]);
+          const long ix = long(ox + kx * u.d[2]) - long(u.pb[2]);
+          const bool in = iy >= 0 && ix >= 0 && iy < long(u.in[1]) && ix < long(u.in[2]);
+          const float want = in ? x[(c * u.in[1] + iy) * u.in[2] + ix] : 0.0f;
+          ASSERT_EQ(panels[(t / w) * w * kc + p * w + t % w], want)
+              << "w " << w << " k " << k << " r " << r;
+        }
       }
     }
   }

@@ -3,12 +3,14 @@
 // depthwise, Winograd or direct kernels where they apply. See fastdl/conv.h.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "fastdl/conv.h"
 #include "fastdl/threadpool.h"
 #include "fastdl/variants.h"
 #include "../core/nonfinite.h"
 #include "im2col-packer.h"
+#include "padded-grid.h"
 #include "winograd.h"
 #include "winograd3d.h"
 
@@ -172,6 +174,11 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
   const std::size_t out_image = g_.out_channels * L;
   const std::size_t jobs = batch * g_.groups;
   const bool pointwise = is_pointwise(g_);
+  std::optional<PaddedGrid> grid;
+  if (!pointwise && PaddedGrid::applies(g_, in)) {
+    grid.emplace(g_, in);
+    if (!grid->pays(uk_->nr)) grid.reset();
+  }
   // Many independent (image, group) GEMMs: one per task. Few: each GEMM splits itself.
   const bool outer_parallel = jobs >= 2 * static_cast<std::size_t>(num_threads());
   auto one = [&](std::size_t job) {
@@ -185,6 +192,16 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
       PackKByRows cols(xg, L);
       gemm(*uk_, m_per_group_, L, k_per_group_, a, GemmOperand{nullptr, &cols}, yg, L, ep,
            !outer_parallel);
+    } else if (grid) {
+      // Buffers per thread, reused across calls (the outer-parallel jobs each use their own).
+      thread_local AlignedBuffer padded, staged;
+      padded.resize(cin_g * grid->channel_stride);
+      staged.resize(m_per_group_ * grid->columns);
+      grid->pad(g_, xg, cin_g, padded.data());
+      ShiftedRowsPacker cols(g_, *grid, padded.data(), cin_g);
+      gemm(*uk_, m_per_group_, grid->columns, k_per_group_, a, GemmOperand{nullptr, &cols},
+           staged.data(), grid->columns, ep, !outer_parallel);
+      grid->compact(staged.data(), m_per_group_, yg);
     } else {
       Im2colPacker cols(g_, xg, in);
       gemm(*uk_, m_per_group_, L, k_per_group_, a, GemmOperand{nullptr, &cols}, yg, L, ep,
