@@ -1,5 +1,6 @@
 // Persistent thread pool. Workers sleep on a condition variable between jobs after a short
-// spin (successive layers reuse them without a wake-up cost). A job is one parallel_for:
+// spin (successive layers reuse them without a wake-up cost); the caller spins briefly for
+// the job's end before it sleeps. A job is one parallel_for:
 // an atomic counter hands out task indices to the workers and the caller alike.
 #include <sched.h>
 #include <unistd.h>
@@ -63,13 +64,19 @@ class Pool {
       fn_ = &fn;
       n_ = n;
       next_.store(0);
-      pending_ = static_cast<int>(threads_.size());
+      pending_.store(static_cast<int>(threads_.size()));
       generation_.fetch_add(1);
     }
     cv_work_.notify_all();
     drain();
+    // Spin briefly for the workers' last tasks: small jobs (a batch-1 layer) end within
+    // microseconds, well before a futex sleep and wake-up would.
+    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+    while (pending_.load(std::memory_order_acquire) != 0 &&
+           std::chrono::steady_clock::now() < spin_until) {
+    }
     std::unique_lock<std::mutex> lock(mu_);
-    cv_done_.wait(lock, [this] { return pending_ == 0; });
+    cv_done_.wait(lock, [this] { return pending_.load() == 0; });
     fn_ = nullptr;
   }
 
@@ -106,8 +113,10 @@ class Pool {
       if (stop_) return;
       lock.unlock();
       drain();
+      // The caller may be spinning on pending_ or asleep on cv_done_: notify under the
+      // lock so that a caller about to sleep cannot miss it.
       lock.lock();
-      if (--pending_ == 0) cv_done_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) cv_done_.notify_one();
     }
   }
 
@@ -119,7 +128,7 @@ class Pool {
   const std::function<void(std::size_t)>* fn_ = nullptr;
   std::size_t n_ = 0;
   std::atomic<std::size_t> next_{0};
-  int pending_ = 0;
+  std::atomic<int> pending_{0};
   bool stop_ = false;
 };
 
