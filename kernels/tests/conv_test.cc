@@ -471,10 +471,12 @@ TEST_P(ConvVariant, PaddedGridCasesMatchReference) {
                                  case2d(6, 9, 10, 15, 3, 2, 1, 1, 1, 1, 0, 1)};
   cases[1].d = {1, 2, 2};
   cases[2].groups = 3, cases[2].batch = 3;
+  cases.push_back(case2d(3, 16, 16, 16, 2, 2, 1, 1, 0, 1, 0, 1));  // a batch in chunks
+  cases.back().batch = 37;
   unsigned seed = 900;
   for (const ConvCase& c : cases) {
     ASSERT_TRUE(c.fits()) << c.str();
-    const fdl::PaddedGrid grid(c.geometry(), c.in);
+    const fdl::PaddedGrid grid(c.geometry(), c.in, c.batch, c.cout / c.groups);
     EXPECT_TRUE(fdl::PaddedGrid::applies(c.geometry(), c.in) && grid.pays(uk().nr)) << c.str();
     EXPECT_TRUE(check_case(c, &uk(), seed += 3));
   }
@@ -930,17 +932,21 @@ TEST(Im2col, MatchesNaiveLoops) {
   }
 }
 
-// The padded-grid packer: column r = oh*Wp + ow of row k holds the input the output
-// position (oh, ow) reads for k (0 in the padding) wherever ow < OW; whole and partial
-// panels of every microkernel width, any K block.
+// The padded-grid packer over a chunk of three images: column r = n*OH*Wp + oh*Wp + ow of
+// row k holds the input that output position (oh, ow) of image n reads for k (0 in the
+// padding) wherever ow < OW; whole panels, panels across images and partial ones, every
+// microkernel width, any K block.
 TEST(PaddedGrid, ShiftedRowsPackerMatchesNaiveLoops) {
+  constexpr std::size_t kImages = 3;
   for (const UnfoldCase& u : kUnfoldCases) {
     const auto g = u.geometry();
     if (!fdl::PaddedGrid::applies(g, u.in)) continue;
-    const fdl::PaddedGrid grid(g, u.in);
+    const fdl::PaddedGrid grid(g, u.in, kImages, 1);
+    ASSERT_EQ(grid.images, kImages);
+    const std::size_t x_image = u.c * fdl::volume(u.in);
     std::vector<float> padded(u.c * grid.channel_stride + 1, -5.0f);
-    const auto x = random_vector(u.c * fdl::volume(u.in), 3);
-    grid.pad(g, x.data(), u.c, padded.data());
+    const auto x = random_vector(kImages * x_image, 3);
+    grid.pad(g, x.data(), x_image, u.c, padded.data());
     EXPECT_EQ(padded.back(), -5.0f) << "pad wrote past the end";
     const fdl::ShiftedRowsPacker packer(g, grid, padded.data(), u.c);
     const std::size_t K = u.c * g.taps();
@@ -953,12 +959,13 @@ TEST(PaddedGrid, ShiftedRowsPackerMatchesNaiveLoops) {
         const std::size_t k = k0 + p, c = k / g.taps(), ky = (k / u.k[2]) % u.k[1];
         const std::size_t kx = k % u.k[2];
         for (std::size_t t = 0; t < rows; ++t) {
-          const std::size_t r = r0 + t, oy = r / grid.Wp, ox = r % grid.Wp;
+          const std::size_t r = r0 + t, n = r / grid.per_image, q = r % grid.per_image;
+          const std::size_t oy = q / grid.Wp, ox = q % grid.Wp;
           if (ox >= grid.OW) continue;  // dropped columns
           const long iy = long(oy + ky * u.d[1]) - long(u.pb[1]);
           const long ix = long(ox + kx * u.d[2]) - long(u.pb[2]);
           const bool in = iy >= 0 && ix >= 0 && iy < long(u.in[1]) && ix < long(u.in[2]);
-          const float want = in ? x[(c * u.in[1] + iy) * u.in[2] + ix] : 0.0f;
+          const float want = in ? x[n * x_image + (c * u.in[1] + iy) * u.in[2] + ix] : 0.0f;
           ASSERT_EQ(panels[(t / w) * w * kc + p * w + t % w], want)
               << "w " << w << " k " << k << " r " << r;
         }

@@ -203,6 +203,11 @@ std::vector<PoolCase> generated_cases() {
     for (auto ks : {std::pair<int, int>{2, 2}, {3, 2}, {3, 1}, {2, 1}, {1, 1}, {3, 3}, {5, 2}})
       for (std::size_t pad : {0, 1, 2})
         add(params(kMax, {5, w}, ks.first, ks.second, pad));
+  // 2x2 at stride 2 on even planes (the flat-run kernel): every even width up to past 4
+  // vectors, rows wider than its chunk, one plane and many.
+  for (std::size_t w = 2; w <= 70; w += 2) add(params(kMax, {4, w}, 2, 2, 0), 5);
+  add(params(kMax, {2, 8200}, 2, 2, 0), 2);
+  add(params(kMax, {8, 8}, 2, 2, 0), 300);
   // Dilation, odd strides, kernel = stride, tall and wide windows.
   for (std::size_t d : {2, 3})
     for (std::size_t w : {9, 17, 40}) add(params(kMax, {11, w}, 3, 1, 1, d));

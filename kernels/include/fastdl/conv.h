@@ -122,6 +122,7 @@ enum class ConvAlgorithm : int {
 };
 
 class WinogradConv;
+struct PaddedGrid;
 class Conv3dWinograd;
 
 class ConvPlan {
@@ -157,6 +158,9 @@ class ConvPlan {
   int winograd_tile(const Size3& in) const;  // 2 or 4: forced, else the cheaper one
   void pack(const float* weights, const float* bias);
   void run_gemm(const float* x, std::size_t batch, const Size3& in, float* y) const;
+  // Stride-1 2-D convolutions of small images (kernels/src/conv/padded-grid.h).
+  void run_padded_grid(const PaddedGrid& grid, const float* x, std::size_t batch,
+                       float* y) const;
   void run_depthwise(const float* x, std::size_t batch, const Size3& in, float* y) const;
   const WinogradConv& winograd2d(int m) const;  // built on first use
 

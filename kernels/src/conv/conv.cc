@@ -3,7 +3,6 @@
 // depthwise, Winograd or direct kernels where they apply. See fastdl/conv.h.
 #include <algorithm>
 #include <cstring>
-#include <optional>
 
 #include "fastdl/conv.h"
 #include "fastdl/threadpool.h"
@@ -172,15 +171,15 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
   const std::size_t cin_g = g_.in_channels / g_.groups;
   const std::size_t in_image = g_.in_channels * volume(in);
   const std::size_t out_image = g_.out_channels * L;
-  const std::size_t jobs = batch * g_.groups;
+  const std::size_t threads = static_cast<std::size_t>(num_threads());
   const bool pointwise = is_pointwise(g_);
-  std::optional<PaddedGrid> grid;
   if (!pointwise && PaddedGrid::applies(g_, in)) {
-    grid.emplace(g_, in);
-    if (!grid->pays(uk_->nr)) grid.reset();
+    PaddedGrid grid(g_, in, batch, m_per_group_);
+    if (grid.pays(uk_->nr)) return run_padded_grid(grid, x, batch, y);
   }
+  const std::size_t jobs = batch * g_.groups;
   // Many independent (image, group) GEMMs: one per task. Few: each GEMM splits itself.
-  const bool outer_parallel = jobs >= 2 * static_cast<std::size_t>(num_threads());
+  const bool outer_parallel = jobs >= 2 * threads;
   auto one = [&](std::size_t job) {
     const std::size_t n = job / g_.groups, grp = job % g_.groups;
     const float* xg = x + n * in_image + grp * cin_g * volume(in);
@@ -192,21 +191,50 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
       PackKByRows cols(xg, L);
       gemm(*uk_, m_per_group_, L, k_per_group_, a, GemmOperand{nullptr, &cols}, yg, L, ep,
            !outer_parallel);
-    } else if (grid) {
-      // Buffers per thread, reused across calls (the outer-parallel jobs each use their own).
-      thread_local AlignedBuffer padded, staged;
-      padded.resize(cin_g * grid->channel_stride);
-      staged.resize(m_per_group_ * grid->columns);
-      grid->pad(g_, xg, cin_g, padded.data());
-      ShiftedRowsPacker cols(g_, *grid, padded.data(), cin_g);
-      gemm(*uk_, m_per_group_, grid->columns, k_per_group_, a, GemmOperand{nullptr, &cols},
-           staged.data(), grid->columns, ep, !outer_parallel);
-      grid->compact(staged.data(), m_per_group_, yg);
     } else {
       Im2colPacker cols(g_, xg, in);
       gemm(*uk_, m_per_group_, L, k_per_group_, a, GemmOperand{nullptr, &cols}, yg, L, ep,
            !outer_parallel);
     }
+  };
+  if (outer_parallel) {
+    parallel_for(jobs, one);
+  } else {
+    for (std::size_t j = 0; j < jobs; ++j) one(j);
+  }
+}
+
+void ConvPlan::run_padded_grid(const PaddedGrid& sized, const float* x, std::size_t batch,
+                               float* y) const {
+  const std::size_t cin_g = g_.in_channels / g_.groups;
+  const std::size_t in_image = g_.in_channels * sized.H * sized.W;
+  const std::size_t out_plane = sized.OH * sized.OW, out_image = g_.out_channels * out_plane;
+  const std::size_t threads = static_cast<std::size_t>(num_threads());
+  // Chunks of images, each one GEMM; with enough images, at least two chunks per thread
+  // run side by side (each pads, multiplies and compacts in its own cache).
+  std::size_t per_chunk = sized.images;
+  if (batch >= 2 * threads) per_chunk = std::min(per_chunk, (batch + 2 * threads - 1) / (2 * threads));
+  const std::size_t chunks = (batch + per_chunk - 1) / per_chunk, jobs = chunks * g_.groups;
+  const bool outer_parallel = jobs >= 2 * threads;
+  auto one = [&](std::size_t job) {
+    const std::size_t chunk = job / g_.groups, grp = job % g_.groups;
+    const std::size_t n0 = chunk * per_chunk, n = std::min(per_chunk, batch - n0);
+    PaddedGrid grid = sized;
+    grid.set_images(n);
+    Epilogue ep = ep_;
+    if (ep.bias_row) ep.bias_row += grp * m_per_group_;
+    GemmOperand a{packed_.data() + grp * packed_per_group_, nullptr};
+    // Buffers per thread, reused across calls (outer-parallel jobs each use their own).
+    thread_local AlignedBuffer padded, staged;
+    padded.resize(cin_g * grid.channel_stride);
+    staged.resize(m_per_group_ * grid.columns);
+    grid.pad(g_, x + n0 * in_image + grp * cin_g * grid.H * grid.W, in_image, cin_g,
+             padded.data());
+    ShiftedRowsPacker cols(g_, grid, padded.data(), cin_g);
+    gemm(*uk_, m_per_group_, grid.columns, k_per_group_, a, GemmOperand{nullptr, &cols},
+         staged.data(), grid.columns, ep, !outer_parallel);
+    grid.compact(staged.data(), m_per_group_, y + n0 * out_image + grp * m_per_group_ * out_plane,
+                 out_image);
   };
   if (outer_parallel) {
     parallel_for(jobs, one);

@@ -2,11 +2,15 @@
 // small images where the tiled im2col packer spends its time in short runs: one output row
 // is shorter than a B panel, so every (k, row) pair is a run with its own zone logic.
 //
-// The input is copied once into a zero-padded buffer, Hp x Wp per channel. On that grid the
-// output is computed for every padded column, OH rows of Wp: output position r = oh*Wp + ow
-// reads padded[c][r + ky*dh*Wp + kx*dw], so row k of the column matrix is one contiguous run
-// of the buffer, shifted by k's offset, and packing is plain copies. The Wp - OW columns
-// past each output row are computed and dropped when the result is compacted into y.
+// A chunk of images is copied once into a zero-padded buffer laid out [channel][image]
+// [Hp][Wp]. On that grid the output is computed for every padded column, OH rows of Wp per
+// image: output position q = oh*Wp + ow of image n reads
+//   padded[c][n][0][0] + q + ky*dh*Wp + kx*dw,
+// so row k of the column matrix is a few long contiguous runs of the buffer (one per
+// image), shifted by k's offset, and packing is plain copies. All images of the chunk are
+// columns of one GEMM (batched small images make one large GEMM, not many tiny ones). The
+// Wp - OW columns past each output row are computed and dropped when the result is
+// compacted into y.
 #pragma once
 
 #include <algorithm>
@@ -21,8 +25,11 @@ namespace fdl {
 
 struct PaddedGrid {
   std::size_t H, W, Hp, Wp, OH, OW;
+  std::size_t images;          // images per chunk (one GEMM)
+  std::size_t image_stride;    // Hp * Wp: floats per image of one padded channel
+  std::size_t per_image;       // OH * Wp: GEMM columns per image
   std::size_t channel_stride;  // floats per channel of the padded buffer (with its tail)
-  std::size_t columns;         // OH * Wp: the GEMM's N
+  std::size_t columns;         // images * per_image: the GEMM's N
 
   // The form applies to convolutions with a single depth slice and unit strides.
   static bool applies(const ConvGeometry& g, const Size3& in) {
@@ -30,7 +37,9 @@ struct PaddedGrid {
            g.stride[1] == 1 && g.stride[2] == 1;
   }
 
-  PaddedGrid(const ConvGeometry& g, const Size3& in) {
+  // `rows`: the GEMM's M (output channels per group); chunks are sized so that the staged
+  // output of one stays around a megabyte.
+  PaddedGrid(const ConvGeometry& g, const Size3& in, std::size_t batch, std::size_t rows) {
     const Size3 out = g.out_size(in);
     H = in[1];
     W = in[2];
@@ -38,52 +47,74 @@ struct PaddedGrid {
     Wp = W + g.pad_before[2] + g.pad_after[2];
     OH = out[1];
     OW = out[2];
-    // The last output row's dropped columns read up to (KW-1)*dw past the grid.
-    channel_stride = Hp * Wp + (g.kernel[2] - 1) * g.dilation[2];
-    columns = OH * Wp;
+    image_stride = Hp * Wp;
+    per_image = OH * Wp;
+    constexpr std::size_t kStagedFloats = std::size_t{1} << 18;
+    images = std::max<std::size_t>(1, std::min(batch, kStagedFloats / std::max<std::size_t>(
+                                                          1, rows * per_image)));
+    set_images(images);
+  }
+
+  // Re-sizes for a chunk of n <= images images (the last chunk of a batch).
+  void set_images(std::size_t n) {
+    images = n;
+    // The last image's dropped columns read up to (KW-1)*dw past its grid: the tail.
+    channel_stride = images * image_stride + (Wp - OW);
+    columns = images * per_image;
   }
 
   // Worth it where output rows are short (the tiled packer then spends more on its runs'
   // zone logic than on copying) and the dropped columns add at most 1/8 to the GEMM's B
   // panels of width nr.
   bool pays(std::size_t nr) const {
-    const std::size_t panels = (OH * OW + nr - 1) / nr, grid_panels = (columns + nr - 1) / nr;
+    const std::size_t n = images;
+    const std::size_t panels = (n * OH * OW + nr - 1) / nr, grid_panels = (columns + nr - 1) / nr;
     return OW < 64 && grid_panels * 8 <= panels * 9;
   }
 
-  // x [channels][H][W] into dst [channels][channel_stride], zero-padded.
-  void pad(const ConvGeometry& g, const float* x, std::size_t channels, float* dst) const {
+  // The chunk's images x [images][channels][H][W] (x_image floats apart) into dst
+  // [channels][channel_stride], zero-padded.
+  void pad(const ConvGeometry& g, const float* x, std::size_t x_image, std::size_t channels,
+           float* dst) const {
     const std::size_t top = g.pad_before[1], left = g.pad_before[2];
     for (std::size_t c = 0; c < channels; ++c) {
-      float* d = dst + c * channel_stride;
-      const float* s = x + c * H * W;
-      std::fill(d, d + top * Wp, 0.0f);
-      for (std::size_t h = 0; h < H; ++h) {
-        float* row = d + (top + h) * Wp;
-        std::fill(row, row + left, 0.0f);
-        std::memcpy(row + left, s + h * W, W * sizeof(float));
-        std::fill(row + left + W, row + Wp, 0.0f);
+      float* dc = dst + c * channel_stride;
+      for (std::size_t n = 0; n < images; ++n) {
+        float* d = dc + n * image_stride;
+        const float* s = x + n * x_image + c * H * W;
+        std::fill(d, d + top * Wp, 0.0f);
+        for (std::size_t h = 0; h < H; ++h) {
+          float* row = d + (top + h) * Wp;
+          std::fill(row, row + left, 0.0f);
+          std::memcpy(row + left, s + h * W, W * sizeof(float));
+          std::fill(row + left + W, row + Wp, 0.0f);
+        }
+        std::fill(d + (top + H) * Wp, d + image_stride, 0.0f);
       }
-      std::fill(d + (top + H) * Wp, d + channel_stride, 0.0f);
+      std::fill(dc + images * image_stride, dc + channel_stride, 0.0f);
     }
   }
 
-  // y rows [rows][OH][OW] from the grid's [rows][OH][Wp].
-  void compact(const float* grid, std::size_t rows, float* y) const {
+  // y [images][rows][OH][OW] (y_image floats apart) from the grid's [rows][images][OH][Wp].
+  void compact(const float* grid, std::size_t rows, float* y, std::size_t y_image) const {
     for (std::size_t m = 0; m < rows; ++m)
-      for (std::size_t oh = 0; oh < OH; ++oh)
-        std::memcpy(y + (m * OH + oh) * OW, grid + m * columns + oh * Wp, OW * sizeof(float));
+      for (std::size_t n = 0; n < images; ++n) {
+        const float* src = grid + m * columns + n * per_image;
+        float* dst = y + n * y_image + m * OH * OW;
+        for (std::size_t oh = 0; oh < OH; ++oh)
+          std::memcpy(dst + oh * OW, src + oh * Wp, OW * sizeof(float));
+      }
   }
 };
 
-// B panels of the column matrix over a padded buffer: element (r, k) is
-// src[offset[k] + r], offset[k] = c * channel_stride + ky*dh*Wp + kx*dw for
-// k = (c*KH + ky)*KW + kx.
+// B panels of the column matrix over a padded buffer: element (r, k), r = n*per_image + q,
+// is src[offset[k] + n*image_stride + q], offset[k] = c*channel_stride + ky*dh*Wp + kx*dw
+// for k = (c*KH + ky)*KW + kx.
 class ShiftedRowsPacker final : public Packer {
  public:
   ShiftedRowsPacker(const ConvGeometry& g, const PaddedGrid& grid, const float* padded,
                     std::size_t channels)
-      : src_(padded) {
+      : src_(padded), per_image_(grid.per_image), image_stride_(grid.image_stride) {
     const std::size_t KH = g.kernel[1], KW = g.kernel[2];
     offset_.resize(channels * KH * KW);
     std::size_t k = 0;
@@ -97,46 +128,58 @@ class ShiftedRowsPacker final : public Packer {
   void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
             float* dst) const override {
     switch (w) {
-      case 32: return pack_fixed<32>(r0, rows, k0, kc, dst);
-      case 16: return pack_fixed<16>(r0, rows, k0, kc, dst);
-      case 12: return pack_fixed<12>(r0, rows, k0, kc, dst);
-      case 8: return pack_fixed<8>(r0, rows, k0, kc, dst);
-      default: return pack_any(r0, rows, k0, kc, w, dst);
+      case 32: return pack_width<32>(r0, rows, k0, kc, dst);
+      case 16: return pack_width<16>(r0, rows, k0, kc, dst);
+      case 12: return pack_width<12>(r0, rows, k0, kc, dst);
+      case 8: return pack_width<8>(r0, rows, k0, kc, dst);
+      default: return pack_width<0>(r0, rows, k0, kc, dst, w);
     }
   }
 
  private:
-  // Whole panels are fixed-size copies (whole vector moves); the last may be partial.
-  template <std::size_t Wd>
-  void pack_fixed(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc,
-                  float* dst) const {
-    const std::size_t whole = rows / Wd;
-    for (std::size_t q = 0; q < whole; ++q, dst += kc * Wd) {
-      const float* base = src_ + r0 + q * Wd;
-      for (std::size_t p = 0; p < kc; ++p) {
-        const float* s = base + offset_[k0 + p];
-        float* d = dst + p * Wd;
-        for (std::size_t t = 0; t < Wd; ++t) d[t] = s[t];
-      }
-    }
-    if (rows % Wd) pack_any(r0 + whole * Wd, rows % Wd, k0, kc, Wd, dst);
-  }
+  // A run of a panel's columns inside one image: lanes [lane, lane + len) read
+  // src + offset[k] + from.
+  struct Run {
+    std::size_t lane, from, len;
+  };
 
-  void pack_any(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc,
-                std::size_t w, float* dst) const {
+  // Wd: the panel width fixed at compile time (whole panels inside one image are
+  // fixed-size copies, i.e. whole vector moves), or 0 for any width w.
+  template <std::size_t Wd>
+  void pack_width(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, float* dst,
+                  std::size_t w = Wd) const {
+    if (Wd) w = Wd;
+    std::vector<Run> runs;
     for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
-      const std::size_t n = std::min(w, rows - q * w);
-      const float* base = src_ + r0 + q * w;
+      const std::size_t first = r0 + q * w, n = std::min(w, rows - q * w);
+      runs.clear();
+      for (std::size_t t = 0; t < n;) {
+        const std::size_t r = first + t, at = r % per_image_;
+        const std::size_t len = std::min(n - t, per_image_ - at);
+        runs.push_back({t, (r / per_image_) * image_stride_ + at, len});
+        t += len;
+      }
+      if (Wd && runs.size() == 1 && n == Wd) {
+        const float* base = src_ + runs[0].from;
+        for (std::size_t p = 0; p < kc; ++p) {
+          const float* s = base + offset_[k0 + p];
+          float* d = dst + p * Wd;
+          for (std::size_t t = 0; t < Wd; ++t) d[t] = s[t];
+        }
+        continue;
+      }
       for (std::size_t p = 0; p < kc; ++p) {
-        const float* s = base + offset_[k0 + p];
+        const float* s = src_ + offset_[k0 + p];
         float* d = dst + p * w;
-        for (std::size_t t = 0; t < n; ++t) d[t] = s[t];
+        for (const Run& run : runs)
+          for (std::size_t t = 0; t < run.len; ++t) d[run.lane + t] = s[run.from + t];
         for (std::size_t t = n; t < w; ++t) d[t] = 0.0f;
       }
     }
   }
 
   const float* src_;
+  std::size_t per_image_, image_stride_;
   std::vector<std::size_t> offset_;
 };
 
