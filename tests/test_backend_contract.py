@@ -74,8 +74,8 @@ def test_ops_never_branch_on_the_backend_name_nor_import_the_oracle():
 def test_every_op_answers_variants_with_the_reference_last():
     _C = pytest.importorskip("fastdl._C")
     ops = set(_C.variant_ops())
-    assert ops == {"activation", "batchnorm", "col2im", "conv", "depthwise", "gemm", "peak",
-                   "pool", "rnn", "winograd"}
+    assert ops == {"activation", "batchnorm", "col2im", "conv", "depthwise", "gemm",
+                   "narrow", "peak", "pool", "rnn", "winograd"}
     for op in ops:
         table = _C.variants(op)
         names = list(table)
@@ -157,6 +157,28 @@ def test_each_depthwise_variant_matches_the_reference(name):
         assert plan.kernels["depthwise"] == name
         want = reference.conv(x, w, None, (stride, stride), pad, (1, 1), 6, "relu6", 0.0)
         np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5, err_msg=f"{name} {k}")
+
+
+@pytest.mark.parametrize("name", variant_params("narrow"))
+def test_each_narrow_variant_matches_the_reference(name):
+    """Every narrow-convolution variant: widths around its vector steps, stride 1 and 2,
+    asymmetric padding, output channels that fill a block and ones that do not."""
+    _C = pytest.importorskip("fastdl._C")
+    from fastdl import _reference as reference
+    isa = _C.variants("narrow")[name]["isa"]
+    rng = np.random.default_rng(4)
+    for cin, cout, k, stride, width in [(3, 16, 2, 1, 32), (1, 5, 3, 2, 47), (4, 9, 7, 2, 33),
+                                        (3, 8, 3, 1, 1), (2, 17, 5, 1, 96), (3, 32, 3, 2, 224)]:
+        x = rng.standard_normal((2, cin, 5, width)).astype(np.float32)
+        w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        pad = (k // 2, (k - 1) // 2, (k - 1) // 2, k // 2)
+        plan = _C.ConvPlan(w, b, (stride, stride), pad, (1, 1), 1, "relu6", 0.0,
+                           variant=_gemm_of(isa), algorithm="narrow")
+        assert plan.kernels["narrow"] == name and plan.algorithm(x.shape[2:]) == "narrow"
+        want = reference.conv(x, w, b, (stride, stride), pad, (1, 1), 1, "relu6", 0.0)
+        np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5,
+                                   err_msg=f"{name} {cin}->{cout} k{k} s{stride} w{width}")
 
 
 @pytest.mark.parametrize("name", variant_params("winograd"))

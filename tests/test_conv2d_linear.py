@@ -38,7 +38,7 @@ ACTIVATIONS = [None, "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu"]
 ALPHA = 0.1  # leaky_relu slope; not the default, so that passing it on is checked
 KC = 256     # the GEMM's K block for every variant (src/gemm/variants.inc)
 ALGORITHMS = ["auto", "im2col", "winograd", "winograd_f2", "winograd_f4", "depthwise",
-              "direct"]
+              "narrow", "direct"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 VARIANTS = {name: info for name, info in _C.variants("gemm").items() if info is not None}
@@ -283,16 +283,22 @@ def expected_algorithm(case, variant, algorithm):
     """What a plan with `algorithm` should run: kAuto only where the variant's ISA has SIMD
     kernels (not ref), forced ones everywhere: the direct depthwise kernel when groups == in
     == out channels (auto, depthwise); Winograd for 3x3 stride-1 dilation-1 ungrouped
-    layers with >= 8 channels (auto, winograd, winograd_f2/f4); the direct specification
-    when asked; else, and whenever forced elsewhere, im2col + GEMM."""
+    layers with >= 8 channels (auto, winograd, winograd_f2/f4); the narrow kernel for
+    <= 4 input channels, groups 1, dilation 1, the same stride 1 or 2 both ways (narrow;
+    auto where the window is at most 3x3); the direct specification when asked; else, and
+    whenever forced elsewhere, im2col + GEMM."""
     if algorithm == "direct":
         return "direct"
     pick = algorithm == "auto" and VARIANTS[variant]["isa"] != "ref"
     depthwise = case.groups == case.in_channels == case.out_channels
+    narrow = (case.in_channels <= 4 and case.groups == 1 and case.dilation == (1, 1)
+              and case.stride[0] == case.stride[1] and case.stride[0] in (1, 2))
     winograd = (case.kernel == (3, 3) and case.stride == (1, 1) and case.dilation == (1, 1)
                 and case.groups == 1 and case.in_channels >= 8 and case.out_channels >= 8)
     if depthwise and (pick or algorithm == "depthwise"):
         return "depthwise"
+    if narrow and (algorithm == "narrow" or (pick and case.kernel[0] * case.kernel[1] <= 9)):
+        return "narrow"
     if winograd and not depthwise and (pick or algorithm.startswith("winograd")):
         return algorithm if algorithm in ("winograd_f2", "winograd_f4") else "winograd"
     return "im2col"
@@ -344,7 +350,7 @@ def test_variant_conv2d_matches_reference(variant, case):
 @pytest.mark.parametrize("variant", VARIANT_PARAMS)
 def test_variant_conv2d_cases_reach_every_algorithm(variant):
     """The generated cases cover im2col and, where the ISA has them, Winograd F(2,3) and
-    F(4,3) and the depthwise kernel."""
+    F(4,3), the depthwise and the narrow kernels."""
     seen = set()
     for case in CONV_CASES:
         x, w, b = case.inputs()
@@ -353,8 +359,7 @@ def test_variant_conv2d_cases_reach_every_algorithm(variant):
         seen.add(plan.algorithm(case.size))
     want = {"im2col"}
     if VARIANTS[variant]["isa"] != "ref":
-        want |= {"winograd_f2", "winograd_f4"}
-        want.add("depthwise")
+        want |= {"winograd_f2", "winograd_f4", "depthwise", "narrow"}
     assert seen == want
 
 

@@ -135,14 +135,15 @@ const char* algorithm_name(A a) {
     case A::kWinograd: return "winograd";
     case A::kDepthwise: return "depthwise";
     case A::kDirect: return "direct";
+    case A::kNarrow: return "narrow";
     case A::kWinogradF2: return "winograd_f2";
     case A::kWinogradF4: return "winograd_f4";
   }
   return "?";
 }
 
-constexpr A kAlgorithms[] = {A::kAuto,   A::kIm2col,     A::kWinograd,  A::kDepthwise,
-                             A::kDirect, A::kWinogradF2, A::kWinogradF4};
+constexpr A kAlgorithms[] = {A::kAuto,   A::kIm2col,     A::kWinograd,   A::kDepthwise,
+                             A::kDirect, A::kWinogradF2, A::kWinogradF4, A::kNarrow};
 
 bool is_2d(const ConvCase& c) {
   return c.k[0] == 1 && c.s[0] == 1 && c.pb[0] == 0 && c.pa[0] == 0;
@@ -157,6 +158,9 @@ std::string expected_algorithm(const ConvCase& c, const fdl::GemmUkernel& uk, A 
   const bool pick = algorithm == A::kAuto && uk.isa != fdl::Isa::kRef;
   const bool depthwise = c.groups == c.cin && c.groups == c.cout && is_2d(c);
   if (depthwise && (pick || algorithm == A::kDepthwise)) return "depthwise";
+  const bool narrow = is_2d(c) && c.in[0] == 1 && c.cin <= 4 && c.groups == 1 && c.d == Size3{1, 1, 1} &&
+                      c.s[1] == c.s[2] && (c.s[1] == 1 || c.s[1] == 2);
+  if (narrow && (algorithm == A::kNarrow || (pick && c.k[1] * c.k[2] <= 9))) return "narrow";
   const bool unit = c.s == Size3{1, 1, 1} && c.d == Size3{1, 1, 1} && c.groups == 1 &&
                     c.cin >= 8 && c.cout >= 8;
   const bool w2 = unit && is_2d(c) && c.k == Size3{1, 3, 3} && c.in[0] == 1;
@@ -458,7 +462,7 @@ TEST_P(ConvVariant, Generated2dCasesMatchReference) {
   }
   // The cases reach every algorithm, on the reference GEMM through the forced ones.
   const auto& seen = algorithms_seen(uk());
-  for (const char* alg : {"im2col", "winograd_f2", "winograd_f4", "depthwise", "direct"})
+  for (const char* alg : {"im2col", "winograd_f2", "winograd_f4", "depthwise", "narrow", "direct"})
     EXPECT_TRUE(seen.count(alg)) << uk().name << " never ran " << alg;
 }
 

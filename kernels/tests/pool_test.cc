@@ -263,6 +263,13 @@ std::vector<PoolCase> generated_cases() {
     p.kernel[1] = p.kernel[2] = 56;
     add(p, 2);
   }
+  // Whole planes of every length around the vector chains (1-D global windows).
+  for (std::size_t n : {1, 15, 16, 17, 63, 64, 65, 200}) add(params(kMax, {n}, n, 1, 0), 3);
+  {
+    auto p = params(fdl::PoolKind::kAvg, {5, 5}, 5, 1, 0);
+    p.divisor_override = 7;
+    cases.push_back({p, 4});
+  }
   // divisor_override (avg), positive and negative as PyTorch allows.
   for (std::int64_t div : {3, -2}) {
     auto p = params(fdl::PoolKind::kAvg, {9, 17}, 3, 2, 1);

@@ -17,6 +17,7 @@
 #              (F(2,3)'s input transform is adds/subs only: reported, not required)
 #   depthwise  depthwise_plane_*<...> and fdl_f32_depthwise__neon (the 3x3 kernels are
 #              inlined into the latter)
+#   narrow     narrow_rows<...> and fdl_f32_narrow__neon
 #   peak       fdl_f32_peak__neon
 #   rnn        RnnStep<...>                          (fdl_f32_lstm_step__neon, fdl_f32_gru_step__neon)
 #   activation fdl_f32_{activation,exp,softmax}__neon (vectorised exp: sigmoid/tanh/silu/elu)
@@ -36,6 +37,7 @@ FAMILIES=(
   'winograd F(2,3) output|wino23-out|1|WinogradKernel<2>::output'
   'winograd F(2,3) input|wino23-in|0|WinogradKernel<2>::input'
   'depthwise|depthwise|1|depthwise_plane_|^fdl_f32_depthwise__neon'
+  'narrow conv|narrow|1|narrow_rows<|^fdl_f32_narrow__neon'
   'peak|peak|1|^fdl_f32_peak__neon'
   'rnn step|rnn|1|RnnStep<'
   'activation|activation|1|^fdl_f32_(activation|exp|softmax)__neon'

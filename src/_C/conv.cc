@@ -1,5 +1,5 @@
 // Bindings for the convolution (fastdl/conv.h): ConvPlan and ConvTransposePlan for 1, 2 or 3
-// spatial axes, and variants("conv" / "depthwise" / "winograd" / "col2im"). Spatial
+// spatial axes, and variants("conv" / "depthwise" / "winograd" / "col2im" / "narrow"). Spatial
 // arguments come as lists with one entry per spatial axis (padding: (before, after) per
 // axis, flattened); they are widened to the kernels' three axes with leading unit axes.
 #include <pybind11/stl.h>
@@ -54,11 +54,12 @@ fdl::ConvAlgorithm parse_algorithm(const std::string& name) {
       {"auto", fdl::ConvAlgorithm::kAuto},          {"im2col", fdl::ConvAlgorithm::kIm2col},
       {"winograd", fdl::ConvAlgorithm::kWinograd},  {"winograd_f2", fdl::ConvAlgorithm::kWinogradF2},
       {"winograd_f4", fdl::ConvAlgorithm::kWinogradF4},
-      {"depthwise", fdl::ConvAlgorithm::kDepthwise}, {"direct", fdl::ConvAlgorithm::kDirect}};
+      {"depthwise", fdl::ConvAlgorithm::kDepthwise}, {"narrow", fdl::ConvAlgorithm::kNarrow},
+      {"direct", fdl::ConvAlgorithm::kDirect}};
   for (const auto& e : kTable)
     if (name == e.name) return e.algorithm;
   throw py::value_error("algorithm: expected 'auto', 'im2col', 'winograd', 'winograd_f2', "
-                        "'winograd_f4', 'depthwise' or 'direct', got '" + name + "'");
+                        "'winograd_f4', 'depthwise', 'narrow' or 'direct', got '" + name + "'");
 }
 
 std::vector<py::ssize_t> output_shape(std::size_t batch, std::size_t channels,
@@ -107,6 +108,7 @@ class PyConvPlan {
     auto name = [](const char* s) { return s ? py::object(py::str(s)) : py::object(py::none()); };
     d["depthwise"] = name(plan_->depthwise_variant());
     d["winograd"] = name(plan_->winograd_variant());
+    d["narrow"] = name(plan_->narrow_variant());
     return d;
   }
 
@@ -158,6 +160,7 @@ void bind_conv(py::module_& m) {
   register_variants("depthwise", [] { return variants_dict(fdl::depthwise_variants()); });
   register_variants("winograd", [] { return variants_dict(fdl::winograd_variants()); });
   register_variants("col2im", [] { return variants_dict(fdl::col2im_variants()); });
+  register_variants("narrow", [] { return variants_dict(fdl::narrow_variants()); });
 
   py::class_<PyConvPlan>(m, "ConvPlan")
       .def(py::init<const FloatArray&, const py::object&, const Sizes&, const Sizes&,
@@ -172,7 +175,7 @@ void bind_conv(py::module_& m) {
       .def("algorithm", &PyConvPlan::algorithm, py::arg("in_sizes"),
            "The algorithm used for inputs of these spatial sizes.")
       .def_property_readonly("kernels", &PyConvPlan::kernels,
-                             "The variants this plan runs: gemm, depthwise and winograd (None "
+                             "The variants this plan runs: gemm, depthwise, winograd and narrow (None "
                              "where it has none of that kind).")
       .def_property_readonly("variant", &PyConvPlan::variant);
   py::class_<PyConvTransposePlan>(m, "ConvTransposePlan")

@@ -74,6 +74,31 @@ struct DepthwiseVariant {
   DepthwisePlaneFn fn;
 };
 
+// The narrow convolution (few input channels, 2-D, stride 1 or 2 in both directions,
+// dilation 1, groups 1) over one zero-padded image: padded [in_channels][padded_h]
+// [padded_w], whose rows reach past the last output's taps far enough for whole vectors
+// (narrow_padded_width). Weights come packed per block of kNarrowBlock output channels,
+// [tap = (ci*KH + ky)*KW + kx][kNarrowBlock], the block's bias [kNarrowBlock] beside them
+// (zeros past the last channel).
+struct NarrowConv {
+  std::size_t in_channels, kernel_h, kernel_w, stride;
+  std::size_t out_h, out_w, padded_h, padded_w;
+};
+constexpr std::size_t kNarrowBlock = 8;
+constexpr std::size_t kNarrowMaxChannels = 4;
+// Floats per padded row that every variant may read for out_w outputs.
+std::size_t narrow_padded_width(std::size_t out_w, std::size_t kernel_w, std::size_t stride);
+// One block: output rows [oh0, oh1) of its first `channels` (<= kNarrowBlock) channels into
+// y [channel][out_h][out_w] = act(conv + bias).
+using NarrowConvFn = void (*)(const NarrowConv& nc, const float* padded, const float* w,
+                              const float* bias, Activation act, float alpha, float* y,
+                              std::size_t channels, std::size_t oh0, std::size_t oh1);
+struct NarrowVariant {
+  const char* name;  // fdl_f32_narrow__<isa>
+  Isa isa;
+  NarrowConvFn fn;
+};
+
 struct WinogradTransforms;  // the input/output tile transforms (src/conv/winograd.h)
 struct WinogradVariant {
   const char* name;  // fdl_f32_winograd__<isa>
@@ -102,6 +127,7 @@ const std::vector<ConvVariant>& conv_variants();
 const std::vector<DepthwiseVariant>& depthwise_variants();
 const std::vector<WinogradVariant>& winograd_variants();
 const std::vector<Col2imVariant>& col2im_variants();
+const std::vector<NarrowVariant>& narrow_variants();
 
 // ----------------------------------------------------------------------------- the plan
 
@@ -109,8 +135,11 @@ const std::vector<Col2imVariant>& col2im_variants();
 // reference variants are for forced algorithms and tests), depthwise, then Winograd with
 // the cheaper tile size for the input, else im2col + GEMM. kIm2col forces the GEMM path;
 // kDepthwise, kWinograd (either tile size) and kWinogradF2 / kWinogradF4 force theirs where
-// they apply (else im2col), with the GEMM's ISA's variant or the reference one. kDirect runs
-// the naive specification (conv_variants(); slow, for tests).
+// they apply (else im2col), with the GEMM's ISA's variant or the reference one. kNarrow
+// takes the narrow kernel for 2-D convolutions with at most kNarrowMaxChannels input
+// channels, groups 1, dilation 1 and the same stride 1 or 2 along both axes; kAuto too,
+// after depthwise, where the window is at most 3x3.
+// kDirect runs the naive specification (conv_variants(); slow, for tests).
 enum class ConvAlgorithm : int {
   kAuto = 0,
   kIm2col = 1,
@@ -119,6 +148,7 @@ enum class ConvAlgorithm : int {
   kDirect = 4,
   kWinogradF2 = 5,
   kWinogradF4 = 6,
+  kNarrow = 7,
 };
 
 class WinogradConv;
@@ -145,15 +175,16 @@ class ConvPlan {
   const ConvGeometry& geometry() const { return g_; }
   const GemmUkernel& ukernel() const { return *uk_; }
   // What run() uses for this input size: "im2col", "depthwise", "winograd_f2",
-  // "winograd_f4" or "direct".
+  // "winograd_f4", "narrow" or "direct".
   const char* algorithm(const Size3& in) const;
   // The variant names of the kernels this plan may run besides its GEMM microkernel
   // (null where the plan does not use that kind).
   const char* depthwise_variant() const { return depthwise_ ? depthwise_->name : nullptr; }
   const char* winograd_variant() const { return winograd_ ? winograd_->name : nullptr; }
+  const char* narrow_variant() const { return narrow_ ? narrow_->name : nullptr; }
 
  private:
-  enum class Path { kIm2col, kDepthwise, kWinograd2d, kWinograd3d, kDirect };
+  enum class Path { kIm2col, kDepthwise, kWinograd2d, kWinograd3d, kNarrow, kDirect };
   Path path(const Size3& in) const;
   int winograd_tile(const Size3& in) const;  // 2 or 4: forced, else the cheaper one
   void pack(const float* weights, const float* bias);
@@ -162,12 +193,15 @@ class ConvPlan {
   void run_padded_grid(const PaddedGrid& grid, const float* x, std::size_t batch,
                        float* y) const;
   void run_depthwise(const float* x, std::size_t batch, const Size3& in, float* y) const;
+  void run_narrow(const float* x, std::size_t batch, const Size3& in, float* y) const;
   const WinogradConv& winograd2d(int m) const;  // built on first use
 
   ConvGeometry g_;
   const GemmUkernel* uk_;
   bool direct_ = false;
   const DepthwiseVariant* depthwise_ = nullptr;
+  const NarrowVariant* narrow_ = nullptr;
+  AlignedBuffer narrow_packed_;  // per block of kNarrowBlock channels: [taps][block], bias
   const WinogradVariant* winograd_ = nullptr;  // 2-D or 3-D form, where one applies
   bool winograd_3d_ = false;
   int forced_tile_ = 0;  // 2 or 4 when the algorithm names the tile size

@@ -31,7 +31,25 @@ bool is_depthwise(const ConvGeometry& g) {
          g.stride[0] == 1 && g.pad_before[0] == 0 && g.pad_after[0] == 0;
 }
 
+// Few input channels, 2-D, groups 1, dilation 1, the same stride 1 or 2 both ways.
+bool is_narrow(const ConvGeometry& g) {
+  return g.groups == 1 && g.in_channels <= kNarrowMaxChannels && g.kernel[0] == 1 &&
+         g.stride[0] == 1 && g.pad_before[0] == 0 && g.pad_after[0] == 0 &&
+         g.dilation[1] == 1 && g.dilation[2] == 1 && g.stride[1] == g.stride[2] &&
+         (g.stride[1] == 1 || g.stride[1] == 2);
+}
+
+std::size_t narrow_blocks(const ConvGeometry& g) {
+  return (g.out_channels + kNarrowBlock - 1) / kNarrowBlock;
+}
+
 }  // namespace
+
+// Every variant's step (kNarrowVectors x kWidth: avx512 3 x 16, avx2 1 x 8, neon 2 x 4)
+// divides 48.
+std::size_t narrow_padded_width(std::size_t out_w, std::size_t kernel_w, std::size_t stride) {
+  return (out_w + 47) / 48 * 48 * stride + kernel_w + 1;
+}
 
 ConvPlan::ConvPlan(const ConvGeometry& g, const float* weights, const float* bias,
                    Activation act, float alpha, const GemmUkernel* uk, ConvAlgorithm algorithm)
@@ -42,11 +60,16 @@ ConvPlan::ConvPlan(const ConvGeometry& g, const float* weights, const float* bia
   direct_ = algorithm == ConvAlgorithm::kDirect;
   if (is_depthwise(g) && (auto_pick || algorithm == ConvAlgorithm::kDepthwise))
     depthwise_ = &variant_for(depthwise_variants(), uk_->isa);
+  // Auto: windows of at most 3x3 (K = cin*KH*KW <= 36 is too small for im2col's packing
+  // to pay; measured: the 7x7 ResNet stem is faster on im2col + GEMM).
+  if (!depthwise_ && is_narrow(g) &&
+      ((auto_pick && g.taps() <= 9) || algorithm == ConvAlgorithm::kNarrow))
+    narrow_ = &variant_for(narrow_variants(), uk_->isa);
   if (algorithm == ConvAlgorithm::kWinogradF2) forced_tile_ = 2;
   if (algorithm == ConvAlgorithm::kWinogradF4) forced_tile_ = 4;
   const bool want_winograd =
       auto_pick || algorithm == ConvAlgorithm::kWinograd || forced_tile_ != 0;
-  if (!depthwise_ && want_winograd) {
+  if (!depthwise_ && !narrow_ && want_winograd) {
     winograd_3d_ = Conv3dWinograd::applies(g);
     if (winograd_3d_ || WinogradConv::applies(g))
       winograd_ = &variant_for(winograd_variants(), uk_->isa);
@@ -60,6 +83,7 @@ ConvPlan::ConvPlan(const ConvGeometry& g, const float* weights, const float* bia
     bias_.resize(g.out_channels);
     ep_.bias_row = bias_.data();
   }
+  if (narrow_) narrow_packed_.resize(narrow_blocks(g) * (k_per_group_ + 1) * kNarrowBlock);
   ep_.act = act;
   ep_.alpha = alpha;
   pack(weights, bias);
@@ -75,6 +99,20 @@ void ConvPlan::pack(const float* weights, const float* bias) {
   for (std::size_t grp = 0; grp < g_.groups; ++grp) {
     PackRowsByK src(weights + grp * m_per_group_ * k_per_group_, k_per_group_);
     pack_all(src, m_per_group_, k_per_group_, uk_->mr, packed_.data() + grp * packed_per_group_);
+  }
+  if (narrow_) {
+    // Block b: [tap][kNarrowBlock] then its bias [kNarrowBlock]; zeros past the channels.
+    const std::size_t taps = k_per_group_, block = (taps + 1) * kNarrowBlock;
+    for (std::size_t b = 0; b < narrow_blocks(g_); ++b) {
+      float* dst = narrow_packed_.data() + b * block;
+      for (std::size_t c = 0; c < kNarrowBlock; ++c) {
+        const std::size_t co = b * kNarrowBlock + c;
+        const bool real = co < g_.out_channels;
+        for (std::size_t t = 0; t < taps; ++t)
+          dst[t * kNarrowBlock + c] = real ? weights[co * taps + t] : 0.0f;
+        dst[taps * kNarrowBlock + c] = real && bias ? bias[co] : 0.0f;
+      }
+    }
   }
 }
 
@@ -103,6 +141,7 @@ int ConvPlan::winograd_tile(const Size3& in) const {
 ConvPlan::Path ConvPlan::path(const Size3& in) const {
   if (direct_) return Path::kDirect;
   if (depthwise_) return Path::kDepthwise;
+  if (narrow_ && in[0] == 1) return Path::kNarrow;
   if (winograd_ && winograd_3d_ && winograd3d_->fits(in, winograd_tile(in)))
     return Path::kWinograd3d;
   // The 2-D form reads channel planes H*W apart: the input must have depth 1.
@@ -114,6 +153,7 @@ const char* ConvPlan::algorithm(const Size3& in) const {
   switch (path(in)) {
     case Path::kDirect: return "direct";
     case Path::kDepthwise: return "depthwise";
+    case Path::kNarrow: return "narrow";
     case Path::kWinograd3d:
     case Path::kWinograd2d: return winograd_tile(in) == 4 ? "winograd_f4" : "winograd_f2";
     case Path::kIm2col: break;
@@ -132,6 +172,7 @@ void ConvPlan::run(const float* x, std::size_t batch, const Size3& in, float* y)
     return;
   }
   if (p == Path::kDepthwise) return run_depthwise(x, batch, in, y);
+  if (p == Path::kNarrow) return run_narrow(x, batch, in, y);
   if (p == Path::kIm2col) return run_gemm(x, batch, in, y);
   const std::size_t in_image = g_.in_channels * volume(in);
   const std::size_t out_image = g_.out_channels * out_plane;
@@ -164,6 +205,54 @@ void ConvPlan::run_depthwise(const float* x, std::size_t batch, const Size3& in,
                    ep_.bias_row ? ep_.bias_row[c] : 0.0f, ep_.act, ep_.alpha,
                    y + p * out_plane);
   });
+}
+
+void ConvPlan::run_narrow(const float* x, std::size_t batch, const Size3& in, float* y) const {
+  const Size3 out = g_.out_size(in);
+  NarrowConv nc;
+  nc.in_channels = g_.in_channels;
+  nc.kernel_h = g_.kernel[1];
+  nc.kernel_w = g_.kernel[2];
+  nc.stride = g_.stride[1];
+  nc.out_h = out[1];
+  nc.out_w = out[2];
+  nc.padded_h = in[1] + g_.pad_before[1] + g_.pad_after[1];
+  nc.padded_w = narrow_padded_width(nc.out_w, nc.kernel_w, nc.stride);
+  const std::size_t top = g_.pad_before[1], left = g_.pad_before[2];
+  const std::size_t H = in[1], W = in[2], plane = nc.out_h * nc.out_w;
+  const std::size_t taps = k_per_group_, block = (taps + 1) * kNarrowBlock;
+  const std::size_t blocks = narrow_blocks(g_);
+  // Tasks: (block, strip of output rows); small problems on the calling thread.
+  constexpr std::size_t kStrip = 8;
+  const std::size_t strips = (nc.out_h + kStrip - 1) / kStrip, tasks = blocks * strips;
+  const bool parallel = g_.out_channels * plane * taps >= (std::size_t{1} << 18);
+  // The padded image, per calling thread and reused across calls; the tasks only read it.
+  thread_local AlignedBuffer padded;
+  padded.resize(nc.in_channels * nc.padded_h * nc.padded_w);
+  for (std::size_t n = 0; n < batch; ++n) {
+    const float* xn = x + n * g_.in_channels * H * W;
+    float* yn = y + n * g_.out_channels * plane;
+    float* p = padded.data();
+    std::fill(p, p + nc.in_channels * nc.padded_h * nc.padded_w, 0.0f);
+    for (std::size_t c = 0; c < nc.in_channels; ++c)
+      for (std::size_t h = 0; h < H; ++h)
+        std::memcpy(p + (c * nc.padded_h + top + h) * nc.padded_w + left, xn + (c * H + h) * W,
+                    W * sizeof(float));
+    const float* padded_image = p;
+    auto task = [&](std::size_t t) {
+      const std::size_t b = t / strips, strip = t % strips;
+      const std::size_t oh0 = strip * kStrip, oh1 = std::min(nc.out_h, oh0 + kStrip);
+      const float* wb = narrow_packed_.data() + b * block;
+      const std::size_t channels = std::min(kNarrowBlock, g_.out_channels - b * kNarrowBlock);
+      narrow_->fn(nc, padded_image, wb, wb + taps * kNarrowBlock, ep_.act, ep_.alpha,
+                  yn + b * kNarrowBlock * plane, channels, oh0, oh1);
+    };
+    if (parallel) {
+      parallel_for(tasks, task);
+    } else {
+      for (std::size_t t = 0; t < tasks; ++t) task(t);
+    }
+  }
 }
 
 void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, float* y) const {

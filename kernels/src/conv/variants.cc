@@ -13,6 +13,7 @@
   extern const fdl::WinogradTransforms fdl_f32_winograd_m2__##sfx;      \
   extern const fdl::WinogradTransforms fdl_f32_winograd_m4__##sfx;
 #define FDL_COL2IM_VARIANT(sfx, isa) std::remove_pointer_t<fdl::Col2imFn> fdl_f32_col2im__##sfx;
+#define FDL_NARROW_VARIANT(sfx, isa) std::remove_pointer_t<fdl::NarrowConvFn> fdl_f32_narrow__##sfx;
 #include "variants.inc"
 
 namespace fdl {
@@ -46,6 +47,14 @@ const std::vector<WinogradVariant>& winograd_variants() {
 const std::vector<Col2imVariant>& col2im_variants() {
   static const std::vector<Col2imVariant> table = {
 #define FDL_COL2IM_VARIANT(sfx, isa) {"fdl_f32_col2im__" #sfx, Isa::isa, &fdl_f32_col2im__##sfx},
+#include "variants.inc"
+  };
+  return table;
+}
+
+const std::vector<NarrowVariant>& narrow_variants() {
+  static const std::vector<NarrowVariant> table = {
+#define FDL_NARROW_VARIANT(sfx, isa) {"fdl_f32_narrow__" #sfx, Isa::isa, &fdl_f32_narrow__##sfx},
 #include "variants.inc"
   };
   return table;
