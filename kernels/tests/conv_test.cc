@@ -486,6 +486,19 @@ TEST_P(ConvVariant, PaddedGridCasesMatchReference) {
   }
 }
 
+// Pointwise layers on small images, where the GEMM runs transposed (pixels as its rows)
+// for the x86 and reference tiles: 7x7 and 14x14, grouped, batched, with bias and
+// activation.
+TEST_P(ConvVariant, PointwiseSmallImagesMatchReference) {
+  std::vector<ConvCase> cases = {case2d(24, 64, 7, 7, 1, 1), case2d(16, 128, 7, 7, 1, 1),
+                                 case2d(20, 96, 14, 14, 1, 1)};
+  for (auto& c : cases) c.pb = c.pa = {0, 0, 0};
+  cases[1].groups = 2;
+  cases[2].act = fdl::Activation::kRelu6;
+  unsigned seed = 950;
+  for (const ConvCase& c : cases) EXPECT_TRUE(check_case(c, &uk(), seed += 3));
+}
+
 TEST_P(ConvVariant, Generated1dAnd3dCasesMatchReference) {
   unsigned seed = 500;
   for (const ConvCase& c : generated_nd_cases()) {
@@ -545,13 +558,15 @@ TEST_P(ConvVariant, SetWeightsRepacksEveryAlgorithm) {
       case2d(3, 5, 11, 9, 3, 3, 2, 2, 1, 0, 1, 0),    // im2col
       case2d(16, 16, 9, 14, 3, 3, 1, 1, 1, 1, 1, 1),  // depthwise (groups set below)
       case2d(17, 7, 5, 6, 1, 1),                      // pointwise
+      case2d(24, 64, 7, 7, 1, 1),                     // pointwise, transposed on x86
+      case2d(3, 16, 10, 12, 3, 3, 2, 2, 1, 1, 1, 1),  // narrow
   };
   cases[2].groups = 16;
   ConvCase w3;  // Winograd 3-D
   w3.cin = 8, w3.cout = 8, w3.in = {3, 5, 6}, w3.k = {3, 3, 3}, w3.pb = w3.pa = {1, 1, 1};
   cases.push_back(w3);
   for (const ConvCase& c : cases)
-    for (A algorithm : {A::kAuto, A::kIm2col, A::kWinogradF2, A::kWinogradF4}) {
+    for (A algorithm : {A::kAuto, A::kIm2col, A::kWinogradF2, A::kWinogradF4, A::kNarrow}) {
       const auto x = random_vector(c.x_size(), 1);
       const auto w1 = random_vector(c.w_size(), 2), b1 = random_vector(c.cout, 3);
       const auto w2 = random_vector(c.w_size(), 4), b2 = random_vector(c.cout, 5);

@@ -210,6 +210,13 @@ class ConvPlan {
   AlignedBuffer packed_;  // per group: weights packed as A (full-K panels of MR rows)
   AlignedBuffer bias_;
   Epilogue ep_;
+  // Pointwise layers on small images run transposed (pixels as the GEMM's rows; see
+  // run_gemm): the weights packed as its B operand per group, made on first use.
+  const float* pointwise_b() const;
+  void pack_pointwise_b() const;
+  mutable std::mutex pointwise_mu_;
+  mutable AlignedBuffer pointwise_b_;
+  mutable bool pointwise_b_ready_ = false;
   mutable std::mutex winograd_mu_;
   mutable std::unique_ptr<WinogradConv> winograd_forms_[2];  // 2-D F(2,3), F(4,3)
   std::unique_ptr<Conv3dWinograd> winograd3d_;

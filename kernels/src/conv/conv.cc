@@ -17,6 +17,17 @@ namespace fdl {
 
 namespace {
 
+// dst [cols][rows] = src [rows][cols]^T, in 8x8 blocks (both sides touch whole lines).
+void transpose(const float* src, std::size_t rows, std::size_t cols, float* dst) {
+  constexpr std::size_t B = 8;
+  for (std::size_t r0 = 0; r0 < rows; r0 += B)
+    for (std::size_t c0 = 0; c0 < cols; c0 += B) {
+      const std::size_t r1 = std::min(rows, r0 + B), c1 = std::min(cols, c0 + B);
+      for (std::size_t c = c0; c < c1; ++c)
+        for (std::size_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+    }
+}
+
 bool is_pointwise(const ConvGeometry& g) {
   for (int a = 0; a < 3; ++a)
     if (g.kernel[a] != 1 || g.stride[a] != 1 || g.pad_before[a] != 0 || g.pad_after[a] != 0)
@@ -120,9 +131,29 @@ void ConvPlan::set_weights(const float* weights, const float* bias) {
   std::unique_lock<std::shared_mutex> lock(weights_mu_);
   pack(weights, bias);
   if (winograd3d_) winograd3d_->set_weights(weights_.data());
+  {
+    std::lock_guard<std::mutex> pointwise_lock(pointwise_mu_);
+    if (pointwise_b_ready_) pack_pointwise_b();
+  }
   std::lock_guard<std::mutex> forms_lock(winograd_mu_);
   for (auto& form : winograd_forms_)
     if (form) form->set_weights(weights_.data());
+}
+
+void ConvPlan::pack_pointwise_b() const {
+  const std::size_t per_group = packed_size(m_per_group_, k_per_group_, uk_->nr);
+  pointwise_b_.resize(per_group * g_.groups);
+  for (std::size_t grp = 0; grp < g_.groups; ++grp) {
+    PackRowsByK src(weights_.data() + grp * m_per_group_ * k_per_group_, k_per_group_);
+    pack_all(src, m_per_group_, k_per_group_, uk_->nr, pointwise_b_.data() + grp * per_group);
+  }
+  pointwise_b_ready_ = true;
+}
+
+const float* ConvPlan::pointwise_b() const {
+  std::lock_guard<std::mutex> lock(pointwise_mu_);
+  if (!pointwise_b_ready_) pack_pointwise_b();
+  return pointwise_b_.data();
 }
 
 const WinogradConv& ConvPlan::winograd2d(int m) const {
@@ -269,6 +300,15 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
   const std::size_t jobs = batch * g_.groups;
   // Many independent (image, group) GEMMs: one per task. Few: each GEMM splits itself.
   const bool outer_parallel = jobs >= 2 * threads;
+  // Pointwise on small images: out^T [pixels][channels] = x^T W^T where that wastes fewer
+  // tile rows and columns at the edges (e.g. 14x14 = 196 pixels fill 7 B panels of 32,
+  // but 17 tiles of 12 rows), then transposed into y.
+  const std::size_t M = m_per_group_, MR = uk_->mr, NR = uk_->nr;
+  const auto round_up = [](std::size_t n, std::size_t to) { return (n + to - 1) / to * to; };
+  const bool transposed = pointwise && L <= 1024 &&
+                          round_up(L, MR) * round_up(M, NR) * 20 <
+                              round_up(M, MR) * round_up(L, NR) * 19;
+  const float* packed_b = transposed ? pointwise_b() : nullptr;
   auto one = [&](std::size_t job) {
     const std::size_t n = job / g_.groups, grp = job % g_.groups;
     const float* xg = x + n * in_image + grp * cin_g * volume(in);
@@ -276,7 +316,21 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
     Epilogue ep = ep_;
     if (ep.bias_row) ep.bias_row += grp * m_per_group_;
     GemmOperand a{packed_.data() + grp * packed_per_group_, nullptr};
-    if (pointwise) {
+    if (transposed) {
+      // Rows: pixels, read from x [channels][pixels]; B: the weights; C: [pixels][M].
+      thread_local AlignedBuffer staged;
+      staged.resize(L * M);
+      PackKByRows rows(xg, L);
+      Epilogue ep_t;
+      ep_t.bias_col = ep.bias_row;
+      ep_t.act = ep.act;
+      ep_t.alpha = ep.alpha;
+      const std::size_t per_group = packed_size(M, k_per_group_, NR);
+      gemm(*uk_, L, M, k_per_group_, GemmOperand{nullptr, &rows},
+           GemmOperand{packed_b + grp * per_group, nullptr}, staged.data(), M, ep_t,
+           !outer_parallel);
+      transpose(staged.data(), L, M, yg);
+    } else if (pointwise) {
       PackKByRows cols(xg, L);
       gemm(*uk_, m_per_group_, L, k_per_group_, a, GemmOperand{nullptr, &cols}, yg, L, ep,
            !outer_parallel);
