@@ -69,6 +69,8 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
     check(uk, {mr + 1, nr + 3, 17}, static_cast<fdl::Activation>(act), true, true, false);
   check(uk, {mr + 2, 2 * nr + 5, 33}, fdl::Activation::kRelu, false, false, true);
   check(uk, {2, 3, kc + 9}, fdl::Activation::kSilu, false, true, true);
+  // One row of A (kGemmARow: the row packed with unit stride), K past one block.
+  check(uk, {1, 2 * nr + 7, 3 * kc + 1}, fdl::Activation::kTanh, false, true, true);
 }
 
 // LinearPlan y = act(x W^T + b), built with other weights then given W and b through

@@ -22,6 +22,7 @@ namespace fdl {
 enum : int {
   kGemmAccumulate = 1,  // add to what is in C (otherwise overwrite)
   kGemmFinal = 2,       // this is the last K block: apply bias and activation
+  kGemmARow = 4,        // m == 1 and `a` is that row with unit stride (a[p], not a[p * mr])
 };
 
 // Computes rows [0, m) (m <= mr) and all nr columns of one tile:

@@ -119,12 +119,16 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
   // weights (otherwise every B block would repack it).
   const float* a_full = a.packed;  // full-K panels starting at row a_row0
   std::size_t a_row0 = 0;
+  // A lone row (a GEMV: a batch-1 Dense layer) is packed as that row (unit stride).
+  const bool a_row = !a.packed && t.m1 - t.m0 == 1;
   if (!a.packed && t.m1 - t.m0 <= MC) {
-    ws.a.resize(packed_size(t.m1 - t.m0, K, MR));
-    pack_all(PackOffsetRows(*a.packer, t.m0), t.m1 - t.m0, K, MR, ws.a.data());
+    const std::size_t w = a_row ? 1 : MR;
+    ws.a.resize(packed_size(t.m1 - t.m0, K, w));
+    pack_all(PackOffsetRows(*a.packer, t.m0), t.m1 - t.m0, K, w, ws.a.data());
     a_full = ws.a.data();
     a_row0 = t.m0;
   }
+  const int row_flag = a_row ? kGemmARow : 0;
   alignas(64) float edge_c[64 * 64];
   alignas(64) float edge_bias[64];
 
@@ -132,7 +136,8 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
     const std::size_t nc = std::min(NC, t.n1 - jc);
     for (std::size_t pc = 0; pc < K;) {
       const std::size_t kc = std::min(KC, K - pc);
-      const int flags = (pc > 0 ? kGemmAccumulate : 0) | (pc + kc >= K ? kGemmFinal : 0);
+      const int flags =
+          (pc > 0 ? kGemmAccumulate : 0) | (pc + kc >= K ? kGemmFinal : 0) | row_flag;
       const float* bblock;
       std::size_t bstride;  // floats between consecutive B panels
       if (b.packed) {
@@ -147,7 +152,10 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
         const std::size_t mc = std::min(MC, t.m1 - ic);
         const float* ablock;
         std::size_t astride;
-        if (a_full) {
+        if (a_row) {
+          ablock = a_full + pc;
+          astride = 0;  // one tile
+        } else if (a_full) {
           ablock = a_full + ((ic - a_row0) / MR) * MR * K + pc * MR;
           astride = MR * K;
         } else {
