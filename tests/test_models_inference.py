@@ -160,3 +160,25 @@ def test_zero_padding_runs_inside_the_next_convolution():
     x = RNG.standard_normal((2, 9, 8, 3)).astype(np.float32)
     for got, want in zip(model.predict(x, verbose=0), _unfused(model, x)):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+def test_zero_padding_alone_reuses_its_zeroed_buffer():
+    """A ZeroPadding no convolution takes (before a pooling layer) writes into a buffer
+    whose border was zeroed once: calls with other inputs see their own interior and still
+    a zero border; one that is a model output is a fresh array."""
+    from fastdl.models.inference import PaddingStep
+    fastdl.utils.clear_session()
+    inp = layers.Input((6, 7, 2))
+    p = layers.ZeroPadding2D(((1, 2), (2, 0)))(layers.Activation("sigmoid")(inp))
+    out = layers.MaxPooling2D(3, strides=2)(p)
+    model = Model(inp, [out, layers.ZeroPadding3D(1)(layers.Reshape((6, 7, 2, 1))(inp))])
+    compiled = compile_program(model._program)
+    steps = {s.layer.name: type(s.layer) for s in compiled.steps}
+    assert steps["zero_padding2d"] is PaddingStep and steps["zero_padding3d"] is not PaddingStep
+    for seed in range(3):  # sigmoid > 0: a non-zero border would change the maxima
+        x = np.random.default_rng(seed).standard_normal((2, 6, 7, 2)).astype(np.float32) - 3
+        got = model.predict(x, verbose=0)
+        for g, w in zip(got, _unfused(model, x)):
+            np.testing.assert_array_equal(g, w)
+    first, second = model(x)[1], model(x)[1]
+    assert first is not second and not np.shares_memory(first, second)

@@ -7,6 +7,8 @@ steps with reused output buffers.
   sigmoid, tanh, silu/swish, elu, leaky_relu, hard_swish) after either is fused into the
   plan's write-back. A Dense layer's own softmax / log_softmax runs on the kernel right
   after its plan.
+- A ZeroPadding no convolution takes over writes into a buffer whose zero border is
+  written once; later calls copy the interior only.
 - Layers that compute nothing at inference (Dropout and its kin, a bare InputLayer) are
   dropped: their readers take the input directly.
 - Fused steps write into output buffers allocated once per input shape and reused by later
@@ -53,6 +55,9 @@ def compile_program(program):
             padded[j] = layer.padding  # the conv pads; this copy is not made
             alias[step.outputs] = ins
             continue
+        if _is_zero_padding(layer) and step.outputs not in outputs:
+            fused_steps.append(Step(PaddingStep(layer), ins, step.outputs))
+            continue
         chain = _chain(i, steps, readers, outputs)
         if chain is None:
             kind = _plan_step_kind(layer)
@@ -74,6 +79,11 @@ def compile_program(program):
         fused_steps.append(Step(fused, ins, out_slot))
     out_slots = [alias.get(s, s) for s in program.output_slots]
     return Program(fused_steps, program.input_slots, out_slots, program.n_slots)
+
+
+def _is_zero_padding(layer):
+    from fastdl.layers.reshaping import _ZeroPadding
+    return isinstance(layer, _ZeroPadding)
 
 
 def _pads_into(layer, reader):
@@ -286,6 +296,33 @@ class FusedDense(_Fused):
         return kernels.softmax(y.reshape(y.size // units, units, 1), 1.0, log).reshape(y.shape)
 
 
+class PaddingStep:
+    """A ZeroPadding layer writing into an output buffer per input shape whose border is
+    zeroed once: later calls copy the interior only (no zero fill, no fresh pages)."""
+
+    def __init__(self, layer):
+        self.layer, self.name = layer, layer.name
+        self.buffer_ids = set()  # shared with the model's other reused buffers
+        self._buffers = {}       # input shape -> (output array, its interior view)
+
+    def _forward(self, x, layout):
+        taken, out_layout = L.maps(x, layout, self.layer.data_format)
+        entry = self._buffers.get(taken.shape)
+        if entry is None:
+            out = self.layer._apply(taken)
+            interior = out[(slice(None), slice(None)) + tuple(
+                slice(a, a + s) for s, (a, _) in zip(taken.shape[2:], self.layer.padding))]
+            self._buffers[taken.shape] = out, interior
+            self.buffer_ids.add(id(out))
+            return out, out_layout
+        out, interior = entry
+        np.copyto(interior, taken)
+        return out, out_layout
+
+    def __repr__(self):
+        return f"<padding {self.name}>"
+
+
 class InferenceRunner:
     """A Program and its compiled form; run() uses the compiled one (one caller at a
     time) and guarantees outputs that alias no reused buffer."""
@@ -297,7 +334,7 @@ class InferenceRunner:
         self.checked_sizes = set()  # input sizes (without the batch) the layers accepted
         self._buffer_ids = set()
         for step in self.compiled.steps:
-            if isinstance(step.layer, _Fused):
+            if isinstance(step.layer, (_Fused, PaddingStep)):
                 step.layer.buffer_ids = self._buffer_ids
 
     def run(self, xs, layouts):
