@@ -40,7 +40,7 @@ def to_keras(x, layout):
         return x
     if layout == CF:
         dims = x.ndim - 2
-        return np.ascontiguousarray(np.moveaxis(x, 1, -1)) if dims > 0 else x
+        return np.ascontiguousarray(x.transpose(_TO_KERAS[dims])) if dims > 0 else x
     if isinstance(layout, CfFlat):
         n, features = x.shape
         s = math.prod(layout.spatial)
@@ -53,7 +53,14 @@ def to_cf(x, layout):
     """A channels_last feature map channels-first (N, C, *S)."""
     if layout == CF:
         return x
-    return np.ascontiguousarray(np.moveaxis(to_keras(x, layout), -1, 1))
+    x = to_keras(x, layout)
+    return np.ascontiguousarray(x.transpose(_TO_CF[x.ndim - 2]))
+
+
+# The axis orders of the two conversions by spatial rank (np.moveaxis costs microseconds
+# of argument handling per call: a batch-1 model converts its input on every call).
+_TO_KERAS = {d: (0,) + tuple(range(2, d + 2)) + (1,) for d in range(0, 4)}
+_TO_CF = {d: (0, d + 1) + tuple(range(1, d + 1)) for d in range(0, 4)}
 
 
 def maps(x, layout, data_format):

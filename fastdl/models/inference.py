@@ -201,7 +201,8 @@ class _Fused:
         return y
 
     def _versions(self):
-        return tuple(getattr(l, "_version", 0) for l in self.sources)
+        # A layer has a _version once its weights changed (Layer._weights_changed).
+        return [l.__dict__.get("_version", 0) for l in self.sources]
 
     def _folded(self, weight, bias):
         """weight [out, ...] and bias [out] (or None) with the BN folded in."""
