@@ -186,8 +186,8 @@ class Model(Layer):
     def _prepare(self, x):
         """The inputs as a list of float32 arrays, one per model input, checked against
         the input shapes (ValueError naming the layer and both shapes)."""
-        names = [t.layer.name for t in self.inputs]
         if isinstance(x, dict):
+            names = [t.layer.name for t in self.inputs]
             unknown = sorted(set(x) - set(names))
             missing = [n for n in names if n not in x]
             if unknown or missing:
@@ -199,16 +199,18 @@ class Model(Layer):
         else:
             xs = [x]
         if len(xs) != len(self.inputs):
+            names = [t.layer.name for t in self.inputs]
             raise ValueError(f"x: {self.name} has {len(self.inputs)} inputs ({names}), got "
                              f"{len(xs)} array(s)")
         arrays = []
-        for i, (item, name, want, layer) in enumerate(zip(
-                xs, self._input_names(), self._input_shapes(), self._input_layers())):
+        for i, (item, want, layer) in enumerate(zip(xs, self._input_shapes(),
+                                                     self._input_layers())):
             a = layer._input_array(item, "x" if len(xs) == 1 else f"x[{i}]")
             if a.ndim == 0:
                 raise ValueError(f"x: expected a batch of inputs, got a scalar")
             if not _compatible(want, a.shape):
-                raise ValueError(f"{name}: expected input shape {want}, got {a.shape}")
+                raise ValueError(f"{self._input_names()[i]}: expected input shape {want}, "
+                                 f"got {a.shape}")
             arrays.append(a)
         if len({a.shape[0] for a in arrays}) > 1:
             raise ValueError(f"x: the inputs have different batch sizes "
