@@ -167,8 +167,12 @@ def test_each_narrow_variant_matches_the_reference(name):
     from fastdl import _reference as reference
     isa = _C.variants("narrow")[name]["isa"]
     rng = np.random.default_rng(4)
+    # Output widths on and around every variant's row step (8 and 32): 7-9, 31-33, 63-65.
     for cin, cout, k, stride, width in [(3, 16, 2, 1, 32), (1, 5, 3, 2, 47), (4, 9, 7, 2, 33),
-                                        (3, 8, 3, 1, 1), (2, 17, 5, 1, 96), (3, 32, 3, 2, 224)]:
+                                        (3, 8, 3, 1, 1), (2, 17, 5, 1, 96), (3, 32, 3, 2, 224),
+                                        (3, 8, 3, 1, 7), (3, 8, 3, 1, 9), (2, 8, 3, 1, 31),
+                                        (2, 8, 3, 1, 33), (3, 16, 3, 2, 125),
+                                        (3, 16, 3, 2, 127), (3, 16, 3, 2, 129)]:
         x = rng.standard_normal((2, cin, 5, width)).astype(np.float32)
         w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
         b = rng.standard_normal(cout).astype(np.float32)

@@ -264,7 +264,8 @@ std::vector<PoolCase> generated_cases() {
     add(p, 2);
   }
   // Whole planes of every length around the vector chains (1-D global windows).
-  for (std::size_t n : {1, 15, 16, 17, 63, 64, 65, 200}) add(params(kMax, {n}, n, 1, 0), 3);
+  for (std::size_t n : {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200})
+    add(params(kMax, {n}, n, 1, 0), 3);
   {
     auto p = params(fdl::PoolKind::kAvg, {5, 5}, 5, 1, 0);
     p.divisor_override = 7;

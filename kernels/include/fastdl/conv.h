@@ -86,6 +86,9 @@ struct NarrowConv {
 };
 constexpr std::size_t kNarrowBlock = 8;
 constexpr std::size_t kNarrowMaxChannels = 4;
+// A multiple of every variant's step along a row (kNarrowVectors x vector width, checked
+// where each is compiled): the padded rows are sized for whole steps.
+constexpr std::size_t kNarrowStep = 32;
 // Floats per padded row that every variant may read for out_w outputs.
 std::size_t narrow_padded_width(std::size_t out_w, std::size_t kernel_w, std::size_t stride);
 // One block: output rows [oh0, oh1) of its first `channels` (<= kNarrowBlock) channels into

@@ -56,10 +56,8 @@ std::size_t narrow_blocks(const ConvGeometry& g) {
 
 }  // namespace
 
-// Every variant's step (kNarrowVectors x kWidth: avx512 3 x 16, avx2 1 x 8, neon 2 x 4)
-// divides 48.
 std::size_t narrow_padded_width(std::size_t out_w, std::size_t kernel_w, std::size_t stride) {
-  return (out_w + 47) / 48 * 48 * stride + kernel_w + 1;
+  return (out_w + kNarrowStep - 1) / kNarrowStep * kNarrowStep * stride + kernel_w + 1;
 }
 
 ConvPlan::ConvPlan(const ConvGeometry& g, const float* weights, const float* bias,
@@ -264,11 +262,9 @@ void ConvPlan::run_narrow(const float* x, std::size_t batch, const Size3& in, fl
     const float* xn = x + n * g_.in_channels * H * W;
     float* yn = y + n * g_.out_channels * plane;
     float* p = padded.data();
-    std::fill(p, p + nc.in_channels * nc.padded_h * nc.padded_w, 0.0f);
     for (std::size_t c = 0; c < nc.in_channels; ++c)
-      for (std::size_t h = 0; h < H; ++h)
-        std::memcpy(p + (c * nc.padded_h + top + h) * nc.padded_w + left, xn + (c * H + h) * W,
-                    W * sizeof(float));
+      pad_plane(xn + c * H * W, H, W, top, left, nc.padded_h, nc.padded_w,
+                p + c * nc.padded_h * nc.padded_w);
     const float* padded_image = p;
     auto task = [&](std::size_t t) {
       const std::size_t b = t / strips, strip = t % strips;

@@ -23,6 +23,21 @@
 
 namespace fdl {
 
+// One zero-padded plane: src [H][W] into dst [rows][row_len] with `top` zero rows and
+// `left` zero columns before it, zeros after it to the end of each row and of `rows` (every
+// element written once: no fill of the whole buffer first).
+inline void pad_plane(const float* src, std::size_t H, std::size_t W, std::size_t top,
+                      std::size_t left, std::size_t rows, std::size_t row_len, float* dst) {
+  std::fill(dst, dst + top * row_len, 0.0f);
+  for (std::size_t h = 0; h < H; ++h) {
+    float* row = dst + (top + h) * row_len;
+    std::fill(row, row + left, 0.0f);
+    std::memcpy(row + left, src + h * W, W * sizeof(float));
+    std::fill(row + left + W, row + row_len, 0.0f);
+  }
+  std::fill(dst + (top + H) * row_len, dst + rows * row_len, 0.0f);
+}
+
 struct PaddedGrid {
   std::size_t H, W, Hp, Wp, OH, OW;
   std::size_t images;          // images per chunk (one GEMM)
@@ -79,18 +94,8 @@ struct PaddedGrid {
     const std::size_t top = g.pad_before[1], left = g.pad_before[2];
     for (std::size_t c = 0; c < channels; ++c) {
       float* dc = dst + c * channel_stride;
-      for (std::size_t n = 0; n < images; ++n) {
-        float* d = dc + n * image_stride;
-        const float* s = x + n * x_image + c * H * W;
-        std::fill(d, d + top * Wp, 0.0f);
-        for (std::size_t h = 0; h < H; ++h) {
-          float* row = d + (top + h) * Wp;
-          std::fill(row, row + left, 0.0f);
-          std::memcpy(row + left, s + h * W, W * sizeof(float));
-          std::fill(row + left + W, row + Wp, 0.0f);
-        }
-        std::fill(d + (top + H) * Wp, d + image_stride, 0.0f);
-      }
+      for (std::size_t n = 0; n < images; ++n)
+        pad_plane(x + n * x_image + c * H * W, H, W, top, left, Hp, Wp, dc + n * image_stride);
       std::fill(dc + images * image_stride, dc + channel_stride, 0.0f);
     }
   }
