@@ -34,6 +34,8 @@ struct Epilogue {
   const float* bias_col = nullptr;
   Activation act = Activation::kNone;
   float alpha = 0.01f;  // the activation's parameter: leaky_relu's slope, elu's alpha
+  bool accumulate = false;  // add the product to what the output holds (GEMM: C += A * B,
+                            // e.g. a weight gradient summed over several uses)
 };
 
 // Instruction-set levels, ordered: a higher level implies the lower ones can run.

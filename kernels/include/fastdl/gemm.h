@@ -84,7 +84,7 @@ struct GemmOperand {
   const Packer* packer = nullptr;
 };
 
-// C = act(A * B + bias) with microkernel `uk`. A is M x K (panels of uk.mr), B is K x N
+// C = act(A * B + bias) (with ep.accumulate: C = act(C + A * B + bias)) with microkernel `uk`. A is M x K (panels of uk.mr), B is K x N
 // (panels of uk.nr). C is row-major with leading dimension ldc. With `parallel`, the work
 // is split over the thread pool; otherwise it runs on the calling thread.
 void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,

@@ -32,4 +32,19 @@ class LinearPlan {
   mutable std::shared_mutex weights_mu_;  // run() holds it shared, set_weights() exclusive
 };
 
+// The gradients of y = x * W^T + b (x [M x K], W [N x K]) from dy [M x N], on microkernel uk
+// (threaded):
+//   dx [M x K] = dy * W          (skipped when dx is null: a first layer needs none)
+//   dw [N x K] = dy^T * x
+//   db [N]     = sum of dy's rows  (skipped when db is null)
+// With `accumulate`, dw and db are added to what they hold (a weight used several times);
+// dx is always overwritten. Sums over the M rows run in float32 in blocks: the GEMM adds
+// uk.kc rows per chain and then the blocks, db kLinearBiasBlock rows per partial sum; the
+// rounding error of an entry grows about as (block + M / block) * 2^-24 * sum |terms|
+// rather than M * 2^-24.
+constexpr std::size_t kLinearBiasBlock = 256;
+void linear_backward(const GemmUkernel& uk, std::size_t M, std::size_t K, std::size_t N,
+                     const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, bool accumulate);
+
 }  // namespace fdl

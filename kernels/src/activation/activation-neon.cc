@@ -24,3 +24,14 @@ void fdl_f32_softmax__neon(std::size_t outer, std::size_t n, std::size_t inner,
 }
 
 void fdl_f32_exp__neon(std::size_t n, const float* x, float* y) { exp_any(n, x, y); }
+
+void fdl_f32_activation_backward__neon(std::size_t n, const float* t, const float* dy, float* dx,
+                                 fdl::Activation act, float alpha) {
+  activation_backward_any(n, t, dy, dx, act, alpha);
+}
+
+void fdl_f32_softmax_backward__neon(std::size_t outer, std::size_t n, std::size_t inner,
+                                  const float* y, const float* dy, float* dx, float scale,
+                                  bool log) {
+  softmax_backward_any(outer, n, inner, y, dy, dx, scale, log);
+}

@@ -32,3 +32,25 @@ void fdl_f32_softmax__ref(std::size_t outer, std::size_t n, std::size_t inner, c
 void fdl_f32_exp__ref(std::size_t n, const float* x, float* y) {
   for (std::size_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
 }
+
+void fdl_f32_activation_backward__ref(std::size_t n, const float* t, const float* dy, float* dx,
+                                      fdl::Activation act, float alpha) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = fdl::activate_backward_ref(t[i], dy[i], act, alpha);
+}
+
+void fdl_f32_softmax_backward__ref(std::size_t outer, std::size_t n, std::size_t inner,
+                                   const float* y, const float* dy, float* dx, float scale,
+                                   bool log) {
+  for (std::size_t o = 0; o < outer; ++o, y += n * inner, dy += n * inner, dx += n * inner) {
+    for (std::size_t c = 0; c < inner; ++c) {  // the column [k * inner + c], k < n
+      double sum = 0.0;
+      for (std::size_t k = 0; k < n; ++k)
+        sum += log ? double(dy[k * inner + c]) : double(dy[k * inner + c]) * y[k * inner + c];
+      for (std::size_t k = 0; k < n; ++k) {
+        const double yk = y[k * inner + c], dk = dy[k * inner + c];
+        dx[k * inner + c] =
+            static_cast<float>(scale * (log ? dk - std::exp(yk) * sum : yk * (dk - sum)));
+      }
+    }
+  }
+}

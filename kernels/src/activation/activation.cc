@@ -11,7 +11,11 @@
   void fdl_f32_activation__##isa(std::size_t, const float*, float*, fdl::Activation, float); \
   void fdl_f32_softmax__##isa(std::size_t, std::size_t, std::size_t, const float*, float*,  \
                               float, bool);                                                 \
-  void fdl_f32_exp__##isa(std::size_t, const float*, float*);
+  void fdl_f32_exp__##isa(std::size_t, const float*, float*);                               \
+  void fdl_f32_activation_backward__##isa(std::size_t, const float*, const float*, float*,  \
+                                          fdl::Activation, float);                          \
+  void fdl_f32_softmax_backward__##isa(std::size_t, std::size_t, std::size_t, const float*, \
+                                       const float*, float*, float, bool);
 #include "variants.inc"
 #undef FDL_ACTIVATION_VARIANT
 
@@ -21,7 +25,8 @@ const std::vector<ActivationVariant>& activation_variants() {
   static const std::vector<ActivationVariant> table = {
 #define FDL_ACTIVATION_VARIANT(isa, level, width)                                         \
   {"fdl_f32_activation__" #isa, Isa::level, width, &fdl_f32_activation__##isa,         \
-   &fdl_f32_softmax__##isa, &fdl_f32_exp__##isa},
+   &fdl_f32_softmax__##isa, &fdl_f32_exp__##isa, &fdl_f32_activation_backward__##isa,    \
+   &fdl_f32_softmax_backward__##isa},
 #include "variants.inc"
 #undef FDL_ACTIVATION_VARIANT
   };
@@ -59,6 +64,30 @@ void softmax(const ActivationVariant& v, std::size_t outer, std::size_t n, std::
   parallel_for(tasks, [&](std::size_t t) {
     const std::size_t o0 = outer * t / tasks, o1 = outer * (t + 1) / tasks;
     v.softmax(o1 - o0, n, inner, x + o0 * size, y + o0 * size, scale, log);
+  });
+}
+
+void activation_backward(const ActivationVariant& v, std::size_t n, const float* t,
+                         const float* dy, float* dx, Activation act, float alpha) {
+  const std::size_t tasks = n / kGrain;
+  if (tasks < 2) return v.activation_backward(n, t, dy, dx, act, alpha);
+  auto start = [&](std::size_t k) { return k == tasks ? n : n * k / tasks / 64 * 64; };
+  parallel_for(tasks, [&](std::size_t k) {
+    const std::size_t i0 = start(k), i1 = start(k + 1);
+    v.activation_backward(i1 - i0, t + i0, dy + i0, dx + i0, act, alpha);
+  });
+}
+
+void softmax_backward(const ActivationVariant& v, std::size_t outer, std::size_t n,
+                      std::size_t inner, const float* y, const float* dy, float* dx,
+                      float scale, bool log) {
+  const std::size_t size = n * inner;
+  const std::size_t tasks = std::min(outer, outer * size / kGrain);
+  if (tasks < 2) return v.softmax_backward(outer, n, inner, y, dy, dx, scale, log);
+  parallel_for(tasks, [&](std::size_t k) {
+    const std::size_t o0 = outer * k / tasks, o1 = outer * (k + 1) / tasks;
+    v.softmax_backward(o1 - o0, n, inner, y + o0 * size, dy + o0 * size, dx + o0 * size,
+                       scale, log);
   });
 }
 

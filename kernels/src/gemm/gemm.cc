@@ -137,7 +137,7 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
     for (std::size_t pc = 0; pc < K;) {
       const std::size_t kc = std::min(KC, K - pc);
       const int flags =
-          (pc > 0 ? kGemmAccumulate : 0) | (pc + kc >= K ? kGemmFinal : 0) | row_flag;
+          (pc > 0 || ep.accumulate ? kGemmAccumulate : 0) | (pc + kc >= K ? kGemmFinal : 0) | row_flag;
       const float* bblock;
       std::size_t bstride;  // floats between consecutive B panels
       if (b.packed) {
@@ -208,7 +208,8 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   if (K == 0) {  // an empty sum: C = act(bias), and the operands may be empty/null
     for (std::size_t i = 0; i < M; ++i)
       for (std::size_t j = 0; j < N; ++j)
-        c[i * ldc + j] = activate_ref((ep.bias_row ? ep.bias_row[i] : 0.0f) +
+        c[i * ldc + j] = activate_ref((ep.accumulate ? c[i * ldc + j] : 0.0f) +
+                                          (ep.bias_row ? ep.bias_row[i] : 0.0f) +
                                           (ep.bias_col ? ep.bias_col[j] : 0.0f),
                                       ep.act, ep.alpha);
     return;

@@ -1,5 +1,7 @@
 // LinearPlan: W^T packed once as the GEMM's B operand; x is packed per call.
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "fastdl/linear.h"
 
@@ -29,6 +31,35 @@ void LinearPlan::run(const float* x, std::size_t rows, float* y) const {
   PackRowsByK a(x, k_);
   gemm(*uk_, rows, n_, k_, GemmOperand{nullptr, &a}, GemmOperand{packed_.data(), nullptr}, y,
        n_, ep_, true);
+}
+
+void linear_backward(const GemmUkernel& uk, std::size_t M, std::size_t K, std::size_t N,
+                     const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, bool accumulate) {
+  if (dx) {  // dx = dy [M x N] * W [N x K]
+    PackRowsByK a(dy, N);
+    PackKByRows b(w, K);
+    gemm(uk, M, K, N, GemmOperand{nullptr, &a}, GemmOperand{nullptr, &b}, dx, K, Epilogue{},
+         true);
+  }
+  {  // dw = dy^T [N x M] * x [M x K]: both read column-wise
+    PackKByRows a(dy, N);
+    PackKByRows b(x, K);
+    Epilogue ep;
+    ep.accumulate = accumulate;
+    gemm(uk, N, K, M, GemmOperand{nullptr, &a}, GemmOperand{nullptr, &b}, dw, K, ep, true);
+  }
+  if (db) {
+    if (!accumulate) std::fill(db, db + N, 0.0f);
+    std::vector<float> partial(N);
+    for (std::size_t r0 = 0; r0 < M; r0 += kLinearBiasBlock) {
+      std::fill(partial.begin(), partial.end(), 0.0f);
+      const std::size_t r1 = std::min(M, r0 + kLinearBiasBlock);
+      for (std::size_t r = r0; r < r1; ++r)
+        for (std::size_t j = 0; j < N; ++j) partial[j] += dy[r * N + j];
+      for (std::size_t j = 0; j < N; ++j) db[j] += partial[j];
+    }
+  }
 }
 
 }  // namespace fdl
