@@ -15,9 +15,10 @@ for _name in ("fastdl._C", "fastdl._im2col", "fastdl._losses"):
                           f"kernels")
 
 from fastdl._C import (  # noqa: E402
-    ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan, activation, avg_pool,
-    batch_norm_apply, batch_norm_inference, batch_norm_statistics, isa, matmul, max_pool,
-    num_threads, set_num_threads, set_thread_affinity, softmax)
+    ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan, activation, activation_backward,
+    avg_pool, batch_norm_apply, batch_norm_inference, batch_norm_statistics, isa,
+    linear_backward, matmul, max_pool, num_threads, set_num_threads, set_thread_affinity,
+    softmax, softmax_backward)
 from fastdl._im2col import col2im, im2col  # noqa: E402
 from fastdl._losses import class_loss, pointwise_loss, soft_target_loss  # noqa: E402
 from fastdl import _C  # noqa: E402

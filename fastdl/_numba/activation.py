@@ -103,3 +103,68 @@ def softmax(x, scale, log):
     if y.size:
         _softmax(x, y, float(scale), bool(log))
     return y
+
+
+# ---------------------------------------------------------------- gradients
+
+
+@numba.njit(cache=True, nogil=True)
+def _derivative_one(t, code, alpha):
+    """act'(x) from t: the output for none/relu/relu6/sigmoid/tanh, else the input (the
+    contract of fastdl._reference.activation_backward, PyTorch's values at the kinks)."""
+    if code == RELU:
+        return 1.0 if t > 0 else 0.0
+    if code == RELU6:
+        return 1.0 if 0 < t < 6 else 0.0
+    if code == SIGMOID:
+        return t * (1.0 - t)
+    if code == TANH:
+        return 1.0 - t * t
+    if code == LEAKY_RELU:
+        return 1.0 if t > 0 else alpha
+    if code == ELU:
+        return 1.0 if t > 0 else alpha * math.exp(t)
+    if code == SILU:
+        s = _sigmoid(t)
+        return s * (1.0 + t * (1.0 - s))
+    if code == HARD_SWISH:
+        return 0.0 if t <= -3 else (1.0 if t >= 3 else t / 3.0 + 0.5)
+    return 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _backward_flat(dy, t, dx, code, alpha):
+    for i in range(dx.size):
+        dx[i] = dy[i] * _derivative_one(t[i], code, alpha)
+
+
+def activation_backward(dy, t, name, alpha):
+    """dy * act'(x) (contract: fastdl._reference.activation_backward) -> new float32 array."""
+    dx = np.empty(dy.shape, np.float32)
+    _backward_flat(dy.reshape(-1), t.reshape(-1), dx.reshape(-1), ACTIVATION_CODES[name],
+                   float(alpha))
+    return dx
+
+
+@numba.njit(cache=True, nogil=True)
+def _softmax_backward(y, dy, dx, scale, log):
+    outer, n, inner = y.shape
+    for o in range(outer):
+        for c in range(inner):
+            total = 0.0
+            for k in range(n):
+                total += dy[o, k, c] if log else dy[o, k, c] * y[o, k, c]
+            for k in range(n):
+                if log:
+                    dx[o, k, c] = scale * (dy[o, k, c] - math.exp(y[o, k, c]) * total)
+                else:
+                    dx[o, k, c] = scale * y[o, k, c] * (dy[o, k, c] - total)
+
+
+def softmax_backward(y, dy, scale, log):
+    """The softmax (log_softmax) gradient along axis 1 of [outer, n, inner] from its output
+    (contract: fastdl._reference.softmax_backward) -> new float32 array."""
+    dx = np.empty(y.shape, dtype=np.float32)
+    if dx.size:
+        _softmax_backward(y, dy, dx, float(scale), bool(log))
+    return dx

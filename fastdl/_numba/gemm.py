@@ -44,3 +44,30 @@ def matmul(a, b):
     c = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
     matmul_accumulate(a, b, c)
     return c
+
+
+def linear_backward(dy, x, w, has_bias, needs_dx):
+    """(dx or None, dw, db or None) of y = x @ w.T + b from dy (contract:
+    fastdl._reference.linear_backward), on matmul_accumulate."""
+    dx = None
+    if needs_dx:
+        dx = np.zeros(x.shape, dtype=np.float32)
+        matmul_accumulate(dy, w, dx)
+    dw = np.zeros(w.shape, dtype=np.float32)
+    matmul_accumulate(np.ascontiguousarray(dy.T), x, dw)
+    db = _column_sums(dy) if has_bias else None
+    return dx, dw, db
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_sums(a):
+    """Sums of a's columns in float32, in blocks of 256 rows (the native kernels' scheme)."""
+    total = np.zeros(a.shape[1], dtype=np.float32)
+    partial = np.empty(a.shape[1], dtype=np.float32)
+    for r0 in range(0, a.shape[0], 256):
+        partial[:] = 0.0
+        for r in range(r0, min(r0 + 256, a.shape[0])):
+            for j in range(a.shape[1]):
+                partial[j] += a[r, j]
+        total += partial
+    return total

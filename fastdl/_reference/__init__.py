@@ -6,10 +6,10 @@ function's docstring for its contract).
 """
 from fastdl import _python_backend
 
-from .activation import activation, softmax
+from .activation import activation, activation_backward, softmax, softmax_backward
 from .batchnorm import batch_norm_apply, batch_norm_inference, batch_norm_statistics
 from .conv import col2im, conv, conv_transpose, im2col
-from .gemm import linear, matmul
+from .gemm import linear, linear_backward, matmul
 from .losses import class_loss, pointwise_loss, soft_target_loss
 from .pooling import avg_pool, max_pool
 from .rnn import rnn_layer

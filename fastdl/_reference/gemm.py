@@ -15,3 +15,14 @@ def linear(x, w, b, activation, alpha):
 def matmul(a, b):
     """a [M, K] @ b [K, N] -> [M, N]: linear with w = b.T and no bias or activation."""
     return linear(a, b.T, None, None, 0.0)
+
+
+def linear_backward(dy, x, w, has_bias, needs_dx):
+    """The gradients of y = x @ w.T + b from dy: dy [M, N], x [M, K], w [N, K] ->
+    (dx [M, K] or None when not needs_dx, dw [N, K], db [N] or None when not has_bias),
+    float32 computed in float64."""
+    dy64 = dy.astype(np.float64)
+    dx = (dy64 @ w.astype(np.float64)).astype(np.float32) if needs_dx else None
+    dw = (dy64.T @ x.astype(np.float64)).astype(np.float32)
+    db = dy64.sum(axis=0).astype(np.float32) if has_bias else None
+    return dx, dw, db

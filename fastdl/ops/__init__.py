@@ -5,14 +5,18 @@ Functions (conv2d, linear, ...) validate their arguments and run at once; Plans
 plan(x) (or plan(x, out=y) into a buffer of the caller's) and take new weights with
 plan.set_weights(...).
 """
-from fastdl.ops.activation import (dropout, elu, hard_swish, leaky_relu, log_softmax, relu,
-                                   relu6, sigmoid, silu, softmax, swish, tanh)
+from fastdl.ops.activation import (dropout, elu, elu_backward, hard_swish, hard_swish_backward,
+                                   leaky_relu, leaky_relu_backward, log_softmax,
+                                   log_softmax_backward, relu, relu6, relu6_backward,
+                                   relu_backward, sigmoid, sigmoid_backward, silu,
+                                   silu_backward, softmax, softmax_backward, swish,
+                                   swish_backward, tanh, tanh_backward)
 from fastdl.ops.batchnorm import batch_norm, fold_batch_norm
 from fastdl.ops.conv import Conv1dPlan, Conv2dPlan, Conv3dPlan, conv1d, conv2d, conv3d
 from fastdl.ops.conv_transpose import (ConvTranspose1dPlan, ConvTranspose2dPlan,
                                        ConvTranspose3dPlan, conv_transpose1d, conv_transpose2d,
                                        conv_transpose3d)
-from fastdl.ops.gemm import LinearPlan, linear, matmul
+from fastdl.ops.gemm import LinearPlan, linear, linear_backward, matmul
 from fastdl.ops.im2col import col2im, im2col
 from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
                                cross_entropy, l1_loss, mse_loss, nll_loss)
@@ -30,4 +34,7 @@ __all__ += ["PoolPlan", "avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_po
             "max_pool1d", "max_pool2d", "max_pool3d"]
 __all__ += ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
             "l1_loss", "mse_loss", "nll_loss"]
+__all__ += ["elu_backward", "hard_swish_backward", "leaky_relu_backward", "linear_backward",
+            "log_softmax_backward", "relu6_backward", "relu_backward", "sigmoid_backward",
+            "silu_backward", "softmax_backward", "swish_backward", "tanh_backward"]
 __all__ += ["GRUPlan", "LSTMPlan", "gru", "gru_cell", "lstm", "lstm_cell"]

@@ -1,6 +1,6 @@
 """Activations with torch.nn.functional semantics: the elementwise ones (relu, relu6,
 leaky_relu, elu, sigmoid, tanh, silu/swish, hard_swish), softmax and log_softmax over any
-axis with a temperature, and dropout.
+axis with a temperature, and dropout; the gradient of each (<name>_backward) but dropout's.
 
 Every function takes an array of any real dtype, shape (0-d and empty included) and
 strides, and returns a new float32 C-contiguous array. NaN and Inf propagate as in PyTorch
@@ -63,13 +63,18 @@ def hard_swish(x):
     return _elementwise(x, "hard_swish")
 
 
-def _softmax(x, axis, temperature, log):
-    x = v.float32_array(x, "x")
-    axis = v.axis(axis, x.ndim)
+def _temperature(temperature):
     t = v.real(temperature, "temperature")
     if not (t > 0 and math.isfinite(t) and _F32_TINY <= 1.0 / t <= _F32_MAX):
         raise ValueError(f"temperature: expected a number > 0 whose reciprocal is a normal "
                          f"float32, got {temperature!r}")
+    return t
+
+
+def _softmax(x, axis, temperature, log):
+    x = v.float32_array(x, "x")
+    axis = v.axis(axis, x.ndim)
+    t = _temperature(temperature)
     shape = x.shape or (1,)
     # [outer, n, inner] around the axis: no transpose, the kernels walk it in place.
     outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
@@ -86,6 +91,90 @@ def softmax(x, axis=-1, temperature=1.0):
 def log_softmax(x, axis=-1, temperature=1.0):
     """log(softmax(x / temperature)) along `axis`, computed as z - max z - log(sum(...))."""
     return _softmax(x, axis, temperature, log=True)
+
+
+# ---------------------------------------------------------------- gradients
+#
+# Each <activation>_backward(grad_output, ...) returns grad_output * act'(x) as a new float32
+# array of grad_output's shape. It reads the forward pass's output where the derivative is a
+# function of it (relu, relu6, sigmoid, tanh: no need to keep the input) and its input
+# otherwise. At the kinks the derivative is PyTorch's: relu'(0) = 0, relu6' = 0 at 0 and 6,
+# leaky_relu'(0) = negative_slope, elu'(0) = alpha, hard_swish'(-3) = 0 and
+# hard_swish'(3) = 1.
+
+
+def _backward(grad_output, saved, saved_name, name, alpha=0.0):
+    dy = v.float32_array(grad_output, "grad_output")
+    t = v.same_shape(saved, saved_name, dy.shape, "grad_output's shape")
+    return kernels.activation_backward(dy, t, name, alpha)
+
+
+def relu_backward(grad_output, output):
+    """The gradient of relu from its output: grad_output where output > 0, else 0."""
+    return _backward(grad_output, output, "output", "relu")
+
+
+def relu6_backward(grad_output, output):
+    """The gradient of relu6 from its output: grad_output where 0 < output < 6, else 0."""
+    return _backward(grad_output, output, "output", "relu6")
+
+
+def sigmoid_backward(grad_output, output):
+    """grad_output * y * (1 - y), y = sigmoid's output."""
+    return _backward(grad_output, output, "output", "sigmoid")
+
+
+def tanh_backward(grad_output, output):
+    """grad_output * (1 - y^2), y = tanh's output."""
+    return _backward(grad_output, output, "output", "tanh")
+
+
+def leaky_relu_backward(grad_output, input, negative_slope=0.01):
+    """grad_output where input > 0, negative_slope * grad_output elsewhere."""
+    return _backward(grad_output, input, "input", "leaky_relu",
+                     v.real(negative_slope, "negative_slope"))
+
+
+def elu_backward(grad_output, input, alpha=1.0):
+    """grad_output where input > 0, grad_output * alpha * exp(input) elsewhere."""
+    return _backward(grad_output, input, "input", "elu", v.real(alpha, "alpha"))
+
+
+def silu_backward(grad_output, input):
+    """grad_output * s * (1 + x * (1 - s)), s = sigmoid(x), x = silu's input."""
+    return _backward(grad_output, input, "input", "silu")
+
+
+swish_backward = silu_backward
+
+
+def hard_swish_backward(grad_output, input):
+    """grad_output * (0 up to -3, x / 3 + 1/2 between -3 and 3, 1 from 3), x = the input."""
+    return _backward(grad_output, input, "input", "hard_swish")
+
+
+def _softmax_backward(grad_output, output, axis, temperature, log):
+    dy = v.float32_array(grad_output, "grad_output")
+    y = v.same_shape(output, "output", dy.shape, "grad_output's shape")
+    axis = v.axis(axis, dy.ndim)
+    t = _temperature(temperature)
+    shape = dy.shape or (1,)
+    outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
+    three = (outer, shape[axis], inner)
+    return kernels.softmax_backward(y.reshape(three), dy.reshape(three), 1.0 / t,
+                                    log).reshape(dy.shape)
+
+
+def softmax_backward(grad_output, output, axis=-1, temperature=1.0):
+    """The gradient of softmax(x, axis, temperature) from its output y:
+    (y * (grad_output - sum(grad_output * y, axis))) / temperature."""
+    return _softmax_backward(grad_output, output, axis, temperature, log=False)
+
+
+def log_softmax_backward(grad_output, output, axis=-1, temperature=1.0):
+    """The gradient of log_softmax(x, axis, temperature) from its output y:
+    (grad_output - exp(y) * sum(grad_output, axis)) / temperature."""
+    return _softmax_backward(grad_output, output, axis, temperature, log=True)
 
 
 def _generator(seed):

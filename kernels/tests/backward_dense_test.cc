@@ -34,7 +34,7 @@ double derivative(double x, Activation act, double alpha) {
     case Activation::kTanh: return 1 - std::tanh(x) * std::tanh(x);
     case Activation::kSilu: return s * (1 + x * (1 - s));
     case Activation::kElu: return x > 0 ? 1 : alpha * std::exp(x);
-    case Activation::kHardSwish: return x < -3 ? 0 : (x > 3 ? 1 : x / 3 + 0.5);
+    case Activation::kHardSwish: return x <= -3 ? 0 : (x >= 3 ? 1 : x / 3 + 0.5);
   }
   return 1;
 }

@@ -65,4 +65,37 @@ void bind_activation(py::module_& m) {
   }, py::arg("x"), py::arg("scale") = 1.0f, py::arg("log") = false,
      py::arg("variant") = py::none(),
      "softmax(x * scale) (log_softmax with log=True) along axis 1 of a 3-D array.");
+
+  m.def("activation_backward", [](const FloatArray& dy, const FloatArray& t,
+                                  const py::object& act, float alpha, const py::object& variant) {
+    if (dy.size() != t.size()) throw py::value_error("t: expected the size of dy");
+    const fdl::ActivationVariant& v = pick_activation(variant);
+    const fdl::Activation a = parse_activation(act);
+    FloatArray dx(std::vector<py::ssize_t>(dy.shape(), dy.shape() + dy.ndim()));
+    {
+      py::gil_scoped_release release;
+      fdl::activation_backward(v, dy.size(), t.data(), dy.data(), dx.mutable_data(), a, alpha);
+    }
+    return dx;
+  }, py::arg("dy"), py::arg("t"), py::arg("activation"), py::arg("alpha") = 0.0f,
+     py::arg("variant") = py::none(),
+     "dy * act'(x), any shape; t is the activation's output for none, relu, relu6, sigmoid "
+     "and tanh, its input for the others.");
+
+  m.def("softmax_backward", [](const FloatArray& y, const FloatArray& dy, float scale, bool log,
+                               const py::object& variant) {
+    if (y.ndim() != 3) throw py::value_error("y: expected a 3-D array (outer, n, inner)");
+    if (dy.size() != y.size()) throw py::value_error("dy: expected the size of y");
+    const fdl::ActivationVariant& v = pick_activation(variant);
+    const std::size_t outer = y.shape(0), n = y.shape(1), inner = y.shape(2);
+    FloatArray dx({outer, n, inner});
+    {
+      py::gil_scoped_release release;
+      fdl::softmax_backward(v, outer, n, inner, y.data(), dy.data(), dx.mutable_data(), scale,
+                            log);
+    }
+    return dx;
+  }, py::arg("y"), py::arg("dy"), py::arg("scale") = 1.0f, py::arg("log") = false,
+     py::arg("variant") = py::none(),
+     "The gradient of softmax(x * scale) (log_softmax) along axis 1 from its output y.");
 }

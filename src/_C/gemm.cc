@@ -56,6 +56,37 @@ void bind_gemm(py::module_& m) {
     return c;
   }, py::arg("a"), py::arg("b"), py::arg("variant") = py::none());
 
+  m.def("linear_backward", [](const FloatArray& dy, const FloatArray& x, const FloatArray& w,
+                              bool has_bias, bool needs_dx, const py::object& variant) {
+    if (x.ndim() != 2 || w.ndim() != 2 || dy.ndim() != 2 || w.shape(1) != x.shape(1) ||
+        dy.shape(0) != x.shape(0) || dy.shape(1) != w.shape(0))
+      throw py::value_error("linear_backward: expected dy [M, N], x [M, K], w [N, K]");
+    const std::size_t M = x.shape(0), K = x.shape(1), N = w.shape(0);
+    const fdl::GemmUkernel& uk = pick_gemm(variant);
+    FloatArray dw({N, K});
+    py::object dx = py::none(), db = py::none();
+    float* dx_data = nullptr;
+    float* db_data = nullptr;
+    if (needs_dx) {
+      FloatArray a({M, K});
+      dx_data = a.mutable_data();
+      dx = a;
+    }
+    if (has_bias) {
+      FloatArray a({N});
+      db_data = a.mutable_data();
+      db = a;
+    }
+    {
+      py::gil_scoped_release release;
+      fdl::linear_backward(uk, M, K, N, x.data(), w.data(), dy.data(), dx_data,
+                           dw.mutable_data(), db_data, false);
+    }
+    return py::make_tuple(dx, dw, db);
+  }, py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("has_bias") = true,
+     py::arg("needs_dx") = true, py::arg("variant") = py::none(),
+     "(dx or None, dw, db or None): the gradients of y = x @ w.T + b from dy.");
+
   py::class_<PyLinearPlan>(m, "LinearPlan")
       .def(py::init<const FloatArray&, const py::object&, const py::object&, float,
                     const py::object&>(),

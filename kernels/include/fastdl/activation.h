@@ -40,7 +40,7 @@ using ExpFn = void (*)(std::size_t n, const float* x, float* y);
 // relu, relu6, sigmoid, tanh: backward_reads_output) and its input x for the others
 // (leaky_relu, elu, silu, hard_swish). At the kinks the derivative is PyTorch's: relu' and
 // relu6' are 0 where y is 0 or 6, leaky_relu'(0) = alpha, elu'(0) = alpha,
-// hard_swish'(-3) = -0.5 and hard_swish'(3) = 1.5. dx may alias dy or t.
+// hard_swish'(-3) = 0 and hard_swish'(3) = 1. dx may alias dy or t.
 using ActivationBackwardFn = void (*)(std::size_t n, const float* t, const float* dy,
                                       float* dx, Activation act, float alpha);
 

@@ -37,7 +37,7 @@ float activate_backward_ref(float t, float dy, Activation act, float alpha) {
     }
     case Activation::kElu: return t > 0.0f ? dy : dy * (alpha * std::exp(t));
     case Activation::kHardSwish:
-      return t < -3.0f ? 0.0f : (t > 3.0f ? dy : dy * (t / 3.0f + 0.5f));
+      return t <= -3.0f ? 0.0f : (t >= 3.0f ? dy : dy * (t / 3.0f + 0.5f));
   }
   return dy;
 }
