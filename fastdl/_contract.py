@@ -23,6 +23,7 @@ FUNCTIONS = (
     "linear", "linear_backward", "matmul",
     "max_pool", "avg_pool",
     "class_loss", "pointwise_loss", "soft_target_loss",
+    "class_loss_backward", "pointwise_loss_backward", "soft_target_loss_backward",
     "rnn_layer",
     "isa", "num_threads", "set_num_threads", "set_thread_affinity",
 )

@@ -20,7 +20,9 @@ from fastdl._C import (  # noqa: E402
     linear_backward, matmul, max_pool, num_threads, set_num_threads, set_thread_affinity,
     softmax, softmax_backward)
 from fastdl._im2col import col2im, im2col  # noqa: E402
-from fastdl._losses import class_loss, pointwise_loss, soft_target_loss  # noqa: E402
+from fastdl._losses import (  # noqa: E402
+    class_loss, class_loss_backward, pointwise_loss, pointwise_loss_backward, soft_target_loss,
+    soft_target_loss_backward)
 from fastdl import _C  # noqa: E402
 
 if _C.isa_cap_error():

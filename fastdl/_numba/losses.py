@@ -153,3 +153,125 @@ def soft_target_loss(x, target, weight, mode, smoothing, out):
     return float(_soft(x, target, _EMPTY if weight is None else weight, weight is not None,
                        MODES[mode], float(smoothing),
                        _EMPTY.reshape(0, 0) if out is None else out, out is not None))
+
+
+# ---------------------------------------------------------------- gradients
+# (contracts: the *_backward functions of fastdl/_reference/losses.py)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pointwise_grad(x, t, w, pw, kind, scale, out, has_w, has_pw):
+    for i in range(x.size):
+        xi = np.float64(x[i])
+        ti = np.float64(t[i])
+        if kind == 0:
+            v = 2.0 * (xi - ti)
+        elif kind == 1:
+            d = xi - ti
+            v = 1.0 if d > 0 else (-1.0 if d < 0 else d)
+        elif kind == 2:
+            v = (xi - ti) / max(xi * (1.0 - xi), 1e-12)
+        else:
+            p = np.float64(pw[i]) if has_pw else 1.0
+            e = math.exp(-abs(xi))
+            s = e / (1.0 + e) if xi >= 0 else 1.0 / (1.0 + e)
+            v = (1.0 - ti) - (1.0 + (p - 1.0) * ti) * s
+        if has_w:
+            v *= np.float64(w[i])
+        out[i] = scale * v
+
+
+def pointwise_loss_backward(x, t, weight, pos_weight, kind, scale, out):
+    _pointwise_grad(x, t, _EMPTY if weight is None else weight,
+                    _EMPTY if pos_weight is None else pos_weight, POINTWISE_KINDS[kind],
+                    float(scale), out, weight is not None, pos_weight is not None)
+
+
+@numba.njit(cache=True, nogil=True)
+def _coefficient_grad(x, i, j, a, mode, g, out):
+    """One sample's gradient of -sum_k a_k log p_k times g, into out[i, :, j]."""
+    c = x.shape[1]
+    if mode == 0:  # logits: g (softmax(x) A - a)
+        m = -math.inf
+        for k in range(c):
+            m = max(m, np.float64(x[i, k, j]))
+        s = 0.0
+        for k in range(c):
+            s += math.exp(x[i, k, j] - m)
+        total_a = 0.0
+        for k in range(c):
+            total_a += a[k]
+        for k in range(c):
+            out[i, k, j] = g * (math.exp(x[i, k, j] - m) / s * total_a - a[k])
+    elif mode == 1:
+        for k in range(c):
+            out[i, k, j] = -g * a[k]
+    else:  # Keras probabilities, clipped
+        total = 0.0
+        for k in range(c):
+            total += x[i, k, j]
+        if not math.isfinite(total):
+            for k in range(c):
+                out[i, k, j] = math.nan
+            return
+        inside = 0.0
+        for k in range(c):
+            q = x[i, k, j] / total
+            if KERAS_LO <= q <= KERAS_HI:
+                inside += a[k]
+        for k in range(c):
+            q = x[i, k, j] / total
+            gk = -a[k] / q if KERAS_LO <= q <= KERAS_HI else 0.0
+            out[i, k, j] = g * (gk + inside) / total
+
+
+@numba.njit(cache=True, nogil=True)
+def _class_grad(x, target, w, has_w, ignore_index, mode, smoothing, scale, sw, has_sw, out):
+    outer, c, inner = x.shape
+    a = np.empty(c)
+    for i in range(outer):
+        for j in range(inner):
+            label = target[i, j]
+            if label == ignore_index:
+                out[i, :, j] = 0.0
+                continue
+            for k in range(c):
+                a[k] = smoothing / c * (np.float64(w[k]) if has_w else 1.0)
+            a[label] += (1.0 - smoothing) * (np.float64(w[label]) if has_w else 1.0)
+            g = scale * (np.float64(sw[i, j]) if has_sw else 1.0)
+            _coefficient_grad(x, i, j, a, mode, g, out)
+
+
+def class_loss_backward(x, target, weight, ignore_index, mode, smoothing, scale,
+                        sample_weight, out):
+    if x.size == 0:
+        return
+    _class_grad(x, target, _EMPTY if weight is None else weight, weight is not None,
+                ignore_index, MODES[mode], float(smoothing), float(scale),
+                _EMPTY_2D if sample_weight is None else sample_weight,
+                sample_weight is not None, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _soft_grad(x, target, w, has_w, mode, smoothing, scale, sw, has_sw, out):
+    outer, c, inner = x.shape
+    a = np.empty(c)
+    for i in range(outer):
+        for j in range(inner):
+            for k in range(c):
+                a[k] = ((np.float64(w[k]) if has_w else 1.0) *
+                        (target[i, k, j] * (1.0 - smoothing) + smoothing / c))
+            g = scale * (np.float64(sw[i, j]) if has_sw else 1.0)
+            _coefficient_grad(x, i, j, a, mode, g, out)
+
+
+def soft_target_loss_backward(x, target, weight, mode, smoothing, scale, sample_weight, out):
+    if x.size == 0:
+        return
+    _soft_grad(x, target, _EMPTY if weight is None else weight, weight is not None,
+               MODES[mode], float(smoothing), float(scale),
+               _EMPTY_2D if sample_weight is None else sample_weight,
+               sample_weight is not None, out)
+
+
+_EMPTY_2D = np.zeros((0, 0), np.float32)

@@ -10,7 +10,8 @@ from .activation import activation, activation_backward, softmax, softmax_backwa
 from .batchnorm import batch_norm_apply, batch_norm_inference, batch_norm_statistics
 from .conv import col2im, conv, conv_transpose, im2col
 from .gemm import linear, linear_backward, matmul
-from .losses import class_loss, pointwise_loss, soft_target_loss
+from .losses import (class_loss, class_loss_backward, pointwise_loss,
+                     pointwise_loss_backward, soft_target_loss, soft_target_loss_backward)
 from .pooling import avg_pool, max_pool
 from .rnn import rnn_layer
 

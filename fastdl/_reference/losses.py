@@ -107,3 +107,94 @@ def soft_target_loss(x, target, weight, mode, smoothing, out):
     if out is not None:
         out[...] = loss
     return float(loss.sum())
+
+
+# ---------------------------------------------------------------- gradients
+#
+# Each returns d(sum_s g_s loss_s) / dx as float32 of x's shape, g_s = scale * (the
+# sample's entry of sample_weight where given); the losses over classes are
+# -sum_k a_k log p_k per sample with coefficients a_k (see _coefficient_grad).
+
+
+def pointwise_loss_backward(x, t, weight, pos_weight, kind, scale, out):
+    """out[...] = scale * weight * d loss / d x for pointwise_loss's kinds: mse 2 (x - t),
+    l1 sign(x - t), bce (x - t) / max(x (1 - x), 1e-12) (torch), bce_logits
+    (1 - t) - (1 + (pw - 1) t) sigmoid(-x)."""
+    x = np.asarray(x, np.float64)
+    t = np.asarray(t, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if kind == "mse":
+            grad = 2.0 * (x - t)
+        elif kind == "l1":
+            grad = np.sign(x - t)
+        elif kind == "bce":
+            grad = (x - t) / np.maximum(x * (1.0 - x), 1e-12)
+        elif kind == "bce_logits":
+            pw = 1.0 if pos_weight is None else np.asarray(pos_weight, np.float64)
+            e = np.exp(-np.abs(x))
+            sig_neg = np.where(x >= 0, e / (1.0 + e), 1.0 / (1.0 + e))
+            grad = (1.0 - t) - (1.0 + (pw - 1.0) * t) * sig_neg
+        else:
+            raise ValueError(f"kind: unknown pointwise loss {kind!r}")
+        if weight is not None:
+            grad = grad * np.asarray(weight, np.float64)
+        out[...] = scale * grad
+
+
+def _coefficient_grad(x, a, mode, g, out):
+    """The gradient of -sum_k a_k log p_k (axis 1 of [outer, C, inner]) times g
+    [outer, inner]: logits g (softmax(x) A - a) with A = sum a (the stable fused form),
+    log_probs -g a, probs (Keras: q = x / S clipped to [KERAS_LO, KERAS_HI]; the clip passes
+    the gradient where lo <= q <= hi) g (G + B) / S with G = -a / q inside the clip (0
+    outside) and B = the sum of a inside."""
+    x = np.asarray(x, np.float64)
+    g = g[:, None, :]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if mode == "logits":
+            e = np.exp(x - x.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+            grad = p * a.sum(axis=1, keepdims=True) - a
+        elif mode == "log_probs":
+            grad = -a
+        else:
+            total = x.sum(axis=1, keepdims=True)
+            q = x / total
+            inside = (q >= KERAS_LO) & (q <= KERAS_HI)
+            big_g = np.where(inside, -a / np.where(inside, q, 1.0), 0.0)
+            grad = (big_g + np.where(inside, a, 0.0).sum(axis=1, keepdims=True)) / total
+            grad = np.where(np.isfinite(total), grad, np.nan)
+        out[...] = g * grad
+
+
+def _sample_scale(shape, scale, sample_weight):
+    g = np.full(shape, float(scale))
+    return g if sample_weight is None else g * np.asarray(sample_weight, np.float64)
+
+
+def class_loss_backward(x, target, weight, ignore_index, mode, smoothing, scale,
+                        sample_weight, out):
+    """The gradient of class_loss's per-sample losses summed with g_s (0 for ignored
+    samples) into out [outer, C, inner]; a_k = (1 - smoothing) w_t [k == t] +
+    smoothing / C w_k."""
+    outer, c, inner = x.shape
+    if outer * c * inner == 0:
+        return
+    w = np.ones(c) if weight is None else np.asarray(weight, np.float64)
+    keep = target != ignore_index
+    safe = np.where(keep, target, 0)
+    a = np.broadcast_to((smoothing / c) * w[None, :, None], x.shape).copy()
+    onehot = np.arange(c)[None, :, None] == safe[:, None, :]
+    a += (1.0 - smoothing) * onehot * w[None, :, None]
+    g = np.where(keep, _sample_scale(target.shape, scale, sample_weight), 0.0)
+    _coefficient_grad(x, a, mode, g, out)
+
+
+def soft_target_loss_backward(x, target, weight, mode, smoothing, scale, sample_weight, out):
+    """The gradient of soft_target_loss's per-sample losses summed with g_s into out
+    [outer, C, inner]; a_k = w_k t'_k."""
+    outer, c, inner = x.shape
+    if outer * c * inner == 0:
+        return
+    w = np.ones(c) if weight is None else np.asarray(weight, np.float64)
+    a = w[None, :, None] * (np.asarray(target, np.float64) * (1.0 - smoothing) + smoothing / c)
+    _coefficient_grad(x, a, mode, _sample_scale((outer, inner), scale, sample_weight), out)

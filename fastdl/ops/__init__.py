@@ -18,8 +18,11 @@ from fastdl.ops.conv_transpose import (ConvTranspose1dPlan, ConvTranspose2dPlan,
                                        conv_transpose3d)
 from fastdl.ops.gemm import LinearPlan, linear, linear_backward, matmul
 from fastdl.ops.im2col import col2im, im2col
-from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
-                               cross_entropy, l1_loss, mse_loss, nll_loss)
+from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_backward,
+                               binary_cross_entropy_with_logits,
+                               binary_cross_entropy_with_logits_backward, cross_entropy,
+                               cross_entropy_backward, l1_loss, l1_loss_backward, mse_loss,
+                               mse_loss_backward, nll_loss, nll_loss_backward)
 from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool,
                                 global_max_pool, max_pool1d, max_pool2d, max_pool3d)
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
@@ -37,4 +40,7 @@ __all__ += ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_e
 __all__ += ["elu_backward", "hard_swish_backward", "leaky_relu_backward", "linear_backward",
             "log_softmax_backward", "relu6_backward", "relu_backward", "sigmoid_backward",
             "silu_backward", "softmax_backward", "swish_backward", "tanh_backward"]
+__all__ += ["binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
+            "cross_entropy_backward", "l1_loss_backward", "mse_loss_backward",
+            "nll_loss_backward"]
 __all__ += ["GRUPlan", "LSTMPlan", "gru", "gru_cell", "lstm", "lstm_cell"]

@@ -1,5 +1,6 @@
-"""Losses with torch.nn.functional semantics (forward): mse_loss, l1_loss,
-binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, nll_loss.
+"""Losses with torch.nn.functional semantics: mse_loss, l1_loss, binary_cross_entropy,
+binary_cross_entropy_with_logits, cross_entropy, nll_loss, and the gradient of each with
+respect to its input (<loss>_backward).
 
 Inputs take any real dtype and strides (computed in float32, accumulated in float64);
 reduction is 'none' (a float32 array of per-element / per-sample losses), 'mean' or 'sum'
@@ -234,3 +235,133 @@ def nll_loss(input, target, weight=None, reduction="mean", ignore_index=-100):
     x3 = split_axis(x, axis)
     return class_loss(x3, t.reshape(x3.shape[0], x3.shape[2]), w, ignore_index, "log_probs",
                       0.0, reduction, sample_shape)
+
+
+# ---------------------------------------------------------------- gradients
+#
+# <loss>_backward(input, target, ..., reduction, grad_output=1.0) returns
+# d(grad_output * loss) / d input as float32 of input's shape: for 'mean' and 'sum'
+# grad_output is a real number (the upstream gradient of the scalar loss), for 'none' an
+# array of the loss's shape (per element or per sample). The losses over classes take
+# their gradient in the stable fused form: softmax(input) - target for logits.
+
+
+def _upstream(grad_output, reduction, loss_shape):
+    """(scale, per-loss array or None) from grad_output for `reduction`."""
+    if reduction == "none":
+        g = v.float32_array(grad_output, "grad_output")
+        try:
+            g = np.broadcast_to(g, loss_shape)
+        except ValueError:
+            raise ValueError(f"grad_output: expected the shape of the unreduced loss "
+                             f"{loss_shape}, got {g.shape}") from None
+        return 1.0, np.ascontiguousarray(g, dtype=np.float32)
+    return v.real(grad_output, "grad_output"), None
+
+
+def _pointwise_backward(kind, input, target, weight, pos_weight, reduction, grad_output):
+    reduction = _reduction(reduction)
+    x, t = pair(input, target)
+    scale, per = _upstream(grad_output, reduction, x.shape)
+    if reduction == "mean":
+        scale = scale / x.size if x.size else math.nan
+    w = None if weight is None else _broadcast(weight, x.shape, "weight")
+    if per is not None:
+        w = per.reshape(-1) if w is None else w * per.reshape(-1)
+    pw = None if pos_weight is None else _broadcast(pos_weight, x.shape, "pos_weight")
+    out = np.empty(x.shape, np.float32)
+    kernels.pointwise_loss_backward(x.reshape(-1), t.reshape(-1), w, pw, kind, scale,
+                                    out.reshape(-1))
+    return out
+
+
+def mse_loss_backward(input, target, reduction="mean", grad_output=1.0):
+    """The gradient of mse_loss: 2 (input - target), times grad_output (/ size for 'mean')."""
+    return _pointwise_backward("mse", input, target, None, None, reduction, grad_output)
+
+
+def l1_loss_backward(input, target, reduction="mean", grad_output=1.0):
+    """The gradient of l1_loss: sign(input - target) (0 where equal), times grad_output."""
+    return _pointwise_backward("l1", input, target, None, None, reduction, grad_output)
+
+
+def binary_cross_entropy_backward(input, target, weight=None, reduction="mean",
+                                  grad_output=1.0):
+    """The gradient of binary_cross_entropy: weight (input - target) /
+    max(input (1 - input), 1e-12), as torch computes it."""
+    return _pointwise_backward("bce", input, target, weight, None, reduction, grad_output)
+
+
+def binary_cross_entropy_with_logits_backward(input, target, weight=None, reduction="mean",
+                                              pos_weight=None, grad_output=1.0):
+    """The gradient of binary_cross_entropy_with_logits: weight ((1 - target) - (1 +
+    (pos_weight - 1) target) sigmoid(-input)), i.e. sigmoid(input) - target without
+    pos_weight."""
+    return _pointwise_backward("bce_logits", input, target, weight, pos_weight, reduction,
+                               grad_output)
+
+
+def _class_backward(x, axis, t, w, ignore_index, mode, smoothing, reduction, grad_output,
+                    sample_shape):
+    """The gradient over x (classes on `axis`) of class-index targets t (validated)."""
+    x3 = split_axis(x, axis)
+    t2 = t.reshape(x3.shape[0], x3.shape[2])
+    scale, per = _upstream(grad_output, reduction, sample_shape)
+    if reduction == "mean":  # torch's divisor: the summed w[target] of the samples kept
+        keep = t2 != ignore_index
+        divisor = float(keep.sum() if w is None else w[t2[keep]].sum(dtype=np.float64))
+        scale = scale / divisor if divisor else math.nan
+    out = np.empty(x3.shape, np.float32)
+    kernels.class_loss_backward(x3, t2, w, ignore_index, mode, smoothing, scale,
+                                None if per is None else per.reshape(t2.shape), out)
+    return out.reshape(x.shape)
+
+
+def cross_entropy_backward(input, target, weight=None, reduction="mean", label_smoothing=0.0,
+                           ignore_index=-100, grad_output=1.0):
+    """The gradient of cross_entropy with respect to its logits, in the stable fused form:
+    per sample g (softmax(input) * sum_k a_k - a), a = the (smoothed, weighted) target;
+    0 for ignored samples. Same arguments as cross_entropy."""
+    reduction = _reduction(reduction)
+    smoothing = v.real(label_smoothing, "label_smoothing", 0.0, 1.0)
+    ignore_index = v.integer(ignore_index, "ignore_index")
+    x, axis = _classes_input(input)
+    classes = x.shape[axis]
+    w = class_weight(weight, classes)
+    sample_shape = x.shape[:axis] + x.shape[axis + 1:]
+    t = np.asarray(target)
+    if t.shape == x.shape:
+        if t.dtype.kind != "f":
+            raise TypeError(f"target: expected a floating dtype for class probabilities "
+                            f"(input's shape {x.shape}), got {t.dtype}")
+        if ignore_index != -100:
+            raise ValueError(f"ignore_index: not supported with class probabilities, got "
+                             f"{ignore_index}")
+        x3 = split_axis(x, axis)
+        t3 = split_axis(np.ascontiguousarray(t, dtype=np.float32), axis)
+        scale, per = _upstream(grad_output, reduction, sample_shape)
+        if reduction == "mean":
+            count = x3.shape[0] * x3.shape[2]
+            scale = scale / count if count else math.nan
+        out = np.empty(x3.shape, np.float32)
+        kernels.soft_target_loss_backward(x3, t3, w, "logits", smoothing, scale,
+                                          None if per is None else
+                                          per.reshape(x3.shape[0], x3.shape[2]), out)
+        return out.reshape(x.shape)
+    t = class_indices(t, sample_shape, classes, ignore_index)
+    return _class_backward(x, axis, t, w, ignore_index, "logits", smoothing, reduction,
+                           grad_output, sample_shape)
+
+
+def nll_loss_backward(input, target, weight=None, reduction="mean", ignore_index=-100,
+                      grad_output=1.0):
+    """The gradient of nll_loss: -g weight[target] at the target class, 0 elsewhere."""
+    reduction = _reduction(reduction)
+    ignore_index = v.integer(ignore_index, "ignore_index")
+    x, axis = _classes_input(input)
+    classes = x.shape[axis]
+    w = class_weight(weight, classes)
+    sample_shape = x.shape[:axis] + x.shape[axis + 1:]
+    t = class_indices(target, sample_shape, classes, ignore_index)
+    return _class_backward(x, axis, t, w, ignore_index, "log_probs", 0.0, reduction,
+                           grad_output, sample_shape)

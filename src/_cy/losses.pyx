@@ -204,18 +204,21 @@ cdef double probs_total(const float* x, Py_ssize_t c, Py_ssize_t stride) noexcep
 
 cdef class Blocks:
     """Log-probabilities of x [outer, C, inner] block by block of outer rows: the SIMD
-    log-softmax into scratch (logits), or x itself (log_probs, probs)."""
+    log-softmax into scratch (logits; its softmax with log=False), or x itself (log_probs,
+    probs)."""
     cdef const float* x
     cdef Py_ssize_t outer, row, rows
     cdef int mode
+    cdef bint log
     cdef float* scratch
 
     def __cinit__(self):
         self.scratch = NULL
 
     cdef int setup(self, const float* x, Py_ssize_t outer, Py_ssize_t c, Py_ssize_t inner,
-                   int mode) except -1:
-        self.x, self.outer, self.row, self.mode = x, outer, c * inner, mode
+                   int mode, bint log=True) except -1:
+        """log=False: the probabilities softmax(x) instead (logits; gradients)."""
+        self.x, self.outer, self.row, self.mode, self.log = x, outer, c * inner, mode, log
         self.rows = max(1, min(outer, BLOCK_FLOATS // max(1, self.row)))
         if mode == LOGITS:
             self.scratch = <float*>malloc(self.rows * self.row * sizeof(float))
@@ -229,7 +232,7 @@ cdef class Blocks:
         if self.mode != LOGITS:
             return self.x + i0 * self.row
         api.activation_best().softmax(nb, c, inner, self.x + i0 * self.row, self.scratch, 1.0,
-                                  True)
+                                      self.log)
         return self.scratch
 
     def __dealloc__(self):
@@ -359,3 +362,187 @@ def soft_target_loss(const float[:, :, ::1] x, const float[:, :, ::1] target, we
                     grand += s
             i0 += blocks.rows
     return grand
+
+
+# ---------------------------------------------------------------- gradients
+#
+# Each writes d(sum_s g_s loss_s) / dx into `out` (x's shape), g_s = scale * (the sample's
+# entry of sample_weight, where given). For the losses over classes the per-sample loss is
+# -sum_k a_k log p_k with coefficients a_k (class indices: (1 - smoothing) w_t [k == t] +
+# smoothing / C w_k; probabilities: w_k t'_k), whose gradient is
+#   logits:    g (p_k A - a_k), p = softmax(x), A = sum_k a_k   (the stable fused form)
+#   log_probs: -g a_k
+#   probs:     g (G_k + B) / S with q = x / S (S = sum x), G_k = -a_k / q_k where Keras'
+#              clip passes q_k (lo <= q_k <= hi) else 0, B = sum of a_k over those k.
+
+cdef inline double pointwise_grad_one(int kind, double x, double t, double pw) noexcept nogil:
+    cdef double d, s
+    if kind == MSE:
+        return 2.0 * (x - t)
+    if kind == L1:
+        d = x - t
+        return 1.0 if d > 0 else (-1.0 if d < 0 else d)  # sign, 0 at 0 (and NaN)
+    if kind == BCE:  # torch: (x - t) / max(x (1 - x), 1e-12)
+        return (x - t) / fmax(x * (1.0 - x), 1e-12)
+    # (1 - t) - (1 + (pw - 1) t) sigmoid(-x), sigmoid without overflow
+    if x >= 0:
+        s = expf(<float>-x)
+        s = s / (1.0 + s)
+    else:
+        s = 1.0 / (1.0 + expf(<float>x))
+    return (1.0 - t) - (1.0 + (pw - 1.0) * t) * s
+
+
+def pointwise_loss_backward(const float[::1] x, const float[::1] t, weight, pos_weight,
+                            str kind, double scale, float[::1] out):
+    """out[i] = scale * weight[i] * d loss_i / d x_i for the pointwise losses of
+    pointwise_loss (weight 1 where not given): mse 2 (x - t), l1 sign(x - t), bce
+    (x - t) / max(x (1 - x), 1e-12) (torch), bce_logits (1 - t) - (1 + (pw - 1) t)
+    sigmoid(-x)."""
+    cdef Py_ssize_t n = x.shape[0], i
+    cdef int k = POINTWISE_KINDS[kind]
+    cdef const float[::1] wv, pwv
+    cdef const float* w = NULL
+    cdef const float* pw = NULL
+    if n == 0:
+        return
+    if weight is not None:
+        wv = weight
+        w = &wv[0]
+    if pos_weight is not None:
+        pwv = pos_weight
+        pw = &pwv[0]
+    with nogil:
+        for i in range(n):
+            out[i] = <float>(scale * (w[i] if w != NULL else 1.0) * pointwise_grad_one(
+                k, x[i], t[i], pw[i] if pw != NULL else 1.0))
+
+
+cdef void coefficient_grad(const float* sample, Py_ssize_t c, Py_ssize_t inner, int mode,
+                           const double* a, double g, float* o) noexcept nogil:
+    """One sample's gradient (see above) from its coefficients a[0, c); `sample` holds the
+    probabilities (logits mode) or x, strided by inner, as does o."""
+    cdef Py_ssize_t k
+    cdef double total = 0.0, inside = 0.0, q, lo_hi_total
+    if mode == LOGITS:
+        for k in range(c):
+            total += a[k]
+        for k in range(c):
+            o[k * inner] = <float>(g * (sample[k * inner] * total - a[k]))
+    elif mode == LOG_PROBS:
+        for k in range(c):
+            o[k * inner] = <float>(-g * a[k])
+    else:
+        total = probs_total(sample, c, inner)
+        if not isfinite(total):  # the forward loss is NaN (keras_log): so is its gradient
+            for k in range(c):
+                o[k * inner] = NAN
+            return
+        for k in range(c):
+            q = sample[k * inner] / total
+            if q >= KERAS_LO and q <= KERAS_HI:
+                inside += a[k]
+        for k in range(c):
+            q = sample[k * inner] / total
+            lo_hi_total = -a[k] / q if (q >= KERAS_LO and q <= KERAS_HI) else 0.0
+            o[k * inner] = <float>(g * (lo_hi_total + inside) / total)
+
+
+cdef class Coefficients:
+    """A scratch row of C doubles."""
+    cdef double* a
+
+    def __cinit__(self, Py_ssize_t c):
+        self.a = <double*>malloc(max(1, c) * sizeof(double))
+        if self.a == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.a)
+
+
+def class_loss_backward(const float[:, :, ::1] x, const long long[:, ::1] target, weight,
+                        long long ignore_index, str mode, double smoothing, double scale,
+                        sample_weight, float[:, :, ::1] out):
+    """The gradient of class_loss's per-sample losses summed with g_s = scale *
+    sample_weight[s] (1 where None; sample_weight float32 [outer, inner]) into out
+    [outer, C, inner]; 0 for ignored samples."""
+    cdef Py_ssize_t outer = x.shape[0], c = x.shape[1], inner = x.shape[2]
+    cdef int m = MODES[mode]
+    cdef const float[::1] wv
+    cdef const float[:, ::1] sv
+    cdef const float* w = NULL
+    cdef const float* sw = NULL
+    if outer * inner * c == 0:
+        return
+    if weight is not None:
+        wv = weight
+        w = &wv[0]
+    if sample_weight is not None:
+        sv = sample_weight
+        sw = &sv[0, 0]
+    cdef Blocks blocks = Blocks()
+    blocks.setup(&x[0, 0, 0], outer, c, inner, m, False)
+    cdef Coefficients coef = Coefficients(c)
+    cdef double* a = coef.a
+    cdef double keep = 1.0 - smoothing, spread = smoothing / c, g
+    cdef Py_ssize_t i0 = 0, i, j, k
+    cdef long long label
+    cdef const float* block
+    cdef float* o
+    with nogil:
+        while i0 < outer:
+            block = blocks.block(i0, c, inner)
+            for i in range(i0, min(i0 + blocks.rows, outer)):
+                for j in range(inner):
+                    o = &out[i, 0, j]
+                    label = target[i, j]
+                    if label == ignore_index:
+                        for k in range(c):
+                            o[k * inner] = 0.0
+                        continue
+                    for k in range(c):
+                        a[k] = spread * (w[k] if w != NULL else 1.0)
+                    a[label] += keep * (w[label] if w != NULL else 1.0)
+                    g = scale * (sw[i * inner + j] if sw != NULL else 1.0)
+                    coefficient_grad(block + (i - i0) * c * inner + j, c, inner, m, a, g, o)
+            i0 += blocks.rows
+
+
+def soft_target_loss_backward(const float[:, :, ::1] x, const float[:, :, ::1] target, weight,
+                              str mode, double smoothing, double scale, sample_weight,
+                              float[:, :, ::1] out):
+    """The gradient of soft_target_loss's per-sample losses summed with g_s = scale *
+    sample_weight[s] (1 where None) into out [outer, C, inner]."""
+    cdef Py_ssize_t outer = x.shape[0], c = x.shape[1], inner = x.shape[2]
+    cdef int m = MODES[mode]
+    cdef const float[::1] wv
+    cdef const float[:, ::1] sv
+    cdef const float* w = NULL
+    cdef const float* sw = NULL
+    if outer * inner * c == 0:
+        return
+    if weight is not None:
+        wv = weight
+        w = &wv[0]
+    if sample_weight is not None:
+        sv = sample_weight
+        sw = &sv[0, 0]
+    cdef Blocks blocks = Blocks()
+    blocks.setup(&x[0, 0, 0], outer, c, inner, m, False)
+    cdef Coefficients coef = Coefficients(c)
+    cdef double* a = coef.a
+    cdef double keep = 1.0 - smoothing, spread = smoothing / c, g
+    cdef Py_ssize_t i0 = 0, i, j, k
+    cdef const float* block
+    with nogil:
+        while i0 < outer:
+            block = blocks.block(i0, c, inner)
+            for i in range(i0, min(i0 + blocks.rows, outer)):
+                for j in range(inner):
+                    for k in range(c):
+                        a[k] = (w[k] if w != NULL else 1.0) * (target[i, k, j] * keep + spread)
+                    g = scale * (sw[i * inner + j] if sw != NULL else 1.0)
+                    coefficient_grad(block + (i - i0) * c * inner + j, c, inner, m, a, g,
+                                     &out[i, 0, j])
+            i0 += blocks.rows
