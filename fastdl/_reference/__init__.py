@@ -12,6 +12,8 @@ from .conv import col2im, conv, conv_transpose, im2col
 from .gemm import linear, linear_backward, matmul
 from .losses import (class_loss, class_loss_backward, pointwise_loss,
                      pointwise_loss_backward, soft_target_loss, soft_target_loss_backward)
+from .optimizers import (adagrad_update, adam_update, rmsprop_update, scale_clip, sgd_update,
+                         squared_norm)
 from .pooling import avg_pool, max_pool
 from .rnn import rnn_layer
 
