@@ -45,10 +45,12 @@ def test_python_functions_have_the_reference_signatures(name):
 
 
 def test_the_contract_names_exactly_what_ops_calls():
-    """Every `kernels.<name>` used by fastdl.ops is in the contract, and every name in the
-    contract is used somewhere (by fastdl.ops or fastdl._threads / _backend)."""
+    """Every `kernels.<name>` used by fastdl.ops (and fastdl.optimizers) is in the contract,
+    and every name in the contract is used somewhere (by them or fastdl._threads /
+    _backend)."""
     used = set()
-    for path in list((ROOT / "ops").glob("*.py")) + [ROOT / "_threads.py", ROOT / "_backend.py"]:
+    users = list((ROOT / "ops").glob("*.py")) + list((ROOT / "optimizers").glob("*.py"))
+    for path in users + [ROOT / "_threads.py", ROOT / "_backend.py"]:
         used |= set(re.findall(r"\bkernels\.(\w+)", path.read_text()))
     assert used <= set(_contract.NAMES), used - set(_contract.NAMES)
     assert set(_contract.NAMES) - used <= {"conv", "conv_transpose", "linear", "rnn_layer"}, (
