@@ -379,12 +379,15 @@ def extensions():
     """fastdl._C (pybind11) and one fastdl._<stem> per src/_cy/<stem>.pyx (fastdl._im2col,
     fastdl._losses, ...). Nothing here imports pybind11 or Cython: BuildWithKernels adds
     them, where their absence falls back to pure Python."""
-    def module(name, sources):
+    def module(name, sources, flags=()):
         return Extension(name, sources, include_dirs=[KERNEL_INCLUDE, "src"], language="c++",
-                         extra_compile_args=list(COMMON_FLAGS), extra_link_args=["-pthread"])
+                         extra_compile_args=list(COMMON_FLAGS) + list(flags),
+                         extra_link_args=["-pthread"])
 
+    # The Cython loops never read errno: without it, sqrt/exp in them can vectorise.
     return ([module(KERNEL_MODULE, sorted(glob.glob(os.path.join("src", "_C", "*.cc"))))]
-            + [module(f"fastdl._{os.path.splitext(os.path.basename(pyx))[0]}", [pyx])
+            + [module(f"fastdl._{os.path.splitext(os.path.basename(pyx))[0]}", [pyx],
+                      ["-fno-math-errno"])
                for pyx in sorted(glob.glob(os.path.join("src", "_cy", "*.pyx")))])
 
 

@@ -1,4 +1,5 @@
-// The kernels' entry points the Cython modules (fastdl._im2col, fastdl._losses) call.
+// The kernels' entry points the Cython modules (fastdl._im2col, fastdl._losses,
+// fastdl._optimizers) call.
 //
 // Only fastdl._C links the kernel library; it exports this table as the capsule
 // "fastdl._C._kernel_api", and the Cython modules call through it. So the process holds one
@@ -15,9 +16,10 @@
 
 #include "fastdl/activation.h"
 #include "fastdl/conv.h"
+#include "fastdl/optimizer.h"
 
 struct FastdlKernelApi {
-  static constexpr int kVersion = 1;
+  static constexpr int kVersion = 2;
   int version;
   // fastdl/isa.h: the ISA the kernels use now ("avx512", "avx2", "neon", "ref").
   const char* (*active_isa)();
@@ -27,6 +29,15 @@ struct FastdlKernelApi {
   void (*col2im)(const fdl::ConvGeometry& g, const float* cols, const fdl::Size3& out, float* y);
   // fastdl/activation.h: the active ISA's activation kernels.
   const fdl::ActivationVariant* (*activation_best)();
+  // fastdl/optimizer.h: the active ISA's updates, split over the thread pool.
+  void (*sgd_update)(std::size_t n, float* w, const float* g, float* velocity,
+                     const fdl::OptimizerStep& s);
+  void (*rmsprop_update)(std::size_t n, float* w, const float* g, float* rms, float* mom,
+                         float* avg, const fdl::OptimizerStep& s);
+  void (*adam_update)(std::size_t n, float* w, const float* g, float* m, float* v, float* vhat,
+                      const fdl::OptimizerStep& s);
+  void (*adagrad_update)(std::size_t n, float* w, const float* g, float* acc,
+                         const fdl::OptimizerStep& s);
 };
 
 #define FASTDL_KERNEL_API_CAPSULE "fastdl._C._kernel_api"

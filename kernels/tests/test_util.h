@@ -14,6 +14,7 @@
 #include "fastdl/conv.h"
 #include "fastdl/gemm.h"
 #include "fastdl/isa.h"
+#include "fastdl/optimizer.h"
 #include "fastdl/pool.h"
 #include "fastdl/rnn.h"
 
@@ -58,6 +59,7 @@ inline void PrintTo(const ActivationVariant& v, std::ostream* os) { *os << v.nam
 inline void PrintTo(const PoolVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const RnnVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const BatchNormVariant& v, std::ostream* os) { *os << v.name; }
+inline void PrintTo(const OptimizerVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const DepthwiseVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const WinogradVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const Col2imVariant& v, std::ostream* os) { *os << v.name; }

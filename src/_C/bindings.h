@@ -97,4 +97,5 @@ void bind_pooling(pybind11::module_& m);
 void bind_activation(pybind11::module_& m);
 void bind_batchnorm(pybind11::module_& m);
 void bind_rnn(pybind11::module_& m);
+void bind_optimizer(pybind11::module_& m);
 void bind_kernel_api(pybind11::module_& m);

@@ -18,6 +18,20 @@ const FastdlKernelApi kApi = {
       fdl::col2im(g, cols, out, y);
     },
     [] { return &fdl::activation_best(); },
+    [](std::size_t n, float* w, const float* g, float* velocity, const fdl::OptimizerStep& s) {
+      fdl::sgd_update(fdl::optimizer_best(), n, w, g, velocity, s);
+    },
+    [](std::size_t n, float* w, const float* g, float* rms, float* mom, float* avg,
+       const fdl::OptimizerStep& s) {
+      fdl::rmsprop_update(fdl::optimizer_best(), n, w, g, rms, mom, avg, s);
+    },
+    [](std::size_t n, float* w, const float* g, float* m, float* v, float* vhat,
+       const fdl::OptimizerStep& s) {
+      fdl::adam_update(fdl::optimizer_best(), n, w, g, m, v, vhat, s);
+    },
+    [](std::size_t n, float* w, const float* g, float* acc, const fdl::OptimizerStep& s) {
+      fdl::adagrad_update(fdl::optimizer_best(), n, w, g, acc, s);
+    },
 };
 
 }  // namespace

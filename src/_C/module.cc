@@ -62,5 +62,6 @@ PYBIND11_MODULE(_C, m) {
   bind_activation(m);
   bind_batchnorm(m);
   bind_rnn(m);
+  bind_optimizer(m);
   bind_kernel_api(m);
 }

@@ -24,6 +24,13 @@ cdef extern from "fastdl/activation.h" namespace "fdl" nogil:
         SoftmaxFn softmax
 
 
+cdef extern from "fastdl/optimizer.h" namespace "fdl" nogil:
+    cdef cppclass OptimizerStep:
+        OptimizerStep()
+        float lr, momentum, rho, beta_1, beta_2, epsilon, decay
+        cbool nesterov
+
+
 cdef extern from "kernel_api.h" nogil:
     ctypedef struct FastdlKernelApi:
         const char* (*active_isa)() noexcept nogil
@@ -33,6 +40,14 @@ cdef extern from "kernel_api.h" nogil:
         void (*col2im)(const ConvGeometry& g, const float* cols, const Size3& size,
                        float* y) noexcept nogil
         const ActivationVariant* (*activation_best)() noexcept nogil
+        void (*sgd_update)(size_t n, float* w, const float* g, float* velocity,
+                           const OptimizerStep& s) noexcept nogil
+        void (*rmsprop_update)(size_t n, float* w, const float* g, float* rms, float* mom,
+                               float* avg, const OptimizerStep& s) noexcept nogil
+        void (*adam_update)(size_t n, float* w, const float* g, float* m, float* v,
+                            float* vhat, const OptimizerStep& s) noexcept nogil
+        void (*adagrad_update)(size_t n, float* w, const float* g, float* acc,
+                               const OptimizerStep& s) noexcept nogil
 
 
 cdef extern from "kernel_api.h":

@@ -1,39 +1,47 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
-"""fastdl._optimizers: the optimizers' update loops as typed loops over float32 buffers
-(contract: fastdl/_reference/optimizers.py, the NumPy oracle).
+"""fastdl._optimizers: the optimizers' updates over float32 buffers, in place (contract:
+fastdl/_reference/optimizers.py, the NumPy oracle).
 
-Cython because an update is a typed loop over buffers (DESIGN.md section 1): one pass over
-the weight and its slots, in place, without NumPy temporaries, with the GIL released. The
-arithmetic is Keras 3's per element, in float32 operands with double intermediates.
-Arguments were validated by fastdl.optimizers: every array float32, C-contiguous, of one
-size.
+The updates are the SIMD kernels of kernels/src/optimizer (fastdl/optimizer.h: one pass over
+the weight and its slots, float32 arithmetic as Keras', split over the thread pool for
+large weights), called through fastdl._C's kernel API with the GIL released; the gradient
+norms and clipping are typed loops here. Arguments were validated by fastdl.optimizers:
+every array float32, C-contiguous, of one size.
 """
 from libc.math cimport sqrt
+
+from kernel_api cimport FastdlKernelApi, OptimizerStep, fastdl_kernel_api
+
+cdef const FastdlKernelApi* api = fastdl_kernel_api()
+
+
+cdef OptimizerStep _step(double lr):
+    cdef OptimizerStep s
+    s.lr = <float>lr
+    return s
+
+
+cdef float* _slot(object array) except? NULL:
+    """The data of an optional state array (None -> NULL)."""
+    cdef float[::1] view
+    if array is None:
+        return NULL
+    view = array
+    return &view[0] if view.shape[0] else NULL
 
 
 def sgd_update(float[::1] w, const float[::1] g, velocity, double lr, double momentum,
                bint nesterov):
     """w -= lr g; with momentum: v = momentum v - lr g, w += v (nesterov: w += momentum v -
     lr g). velocity: float32 like w, or None without momentum."""
-    cdef Py_ssize_t n = w.shape[0], i
-    cdef float[::1] v
-    cdef double vi
+    cdef Py_ssize_t n = w.shape[0]
+    cdef OptimizerStep s = _step(lr)
+    cdef float* v = _slot(velocity)
+    s.momentum, s.nesterov = <float>momentum, nesterov
     if n == 0:
         return
-    if velocity is None:
-        with nogil:
-            for i in range(n):
-                w[i] = <float>(w[i] - lr * g[i])
-        return
-    v = velocity
     with nogil:
-        for i in range(n):
-            vi = momentum * v[i] - lr * g[i]
-            v[i] = <float>vi
-            if nesterov:
-                w[i] = <float>(w[i] + (momentum * vi - lr * g[i]))
-            else:
-                w[i] = <float>(w[i] + vi)
+        api.sgd_update(n, &w[0], &g[0], v, s)
 
 
 def rmsprop_update(float[::1] w, const float[::1] g, float[::1] rms, momentum_slot,
@@ -41,32 +49,15 @@ def rmsprop_update(float[::1] w, const float[::1] g, float[::1] rms, momentum_sl
     """rms = rho rms + (1 - rho) g^2; centered (average_slot given): a = rho a + (1 - rho) g,
     d = rms - a^2 + eps, else d = rms + eps; step = lr g / sqrt(d); with momentum
     (momentum_slot given): m = momentum m + step, w -= m; else w -= step."""
-    cdef Py_ssize_t n = w.shape[0], i
-    cdef float[::1] m, a
-    cdef bint has_m = momentum_slot is not None, centered = average_slot is not None
-    cdef double r, d, step, gi, ai
+    cdef Py_ssize_t n = w.shape[0]
+    cdef OptimizerStep s = _step(lr)
+    cdef float* m = _slot(momentum_slot)
+    cdef float* a = _slot(average_slot)
+    s.rho, s.momentum, s.epsilon = <float>rho, <float>momentum, <float>epsilon
     if n == 0:
         return
-    if has_m:
-        m = momentum_slot
-    if centered:
-        a = average_slot
     with nogil:
-        for i in range(n):
-            gi = g[i]
-            r = rho * rms[i] + (1.0 - rho) * gi * gi
-            rms[i] = <float>r
-            if centered:
-                ai = rho * a[i] + (1.0 - rho) * gi
-                a[i] = <float>ai
-                d = r - ai * ai + epsilon
-            else:
-                d = r + epsilon
-            step = lr * gi / sqrt(d)
-            if has_m:
-                step = momentum * m[i] + step
-                m[i] = <float>step
-            w[i] = <float>(w[i] - step)
+        api.rmsprop_update(n, &w[0], &g[0], &rms[0], m, a, s)
 
 
 def adam_update(float[::1] w, const float[::1] g, float[::1] m, float[::1] v, vhat_slot,
@@ -76,45 +67,27 @@ def adam_update(float[::1] w, const float[::1] g, float[::1] m, float[::1] v, vh
     amsgrad (vhat_slot given): vhat = max(vhat, v) used for v; w -= alpha m / (sqrt(v) +
     eps) with alpha = lr sqrt(1 - b2^step) / (1 - b1^step). weight_decay > 0 (AdamW):
     first w -= lr weight_decay w."""
-    cdef Py_ssize_t n = w.shape[0], i
-    cdef float[::1] vh
-    cdef bint ams = vhat_slot is not None
-    cdef double alpha = lr * sqrt(1.0 - beta_2 ** step) / (1.0 - beta_1 ** step)
-    cdef double decay = lr * weight_decay, gi, mi, vi, wi
+    cdef Py_ssize_t n = w.shape[0]
+    cdef OptimizerStep s = _step(lr * sqrt(1.0 - beta_2 ** step) / (1.0 - beta_1 ** step))
+    cdef float* vh = _slot(vhat_slot)
+    s.beta_1, s.beta_2, s.epsilon = <float>beta_1, <float>beta_2, <float>epsilon
+    s.decay = <float>(lr * weight_decay)
     if n == 0:
         return
-    if ams:
-        vh = vhat_slot
     with nogil:
-        for i in range(n):
-            gi = g[i]
-            wi = w[i]
-            if decay != 0.0:
-                wi = <float>(wi - wi * decay)
-            mi = m[i] + (gi - m[i]) * (1.0 - beta_1)
-            vi = v[i] + (gi * gi - v[i]) * (1.0 - beta_2)
-            m[i] = <float>mi
-            v[i] = <float>vi
-            if ams:
-                if vh[i] > vi:
-                    vi = vh[i]
-                vh[i] = <float>vi
-            w[i] = <float>(wi - alpha * mi / (sqrt(vi) + epsilon))
+        api.adam_update(n, &w[0], &g[0], &m[0], &v[0], vh, s)
 
 
 def adagrad_update(float[::1] w, const float[::1] g, float[::1] acc, double lr,
                    double epsilon):
     """acc += g^2; w -= lr g / sqrt(acc + eps)."""
-    cdef Py_ssize_t n = w.shape[0], i
-    cdef double a, gi
+    cdef Py_ssize_t n = w.shape[0]
+    cdef OptimizerStep s = _step(lr)
+    s.epsilon = <float>epsilon
     if n == 0:
         return
     with nogil:
-        for i in range(n):
-            gi = g[i]
-            a = acc[i] + gi * gi
-            acc[i] = <float>a
-            w[i] = <float>(w[i] - lr * gi / sqrt(a + epsilon))
+        api.adagrad_update(n, &w[0], &g[0], &acc[0], s)
 
 
 def squared_norm(const float[::1] g):

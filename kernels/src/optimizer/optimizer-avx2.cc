@@ -1,0 +1,33 @@
+// Optimizer updates, avx2 build of optimizer-kernels.inc.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+#include "fastdl/optimizer.h"
+
+namespace {
+#include "../simd/vec-avx2.inc"
+#include "optimizer-kernels.inc"
+}  // namespace
+
+void fdl_f32_sgd__avx2(std::size_t n, float* w, const float* g, float* velocity,
+                     const fdl::OptimizerStep& s) {
+  sgd_any(n, w, g, velocity, s);
+}
+
+void fdl_f32_rmsprop__avx2(std::size_t n, float* w, const float* g, float* rms, float* mom,
+                         float* avg, const fdl::OptimizerStep& s) {
+  rmsprop_any(n, w, g, rms, mom, avg, s);
+}
+
+void fdl_f32_adam__avx2(std::size_t n, float* w, const float* g, float* m, float* v, float* vhat,
+                      const fdl::OptimizerStep& s) {
+  adam_any(n, w, g, m, v, vhat, s);
+}
+
+void fdl_f32_adagrad__avx2(std::size_t n, float* w, const float* g, float* acc,
+                         const fdl::OptimizerStep& s) {
+  adagrad_any(n, w, g, acc, s);
+}
