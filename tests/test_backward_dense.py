@@ -154,6 +154,11 @@ def test_linear_backward_matches_reference(label, m, k, n):
     dx, dw, db = module.linear_backward(dy, x, w, False, False, **kw)
     assert dx is None and db is None
     np.testing.assert_allclose(dw, want[1], rtol=1e-5, atol=1e-5 * (1 + m))
+    # w as Keras' kernel [K, N]: the same gradients, dw in that layout
+    dx, dw, db = module.linear_backward(dy, x, np.ascontiguousarray(w.T), True, True, True,
+                                        **kw)
+    np.testing.assert_allclose(dx, want[0], rtol=1e-5, atol=1e-5 * (1 + m))
+    np.testing.assert_allclose(dw, want[1].T, rtol=1e-5, atol=1e-5 * (1 + m))
 
 
 # ------------------------------------------------------------ the public ops vs PyTorch
@@ -227,6 +232,9 @@ def test_public_linear_backward_matches_torch_autograd(any_backend, torch, bias)
     else:
         assert db is None
     assert ops.linear_backward(dy, x, w, needs_input_grad=False)[0] is None
+    kx, kw, kb = ops.linear_backward(dy, x, w.T, bias=bias, transposed=True)
+    np.testing.assert_allclose(kx, tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(kw, tw.grad.numpy().T, rtol=1e-5, atol=1e-5)
 
 
 def test_gradients_take_any_real_dtype_and_strides():

@@ -46,15 +46,18 @@ def matmul(a, b):
     return c
 
 
-def linear_backward(dy, x, w, has_bias, needs_dx):
-    """(dx or None, dw, db or None) of y = x @ w.T + b from dy (contract:
-    fastdl._reference.linear_backward), on matmul_accumulate."""
+def linear_backward(dy, x, w, has_bias, needs_dx, kn=False):
+    """(dx or None, dw, db or None) of y = x @ w.T + b from dy (w and dw [K, N] with kn;
+    contract: fastdl._reference.linear_backward), on matmul_accumulate."""
     dx = None
     if needs_dx:
         dx = np.zeros(x.shape, dtype=np.float32)
-        matmul_accumulate(dy, w, dx)
+        matmul_accumulate(dy, np.ascontiguousarray(w.T) if kn else w, dx)
     dw = np.zeros(w.shape, dtype=np.float32)
-    matmul_accumulate(np.ascontiguousarray(dy.T), x, dw)
+    if kn:
+        matmul_accumulate(np.ascontiguousarray(x.T), dy, dw)
+    else:
+        matmul_accumulate(np.ascontiguousarray(dy.T), x, dw)
     db = _column_sums(dy) if has_bias else None
     return dx, dw, db
 

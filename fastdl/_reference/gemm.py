@@ -17,12 +17,15 @@ def matmul(a, b):
     return linear(a, b.T, None, None, 0.0)
 
 
-def linear_backward(dy, x, w, has_bias, needs_dx):
+def linear_backward(dy, x, w, has_bias, needs_dx, kn=False):
     """The gradients of y = x @ w.T + b from dy: dy [M, N], x [M, K], w [N, K] ->
     (dx [M, K] or None when not needs_dx, dw [N, K], db [N] or None when not has_bias),
-    float32 computed in float64."""
+    float32 computed in float64. With kn, w is [K, N] (y = x @ w + b) and so is dw."""
     dy64 = dy.astype(np.float64)
-    dx = (dy64 @ w.astype(np.float64)).astype(np.float32) if needs_dx else None
+    w64 = w.astype(np.float64).T if kn else w.astype(np.float64)
+    dx = (dy64 @ w64).astype(np.float32) if needs_dx else None
     dw = (dy64.T @ x.astype(np.float64)).astype(np.float32)
+    if kn:
+        dw = np.ascontiguousarray(dw.T)
     db = dy64.sum(axis=0).astype(np.float32) if has_bias else None
     return dx, dw, db

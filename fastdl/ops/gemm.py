@@ -62,13 +62,15 @@ def matmul(a, b):
     return kernels.matmul(a, b)
 
 
-def linear_backward(grad_output, x, w, bias=True, needs_input_grad=True):
+def linear_backward(grad_output, x, w, bias=True, needs_input_grad=True, *,
+                    transposed=False):
     """The gradients of y = x @ w.T + b (torch.nn.functional.linear) from grad_output.
 
     grad_output [..., out_features], x [..., in_features] (the same leading axes), w
     [out_features, in_features]. Returns (grad_x [..., in_features] or None when not
     needs_input_grad, grad_w [out_features, in_features], grad_b [out_features] or None
-    when not bias), float32.
+    when not bias), float32. transposed=True: w is [in_features, out_features] (y = x @ w
+    + b, Keras' Dense kernel) and grad_w comes in that layout, with no transposes.
 
     grad_w and grad_b sum over every leading position (batch x positions, say R rows) in
     float32, in blocks (the GEMM's K block, 256 rows for grad_b), so an entry's rounding
@@ -78,7 +80,8 @@ def linear_backward(grad_output, x, w, bias=True, needs_input_grad=True):
     x = v.float32_array(x, "x")
     w = v.float32_array(w, "w", 2, "2-D array (out_features, in_features)")
     bias, needs_input_grad = v.flag(bias, "bias"), v.flag(needs_input_grad, "needs_input_grad")
-    out_features, in_features = w.shape
+    transposed = v.flag(transposed, "transposed")
+    out_features, in_features = w.shape[::-1] if transposed else w.shape
     if x.ndim == 0 or x.shape[-1] != in_features:
         raise ValueError(f"x: expected shape (..., {in_features}) to match w {w.shape}, got "
                          f"{x.shape}")
@@ -88,5 +91,5 @@ def linear_backward(grad_output, x, w, bias=True, needs_input_grad=True):
     rows = math.prod(x.shape[:-1])
     dx, dw, db = kernels.linear_backward(dy.reshape(rows, out_features),
                                          x.reshape(rows, in_features), w, bias,
-                                         needs_input_grad)
+                                         needs_input_grad, transposed)
     return (None if dx is None else dx.reshape(x.shape)), dw, db

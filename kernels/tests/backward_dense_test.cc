@@ -177,6 +177,25 @@ TEST_P(LinearBackward, MatchesDoubleReferenceAroundTheTile) {
         check_linear_backward(uk, M, K, N, false, true, true);
 }
 
+TEST_P(LinearBackward, KerasKernelLayoutGivesTheTransposedGradient) {
+  const auto& uk = GetParam();
+  const std::size_t M = 2 * uk.mr + 1, K = uk.nr + 3, N = 7;
+  const auto x = fdl_test::random_vector(M * K, 21), dy = fdl_test::random_vector(M * N, 22);
+  const auto w = fdl_test::random_vector(N * K, 23);  // W [N x K]
+  std::vector<float> wt(K * N);                       // W^T [K x N]
+  for (std::size_t n = 0; n < N; ++n)
+    for (std::size_t k = 0; k < K; ++k) wt[k * N + n] = w[n * K + k];
+  std::vector<float> dx(M * K), dw(N * K), dx_kn(M * K), dw_kn(K * N);
+  fdl::linear_backward(uk, M, K, N, x.data(), w.data(), dy.data(), dx.data(), dw.data(),
+                       nullptr, false);
+  fdl::linear_backward(uk, M, K, N, x.data(), wt.data(), dy.data(), dx_kn.data(),
+                       dw_kn.data(), nullptr, false, true);
+  for (std::size_t i = 0; i < M * K; ++i) ASSERT_NEAR(dx_kn[i], dx[i], 1e-5) << "dx " << i;
+  for (std::size_t n = 0; n < N; ++n)
+    for (std::size_t k = 0; k < K; ++k)
+      ASSERT_NEAR(dw_kn[k * N + n], dw[n * K + k], 1e-5) << "dw " << n << "," << k;
+}
+
 TEST_P(LinearBackward, AccumulatesSkipsAndTakesEmptyBatches) {
   const auto& uk = GetParam();
   check_linear_backward(uk, 13, 9, 11, true, true, true);

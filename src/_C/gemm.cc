@@ -57,13 +57,15 @@ void bind_gemm(py::module_& m) {
   }, py::arg("a"), py::arg("b"), py::arg("variant") = py::none());
 
   m.def("linear_backward", [](const FloatArray& dy, const FloatArray& x, const FloatArray& w,
-                              bool has_bias, bool needs_dx, const py::object& variant) {
-    if (x.ndim() != 2 || w.ndim() != 2 || dy.ndim() != 2 || w.shape(1) != x.shape(1) ||
-        dy.shape(0) != x.shape(0) || dy.shape(1) != w.shape(0))
-      throw py::value_error("linear_backward: expected dy [M, N], x [M, K], w [N, K]");
-    const std::size_t M = x.shape(0), K = x.shape(1), N = w.shape(0);
+                              bool has_bias, bool needs_dx, bool kn, const py::object& variant) {
+    const int n_axis = kn ? 1 : 0;  // w [N, K], or [K, N] with kn
+    if (x.ndim() != 2 || w.ndim() != 2 || dy.ndim() != 2 || w.shape(1 - n_axis) != x.shape(1) ||
+        dy.shape(0) != x.shape(0) || dy.shape(1) != w.shape(n_axis))
+      throw py::value_error("linear_backward: expected dy [M, N], x [M, K], w [N, K] "
+                            "([K, N] with kn)");
+    const std::size_t M = x.shape(0), K = x.shape(1), N = w.shape(n_axis);
     const fdl::GemmUkernel& uk = pick_gemm(variant);
-    FloatArray dw({N, K});
+    FloatArray dw(std::vector<py::ssize_t>(w.shape(), w.shape() + 2));
     py::object dx = py::none(), db = py::none();
     float* dx_data = nullptr;
     float* db_data = nullptr;
@@ -80,12 +82,13 @@ void bind_gemm(py::module_& m) {
     {
       py::gil_scoped_release release;
       fdl::linear_backward(uk, M, K, N, x.data(), w.data(), dy.data(), dx_data,
-                           dw.mutable_data(), db_data, false);
+                           dw.mutable_data(), db_data, false, kn);
     }
     return py::make_tuple(dx, dw, db);
   }, py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("has_bias") = true,
-     py::arg("needs_dx") = true, py::arg("variant") = py::none(),
-     "(dx or None, dw, db or None): the gradients of y = x @ w.T + b from dy.");
+     py::arg("needs_dx") = true, py::arg("kn") = false, py::arg("variant") = py::none(),
+     "(dx or None, dw, db or None): the gradients of y = x @ w.T + b from dy; with kn, w "
+     "and dw are [K, N] (y = x @ w + b).");
 
   py::class_<PyLinearPlan>(m, "LinearPlan")
       .def(py::init<const FloatArray&, const py::object&, const py::object&, float,

@@ -37,6 +37,7 @@ class LinearPlan {
 //   dx [M x K] = dy * W          (skipped when dx is null: a first layer needs none)
 //   dw [N x K] = dy^T * x
 //   db [N]     = sum of dy's rows  (skipped when db is null)
+// With `kn`, w holds W^T [K x N] (Keras' kernel) and dw gets dW^T [K x N] = x^T * dy.
 // With `accumulate`, dw and db are added to what they hold (a weight used several times);
 // dx is always overwritten. Sums over the M rows run in float32 in blocks: the GEMM adds
 // uk.kc rows per chain and then the blocks, db kLinearBiasBlock rows per partial sum; the
@@ -45,6 +46,6 @@ class LinearPlan {
 constexpr std::size_t kLinearBiasBlock = 256;
 void linear_backward(const GemmUkernel& uk, std::size_t M, std::size_t K, std::size_t N,
                      const float* x, const float* w, const float* dy, float* dx, float* dw,
-                     float* db, bool accumulate);
+                     float* db, bool accumulate, bool kn = false);
 
 }  // namespace fdl

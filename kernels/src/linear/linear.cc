@@ -35,18 +35,24 @@ void LinearPlan::run(const float* x, std::size_t rows, float* y) const {
 
 void linear_backward(const GemmUkernel& uk, std::size_t M, std::size_t K, std::size_t N,
                      const float* x, const float* w, const float* dy, float* dx, float* dw,
-                     float* db, bool accumulate) {
-  if (dx) {  // dx = dy [M x N] * W [N x K]
+                     float* db, bool accumulate, bool kn) {
+  if (dx) {  // dx = dy [M x N] * W [N x K]; W's (n, k) at w[n * K + k], or w[k * N + n]
     PackRowsByK a(dy, N);
-    PackKByRows b(w, K);
+    PackKByRows b_nk(w, K);
+    PackRowsByK b_kn(w, N);
+    const Packer& b = kn ? static_cast<const Packer&>(b_kn) : b_nk;
     gemm(uk, M, K, N, GemmOperand{nullptr, &a}, GemmOperand{nullptr, &b}, dx, K, Epilogue{},
          true);
   }
-  {  // dw = dy^T [N x M] * x [M x K]: both read column-wise
+  Epilogue ep;
+  ep.accumulate = accumulate;
+  if (kn) {  // dw = x^T [K x M] * dy [M x N]: both read column-wise
+    PackKByRows a(x, K);
+    PackKByRows b(dy, N);
+    gemm(uk, K, N, M, GemmOperand{nullptr, &a}, GemmOperand{nullptr, &b}, dw, N, ep, true);
+  } else {  // dw = dy^T [N x M] * x [M x K]
     PackKByRows a(dy, N);
     PackKByRows b(x, K);
-    Epilogue ep;
-    ep.accumulate = accumulate;
     gemm(uk, N, K, M, GemmOperand{nullptr, &a}, GemmOperand{nullptr, &b}, dw, K, ep, true);
   }
   if (db) {
