@@ -16,13 +16,33 @@ from fastdl import ops
 
 class Activation:
     """A resolved activation: `name` (how configs spell it), `fused` (the kernels' epilogue
-    name, or None) with its parameter `alpha`, and __call__ on a float32 array."""
+    name, or None) with its parameter `alpha`, and __call__ on a float32 array.
+
+    gradient(dy, x, y) is dy * act'(x) from the input x and the output y (float32 arrays of
+    one shape); `gradient_reads_input` says whether it needs x (False: x may be None, so a
+    layer can keep only its output). Custom functions have no gradient: `differentiable`
+    is False and gradient raises NotImplementedError."""
 
     def __init__(self, name, fn, fused=None, alpha=0.0):
         self.name, self._fn, self.fused, self.alpha = name, fn, fused, alpha
 
     def __call__(self, x):
         return np.asarray(self._fn(x), dtype=np.float32)
+
+    @property
+    def differentiable(self):
+        return BUILTIN.get(self.name) is self
+
+    @property
+    def gradient_reads_input(self):
+        return self.name not in _FROM_OUTPUT
+
+    def gradient(self, dy, x, y):
+        rule = _GRADIENTS.get(self.name) if self.differentiable else None
+        if rule is None:
+            raise NotImplementedError(f"activation {self.name!r}: a custom function has no "
+                                      f"gradient; training needs a built-in activation")
+        return np.asarray(rule(self, dy, x, y), dtype=np.float32)
 
     def __reduce__(self):
         """Built-ins pickle by name; others with their function (by reference)."""
@@ -101,6 +121,56 @@ def _builtin():
     return table
 
 
+def _gradient_rules():
+    """name -> rule(activation, dy, x, y) for every built-in activation."""
+    def from_output(op):
+        return lambda a, dy, x, y: op(dy, y)
+
+    def from_input(op):
+        return lambda a, dy, x, y: op(dy, x)
+
+    def float64(derivative):  # the Keras-only activations, computed as their forwards are
+        return lambda a, dy, x, y: np.asarray(dy, np.float64) * derivative(
+            np.asarray(x, np.float64))
+
+    def d_selu(x):
+        alpha, scale = 1.6732632423543772, 1.0507009873554805
+        return scale * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
+
+    def d_gelu(x):
+        return 0.5 * (1.0 + _erf(x / math.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / math.sqrt(
+            2.0 * math.pi)
+
+    def d_softplus(x):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def d_hard_sigmoid(x):
+        return np.where((x > -3.0) & (x < 3.0), 1.0 / 6.0, 0.0)
+
+    return {
+        "linear": lambda a, dy, x, y: dy,
+        "relu": from_output(ops.relu_backward),
+        "relu6": from_output(ops.relu6_backward),
+        "sigmoid": from_output(ops.sigmoid_backward),
+        "tanh": from_output(ops.tanh_backward),
+        "silu": from_input(ops.silu_backward), "swish": from_input(ops.silu_backward),
+        "hard_swish": from_input(ops.hard_swish_backward),
+        "hard_silu": from_input(ops.hard_swish_backward),
+        "elu": lambda a, dy, x, y: ops.elu_backward(dy, x, a.alpha),
+        "leaky_relu": lambda a, dy, x, y: ops.leaky_relu_backward(dy, x, a.alpha),
+        "softmax": lambda a, dy, x, y: ops.softmax_backward(dy, y, axis=-1),
+        "log_softmax": lambda a, dy, x, y: ops.log_softmax_backward(dy, y, axis=-1),
+        "selu": float64(d_selu), "gelu": float64(d_gelu), "softplus": float64(d_softplus),
+        "hard_sigmoid": float64(d_hard_sigmoid),
+        "exponential": lambda a, dy, x, y: np.asarray(dy, np.float64) * y,
+    }
+
+
+_GRADIENTS = _gradient_rules()
+# Activations whose gradient is a function of their output alone.
+_FROM_OUTPUT = {"linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax",
+                "exponential"}
 BUILTIN = _builtin()
 _CUSTOM = {}  # name -> callable, as keras.utils.get_custom_objects()
 

@@ -14,6 +14,12 @@ y_pred differ in rank by one and the longer ends in a size-1 axis, the ranks are
 first. Arguments come in the Keras order (y_true, y_pred); the result is float32.
 
 These run on the same kernels as fastdl.ops' torch-style losses (fastdl.ops.losses).
+
+The classes (MeanSquaredError, ..., as keras.losses names them) are what model.compile
+takes: called, they reduce as Keras' default 'sum_over_batch_size' (the sample-weighted sum
+of the per-sample losses over their number); `gradient` is their derivative, which training
+uses, and for the cross-entropies on probabilities the fused form through the output's
+softmax / sigmoid (see Loss.gradient).
 """
 import numpy as np
 
@@ -21,7 +27,9 @@ from fastdl import _validate as v
 from fastdl.ops import losses as _ops
 
 __all__ = ["binary_crossentropy", "categorical_crossentropy", "mean_absolute_error",
-           "mean_squared_error", "sparse_categorical_crossentropy", "EPSILON"]
+           "mean_squared_error", "sparse_categorical_crossentropy", "EPSILON",
+           "Loss", "MeanSquaredError", "MeanAbsoluteError", "BinaryCrossentropy",
+           "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "get"]
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 # No label is ignored: an ignore_index that no valid (or refused) label can equal.
@@ -65,12 +73,19 @@ def mean_absolute_error(y_true, y_pred):
     return _mean_last(_ops.pointwise("l1", p, t))
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
+def _smoothing(label_smoothing):
+    return v.real(label_smoothing, "label_smoothing", 0.0, 1.0)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     """mean over the last axis of -(y log p + (1 - y) log(1 - p)), with p = y_pred clipped
     to [1e-7, 1 - 1e-7] (float32), or p = sigmoid(y_pred) in the stable softplus form if
-    from_logits."""
+    from_logits; label_smoothing moves y towards 1/2: y (1 - s) + s / 2."""
     from_logits = v.flag(from_logits, "from_logits")
+    smoothing = _smoothing(label_smoothing)
     p, t = _same_rank(y_true, y_pred)
+    if smoothing:
+        t = (t * np.float32(1.0 - smoothing) + np.float32(0.5 * smoothing)).astype(np.float32)
     if from_logits:
         return _mean_last(_ops.pointwise("bce_logits", p, t))
     return _mean_last(_ops.pointwise("bce", np.clip(p, _LO, _HI), t))
@@ -87,15 +102,18 @@ def _classes(y_pred, axis):
     return p, axis, p.shape[:axis] + p.shape[axis + 1:]
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0,
+                             axis=-1):
     """-sum(y_true * log p) along `axis`, with p = softmax(y_pred) (from_logits; a stable
     log-softmax) or y_pred / sum(y_pred) clipped to [1e-7, 1 - 1e-7]. y_true: class
-    probabilities (e.g. one-hot) of y_pred's shape."""
+    probabilities (e.g. one-hot) of y_pred's shape; label_smoothing mixes them with the
+    uniform distribution: y (1 - s) + s / C."""
     from_logits = v.flag(from_logits, "from_logits")
+    smoothing = _smoothing(label_smoothing)
     p, axis, sample_shape = _classes(y_pred, axis)
     p, t = _ops.pair(p, y_true, "y_pred", "y_true")
     return _ops.soft_target_loss(_ops.split_axis(p, axis), _ops.split_axis(t, axis), None,
-                                 "logits" if from_logits else "probs", 0.0, "none",
+                                 "logits" if from_logits else "probs", smoothing, "none",
                                  sample_shape)
 
 
@@ -118,3 +136,236 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     x3 = _ops.split_axis(p, axis)
     return _ops.class_loss(x3, t.reshape(x3.shape[0], x3.shape[2]), None, _NO_IGNORE,
                            "logits" if from_logits else "probs", 0.0, "none", sample_shape)
+
+
+
+# ---------------------------------------------------------------- loss objects
+
+def _sparse_labels(y_true, sample_shape, classes):
+    t = v.real_array(y_true, "y_true")
+    if t.ndim == len(sample_shape) + 1 and t.ndim and t.shape[-1] == 1:
+        t = t[..., 0]
+    if t.dtype.kind in "fb":
+        if t.dtype.kind == "b" or not np.all(np.isfinite(t) & (t == np.round(t))):
+            raise TypeError(f"y_true: expected integer class indices, got dtype {t.dtype} "
+                            f"with values that are not whole numbers")
+        t = t.astype(np.int64)
+    return _ops.class_indices(t, sample_shape, classes, _NO_IGNORE, "y_true")
+
+
+class Loss:
+    """A Keras loss. loss(y_true, y_pred, sample_weight=None) -> the reduced loss (a
+    float32 scalar: sum(w * losses) / number of losses); call(y_true, y_pred) -> the
+    per-sample losses; gradient(y_true, y_pred, coef) -> d sum(coef * losses) / d y_pred
+    (coef: float32 of the per-sample losses' shape).
+
+    `fused_activation` names the output activation ('softmax', 'sigmoid') through which the
+    gradient can be taken in the stable fused form: gradient(y_true, logits, coef,
+    logits=True) is then d sum(coef * losses) / d logits with y_pred = act(logits) (for
+    probabilities inside Keras' clip it equals the chain rule through the activation, and it
+    stays exact where the clip would zero it)."""
+    fused_activation = None
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+        if reduction not in ("sum_over_batch_size", "sum", "none", "mean", None):
+            raise ValueError(f"reduction: expected 'sum_over_batch_size', 'sum', 'mean' or "
+                             f"'none', got {reduction!r}")
+        self.name = name or _snake(type(self).__name__)
+        self.reduction = reduction or "none"
+
+    def call(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def gradient(self, y_true, y_pred, coef, logits=False):
+        raise NotImplementedError
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        losses = self.call(y_true, y_pred)
+        if sample_weight is not None:
+            w = v.float32_array(sample_weight, "sample_weight")
+            losses = losses * _broadcast_weight(w, losses.shape)
+        if self.reduction == "none":
+            return losses.astype(np.float32)
+        total = losses.sum(dtype=np.float64)
+        if self.reduction == "sum":
+            return np.float32(total)
+        return np.float32(total / losses.size if losses.size else 0.0)
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _snake(name):
+    import re
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+def _broadcast_weight(w, shape):
+    """sample_weight (batch,) or of the losses' shape, broadcast to the losses."""
+    if w.ndim < len(shape):
+        w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
+    try:
+        return np.broadcast_to(w, shape)
+    except ValueError:
+        raise ValueError(f"sample_weight: expected a shape that broadcasts to the losses' "
+                         f"{shape}, got {w.shape}") from None
+
+
+class MeanSquaredError(Loss):
+    def call(self, y_true, y_pred):
+        return mean_squared_error(y_true, y_pred)
+
+    def gradient(self, y_true, y_pred, coef, logits=False):
+        p, t = _same_rank(y_true, y_pred)
+        k = p.shape[-1] if p.ndim else 1
+        w = (np.asarray(coef, np.float32) / np.float32(k))[..., None]
+        return _ops.pointwise_grad("mse", p, t, w).reshape(np.shape(y_pred))
+
+
+class MeanAbsoluteError(Loss):
+    def call(self, y_true, y_pred):
+        return mean_absolute_error(y_true, y_pred)
+
+    def gradient(self, y_true, y_pred, coef, logits=False):
+        p, t = _same_rank(y_true, y_pred)
+        k = p.shape[-1] if p.ndim else 1
+        w = (np.asarray(coef, np.float32) / np.float32(k))[..., None]
+        return _ops.pointwise_grad("l1", p, t, w).reshape(np.shape(y_pred))
+
+
+class BinaryCrossentropy(Loss):
+    fused_activation = "sigmoid"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
+        super().__init__(name, reduction)
+        self.from_logits = v.flag(from_logits, "from_logits")
+        self.label_smoothing = _smoothing(label_smoothing)
+        if axis != -1:
+            raise ValueError(f"axis: fastdl reduces binary_crossentropy over the last axis, "
+                             f"got {axis!r}")
+
+    def call(self, y_true, y_pred):
+        return binary_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing)
+
+    def gradient(self, y_true, y_pred, coef, logits=False):
+        p, t = _same_rank(y_true, y_pred)
+        s = self.label_smoothing
+        if s:
+            t = (t * np.float32(1.0 - s) + np.float32(0.5 * s)).astype(np.float32)
+        k = p.shape[-1] if p.ndim else 1
+        w = (np.asarray(coef, np.float32) / np.float32(k))[..., None]
+        if self.from_logits or logits:
+            return _ops.pointwise_grad("bce_logits", p, t, w).reshape(np.shape(y_pred))
+        clipped = np.clip(p, _LO, _HI)
+        grad = _ops.pointwise_grad("bce", clipped, t, w)
+        grad[(p < _LO) | (p > _HI)] = 0.0  # the clip passes no gradient there
+        return grad.reshape(np.shape(y_pred))
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing}
+
+
+class CategoricalCrossentropy(Loss):
+    fused_activation = "softmax"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_crossentropy",
+                 dtype=None):
+        super().__init__(name, reduction)
+        self.from_logits = v.flag(from_logits, "from_logits")
+        self.label_smoothing = _smoothing(label_smoothing)
+        self.axis = axis
+
+    def call(self, y_true, y_pred):
+        return categorical_crossentropy(y_true, y_pred, self.from_logits,
+                                        self.label_smoothing, self.axis)
+
+    def gradient(self, y_true, y_pred, coef, logits=False):
+        p, axis, sample_shape = _classes(y_pred, self.axis)
+        p, t = _ops.pair(p, y_true, "y_pred", "y_true")
+        x3, t3 = _ops.split_axis(p, axis), _ops.split_axis(t, axis)
+        coef = np.ascontiguousarray(np.broadcast_to(coef, sample_shape), np.float32)
+        mode = "logits" if self.from_logits or logits else "probs"
+        return _ops.soft_target_grad(x3, t3, None, mode, self.label_smoothing,
+                                     coef.reshape(x3.shape[0], x3.shape[2])).reshape(p.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
+
+
+class SparseCategoricalCrossentropy(Loss):
+    fused_activation = "softmax"
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 name="sparse_categorical_crossentropy", dtype=None):
+        super().__init__(name, reduction)
+        self.from_logits = v.flag(from_logits, "from_logits")
+        if ignore_class is not None:
+            raise NotImplementedError("ignore_class: not supported by fastdl yet")
+        self.ignore_class = None
+
+    def call(self, y_true, y_pred):
+        return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits)
+
+    def gradient(self, y_true, y_pred, coef, logits=False):
+        p, axis, sample_shape = _classes(y_pred, -1)
+        t = _sparse_labels(y_true, sample_shape, p.shape[axis])
+        x3 = _ops.split_axis(p, axis)
+        coef = np.ascontiguousarray(np.broadcast_to(coef, sample_shape), np.float32)
+        mode = "logits" if self.from_logits or logits else "probs"
+        return _ops.class_grad(x3, t.reshape(x3.shape[0], x3.shape[2]), None, _NO_IGNORE,
+                               mode, 0.0, coef.reshape(x3.shape[0], x3.shape[2])
+                               ).reshape(p.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "ignore_class": self.ignore_class}
+
+
+_BY_NAME = {
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+}
+
+
+def get(identifier):
+    """A Loss from a Keras name ('mse', 'categorical_crossentropy', ...), a config dict
+    ({'class_name': ..., 'config': ...}) or a Loss (returned as is). Plain functions have no
+    gradient here: pass a Loss."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier)
+        if cls is None:
+            raise ValueError(f"loss: expected one of {sorted(_BY_NAME)} or a Loss, got "
+                             f"{identifier!r}")
+        loss = cls()
+        loss.name = "mean_squared_error" if cls is MeanSquaredError else (
+            "mean_absolute_error" if cls is MeanAbsoluteError else identifier)
+        return loss
+    if isinstance(identifier, dict):
+        cls = {c.__name__: c for c in _BY_NAME.values()}.get(identifier.get("class_name"))
+        if cls is None:
+            raise ValueError(f"loss: unknown class {identifier.get('class_name')!r}")
+        return cls.from_config(identifier.get("config", {}))
+    if callable(identifier):
+        raise TypeError(f"loss: a plain function ({getattr(identifier, '__name__', '?')}) "
+                        f"has no gradient in fastdl; pass a fastdl.losses.Loss or a Keras "
+                        f"loss name")
+    raise TypeError(f"loss: expected a name, a config dict or a Loss, got "
+                    f"{type(identifier).__name__}")
+
+
+def serialize(loss):
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}

@@ -396,7 +396,7 @@ def test_keras_categorical_crossentropy(backend, from_logits, shape, axis):
     p = rand(*shape, seed=2, scale=3) if from_logits else uniform(*shape, seed=2) * F32(3)
     if not from_logits:
         p.flat[0] = 0.0  # clipped to eps after renormalising
-    close(keras_losses.categorical_crossentropy(t, p, from_logits, axis),
+    close(keras_losses.categorical_crossentropy(t, p, from_logits, axis=axis),
           keras_cce(t, p, from_logits, axis), rtol=2e-6, atol=1e-6)
 
 

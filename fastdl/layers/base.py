@@ -58,6 +58,23 @@ class Weight:
         return f"<Weight {self.name} shape={self.shape} trainable={self.trainable}>"
 
 
+class Gradients:
+    """Weight gradients of one training step, summed over every use of a weight (a shared
+    layer): add(weight, g), get(weight) (None if it got none)."""
+
+    def __init__(self):
+        self._sums = {}
+
+    def add(self, weight, g):
+        entry = self._sums.get(id(weight))
+        g = np.asarray(g, np.float32)
+        self._sums[id(weight)] = (weight, g if entry is None else entry[1] + g)
+
+    def get(self, weight):
+        entry = self._sums.get(id(weight))
+        return None if entry is None else entry[1]
+
+
 class Layer:
     """Base of every fastdl layer. Subclasses define `build`, `compute_output_shape`,
     `_forward` and `get_config` (its constructor arguments)."""
@@ -264,6 +281,21 @@ class Layer:
         lists. Several outputs (compute_output_shape returns a list of shapes): y and
         y_layout are lists."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ training
+    #
+    # A layer trains on Keras-layout arrays: _train_forward(x, training) -> (y, cache)
+    # computes its output and keeps what its gradient needs; _backward(dy, cache, grads)
+    # -> dx returns the gradient for its input(s) and adds each weight's gradient to
+    # `grads` (a Gradients). Layers without them refuse training, naming themselves.
+
+    def _train_forward(self, x, training):
+        raise NotImplementedError(f"{self.name} ({self.class_name}): training through "
+                                  f"{self.class_name} layers is not supported yet")
+
+    def _backward(self, dy, cache, grads):
+        raise NotImplementedError(f"{self.name} ({self.class_name}): training through "
+                                  f"{self.class_name} layers is not supported yet")
 
     # ------------------------------------------------------------------ configs
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from fastdl import _validate as v
-from fastdl import activations, initializers, ops
+from fastdl import _random, activations, initializers, ops
 from fastdl.layers import layout as L
 from fastdl.layers.base import Layer, _shape_arg
 from fastdl.layers.node import Node
@@ -97,10 +97,13 @@ class Dense(Layer):
         return kernel
 
     def _plan(self, key):
+        """The plan for inputs of layout `key`; "pre-activation" (training): Keras' layout,
+        without the activation."""
         plan = self._plans.get(key)
         if plan is None:
+            act = activations.get(None) if key == "pre-activation" else self.activation
             plan = self._plans[key] = self._new_plan(self._kernel_for(key).T, self._bias(),
-                                                     self.activation)
+                                                     act)
         return plan
 
     @staticmethod
@@ -127,6 +130,36 @@ class Dense(Layer):
         if self.activation.fused is None and self.activation.name != "linear":
             y = self.activation(y)
         return y, L.KERAS
+
+    def _train_forward(self, x, training, logits=False):
+        """logits=True: keep the pre-activation output (_logits) and take the gradient
+        for it in _backward (a loss fused with the activation)."""
+        rows = x.reshape(-1, x.shape[-1])
+        act = self.activation
+        if act.fused is not None and not act.gradient_reads_input and not logits:
+            z, y = None, self._plan(L.KERAS)(rows)  # the activation fused, its output kept
+        else:
+            z = self._plan("pre-activation")(rows)
+            y = act(z) if act.name != "linear" else z
+        shape = x.shape[:-1] + (self.units,)
+        return y.reshape(shape), (rows, z, y, logits)
+
+    @staticmethod
+    def _logits(cache):
+        rows, z, y, _ = cache
+        return z
+
+    def _backward(self, dy, cache, grads):
+        rows, z, y, logits = cache
+        dy = dy.reshape(y.shape)
+        dz = dy if logits else self.activation.gradient(dy, z, y)
+        kernel = self.kernel.value
+        dx, dk, db = ops.linear_backward(dz, rows, kernel, bias=self.bias is not None,
+                                         transposed=True)
+        grads.add(self.kernel, dk)
+        if self.bias is not None:
+            grads.add(self.bias, db)
+        return dx.reshape(dy.shape[:-1] + (kernel.shape[0],))
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
@@ -158,6 +191,18 @@ class Activation(Layer):
     def _forward(self, x, layout):
         return apply_activation(self.activation, x, layout)
 
+    def _train_forward(self, x, training, logits=False):
+        y = self.activation(x)
+        return y, (x if self.activation.gradient_reads_input or logits else None, y, logits)
+
+    @staticmethod
+    def _logits(cache):
+        return cache[0]
+
+    def _backward(self, dy, cache, grads):
+        x, y, logits = cache
+        return dy if logits else self.activation.gradient(dy, x, y)
+
     def get_config(self):
         return {**super().get_config(), "activation": self.activation.name}
 
@@ -175,6 +220,25 @@ class Dropout(Layer):
     def _forward(self, x, layout):
         return x, layout
 
+    def _mask_shape(self, shape):
+        """The shape of the drawn mask (broadcast over the input): noise_shape, its None
+        entries taken from the input."""
+        if self.noise_shape is None:
+            return shape
+        return tuple(s if n is None else n for n, s in zip(self.noise_shape, shape))
+
+    def _train_forward(self, x, training):
+        if not training or self.rate == 0.0:
+            return x, None
+        keep = _random.for_layer(self).random(self._mask_shape(x.shape),
+                                              dtype=np.float32) >= self.rate
+        scale = np.float32(0.0 if self.rate == 1.0 else 1.0 / (1.0 - self.rate))
+        factor = keep * scale
+        return x * factor, factor
+
+    def _backward(self, dy, cache, grads):
+        return dy if cache is None else dy * cache
+
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape,
                 "seed": self.seed}
@@ -191,6 +255,12 @@ class _SpatialDropout(Dropout):
     def check_input(self, input_shape, first=False):
         if len(input_shape) != self.rank + 2:
             self._refuse(input_shape, f"a {self.rank + 2}-D shape")
+
+    def _mask_shape(self, shape):
+        """One draw per sample and channel, shared over the spatial axes."""
+        if self.data_format == "channels_first":
+            return shape[:2] + (1,) * self.rank
+        return (shape[0],) + (1,) * self.rank + (shape[-1],)
 
     def get_config(self):
         config = {**super().get_config(), "data_format": self.data_format}
@@ -244,6 +314,18 @@ class Flatten(Layer):
             return x.reshape(n, math.prod(x.shape[1:])), L.CfFlat(x.shape[2:])
         return x.reshape(n, math.prod(x.shape[1:])), L.KERAS
 
+    def _train_forward(self, x, training):
+        if self.data_format == "channels_first" and x.ndim > 2:  # Keras moves C last
+            x = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+            return x.reshape(x.shape[0], -1), x.shape
+        return x.reshape(x.shape[0], -1), x.shape
+
+    def _backward(self, dy, cache, grads):
+        dx = dy.reshape(cache)
+        if self.data_format == "channels_first" and dx.ndim > 2:
+            dx = np.ascontiguousarray(np.moveaxis(dx, -1, 1))
+        return dx
+
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}
 
@@ -287,6 +369,12 @@ class Reshape(Layer):
         x = L.to_keras(x, layout)
         shape = self.compute_output_shape((None,) + x.shape[1:])[1:]  # -1 resolved: N may be 0
         return x.reshape((x.shape[0],) + shape), L.KERAS
+
+    def _train_forward(self, x, training):
+        return self._forward(x, L.KERAS)[0], x.shape
+
+    def _backward(self, dy, cache, grads):
+        return dy.reshape(cache)
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}

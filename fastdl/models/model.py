@@ -13,12 +13,13 @@ from fastdl.layers import layout as L
 from fastdl.layers.base import Layer, unique_name
 from fastdl.layers.node import flatten, is_symbolic
 from fastdl.models import summary as _summary
+from fastdl.models.fitting import TrainingMixin
 from fastdl.models.graph import Graph
 from fastdl.models.inference import InferenceRunner
 from fastdl.models.progress import ProgressBar
 
 
-class Model(Layer):
+class Model(TrainingMixin, Layer):
     """Model(inputs, outputs, name=None, trainable=True): the layers between `inputs`
     (tensors from Input(...): one, or a list) and `outputs` (one tensor or a list; predict
     returns the same structure)."""

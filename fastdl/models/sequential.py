@@ -85,6 +85,9 @@ class Sequential(Model):
     def inputs(self):
         return [] if self._input is None else [self._input.output]
 
+    def _output_names(self):
+        return [self._layers[-1].name if self._layers else self.name]
+
     @property
     def built(self):
         return self._input is not None and all(layer.built for layer in self._layers)

@@ -68,6 +68,17 @@ def pointwise(kind, x, t, weight=None, pos_weight=None):
     return out
 
 
+def pointwise_grad(kind, x, t, weight=None, pos_weight=None, scale=1.0):
+    """scale * weight * d loss / d x for validated float32 x, t of one shape (weight and
+    pos_weight broadcast to it): a float32 array of x's shape."""
+    out = np.empty(x.shape, np.float32)
+    w = None if weight is None else _broadcast(weight, x.shape, "weight")
+    pw = None if pos_weight is None else _broadcast(pos_weight, x.shape, "pos_weight")
+    kernels.pointwise_loss_backward(x.reshape(-1), t.reshape(-1), w, pw, kind, scale,
+                                    out.reshape(-1))
+    return out
+
+
 def _pointwise(kind, input, target, weight, pos_weight, reduction):
     reduction = _reduction(reduction)
     x, t = pair(input, target)
@@ -164,6 +175,24 @@ def class_loss(x3, t2, weight, ignore_index, mode, smoothing, reduction, sample_
     # Both parts divide by the summed weights of the samples not ignored (their count
     # without weights); all ignored gives NaN, as in torch.
     return np.float32(total / weights if weights else math.nan)
+
+
+def class_grad(x3, t2, weight, ignore_index, mode, smoothing, sample_weight):
+    """The gradient of sum_s sample_weight_s * loss_s of class_loss's per-sample losses
+    over x3 [outer, C, inner], t2 [outer, inner] (sample_weight float32 [outer, inner] or
+    None for 1): float32 of x3's shape."""
+    out = np.empty(x3.shape, np.float32)
+    kernels.class_loss_backward(x3, t2, weight, ignore_index, mode, smoothing, 1.0,
+                                sample_weight, out)
+    return out
+
+
+def soft_target_grad(x3, t3, weight, mode, smoothing, sample_weight):
+    """The same for soft_target_loss's per-sample losses (t3 of x3's shape)."""
+    out = np.empty(x3.shape, np.float32)
+    kernels.soft_target_loss_backward(x3, t3, weight, mode, smoothing, 1.0, sample_weight,
+                                      out)
+    return out
 
 
 def soft_target_loss(x3, t3, weight, mode, smoothing, reduction, sample_shape):
