@@ -12,7 +12,7 @@ from fastdl import _python_backend
 
 from .activation import activation, activation_backward, softmax, softmax_backward
 from .batchnorm import batch_norm_apply, batch_norm_inference, batch_norm_statistics
-from .conv import col2im, conv, conv_transpose, im2col
+from .conv import col2im, conv, conv_backward, conv_transpose, im2col
 from .gemm import linear, linear_backward, matmul
 from .losses import (class_loss, class_loss_backward, pointwise_loss,
                      pointwise_loss_backward, soft_target_loss, soft_target_loss_backward)

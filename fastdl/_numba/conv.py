@@ -14,7 +14,7 @@ import numpy as np
 from fastdl._conv_geometry import output_sizes
 
 from .activation import activate
-from .gemm import matmul_accumulate
+from .gemm import column_sums, matmul_accumulate
 
 # Per axis (depth, height, width): kernel k*, dilation d*, stride s*, padding before p*.
 Geometry = namedtuple("Geometry", "kd kh kw dd dh dw sd sh sw pd ph pw")
@@ -181,3 +181,39 @@ def conv_transpose(x, w, b, stride, padding, output_size, dilation, groups, acti
     _conv_transpose_batch(x.reshape(n, cin, int(np.prod(x.shape[2:]))), weights_t, int(groups), g,
                           _widen(x.shape[2:], 1), _as_3d(y))
     return activate(y, activation, alpha)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conv_weight_gradient(x, dy, groups, g, grid, dw):
+    """dw [O, C/groups*taps] += dy[n] @ im2col(x[n])^T group by group, over every image:
+    x [N, C, D, H, W], dy [N, O, L]."""
+    out_per_group, taps = dw.shape[0] // groups, dw.shape[1]
+    cols = np.empty((x.shape[1] * g.kd * g.kh * g.kw, grid[0] * grid[1] * grid[2]),
+                    dtype=np.float32)
+    for n in range(x.shape[0]):
+        _image_to_columns(x[n], g, grid, cols)
+        for group in range(groups):
+            o0 = group * out_per_group
+            matmul_accumulate(dy[n, o0:o0 + out_per_group],
+                              np.ascontiguousarray(cols[group * taps:(group + 1) * taps].T),
+                              dw[o0:o0 + out_per_group])
+
+
+def conv_backward(dy, x, w, stride, padding, dilation, groups, has_bias, needs_dx):
+    """(dx or None, dw, db or None) of y = conv(x, w) + b from dy (contract:
+    fastdl._reference.conv_backward): dw by im2col and matmul_accumulate, dx by the
+    transposed convolution with the padding before each axis."""
+    n, out_channels = dy.shape[:2]
+    g = _geometry(w.shape[2:], dilation, padding, stride)
+    dw = np.zeros((out_channels, int(np.prod(w.shape[1:]))), dtype=np.float32)
+    flat_dy = dy.reshape(n, out_channels, -1)
+    _conv_weight_gradient(_as_3d(x), flat_dy, int(groups), g, _widen(dy.shape[2:], 1), dw)
+    db = None
+    if has_bias:
+        db = column_sums(np.ascontiguousarray(flat_dy.transpose(0, 2, 1)).reshape(
+            -1, out_channels))
+    dx = None
+    if needs_dx:
+        dx = conv_transpose(dy, w, None, stride, tuple(padding[0::2]), x.shape[2:], dilation,
+                            groups, None, 0.0)
+    return dx, dw.reshape(w.shape), db

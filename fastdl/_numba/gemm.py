@@ -58,12 +58,12 @@ def linear_backward(dy, x, w, has_bias, needs_dx, kn=False):
         matmul_accumulate(np.ascontiguousarray(x.T), dy, dw)
     else:
         matmul_accumulate(np.ascontiguousarray(dy.T), x, dw)
-    db = _column_sums(dy) if has_bias else None
+    db = column_sums(dy) if has_bias else None
     return dx, dw, db
 
 
 @numba.njit(cache=True, nogil=True)
-def _column_sums(a):
+def column_sums(a):
     """Sums of a's columns in float32, in blocks of 256 rows (the native kernels' scheme)."""
     total = np.zeros(a.shape[1], dtype=np.float32)
     partial = np.empty(a.shape[1], dtype=np.float32)

@@ -97,3 +97,30 @@ def conv_transpose(x, w, b, stride, padding, output_size, dilation, groups, acti
     if b is not None:
         y = y + b.reshape((-1,) + (1,) * len(output_size))
     return activate(y, activation, alpha)
+
+
+def conv_backward(dy, x, w, stride, padding, dilation, groups, has_bias, needs_dx):
+    """The gradients of y = conv(x, w) + b from dy [N, O, out...]: (dx [N, C, spatial...]
+    or None when not needs_dx, dw [O, C//groups, k...], db [O] or None when not has_bias),
+    float32 computed in float64. dx sends each dy back along the taps that made it (the
+    transposed convolution), dropping the taps that read padding."""
+    n, o = dy.shape[:2]
+    kernel_size = w.shape[2:]
+    patches = _patches(x, kernel_size, dilation, padding, stride)  # [N, C, k..., out...]
+    taps = math.prod(w.shape[1:])
+    cols = patches.reshape(n, groups, taps, -1)
+    dyg = dy.astype(np.float64).reshape(n, groups, o // groups, -1)
+    dw = np.einsum("ngol,ngtl->got", dyg, cols).reshape(w.shape)
+    db = dy.astype(np.float64).sum(axis=(0,) + tuple(range(2, dy.ndim))) if has_bias else None
+    dx = None
+    if needs_dx:
+        wg = w.astype(np.float64).reshape(groups, o // groups, taps)
+        dcols = np.einsum("ngol,got->ngtl", dyg, wg).reshape(patches.shape)
+        dims = len(kernel_size)
+        pads = tuple((padding[2 * a], padding[2 * a + 1]) for a in range(dims))
+        padded = np.zeros(x.shape[:2] + tuple(s + a + b for s, (a, b) in zip(x.shape[2:], pads)))
+        for tap, window in _tap_windows(kernel_size, dilation, stride, patches.shape[2 + dims:]):
+            padded[window] += dcols[(slice(None), slice(None)) + tap]
+        crop = tuple(slice(a, a + s) for s, (a, _) in zip(x.shape[2:], pads))
+        dx = to_float32(padded[(Ellipsis,) + crop])
+    return dx, to_float32(dw), None if db is None else to_float32(db)

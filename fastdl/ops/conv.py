@@ -40,6 +40,16 @@ class _ConvPlan(WeightedPlan):
         return (input_shape[0], self.out_channels) + geometry.output_sizes(
             input_shape[2:], self.kernel_size, self.dilation, self.padding, self.stride)
 
+    def checked_output_shape(self, x):
+        """The output shape for a batched input x [N, C, *spatial] (ValueError naming x if
+        its channels do not match w or the kernel does not fit it)."""
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"x: expected {self.in_channels} channels (w has "
+                             f"{self.in_channels // self.groups} per group x {self.groups} "
+                             f"groups), got shape {x.shape}")
+        geometry.check_fits(x.shape[2:], self.kernel_size, self.dilation, self.padding, "x")
+        return v.output_size(self.output_shape(x.shape), f"conv{self.dims}d")
+
     def __call__(self, x, out=None):
         """x [N, in_channels, *spatial] (or unbatched [in_channels, *spatial]), any real
         dtype and strides -> float32 [N, out_channels, *out] (or unbatched), written into
@@ -51,12 +61,7 @@ class _ConvPlan(WeightedPlan):
                 return self(x[None])[0]
             self(x[None], v.output_buffer(out, self.output_shape((1,) + x.shape)[1:])[None])
             return out
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"x: expected {self.in_channels} channels (w has "
-                             f"{self.in_channels // self.groups} per group x {self.groups} "
-                             f"groups), got shape {x.shape}")
-        geometry.check_fits(x.shape[2:], self.kernel_size, self.dilation, self.padding, "x")
-        shape = v.output_size(self.output_shape(x.shape), f"conv{dims}d")
+        shape = self.checked_output_shape(x)
         if out is not None:
             out = v.output_buffer(out, shape)
         return self._impl(x, out)

@@ -90,6 +90,18 @@ class _ConvTransposePlan(WeightedPlan):
             sizes = self._requested_sizes(output_size, tuple(input_shape[2:]), minimum)
         return (input_shape[0], self.out_channels) + sizes
 
+    def checked_output_shape(self, x, output_size=None):
+        """The output shape for a batched input x [N, C, *spatial] (ValueError naming x if
+        its channels do not match w or the output would be empty)."""
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"x: expected {self.in_channels} channels (w's in_channels), got "
+                             f"shape {x.shape}")
+        shape = self.output_shape(x.shape, output_size)
+        if any(s < 1 for s in shape[2:]) or 0 in x.shape[2:]:
+            raise ValueError(f"x: an input of spatial size {x.shape[2:]} gives the output size "
+                             f"{shape[2:]}, which is too small")
+        return v.output_size(shape, f"conv_transpose{self.dims}d")
+
     def __call__(self, x, output_size=None, out=None):
         """x [N, in_channels, *spatial] (or unbatched) -> float32 [N, out_channels, *out],
         the output extents from output_size (spatial, or with N and C in front) or from
@@ -102,14 +114,7 @@ class _ConvTransposePlan(WeightedPlan):
             shape = self.output_shape((1,) + x.shape, output_size)[1:]
             self(x[None], output_size, v.output_buffer(out, shape)[None])
             return out
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"x: expected {self.in_channels} channels (w's in_channels), got "
-                             f"shape {x.shape}")
-        shape = self.output_shape(x.shape, output_size)
-        if any(s < 1 for s in shape[2:]) or 0 in x.shape[2:]:
-            raise ValueError(f"x: an input of spatial size {x.shape[2:]} gives the output size "
-                             f"{shape[2:]}, which is too small")
-        v.output_size(shape, f"conv_transpose{dims}d")
+        shape = self.checked_output_shape(x, output_size)
         if out is not None:
             out = v.output_buffer(out, shape)
         return self._impl(x, shape[2:], out)

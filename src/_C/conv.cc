@@ -9,6 +9,7 @@
 
 #include "bindings.h"
 #include "fastdl/conv.h"
+#include "fastdl/conv_backward.h"
 #include "fastdl/conv_transpose.h"
 
 using namespace fastdl_bindings;
@@ -153,6 +154,46 @@ class PyConvTransposePlan {
   std::unique_ptr<fdl::ConvTransposePlan> plan_;
 };
 
+// (dx or None, dw, db or None) of y = conv(x, w) + b from dy; padding flat (before, after).
+py::tuple conv_backward(const FloatArray& dy, const FloatArray& x, const FloatArray& w,
+                        const Sizes& stride, const Sizes& padding, const Sizes& dilation,
+                        std::size_t groups, bool has_bias, bool needs_dx,
+                        const py::object& variant) {
+  const std::size_t dims = static_cast<std::size_t>(w.ndim()) - 2;
+  fdl::ConvGeometry g = geometry(spatial_shape(w), stride, padding, dilation);
+  g.out_channels = w.shape(0);
+  g.in_channels = w.shape(1) * groups;
+  g.groups = groups;
+  const fdl::Size3 in = widen(spatial_shape(x), 1);
+  if (x.ndim() != w.ndim() || dy.ndim() != w.ndim() || std::size_t(x.shape(1)) != g.in_channels ||
+      dy.shape(0) != x.shape(0) ||
+      output_shape(x.shape(0), g.out_channels, g.out_size(in), dims) !=
+          std::vector<py::ssize_t>(dy.shape(), dy.shape() + dy.ndim()))
+    throw py::value_error("conv_backward: dy, x and w do not match the geometry");
+  const fdl::GemmUkernel& uk = pick_gemm(variant);
+  FloatArray dw(std::vector<py::ssize_t>(w.shape(), w.shape() + w.ndim()));
+  py::object dx = py::none(), db = py::none();
+  float* dx_data = nullptr;
+  float* db_data = nullptr;
+  if (needs_dx) {
+    FloatArray a(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    dx_data = a.mutable_data();
+    dx = a;
+  }
+  if (has_bias) {
+    FloatArray a({py::ssize_t(g.out_channels)});
+    db_data = a.mutable_data();
+    db = a;
+  }
+  {
+    py::gil_scoped_release release;
+    fdl::conv_weight_gradient(uk, g, x.data(), x.shape(0), in, dy.data(), dw.mutable_data(),
+                              db_data, false);
+    if (dx_data) fdl::conv_input_gradient(uk, g, w.data(), x.shape(0), in, dy.data(), dx_data);
+  }
+  return py::make_tuple(dx, dw, db);
+}
+
 }  // namespace
 
 void bind_conv(py::module_& m) {
@@ -189,4 +230,9 @@ void bind_conv(py::module_& m) {
       .def("set_weights", &PyConvTransposePlan::set_weights, py::arg("w"), py::arg("b"),
            "Repacks new weights of the same shapes in place.")
       .def_property_readonly("variant", &PyConvTransposePlan::variant);
+  m.def("conv_backward", &conv_backward, py::arg("dy"), py::arg("x"), py::arg("w"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("has_bias") = true, py::arg("needs_dx") = true, py::arg("variant") = py::none(),
+        "(dx or None, dw, db or None): the gradients of y = conv(x, w) + b from dy (padding "
+        "flat (before, after) per axis).");
 }

@@ -1,0 +1,122 @@
+// The convolution's gradients (fastdl/conv_backward.h): dw as GEMMs over chunks of images,
+// dx through the transposed convolution's plan.
+#include "fastdl/conv_backward.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "fastdl/buffer.h"
+#include "fastdl/conv_transpose.h"
+#include "fastdl/threadpool.h"
+
+namespace fdl {
+namespace {
+
+// Columns of im2col (in floats) one chunk of images may take: bounds the workspace while
+// giving small images a GEMM long enough along K to be worth its packing.
+constexpr std::size_t kColumnBudget = std::size_t{1} << 21;
+
+// A matrix of `rows` rows whose K axis runs over `images` images of `length` positions
+// each: element (r, k) is at src[(k / length) * image_stride + r * row_stride + k % length]
+// (a group's rows of dy or of the input, or of per-image im2col matrices, image after
+// image).
+struct PackRowsAcrossImages final : Packer {
+  const float* src;
+  std::size_t row_stride, image_stride, length;
+  PackRowsAcrossImages(const float* s, std::size_t rs, std::size_t is, std::size_t len)
+      : src(s), row_stride(rs), image_stride(is), length(len) {}
+
+  void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
+            float* dst) const override {
+    for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
+      const std::size_t n = std::min(w, rows - q * w);
+      for (std::size_t p = 0; p < kc;) {  // runs of k inside one image
+        const std::size_t k = k0 + p, image = k / length, l = k % length;
+        const std::size_t run = std::min(kc - p, length - l);
+        const float* base = src + image * image_stride + (r0 + q * w) * row_stride + l;
+        for (std::size_t t = 0; t < n; ++t) {
+          const float* row = base + t * row_stride;
+          for (std::size_t i = 0; i < run; ++i) dst[(p + i) * w + t] = row[i];
+        }
+        for (std::size_t t = n; t < w; ++t)
+          for (std::size_t i = 0; i < run; ++i) dst[(p + i) * w + t] = 0.0f;
+        p += run;
+      }
+    }
+  }
+};
+
+// db[c] += the sum of row c of a [channels][length] block, kConvBiasBlock at a time.
+void add_row_sums(const float* a, std::size_t channels, std::size_t length, float* db) {
+  for (std::size_t c = 0; c < channels; ++c) {
+    const float* row = a + c * length;
+    float total = 0.0f;
+    for (std::size_t l0 = 0; l0 < length; l0 += kConvBiasBlock) {
+      const std::size_t l1 = std::min(length, l0 + kConvBiasBlock);
+      float lanes[8] = {};  // independent chains the compiler keeps in one vector
+      std::size_t l = l0;
+      for (; l + 8 <= l1; l += 8)
+        for (int j = 0; j < 8; ++j) lanes[j] += row[l + j];
+      float partial = 0.0f;
+      for (; l < l1; ++l) partial += row[l];
+      for (int j = 0; j < 8; ++j) partial += lanes[j];
+      total += partial;
+    }
+    db[c] += total;
+  }
+}
+
+}  // namespace
+
+void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
+                          std::size_t batch, const Size3& in, const float* dy, float* dw,
+                          float* db, bool accumulate) {
+  const std::size_t cin_g = g.in_channels / g.groups, cout_g = g.out_channels / g.groups;
+  const std::size_t kg = cin_g * g.taps(), V = volume(in), L = volume(g.out_size(in));
+  if (!accumulate) {
+    std::fill(dw, dw + g.out_channels * kg, 0.0f);
+    if (db) std::fill(db, db + g.out_channels, 0.0f);
+  }
+  if (batch == 0 || L == 0 || kg == 0 || cout_g == 0) return;
+  if (db)
+    for (std::size_t n = 0; n < batch; ++n)
+      add_row_sums(dy + n * g.out_channels * L, g.out_channels, L, db);
+
+  // A 1x1 stride-1 unpadded convolution's column matrix is the input itself.
+  const bool pointwise = g.taps() == 1 && L == V && g.stride == Size3{1, 1, 1} &&
+                         g.pad_before == Size3{0, 0, 0};
+  const std::size_t chunk = std::clamp<std::size_t>(kColumnBudget / (kg * L), 1, batch);
+  AlignedBuffer cols(pointwise ? 0 : chunk * kg * L);
+  ConvGeometry one_group = g;  // im2col reads in_channels channels: one group's
+  one_group.in_channels = cin_g;
+  Epilogue ep;
+  ep.accumulate = true;
+  for (std::size_t n0 = 0; n0 < batch; n0 += chunk) {
+    const std::size_t images = std::min(chunk, batch - n0);
+    for (std::size_t group = 0; group < g.groups; ++group) {
+      const float* xg = x + (n0 * g.in_channels + group * cin_g) * V;
+      if (!pointwise)
+        parallel_for(images, [&](std::size_t i) {
+          im2col(one_group, xg + i * g.in_channels * V, in, cols.data() + i * kg * L);
+        });
+      PackRowsAcrossImages a(dy + (n0 * g.out_channels + group * cout_g) * L, L,
+                             g.out_channels * L, L);
+      PackRowsAcrossImages b = pointwise ? PackRowsAcrossImages(xg, V, g.in_channels * V, V)
+                                         : PackRowsAcrossImages(cols.data(), L, kg * L, L);
+      gemm(uk, cout_g, kg, images * L, GemmOperand{nullptr, &a}, GemmOperand{nullptr, &b},
+           dw + group * cout_g * kg, kg, ep, true);
+    }
+  }
+}
+
+void conv_input_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* w,
+                         std::size_t batch, const Size3& in, const float* dy, float* dx) {
+  ConvGeometry t = g;  // read the transposed way: dy's channels in, x's out
+  t.in_channels = g.out_channels;
+  t.out_channels = g.in_channels;
+  // w [out][in/g][taps] is the transposed convolution's [its in][its out/g][taps].
+  ConvTransposePlan plan(t, w, nullptr, Activation::kNone, 0.0f, &uk);
+  plan.run(dy, batch, g.out_size(in), in, dx);
+}
+
+}  // namespace fdl
