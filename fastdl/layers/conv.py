@@ -15,6 +15,7 @@ from fastdl.layers.base import Layer
 from fastdl.layers.core import _initializer_name, apply_activation, data_format_arg
 
 _PLANS = {1: ops.Conv1dPlan, 2: ops.Conv2dPlan, 3: ops.Conv3dPlan}
+_BACKWARD = {1: ops.conv1d_backward, 2: ops.conv2d_backward, 3: ops.conv3d_backward}
 
 
 def int_tuple(value, name, rank):
@@ -163,6 +164,49 @@ class _Conv(Layer):
         if self.activation.fused is None and self.activation.name != "linear":
             return apply_activation(self.activation, y, out_layout)
         return y, out_layout
+
+    # ------------------------------------------------------------------ training
+
+    def _train_forward(self, x, training, logits=False):
+        """Keras-layout x -> Keras-layout y, the maps computed channels-first as at
+        inference; the activation runs on the Keras layout (softmax is along its last
+        axis). logits=True: the gradient will arrive for the pre-activation output."""
+        xc, layout = self._maps(x, L.KERAS)
+        spatial = xc.shape[2:]
+        act = self.activation
+        if act.fused is not None and not act.gradient_reads_input and not logits:
+            z, y = None, L.to_keras(self._plan(spatial)(xc), layout)  # activation fused
+        else:
+            z = L.to_keras(self._pre_activation_plan(spatial)(xc), layout)
+            y = act(z) if act.name != "linear" else z
+        return y, (xc, z, y, layout, logits)
+
+    def _pre_activation_plan(self, spatial):
+        key = ("pre-activation", self._plan_key(spatial))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._new_plan(spatial, self._torch_weight(),
+                                                     self._bias(), activations.get(None))
+        return plan
+
+    @staticmethod
+    def _logits(cache):
+        return cache[1]
+
+    def _backward(self, dy, cache, grads):
+        xc, z, y, layout, logits = cache
+        dz = dy if logits else self.activation.gradient(dy, z, y)
+        if layout == L.CF:
+            dz = L.to_cf(dz, L.KERAS)
+        backward = _BACKWARD[self.rank]
+        dx, dw, db = backward(dz, xc, self._torch_weight(), self.strides,
+                              self._pads(xc.shape[2:]), self.dilation_rate, self.groups,
+                              bias=self.bias is not None)
+        r = self.rank  # PyTorch's [filters, in/groups, *k] -> Keras' [*k, in/groups, filters]
+        grads.add(self.kernel, np.transpose(dw, tuple(range(2, r + 2)) + (1, 0)))
+        if self.bias is not None:
+            grads.add(self.bias, db)
+        return L.to_keras(dx, layout)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
