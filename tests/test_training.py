@@ -43,6 +43,27 @@ def test_learns_the_digits():
     assert np.mean(predicted == y[1400:]) == pytest.approx(accuracy, abs=1e-6)
 
 
+def test_a_cnn_learns_the_digits_images():
+    sklearn = pytest.importorskip("sklearn.datasets")
+    from sklearn.model_selection import train_test_split
+    d = sklearn.load_digits()
+    x = (d.images / 16.0).astype(np.float32)[..., None]
+    x_train, x_test, y_train, y_test = train_test_split(x, d.target, test_size=0.2,
+                                                        random_state=0, stratify=d.target)
+    fastdl.utils.set_random_seed(0)
+    model = models.Sequential([
+        layers.Input((8, 8, 1)),
+        layers.Conv2D(32, 3, padding="same", activation="relu"),
+        layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
+        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dropout(0.5),
+        layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x_train, y_train, batch_size=32, epochs=30, verbose=0)
+    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    assert accuracy >= 0.97
+
+
 def test_seeded_runs_are_bit_identical_at_one_thread():
     x, y = digits()
     old = fastdl.get_num_threads()
