@@ -2,7 +2,8 @@
 data and optimizer in both; after one SGD step and after a short Adam fit the weights and
 losses agree. Conv1D (causal, dilated, grouped), Conv2D ('same' with strides, uneven
 kernels, channels_first, a per-pixel softmax output whose gradient fuses with the loss),
-Conv3D."""
+Conv3D, the transposed convolutions ('same'/'valid', output_padding, dilation),
+DepthwiseConv1D/2D (depth_multiplier) and SeparableConv1D/2D."""
 from __future__ import annotations
 
 import numpy as np
@@ -47,13 +48,46 @@ def conv3d(L, Input):
             L.Flatten(), L.Dense(3, activation="softmax")]
 
 
-MODELS = [conv1d, conv2d, conv2d_channels_first, conv3d]
+def transposed(L, Input):
+    return [Input((5, 4, 3)),
+            L.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu"),
+            L.Conv2DTranspose(3, (2, 3), strides=(1, 2), output_padding=(0, 1)),
+            L.Conv2DTranspose(2, 3, dilation_rate=2, activation="tanh"),
+            L.Flatten(), L.Dense(3, activation="softmax")]
+
+
+def transposed_1d_3d(L, Input):
+    return [Input((6, 3)),
+            L.Conv1DTranspose(4, 3, strides=3, padding="same", activation="elu"),
+            L.Reshape((6, 3, 4, 1)),
+            L.Conv3DTranspose(2, 2, strides=(1, 2, 1), activation="relu"),
+            L.Flatten(), L.Dense(3, activation="softmax")]
+
+
+def depthwise(L, Input):
+    return [Input((7, 6, 3)),
+            L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu"),
+            L.DepthwiseConv2D(3, strides=2, use_bias=False),
+            L.SeparableConv2D(4, 3, padding="same", depth_multiplier=2, activation="tanh"),
+            L.Flatten(), L.Dense(3, activation="softmax")]
+
+
+def depthwise_1d(L, Input):
+    return [Input((10, 4)),
+            L.DepthwiseConv1D(3, depth_multiplier=3, dilation_rate=2, activation="relu"),
+            L.SeparableConv1D(5, 2, strides=2, padding="same"),
+            L.Flatten(), L.Dense(3, activation="softmax")]
+
+
+MODELS = [conv1d, conv2d, conv2d_channels_first, conv3d, transposed, transposed_1d_3d,
+          depthwise, depthwise_1d]
 
 
 def batch(model_fn, n=12, seed=0):
     rng = np.random.default_rng(seed)
     shape = {conv1d: (12, 4), conv2d: (7, 6, 2), conv2d_channels_first: (2, 6, 5),
-             conv3d: (4, 5, 4, 2)}[model_fn]
+             conv3d: (4, 5, 4, 2), transposed: (5, 4, 3), transposed_1d_3d: (6, 3),
+             depthwise: (7, 6, 3), depthwise_1d: (10, 4)}[model_fn]
     return rng.standard_normal((n,) + shape).astype(np.float32), rng.integers(0, 3, n)
 
 

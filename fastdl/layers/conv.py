@@ -175,9 +175,9 @@ class _Conv(Layer):
         spatial = xc.shape[2:]
         act = self.activation
         if act.fused is not None and not act.gradient_reads_input and not logits:
-            z, y = None, L.to_keras(self._plan(spatial)(xc), layout)  # activation fused
+            z, y = None, L.to_keras(self._run(self._plan(spatial), xc), layout)  # fused
         else:
-            z = L.to_keras(self._pre_activation_plan(spatial)(xc), layout)
+            z = L.to_keras(self._run(self._pre_activation_plan(spatial), xc), layout)
             y = act(z) if act.name != "linear" else z
         return y, (xc, z, y, layout, logits)
 
@@ -198,15 +198,26 @@ class _Conv(Layer):
         dz = dy if logits else self.activation.gradient(dy, z, y)
         if layout == L.CF:
             dz = L.to_cf(dz, L.KERAS)
-        backward = _BACKWARD[self.rank]
-        dx, dw, db = backward(dz, xc, self._torch_weight(), self.strides,
-                              self._pads(xc.shape[2:]), self.dilation_rate, self.groups,
-                              bias=self.bias is not None)
-        r = self.rank  # PyTorch's [filters, in/groups, *k] -> Keras' [*k, in/groups, filters]
-        grads.add(self.kernel, np.transpose(dw, tuple(range(2, r + 2)) + (1, 0)))
+        dx, dw, db = self._gradients(dz, xc)
+        grads.add(self.kernel, self._keras_kernel(dw))
         if self.bias is not None:
             grads.add(self.bias, db)
         return L.to_keras(dx, layout)
+
+    def _run(self, plan, xc):
+        """The plan on channels-first maps."""
+        return plan(xc)
+
+    def _gradients(self, dz, xc):
+        """(dx, dw in PyTorch's layout, db) from the pre-activation gradient dz."""
+        return _BACKWARD[self.rank](dz, xc, self._torch_weight(), self.strides,
+                                    self._pads(xc.shape[2:]), self.dilation_rate, self.groups,
+                                    bias=self.bias is not None)
+
+    def _keras_kernel(self, w):
+        """The inverse of _torch_weight: PyTorch's [filters, in/groups, *k] as Keras'
+        [*k, in/groups, filters]."""
+        return np.transpose(w, tuple(range(2, self.rank + 2)) + (1, 0))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,

@@ -13,10 +13,12 @@ import numpy as np
 from fastdl import _validate as v
 from fastdl import ops
 from fastdl.layers import layout as L
-from fastdl.layers.conv import _Conv, int_tuple
+from fastdl.layers.conv import _Conv
 from fastdl.layers.core import apply_activation
 
 _PLANS = {1: ops.ConvTranspose1dPlan, 2: ops.ConvTranspose2dPlan, 3: ops.ConvTranspose3dPlan}
+_BACKWARD = {1: ops.conv_transpose1d_backward, 2: ops.conv_transpose2d_backward,
+             3: ops.conv_transpose3d_backward}
 
 
 class _ConvTranspose(_Conv):
@@ -33,8 +35,7 @@ class _ConvTranspose(_Conv):
         if output_padding is None:
             self.output_padding = None
         else:
-            self.output_padding = int_tuple(output_padding, "output_padding", self.rank) \
-                if not _all_zero(output_padding) else (0,) * self.rank
+            self.output_padding = v.int_tuple(output_padding, "output_padding", self.rank, 0)
             if any(op >= s for op, s in zip(self.output_padding, self.strides)):
                 raise ValueError(f"output_padding: expected values below strides "
                                  f"{self.strides} (as Keras), got {output_padding!r}")
@@ -110,16 +111,25 @@ class _ConvTranspose(_Conv):
             return apply_activation(self.activation, y, out_layout)
         return y, out_layout
 
+    def _run(self, plan, xc):
+        return plan(xc, output_size=self._pads(xc.shape[2:])[1])
+
+    def _gradients(self, dz, xc):
+        spatial = xc.shape[2:]
+        pads, sizes = self._pads(spatial)
+        # What the output has past the full extent minus the crops: PyTorch's
+        # output_padding (below the stride, as Keras requires).
+        extra = tuple(out - ((n - 1) * s + (k - 1) * d + 1 - a - b) for n, out, (a, b), k, s, d
+                      in zip(spatial, sizes, pads, self.kernel_size, self.strides,
+                             self.dilation_rate))
+        return _BACKWARD[self.rank](dz, xc, self._torch_weight(), self.strides, pads, extra,
+                                    1, self.dilation_rate, bias=self.bias is not None)
+
     def get_config(self):
         config = super().get_config()
         config.pop("groups")
         config["output_padding"] = self.output_padding
         return config
-
-
-def _all_zero(value):
-    items = value if isinstance(value, (list, tuple)) else [value]
-    return all(isinstance(i, (int, np.integer)) and i == 0 for i in items)
 
 
 class Conv1DTranspose(_ConvTranspose):

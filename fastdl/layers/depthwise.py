@@ -9,8 +9,9 @@ then a 1x1 plan (bias, activation).
 import numpy as np
 
 from fastdl import _validate as v
-from fastdl import initializers
-from fastdl.layers.conv import _Conv, _PLANS
+from fastdl import activations, initializers
+from fastdl.layers import layout as L
+from fastdl.layers.conv import _BACKWARD, _Conv, _PLANS
 from fastdl.layers.core import _initializer_name, apply_activation
 
 
@@ -19,6 +20,12 @@ def _depthwise_torch_weight(kernel, rank):
     channel c * multiplier + m)."""
     k = kernel.reshape(kernel.shape[:rank] + (-1,))            # [*k, in * multiplier]
     return np.ascontiguousarray(np.moveaxis(k, -1, 0)[:, None])  # [in * mult, 1, *k]
+
+
+def _depthwise_keras_kernel(w, shape):
+    """The inverse of _depthwise_torch_weight: [in * multiplier, 1, *k] as Keras' `shape`
+    [*k, in, multiplier]."""
+    return np.ascontiguousarray(np.moveaxis(w[:, 0], 0, -1)).reshape(shape)
 
 
 class _Depthwise(_Conv):
@@ -44,6 +51,9 @@ class _Depthwise(_Conv):
 
     def _torch_weight(self):
         return _depthwise_torch_weight(self.kernel.value, self.rank)
+
+    def _keras_kernel(self, w):
+        return _depthwise_keras_kernel(w, self.kernel.shape)
 
     def get_config(self):
         config = super().get_config()
@@ -97,15 +107,18 @@ class _Separable(_Conv):
         r = self.rank
         return np.transpose(self.pointwise_kernel.value, (r + 1, r) + tuple(range(r)))
 
-    def _plan(self, spatial):
+    def _plan(self, spatial, pre_activation=False):
+        """(depthwise plan, pointwise plan): with the activation fused into the pointwise
+        one, or (pre_activation, training) without it."""
         key = self._plan_key(spatial)
+        key = ("pre-activation", key) if pre_activation else key
         plans = self._plans.get(key)
         if plans is None:
             channels = self._in_channels
             depthwise = _PLANS[self.rank](
                 _depthwise_torch_weight(self.depthwise_kernel.value, self.rank), None,
                 self.strides, self._pads(spatial), self.dilation_rate, channels)
-            act = self.activation
+            act = activations.get(None) if pre_activation else self.activation
             pointwise = _PLANS[self.rank](self._pointwise_weight(), self._bias(), 1, 0, 1, 1,
                                           act.fused, negative_slope=act.alpha)
             plans = self._plans[key] = (depthwise, pointwise)
@@ -123,6 +136,37 @@ class _Separable(_Conv):
         if self.activation.fused is None and self.activation.name != "linear":
             return apply_activation(self.activation, y, out_layout)
         return y, out_layout
+
+    def _train_forward(self, x, training, logits=False):
+        xc, layout = self._maps(x, L.KERAS)
+        act = self.activation
+        fused = act.fused is not None and not act.gradient_reads_input and not logits
+        depthwise, pointwise = self._plan(xc.shape[2:], pre_activation=not fused)
+        d = depthwise(xc)
+        if fused:
+            z, y = None, L.to_keras(pointwise(d), layout)
+        else:
+            z = L.to_keras(pointwise(d), layout)
+            y = act(z) if act.name != "linear" else z
+        return y, (xc, z, y, layout, logits, d)
+
+    def _backward(self, dy, cache, grads):
+        xc, z, y, layout, logits, d = cache
+        dz = dy if logits else self.activation.gradient(dy, z, y)
+        if layout == L.CF:
+            dz = L.to_cf(dz, L.KERAS)
+        backward = _BACKWARD[self.rank]
+        dd, dpw, db = backward(dz, d, self._pointwise_weight(), bias=self.bias is not None)
+        dx, ddw, _ = backward(dd, xc, _depthwise_torch_weight(self.depthwise_kernel.value,
+                                                              self.rank),
+                              self.strides, self._pads(xc.shape[2:]), self.dilation_rate,
+                              self._in_channels, bias=False)
+        grads.add(self.depthwise_kernel,
+                  _depthwise_keras_kernel(ddw, self.depthwise_kernel.shape))
+        grads.add(self.pointwise_kernel, self._keras_kernel(dpw))
+        if self.bias is not None:
+            grads.add(self.bias, db)
+        return L.to_keras(dx, layout)
 
     def get_config(self):
         config = super().get_config()
