@@ -22,6 +22,16 @@ class _Elementwise(Layer):
     def _forward(self, x, layout):
         return np.asarray(self._apply(x), dtype=np.float32), layout
 
+    def _train_forward(self, x, training):
+        return np.asarray(self._apply(x), dtype=np.float32), x
+
+    def _backward(self, dy, x, grads):
+        return np.asarray(dy * self._derivative(x), dtype=np.float32)
+
+    def _derivative(self, x):
+        """The derivative at x (PyTorch's values at the kinks: the lower side's)."""
+        raise NotImplementedError
+
 
 def _non_negative(value, name, allow_none=False):
     if value is None and allow_none:
@@ -64,6 +74,13 @@ class ReLU(_Elementwise):
             y = y + np.float32(self.negative_slope) * np.minimum(x - t, np.float32(0))
         return y
 
+    def _derivative(self, x):
+        d = np.where(x > np.float32(self.threshold), np.float32(1),
+                     np.float32(self.negative_slope))
+        if self.max_value is not None:
+            d = np.where(x >= np.float32(self.max_value), np.float32(0), d)
+        return d
+
     def get_config(self):
         return {**super().get_config(), "max_value": self.max_value,
                 "negative_slope": self.negative_slope, "threshold": self.threshold}
@@ -87,6 +104,9 @@ class LeakyReLU(_Elementwise):
     def _apply(self, x):
         return ops.leaky_relu(x, self.negative_slope)
 
+    def _derivative(self, x):
+        return np.where(x > 0, np.float32(1), np.float32(self.negative_slope))
+
     def get_config(self):
         return {**super().get_config(), "negative_slope": self.negative_slope}
 
@@ -106,6 +126,9 @@ class ELU(_Elementwise):
             return ops.elu(x)
         x64 = x.astype(np.float64)
         return np.where(x64 > 0, x64, self.alpha * np.expm1(np.minimum(x64, 0)))
+
+    def _derivative(self, x):
+        return np.where(x > 0, 1.0, self.alpha * np.exp(np.minimum(x, 0).astype(np.float64)))
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
@@ -157,6 +180,17 @@ class PReLU(Layer):
             x, layout = L.to_keras(x, layout), L.KERAS
         return np.asarray(np.maximum(x, 0) + alpha * np.minimum(x, 0), np.float32), layout
 
+    def _train_forward(self, x, training):
+        alpha = self.alpha.value
+        return np.asarray(np.maximum(x, 0) + alpha * np.minimum(x, 0), np.float32), x
+
+    def _backward(self, dy, x, grads):
+        alpha = self.alpha.value
+        shared = tuple(i for i, s in enumerate(alpha.shape, start=1) if s == 1 and x.shape[i] != 1)
+        grads.add(self.alpha, (dy * np.minimum(x, 0)).sum(axis=(0,) + shared, dtype=np.float64
+                                                          ).reshape(alpha.shape))
+        return np.asarray(dy * np.where(x > 0, np.float32(1), alpha), np.float32)
+
     def get_config(self):
         return {**super().get_config(),
                 "alpha_initializer": _initializer_name(self.alpha_initializer),
@@ -198,6 +232,15 @@ class Softmax(Layer):
         x64 = x.astype(np.float64)
         e = np.exp(x64 - x64.max(axis=tuple(axes), keepdims=True))
         return (e / e.sum(axis=tuple(axes), keepdims=True)).astype(np.float32), layout
+
+    def _train_forward(self, x, training):
+        y = self._forward(x, L.KERAS)[0]
+        return y, y
+
+    def _backward(self, dy, y, grads):
+        axes = tuple(self._axes(y.ndim))
+        dot = (dy * y).sum(axis=axes, keepdims=True, dtype=np.float64)
+        return np.asarray(y * (dy - dot), np.float32)
 
     def get_config(self):
         return {**super().get_config(),

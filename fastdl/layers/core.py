@@ -142,15 +142,14 @@ class Dense(Layer):
             z = self._plan("pre-activation")(rows)
             y = act(z) if act.name != "linear" else z
         shape = x.shape[:-1] + (self.units,)
-        return y.reshape(shape), (rows, z, y, logits)
+        return y.reshape(shape), (rows, z, y, logits, x.shape)
 
     @staticmethod
     def _logits(cache):
-        rows, z, y, _ = cache
-        return z
+        return cache[1]
 
     def _backward(self, dy, cache, grads):
-        rows, z, y, logits = cache
+        rows, z, y, logits, x_shape = cache
         dy = dy.reshape(y.shape)
         dz = dy if logits else self.activation.gradient(dy, z, y)
         kernel = self.kernel.value
@@ -159,7 +158,7 @@ class Dense(Layer):
         grads.add(self.kernel, dk)
         if self.bias is not None:
             grads.add(self.bias, db)
-        return dx.reshape(dy.shape[:-1] + (kernel.shape[0],))
+        return dx.reshape(x_shape)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,

@@ -46,15 +46,31 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
 
+    def _train_forward(self, x, training):
+        y, _ = self._forward(x, L.KERAS)
+        return y, self._indices(x)
+
+    def _backward(self, dy, indices, grads):
+        """Each row of dy added to its index's row (np.add.at: repeated indices sum); the
+        integer input has no gradient."""
+        table = np.zeros(self.embeddings.shape, np.float32)
+        np.add.at(table, indices.reshape(-1), dy.reshape(-1, self.output_dim))
+        grads.add(self.embeddings, table)
+        return None
+
     def _forward(self, x, layout):
-        x = L.to_keras(x, layout)
+        x = self._indices(L.to_keras(x, layout))
+        return np.take(self.embeddings.value, x, axis=0), L.KERAS
+
+    def _indices(self, x):
+        """x as checked integer indices (ValueError naming the layer outside the table)."""
         if x.dtype.kind != "i":
             x = v.index_array(x, f"{self.name} input")
         if x.size and (x.min() < 0 or x.max() >= self.input_dim):
             bad = x[(x < 0) | (x >= self.input_dim)].flat[0]
             raise ValueError(f"{self.name} (Embedding): index {bad} is outside [0, "
                              f"{self.input_dim})")
-        return np.take(self.embeddings.value, x, axis=0), L.KERAS
+        return x
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim,

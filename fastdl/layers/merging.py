@@ -63,6 +63,43 @@ class _Merge(Layer):
     def _merge(self, xs):
         raise NotImplementedError
 
+    def _train_forward(self, xs, training):
+        return np.ascontiguousarray(self._merge(xs), dtype=np.float32), xs
+
+    def _backward(self, dy, xs, grads):
+        return [_unbroadcast(g, x.shape) for g, x in zip(self._input_gradients(dy, xs), xs)]
+
+    def _input_gradients(self, dy, xs):
+        """The gradient for each input, at the broadcast shape."""
+        raise NotImplementedError
+
+
+def _unbroadcast(g, shape):
+    """g summed over the axes an input of `shape` was broadcast along."""
+    if g.shape == shape:
+        return g
+    axes = tuple(i for i, (a, b) in enumerate(zip(shape, g.shape)) if a == 1 and b != 1)
+    return np.ascontiguousarray(g.sum(axis=axes, keepdims=True), dtype=np.float32)
+
+
+def _fold_extremum(dy, xs, better):
+    """Gradients of a pairwise fold of maximum (better = np.greater) or minimum: each
+    pairwise step sends the gradient to the input that won and splits it evenly on a tie
+    (torch.maximum's and torch.minimum's rule, which Keras' torch backend runs)."""
+    partial = [xs[0]]
+    for x in xs[1:]:
+        partial.append(np.where(better(partial[-1], x) | (partial[-1] == x), partial[-1], x))
+    grads = [None] * len(xs)
+    g = dy
+    for i in range(len(xs) - 1, 0, -1):
+        a, b = partial[i - 1], xs[i]
+        tie = a == b
+        to_a = np.where(tie, g * np.float32(0.5), np.where(better(a, b), g, 0.0))
+        grads[i] = np.where(tie, g * np.float32(0.5), np.where(better(a, b), 0.0, g))
+        g = to_a
+    grads[0] = g
+    return [np.asarray(d, np.float32) for d in grads]
+
 
 def _layout_key(layout):
     return layout if isinstance(layout, (str, L.CfFlat)) else repr(layout)
@@ -82,6 +119,9 @@ class Add(_Merge):
     def _merge(self, xs):
         return _reduce(np.add, xs)
 
+    def _input_gradients(self, dy, xs):
+        return [dy] * len(xs)
+
 
 class Subtract(_Merge):
     """inputs[0] - inputs[1] (exactly two inputs)."""
@@ -90,12 +130,19 @@ class Subtract(_Merge):
     def _merge(self, xs):
         return np.subtract(xs[0], xs[1])
 
+    def _input_gradients(self, dy, xs):
+        return [dy, -dy]
+
 
 class Multiply(_Merge):
     """The elementwise product of the inputs."""
 
     def _merge(self, xs):
         return _reduce(np.multiply, xs)
+
+    def _input_gradients(self, dy, xs):
+        return [dy * _reduce(np.multiply, xs[:i] + xs[i + 1:]) if len(xs) > 1 else dy
+                for i in range(len(xs))]
 
 
 class Average(_Merge):
@@ -106,6 +153,9 @@ class Average(_Merge):
         out *= np.float32(1.0 / len(xs))
         return out
 
+    def _input_gradients(self, dy, xs):
+        return [dy * np.float32(1.0 / len(xs))] * len(xs)
+
 
 class Maximum(_Merge):
     """The elementwise maximum of the inputs."""
@@ -113,12 +163,18 @@ class Maximum(_Merge):
     def _merge(self, xs):
         return _reduce(np.maximum, xs)
 
+    def _input_gradients(self, dy, xs):
+        return _fold_extremum(dy, xs, np.greater)
+
 
 class Minimum(_Merge):
     """The elementwise minimum of the inputs."""
 
     def _merge(self, xs):
         return _reduce(np.minimum, xs)
+
+    def _input_gradients(self, dy, xs):
+        return _fold_extremum(dy, xs, np.less)
 
 
 class Concatenate(Layer):
@@ -169,6 +225,15 @@ class Concatenate(Layer):
             return np.concatenate(x, axis=cf_axis), L.CF
         x = [L.to_keras(a, l) for a, l in zip(x, layout)]
         return np.concatenate(x, axis=axis), L.KERAS
+
+    def _train_forward(self, xs, training):
+        axis = self._axis(xs[0].ndim)
+        return np.concatenate(xs, axis=axis), (axis, [x.shape[axis] for x in xs])
+
+    def _backward(self, dy, cache, grads):
+        axis, sizes = cache
+        return [np.ascontiguousarray(g) for g in
+                np.split(dy, np.cumsum(sizes)[:-1], axis=axis)]
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

@@ -72,6 +72,19 @@ class _Spatial(Layer):
         x, out_layout = L.maps(x, layout, self.data_format)
         return self._apply(x), out_layout
 
+    def _train_forward(self, x, training):
+        xc, layout = L.maps(x, L.KERAS, self.data_format)
+        return L.to_keras(self._apply(xc), layout), (xc.shape, layout)
+
+    def _backward(self, dy, cache, grads):
+        shape, layout = cache
+        dyc = L.to_cf(dy, L.KERAS) if layout == L.CF else dy
+        return L.to_keras(np.ascontiguousarray(self._apply_backward(dyc, shape)), layout)
+
+    def _apply_backward(self, dy, shape):
+        """The gradient for the (N, C, *S) input of `shape` from that of _apply's output."""
+        raise NotImplementedError
+
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}
 
@@ -90,6 +103,10 @@ class _ZeroPadding(_Spatial):
         out[(slice(None), slice(None)) + tuple(
             slice(a, a + s) for s, (a, _) in zip(x.shape[2:], self.padding))] = x
         return out
+
+    def _apply_backward(self, dy, shape):
+        return dy[(slice(None), slice(None)) + tuple(
+            slice(a, a + s) for s, (a, _) in zip(shape[2:], self.padding))]
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding}
@@ -136,6 +153,12 @@ class _Cropping(_Spatial):
         index = (slice(None), slice(None)) + tuple(
             slice(a, s - b) for s, (a, b) in zip(x.shape[2:], self.cropping))
         return np.ascontiguousarray(x[index])
+
+    def _apply_backward(self, dy, shape):
+        dx = np.zeros(shape, np.float32)
+        dx[(slice(None), slice(None)) + tuple(
+            slice(a, s - b) for s, (a, b) in zip(shape[2:], self.cropping))] = dy
+        return dx
 
     def get_config(self):
         return {**super().get_config(), "cropping": self.cropping}
@@ -194,6 +217,14 @@ class _UpSampling(_Spatial):
         return np.ascontiguousarray(out).reshape((n, c) + tuple(
             s * f for s, f in zip(spatial, self.size)))
 
+    def _apply_backward(self, dy, shape):
+        if self.interpolation == "bilinear":
+            return _bilinear_backward(dy, shape, self.size)
+        blocks = shape[:2]  # each input position's block of copies, summed
+        for s, f in zip(shape[2:], self.size):
+            blocks += (s, f)
+        return dy.reshape(blocks).sum(axis=tuple(range(3, len(blocks), 2)), dtype=np.float32)
+
     def get_config(self):
         config = {**super().get_config(), "size": self.size}
         if self.rank == 2:
@@ -201,22 +232,43 @@ class _UpSampling(_Spatial):
         return config
 
 
+def _taps(n, factor, ndim, axis):
+    """(lo, hi, w) of half-pixel-centre interpolation along `axis` of an extent n resized
+    by `factor`: output i reads lo[i] * (1 - w[i]) + hi[i] * w[i] (w shaped to broadcast)."""
+    centres = (np.arange(n * factor, dtype=np.float64) + 0.5) / factor - 0.5
+    centres = np.clip(centres, 0.0, n - 1)
+    lo = np.floor(centres).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    shape = [1] * ndim
+    shape[axis] = -1
+    return lo, hi, (centres - lo).astype(np.float32).reshape(shape)
+
+
 def _bilinear(x, size):
     """(N, C, H, W) resized by integer factors with half-pixel centres (as Keras' and
     TensorFlow's resize, no antialiasing): separable, one axis at a time."""
     y = x.astype(np.float32)
     for axis, factor in ((2, size[0]), (3, size[1])):
-        n = y.shape[axis]
-        centres = (np.arange(n * factor, dtype=np.float64) + 0.5) / factor - 0.5
-        centres = np.clip(centres, 0.0, n - 1)
-        lo = np.floor(centres).astype(np.int64)
-        hi = np.minimum(lo + 1, n - 1)
-        w = (centres - lo).astype(np.float32)
-        shape = [1] * y.ndim
-        shape[axis] = -1
-        w = w.reshape(shape)
+        lo, hi, w = _taps(y.shape[axis], factor, y.ndim, axis)
         y = np.take(y, lo, axis=axis) * (1 - w) + np.take(y, hi, axis=axis) * w
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _bilinear_backward(dy, shape, size):
+    """The adjoint of _bilinear for an input of `shape`: the axes in reverse order, each
+    output's gradient added back to the two taps it read."""
+    g = dy.astype(np.float32)
+    for axis, factor in ((3, size[1]), (2, size[0])):
+        n = shape[axis]
+        lo, hi, w = _taps(n, factor, g.ndim, axis)
+        out_shape = list(g.shape)
+        out_shape[axis] = n
+        moved = np.zeros(out_shape, np.float32)
+        view = np.moveaxis(moved, axis, 0)
+        np.add.at(view, lo, np.moveaxis(g * (1 - w), axis, 0))
+        np.add.at(view, hi, np.moveaxis(g * w, axis, 0))
+        g = moved
+    return g
 
 
 class UpSampling1D(_UpSampling):
@@ -268,6 +320,12 @@ class Permute(Layer):
         x = L.to_keras(x, layout)
         return np.ascontiguousarray(x.transpose((0,) + self.dims)), L.KERAS
 
+    def _train_forward(self, x, training):
+        return np.ascontiguousarray(x.transpose((0,) + self.dims)), None
+
+    def _backward(self, dy, cache, grads):
+        return np.ascontiguousarray(dy.transpose(np.argsort((0,) + self.dims)))
+
     def get_config(self):
         return {**super().get_config(), "dims": self.dims}
 
@@ -291,6 +349,12 @@ class RepeatVector(Layer):
         x = L.to_keras(x, layout)
         return np.ascontiguousarray(np.broadcast_to(x[:, None, :], (x.shape[0], self.n,
                                                                     x.shape[1]))), L.KERAS
+
+    def _train_forward(self, x, training):
+        return self._forward(x, L.KERAS)[0], None
+
+    def _backward(self, dy, cache, grads):
+        return dy.sum(axis=1, dtype=np.float32)
 
     def get_config(self):
         return {**super().get_config(), "n": self.n}
