@@ -98,3 +98,27 @@ def test_sgd_steps_match_keras(build):
         kl, fl = k.train_on_batch(x, y), f.train_on_batch(x, y)
         assert fl == pytest.approx(float(kl), rel=2e-5)
     assert_weights(f, k)
+
+
+def time_distributed(ns):
+    L = ns.layers
+    x = ns.Input((4, 6, 5, 2))
+    h = L.TimeDistributed(L.Conv2D(3, 3, activation="relu"))(x)
+    h = L.TimeDistributed(L.Flatten())(h)
+    h = L.TimeDistributed(L.Dense(5, activation="tanh"))(h)
+    inner = ns.Sequential([ns.Input((5,)), L.Dense(4, activation="elu")])
+    h = L.TimeDistributed(inner)(h)
+    out = L.Dense(3, activation="softmax")(L.Flatten()(h))
+    return ns.Model(x, out)
+
+
+def test_time_distributed_trains_as_keras():
+    k, f = pair_model(time_distributed)
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((6, 4, 6, 5, 2)).astype(np.float32), rng.integers(0, 3, 6)
+    for model, lib in ((k, keras), (f, fastdl)):
+        model.compile(optimizer=lib.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    for _ in range(3):
+        kl, fl = k.train_on_batch(x, y), f.train_on_batch(x, y)
+        assert fl == pytest.approx(float(kl), rel=2e-5)
+    assert_weights(f, k, 1e-4)

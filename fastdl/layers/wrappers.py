@@ -151,6 +151,17 @@ class TimeDistributed(Layer):
         y = L.to_keras(y, y_layout)
         return y.reshape((n, steps) + y.shape[1:]), L.KERAS
 
+    def _train_forward(self, x, training):
+        n, steps = x.shape[:2]
+        y, cache = self.layer._train_forward(
+            np.ascontiguousarray(x.reshape((n * steps,) + x.shape[2:])), training)
+        return y.reshape((n, steps) + y.shape[1:]), (cache, x.shape, y.shape)
+
+    def _backward(self, dy, cache, grads):
+        inner, x_shape, y_shape = cache
+        dx = self.layer._backward(np.ascontiguousarray(dy).reshape(y_shape), inner, grads)
+        return None if dx is None else dx.reshape(x_shape)
+
     def get_config(self):
         return {**super().get_config(), "layer": _nested_config(self.layer)}
 
