@@ -121,11 +121,11 @@ TEST_P(ConvBackward, AccumulatesAndTakesEmptyBatches) {
 }
 
 TEST_P(ConvBackward, ChunksOfImagesPastTheColumnBudget) {
-  // 64 x 9 x 63 x 63 columns per image, past the budget: one image per chunk.
-  check(GetParam(), {3, 64, 2, 1, {1, 63, 63}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1},
+  // 128 x 9 x 90 x 90 columns per image, past the budget (8M floats): one image per chunk.
+  check(GetParam(), {2, 128, 2, 1, {1, 90, 90}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1},
                      {0, 1, 1}}, false);
-  // 8 x 9 x 30 x 30 columns per image: chunks of 32 images and a last one of 8.
-  check(GetParam(), {40, 8, 3, 1, {1, 30, 30}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1},
+  // 16 x 9 x 60 x 60 columns per image: chunks of 16 images and a last one of 8.
+  check(GetParam(), {40, 16, 3, 1, {1, 60, 60}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1},
                      {0, 1, 1}}, false);
 }
 

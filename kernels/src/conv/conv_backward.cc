@@ -14,7 +14,7 @@ namespace {
 
 // Columns of im2col (in floats) one chunk of images may take: bounds the workspace while
 // giving small images a GEMM long enough along K to be worth its packing.
-constexpr std::size_t kColumnBudget = std::size_t{1} << 21;
+constexpr std::size_t kColumnBudget = std::size_t{1} << 23;
 
 // A matrix of `rows` rows whose K axis runs over `images` images of `length` positions
 // each: element (r, k) is at src[(k / length) * image_stride + r * row_stride + k % length]
