@@ -1103,8 +1103,9 @@ def _csv_value(value):
 
 
 class TerminateOnNaN(Callback):
-    """Stops fit when a batch's loss is NaN or infinite: model.stop_training = True (the
-    epoch ends and on_train_end runs), or with raise_error=True a RuntimeError at once."""
+    """Stops fit when a batch's loss is NaN or infinite: model.stop_training = True (fit
+    ends after that batch and on_train_end runs), or with raise_error=True a RuntimeError
+    at once."""
 
     def __init__(self, raise_error=False):
         super().__init__()

@@ -462,7 +462,7 @@ def test_csv_logger_bad_arguments(kwargs, err, match):
 
 # ---------------------------------------------------------------- TerminateOnNaN, Lambda
 
-def test_terminate_on_nan_stops_at_the_end_of_the_epoch(capsys):
+def test_terminate_on_nan_sets_stop_training(capsys):
     def batch_logs(epoch, batch):
         return {"loss": float("nan") if (epoch, batch) == (1, 1) else 1.0}
 

@@ -352,6 +352,31 @@ def test_plot_history_writes_a_png(tmp_path):
         fastdl.plot_history(history, tmp_path / "x.png", metrics=["auc"])
 
 
+def test_early_stopping_restores_and_a_checkpoint_reloads_to_the_same_predictions(tmp_path):
+    x, y = digits()
+    order = np.random.default_rng(1).permutation(len(x))
+    x, y = x[order], y[order]
+    fastdl.utils.set_random_seed(5)
+    model = mlp()
+    model.compile(optimizer=optimizers.Adam(0.05), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    path = tmp_path / "best.fastdl"
+    stopper = fastdl.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    saver = fastdl.callbacks.ModelCheckpoint(str(path), save_best_only=True)
+    history = model.fit(x[:600], y[:600], batch_size=32, epochs=40, verbose=0,
+                        validation_data=(x[1000:1300], y[1000:1300]),
+                        callbacks=[stopper, saver])
+    losses = history.history["val_loss"]
+    assert len(losses) < 40 and stopper.stopped_epoch == len(losses) - 1
+    best = int(np.argmin(losses))
+    assert len(losses) - 1 - best == 2  # stopped `patience` epochs after the best
+    assert model.evaluate(x[1000:1300], y[1000:1300], verbose=0)[0] == pytest.approx(
+        losses[best], rel=1e-5)
+    reloaded = models.load_model(str(path))
+    np.testing.assert_array_equal(reloaded.predict(x[:50], verbose=0),
+                                  model.predict(x[:50], verbose=0))
+
+
 def test_a_metric_of_several_thresholds_logs_an_array():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 4)).astype(np.float32)
