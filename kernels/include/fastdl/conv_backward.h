@@ -1,9 +1,10 @@
 // Gradients of the convolution y = conv(x, w) + b (conv.h's geometry, layouts and PyTorch
 // semantics, 1-3 spatial axes, groups, stride, dilation, padding before/after).
 //
-//   dx = the transposed convolution of dy with the same w and geometry (conv_transpose.h):
-//        every dy[co][o] goes back to the taps that made it. Padding is pad_before; taps
-//        that fell in the padding are dropped.
+//   dx = the transposed convolution of dy with the same w and geometry: per group,
+//        cols [in/g * taps x L] = W_g^T * dY_g over a chunk of images at once (their
+//        positions side by side), then col2im sends every column back to the pixels its
+//        taps read. Padding is pad_before; taps that fell in the padding are dropped.
 //   dw [out_channels][in_channels / groups][taps] = sum over images of
 //        dY_g [out/g x L] * col(X_g)^T [L x in/g * taps]  (one GEMM per group over a chunk
 //        of images: the images' positions are the GEMM's K axis)

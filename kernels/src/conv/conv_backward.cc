@@ -1,13 +1,13 @@
-// The convolution's gradients (fastdl/conv_backward.h): dw as GEMMs over chunks of images,
-// dx through the transposed convolution's plan.
+// The convolution's gradients (fastdl/conv_backward.h): dw and dx as GEMMs over chunks of
+// images (the images' positions side by side in one GEMM), dx scattered back by col2im.
 #include "fastdl/conv_backward.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "fastdl/buffer.h"
-#include "fastdl/conv_transpose.h"
 #include "fastdl/threadpool.h"
+#include "fastdl/variants.h"
 
 namespace fdl {
 namespace {
@@ -42,6 +42,36 @@ struct PackRowsAcrossImages final : Packer {
           for (std::size_t i = 0; i < run; ++i) dst[(p + i) * w + t] = 0.0f;
         p += run;
       }
+    }
+  }
+};
+
+// B of a GEMM whose columns run over `images` images of `length` positions each: element
+// (column r, k) is at src[(r / length) * image_stride + k * k_stride + r % length] (the
+// rows of dy of one group, image after image, read as K x columns).
+struct PackColumnsAcrossImages final : Packer {
+  const float* src;
+  std::size_t k_stride, image_stride, length;
+  PackColumnsAcrossImages(const float* s, std::size_t ks, std::size_t is, std::size_t len)
+      : src(s), k_stride(ks), image_stride(is), length(len) {}
+
+  void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
+            float* dst) const override {
+    for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
+      const std::size_t n = std::min(w, rows - q * w);
+      for (std::size_t t = 0; t < n;) {  // runs of columns inside one image
+        const std::size_t r = r0 + q * w + t, image = r / length, l = r % length;
+        const std::size_t run = std::min(n - t, length - l);
+        const float* base = src + image * image_stride + k0 * k_stride + l;
+        for (std::size_t p = 0; p < kc; ++p) {
+          const float* s = base + p * k_stride;
+          float* d = dst + p * w + t;
+          for (std::size_t i = 0; i < run; ++i) d[i] = s[i];
+        }
+        t += run;
+      }
+      for (std::size_t p = 0; p < kc; ++p)
+        for (std::size_t t = n; t < w; ++t) dst[p * w + t] = 0.0f;
     }
   }
 };
@@ -111,12 +141,31 @@ void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const fl
 
 void conv_input_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* w,
                          std::size_t batch, const Size3& in, const float* dy, float* dx) {
-  ConvGeometry t = g;  // read the transposed way: dy's channels in, x's out
-  t.in_channels = g.out_channels;
-  t.out_channels = g.in_channels;
-  // w [out][in/g][taps] is the transposed convolution's [its in][its out/g][taps].
-  ConvTransposePlan plan(t, w, nullptr, Activation::kNone, 0.0f, &uk);
-  plan.run(dy, batch, g.out_size(in), in, dx);
+  const std::size_t cin_g = g.in_channels / g.groups, cout_g = g.out_channels / g.groups;
+  const std::size_t kg = cin_g * g.taps(), V = volume(in);
+  const Size3 grid = g.out_size(in);
+  const std::size_t L = volume(grid);
+  std::fill(dx, dx + batch * g.in_channels * V, 0.0f);
+  if (batch == 0 || L == 0 || kg == 0 || cout_g == 0) return;
+  const Col2imVariant& scatter = variant_for(col2im_variants(), uk.isa);
+  const std::size_t chunk = std::clamp<std::size_t>(kColumnBudget / (kg * L), 1, batch);
+  AlignedBuffer cols(chunk * kg * L);
+  for (std::size_t n0 = 0; n0 < batch; n0 += chunk) {
+    const std::size_t images = std::min(chunk, batch - n0);
+    for (std::size_t group = 0; group < g.groups; ++group) {
+      // cols [kg x images * L] = W_g^T [kg x cout_g] * dY_g [cout_g x images * L]: W_g's
+      // (kk, co) is w[co * kg + kk]; dY_g's column n * L + l of row co is dy[n][co][l].
+      PackKByRows a(w + group * cout_g * kg, kg);
+      PackColumnsAcrossImages b(dy + (n0 * g.out_channels + group * cout_g) * L, L,
+                                g.out_channels * L, L);
+      gemm(uk, kg, images * L, cout_g, GemmOperand{nullptr, &a}, GemmOperand{nullptr, &b},
+           cols.data(), images * L, Epilogue{}, true);
+      parallel_for(images, [&](std::size_t i) {  // each image's columns back to its pixels
+        float* image = dx + ((n0 + i) * g.in_channels + group * cin_g) * V;
+        scatter.fn(g, cin_g, cols.data() + i * L, images * L, 0, L, grid, in, image);
+      });
+    }
+  }
 }
 
 }  // namespace fdl
