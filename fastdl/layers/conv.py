@@ -193,26 +193,29 @@ class _Conv(Layer):
     def _logits(cache):
         return cache[1]
 
-    def _backward(self, dy, cache, grads):
+    _input_grad_optional = True  # _backward takes needs_input_grad (backprop.py)
+
+    def _backward(self, dy, cache, grads, needs_input_grad=True):
         xc, z, y, layout, logits = cache
         dz = dy if logits else self.activation.gradient(dy, z, y)
         if layout == L.CF:
             dz = L.to_cf(dz, L.KERAS)
-        dx, dw, db = self._gradients(dz, xc)
+        dx, dw, db = self._gradients(dz, xc, needs_input_grad)
         grads.add(self.kernel, self._keras_kernel(dw))
         if self.bias is not None:
             grads.add(self.bias, db)
-        return L.to_keras(dx, layout)
+        return None if dx is None else L.to_keras(dx, layout)
 
     def _run(self, plan, xc):
         """The plan on channels-first maps."""
         return plan(xc)
 
-    def _gradients(self, dz, xc):
-        """(dx, dw in PyTorch's layout, db) from the pre-activation gradient dz."""
+    def _gradients(self, dz, xc, needs_input_grad):
+        """(dx or None, dw in PyTorch's layout, db) from the pre-activation gradient dz."""
         return _BACKWARD[self.rank](dz, xc, self._torch_weight(), self.strides,
                                     self._pads(xc.shape[2:]), self.dilation_rate, self.groups,
-                                    bias=self.bias is not None)
+                                    bias=self.bias is not None,
+                                    needs_input_grad=needs_input_grad)
 
     def _keras_kernel(self, w):
         """The inverse of _torch_weight: PyTorch's [filters, in/groups, *k] as Keras'

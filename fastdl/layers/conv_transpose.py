@@ -114,7 +114,7 @@ class _ConvTranspose(_Conv):
     def _run(self, plan, xc):
         return plan(xc, output_size=self._pads(xc.shape[2:])[1])
 
-    def _gradients(self, dz, xc):
+    def _gradients(self, dz, xc, needs_input_grad):
         spatial = xc.shape[2:]
         pads, sizes = self._pads(spatial)
         # What the output has past the full extent minus the crops: PyTorch's
@@ -123,7 +123,8 @@ class _ConvTranspose(_Conv):
                       in zip(spatial, sizes, pads, self.kernel_size, self.strides,
                              self.dilation_rate))
         return _BACKWARD[self.rank](dz, xc, self._torch_weight(), self.strides, pads, extra,
-                                    1, self.dilation_rate, bias=self.bias is not None)
+                                    1, self.dilation_rate, bias=self.bias is not None,
+                                    needs_input_grad=needs_input_grad)
 
     def get_config(self):
         config = super().get_config()

@@ -148,17 +148,19 @@ class Dense(Layer):
     def _logits(cache):
         return cache[1]
 
-    def _backward(self, dy, cache, grads):
+    _input_grad_optional = True  # _backward takes needs_input_grad (backprop.py)
+
+    def _backward(self, dy, cache, grads, needs_input_grad=True):
         rows, z, y, logits, x_shape = cache
         dy = dy.reshape(y.shape)
         dz = dy if logits else self.activation.gradient(dy, z, y)
         kernel = self.kernel.value
         dx, dk, db = ops.linear_backward(dz, rows, kernel, bias=self.bias is not None,
-                                         transposed=True)
+                                         needs_input_grad=needs_input_grad, transposed=True)
         grads.add(self.kernel, dk)
         if self.bias is not None:
             grads.add(self.bias, db)
-        return dx.reshape(x_shape)
+        return None if dx is None else dx.reshape(x_shape)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,

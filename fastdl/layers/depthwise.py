@@ -150,7 +150,7 @@ class _Separable(_Conv):
             y = act(z) if act.name != "linear" else z
         return y, (xc, z, y, layout, logits, d)
 
-    def _backward(self, dy, cache, grads):
+    def _backward(self, dy, cache, grads, needs_input_grad=True):
         xc, z, y, layout, logits, d = cache
         dz = dy if logits else self.activation.gradient(dy, z, y)
         if layout == L.CF:
@@ -160,13 +160,14 @@ class _Separable(_Conv):
         dx, ddw, _ = backward(dd, xc, _depthwise_torch_weight(self.depthwise_kernel.value,
                                                               self.rank),
                               self.strides, self._pads(xc.shape[2:]), self.dilation_rate,
-                              self._in_channels, bias=False)
+                              self._in_channels, bias=False,
+                              needs_input_grad=needs_input_grad)
         grads.add(self.depthwise_kernel,
                   _depthwise_keras_kernel(ddw, self.depthwise_kernel.shape))
         grads.add(self.pointwise_kernel, self._keras_kernel(dpw))
         if self.bias is not None:
             grads.add(self.bias, db)
-        return L.to_keras(dx, layout)
+        return None if dx is None else L.to_keras(dx, layout)
 
     def get_config(self):
         config = super().get_config()

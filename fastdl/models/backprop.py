@@ -45,11 +45,14 @@ def _add(dvals, slot, d):
     dvals[slot] = d if dvals[slot] is None else dvals[slot] + d
 
 
-def backward(tape, douts, grads):
+def backward(tape, douts, grads, input_grads=True):
     """The gradients for the program's inputs (None for an input nothing differentiable
     depends on) from those of its outputs (`douts`, None for an output without one); the
-    weights' gradients are added to `grads`."""
+    weights' gradients are added to `grads`. input_grads=False: the program's inputs need
+    none (a training step of the whole model), so layers reading only them and declaring
+    `_input_grad_optional` skip computing theirs."""
     program = tape.program
+    inputs = set(program.input_slots)
     dvals = [None] * program.n_slots
     for s, d in zip(program.output_slots, douts):
         _add(dvals, s, d)
@@ -68,7 +71,12 @@ def backward(tape, douts, grads):
             if dy is None:
                 continue  # nothing the loss depends on
             dvals[step.outputs] = None
-        dx = step.layer._backward(dy, cache, grads)
+        reads = step.inputs if isinstance(step.inputs, list) else [step.inputs]
+        if (not input_grads and getattr(step.layer, "_input_grad_optional", False)
+                and all(s in inputs for s in reads)):
+            dx = step.layer._backward(dy, cache, grads, needs_input_grad=False)
+        else:
+            dx = step.layer._backward(dy, cache, grads)
         if isinstance(step.inputs, list):
             for s, d in zip(step.inputs, dx):
                 _add(dvals, s, d)

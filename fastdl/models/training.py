@@ -205,7 +205,7 @@ def train_step(model, compiled, xs, ys, sws):
         else:
             douts[o] = loss.gradient(y, p, coef)
     grads = Gradients()
-    backprop.backward(tape, douts, grads)
+    backprop.backward(tape, douts, grads, input_grads=False)
     pairs = [(grads.get(w), w) for w in model.trainable_weights if grads.get(w) is not None]
     if pairs:
         with _interrupts_deferred():  # Ctrl-C: after the whole update, never half of it
