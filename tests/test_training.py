@@ -57,11 +57,11 @@ def test_a_cnn_learns_the_digits_images():
         layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
         layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dropout(0.5),
         layers.Dense(10, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=optimizers.Adam(0.002), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(x_train, y_train, batch_size=32, epochs=30, verbose=0)
+    model.fit(x_train, y_train, batch_size=32, epochs=40, verbose=0)
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    assert accuracy >= 0.97
+    assert accuracy >= 0.97  # 0.978-0.986 over seeds 0-2, native and Numba
 
 
 def test_seeded_runs_are_bit_identical_at_one_thread():
