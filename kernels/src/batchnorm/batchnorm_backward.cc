@@ -92,7 +92,7 @@ void batch_norm_backward(const float* x, const float* dy, std::size_t batch,
   for (std::size_t c = 0; c < channels; ++c) {
     const double s = inv_std[c];
     const double k = (gamma ? gamma[c] : 1.0) * s;
-    const double dg = sum_dyxc[c] * s;
+    const double dg = m > 0 ? sum_dyxc[c] * s : 0.0;  // an empty sum, whatever inv_std is
     if (dgamma) dgamma[c] = static_cast<float>(dg);
     if (dbeta) dbeta[c] = static_cast<float>(sum_dy[c]);
     a[c] = static_cast<float>(k);
