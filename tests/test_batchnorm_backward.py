@@ -182,6 +182,17 @@ def test_defaults_and_forms(any_backend):
     xhat = (x - x.mean(axis=(0, 2), keepdims=True)) / x.std(axis=(0, 2), keepdims=True)
     assert np.abs(dx.sum(axis=(0, 2))).max() < 1e-5
     assert np.abs((dx * xhat).sum(axis=(0, 2))).max() < 1e-4
+    # The forward's batch statistics given: the same gradients without a pass over x; a
+    # single value per channel is then allowed (xhat = 0: dx = 0, as Keras has it).
+    x64 = x.astype(np.float64)
+    mean, var = x64.mean(axis=(0, 2)), x64.var(axis=(0, 2))
+    dx2, _, db2 = ops.batch_norm_backward(dy, x, batch_mean=mean, batch_var=var)
+    np.testing.assert_allclose(dx2, dx, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(db2, db)
+    one = rand((1, 3), 22)
+    dx1, dw1, db1 = ops.batch_norm_backward(rand((1, 3), 23), one, weight=np.ones(3),
+                                            batch_mean=one[0], batch_var=np.zeros(3))
+    assert np.abs(dx1).max() < 1e-4 and np.all(dw1 == 0)  # (1 / sqrt(eps) * dy cancels)
     # Inference: a zero-size batch gives empty dx and zero sums.
     dx, dw, db = ops.batch_norm_backward(np.ones((0, 3, 2)), np.ones((0, 3, 2)),
                                          np.zeros(3), np.ones(3), np.ones(3), training=False)
@@ -217,6 +228,14 @@ def _ones(*shape):
     (lambda: ops.batch_norm_backward(_ones(2, 3), np.ones((2, 3), complex)), TypeError,
      "x: expected an array of real numbers"),
     (lambda: ops.batch_norm_backward(None, _ones(2, 3)), TypeError, "grad_output"),
+    (lambda: ops.batch_norm_backward(_ones(2, 3), _ones(2, 3), batch_mean=_ones(3)),
+     ValueError, "batch_mean: give batch_mean and batch_var together"),
+    (lambda: ops.batch_norm_backward(_ones(2, 3), _ones(2, 3), _ones(3), _ones(3),
+                                     training=False, batch_mean=_ones(3), batch_var=_ones(3)),
+     ValueError, "batch_mean: the batch statistics are for training=True"),
+    (lambda: ops.batch_norm_backward(_ones(2, 3), _ones(2, 3), batch_mean=_ones(3),
+                                     batch_var=_ones(4)), ValueError,
+     r"batch_var: expected shape \(3,\)"),
 ])
 def test_bad_arguments_are_refused_by_name(call, error, match):
     with pytest.raises(error, match=match):

@@ -28,16 +28,20 @@ def _bias_flag(bias, channels):
 
 
 def batch_norm_backward(grad_output, x, running_mean=None, running_var=None, weight=None,
-                        bias=True, training=True, eps=1e-5, *, needs_input_grad=True):
+                        bias=True, training=True, eps=1e-5, *, needs_input_grad=True,
+                        batch_mean=None, batch_var=None):
     """The gradients of fastdl.ops.batch_norm(x, running_mean, running_var, weight, bias,
     training, eps=eps) (without its activation: take that one's gradient first with
     <activation>_backward) from grad_output, shaped like x [N, C, ...].
 
     Returns (grad_x like x or None when not needs_input_grad, grad_weight [C] or None when
     weight is None, grad_bias [C] or None when not bias). bias: whether the forward had one
-    (the forward's bias array counts as True; its values do not matter). Training takes the
-    batch's statistics from x itself (running_mean / running_var are not needed);
-    inference (training=False) needs running_mean and running_var."""
+    (the forward's bias array counts as True; its values do not matter).
+
+    Training takes the batch's statistics from x itself (running_mean / running_var are
+    not needed), or the forward's own as batch_mean / batch_var (the biased variance): that
+    saves a pass over x and allows a single value per channel (xhat is 0 there, as Keras
+    has it). Inference (training=False) needs running_mean and running_var."""
     x = v.float32_array(x, "x")
     if x.ndim < 2:
         raise ValueError(f"x: expected an array (N, C, ...) of at least 2 dimensions, got "
@@ -52,9 +56,17 @@ def batch_norm_backward(grad_output, x, running_mean=None, running_var=None, wei
     eps = _eps(eps)
     gamma = None if weight is None else _channel_vector32(weight, "weight", channels)
     stats = [None if value is None else _channel_vector(value, name, channels)
-             for value, name in ((running_mean, "running_mean"), (running_var, "running_var"))]
+             for value, name in ((running_mean, "running_mean"), (running_var, "running_var"),
+                                 (batch_mean, "batch_mean"), (batch_var, "batch_var"))]
     x3 = x.reshape(x.shape[0], channels, -1) if x.size else x.reshape(x.shape[0], channels, 0)
-    if training:
+    if (stats[2] is None) != (stats[3] is None):
+        raise ValueError("batch_mean: give batch_mean and batch_var together, or neither")
+    if stats[2] is not None and not training:
+        raise ValueError("batch_mean: the batch statistics are for training=True; inference "
+                         "normalises with running_mean and running_var")
+    if training and stats[2] is not None:
+        mean, var = stats[2], stats[3]
+    elif training:
         count = x3.shape[0] * x3.shape[2]
         if count <= 1:
             raise ValueError(f"x: training needs more than 1 value per channel, got shape "
@@ -64,7 +76,7 @@ def batch_norm_backward(grad_output, x, running_mean=None, running_var=None, wei
         if stats[0] is None or stats[1] is None:
             raise ValueError("running_mean: inference (training=False) needs running_mean "
                              "and running_var")
-        mean, var = stats
+        mean, var = stats[0], stats[1]
     inv_std = (1.0 / np.sqrt(var + eps)).astype(np.float32)
     needs_params = gamma is not None or has_bias
     dx, dgamma, dbeta = kernels.batch_norm_backward(
