@@ -161,3 +161,34 @@ def test_state_only_step_updates_and_reaches_predict():
         (h - mean) / np.sqrt(var + bn.epsilon) * bn.gamma.value + bn.beta.value, 0))
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, want, rtol=1e-5, atol=1e-6)
+
+
+def test_shared_bn_and_nested_model_match_keras():
+    """A BN shared by two branches (its statistics move once per use, one after the other,
+    as Keras' assigns do) and a BN inside a nested model."""
+    from keras_oracle import pair_model
+
+    def build(ns):
+        L = ns.layers
+        inner_in = ns.Input((5,))
+        h = L.Dense(5, use_bias=False, name="inner_dense")(inner_in)
+        h = L.BatchNormalization(momentum=0.7, name="inner_bn")(h)
+        inner = ns.Model(inner_in, L.Activation("tanh", name="inner_tanh")(h), name="inner")
+        a, b = ns.Input((5,), name="a"), ns.Input((5,), name="b")
+        shared = L.BatchNormalization(momentum=0.6, name="shared_bn")
+        ha = L.Activation("tanh")(shared(inner(a)))
+        hb = L.Activation("relu")(shared(b))
+        return ns.Model([a, b], [L.Dense(3, activation="softmax", name="out_a")(ha),
+                                 L.Dense(3, activation="softmax", name="out_b")(hb)])
+
+    k, f = pair_model(build)
+    rng = np.random.default_rng(7)
+    xa, xb = (rng.standard_normal((24, 5)).astype(np.float32) + 0.3 for _ in range(2))
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 24)]
+    for model, lib in ((k, keras), (f, fastdl)):
+        model.compile(optimizer=lib.optimizers.Adam(0.01), loss="categorical_crossentropy")
+    k.fit([xa, xb], [y, y[::-1]], batch_size=8, epochs=2, shuffle=False, verbose=0)
+    f.fit([xa, xb], [y, y[::-1]], batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert_weights(f, k, rtol=1e-4, what="shared/nested")
+    for got, want in zip(f.predict([xa, xb], verbose=0), k.predict([xa, xb], verbose=0)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
