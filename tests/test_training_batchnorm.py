@@ -192,3 +192,34 @@ def test_shared_bn_and_nested_model_match_keras():
     assert_weights(f, k, rtol=1e-4, what="shared/nested")
     for got, want in zip(f.predict([xa, xb], verbose=0), k.predict([xa, xb], verbose=0)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_frozen_base_model_runs_its_bn_in_inference_mode_as_keras():
+    """model.trainable = False freezes every layer inside (Keras 3): the base's BN keeps its
+    statistics and normalises with them while the head trains (transfer learning)."""
+    from keras_oracle import pair_model
+
+    def build(ns):
+        L = ns.layers
+        base_in = ns.Input((6,))
+        h = L.Dense(5, name="base_dense")(base_in)
+        base = ns.Model(base_in, L.Activation("relu")(L.BatchNormalization(
+            momentum=0.5, name="base_bn")(h)), name="base")
+        x = ns.Input((6,))
+        return ns.Model(x, L.Dense(3, activation="softmax", name="head")(base(x)))
+
+    k, f = pair_model(build)
+    for model in (k, f):
+        model.get_layer("base").trainable = False
+    x, y = data(dense_bn, 24, seed=8)
+    before = f.get_layer("base").get_weights()
+    for model, lib in ((k, keras), (f, fastdl)):
+        model.compile(optimizer=lib.optimizers.Adam(0.01), loss="categorical_crossentropy")
+    k.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    f.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert_weights(f, k, rtol=1e-4, what="frozen base")
+    for a, b in zip(f.get_layer("base").get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    assert all(not layer.trainable for layer in f.get_layer("base").layers)
+    f.get_layer("base").trainable = True  # unfreezing unfreezes every layer inside
+    assert all(layer.trainable for layer in f.get_layer("base").layers)
