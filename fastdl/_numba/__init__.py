@@ -11,7 +11,8 @@ except ImportError as exc:
 from fastdl import _python_backend
 
 from .activation import activation, activation_backward, softmax, softmax_backward
-from .batchnorm import batch_norm_apply, batch_norm_inference, batch_norm_statistics
+from .batchnorm import (batch_norm_apply, batch_norm_backward, batch_norm_inference,
+                        batch_norm_statistics)
 from .conv import col2im, conv, conv_backward, conv_transpose, im2col
 from .gemm import linear, linear_backward, matmul
 from .losses import (class_loss, class_loss_backward, pointwise_loss,

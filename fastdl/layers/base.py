@@ -288,6 +288,9 @@ class Layer:
     # computes its output and keeps what its gradient needs; _backward(dy, cache, grads)
     # -> dx returns the gradient for its input(s) and adds each weight's gradient to
     # `grads` (a Gradients). Layers without them refuse training, naming themselves.
+    # _update_state(cache) runs after the step's weight update, inside the same
+    # uninterruptible block: a layer with state that training moves (BatchNormalization's
+    # moving statistics) applies it there from its cache.
 
     def _train_forward(self, x, training):
         raise NotImplementedError(f"{self.name} ({self.class_name}): training through "
@@ -296,6 +299,11 @@ class Layer:
     def _backward(self, dy, cache, grads):
         raise NotImplementedError(f"{self.name} ({self.class_name}): training through "
                                   f"{self.class_name} layers is not supported yet")
+
+    def _update_state(self, cache):
+        """Applies the non-trainable state one training forward computed (its `cache`);
+        True if any weight changed (the caller then calls _weights_changed)."""
+        return False
 
     # ------------------------------------------------------------------ configs
 

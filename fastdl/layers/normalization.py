@@ -1,8 +1,10 @@
-"""BatchNormalization (Keras arguments and weights; inference: the moving statistics)."""
+"""BatchNormalization (Keras arguments and weights; inference: the moving statistics;
+training: the batch's statistics, the moving ones updated after the step)."""
 import numpy as np
 
 from fastdl import _validate as v
 from fastdl import initializers, ops
+from fastdl._backend import kernels
 from fastdl.layers import layout as L
 from fastdl.layers.base import Layer
 from fastdl.layers.core import _initializer_name
@@ -11,7 +13,14 @@ from fastdl.layers.core import _initializer_name
 class BatchNormalization(Layer):
     """(x - moving_mean) / sqrt(moving_variance + epsilon) * gamma + beta along `axis`.
     Weights in Keras order: gamma (if scale), beta (if center), moving_mean,
-    moving_variance. (Training updates, with momentum, come with fit.)"""
+    moving_variance.
+
+    Training (Keras 3): a trainable layer normalises with the batch's mean and biased
+    variance and, once the step's weights are updated, moves its statistics towards them:
+    moving = moving * momentum + batch * (1 - momentum) (the biased variance, as Keras).
+    A frozen layer (trainable=False) runs in inference mode: the moving statistics
+    normalise, nothing updates, and its gradient is dy * gamma / sqrt(moving_variance + eps).
+    """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
@@ -85,6 +94,66 @@ class BatchNormalization(Layer):
         shape = tuple(-1 if a == axis else 1 for a in range(x.ndim))
         y = x * scale.reshape(shape) + shift.reshape(shape)
         return np.ascontiguousarray(y, dtype=np.float32), layout
+
+    # ------------------------------------------------------------------ training
+
+    def _channels_view(self, x):
+        """x (Keras layout) as [outer, channels, inner] around the feature axis: a view,
+        [rows, channels, 1] for the last axis (the kernels' rows layout)."""
+        axis = self.axis % x.ndim
+        outer = int(np.prod(x.shape[:axis]))
+        return np.ascontiguousarray(x, dtype=np.float32).reshape(
+            outer, x.shape[axis], int(np.prod(x.shape[axis + 1:])))
+
+    def _train_forward(self, x, training):
+        x3 = self._channels_view(x)
+        batch_mode = bool(training) and self.trainable
+        if batch_mode:
+            mean, var = kernels.batch_norm_statistics(x3)
+        else:
+            mean, var = self.moving_mean.value, self.moving_variance.value
+        gamma = None if self.gamma is None else self.gamma.value
+        beta = None if self.beta is None else self.beta.value
+        if x3.shape[2] == 1:  # channels last: per-channel vectors broadcast along rows
+            scale = 1.0 / np.sqrt(var.astype(np.float64) + self.epsilon)
+            if gamma is not None:
+                scale = scale * gamma
+            shift = -mean * scale + (0.0 if beta is None else beta)
+            y = x3 * scale.astype(np.float32)[:, None] + shift.astype(np.float32)[:, None]
+        else:  # the kernels' normalisation with these statistics
+            y = ops.batch_norm(x3, mean, var, gamma, beta, eps=self.epsilon)
+        return y.reshape(x.shape).astype(np.float32, copy=False), (x3, batch_mode, mean, var)
+
+    def _backward(self, dy, cache, grads):
+        x3, batch_mode, mean, var = cache
+        gamma = None if self.gamma is None else self.gamma.value
+        train_params = self.trainable
+        if batch_mode:
+            dx, dg, db = ops.batch_norm_backward(
+                dy.reshape(x3.shape), x3, weight=gamma, bias=self.beta is not None,
+                eps=self.epsilon, batch_mean=mean, batch_var=var)
+        else:
+            dx, dg, db = ops.batch_norm_backward(
+                dy.reshape(x3.shape), x3, mean, var, gamma,
+                bias=train_params and self.beta is not None, training=False,
+                eps=self.epsilon)
+        if train_params and dg is not None:
+            grads.add(self.gamma, dg)
+        if train_params and db is not None:
+            grads.add(self.beta, db)
+        return dx.reshape(dy.shape)
+
+    def _update_state(self, cache):
+        """After the step's weight update: the moving statistics move towards the batch's
+        (Keras' rule, in float64). A shared layer's uses apply one after another."""
+        _, batch_mode, mean, var = cache
+        if not batch_mode:
+            return False
+        m = self.momentum
+        for weight, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
+            moved = weight.value.astype(np.float64) * m + batch * (1.0 - m)
+            weight.value = moved.astype(np.float32)
+        return True
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,

@@ -83,3 +83,12 @@ def backward(tape, douts, grads, input_grads=True):
         else:
             _add(dvals, step.inputs, dx)
     return [dvals[s] for s in program.input_slots]
+
+
+def update_state(tape):
+    """Each step's layer applies the state its training forward computed (in step order,
+    so a shared layer's uses apply one after another); True if any weight changed."""
+    changed = False
+    for step, cache in zip(tape.program.steps, tape.caches):
+        changed = step.layer._update_state(cache) or changed
+    return changed

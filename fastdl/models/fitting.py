@@ -244,6 +244,9 @@ class TrainingMixin:
         dxs = backprop.backward(tape, douts, grads)
         return dxs if self._several_inputs else dxs[0]
 
+    def _update_state(self, tape):
+        return backprop.update_state(tape)
+
 
 def _verbose(verbose):
     if verbose == "auto":

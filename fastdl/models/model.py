@@ -79,6 +79,20 @@ class Model(TrainingMixin, Layer):
     # ------------------------------------------------------------------ weights
 
     @property
+    def trainable(self):
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value):
+        """Setting it sets every layer's, as Keras 3 does: a frozen model's
+        BatchNormalization layers then run in inference mode while an outer model trains,
+        and unfreezing it unfreezes them all. (The constructor's value is the model's own.)"""
+        self._trainable = v.flag(value, "trainable")
+        if "_graph" in self.__dict__ or "_layers" in self.__dict__:
+            for layer in self.layers:
+                layer.trainable = self._trainable
+
+    @property
     def weights(self):
         """Every weight, layer by layer in the order of `layers` (a shared one once)."""
         seen, out = set(), []

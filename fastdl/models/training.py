@@ -207,9 +207,11 @@ def train_step(model, compiled, xs, ys, sws):
     grads = Gradients()
     backprop.backward(tape, douts, grads, input_grads=False)
     pairs = [(grads.get(w), w) for w in model.trainable_weights if grads.get(w) is not None]
-    if pairs:
-        with _interrupts_deferred():  # Ctrl-C: after the whole update, never half of it
+    with _interrupts_deferred():  # Ctrl-C: after the whole update, never half of it
+        if pairs:
             compiled.optimizer.apply_gradients(pairs)
+        # Then the state the forward computed (BatchNormalization's moving statistics).
+        if backprop.update_state(tape) or pairs:
             model._weights_changed()  # every layer repacks its plans
     return total, parts, y_preds
 

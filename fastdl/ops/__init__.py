@@ -12,6 +12,7 @@ from fastdl.ops.activation import (dropout, elu, elu_backward, hard_swish, hard_
                                    silu_backward, softmax, softmax_backward, swish,
                                    swish_backward, tanh, tanh_backward)
 from fastdl.ops.batchnorm import batch_norm, fold_batch_norm
+from fastdl.ops.batchnorm_backward import batch_norm_backward
 from fastdl.ops.conv import Conv1dPlan, Conv2dPlan, Conv3dPlan, conv1d, conv2d, conv3d
 from fastdl.ops.conv_backward import (conv1d_backward, conv2d_backward, conv3d_backward,
                                       conv_transpose1d_backward, conv_transpose2d_backward,
@@ -46,6 +47,7 @@ __all__ += ["elu_backward", "hard_swish_backward", "leaky_relu_backward", "linea
 __all__ += ["binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
             "cross_entropy_backward", "l1_loss_backward", "mse_loss_backward",
             "nll_loss_backward"]
+__all__ += ["batch_norm_backward"]
 __all__ += ["conv1d_backward", "conv2d_backward", "conv3d_backward", "conv_transpose1d_backward",
             "conv_transpose2d_backward", "conv_transpose3d_backward"]
 __all__ += ["GRUPlan", "LSTMPlan", "gru", "gru_cell", "lstm", "lstm_cell"]

@@ -1,5 +1,6 @@
-// Batch norm: the variant table (from variants.inc) and the drivers, parallel over
-// (image, channel) planes / channels. ISA-neutral (baseline flags).
+// Batch norm: the variant table (from variants.inc) and the forward's drivers, parallel
+// over (image, channel) planes / channels (the gradient's: batchnorm_backward.cc).
+// ISA-neutral (baseline flags).
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -10,8 +11,12 @@
 #include "fastdl/threadpool.h"
 #include "fastdl/variants.h"
 
-#define FDL_BATCHNORM_VARIANT(sfx, isa) \
-  std::remove_pointer_t<fdl::BatchNormPlaneFn> fdl_f32_batchnorm__##sfx;
+#define FDL_BATCHNORM_VARIANT(sfx, isa)                                            \
+  std::remove_pointer_t<fdl::BatchNormPlaneFn> fdl_f32_batchnorm__##sfx;            \
+  std::remove_pointer_t<fdl::BatchNormPlaneSumsFn> fdl_f32_batchnorm_sums__##sfx;   \
+  std::remove_pointer_t<fdl::BatchNormPlaneGradFn> fdl_f32_batchnorm_grad__##sfx;   \
+  std::remove_pointer_t<fdl::BatchNormRowSumsFn> fdl_f32_batchnorm_sums_rows__##sfx; \
+  std::remove_pointer_t<fdl::BatchNormRowGradFn> fdl_f32_batchnorm_grad_rows__##sfx;
 #include "variants.inc"
 #undef FDL_BATCHNORM_VARIANT
 
@@ -19,8 +24,10 @@ namespace fdl {
 
 const std::vector<BatchNormVariant>& batchnorm_variants() {
   static const std::vector<BatchNormVariant> table = {
-#define FDL_BATCHNORM_VARIANT(sfx, isa) \
-  {"fdl_f32_batchnorm__" #sfx, Isa::isa, &fdl_f32_batchnorm__##sfx},
+#define FDL_BATCHNORM_VARIANT(sfx, isa)                                                \
+  {"fdl_f32_batchnorm__" #sfx, Isa::isa, &fdl_f32_batchnorm__##sfx,                     \
+   &fdl_f32_batchnorm_sums__##sfx, &fdl_f32_batchnorm_grad__##sfx,                      \
+   &fdl_f32_batchnorm_sums_rows__##sfx, &fdl_f32_batchnorm_grad_rows__##sfx},
 #include "variants.inc"
 #undef FDL_BATCHNORM_VARIANT
   };
