@@ -164,3 +164,21 @@ def test_functional_two_outputs_shared_layer_and_nested_model_match_keras():
     assert sorted(fh.history) == sorted(kh.history)
     for key in kh.history:
         np.testing.assert_allclose(fh.history[key], kh.history[key], rtol=1e-4, err_msg=key)
+
+
+def test_weighted_metrics_match_keras():
+    k, f = pair(mlp("tanh", "softmax", 3))
+    x, labels = data(30, (6,), 3, seed=11)
+    sw = np.random.default_rng(12).uniform(0.1, 2.0, 30).astype(np.float32)
+    for model, lib in ((k, keras), (f, fastdl)):
+        model.compile(optimizer=lib.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"], weighted_metrics=["accuracy"])
+    kw = dict(batch_size=8, epochs=2, shuffle=False, verbose=0,
+              validation_data=(x[:12], labels[:12], sw[:12]))
+    kh = k.fit(x, labels, sample_weight=sw, **kw)
+    fh = f.fit(x, labels, sample_weight=sw, **kw)
+    assert sorted(fh.history) == sorted(kh.history)
+    assert "weighted_accuracy" in fh.history and "val_weighted_accuracy" in fh.history
+    for key in kh.history:
+        np.testing.assert_allclose(fh.history[key], kh.history[key], rtol=1e-4, err_msg=key)
+

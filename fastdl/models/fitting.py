@@ -20,14 +20,12 @@ class TrainingMixin:
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
                 jit_compile="auto", auto_scale_loss=True):
         """Sets the optimizer (a name or an Optimizer), the loss (a Keras name or a Loss;
-        a list or dict by output name for several outputs), loss_weights and metrics (a
-        list, or per output). run_eagerly, steps_per_execution, jit_compile and
-        auto_scale_loss are accepted for Keras compatibility and change nothing;
-        weighted_metrics is not supported."""
-        if weighted_metrics is not None:
-            raise NotImplementedError("weighted_metrics: not supported by fastdl yet "
-                                      "(metrics take fit's sample_weight already)")
-        self._compiled = training.Compiled(self, optimizer, loss, loss_weights, metrics)
+        a list or dict by output name for several outputs), loss_weights, metrics (a
+        list, or per output; unweighted) and weighted_metrics (the same forms; fed fit's
+        sample and class weights). run_eagerly, steps_per_execution, jit_compile and
+        auto_scale_loss are accepted for Keras compatibility and change nothing."""
+        self._compiled = training.Compiled(self, optimizer, loss, loss_weights, metrics,
+                                           weighted_metrics)
         self.optimizer = self._compiled.optimizer
         self.loss = loss
 

@@ -28,7 +28,7 @@ class Compiled:
     """What compile() fixed: the optimizer, one loss (or None) and loss weight per output,
     the metrics per output, and the output steps whose activation fuses with their loss."""
 
-    def __init__(self, model, optimizer, loss, loss_weights, metrics):
+    def __init__(self, model, optimizer, loss, loss_weights, metrics, weighted_metrics=None):
         self.optimizer = optimizers.get(optimizer)
         names = model._output_names()
         self.output_names = names
@@ -40,9 +40,16 @@ class Compiled:
                               lambda w: v.real(w, "loss_weights"))
         self.loss_weights = [1.0 if w is None else w for w in weights]
         # Checked now; 'accuracy' is resolved on the first batch (it depends on shapes).
-        self.metric_specs = [[metrics_module.get(spec) for spec in specs]
-                             for specs in _metric_specs(metrics, names)]
-        self.metrics = None
+        # Per output: (metric, weighted) pairs, compile's metrics (unweighted, as in Keras)
+        # then weighted_metrics (fed fit's sample weights).
+        self.metric_specs = [
+            [(metrics_module.get(spec), False) for spec in plain] +
+            [(metrics_module.get(spec), True) for spec in weighted]
+            for plain, weighted in zip(_metric_specs(metrics, names, "metrics"),
+                                       _metric_specs(weighted_metrics, names,
+                                                     "weighted_metrics"))]
+        self.metrics = None   # per output: the metric objects, once resolved
+        self.weighted = None  # per output: whether each takes the sample weights
         self._fused = (None, None)
 
     def fused_steps(self, model):
@@ -56,22 +63,28 @@ class Compiled:
     def resolve_metrics(self, ys, y_preds):
         if self.metrics is not None:
             return
-        self.metrics = []
+        self.metrics, self.weighted = [], []
         for specs, loss, y, p in zip(self.metric_specs, self.losses, ys, y_preds):
             out = []
-            for m in specs:
+            for m, _ in specs:
                 if isinstance(m, metrics_module.AutoAccuracy):  # by shapes, as Keras 3
                     m = m.resolve(np.shape(y), np.shape(p), getattr(loss, "name", None))
                 out.append(m)
             self.metrics.append(out)
+            self.weighted.append([weighted for _, weighted in specs])
 
     def metric_names(self):
         """Log names of the metrics, Keras' way: bare for one output, else prefixed by the
-        output's name."""
+        output's name; a weighted metric named as an unweighted one of its output gets
+        'weighted_' in front."""
         several = len(self.output_names) > 1
         names = []
-        for out_name, ms in zip(self.output_names, self.metrics or []):
-            names += [f"{out_name}_{m.name}" if several else m.name for m in ms]
+        for out_name, ms, flags in zip(self.output_names, self.metrics or [],
+                                       self.weighted or []):
+            plain = {m.name for m, w in zip(ms, flags) if not w}
+            for m, w in zip(ms, flags):
+                name = f"weighted_{m.name}" if w and m.name in plain else m.name
+                names.append(f"{out_name}_{name}" if several else name)
         return names
 
     def reset_metrics(self):
@@ -98,21 +111,21 @@ def _per_output(value, names, what, convert):
     return [convert(value)] * len(names)
 
 
-def _metric_specs(metrics, names):
+def _metric_specs(metrics, names, what):
     if metrics is None:
         return [[] for _ in names]
     if isinstance(metrics, dict):
         unknown = sorted(set(metrics) - set(names))
         if unknown:
-            raise ValueError(f"metrics: unknown output name(s) {unknown}; the outputs are "
+            raise ValueError(f"{what}: unknown output name(s) {unknown}; the outputs are "
                              f"{names}")
         return [_listed(metrics.get(n)) for n in names]
     if not isinstance(metrics, (list, tuple)):
-        raise TypeError(f"metrics: expected a list (or a dict by output name), got "
+        raise TypeError(f"{what}: expected a list (or a dict by output name), got "
                         f"{type(metrics).__name__}")
     if len(names) > 1 and metrics and all(isinstance(m, (list, tuple)) for m in metrics):
         if len(metrics) != len(names):
-            raise ValueError(f"metrics: expected one list per output ({len(names)}), got "
+            raise ValueError(f"{what}: expected one list per output ({len(names)}), got "
                              f"{len(metrics)}")
         return [list(m) for m in metrics]
     return [list(metrics) for _ in names]
@@ -269,19 +282,19 @@ class Tracker:
             if p is not None:
                 self.parts[i] += p * batch
         self.compiled.resolve_metrics(ys, y_preds)
-        for ms, y, p in zip(self.compiled.metrics, ys, y_preds):
-            for m in ms:  # compile's metrics are unweighted in Keras (weighted_metrics are)
-                m.update_state(y, p)
+        for ms, flags, y, p, sw in zip(self.compiled.metrics, self.compiled.weighted, ys,
+                                       y_preds, sws):
+            for m, weighted in zip(ms, flags):
+                m.update_state(y, p, sample_weight=sw if weighted else None)
 
     def logs(self, prefix=""):
         c = self.compiled
         logs = {}
+        flat = [m for ms in c.metrics or [] for m in ms]
+        for name, m in zip(c.metric_names(), flat):
+            result = np.asarray(m.result())  # a list for Precision(thresholds=[...])
+            logs[prefix + name] = float(result) if result.ndim == 0 else result
         several = len(c.output_names) > 1
-        for name, ms in zip(c.output_names, c.metrics or [[] for _ in c.output_names]):
-            for m in ms:
-                result = np.asarray(m.result())  # a list for Precision(thresholds=[...])
-                logs[prefix + (f"{name}_{m.name}" if several else m.name)] = (
-                    float(result) if result.ndim == 0 else result)
         logs[prefix + "loss"] = self.total / self.count if self.count else 0.0
         if several:
             for name, part, loss in zip(c.output_names, self.parts, c.losses):
