@@ -195,10 +195,10 @@ def _avg_pool_backward_planes(dy, kernel, stride, padding, count_include_pad, di
 def max_pool_backward(dy, indices, input_spatial_shape):
     """The gradient of max pooling: dx [N, C, *input_spatial_shape] (see the reference)."""
     spatial = tuple(int(n) for n in input_spatial_shape)
-    rows = dy.shape[0] * dy.shape[1]
+    rows, out = dy.shape[0] * dy.shape[1], math.prod(dy.shape[2:])
     dx = np.zeros((rows, math.prod(spatial)), dtype=np.float32)
-    flat_indices = indices.reshape(rows, -1)
-    bad = _max_pool_backward_planes(dy.reshape(rows, -1), flat_indices, dx)
+    flat_indices = indices.reshape(rows, out)
+    bad = _max_pool_backward_planes(dy.reshape(rows, out), flat_indices, dx)
     if bad >= 0:
         raise index_error(flat_indices.reshape(-1)[bad], spatial)
     return dx.reshape(dy.shape[:2] + spatial)

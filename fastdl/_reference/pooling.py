@@ -119,10 +119,10 @@ def max_pool_backward(dy, indices, input_spatial_shape):
     outside = (indices < 0) | (indices >= plane)
     if outside.any():
         raise index_error(indices[outside][0], spatial)
-    rows = dy.shape[0] * dy.shape[1]
+    rows, out = dy.shape[0] * dy.shape[1], math.prod(dy.shape[2:])
     dx = np.zeros((rows, plane))
-    np.add.at(dx, (np.arange(rows)[:, None], indices.reshape(rows, -1)),
-              dy.reshape(rows, -1).astype(np.float64))
+    np.add.at(dx, (np.arange(rows)[:, None], indices.reshape(rows, out)),
+              dy.reshape(rows, out).astype(np.float64))
     return to_float32(dx.reshape(dy.shape[:2] + spatial))
 
 
