@@ -21,7 +21,7 @@ FUNCTIONS = (
     "batch_norm_apply", "batch_norm_inference", "batch_norm_statistics", "batch_norm_backward",
     "conv", "conv_backward", "conv_transpose", "im2col", "col2im",
     "linear", "linear_backward", "matmul",
-    "max_pool", "avg_pool",
+    "max_pool", "avg_pool", "max_pool_backward", "avg_pool_backward",
     "class_loss", "pointwise_loss", "soft_target_loss",
     "class_loss_backward", "pointwise_loss_backward", "soft_target_loss_backward",
     "rnn_layer",

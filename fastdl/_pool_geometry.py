@@ -1,5 +1,5 @@
 """Pooling geometry shared by the backends and fastdl.ops: how many windows fit along an
-axis, with PyTorch's rules."""
+axis, with PyTorch's rules; and the error for a max pooling index outside its plane."""
 
 
 def output_size(size, kernel, stride, padding, dilation, ceil_mode):
@@ -11,3 +11,13 @@ def output_size(size, kernel, stride, padding, dilation, ceil_mode):
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
     return out
+
+
+def index_error(value, spatial):
+    """The ValueError every backend raises for a max pooling index `value` outside an input
+    plane of shape `spatial` (fastdl._C's binding words it the same)."""
+    plane = 1
+    for n in spatial:
+        plane *= n
+    return ValueError(f"indices: expected flat positions in [0, {plane}) of an input plane "
+                      f"{tuple(spatial)}, got {value}")

@@ -1,29 +1,39 @@
-"""Numba max and average pooling (PyTorch semantics) over 1, 2 or 3 spatial axes.
+"""Numba max and average pooling (PyTorch semantics) over 1, 2 or 3 spatial axes, and
+their gradients.
 
 Same contract as fastdl._reference.pooling. Every plane is pooled as a 3-D one (leading
-axes of size 1), window by window in PyTorch's scan order, like the C++ reference kernel.
+axes of size 1), window by window in PyTorch's scan order, like the C++ reference kernel;
+the gradients go back through the same windows.
 """
 import math
 
 import numba
 import numpy as np
 
-from fastdl._pool_geometry import output_size
+from fastdl._pool_geometry import index_error, output_size
 
 
-def _as_3d(x, kernel_size, stride, padding, dilation, ceil_mode):
-    """x as planes [N*C, D, H, W]; the geometry as 3-tuples (the leading axes: kernel 1,
-    stride 1, no padding, dilation 1); and the output's spatial shape."""
+def _geometry_3d(spatial, kernel_size, stride, padding, dilation, ceil_mode):
+    """The geometry as 3-tuples (the leading axes: kernel 1, stride 1, no padding, dilation
+    1): kernel, stride, padding, dilation, the input's and the output's spatial shapes."""
     lead = 3 - len(kernel_size)
-    planes = x.reshape((x.shape[0] * x.shape[1],) + (1,) * lead + x.shape[2:])
 
     def three(values, fill):
         return (fill,) * lead + tuple(int(v) for v in values)
 
-    out = tuple(output_size(*g, ceil_mode) for g in zip(x.shape[2:], kernel_size, stride,
-                                                          padding, dilation))
-    return (planes, three(kernel_size, 1), three(stride, 1), three(padding, 0),
-            three(dilation, 1), three(out, 1))
+    out = tuple(output_size(*g, ceil_mode) for g in zip(spatial, kernel_size, stride, padding,
+                                                          dilation))
+    return (three(kernel_size, 1), three(stride, 1), three(padding, 0), three(dilation, 1),
+            three(spatial, 1), three(out, 1))
+
+
+def _as_3d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """x as planes [N*C, D, H, W]; the geometry as 3-tuples (_geometry_3d) but the input's
+    shape."""
+    kernel, stride3, padding3, dilation3, in3, out3 = _geometry_3d(
+        x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
+    planes = x.reshape((x.shape[0] * x.shape[1],) + in3)
+    return planes, kernel, stride3, padding3, dilation3, out3
 
 
 @numba.njit(cache=True, nogil=True)
@@ -131,3 +141,77 @@ def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divi
     _avg_pool_planes(planes, kernel, stride3, padding3, bool(count_include_pad),
                      float(divisor_override or 0), y)
     return y.reshape(x.shape[:2] + out3[3 - len(kernel_size):])
+
+
+@numba.njit(cache=True, nogil=True)
+def _max_pool_backward_planes(dy, indices, dx):
+    """dx [P, plane] += dy [P, O] at indices [P, O]; returns -1, or the flat position in
+    indices of the first index outside the plane (dx then holds a partial sum)."""
+    plane = dx.shape[1]
+    for p in range(dy.shape[0]):
+        for o in range(dy.shape[1]):
+            i = indices[p, o]
+            if i < 0 or i >= plane:
+                return p * dy.shape[1] + o
+            dx[p, i] += dy[p, o]
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _avg_pool_backward_planes(dy, kernel, stride, padding, count_include_pad, divisor_override,
+                              dx):
+    """dx[p, d, h, w]: the sum over the windows reading input (d, h, w) of their gradient
+    dy over their divisor (dx zeroed first)."""
+    planes, depth, height, width = dx.shape
+    div_d = _axis_divisors(depth, dy.shape[1], kernel[0], stride[0], padding[0],
+                           count_include_pad)
+    div_h = _axis_divisors(height, dy.shape[2], kernel[1], stride[1], padding[1],
+                           count_include_pad)
+    div_w = _axis_divisors(width, dy.shape[3], kernel[2], stride[2], padding[2],
+                           count_include_pad)
+    dx[:] = 0.0
+    for p in range(planes):
+        for od in range(dy.shape[1]):
+            for oh in range(dy.shape[2]):
+                for ow in range(dy.shape[3]):
+                    divisor = divisor_override
+                    if divisor == 0:
+                        divisor = div_d[od] * div_h[oh] * div_w[ow]
+                    share = dy[p, od, oh, ow] / divisor
+                    for kd in range(kernel[0]):
+                        d = od * stride[0] - padding[0] + kd
+                        if d < 0 or d >= depth:
+                            continue
+                        for kh in range(kernel[1]):
+                            h = oh * stride[1] - padding[1] + kh
+                            if h < 0 or h >= height:
+                                continue
+                            for kw in range(kernel[2]):
+                                w = ow * stride[2] - padding[2] + kw
+                                if 0 <= w < width:
+                                    dx[p, d, h, w] += share
+
+
+def max_pool_backward(dy, indices, input_spatial_shape):
+    """The gradient of max pooling: dx [N, C, *input_spatial_shape] (see the reference)."""
+    spatial = tuple(int(n) for n in input_spatial_shape)
+    rows, out = dy.shape[0] * dy.shape[1], math.prod(dy.shape[2:])
+    dx = np.zeros((rows, math.prod(spatial)), dtype=np.float32)
+    flat_indices = indices.reshape(rows, out)
+    bad = _max_pool_backward_planes(dy.reshape(rows, out), flat_indices, dx)
+    if bad >= 0:
+        raise index_error(flat_indices.reshape(-1)[bad], spatial)
+    return dx.reshape(dy.shape[:2] + spatial)
+
+
+def avg_pool_backward(dy, input_spatial_shape, kernel_size, stride, padding, ceil_mode,
+                      count_include_pad, divisor_override):
+    """The gradient of avg_pool: dx [N, C, *input_spatial_shape] (see the reference)."""
+    ones = (1,) * len(kernel_size)
+    kernel, stride3, padding3, _, in3, out3 = _geometry_3d(
+        tuple(input_spatial_shape), kernel_size, stride, padding, ones, ceil_mode)
+    rows = dy.shape[0] * dy.shape[1]
+    dx = np.empty((rows,) + in3, dtype=np.float32)
+    _avg_pool_backward_planes(dy.reshape((rows,) + out3), kernel, stride3, padding3,
+                              bool(count_include_pad), float(divisor_override or 0), dx)
+    return dx.reshape(dy.shape[:2] + tuple(int(n) for n in input_spatial_shape))

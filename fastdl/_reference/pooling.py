@@ -1,40 +1,53 @@
-"""Reference max and average pooling: PyTorch semantics over 1, 2 or 3 spatial axes,
-float64 inside.
+"""Reference max and average pooling and their gradients: PyTorch semantics over 1, 2 or
+3 spatial axes, float64 inside.
 
 x is [N, C, *spatial]; kernel_size, stride, padding and dilation are tuples with one entry
 per spatial axis. Every window is gathered whole ([N, C, *out, taps], taps in PyTorch's
-scan order) and reduced, so the rules read as they are stated.
+scan order) and reduced, so the rules read as they are stated; the gradients scatter back
+through the same windows' tap indices (np.add.at).
 """
 import itertools
+import math
 
 import numpy as np
 
-from fastdl._pool_geometry import output_size
+from fastdl._pool_geometry import index_error, output_size
 
 from .activation import to_float32
+
+
+def _tap_slices(spatial, kernel_size, stride, padding, dilation, ceil_mode):
+    """(widths, slices): the padding (before, after) per axis that every window fits in
+    (`padding` before; after, as far as the last window reaches: ceil_mode may run past the
+    padding), and per tap in PyTorch's scan order the slices of the padded input that tap
+    reads across all windows."""
+    out = tuple(output_size(*g, ceil_mode) for g in zip(spatial, kernel_size, stride, padding,
+                                                          dilation))
+    after = [max(0, (o - 1) * s + (k - 1) * d + 1 - n - p)
+             for n, o, k, s, p, d in zip(spatial, out, kernel_size, stride, padding, dilation)]
+    slices = [tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
+                    for t, d, s, o in zip(tap, dilation, stride, out))
+              for tap in itertools.product(*(range(k) for k in kernel_size))]
+    return list(zip(padding, after)), slices
+
+
+def _window_index(spatial, kernel_size, stride, padding, dilation, ceil_mode):
+    """index [*out, T]: the flat index in the input plane of every window's T taps (-1 in
+    the padding)."""
+    widths, slices = _tap_slices(spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    flat = np.pad(np.arange(math.prod(spatial)).reshape(spatial), widths, constant_values=-1)
+    return np.stack([flat[window] for window in slices], axis=-1)
 
 
 def _windows(x, fill, kernel_size, stride, padding, dilation, ceil_mode):
     """(taps, index): taps [N, C, *out, T] holds every window's T taps as float64 (`fill`
     outside the input), index [*out, T] the flat index of each tap in its input plane
     (-1 outside)."""
-    spatial = x.shape[2:]
-    out = tuple(output_size(*g, ceil_mode) for g in zip(spatial, kernel_size, stride, padding,
-                                                          dilation))
-    # Pad before by `padding`, after as far as the last window reaches (ceil_mode may run
-    # past the padding).
-    after = [max(0, (o - 1) * s + (k - 1) * d + 1 - n - p)
-             for n, o, k, s, p, d in zip(spatial, out, kernel_size, stride, padding, dilation)]
-    widths = list(zip(padding, after))
+    geometry = (x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
+    widths, slices = _tap_slices(*geometry)
     padded = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + widths, constant_values=fill)
-    flat = np.pad(np.arange(int(np.prod(spatial))).reshape(spatial), widths, constant_values=-1)
-    taps, index = [], []
-    for tap in itertools.product(*(range(k) for k in kernel_size)):
-        window = tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
-                       for t, d, s, o in zip(tap, dilation, stride, out))
-        taps.append(padded[(Ellipsis,) + window])
-        index.append(flat[window])
-    return np.stack(taps, axis=-1), np.stack(index, axis=-1)
+    taps = np.stack([padded[(Ellipsis,) + window] for window in slices], axis=-1)
+    return taps, _window_index(*geometry)
 
 
 def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
@@ -94,3 +107,41 @@ def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divi
         return to_float32(sums / divisor_override)
     return to_float32(sums / _divisors(x.shape[2:], sums.shape[2:], kernel_size, stride, padding,
                                        count_include_pad))
+
+
+def max_pool_backward(dy, indices, input_spatial_shape):
+    """The gradient of max pooling: dx [N, C, *input_spatial_shape], zero but where
+    max_pool's indices (int64, the shape of dy [N, C, *out]) point, which gets the sum of
+    the gradients of the windows whose maximum it is. ValueError naming `indices` if one
+    lies outside its input plane."""
+    spatial = tuple(input_spatial_shape)
+    plane = math.prod(spatial)
+    outside = (indices < 0) | (indices >= plane)
+    if outside.any():
+        raise index_error(indices[outside][0], spatial)
+    rows, out = dy.shape[0] * dy.shape[1], math.prod(dy.shape[2:])
+    dx = np.zeros((rows, plane))
+    np.add.at(dx, (np.arange(rows)[:, None], indices.reshape(rows, out)),
+              dy.reshape(rows, out).astype(np.float64))
+    return to_float32(dx.reshape(dy.shape[:2] + spatial))
+
+
+def avg_pool_backward(dy, input_spatial_shape, kernel_size, stride, padding, ceil_mode,
+                      count_include_pad, divisor_override):
+    """The gradient of avg_pool (same geometry arguments) from dy [N, C, *out]: dx [N, C,
+    *input_spatial_shape], where each window's gradient, divided as avg_pool divides its
+    sum, is added to each of its input taps."""
+    spatial = tuple(input_spatial_shape)
+    index = _window_index(spatial, kernel_size, stride, padding, (1,) * len(spatial),
+                          ceil_mode)
+    if divisor_override is not None:
+        divisor = divisor_override
+    else:
+        divisor = _divisors(spatial, index.shape[:-1], kernel_size, stride, padding,
+                            count_include_pad)
+    share = dy.astype(np.float64) / divisor
+    taps = np.broadcast_to(share[..., None], share.shape + index.shape[-1:])
+    inside = index >= 0
+    dx = np.zeros(dy.shape[:2] + (math.prod(spatial),))
+    np.add.at(dx, (slice(None), slice(None), index[inside]), taps[..., inside])
+    return to_float32(dx.reshape(dy.shape[:2] + spatial))

@@ -1,6 +1,7 @@
 """Pooling layers: MaxPooling1D/2D/3D, AveragePooling1D/2D/3D (padding 'valid' or 'same'),
 GlobalAveragePooling1D/2D/3D, GlobalMaxPooling1D/2D/3D (keepdims). Computed channels-first
-on fastdl.ops' pooling kernels.
+on fastdl.ops' pooling kernels; they train (no weights: the gradient passes to the input
+through fastdl.ops' pooling gradients, with the forward's padding rules).
 
 Keras' 'same' may pad one more after than before (TensorFlow's rule), which PyTorch-style
 symmetric pooling cannot express: such inputs are padded explicitly (-inf for max) and
@@ -24,6 +25,20 @@ from fastdl.layers.core import data_format_arg
 
 _MAX = {1: ops.max_pool1d, 2: ops.max_pool2d, 3: ops.max_pool3d}
 _AVG = {1: ops.avg_pool1d, 2: ops.avg_pool2d, 3: ops.avg_pool3d}
+_MAX_BACKWARD = {1: ops.max_pool1d_backward, 2: ops.max_pool2d_backward,
+                 3: ops.max_pool3d_backward}
+_AVG_BACKWARD = {1: ops.avg_pool1d_backward, 2: ops.avg_pool2d_backward,
+                 3: ops.avg_pool3d_backward}
+
+
+def _to_maps(layer, x):
+    """A Keras-layout array of `layer`'s data_format as the kernels take it: (N, C, *S)."""
+    return L.maps(x, L.KERAS, layer.data_format)[0]
+
+
+def _from_maps(layer, y):
+    """(N, C, *S) maps back in `layer`'s Keras layout."""
+    return L.to_keras(y, L.CF if layer.data_format == "channels_last" else L.KERAS)
 
 
 def _padding_arg(padding, rank):
@@ -105,26 +120,80 @@ class _Pooling(Layer):
         pads = self._pads(x.shape[2:])
         k, st = self.pool_size, self.strides
         if self.kind == "max":
-            x = np.pad(x, [(0, 0), (0, 0)] + list(pads), constant_values=-np.inf)
-            return _MAX[self.rank](x, k, st), out_layout
-        # Window sums over the zero-padded input, divided by the taps each counts.
-        padded = [(0, 0), (0, 0)] + list(pads)
-        sums = _AVG[self.rank](np.pad(x, padded), k, st, divisor_override=1)
+            return _MAX[self.rank](self._padded(x, pads), k, st), out_layout
+        sums = _AVG[self.rank](self._padded(x, pads), k, st, divisor_override=1)
+        return np.ascontiguousarray(sums / self._counts(x.shape, pads), np.float32), out_layout
+
+    def _kernel_padding(self, pads):
+        """The padding the kernels apply themselves (the same amount on both sides, at most
+        half the window; -inf for max, as Keras and PyTorch) for `pads` ((before, after) per
+        axis), or None: the input is padded here instead (_padded)."""
+        if not all(a == b and a <= k // 2 for (a, b), k in zip(pads, self.pool_size)):
+            return None
+        return tuple(a for a, _ in pads)
+
+    def _padded(self, x, pads):
+        """Channels-first x padded explicitly: -inf for max, zeros for the window sums of
+        average pooling (divided by _counts)."""
+        fill = -np.inf if self.kind == "max" else 0.0
+        return np.pad(x, [(0, 0), (0, 0)] + list(pads), constant_values=fill)
+
+    def _counts(self, shape, pads):
+        """Average pooling's divisor per window of an explicitly padded input of `shape`:
+        the input values it covers (Keras), or every tap with count_include_pad."""
+        k, st = self.pool_size, self.strides
         if self.count_include_pad:
-            return np.ascontiguousarray(sums / math.prod(k), np.float32), out_layout
-        ones = np.pad(np.ones((1, 1) + x.shape[2:], np.float32), padded)
-        counts = _AVG[self.rank](ones, k, st, divisor_override=1)
-        return np.ascontiguousarray(sums / counts, dtype=np.float32), out_layout
+            return np.float32(math.prod(k))
+        ones = np.pad(np.ones((1, 1) + tuple(shape[2:]), np.float32),
+                      [(0, 0), (0, 0)] + list(pads))
+        return _AVG[self.rank](ones, k, st, divisor_override=1)
 
     def _new_plan(self, shape):
-        """A PoolPlan for channels-first inputs of `shape` where the kernels can pad (the
-        same amount on both sides, at most half the window; -inf for max, as Keras and
-        PyTorch), else False (padded here instead)."""
-        pads = self._pads(shape[2:])
-        if not all(a == b and a <= k // 2 for (a, b), k in zip(pads, self.pool_size)):
+        """A PoolPlan for channels-first inputs of `shape` where the kernels can pad, else
+        False (padded here instead)."""
+        padding = self._kernel_padding(self._pads(shape[2:]))
+        if padding is None:
             return False
-        return ops.PoolPlan(self.kind, shape, self.pool_size, self.strides,
-                            tuple(a for a, _ in pads), self.count_include_pad)
+        return ops.PoolPlan(self.kind, shape, self.pool_size, self.strides, padding,
+                            self.count_include_pad)
+
+    # ------------------------------------------------------------------ training
+    #
+    # On Keras-layout arrays, computed channels-first with the padding rules of _forward.
+    # The cache: (the max's indices or the explicit average's divisors, the shape pooled,
+    # the kernels' padding, the explicit padding to crop off the gradient or None).
+
+    def _train_forward(self, x, training):
+        maps = _to_maps(self, x)
+        pads = self._pads(maps.shape[2:])
+        padding = self._kernel_padding(pads)
+        crop = None if padding is not None else pads  # padded here, pooled without padding
+        pooled = maps if crop is None else self._padded(maps, pads)
+        k, st = self.pool_size, self.strides
+        if self.kind == "max":
+            y, extra = _MAX[self.rank](pooled, k, st, padding or 0, return_indices=True)
+        elif crop is None:
+            y = _AVG[self.rank](pooled, k, st, padding, count_include_pad=self.count_include_pad)
+            extra = None
+        else:
+            extra = self._counts(maps.shape, pads)
+            y = np.ascontiguousarray(_AVG[self.rank](pooled, k, st, divisor_override=1) / extra,
+                                     np.float32)
+        return _from_maps(self, y), (extra, pooled.shape, padding or 0, crop)
+
+    def _backward(self, dy, cache, grads):
+        extra, shape, padding, crop = cache
+        dy, k, st = _to_maps(self, dy), self.pool_size, self.strides
+        if self.kind == "max":
+            dx = _MAX_BACKWARD[self.rank](dy, extra, shape)
+        elif crop is None:
+            dx = _AVG_BACKWARD[self.rank](dy, shape, k, st, padding,
+                                          count_include_pad=self.count_include_pad)
+        else:
+            dx = _AVG_BACKWARD[self.rank](dy / extra, shape, k, st, divisor_override=1)
+        if crop is not None:  # the explicit padding's gradient goes nowhere
+            dx = dx[(Ellipsis,) + tuple(slice(a, n - b) for (a, b), n in zip(crop, shape[2:]))]
+        return _from_maps(self, np.ascontiguousarray(dx))
 
     def get_config(self):
         config = {**super().get_config(), "pool_size": self.pool_size,
@@ -164,6 +233,30 @@ class _Global(Layer):
         if self.keepdims:
             return y, map_layout
         return y.reshape(y.shape[:2]), L.KERAS
+
+    # Training on Keras-layout arrays; the cache: (the max's indices or None, the maps'
+    # channels-first shape). The maximum of a plane takes its whole gradient (the first
+    # one: fastdl.ops and PyTorch's max pooling; Keras' torch backend shares it among ties).
+
+    def _train_forward(self, x, training):
+        maps = _to_maps(self, x)
+        if self.kind == "avg":
+            y, indices = ops.global_avg_pool(maps), None
+        else:
+            y, indices = ops.global_max_pool(maps, return_indices=True)
+        cache = (indices, maps.shape)
+        if self.keepdims:
+            return _from_maps(self, y), cache
+        return y.reshape(y.shape[:2]), cache
+
+    def _backward(self, dy, cache, grads):
+        indices, shape = cache
+        dy = dy.reshape(shape[:2] + (1,) * self.rank)  # (N, C) or Keras' (N, 1.., C): no copy
+        if self.kind == "avg":
+            dx = ops.global_avg_pool_backward(dy, shape)
+        else:
+            dx = ops.global_max_pool_backward(dy, indices, shape)
+        return _from_maps(self, dx)
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format,

@@ -27,8 +27,12 @@ from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_backwa
                                binary_cross_entropy_with_logits_backward, cross_entropy,
                                cross_entropy_backward, l1_loss, l1_loss_backward, mse_loss,
                                mse_loss_backward, nll_loss, nll_loss_backward)
-from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool,
-                                global_max_pool, max_pool1d, max_pool2d, max_pool3d)
+from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool1d_backward, avg_pool2d,
+                                avg_pool2d_backward, avg_pool3d, avg_pool3d_backward,
+                                global_avg_pool, global_avg_pool_backward, global_max_pool,
+                                global_max_pool_backward, max_pool1d, max_pool1d_backward,
+                                max_pool2d, max_pool2d_backward, max_pool3d,
+                                max_pool3d_backward)
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
 
 __all__ = ["Conv1dPlan", "Conv2dPlan", "Conv3dPlan", "LinearPlan", "batch_norm", "col2im",
@@ -44,6 +48,9 @@ __all__ += ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_e
 __all__ += ["elu_backward", "hard_swish_backward", "leaky_relu_backward", "linear_backward",
             "log_softmax_backward", "relu6_backward", "relu_backward", "sigmoid_backward",
             "silu_backward", "softmax_backward", "swish_backward", "tanh_backward"]
+__all__ += ["avg_pool1d_backward", "avg_pool2d_backward", "avg_pool3d_backward",
+            "global_avg_pool_backward", "global_max_pool_backward", "max_pool1d_backward",
+            "max_pool2d_backward", "max_pool3d_backward"]
 __all__ += ["binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
             "cross_entropy_backward", "l1_loss_backward", "mse_loss_backward",
             "nll_loss_backward"]

@@ -1,11 +1,13 @@
 """Pooling with torch.nn.functional semantics: max_pool1d/2d/3d, avg_pool1d/2d/3d on
-[N, C, *spatial] (or unbatched [C, *spatial]) arrays, and global average / max pooling.
+[N, C, *spatial] (or unbatched [C, *spatial]) arrays, and global average / max pooling;
+and their gradients (<op>_backward).
 
 Geometry arguments are an int or a sequence of one int or one per spatial axis, as in
 PyTorch; stride=None (or an empty sequence) means stride = kernel_size.
 """
 import math
 import numbers
+import types
 
 import numpy as np
 
@@ -50,8 +52,9 @@ def _input(x, dims):
     return (x if batched else x[None]), batched
 
 
-def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode):
-    """The validated (kernel_size, stride, padding, dilation, ceil_mode) for x."""
+def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode, name="x"):
+    """The validated (kernel_size, stride, padding, dilation, ceil_mode) for x (anything with
+    x's .shape, called `name` in the errors)."""
     kernel_size = _ints(kernel_size, "kernel_size", dims, 1)
     if stride is None or (type(stride) in (tuple, list) and not stride):
         stride = kernel_size
@@ -67,10 +70,10 @@ def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode):
                              f"(as PyTorch), got {padding}")
         out.append(output_size(size, k, s, p, d, ceil_mode))
     if min(out) < 1:
-        raise ValueError(f"x: spatial size {x.shape[2:]} is too small for kernel_size "
+        raise ValueError(f"{name}: spatial size {x.shape[2:]} is too small for kernel_size "
                          f"{kernel_size} (padding {padding}, dilation {dilation}): the output "
                          f"would be {tuple(out)}")
-    v.output_size(x.shape[:2] + tuple(out), "x")
+    v.output_size(x.shape[:2] + tuple(out), name)
     return kernel_size, stride, padding, dilation, ceil_mode
 
 
@@ -84,13 +87,14 @@ def _max_pool(dims, x, kernel_size, stride, padding, dilation, ceil_mode, return
     return tuple(a[0] for a in out) if return_indices else out[0]
 
 
-def _avg_pool(dims, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-              divisor_override):
-    x, batched = _input(x, dims)
+def _avg_geometry(x, dims, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                  divisor_override, name="x"):
+    """The validated (kernel_size, stride, padding, ceil_mode, count_include_pad,
+    divisor_override) of average pooling for x (as _geometry)."""
     kernel_size, stride, padding, _, ceil_mode = _geometry(x, dims, kernel_size, stride, padding,
-                                                           1, ceil_mode)
+                                                           1, ceil_mode, name)
     if dims == 3 and any(n < k for n, k in zip(x.shape[2:], kernel_size)):
-        raise ValueError(f"x: spatial size {x.shape[2:]} is smaller than kernel_size "
+        raise ValueError(f"{name}: spatial size {x.shape[2:]} is smaller than kernel_size "
                          f"{kernel_size} (PyTorch's avg_pool3d refuses that whatever the "
                          f"padding)")
     count_include_pad = v.flag(count_include_pad, "count_include_pad")
@@ -98,8 +102,14 @@ def _avg_pool(dims, x, kernel_size, stride, padding, ceil_mode, count_include_pa
         divisor_override = v.integer(divisor_override, "divisor_override")
         if divisor_override == 0:
             raise ValueError("divisor_override: expected a non-zero int, got 0")
-    y = kernels.avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                         divisor_override)
+    return kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+
+
+def _avg_pool(dims, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    x, batched = _input(x, dims)
+    y = kernels.avg_pool(x, *_avg_geometry(x, dims, kernel_size, stride, padding, ceil_mode,
+                                           count_include_pad, divisor_override))
     return y if batched else y[0]
 
 
@@ -169,11 +179,171 @@ def global_avg_pool(x):
     return kernels.avg_pool(rows, rows.shape[2:], (1,), (0,), False, True, None).reshape(shape)
 
 
-def global_max_pool(x):
+def global_max_pool(x, return_indices=False):
     """The max over all spatial axes of x [N, C, *spatial] (NaN propagates), keeping them
-    as size 1 like torch's adaptive_max_pool to 1: float32 [N, C, 1, ...]."""
+    as size 1 like torch's adaptive_max_pool to 1: float32 [N, C, 1, ...]; with
+    return_indices also int64 indices [N, C, 1, ...], the flat position of each plane's
+    first maximum (its last NaN) as max_pool*d gives it (for global_max_pool_backward)."""
     rows, shape = _global_input(x)
-    return kernels.max_pool(rows, rows.shape[2:], (1,), (0,), (1,), False, False).reshape(shape)
+    return_indices = v.flag(return_indices, "return_indices")
+    out = kernels.max_pool(rows, rows.shape[2:], (1,), (0,), (1,), False, return_indices)
+    if return_indices:
+        return out[0].reshape(shape), out[1].reshape(shape)
+    return out.reshape(shape)
+
+
+# ---------------------------------------------------------------- gradients
+#
+# Each <op>_backward(grad_output, ...) returns the gradient for the forward's input, a new
+# float32 array of input_shape (the forward input's shape, batched or unbatched as
+# grad_output is), as PyTorch's autograd computes it: max pooling sends each output's
+# gradient to the input its index names (the first maximum of its window: ties are not
+# shared), average pooling spreads it over its window's input taps divided as the forward
+# divided the sum.
+
+
+def _gradient(grad_output, dims):
+    """(grad_output as [N, C, *out] C-contiguous float32, whether it came batched)."""
+    dy = v.float32_array(grad_output, "grad_output", (dims + 1, dims + 2),
+                         f"{dims + 1}-D or {dims + 2}-D array ([N,] C, {_AXES[dims]}), the "
+                         f"gradient of the pooling's output")
+    batched = dy.ndim == dims + 2
+    return (dy if batched else dy[None]), batched
+
+
+def _input_shape(input_shape, dy, batched, dims):
+    """The forward input's shape (as given: batched like grad_output) as a batched tuple,
+    its batch and channel sizes those of dy [N, C, *out]."""
+    want = f"the pooling input's shape ([N,] C, {_AXES[dims]}) with grad_output's [N,] C"
+    try:
+        items = tuple(input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape: expected {want}, got {input_shape!r}") from None
+    shape = tuple(v.integer(n, "input_shape", 0) for n in items)
+    if not batched:
+        shape = (1,) + shape
+    if len(shape) != dims + 2 or shape[:2] != dy.shape[:2] or 0 in shape[1:]:
+        raise ValueError(f"input_shape: expected {want} {dy.shape[int(not batched):2]}, got "
+                         f"{tuple(items)}")
+    return v.output_size(shape, "input_shape")
+
+
+def _indices(indices, shape):
+    """Max pooling's indices (an integer array of `shape`, grad_output's as given) as a
+    C-contiguous int64 array."""
+    arr = None if indices is None else np.asarray(indices)
+    if arr is None or arr.dtype.kind not in "iu":
+        got = "None" if arr is None else f"dtype {arr.dtype}"
+        raise TypeError(f"indices: expected an integer array (the indices the forward "
+                        f"returned), got {got}")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"indices: expected grad_output's shape {tuple(shape)}, got "
+                         f"{arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _max_pool_backward(dims, grad_output, indices, input_shape):
+    dy, batched = _gradient(grad_output, dims)
+    indices = _indices(indices, dy.shape if batched else dy.shape[1:]).reshape(dy.shape)
+    shape = _input_shape(input_shape, dy, batched, dims)
+    dx = kernels.max_pool_backward(dy, indices, shape[2:])
+    return dx if batched else dx[0]
+
+
+def _avg_pool_backward(dims, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+                       count_include_pad, divisor_override):
+    dy, batched = _gradient(grad_output, dims)
+    shape = _input_shape(input_shape, dy, batched, dims)
+    geometry = _avg_geometry(types.SimpleNamespace(shape=shape), dims, kernel_size, stride,
+                             padding, ceil_mode, count_include_pad, divisor_override,
+                             "input_shape")
+    kernel_size, stride, padding, ceil_mode = geometry[:4]
+    out = shape[:2] + tuple(output_size(n, k, s, p, 1, ceil_mode)
+                            for n, k, s, p in zip(shape[2:], kernel_size, stride, padding))
+    if dy.shape != out:
+        lead = 0 if batched else 1
+        raise ValueError(f"grad_output: expected shape {out[lead:]} (the output of "
+                         f"avg_pool{dims}d on input_shape {shape[lead:]}), got "
+                         f"{dy.shape[lead:]}")
+    dx = kernels.avg_pool_backward(dy, shape[2:], *geometry)
+    return dx if batched else dx[0]
+
+
+def max_pool1d_backward(grad_output, indices, input_shape):
+    """The gradient of max_pool1d for its input: grad_output [N, C, OL] (or [C, OL]), the
+    int64 indices max_pool1d(..., return_indices=True) returned (same shape), input_shape
+    the forward input's shape -> float32 of input_shape: zero but at the indices, which get
+    the sum of the gradients sent there. An index outside its row raises ValueError."""
+    return _max_pool_backward(1, grad_output, indices, input_shape)
+
+
+def max_pool2d_backward(grad_output, indices, input_shape):
+    """The gradient of max_pool2d for its input (as max_pool1d_backward): grad_output
+    [N, C, OH, OW] or [C, OH, OW], its indices, input_shape [N, C, H, W] or [C, H, W]."""
+    return _max_pool_backward(2, grad_output, indices, input_shape)
+
+
+def max_pool3d_backward(grad_output, indices, input_shape):
+    """The gradient of max_pool3d for its input (as max_pool1d_backward): grad_output
+    [N, C, OD, OH, OW] or [C, OD, OH, OW], its indices, input_shape [N, C, D, H, W] or
+    [C, D, H, W]."""
+    return _max_pool_backward(3, grad_output, indices, input_shape)
+
+
+def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """The gradient of avg_pool1d (the same geometry arguments) for its input: grad_output
+    [N, C, OL] or [C, OL] -> float32 of input_shape ([N, C, L] or [C, L]): each window's
+    gradient divided as the forward divided its sum, added to each of its input taps."""
+    return _avg_pool_backward(1, grad_output, input_shape, kernel_size, stride, padding,
+                              ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """The gradient of avg_pool2d for its input (as avg_pool1d_backward): grad_output
+    [N, C, OH, OW] or [C, OH, OW], input_shape [N, C, H, W] or [C, H, W]."""
+    return _avg_pool_backward(2, grad_output, input_shape, kernel_size, stride, padding,
+                              ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool3d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """The gradient of avg_pool3d for its input (as avg_pool1d_backward): grad_output
+    [N, C, OD, OH, OW] or [C, OD, OH, OW], input_shape [N, C, D, H, W] or [C, D, H, W]."""
+    return _avg_pool_backward(3, grad_output, input_shape, kernel_size, stride, padding,
+                              ceil_mode, count_include_pad, divisor_override)
+
+
+def _global_gradient(grad_output, input_shape):
+    """(grad_output as rows [N, C, 1], the input shape as a tuple): grad_output is the
+    global pool's output [N, C, 1, ...] for an input of input_shape [N, C, *spatial]."""
+    dy = v.float32_array(grad_output, "grad_output", (3, 4, 5),
+                         "3-D to 5-D array (N, C, 1, ...), the global pool's output gradient")
+    dims = dy.ndim - 2
+    shape = _input_shape(input_shape, dy, True, dims)
+    if dy.shape[2:] != (1,) * dims:
+        raise ValueError(f"grad_output: expected shape {shape[:2] + (1,) * dims} (the global "
+                         f"pool's output for input_shape {shape}), got {dy.shape}")
+    return dy.reshape(dy.shape[:2] + (1,)), shape
+
+
+def global_avg_pool_backward(grad_output, input_shape):
+    """The gradient of global_avg_pool for its input: grad_output [N, C, 1, ...] -> float32
+    of input_shape [N, C, *spatial], each plane filled with its gradient over its size."""
+    rows, shape = _global_gradient(grad_output, input_shape)
+    plane = math.prod(shape[2:])
+    return kernels.avg_pool_backward(rows, (plane,), (plane,), (1,), (0,), False, True,
+                                     None).reshape(shape)
+
+
+def global_max_pool_backward(grad_output, indices, input_shape):
+    """The gradient of global_max_pool for its input: grad_output [N, C, 1, ...], the indices
+    global_max_pool(..., return_indices=True) returned -> float32 of input_shape, each
+    plane's gradient at its maximum (the first one: ties are not shared) and zero elsewhere."""
+    rows, shape = _global_gradient(grad_output, input_shape)
+    ones = shape[:2] + (1,) * (len(shape) - 2)  # the output's shape: a window per plane
+    return kernels.max_pool_backward(rows.reshape(ones), _indices(indices, ones), shape[2:])
 
 
 class PoolPlan:

@@ -1,8 +1,12 @@
-// Bindings for pooling (fdl::pool): max_pool / avg_pool over 1, 2 or 3 spatial axes, and
-// variants("pool"). Arguments were validated by fastdl/ops/pooling.py.
+// Bindings for pooling (fdl::pool): max_pool / avg_pool over 1, 2 or 3 spatial axes, their
+// gradients max_pool_backward / avg_pool_backward, and variants("pool"). Arguments were
+// validated by fastdl/ops/pooling.py; what would make a kernel read or write out of bounds
+// on a direct call (a gradient of the wrong shape, an index outside its plane) still raises.
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "bindings.h"
@@ -57,6 +61,62 @@ py::object run(const FloatArray& x, const fdl::PoolParams& p, bool return_indice
   return std::move(y);
 }
 
+// The shape [N, C, *spatial] of an array of planes like `like` ([N, C, ...]).
+std::vector<py::ssize_t> planes_shape(const FloatArray& like, const Sizes& spatial) {
+  std::vector<py::ssize_t> shape = {like.shape(0), like.shape(1)};
+  for (std::size_t n : spatial) shape.push_back(static_cast<py::ssize_t>(n));
+  return shape;
+}
+
+std::string shape_str(const std::vector<py::ssize_t>& shape) {
+  std::ostringstream s;
+  s << "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << (shape.size() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+std::vector<py::ssize_t> shape_of(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// ValueError unless dy is [N, C, *spatial] with 1 to 3 spatial axes, as many as `spatial`.
+void check_planes(const FloatArray& dy, const Sizes& spatial) {
+  if (dy.ndim() < 3 || dy.ndim() > 5 || spatial.size() != static_cast<std::size_t>(dy.ndim() - 2))
+    throw py::value_error("dy: expected [N, C, *spatial] with as many spatial axes as "
+                          "input_spatial_shape (1 to 3), got shape " + shape_str(shape_of(dy)));
+}
+
+using IndexArray = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+FloatArray max_pool_backward(const FloatArray& dy, const IndexArray& indices,
+                             const Sizes& spatial) {
+  check_planes(dy, spatial);
+  if (shape_of(indices) != shape_of(dy))
+    throw py::value_error("indices: expected the shape of dy " + shape_str(shape_of(dy)) +
+                          ", got " + shape_str(shape_of(indices)));
+  FloatArray dx(planes_shape(dy, spatial));
+  const std::size_t planes = static_cast<std::size_t>(dy.shape(0) * dy.shape(1));
+  std::size_t in_plane = 1, out_plane = 1;
+  for (std::size_t n : spatial) in_plane *= n;
+  for (int a = 2; a < dy.ndim(); ++a) out_plane *= static_cast<std::size_t>(dy.shape(a));
+  std::size_t skipped;
+  {
+    py::gil_scoped_release release;
+    skipped = fdl::max_pool_backward(planes, in_plane, out_plane, dy.data(), indices.data(),
+                                     dx.mutable_data());
+  }
+  if (skipped) {  // name the first one, as fastdl's other backends do
+    const std::int64_t* i = indices.data();
+    while (*i >= 0 && static_cast<std::size_t>(*i) < in_plane) ++i;
+    const std::vector<py::ssize_t> plane(spatial.begin(), spatial.end());
+    throw py::value_error("indices: expected flat positions in [0, " + std::to_string(in_plane) +
+                          ") of an input plane " + shape_str(plane) + ", got " +
+                          std::to_string(*i));
+  }
+  return dx;
+}
+
 }  // namespace
 
 void bind_pooling(py::module_& m) {
@@ -88,4 +148,44 @@ void bind_pooling(py::module_& m) {
         py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
         py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"),
         py::arg("variant") = py::none(), "Average pooling of x [N, C, *spatial].");
+
+  m.def("max_pool_backward", &max_pool_backward, py::arg("dy"), py::arg("indices"),
+        py::arg("input_spatial_shape"),
+        "The gradient of max pooling: dx [N, C, *input_spatial_shape] = 0, then dy added at "
+        "max_pool's int64 indices (the shape of dy), plane by plane.");
+  m.def("avg_pool_backward",
+        [](const FloatArray& dy, const Sizes& input_spatial_shape, const Sizes& kernel_size,
+           const Sizes& stride, const Sizes& padding, bool ceil_mode, bool count_include_pad,
+           const py::object& divisor_override, const py::object& variant) {
+          check_planes(dy, input_spatial_shape);
+          const std::size_t dims = input_spatial_shape.size();
+          if (kernel_size.size() != dims || stride.size() != dims || padding.size() != dims)
+            throw py::value_error("kernel_size, stride, padding: expected one entry per "
+                                  "spatial axis");
+          const fdl::PoolVariant& v = pick_pool(variant);
+          FloatArray dx(planes_shape(dy, input_spatial_shape));
+          auto p = geometry(fdl::PoolKind::kAvg, dx, kernel_size, stride, padding,
+                            Sizes(kernel_size.size(), 1), ceil_mode);
+          p.count_include_pad = count_include_pad;
+          if (!divisor_override.is_none())
+            p.divisor_override = divisor_override.cast<std::int64_t>();
+          std::vector<py::ssize_t> out = {dy.shape(0), dy.shape(1)};
+          for (int a = 3 - static_cast<int>(input_spatial_shape.size()); a < 3; ++a)
+            out.push_back(static_cast<py::ssize_t>(p.out_size(a)));
+          if (out != shape_of(dy))
+            throw py::value_error("dy: expected the pooling's output shape " + shape_str(out) +
+                                  ", got " + shape_str(shape_of(dy)));
+          {
+            py::gil_scoped_release release;
+            fdl::avg_pool_backward(p, static_cast<std::size_t>(dy.shape(0) * dy.shape(1)),
+                                   dy.data(), dx.mutable_data(), &v);
+          }
+          return dx;
+        },
+        py::arg("dy"), py::arg("input_spatial_shape"), py::arg("kernel_size"),
+        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+        py::arg("count_include_pad"), py::arg("divisor_override"),
+        py::arg("variant") = py::none(),
+        "The gradient of average pooling: dy [N, C, *out] -> dx [N, C, *input_spatial_shape], "
+        "each output's gradient over its divisor added to its window's input taps.");
 }

@@ -1,5 +1,5 @@
 // Max and average pooling over 1, 2 or 3 spatial axes (PyTorch semantics, NCHW-style
-// planes), and global pooling as the special case kernel = input size.
+// planes), and global pooling as the special case kernel = input size; and their gradients.
 //
 // A *plane* is one (image, channel) pair: a dense [D][H][W] block. 1-D pooling is the 3-D
 // case with D = H = 1 (kernel 1, stride 1, no padding on those axes); 2-D has D = 1.
@@ -22,6 +22,15 @@
 // Variants (src/pooling/variants.inc): fdl_f32_pool__ref, the specification, and one per
 // ISA built from src/pooling/pool-plane.inc, vectorised along the output width. Indices
 // are computed by the reference kernel for every variant (a scalar argmax).
+//
+// Gradients (PyTorch's):
+//   avg: dx[i] = the sum over the windows o whose in-bounds taps include input position i
+//        of dy[o] / divisor(o), the forward's divisor. One per variant (avg_backward).
+//   max: dx = 0, then dx[indices[o]] += dy[o] for every output o of the plane, with the
+//        indices max pooling returned. It needs no geometry, only the plane sizes, and is
+//        one scalar kernel for every ISA: a scatter to data-dependent addresses that
+//        collide wherever windows overlap (AVX-512's scatter would need conflict detection
+//        and gains nothing on the memory-bound loop).
 #pragma once
 
 #include <cstddef>
@@ -62,10 +71,16 @@ struct PoolParams {
 using PoolFn = void (*)(const PoolParams& p, std::size_t planes, const float* x, float* y,
                         std::int64_t* indices);
 
+// The gradient of average pooling (p.kind == kAvg) over `planes` planes: dy
+// [planes][OD][OH][OW] -> dx [planes][D][H][W], overwritten.
+using AvgPoolBackwardFn = void (*)(const PoolParams& p, std::size_t planes, const float* dy,
+                                   float* dx);
+
 struct PoolVariant {
   const char* name;  // fdl_f32_pool__<isa>
   Isa isa;
   PoolFn fn;
+  AvgPoolBackwardFn avg_backward;  // fdl_f32_avg_pool_backward__<isa>
 };
 
 // Every variant compiled into this build, best first (including ones this CPU cannot run).
@@ -79,5 +94,18 @@ const PoolVariant* pool_find(const char* name);
 // `variant` defaults to pool_best().
 void pool(const PoolParams& p, std::size_t planes, const float* x, float* y,
           std::int64_t* indices = nullptr, const PoolVariant* variant = nullptr);
+
+// The gradient of average pooling (AvgPoolBackwardFn) on the thread pool, planes split
+// across threads. `variant` defaults to pool_best().
+void avg_pool_backward(const PoolParams& p, std::size_t planes, const float* dy, float* dx,
+                       const PoolVariant* variant = nullptr);
+
+// The gradient of max pooling over `planes` planes of in_plane inputs and out_plane outputs
+// (dy and indices [planes][out_plane], dx [planes][in_plane], overwritten), on the thread
+// pool: dx = 0, then dx[plane][indices[plane][o]] += dy[plane][o]. An index outside
+// [0, in_plane) is skipped, its gradient dropped; returns how many were (callers refuse
+// such indices, so a bad one never writes out of bounds).
+std::size_t max_pool_backward(std::size_t planes, std::size_t in_plane, std::size_t out_plane,
+                              const float* dy, const std::int64_t* indices, float* dx);
 
 }  // namespace fdl

@@ -19,3 +19,8 @@ void fdl_f32_pool__avx512(const fdl::PoolParams& p, std::size_t planes, const fl
                           float* y, std::int64_t* indices) {
   pool_any(p, planes, x, y, indices);
 }
+
+void fdl_f32_avg_pool_backward__avx512(const fdl::PoolParams& p, std::size_t planes,
+                                       const float* dy, float* dx) {
+  avg_pool_backward_any(p, planes, dy, dx);
+}

@@ -1,6 +1,9 @@
-// The reference pooling kernel: every window read tap by tap, the specification the other
-// variants are tested against. Never optimised. Also fdl_f32_pool_argmax__ref, the index
-// pass the SIMD variants run after their vector max pooling (see pool-plane.inc).
+// The reference pooling kernels: every window read tap by tap, the specification the other
+// variants are tested against, and average pooling's gradient spread the same way. Never
+// optimised. Also fdl_f32_pool_argmax__ref, the index pass the SIMD variants run after
+// their vector max pooling (see pool-plane.inc), and max pooling's gradient, the scatter
+// every variant shares.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -23,13 +26,43 @@ struct Geometry {
     in_plane = in[0] * in[1] * in[2];
     out_plane = out[0] * out[1] * out[2];
   }
+
+  // Calls f(flat input index) for every in-bounds tap of the window at output position
+  // pos (od, oh, ow), in PyTorch's scan order.
+  template <class F>
+  void visit_taps(const sidx pos[3], F f) const {
+    sidx start[3];
+    for (int a = 0; a < 3; ++a) start[a] = pos[a] * s[a] - pad[a];
+    for (sidx kd = 0; kd < k[0]; ++kd) {
+      const sidx id = start[0] + kd * dil[0];
+      if (id < 0 || id >= in[0]) continue;
+      for (sidx kh = 0; kh < k[1]; ++kh) {
+        const sidx ih = start[1] + kh * dil[1];
+        if (ih < 0 || ih >= in[1]) continue;
+        for (sidx kw = 0; kw < k[2]; ++kw) {
+          const sidx iw = start[2] + kw * dil[2];
+          if (iw < 0 || iw >= in[2]) continue;
+          f((id * in[1] + ih) * in[2] + iw);
+        }
+      }
+    }
+  }
 };
+
+// Average pooling's divisor for the window at output position pos (see fastdl/pool.h).
+double avg_divisor(const fdl::PoolParams& p, const sidx pos[3]) {
+  if (p.divisor_override) return static_cast<double>(p.divisor_override);
+  double divisor = 1.0;
+  for (int a = 0; a < 3; ++a)
+    divisor *= static_cast<double>(p.divisor_taps(a, static_cast<std::size_t>(pos[a])));
+  return divisor;
+}
 }  // namespace
 
 void fdl_f32_pool__ref(const fdl::PoolParams& p, std::size_t planes, const float* x, float* y,
                        std::int64_t* indices) {
   const Geometry geo(p);
-  const sidx *in = geo.in, *out = geo.out, *k = geo.k, *s = geo.s, *pad = geo.pad, *dil = geo.dil;
+  const sidx *in = geo.in, *out = geo.out, *s = geo.s, *pad = geo.pad, *dil = geo.dil;
   const sidx in_plane = geo.in_plane, out_plane = geo.out_plane;
   const bool is_max = p.kind == fdl::PoolKind::kMax;
   for (std::size_t plane = 0; plane < planes; ++plane) {
@@ -39,41 +72,25 @@ void fdl_f32_pool__ref(const fdl::PoolParams& p, std::size_t planes, const float
       for (sidx oh = 0; oh < out[1]; ++oh)
         for (sidx ow = 0; ow < out[2]; ++ow, ++o) {
           const sidx pos[3] = {od, oh, ow};
-          sidx start[3], first[3];  // first: the first in-bounds tap per axis
+          sidx first[3];  // the first tap past the left padding per axis
           for (int a = 0; a < 3; ++a) {
-            start[a] = pos[a] * s[a] - pad[a];
-            first[a] = start[a];
+            first[a] = pos[a] * s[a] - pad[a];
             while (first[a] < 0) first[a] += dil[a];
           }
           float best = -std::numeric_limits<float>::infinity();
           sidx best_index = (first[0] * in[1] + first[1]) * in[2] + first[2];
           double sum = 0.0;
-          for (sidx kd = 0; kd < k[0]; ++kd) {
-            const sidx id = start[0] + kd * dil[0];
-            if (id < 0 || id >= in[0]) continue;
-            for (sidx kh = 0; kh < k[1]; ++kh) {
-              const sidx ih = start[1] + kh * dil[1];
-              if (ih < 0 || ih >= in[1]) continue;
-              for (sidx kw = 0; kw < k[2]; ++kw) {
-                const sidx iw = start[2] + kw * dil[2];
-                if (iw < 0 || iw >= in[2]) continue;
-                const sidx index = (id * in[1] + ih) * in[2] + iw;
-                const float v = xp[index];
-                if (v > best || std::isnan(v)) best = v, best_index = index;
-                sum += v;
-              }
-            }
-          }
+          geo.visit_taps(pos, [&](sidx index) {
+            const float v = xp[index];
+            if (v > best || std::isnan(v)) best = v, best_index = index;
+            sum += v;
+          });
           if (is_max) {
             y[o] = best;
             if (indices) indices[o] = best_index;
             continue;
           }
-          double divisor = static_cast<double>(p.divisor_override);
-          if (!p.divisor_override)
-            divisor = static_cast<double>(p.divisor_taps(0, od) * p.divisor_taps(1, oh) *
-                                          p.divisor_taps(2, ow));
-          y[o] = static_cast<float>(sum / divisor);
+          y[o] = static_cast<float>(sum / avg_divisor(p, pos));
         }
   }
 }
@@ -133,4 +150,44 @@ void fdl_f32_pool_argmax__ref(const fdl::PoolParams& p, std::size_t planes, cons
       }
     }
   }
+}
+
+void fdl_f32_avg_pool_backward__ref(const fdl::PoolParams& p, std::size_t planes,
+                                    const float* dy, float* dx) {
+  const Geometry geo(p);
+  const sidx* out = geo.out;
+  std::vector<double> sums(static_cast<std::size_t>(geo.in_plane));
+  for (std::size_t plane = 0; plane < planes; ++plane) {
+    std::fill(sums.begin(), sums.end(), 0.0);
+    sidx o = static_cast<sidx>(plane) * geo.out_plane;
+    for (sidx od = 0; od < out[0]; ++od)
+      for (sidx oh = 0; oh < out[1]; ++oh)
+        for (sidx ow = 0; ow < out[2]; ++ow, ++o) {
+          const sidx pos[3] = {od, oh, ow};
+          const double share = dy[o] / avg_divisor(p, pos);
+          geo.visit_taps(pos, [&](sidx index) { sums[index] += share; });
+        }
+    float* dxp = dx + static_cast<sidx>(plane) * geo.in_plane;
+    for (sidx i = 0; i < geo.in_plane; ++i) dxp[i] = static_cast<float>(sums[i]);
+  }
+}
+
+std::size_t fdl_f32_max_pool_backward__ref(std::size_t planes, std::size_t in_plane,
+                                           std::size_t out_plane, const float* dy,
+                                           const std::int64_t* indices, float* dx) {
+  std::fill(dx, dx + planes * in_plane, 0.0f);
+  std::size_t skipped = 0;
+  for (std::size_t plane = 0; plane < planes; ++plane) {
+    float* dxp = dx + plane * in_plane;
+    for (std::size_t o = 0; o < out_plane; ++o) {
+      const std::int64_t i = indices[plane * out_plane + o];
+      // One unsigned comparison refuses negative indices too.
+      if (static_cast<std::uint64_t>(i) >= in_plane) {
+        ++skipped;
+        continue;
+      }
+      dxp[i] += dy[plane * out_plane + o];
+    }
+  }
+  return skipped;
 }

@@ -1,5 +1,5 @@
-// Pooling: output sizes, divisors, the variant table and the threaded driver. ISA-neutral
-// (built with baseline flags); the kernels are in pool-<isa>.cc.
+// Pooling: output sizes, divisors, the variant table and the threaded drivers (forward and
+// gradients). ISA-neutral (built with baseline flags); the kernels are in pool-<isa>.cc.
 #include <algorithm>
 
 #include "fastdl/isa.h"
@@ -19,6 +19,14 @@ sidx floor_div(sidx a, sidx b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // Problems below this many window taps run on one thread: waking the pool costs more.
 constexpr std::size_t kParallelMinTaps = 1u << 16;
+
+// How many chunks of planes a problem of `taps` window taps is split into: one below
+// kParallelMinTaps, else a few per thread (they balance uneven progress; each chunk sets up
+// its buffers once).
+std::size_t plane_chunks(std::size_t planes, std::size_t taps) {
+  const std::size_t threads = static_cast<std::size_t>(num_threads());
+  return taps < kParallelMinTaps || threads <= 1 ? 1 : std::min(planes, 4 * threads);
+}
 
 }  // namespace
 
@@ -49,7 +57,8 @@ std::size_t PoolParams::divisor_taps(int axis, std::size_t o) const {
 
 const std::vector<PoolVariant>& pool_variants() {
   static const std::vector<PoolVariant> table = {
-#define FDL_POOL_VARIANT(sfx, isa) {"fdl_f32_pool__" #sfx, Isa::isa, &fdl_f32_pool__##sfx},
+#define FDL_POOL_VARIANT(sfx, isa) \
+  {"fdl_f32_pool__" #sfx, Isa::isa, &fdl_f32_pool__##sfx, &fdl_f32_avg_pool_backward__##sfx},
 #include "variants.inc"
 #undef FDL_POOL_VARIANT
   };
@@ -65,11 +74,8 @@ void pool(const PoolParams& p, std::size_t planes, const float* x, float* y,
   const PoolVariant& v = variant ? *variant : pool_best();
   const std::size_t in = p.in_plane(), out = p.out_plane();
   if (planes == 0 || out == 0) return;
-  const std::size_t taps = planes * out * p.kernel[0] * p.kernel[1] * p.kernel[2];
-  const std::size_t threads = static_cast<std::size_t>(num_threads());
-  // A few chunks per thread balance uneven progress; each chunk sets up its buffers once.
   const std::size_t chunks =
-      taps < kParallelMinTaps || threads <= 1 ? 1 : std::min(planes, 4 * threads);
+      plane_chunks(planes, planes * out * p.kernel[0] * p.kernel[1] * p.kernel[2]);
   if (chunks <= 1) {
     v.fn(p, planes, x, y, indices);
     return;
@@ -78,6 +84,38 @@ void pool(const PoolParams& p, std::size_t planes, const float* x, float* y,
     const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
     v.fn(p, p1 - p0, x + p0 * in, y + p0 * out, indices ? indices + p0 * out : nullptr);
   });
+}
+
+void avg_pool_backward(const PoolParams& p, std::size_t planes, const float* dy, float* dx,
+                       const PoolVariant* variant) {
+  const PoolVariant& v = variant ? *variant : pool_best();
+  const std::size_t in = p.in_plane(), out = p.out_plane();
+  if (planes == 0) return;
+  // Every input is written (zeroed at least) as well as every tap spread.
+  const std::size_t chunks =
+      plane_chunks(planes, planes * (in + out * p.kernel[0] * p.kernel[1] * p.kernel[2]));
+  if (chunks <= 1) return v.avg_backward(p, planes, dy, dx);
+  parallel_for(chunks, [&](std::size_t i) {
+    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
+    v.avg_backward(p, p1 - p0, dy + p0 * out, dx + p0 * in);
+  });
+}
+
+std::size_t max_pool_backward(std::size_t planes, std::size_t in_plane, std::size_t out_plane,
+                              const float* dy, const std::int64_t* indices, float* dx) {
+  if (planes == 0) return 0;
+  const std::size_t chunks = plane_chunks(planes, planes * (in_plane + out_plane));
+  if (chunks <= 1)
+    return fdl_f32_max_pool_backward__ref(planes, in_plane, out_plane, dy, indices, dx);
+  std::vector<std::size_t> skipped(chunks, 0);
+  parallel_for(chunks, [&](std::size_t i) {
+    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
+    skipped[i] = fdl_f32_max_pool_backward__ref(p1 - p0, in_plane, out_plane, dy + p0 * out_plane,
+                                                indices + p0 * out_plane, dx + p0 * in_plane);
+  });
+  std::size_t total = 0;
+  for (std::size_t n : skipped) total += n;
+  return total;
 }
 
 }  // namespace fdl
