@@ -346,3 +346,21 @@ def test_scaling_table_warns_when_the_peak_does_not_scale():
             for t, peak in ((1, 100.0), (2, 120.0), (4, 390.0))]
     warnings = [line for line in scaling_table(runs, "fastdl", "warm") if "WARNING" in line]
     assert len(warnings) == 1 and "at 2 threads" in warnings[0]
+
+
+def test_cli_training_suite_times_a_step_against_torch(tmp_path):
+    """--training: one Adam step of the CIFAR CNN, the first step's loss checked against
+    PyTorch's on the same weights and batch, fit's overhead in a note."""
+    pytest.importorskip("torch")
+    listed = _run_cli("--training", "--list", cwd=tmp_path)
+    assert listed.returncode == 0 and "train-cifar_cnn-b32" in listed.stdout
+    out = tmp_path / "training.json"
+    proc = _run_cli("--training", "--peers", "torch", "--repeat", "3", "--json", str(out),
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "fit costs" in proc.stdout
+    [case] = json.loads(out.read_text())["runs"][0]["cases"]
+    assert case["kind"] == "train_step" and case["flops"] == 3 * 2 * 1762184 * 32
+    assert case["results"]["torch"]["error"] is None
+    assert case["results"]["torch"]["max_abs_diff"] < 1e-4
+    assert _run_cli("--training", "--models", cwd=tmp_path).returncode == 2

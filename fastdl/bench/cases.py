@@ -18,6 +18,9 @@ The kinds of case and the arrays in their ``data`` dict:
 * ``batchnorm``: ``x`` [N, C, H, W], ``mean``, ``var``, ``weight``, ``bias`` [C] (inference)
 * ``lstm``:   ``x`` [T, B, I], ``w_ih`` [4H, I], ``w_hh`` [4H, H], ``b_ih``, ``b_hh`` [4H]
   (torch layout, gates i, f, g, o; zero initial state; the output is y [T, B, H])
+* ``model``:  ``x`` [N, C, H, W] (a whole model_zoo model's input)
+* ``train_step``: ``x`` [N, C, H, W], ``y`` [N] class labels (one training step; the
+  output is the step's loss)
 """
 
 from __future__ import annotations
@@ -343,7 +346,8 @@ class ModelCase:
 
     @property
     def output_shape(self) -> Tuple[int, ...]:
-        return (self.batch, 10 if self.model == "cifar_cnn" else 1000)
+        from .model_zoo import CLASSES
+        return (self.batch, CLASSES[self.model])
 
     @property
     def macs(self) -> int:
@@ -356,8 +360,38 @@ class ModelCase:
                                          dtype=np.float32)}
 
 
+@dataclass(frozen=True)
+class TrainStepCase:
+    """One training step of a model_zoo model on one batch: forward, sparse categorical
+    cross-entropy, backward, Adam update (lr 1e-3). Every library starts from the same
+    weights; Dropout layers run at rate 0 in all of them so that their first steps'
+    losses (the output checked) are the same computation. ``macs``: 3 x the forward's
+    (the forward, the input gradients and the weight gradients)."""
+
+    kind: ClassVar[str] = "train_step"
+    name: str
+    description: str
+    model: str  # a model_zoo.ZOO key
+    batch: int = 32
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return (1,)
+
+    @property
+    def macs(self) -> int:
+        from .model_zoo import macs
+        return 3 * macs(self.model, self.batch)
+
+    def make_data(self, rng: np.random.Generator) -> CaseData:
+        from .model_zoo import ZOO
+        from .model_zoo import CLASSES
+        return {"x": rng.standard_normal((self.batch,) + ZOO[self.model][2], dtype=np.float32),
+                "y": rng.integers(0, CLASSES[self.model], self.batch)}
+
+
 Case = Union[Conv1dCase, Conv2dCase, Conv3dCase, ConvTranspose2dCase, GemmCase, DenseCase,
-             Pool2dCase, BatchNormCase, LstmCase, ModelCase]
+             Pool2dCase, BatchNormCase, LstmCase, ModelCase, TrainStepCase]
 
 
 def flops(case: Case) -> int:
@@ -438,6 +472,19 @@ MODEL_SUITE: Tuple[Case, ...] = (
               model="resnet18", batch=1),
     ModelCase(name="mobilenet_v1-b1", description="MobileNetV1, 224x224, batch 1",
               model="mobilenet_v1", batch=1),
+    ModelCase(name="conv1d_lstm-b32", description="Conv1D -> LSTM on 128-step 3-axis "
+                                                  "windows, batch 32",
+              model="conv1d_lstm", batch=32),
+)
+
+
+TRAINING_SUITE: Tuple[Case, ...] = (
+    TrainStepCase(name="train-cifar_cnn-b32",
+                  description="one Adam step of the seed notes' CIFAR-10 CNN, batch 32",
+                  model="cifar_cnn", batch=32),
+    TrainStepCase(name="train-conv1d_lstm-b32",
+                  description="one Adam step of a Conv1D -> LSTM classifier of 128-step "
+                              "3-axis windows, batch 32", model="conv1d_lstm", batch=32),
 )
 
 

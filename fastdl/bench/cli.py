@@ -14,7 +14,7 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 from . import subject
-from .cases import DEFAULT_SUITE, MODEL_SUITE, flops, select_cases
+from .cases import DEFAULT_SUITE, MODEL_SUITE, TRAINING_SUITE, flops, select_cases
 from .machine import (blas_environment, cpu_model, last_level_cache_bytes, load_average,
                       numpy_blas)
 from .peers import ALL_PEERS, Library, select_peers
@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="time whole models (CIFAR CNN, ResNet-18, MobileNetV1 built "
                              "with fastdl.layers) against PyTorch eager and ONNX Runtime "
                              "running the same model, instead of the kernel suite")
+    parser.add_argument("--training", action="store_true",
+                        help="time one training step (forward, backward, Adam) of whole "
+                             "models against PyTorch eager, instead of the kernel suite")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     return parser
 
@@ -104,7 +107,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = sys.stdout
-    suite = MODEL_SUITE if args.models else DEFAULT_SUITE
+    if args.models and args.training:
+        parser.error("--models and --training choose different suites: give one")
+    suite = MODEL_SUITE if args.models else TRAINING_SUITE if args.training else DEFAULT_SUITE
     if args.list:
         list_cases(out, suite)
         return 0

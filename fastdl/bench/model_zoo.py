@@ -18,8 +18,32 @@ import numpy as np
 
 def cifar_cnn_fastdl():
     """The seed notes' CIFAR-10 CNN (528,054 parameters)."""
-    from fastdl import layers as L
+    from fastdl import layers
     from fastdl.models import Sequential
+    return cifar_cnn(layers, Sequential)
+
+
+def conv1d_lstm_fastdl():
+    """A Conv1D -> LSTM classifier of 3-axis sensor windows (the seed notes' activity
+    recognition shape): 128 steps x 3 channels -> 6 classes."""
+    from fastdl import layers
+    from fastdl.models import Sequential
+    return conv1d_lstm(layers, Sequential)
+
+
+def conv1d_lstm(L, Sequential):
+    """The Conv1D -> LSTM model from a Keras-like `layers` module and Sequential."""
+    return Sequential([
+        L.Input((128, 3)),
+        L.Conv1D(32, 5, activation="relu", name="conv1"), L.MaxPooling1D(2),
+        L.Conv1D(64, 3, activation="relu", name="conv2"), L.MaxPooling1D(2),
+        L.LSTM(64, name="lstm"), L.Dropout(0.3),
+        L.Dense(6, activation="softmax", name="fc")], name="conv1d_lstm")
+
+
+def cifar_cnn(L, Sequential):
+    """The CIFAR-10 CNN from a Keras-like `layers` module and Sequential (fastdl's or
+    Keras' own)."""
     return Sequential([
         L.Input((32, 32, 3)),
         L.Conv2D(16, 2, padding="same", activation="relu", name="conv1"), L.MaxPooling2D(2),
@@ -93,6 +117,24 @@ def cifar_cnn_torch():
         ("pool3", nn.MaxPool2d(2)), ("drop1", nn.Dropout(0.3)), ("flatten", nn.Flatten()),
         ("fc1", nn.Linear(1024, 500)), ("relu4", nn.ReLU()), ("drop2", nn.Dropout(0.4)),
         ("fc2", nn.Linear(500, 10)), ("softmax", nn.Softmax(dim=1))])
+
+
+def conv1d_lstm_torch():
+    import torch.nn as nn
+
+    class Conv1dLstm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv1d(3, 32, 5), nn.Conv1d(32, 64, 3)
+            self.lstm = nn.LSTM(64, 64, batch_first=True)
+            self.drop, self.fc = nn.Dropout(0.3), nn.Linear(64, 6)
+
+        def forward(self, x):  # x [N, 3, 128]
+            pool, relu = nn.functional.max_pool1d, nn.functional.relu
+            h = pool(relu(self.conv2(pool(relu(self.conv1(x)), 2))), 2)
+            _, (h_n, _) = self.lstm(h.transpose(1, 2))
+            return nn.functional.softmax(self.fc(self.drop(h_n[0])), dim=1)
+    return Conv1dLstm()
 
 
 def _named(nn, items):
@@ -176,7 +218,10 @@ ZOO: Dict[str, Tuple[Callable, Callable, Tuple[int, int, int]]] = {
     "cifar_cnn": (cifar_cnn_fastdl, cifar_cnn_torch, (3, 32, 32)),
     "resnet18": (resnet18_fastdl, resnet18_torch, (3, 224, 224)),
     "mobilenet_v1": (mobilenet_v1_fastdl, mobilenet_v1_torch, (3, 224, 224)),
+    "conv1d_lstm": (conv1d_lstm_fastdl, conv1d_lstm_torch, (3, 128)),
 }
+# Classes of each model's output.
+CLASSES = {"cifar_cnn": 10, "resnet18": 1000, "mobilenet_v1": 1000, "conv1d_lstm": 6}
 
 
 @functools.lru_cache(maxsize=4)
@@ -206,6 +251,24 @@ def fastdl_model(name: str, module):
     return model
 
 
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """A PyTorch-layout input (N, C, *spatial) as Keras and fastdl take it."""
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+
+
+def keras_model(name: str, module):
+    """Keras' own twin of `module` (only models written with cifar_cnn's Keras-like
+    builder have one), holding its weights through the fastdl twin. Keras must be
+    imported by the caller with the backend it wants."""
+    import keras
+    builders = {"cifar_cnn": cifar_cnn, "conv1d_lstm": conv1d_lstm}
+    if name not in builders:
+        raise KeyError(f"no Keras twin of {name!r}")
+    model = builders[name](keras.layers, keras.Sequential)
+    model.set_weights(fastdl_model(name, module).get_weights())
+    return model
+
+
 def copy_weights(module, model) -> None:
     """PyTorch's parameters into the fastdl layers of the same name ('a.b.0' -> 'a_b';
     a Conv2d/BatchNorm2d pair inside an nn.Sequential maps to <name> and <name>_bn)."""
@@ -213,7 +276,7 @@ def copy_weights(module, model) -> None:
     by_name = {layer.name: layer for layer in model.layers}
     done = set()
     for path, m in module.named_modules():
-        if not isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.Linear)):
+        if not isinstance(m, (nn.Conv1d, nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.LSTM)):
             continue
         name = _fastdl_name(path, m, nn)
         layer = by_name.get(name)
@@ -237,6 +300,12 @@ def _fastdl_name(path: str, m, nn) -> str:
 def _weights(m, layer, nn, flattened):
     def arr(t):
         return t.detach().numpy().astype(np.float32)
+    if isinstance(m, nn.Conv1d):  # [out, in, k] -> Keras [k, in, out]
+        return [arr(m.weight).transpose(2, 1, 0)] + ([arr(m.bias)] if m.bias is not None
+                                                      else [])
+    if isinstance(m, nn.LSTM):  # gates i, f, g, o in both; Keras keeps one bias
+        return [arr(m.weight_ih_l0).T, arr(m.weight_hh_l0).T,
+                arr(m.bias_ih_l0) + arr(m.bias_hh_l0)]
     if isinstance(m, nn.Conv2d):
         w = arr(m.weight)  # [out, in/groups, kh, kw]
         if type(layer).__name__ == "DepthwiseConv2D":  # Keras [kh, kw, in, 1]
@@ -275,9 +344,12 @@ def macs(name: str, batch: int) -> int:
 
     def count(m, inputs, output):
         nonlocal total
-        if isinstance(m, torch.nn.Conv2d):
-            k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
+        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)):
+            k = int(np.prod(m.kernel_size)) * m.in_channels // m.groups
             total += output.numel() * k
+        elif isinstance(m, torch.nn.LSTM):  # input and recurrent GEMMs of every step
+            steps_rows = inputs[0].shape[0] * inputs[0].shape[1]
+            total += steps_rows * 4 * m.hidden_size * (m.input_size + m.hidden_size)
         elif isinstance(m, torch.nn.Linear):
             total += output.numel() * m.in_features
 

@@ -14,7 +14,8 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
-                    ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, ModelCase, Pool2dCase)
+                    ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, ModelCase, Pool2dCase,
+                    TrainStepCase)
 from .peers.base import Library, Runner
 
 
@@ -90,12 +91,58 @@ class Fastdl(Library):
         self._setup(threads)
         from . import model_zoo
         model = model_zoo.fastdl_model(case.model, model_zoo.torch_model(case.model))
-        x = np.ascontiguousarray(data["x"].transpose(0, 2, 3, 1))
+        x = model_zoo.channels_last(data["x"])
         model(x)  # plans built, buffers allocated
 
         def steps_ms():
             return sum(ms for _, ms in model.profile(x, repeat=30))
         return Runner(lambda: model(x), steps_ms=steps_ms)
+
+
+    def prepare_train_step(self, case: TrainStepCase, data: CaseData, threads: int) -> Runner:
+        """The model_zoo twin with the PyTorch model's weights, compiled with Adam and
+        sparse categorical cross-entropy; one call is one train_on_batch. The note gives
+        fit's own cost per step (batching, callbacks, logs) over the bare step, measured
+        here on another twin (the timed one starts from the shared weights)."""
+        self._setup(threads)
+        from . import model_zoo
+        x, y = model_zoo.channels_last(data["x"]), data["y"]
+        overhead = fit_overhead(self._train_model(case), x, y)
+        model = self._train_model(case)
+        return Runner(lambda: model.train_on_batch(x, y), to_numpy=lambda loss: np.array([loss]),
+                      note=f"fit costs {overhead * 100:+.1f}% per step over the bare "
+                           f"training step ({case.name})")
+
+    def _train_model(self, case: TrainStepCase):
+        fastdl = self.load()
+        from . import model_zoo
+        model = model_zoo.fastdl_model(case.model, model_zoo.torch_model(case.model))
+        for layer in model.layers:
+            if type(layer).__name__ == "Dropout":
+                layer.rate = 0.0
+        model.compile(optimizer=fastdl.optimizers.Adam(1e-3),
+                      loss="sparse_categorical_crossentropy")
+        return model
+
+
+def fit_overhead(model, x, y, steps: int = 16, rounds: int = 3) -> float:
+    """(fit's time per step - the bare step's) / the bare step's, the best of `rounds`
+    alternating measurements of `steps` steps each (fit on the batch repeated `steps`
+    times, unshuffled, verbose 0, with its History callback)."""
+    import time
+    from fastdl.models import training
+    compiled = model._compiled
+    xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
+    bare = fit = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(steps):
+            training.train_step(model, compiled, [x], [y], [None])
+        bare = min(bare, (time.perf_counter() - start) / steps)
+        start = time.perf_counter()
+        model.fit(xs, ys, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+        fit = min(fit, (time.perf_counter() - start) / steps)
+    return (fit - bare) / bare
 
 
 def fma_peak_gflops(threads: int, seconds: float = 0.25) -> Tuple[Optional[float], Optional[str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import List, Sequence, Tuple
 
 from .base import Library, Runner, Unsupported
+from .keras_tf_peer import KerasTensorFlowPeer
 from .ncnn_peer import NcnnPeer
 from .numpy_peer import NumpyPeer
 from .onnxruntime_peer import OnnxRuntimePeer
@@ -16,7 +17,8 @@ from .torch_peer import TorchPeer
 
 __all__ = ["ALL_PEERS", "Library", "Runner", "Unsupported", "select_peers"]
 
-ALL_PEERS: Tuple[Library, ...] = (TorchPeer(), OnnxRuntimePeer(), NcnnPeer(), NumpyPeer())
+ALL_PEERS: Tuple[Library, ...] = (TorchPeer(), OnnxRuntimePeer(), NcnnPeer(), NumpyPeer(),
+                                  KerasTensorFlowPeer())
 
 
 def select_peers(spec: str, peers: Sequence[Library] = ALL_PEERS) -> List[Library]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
-                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, ModelCase, Pool2dCase)
+                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, ModelCase, Pool2dCase,
+                     TrainStepCase)
 from .base import Library, Runner
 
 
@@ -99,3 +100,26 @@ class TorchPeer(Library):
             with torch.inference_mode():
                 return module(x)
         return Runner(run, _tensor_to_numpy)
+
+    def prepare_train_step(self, case: TrainStepCase, data: CaseData, threads: int) -> Runner:
+        """A copy of the model_zoo's nn.Module in train mode (dropout at 0), Adam (lr
+        1e-3), eager: zero_grad, forward, the cross-entropy of the model's probabilities
+        clipped as Keras clips them, backward, step."""
+        import copy
+        torch, t = self._setup(data, threads)
+        from ..model_zoo import torch_model
+        module = copy.deepcopy(torch_model(case.model)).train()
+        for m in module.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+        optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+        x, y = t["x"], t["y"]
+        nll = torch.nn.functional.nll_loss
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            loss = nll(torch.log(module(x).clamp(1e-7, 1 - 1e-7)), y)
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+        return Runner(step, lambda loss: loss.numpy().reshape(1))
