@@ -355,8 +355,8 @@ def test_cli_training_suite_times_a_step_against_torch(tmp_path):
     listed = _run_cli("--training", "--list", cwd=tmp_path)
     assert listed.returncode == 0 and "train-cifar_cnn-b32" in listed.stdout
     out = tmp_path / "training.json"
-    proc = _run_cli("--training", "--peers", "torch", "--repeat", "3", "--json", str(out),
-                    cwd=tmp_path)
+    proc = _run_cli("--training", "--cases", "cifar", "--peers", "torch", "--repeat", "3",
+                    "--json", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "fit costs" in proc.stdout
     [case] = json.loads(out.read_text())["runs"][0]["cases"]
