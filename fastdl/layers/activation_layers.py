@@ -10,11 +10,11 @@ import numpy as np
 from fastdl import _validate as v
 from fastdl import activations, initializers, ops
 from fastdl.layers import layout as L
-from fastdl.layers.base import Layer
+from fastdl.layers.base import Layer, TrainsOnMaps
 from fastdl.layers.core import _initializer_name
 
 
-class _Elementwise(Layer):
+class _Elementwise(TrainsOnMaps, Layer):
     def fusible_activation(self):
         """The activations.Activation a kernel's write-back computes, or None."""
         return None
@@ -22,10 +22,10 @@ class _Elementwise(Layer):
     def _forward(self, x, layout):
         return np.asarray(self._apply(x), dtype=np.float32), layout
 
-    def _train_forward(self, x, training):
-        return np.asarray(self._apply(x), dtype=np.float32), x
+    def _train_forward_maps(self, x, layout, training, logits=False):
+        return np.asarray(self._apply(x), dtype=np.float32), layout, x  # any layout
 
-    def _backward(self, dy, x, grads):
+    def _backward_maps(self, dy, x, grads, needs_input_grad=True):
         return np.asarray(dy * self._derivative(x), dtype=np.float32)
 
     def _derivative(self, x):

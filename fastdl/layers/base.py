@@ -75,6 +75,32 @@ class Gradients:
         return None if entry is None else entry[1]
 
 
+class TrainsOnMaps:
+    """Mixed into layers whose training passes take the model's internal layouts
+    (layout.py), so that backprop.py keeps feature maps channels-first between them:
+
+        _train_forward_maps(x, layout, training, logits=False) -> (y, y_layout, cache)
+        _backward_maps(dy, cache, grads, needs_input_grad=True) -> dx
+
+    dy arrives in y_layout and dx leaves in the layout x came in (lists of both for
+    several inputs). _train_forward / _backward here are the Keras-layout faces other
+    callers (TimeDistributed) use."""
+
+    def _train_forward(self, x, training, logits=False):
+        y, y_layout, cache = self._train_forward_maps(x, _keras_layouts(x), training,
+                                                      logits=logits)
+        return L.to_keras(y, y_layout), (cache, y_layout)
+
+    def _backward(self, dy, cache, grads, needs_input_grad=True):
+        inner, y_layout = cache
+        return self._backward_maps(L.convert(dy, L.KERAS, y_layout), inner, grads,
+                                   needs_input_grad=needs_input_grad)
+
+
+def _keras_layouts(x):
+    return [L.KERAS] * len(x) if isinstance(x, list) else L.KERAS
+
+
 class Layer:
     """Base of every fastdl layer. Subclasses define `build`, `compute_output_shape`,
     `_forward` and `get_config` (its constructor arguments)."""

@@ -11,8 +11,9 @@ import numpy as np
 from fastdl import _validate as v
 from fastdl import activations, initializers, ops
 from fastdl.layers import layout as L
-from fastdl.layers.base import Layer
-from fastdl.layers.core import _initializer_name, apply_activation, data_format_arg
+from fastdl.layers.base import Layer, TrainsOnMaps
+from fastdl.layers.core import (_initializer_name, apply_activation, data_format_arg,
+                                elementwise)
 
 _PLANS = {1: ops.Conv1dPlan, 2: ops.Conv2dPlan, 3: ops.Conv3dPlan}
 _BACKWARD = {1: ops.conv1d_backward, 2: ops.conv2d_backward, 3: ops.conv3d_backward}
@@ -40,7 +41,7 @@ def output_length(size, kernel, stride, dilation, padding):
     return -(-size // stride)  # 'same' and 'causal'
 
 
-class _Conv(Layer):
+class _Conv(TrainsOnMaps, Layer):
     rank = None
     _folds_into_plan = True  # a compiled model may run it as a fused plan step
 
@@ -167,19 +168,22 @@ class _Conv(Layer):
 
     # ------------------------------------------------------------------ training
 
-    def _train_forward(self, x, training, logits=False):
-        """Keras-layout x -> Keras-layout y, the maps computed channels-first as at
-        inference; the activation runs on the Keras layout (softmax is along its last
-        axis). logits=True: the gradient will arrive for the pre-activation output."""
-        xc, layout = self._maps(x, L.KERAS)
+    def _train_forward_maps(self, x, layout, training, logits=False):
+        """The maps computed channels-first as at inference and left so when the
+        activation is elementwise; otherwise (softmax along Keras' last axis, or
+        logits=True: the gradient will arrive for the pre-activation output, which the
+        loss reads) the output is in Keras' layout."""
+        xc, maps = self._maps(x, layout)
         spatial = xc.shape[2:]
         act = self.activation
         if act.fused is not None and not act.gradient_reads_input and not logits:
-            z, y = None, L.to_keras(self._run(self._plan(spatial), xc), layout)  # fused
+            z, y, y_layout = None, self._run(self._plan(spatial), xc), maps  # fused
         else:
-            z = L.to_keras(self._run(self._pre_activation_plan(spatial), xc), layout)
+            z = self._run(self._pre_activation_plan(spatial), xc)
+            y_layout = maps if not logits and elementwise(act) else L.KERAS
+            z = L.to_keras(z, maps) if y_layout == L.KERAS else z
             y = act(z) if act.name != "linear" else z
-        return y, (xc, z, y, layout, logits)
+        return y, y_layout, (xc, z, y, maps, y_layout, logits, layout)
 
     def _pre_activation_plan(self, spatial):
         key = ("pre-activation", self._plan_key(spatial))
@@ -195,16 +199,14 @@ class _Conv(Layer):
 
     _input_grad_optional = True  # _backward takes needs_input_grad (backprop.py)
 
-    def _backward(self, dy, cache, grads, needs_input_grad=True):
-        xc, z, y, layout, logits = cache
+    def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
+        xc, z, y, maps, y_layout, logits, layout = cache
         dz = dy if logits else self.activation.gradient(dy, z, y)
-        if layout == L.CF:
-            dz = L.to_cf(dz, L.KERAS)
-        dx, dw, db = self._gradients(dz, xc, needs_input_grad)
+        dx, dw, db = self._gradients(L.convert(dz, y_layout, maps), xc, needs_input_grad)
         grads.add(self.kernel, self._keras_kernel(dw))
         if self.bias is not None:
             grads.add(self.bias, db)
-        return None if dx is None else L.to_keras(dx, layout)
+        return None if dx is None else L.convert(dx, maps, layout)
 
     def _run(self, plan, xc):
         """The plan on channels-first maps."""

@@ -6,7 +6,7 @@ import numpy as np
 from fastdl import _validate as v
 from fastdl import _random, activations, initializers, ops
 from fastdl.layers import layout as L
-from fastdl.layers.base import Layer, _shape_arg
+from fastdl.layers.base import Layer, TrainsOnMaps, _shape_arg
 from fastdl.layers.node import Node
 
 
@@ -173,16 +173,22 @@ class Dense(Layer):
 _AXIS_ACTIVATIONS = {"softmax", "log_softmax"}
 
 
+def elementwise(activation):
+    """Whether `activation` acts element by element, so any layout may hold its input
+    (custom functions, whose nature is unknown, do not count)."""
+    return (activation.name in activations.BUILTIN
+            and activation.name not in _AXIS_ACTIVATIONS)
+
+
 def apply_activation(activation, x, layout):
     """An activation on an internal array: element by element in any layout, softmax-like
-    ones (and custom functions, whose nature is unknown) on the Keras layout."""
-    builtin = activation.name in activations.BUILTIN
-    if builtin and activation.name not in _AXIS_ACTIVATIONS:
+    ones (and custom functions) on the Keras layout."""
+    if elementwise(activation):
         return activation(x), layout
     return activation(L.to_keras(x, layout)), L.KERAS
 
 
-class Activation(Layer):
+class Activation(TrainsOnMaps, Layer):
     """Applies an activation (a Keras name, a registered name or a callable)."""
 
     def __init__(self, activation, **kwargs):
@@ -192,25 +198,34 @@ class Activation(Layer):
     def _forward(self, x, layout):
         return apply_activation(self.activation, x, layout)
 
-    def _train_forward(self, x, training, logits=False):
+    def _train_forward_maps(self, x, layout, training, logits=False):
+        """Element by element in the layout x comes in; softmax-like activations (and
+        logits=True: the loss reads the input) in Keras'."""
+        if logits or not elementwise(self.activation):
+            x, y_layout = L.to_keras(x, layout), L.KERAS
+        else:
+            y_layout = layout
         y = self.activation(x)
-        return y, (x if self.activation.gradient_reads_input or logits else None, y, logits)
+        keep = x if self.activation.gradient_reads_input or logits else None
+        return y, y_layout, (keep, y, logits, y_layout, layout)
 
     @staticmethod
     def _logits(cache):
         return cache[0]
 
-    def _backward(self, dy, cache, grads):
-        x, y, logits = cache
-        return dy if logits else self.activation.gradient(dy, x, y)
+    def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
+        x, y, logits, y_layout, layout = cache
+        return L.convert(dy if logits else self.activation.gradient(dy, x, y), y_layout,
+                         layout)
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation.name}
 
 
-class Dropout(Layer):
+class Dropout(TrainsOnMaps, Layer):
     """Zeroes a fraction `rate` of the inputs while training; the identity at inference."""
     _identity_at_inference = True  # a compiled model drops the step
+    _elementwise_mask = True  # one draw per element (the spatial dropouts: per map)
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -228,17 +243,23 @@ class Dropout(Layer):
             return shape
         return tuple(s if n is None else n for n, s in zip(self.noise_shape, shape))
 
-    def _train_forward(self, x, training):
+    def _train_forward_maps(self, x, layout, training, logits=False):
+        """Drops in the layout x comes in when the mask is drawn element by element; a
+        noise_shape (and the spatial dropouts') names Keras' axes: then in Keras'."""
+        y_layout = layout
+        if self.noise_shape is not None or not self._elementwise_mask:
+            x, y_layout = L.to_keras(x, layout), L.KERAS
         if not training or self.rate == 0.0:
-            return x, None
+            return x, y_layout, (None, y_layout, layout)
         keep = _random.for_layer(self).random(self._mask_shape(x.shape),
                                               dtype=np.float32) >= self.rate
         scale = np.float32(0.0 if self.rate == 1.0 else 1.0 / (1.0 - self.rate))
         factor = keep * scale
-        return x * factor, factor
+        return x * factor, y_layout, (factor, y_layout, layout)
 
-    def _backward(self, dy, cache, grads):
-        return dy if cache is None else dy * cache
+    def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
+        factor, y_layout, layout = cache
+        return L.convert(dy if factor is None else dy * factor, y_layout, layout)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape,
@@ -248,6 +269,7 @@ class Dropout(Layer):
 class _SpatialDropout(Dropout):
     """Drops whole feature maps while training; the identity at inference."""
     rank = None
+    _elementwise_mask = False
 
     def __init__(self, rate, data_format=None, seed=None, **kwargs):
         super().__init__(rate, seed=seed, **kwargs)

@@ -12,7 +12,7 @@ from fastdl import _validate as v
 from fastdl import activations, initializers
 from fastdl.layers import layout as L
 from fastdl.layers.conv import _BACKWARD, _Conv, _PLANS
-from fastdl.layers.core import _initializer_name, apply_activation
+from fastdl.layers.core import _initializer_name, apply_activation, elementwise
 
 
 def _depthwise_torch_weight(kernel, rank):
@@ -137,24 +137,26 @@ class _Separable(_Conv):
             return apply_activation(self.activation, y, out_layout)
         return y, out_layout
 
-    def _train_forward(self, x, training, logits=False):
-        xc, layout = self._maps(x, L.KERAS)
+    def _train_forward_maps(self, x, layout, training, logits=False):
+        """As _Conv's, through the depthwise plan (its output kept) then the pointwise
+        one."""
+        xc, maps = self._maps(x, layout)
         act = self.activation
         fused = act.fused is not None and not act.gradient_reads_input and not logits
         depthwise, pointwise = self._plan(xc.shape[2:], pre_activation=not fused)
         d = depthwise(xc)
         if fused:
-            z, y = None, L.to_keras(pointwise(d), layout)
+            z, y, y_layout = None, pointwise(d), maps
         else:
-            z = L.to_keras(pointwise(d), layout)
+            z = pointwise(d)
+            y_layout = maps if not logits and elementwise(act) else L.KERAS
+            z = L.to_keras(z, maps) if y_layout == L.KERAS else z
             y = act(z) if act.name != "linear" else z
-        return y, (xc, z, y, layout, logits, d)
+        return y, y_layout, (xc, z, y, maps, y_layout, logits, layout, d)
 
-    def _backward(self, dy, cache, grads, needs_input_grad=True):
-        xc, z, y, layout, logits, d = cache
-        dz = dy if logits else self.activation.gradient(dy, z, y)
-        if layout == L.CF:
-            dz = L.to_cf(dz, L.KERAS)
+    def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
+        xc, z, y, maps, y_layout, logits, layout, d = cache
+        dz = L.convert(dy if logits else self.activation.gradient(dy, z, y), y_layout, maps)
         backward = _BACKWARD[self.rank]
         dd, dpw, db = backward(dz, d, self._pointwise_weight(), bias=self.bias is not None)
         dx, ddw, _ = backward(dd, xc, _depthwise_torch_weight(self.depthwise_kernel.value,
@@ -167,7 +169,7 @@ class _Separable(_Conv):
         grads.add(self.pointwise_kernel, self._keras_kernel(dpw))
         if self.bias is not None:
             grads.add(self.bias, db)
-        return None if dx is None else L.to_keras(dx, layout)
+        return None if dx is None else L.convert(dx, maps, layout)
 
     def get_config(self):
         config = super().get_config()

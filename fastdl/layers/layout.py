@@ -70,3 +70,15 @@ def maps(x, layout, data_format):
     if data_format == "channels_last":
         return to_cf(x, layout), CF
     return to_keras(x, layout), KERAS
+
+
+def convert(x, from_layout, to_layout):
+    """x (held in from_layout) in to_layout: KERAS or CF."""
+    if from_layout == to_layout:
+        return x
+    if to_layout == KERAS:
+        return to_keras(x, from_layout)
+    if to_layout == CF:
+        return to_cf(x, from_layout)
+    raise ValueError(f"unknown layout {to_layout!r}")
+

@@ -10,10 +10,10 @@ import numpy as np
 
 from fastdl import _validate as v
 from fastdl.layers import layout as L
-from fastdl.layers.base import Layer
+from fastdl.layers.base import Layer, TrainsOnMaps
 
 
-class _Merge(Layer):
+class _Merge(TrainsOnMaps, Layer):
     min_inputs = 1
     max_inputs = None
 
@@ -63,11 +63,19 @@ class _Merge(Layer):
     def _merge(self, xs):
         raise NotImplementedError
 
-    def _train_forward(self, xs, training):
-        return np.ascontiguousarray(self._merge(xs), dtype=np.float32), xs
+    def _train_forward_maps(self, xs, layouts, training, logits=False):
+        """In the inputs' layout when they share it and their shape (a residual Add of
+        two maps stays channels-first); otherwise in Keras' (broadcasting is Keras')."""
+        layout = layouts[0]
+        if any(l != layout for l in layouts) or any(x.shape != xs[0].shape for x in xs):
+            xs, layout = [L.to_keras(x, l) for x, l in zip(xs, layouts)], L.KERAS
+        y = np.ascontiguousarray(self._merge(xs), dtype=np.float32)
+        return y, layout, (xs, layout, layouts)
 
-    def _backward(self, dy, xs, grads):
-        return [_unbroadcast(g, x.shape) for g, x in zip(self._input_gradients(dy, xs), xs)]
+    def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
+        xs, layout, layouts = cache
+        return [L.convert(_unbroadcast(g, x.shape), layout, l)
+                for g, x, l in zip(self._input_gradients(dy, xs), xs, layouts)]
 
     def _input_gradients(self, dy, xs):
         """The gradient for each input, at the broadcast shape."""

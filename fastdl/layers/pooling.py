@@ -19,7 +19,7 @@ import numpy as np
 from fastdl import _validate as v
 from fastdl import ops
 from fastdl.layers import layout as L
-from fastdl.layers.base import Layer
+from fastdl.layers.base import Layer, TrainsOnMaps
 from fastdl.layers.conv import int_tuple, same_padding
 from fastdl.layers.core import data_format_arg
 
@@ -29,16 +29,6 @@ _MAX_BACKWARD = {1: ops.max_pool1d_backward, 2: ops.max_pool2d_backward,
                  3: ops.max_pool3d_backward}
 _AVG_BACKWARD = {1: ops.avg_pool1d_backward, 2: ops.avg_pool2d_backward,
                  3: ops.avg_pool3d_backward}
-
-
-def _to_maps(layer, x):
-    """A Keras-layout array of `layer`'s data_format as the kernels take it: (N, C, *S)."""
-    return L.maps(x, L.KERAS, layer.data_format)[0]
-
-
-def _from_maps(layer, y):
-    """(N, C, *S) maps back in `layer`'s Keras layout."""
-    return L.to_keras(y, L.CF if layer.data_format == "channels_last" else L.KERAS)
 
 
 def _padding_arg(padding, rank):
@@ -61,7 +51,7 @@ def _padding_arg(padding, rank):
     return tuple(pairs)
 
 
-class _Pooling(Layer):
+class _Pooling(TrainsOnMaps, Layer):
     rank = None
     kind = None  # 'max' or 'avg'
 
@@ -159,16 +149,19 @@ class _Pooling(Layer):
 
     # ------------------------------------------------------------------ training
     #
-    # On Keras-layout arrays, computed channels-first with the padding rules of _forward.
-    # The cache: (the max's indices or the explicit average's divisors, the shape pooled,
-    # the kernels' padding, the explicit padding to crop off the gradient or None).
+    # On the maps channels-first (the layout they arrive in converted as at inference),
+    # with the padding rules of _forward. The cache: (the max's indices or the explicit
+    # average's divisors, the shape pooled, the kernels' padding, the explicit padding to
+    # crop off the gradient or None, the maps' layout, the input's layout).
 
-    def _train_forward(self, x, training):
-        maps = _to_maps(self, x)
-        pads = self._pads(maps.shape[2:])
+    def _train_forward_maps(self, x, layout, training, logits=False):
+        pooled, maps = L.maps(x, layout, self.data_format)
+        unpadded = pooled.shape
+        pads = self._pads(unpadded[2:])
         padding = self._kernel_padding(pads)
         crop = None if padding is not None else pads  # padded here, pooled without padding
-        pooled = maps if crop is None else self._padded(maps, pads)
+        if crop is not None:
+            pooled = self._padded(pooled, pads)
         k, st = self.pool_size, self.strides
         if self.kind == "max":
             y, extra = _MAX[self.rank](pooled, k, st, padding or 0, return_indices=True)
@@ -176,14 +169,14 @@ class _Pooling(Layer):
             y = _AVG[self.rank](pooled, k, st, padding, count_include_pad=self.count_include_pad)
             extra = None
         else:
-            extra = self._counts(maps.shape, pads)
+            extra = self._counts(unpadded, pads)
             y = np.ascontiguousarray(_AVG[self.rank](pooled, k, st, divisor_override=1) / extra,
                                      np.float32)
-        return _from_maps(self, y), (extra, pooled.shape, padding or 0, crop)
+        return y, maps, (extra, pooled.shape, padding or 0, crop, maps, layout)
 
-    def _backward(self, dy, cache, grads):
-        extra, shape, padding, crop = cache
-        dy, k, st = _to_maps(self, dy), self.pool_size, self.strides
+    def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
+        extra, shape, padding, crop, maps, layout = cache
+        k, st = self.pool_size, self.strides
         if self.kind == "max":
             dx = _MAX_BACKWARD[self.rank](dy, extra, shape)
         elif crop is None:
@@ -193,7 +186,7 @@ class _Pooling(Layer):
             dx = _AVG_BACKWARD[self.rank](dy / extra, shape, k, st, divisor_override=1)
         if crop is not None:  # the explicit padding's gradient goes nowhere
             dx = dx[(Ellipsis,) + tuple(slice(a, n - b) for (a, b), n in zip(crop, shape[2:]))]
-        return _from_maps(self, np.ascontiguousarray(dx))
+        return L.convert(np.ascontiguousarray(dx), maps, layout)
 
     def get_config(self):
         config = {**super().get_config(), "pool_size": self.pool_size,
@@ -204,7 +197,7 @@ class _Pooling(Layer):
         return config
 
 
-class _Global(Layer):
+class _Global(TrainsOnMaps, Layer):
     rank = None
     kind = None
 
@@ -234,29 +227,30 @@ class _Global(Layer):
             return y, map_layout
         return y.reshape(y.shape[:2]), L.KERAS
 
-    # Training on Keras-layout arrays; the cache: (the max's indices or None, the maps'
-    # channels-first shape). The maximum of a plane takes its whole gradient (the first
-    # one: fastdl.ops and PyTorch's max pooling; Keras' torch backend shares it among ties).
+    # Training on the maps channels-first; the cache: (the max's indices or None, the
+    # maps' shape, their layout, the input's). The maximum of a plane takes its whole
+    # gradient (the first one: fastdl.ops and PyTorch's max pooling; Keras' torch backend
+    # shares it among ties).
 
-    def _train_forward(self, x, training):
-        maps = _to_maps(self, x)
+    def _train_forward_maps(self, x, layout, training, logits=False):
+        maps, maps_layout = L.maps(x, layout, self.data_format)
         if self.kind == "avg":
             y, indices = ops.global_avg_pool(maps), None
         else:
             y, indices = ops.global_max_pool(maps, return_indices=True)
-        cache = (indices, maps.shape)
+        cache = (indices, maps.shape, maps_layout, layout)
         if self.keepdims:
-            return _from_maps(self, y), cache
-        return y.reshape(y.shape[:2]), cache
+            return y, maps_layout, cache
+        return y.reshape(y.shape[:2]), L.KERAS, cache
 
-    def _backward(self, dy, cache, grads):
-        indices, shape = cache
-        dy = dy.reshape(shape[:2] + (1,) * self.rank)  # (N, C) or Keras' (N, 1.., C): no copy
+    def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
+        indices, shape, maps_layout, layout = cache
+        dy = dy.reshape(shape[:2] + (1,) * self.rank)  # (N, C) or (N, C, 1..): no copy
         if self.kind == "avg":
             dx = ops.global_avg_pool_backward(dy, shape)
         else:
             dx = ops.global_max_pool_backward(dy, indices, shape)
-        return _from_maps(self, dx)
+        return L.convert(dx, maps_layout, layout)
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format,

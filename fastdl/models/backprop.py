@@ -1,42 +1,62 @@
-"""Training passes over a model's Program (graph.py): forward on Keras-layout arrays with
-each layer's _train_forward, recording what the backward pass needs (a Tape), and the
+"""Training passes over a model's Program (graph.py): forward with each layer's training
+forward (on Keras-layout arrays, or on the internal layouts for TrainsOnMaps layers),
+recording what the backward pass needs (a Tape), and the
 backward pass in reverse order, summing the gradients of arrays used more than once
 (branches, shared layers) and collecting the weights' gradients in a Gradients."""
 import numpy as np
 
+from fastdl.layers import layout as L
+from fastdl.layers.base import TrainsOnMaps
+
 
 class Tape:
-    """One training forward pass: its program, each step's cache and output shapes, and
-    (when asked for) the logits of one output step."""
+    """One training forward pass: its program, each step's cache, output shapes and the
+    layout each slot was held in."""
 
-    def __init__(self, program, caches, out_shapes):
+    def __init__(self, program, caches, out_shapes, layouts):
         self.program, self.caches, self.out_shapes = program, caches, out_shapes
+        self.layouts = layouts
+
+
+def _on_maps(layer):
+    return isinstance(layer, TrainsOnMaps)
 
 
 def forward(program, xs, training, logits_steps=()):
-    """(outputs, tape): the program on Keras-layout inputs `xs`; the steps numbered in
-    `logits_steps` run their layer with logits=True (their gradient then arrives for their
-    pre-activation output, see fastdl.losses.Loss.fused_activation)."""
+    """(outputs, tape): the program on Keras-layout inputs `xs`, outputs in Keras' layout.
+    Layers that train on the internal layouts (TrainsOnMaps) keep feature maps
+    channels-first from one to the next; the others get and give Keras-layout arrays.
+    The steps numbered in `logits_steps` run their layer with logits=True (their gradient
+    then arrives for their pre-activation output, see fastdl.losses.Loss.fused_activation)."""
     values = [None] * program.n_slots
+    layouts = [L.KERAS] * program.n_slots
     for s, x in zip(program.input_slots, xs):
         values[s] = x
     caches, out_shapes = [], []
     for i, step in enumerate(program.steps):
-        ins = ([values[s] for s in step.inputs] if isinstance(step.inputs, list)
-               else values[step.inputs])
-        if i in logits_steps:
-            y, cache = step.layer._train_forward(ins, training, logits=True)
+        several = isinstance(step.inputs, list)
+        reads = step.inputs if several else [step.inputs]
+        kwargs = {"logits": True} if i in logits_steps else {}
+        if _on_maps(step.layer):
+            ins = [values[s] for s in reads]
+            lays = [layouts[s] for s in reads]
+            y, y_layout, cache = step.layer._train_forward_maps(
+                ins if several else ins[0], lays if several else lays[0], training, **kwargs)
         else:
-            y, cache = step.layer._train_forward(ins, training)
+            ins = [L.to_keras(values[s], layouts[s]) for s in reads]
+            y, cache = step.layer._train_forward(ins if several else ins[0], training,
+                                                 **kwargs)
+            y_layout = L.KERAS
         if isinstance(step.outputs, list):
             for s, a in zip(step.outputs, y):
-                values[s] = a
+                values[s], layouts[s] = a, L.KERAS
             out_shapes.append([a.shape for a in y])
         else:
-            values[step.outputs] = y
+            values[step.outputs], layouts[step.outputs] = y, y_layout
             out_shapes.append(y.shape)
         caches.append(cache)
-    return [values[s] for s in program.output_slots], Tape(program, caches, out_shapes)
+    outputs = [L.to_keras(values[s], layouts[s]) for s in program.output_slots]
+    return outputs, Tape(program, caches, out_shapes, layouts)
 
 
 def _add(dvals, slot, d):
@@ -47,15 +67,16 @@ def _add(dvals, slot, d):
 
 def backward(tape, douts, grads, input_grads=True):
     """The gradients for the program's inputs (None for an input nothing differentiable
-    depends on) from those of its outputs (`douts`, None for an output without one); the
-    weights' gradients are added to `grads`. input_grads=False: the program's inputs need
-    none (a training step of the whole model), so layers reading only them and declaring
+    depends on) from those of its outputs (`douts`, None for an output without one), all
+    in Keras' layout; the weights' gradients are added to `grads`. Each slot's gradient is
+    held in the layout its value was. input_grads=False: the program's inputs need none
+    (a training step of the whole model), so layers reading only them and declaring
     `_input_grad_optional` skip computing theirs."""
-    program = tape.program
+    program, layouts = tape.program, tape.layouts
     inputs = set(program.input_slots)
     dvals = [None] * program.n_slots
     for s, d in zip(program.output_slots, douts):
-        _add(dvals, s, d)
+        _add(dvals, s, None if d is None else L.convert(d, L.KERAS, layouts[s]))
     for step, cache, shapes in zip(reversed(program.steps), reversed(tape.caches),
                                    reversed(tape.out_shapes)):
         if isinstance(step.outputs, list):
@@ -71,18 +92,25 @@ def backward(tape, douts, grads, input_grads=True):
             if dy is None:
                 continue  # nothing the loss depends on
             dvals[step.outputs] = None
-        reads = step.inputs if isinstance(step.inputs, list) else [step.inputs]
+        several = isinstance(step.inputs, list)
+        reads = step.inputs if several else [step.inputs]
+        kwargs = {}
         if (not input_grads and getattr(step.layer, "_input_grad_optional", False)
                 and all(s in inputs for s in reads)):
-            dx = step.layer._backward(dy, cache, grads, needs_input_grad=False)
+            kwargs["needs_input_grad"] = False
+        if _on_maps(step.layer):
+            dx = step.layer._backward_maps(dy, cache, grads, **kwargs)
+            dxs = dx if several else [dx]
         else:
-            dx = step.layer._backward(dy, cache, grads)
-        if isinstance(step.inputs, list):
-            for s, d in zip(step.inputs, dx):
-                _add(dvals, s, d)
-        else:
-            _add(dvals, step.inputs, dx)
-    return [dvals[s] for s in program.input_slots]
+            if not isinstance(step.outputs, list):
+                dy = L.to_keras(dy, layouts[step.outputs])
+            dx = step.layer._backward(dy, cache, grads, **kwargs)
+            dxs = [None if d is None else L.convert(d, L.KERAS, layouts[s])
+                   for d, s in zip(dx if several else [dx], reads)]
+        for s, d in zip(reads, dxs):
+            _add(dvals, s, d)
+    return [None if dvals[s] is None else L.to_keras(dvals[s], layouts[s])
+            for s in program.input_slots]
 
 
 def update_state(tape):
