@@ -100,30 +100,39 @@ void fdl_f32_pool_argmax__ref(const fdl::PoolParams& p, std::size_t planes, cons
   const Geometry geo(p);
   const sidx *in = geo.in, *out = geo.out, *k = geo.k, *s = geo.s, *pad = geo.pad, *dil = geo.dil;
   const sidx in_plane = geo.in_plane, out_plane = geo.out_plane;
-  // In-bounds input coordinates of the window at output position o along axis a, in scan
-  // order (computed once per depth slice / row, not per output), and the first
-  // non-negative one even if out of bounds: a dilated window may lie wholly in the
-  // padding, and then the index is the reference's (first[0] * H + first[1]) * W + first[2].
-  auto taps = [&](int a, sidx o, std::vector<sidx>& list) {
-    list.clear();
-    for (sidx t = 0; t < k[a]; ++t) {
-      const sidx i = o * s[a] - pad[a] + t * dil[a];
-      if (i >= 0 && i < in[a]) list.push_back(i);
-    }
-    sidx first = o * s[a] - pad[a];
-    while (first < 0) first += dil[a];
-    return first;
+  // Per axis and output position: the in-bounds input coordinates of its window in scan
+  // order, and the first non-negative one even if out of bounds (a dilated window may lie
+  // wholly in the padding; then the index is the reference's (first[0] * H + first[1]) *
+  // W + first[2]). The same for every plane: computed once per call.
+  struct Taps {
+    std::vector<sidx> inside;
+    sidx first;
   };
-  std::vector<sidx> zs, ys, xs;
+  std::vector<Taps> axes[3];
+  for (int a = 0; a < 3; ++a) {
+    axes[a].resize(static_cast<std::size_t>(out[a]));
+    for (sidx o = 0; o < out[a]; ++o) {
+      Taps& t = axes[a][static_cast<std::size_t>(o)];
+      for (sidx j = 0; j < k[a]; ++j) {
+        const sidx i = o * s[a] - pad[a] + j * dil[a];
+        if (i >= 0 && i < in[a]) t.inside.push_back(i);
+      }
+      t.first = o * s[a] - pad[a];
+      while (t.first < 0) t.first += dil[a];
+    }
+  }
   for (std::size_t plane = 0; plane < planes; ++plane) {
     const float* xp = x + plane * in_plane;
     sidx o = static_cast<sidx>(plane) * out_plane;
     for (sidx od = 0; od < out[0]; ++od) {
-      const sidx z0 = taps(0, od, zs);
+      const std::vector<sidx>& zs = axes[0][static_cast<std::size_t>(od)].inside;
+      const sidx z0 = axes[0][static_cast<std::size_t>(od)].first;
       for (sidx oh = 0; oh < out[1]; ++oh) {
-        const sidx y0 = taps(1, oh, ys);
+        const std::vector<sidx>& ys = axes[1][static_cast<std::size_t>(oh)].inside;
+        const sidx y0 = axes[1][static_cast<std::size_t>(oh)].first;
         for (sidx ow = 0; ow < out[2]; ++ow, ++o) {
-          const sidx x0 = taps(2, ow, xs);
+          const std::vector<sidx>& xs = axes[2][static_cast<std::size_t>(ow)].inside;
+          const sidx x0 = axes[2][static_cast<std::size_t>(ow)].first;
           const float want = y[o];
           sidx found = (z0 * in[1] + y0) * in[2] + x0;  // all -inf: the first tap
           // Branch-free: which tap holds the maximum is data-dependent, and a branch per
