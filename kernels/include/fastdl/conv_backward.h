@@ -6,8 +6,9 @@
 //        positions side by side), then col2im sends every column back to the pixels its
 //        taps read. Padding is pad_before; taps that fell in the padding are dropped.
 //   dw [out_channels][in_channels / groups][taps] = sum over images of
-//        dY_g [out/g x L] * col(X_g)^T [L x in/g * taps]  (one GEMM per group over a chunk
-//        of images: the images' positions are the GEMM's K axis)
+//        dY_g [out/g x L] * col(X_g)^T [L x in/g * taps]  (one GEMM per group, computing
+//        the transpose: its K axis runs over every image's positions, its A operand is
+//        col(X_g) packed block by block straight from x)
 //   db [out_channels] = sum of dy over images and positions.
 //
 // The transposed convolution's gradients are the same three computations with the roles

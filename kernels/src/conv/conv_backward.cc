@@ -12,8 +12,8 @@
 namespace fdl {
 namespace {
 
-// Columns of im2col (in floats) one chunk of images may take: bounds the workspace while
-// giving small images a GEMM long enough along K to be worth its packing.
+// Columns (in floats) one chunk of images may take in conv_input_gradient: bounds the
+// workspace while giving small images a GEMM wide enough to be worth its packing.
 constexpr std::size_t kColumnBudget = std::size_t{1} << 23;
 
 // A matrix of `rows` rows whose K axis runs over `images` images of `length` positions
@@ -76,6 +76,59 @@ struct PackColumnsAcrossImages final : Packer {
   }
 };
 
+// The im2col matrix of one group's channels over a chunk of images, read by rows: element
+// (row kk = c * taps + tap, column k = n * L + l) is x[n][c] at the input the tap reads
+// for output position l (0 in the padding) -- the A operand of dW^T = cols * dY^T, packed
+// straight from x with no column matrix in memory.
+struct PackIm2colRows final : Packer {
+  const ConvGeometry& g;
+  const float* x;  // the group's first channel of the chunk's first image
+  Size3 in, out;
+  std::size_t image_stride;
+
+  PackIm2colRows(const ConvGeometry& geometry, const float* group_x, const Size3& in_size,
+                 std::size_t stride)
+      : g(geometry), x(group_x), in(in_size), out(geometry.out_size(in_size)),
+        image_stride(stride) {}
+
+  void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
+            float* dst) const override {
+    const std::size_t taps = g.taps(), V = volume(in), L = volume(out);
+    const std::size_t plane_out = out[1] * out[2];
+    for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
+      const std::size_t n = std::min(w, rows - q * w);
+      for (std::size_t t = 0; t < n; ++t) {
+        const std::size_t kk = r0 + q * w + t, c = kk / taps, tap = kk % taps;
+        const std::size_t kz = tap / (g.kernel[1] * g.kernel[2]);
+        const std::size_t ky = tap / g.kernel[2] % g.kernel[1], kx = tap % g.kernel[2];
+        const long dz = long(kz * g.dilation[0]) - long(g.pad_before[0]);
+        const long dy = long(ky * g.dilation[1]) - long(g.pad_before[1]);
+        const long dx = long(kx * g.dilation[2]) - long(g.pad_before[2]);
+        float* d = dst + t;
+        for (std::size_t p = 0; p < kc;) {  // runs along one output row
+          const std::size_t k = k0 + p, image = k / L, l = k % L;
+          const std::size_t od = l / plane_out, oh = l / out[2] % out[1], ow = l % out[2];
+          const std::size_t run = std::min(kc - p, out[2] - ow);
+          const long iz = long(od * g.stride[0]) + dz, iy = long(oh * g.stride[1]) + dy;
+          if (iz < 0 || iy < 0 || iz >= long(in[0]) || iy >= long(in[1])) {
+            for (std::size_t i = 0; i < run; ++i) d[(p + i) * w] = 0.0f;
+          } else {
+            const float* row = x + image * image_stride + c * V +
+                               (std::size_t(iz) * in[1] + std::size_t(iy)) * in[2];
+            for (std::size_t i = 0; i < run; ++i) {
+              const long ix = long((ow + i) * g.stride[2]) + dx;
+              d[(p + i) * w] = ix >= 0 && ix < long(in[2]) ? row[ix] : 0.0f;
+            }
+          }
+          p += run;
+        }
+      }
+      for (std::size_t p = 0; p < kc; ++p)
+        for (std::size_t t = n; t < w; ++t) dst[p * w + t] = 0.0f;
+    }
+  }
+};
+
 // db[c] += the sum of row c of a [channels][length] block, kConvBiasBlock at a time.
 void add_row_sums(const float* a, std::size_t channels, std::size_t length, float* db) {
   for (std::size_t c = 0; c < channels; ++c) {
@@ -112,30 +165,24 @@ void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const fl
     for (std::size_t n = 0; n < batch; ++n)
       add_row_sums(dy + n * g.out_channels * L, g.out_channels, L, db);
 
-  // A 1x1 stride-1 unpadded convolution's column matrix is the input itself.
+  // Per group, dW_g^T [kg x cout_g] = cols [kg x batch * L] * dY_g^T in one GEMM (the
+  // images' positions are its K axis; it packs the columns straight from x, block by
+  // block, and a 1x1 stride-1 unpadded layer's columns are x itself), then added
+  // transposed into dw.
   const bool pointwise = g.taps() == 1 && L == V && g.stride == Size3{1, 1, 1} &&
                          g.pad_before == Size3{0, 0, 0};
-  const std::size_t chunk = std::clamp<std::size_t>(kColumnBudget / (kg * L), 1, batch);
-  AlignedBuffer cols(pointwise ? 0 : chunk * kg * L);
-  ConvGeometry one_group = g;  // im2col reads in_channels channels: one group's
-  one_group.in_channels = cin_g;
-  Epilogue ep;
-  ep.accumulate = true;
-  for (std::size_t n0 = 0; n0 < batch; n0 += chunk) {
-    const std::size_t images = std::min(chunk, batch - n0);
-    for (std::size_t group = 0; group < g.groups; ++group) {
-      const float* xg = x + (n0 * g.in_channels + group * cin_g) * V;
-      if (!pointwise)
-        parallel_for(images, [&](std::size_t i) {
-          im2col(one_group, xg + i * g.in_channels * V, in, cols.data() + i * kg * L);
-        });
-      PackRowsAcrossImages a(dy + (n0 * g.out_channels + group * cout_g) * L, L,
-                             g.out_channels * L, L);
-      PackRowsAcrossImages b = pointwise ? PackRowsAcrossImages(xg, V, g.in_channels * V, V)
-                                         : PackRowsAcrossImages(cols.data(), L, kg * L, L);
-      gemm(uk, cout_g, kg, images * L, GemmOperand{nullptr, &a}, GemmOperand{nullptr, &b},
-           dw + group * cout_g * kg, kg, ep, true);
-    }
+  AlignedBuffer t(kg * cout_g);
+  for (std::size_t group = 0; group < g.groups; ++group) {
+    const float* xg = x + group * cin_g * V;
+    PackRowsAcrossImages direct(xg, V, g.in_channels * V, V);
+    PackIm2colRows columns(g, xg, in, g.in_channels * V);
+    const Packer& a = pointwise ? static_cast<const Packer&>(direct) : columns;
+    PackRowsAcrossImages b(dy + group * cout_g * L, L, g.out_channels * L, L);
+    gemm(uk, kg, cout_g, batch * L, GemmOperand{nullptr, &a}, GemmOperand{nullptr, &b},
+         t.data(), cout_g, Epilogue{}, true);
+    float* dwg = dw + group * cout_g * kg;
+    for (std::size_t co = 0; co < cout_g; ++co)
+      for (std::size_t kk = 0; kk < kg; ++kk) dwg[co * kg + kk] += t.data()[kk * cout_g + co];
   }
 }
 
