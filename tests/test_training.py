@@ -329,9 +329,10 @@ def test_sklearn_wrapper_cross_validates():
     X = StandardScaler().fit_transform(data.data).astype(np.float32)
     fastdl.utils.set_random_seed(0)
     clf = SKLearnClassifier(pima_style, fit_kwargs={"epochs": 20, "batch_size": 16})
-    scores = cross_val_score(clf, X, data.target, cv=StratifiedKFold(3, shuffle=True,
+    scores = cross_val_score(clf, X, data.target, cv=StratifiedKFold(10, shuffle=True,
                                                                       random_state=0))
-    assert scores.mean() > 0.9
+    print(f"10-fold accuracy {scores.mean():.4f} +- {scores.std():.4f}")  # shown with -s
+    assert scores.mean() > 0.95
     clf.fit(X, data.target)
     proba = clf.predict_proba(X[:4])
     assert proba.shape == (4, 2) and np.allclose(proba.sum(axis=1), 1.0)
