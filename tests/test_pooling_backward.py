@@ -20,7 +20,7 @@ import pytest
 from fastdl import _reference as reference
 from fastdl import ops
 from fastdl._reference import pooling as reference_pooling
-from native_variants import runnable, skipped, unrunnable
+from native_variants import backend_module, runnable, skipped, unrunnable
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
@@ -121,7 +121,7 @@ def _avg_implementations():
 def _module(label):
     """(module, keyword arguments) running implementation `label` of the backend contract."""
     if label == "numba":
-        return pytest.importorskip("fastdl._numba"), {}
+        return backend_module("numba"), {}
     if label == "native":
         return importlib.import_module("fastdl._C"), {}
     return importlib.import_module("fastdl._C"), {"variant": label}
