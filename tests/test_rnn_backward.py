@@ -169,3 +169,221 @@ def test_every_implementation_matches_the_reference(label, kind):
     compare(label, kind, 6, 1, 5, 17, "both", reverse=True)          # batch 1, GEMV steps
     compare(label, kind, 4, 7, 3, 5, "both", reverse=False, bias=False, state=False)
     compare(label, kind, 12, 13, 6, 33, "both", reverse=True, seed=3)  # several tiles
+
+
+# ---------------------------------------------------------------- public ops vs torch
+
+def torch_case(kind, input_size, hidden, layers=1, bidirectional=False, batch_first=False,
+               bias=True, seed=0):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(seed)
+    cls = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
+    m = cls(input_size, hidden, num_layers=layers, bidirectional=bidirectional,
+            batch_first=batch_first, bias=bias)
+    dirs = 2 if bidirectional else 1
+    names = [f"_l{layer}" + ("_reverse" if d else "") for layer in range(layers)
+             for d in range(dirs)]
+    return torch, m, names
+
+
+def params_of(m, names, what):
+    return [getattr(m, what + s) for s in names]
+
+
+def assert_grad(got, want, what, rtol=1e-4):
+    want = want.detach().numpy() if hasattr(want, "detach") else want
+    assert isinstance(got, np.ndarray) and got.dtype == np.float32, what
+    assert got.shape == want.shape, (what, got.shape, want.shape)
+    np.testing.assert_allclose(got, want, rtol=rtol,
+                               atol=rtol * max(float(np.abs(want).max()), 1e-2), err_msg=what)
+
+
+def run_torch_and_fastdl(kind, steps, batch, input_size, hidden, which, layers=1,
+                         bidirectional=False, batch_first=False, bias=True, with_state=True,
+                         unbatched=False, seed=0):
+    from fastdl import ops
+    torch, m, names = torch_case(kind, input_size, hidden, layers, bidirectional, batch_first,
+                                 bias, seed)
+    lstm = kind == "lstm"
+    dirs = 2 if bidirectional else 1
+    count = layers * dirs
+    if unbatched:
+        x = rand((steps, input_size), seed + 1)
+        sshape = (count, hidden)
+    else:
+        x = rand((batch, steps, input_size) if batch_first else (steps, batch, input_size),
+                 seed + 1)
+        sshape = (count, batch, hidden)
+    h0, c0 = rand(sshape, seed + 2, 0.5), rand(sshape, seed + 3, 0.5)
+    tx = torch.tensor(x, requires_grad=True)
+    th0 = torch.tensor(h0, requires_grad=True)
+    tc0 = torch.tensor(c0, requires_grad=True)
+    if lstm:
+        ty, (th, tc) = m(tx, (th0, tc0)) if with_state else m(tx)
+    else:
+        ty, th = m(tx, th0) if with_state else m(tx)
+        tc = None
+    gy = rand(tuple(ty.shape), seed + 4) if which in ("y", "both") else None
+    gh = rand(tuple(th.shape), seed + 5) if which in ("state", "both") else None
+    gc = rand(tuple(th.shape), seed + 6) if which in ("state", "both") and lstm else None
+    loss = 0
+    for out, g in ((ty, gy), (th, gh), (tc, gc)):
+        if g is not None:
+            loss = loss + (out * torch.from_numpy(g)).sum()
+    loss.backward()
+    w_ih = [p.detach().numpy() for p in params_of(m, names, "weight_ih")]
+    w_hh = [p.detach().numpy() for p in params_of(m, names, "weight_hh")]
+    b_ih = [p.detach().numpy() for p in params_of(m, names, "bias_ih")] if bias else None
+    b_hh = [p.detach().numpy() for p in params_of(m, names, "bias_hh")] if bias else None
+    single = count == 1
+    if single:  # the one-matrix form of the functional ops
+        w_ih, w_hh = w_ih[0], w_hh[0]
+        b_ih = b_ih[0] if bias else None
+        b_hh = b_hh[0] if bias else None
+    kw = dict(batch_first=batch_first) if single else dict(
+        num_layers=layers, bidirectional=bidirectional, batch_first=batch_first)
+    if lstm:
+        got = ops.lstm_backward(gy, gh, gc, x, h0 if with_state else None,
+                                c0 if with_state else None, w_ih, w_hh, b_ih, b_hh, **kw)
+        dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh = got
+    else:
+        got = ops.gru_backward(gy, gh, x, h0 if with_state else None, w_ih, w_hh, b_ih, b_hh,
+                               **kw)
+        dx, dh0, dw_ih, dw_hh, db_ih, db_hh = got
+        dc0 = None
+    what = f"{kind} T={steps} B={batch} H={hidden} {which} L={layers} D={dirs}"
+    assert_grad(dx, tx.grad, what + " dx")
+    if with_state:
+        assert_grad(dh0, th0.grad, what + " dh0")
+        if lstm:
+            assert_grad(dc0, tc0.grad, what + " dc0")
+    else:
+        assert dh0 is None and dc0 is None
+    for mine, attr in ((dw_ih, "weight_ih"), (dw_hh, "weight_hh"), (db_ih, "bias_ih"),
+                       (db_hh, "bias_hh")):
+        if not bias and attr.startswith("bias"):
+            assert mine is None
+            continue
+        mine = [mine] if single else mine
+        for k, p in enumerate(params_of(m, names, attr)):
+            assert_grad(mine[k], p.grad, f"{what} {attr}[{k}]")
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("hidden", [1, 3, 4, 7, 8, 9, 15, 16, 17])
+def test_backward_matches_torch_around_the_unit_blocks(any_backend, kind, hidden):
+    run_torch_and_fastdl(kind, 5, 3, 4, hidden, "both", seed=hidden)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("which", ["y", "state", "both"])
+@pytest.mark.parametrize("steps,batch", [(1, 1), (1, 4), (6, 1), (7, 5)])
+def test_backward_matches_torch_through_y_states_and_both(any_backend, kind, which, steps,
+                                                          batch):
+    run_torch_and_fastdl(kind, steps, batch, 3, 6, which, seed=steps * 10 + batch)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("layers,bidirectional,batch_first,bias,with_state,unbatched", [
+    (2, False, False, True, True, False), (1, True, False, True, True, False),
+    (2, True, True, True, False, False), (1, False, True, False, True, False),
+    (1, False, False, True, True, True), (2, True, False, False, True, True)])
+def test_backward_of_stacks_and_forms_matches_torch(any_backend, kind, layers, bidirectional,
+                                                    batch_first, bias, with_state, unbatched):
+    run_torch_and_fastdl(kind, 4, 3, 5, 7, "both", layers, bidirectional, batch_first, bias,
+                         with_state, unbatched)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("batched", [True, False])
+def test_cell_backward_matches_torch(any_backend, kind, batched):
+    torch = pytest.importorskip("torch")
+    from fastdl import ops
+    torch.manual_seed(0)
+    lstm = kind == "lstm"
+    cell = (torch.nn.LSTMCell if lstm else torch.nn.GRUCell)(5, 9)
+    shape = (4,) if batched else ()
+    x, h, c = rand(shape + (5,), 1), rand(shape + (9,), 2), rand(shape + (9,), 3)
+    tx, th, tc = (torch.tensor(a, requires_grad=True) for a in (x, h, c))
+    gh, gc = rand(shape + (9,), 4), rand(shape + (9,), 5)
+    if lstm:
+        h1, c1 = cell(tx, (th, tc))
+        ((h1 * torch.from_numpy(gh)).sum() + (c1 * torch.from_numpy(gc)).sum()).backward()
+    else:
+        h1 = cell(tx, th)
+        (h1 * torch.from_numpy(gh)).sum().backward()
+    weights = [p.detach().numpy() for p in (cell.weight_ih, cell.weight_hh, cell.bias_ih,
+                                           cell.bias_hh)]
+    if lstm:
+        dx, dh, dc, *dw = ops.lstm_cell_backward(gh, gc, x, h, c, *weights)
+        assert_grad(dc, tc.grad, "dc")
+    else:
+        dx, dh, *dw = ops.gru_cell_backward(gh, x, h, *weights)
+    assert_grad(dx, tx.grad, "dx")
+    assert_grad(dh, th.grad, "dh")
+    for got, p in zip(dw, (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)):
+        assert_grad(got, p.grad, "weights")
+
+
+def test_the_layer_pair_on_every_backend_matches_the_reference(any_backend):
+    """fastdl.ops.rnn_layer_train / rnn_layer_backward (what the layers use) for every kind,
+    initial states None (zeros) and given."""
+    from fastdl import ops
+    for kind in KINDS:
+        x, h0, c0, w_ih, w_hh, b_ih, b_hh = problem(kind, 4, 3, 2, 5, seed=7)
+        for states in ((None, None), (h0, c0)):
+            s0 = states[0], states[1] if kind == "lstm" else None
+            y, h_n, c_n, saved = ops.rnn_layer_train(kind, x, *s0, w_ih, w_hh, b_ih, b_hh, True)
+            zeros = np.zeros_like(h0)
+            r0 = (zeros if s0[0] is None else h0,
+                  (zeros if s0[1] is None else c0) if kind == "lstm" else None)
+            want = reference.rnn_layer_train(kind, x, *r0, w_ih, w_hh, b_ih, b_hh, True)
+            np.testing.assert_allclose(y, want[0], rtol=1e-5, atol=2e-6)
+            dy, dh_n, dc_n = upstream(kind, 4, 3, 5, "both")
+            got = ops.rnn_layer_backward(kind, dy, dh_n, dc_n, x, y, saved, *s0, w_ih, w_hh,
+                                         True)
+            ref = reference.rnn_layer_backward(kind, dy, dh_n, dc_n, x, want[0], want[3], *r0,
+                                               w_ih, w_hh, True)
+            for g, w in zip(got, ref):
+                if w is None:
+                    assert g is None
+                else:
+                    np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-4 * np.abs(w).max())
+
+
+# ---------------------------------------------------------------- bad arguments
+
+def test_bad_arguments_raise_clear_errors():
+    from fastdl import ops
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh = problem("lstm", 3, 2, 4, 5)
+    with pytest.raises(ValueError, match="^kind: expected one of"):
+        ops.rnn_layer_train("lstmx", x, h0, c0, w_ih, w_hh)
+    with pytest.raises(ValueError, match=r"^w_hh: expected shape \(3\*hidden, hidden\) for "
+                       r"kind 'gru', got \(20, 5\)"):
+        ops.rnn_layer_train("gru", x, h0, None, w_ih, w_hh)
+    with pytest.raises(ValueError, match="^c0: only an LSTM has a cell state"):
+        ops.rnn_layer_train("gru", x, h0, c0, w_ih[:15], w_hh[:15])
+    with pytest.raises(ValueError, match=r"^h0: expected shape \(batch, hidden\) \(2, 5\)"):
+        ops.rnn_layer_train("lstm", x, h0[:1], c0, w_ih, w_hh)
+    with pytest.raises(ValueError, match="^w_ih: expected shape"):
+        ops.rnn_layer_train("lstm", x, h0, c0, w_ih[:, :3], w_hh)
+    with pytest.raises(ValueError, match="^b_ih: expected shape"):
+        ops.rnn_layer_train("lstm", x, h0, c0, w_ih, w_hh, b_ih[:3])
+    y, _, _, saved = ops.rnn_layer_train("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    with pytest.raises(ValueError, match="^grad_y: expected y's shape"):
+        ops.rnn_layer_backward("lstm", y[:2], None, None, x, y, saved, h0, c0, w_ih, w_hh)
+    with pytest.raises(ValueError, match="^saved: expected what rnn_layer_train returned"):
+        ops.rnn_layer_backward("lstm", y, None, None, x, y, saved[:2], h0, c0, w_ih, w_hh)
+    with pytest.raises(ValueError, match="^grad_c_n: only an LSTM"):
+        ops.rnn_layer_backward("rnn_tanh", None, None, h0, x, y, saved, h0, None,
+                               w_ih[:5], w_hh[:5])
+    with pytest.raises(TypeError):
+        ops.lstm_backward(None, None, None, x.astype(complex), h0, c0, w_ih, w_hh)
+    with pytest.raises(ValueError, match="^w_ih: expected 4 columns"):
+        ops.lstm_backward(None, None, None, x, h0, c0, w_ih[:, :2], w_hh)
+    with pytest.raises(ValueError, match="^grad_y: expected the forward's output shape"):
+        ops.lstm_backward(y[:, :1], None, None, x, h0, c0, w_ih, w_hh)
+    with pytest.raises(ValueError, match="^grad_h_n: expected shape"):
+        ops.gru_backward(None, h0[:1], x, h0, w_ih[:15], w_hh[:15])
+    with pytest.raises(ValueError, match="^x: expected sequence length >= 1"):
+        ops.gru_backward(None, None, x[:0], None, w_ih[:15], w_hh[:15])

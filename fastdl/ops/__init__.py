@@ -29,6 +29,8 @@ from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_backwa
 from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool,
                                 global_max_pool, max_pool1d, max_pool2d, max_pool3d)
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
+from fastdl.ops.rnn_backward import (gru_backward, gru_cell_backward, lstm_backward,
+                                     lstm_cell_backward, rnn_layer_backward, rnn_layer_train)
 
 __all__ = ["Conv1dPlan", "Conv2dPlan", "Conv3dPlan", "LinearPlan", "batch_norm", "col2im",
            "conv1d", "conv2d", "conv3d", "fold_batch_norm", "im2col", "linear", "matmul"]
@@ -49,3 +51,5 @@ __all__ += ["binary_cross_entropy_backward", "binary_cross_entropy_with_logits_b
 __all__ += ["conv1d_backward", "conv2d_backward", "conv3d_backward", "conv_transpose1d_backward",
             "conv_transpose2d_backward", "conv_transpose3d_backward"]
 __all__ += ["GRUPlan", "LSTMPlan", "gru", "gru_cell", "lstm", "lstm_cell"]
+__all__ += ["gru_backward", "gru_cell_backward", "lstm_backward", "lstm_cell_backward",
+            "rnn_layer_backward", "rnn_layer_train"]

@@ -39,7 +39,8 @@ enum class RnnKind : int { kLstm = 0, kGru = 1, kGruResetBefore = 2, kRnnTanh = 
 
 // Gates per unit: 4 (LSTM), 3 (the GRUs) or 1 (the plain RNNs).
 inline int rnn_gates(RnnKind kind) {
-  return kind == RnnKind::kLstm ? 4 : kind == RnnKind::kRnnTanh || kind == RnnKind::kRnnRelu ? 1 : 3;
+  if (kind == RnnKind::kLstm) return 4;
+  return kind == RnnKind::kRnnTanh || kind == RnnKind::kRnnRelu ? 1 : 3;
 }
 
 // One time step of rows [0, rows) of a batch, all Hp units (Hp = blocks * unit_block).
