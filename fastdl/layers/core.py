@@ -151,6 +151,7 @@ class Dense(Layer):
 
     def _backward(self, dy, cache, grads):
         rows, z, y, logits = cache
+        lead = dy.shape[:-1]  # (N, ...) of a 3-D or wider input: y and z are its rows
         dy = dy.reshape(y.shape)
         dz = dy if logits else self.activation.gradient(dy, z, y)
         kernel = self.kernel.value
@@ -159,7 +160,7 @@ class Dense(Layer):
         grads.add(self.kernel, dk)
         if self.bias is not None:
             grads.add(self.bias, db)
-        return dx.reshape(dy.shape[:-1] + (kernel.shape[0],))
+        return dx.reshape(lead + (kernel.shape[0],))
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
