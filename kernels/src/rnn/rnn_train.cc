@@ -6,7 +6,6 @@
 #include "fastdl/rnn_train.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 
 #include "fastdl/activation.h"
@@ -16,8 +15,6 @@ namespace fdl {
 namespace {
 
 bool plain_rnn(RnnKind k) { return k == RnnKind::kRnnTanh || k == RnnKind::kRnnRelu; }
-
-float sigmoid(float v) { return activate_ref(v, Activation::kSigmoid, 0.0f); }
 
 // C[M x N] (+)= act(A B) on microkernel uk: A read by packer a, B by packer b.
 void product(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
@@ -54,10 +51,11 @@ struct PackedB {
 // kRnn*: y_t = act(y_t + h_{t-1} W_hh^T), the projection written into y and finished in
 // place by the GEMM's accumulate epilogue;
 // kGruResetBefore: [hr, hz] = h_{t-1} W_h{r,z}^T, r and z, rh = r * h_{t-1} (saved),
-// hn = rh W_hn^T, n = tanh(xn + hn), h_t = (1 - z) n + z h_{t-1}.
-void forward_by_products(const GemmUkernel& uk, const RnnTrainShape& p, const float* x,
-                         const float* h0, const RnnWeights& w, float* y, float* h_n,
-                         float* saved, bool parallel) {
+// hn = rh W_hn^T, n = tanh(xn + hn), h_t = (1 - z) n + z h_{t-1}; the gate activations on
+// act_fn (an activation variant's vectorised kernel).
+void forward_by_products(const GemmUkernel& uk, ActivationFn act_fn, const RnnTrainShape& p,
+                         const float* x, const float* h0, const RnnWeights& w, float* y,
+                         float* h_n, float* saved, bool parallel) {
   const std::size_t T = p.steps, B = p.batch, I = p.input, H = p.hidden;
   const std::size_t G = rnn_gates(p.kind), GH = G * H, rows = T * B;
   const bool rnn = plain_rnn(p.kind);
@@ -93,22 +91,30 @@ void forward_by_products(const GemmUkernel& uk, const RnnTrainShape& p, const fl
     } else {
       const float* xp = xproj + t * B * GH;
       float* sv = saved + t * B * lds;
-      w_rz.apply(uk, B, a, hh.data(), 2 * H, false, parallel);
+      // r, z = sigmoid(x_{r,z} + h_{t-1} W_h{r,z}^T), vectorised over the B x 2H block.
+      float* rz = hh.data();
+      w_rz.apply(uk, B, a, rz, 2 * H, false, parallel);
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t j = 0; j < 2 * H; ++j) rz[b * 2 * H + j] += xp[b * GH + j];
+      act_fn(B * 2 * H, rz, rz, Activation::kSigmoid, 0.0f);
       for (std::size_t b = 0; b < B; ++b)
         for (std::size_t j = 0; j < H; ++j) {
-          const float r = sigmoid(xp[b * GH + j] + hh.data()[b * 2 * H + j]);
-          const float z = sigmoid(xp[b * GH + H + j] + hh.data()[b * 2 * H + H + j]);
+          const float r = rz[b * 2 * H + j];
           sv[b * lds + j] = r;
-          sv[b * lds + H + j] = z;
+          sv[b * lds + H + j] = rz[b * 2 * H + H + j];
           sv[b * lds + 3 * H + j] = r * h_prev[b * H + j];
         }
-      w_n.apply(uk, B, PackRowsByK(sv + 3 * H, lds), hn.data(), H, false, parallel);
+      // n = tanh(x_n + (r * h_{t-1}) W_hn^T)
+      float* n = hn.data();
+      w_n.apply(uk, B, PackRowsByK(sv + 3 * H, lds), n, H, false, parallel);
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t j = 0; j < H; ++j) n[b * H + j] += xp[b * GH + 2 * H + j];
+      act_fn(B * H, n, n, Activation::kTanh, 0.0f);
       for (std::size_t b = 0; b < B; ++b)
         for (std::size_t j = 0; j < H; ++j) {
-          const float n = std::tanh(xp[b * GH + 2 * H + j] + hn.data()[b * H + j]);
           const float z = sv[b * lds + H + j];
-          sv[b * lds + 2 * H + j] = n;
-          y_t[b * H + j] = (1.0f - z) * n + z * h_prev[b * H + j];
+          sv[b * lds + 2 * H + j] = n[b * H + j];
+          y_t[b * H + j] = (1.0f - z) * n[b * H + j] + z * h_prev[b * H + j];
         }
     }
     h_prev = y_t;
@@ -261,7 +267,11 @@ void rnn_train_forward(const RnnVariant& v, const GemmUkernel& uk, const RnnTrai
     plan.run_train(x, p.steps, p.batch, h0, c0, y, h_n, c_n, saved, p.reverse, parallel);
     return;
   }
-  forward_by_products(uk, p, x, h0, w, y, h_n, saved, parallel);
+  // The gate activations of the reset-before GRU on the vectorised kernels of v's ISA.
+  const ActivationVariant* act = &activation_best();
+  for (const ActivationVariant& a : activation_variants())
+    if (a.isa == v.isa) act = &a;
+  forward_by_products(uk, act->activation, p, x, h0, w, y, h_n, saved, parallel);
 }
 
 void rnn_train_backward(const GemmUkernel& uk, const RnnTrainShape& p, std::size_t hs,
