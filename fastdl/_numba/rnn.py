@@ -246,7 +246,7 @@ def rnn_layer_backward(kind, dy, dh_n, dc_n, x, y, saved, h0, c0, w_ih, w_hh, re
     matmul_accumulate(dgh_t, h_prev_all.reshape(rows, hidden), dw_hh)
     if code == 2:  # W_hn multiplied r * h_{t-1} (saved)
         dw_hh[2 * hidden:] = 0.0
-        rh = np.ascontiguousarray(saved.reshape(rows, -1)[:, 3 * hidden:])
+        rh = np.ascontiguousarray(saved.reshape(rows, 4 * hidden)[:, 3 * hidden:])
         matmul_accumulate(dgh_t[2 * hidden:], rh, dw_hh[2 * hidden:])
     return (dx.reshape(x.shape), dh, dc if lstm else None, dw_ih, dw_hh, column_sums(dg2),
             column_sums(dgh2))

@@ -172,11 +172,11 @@ def rnn_layer_backward(kind, dy, dh_n, dc_n, x, y, saved, h0, c0, w_ih, w_hh, re
             dg[t] = dgh[t] = d
             dh = d @ w_hh64
     rows = steps * batch
-    dg2, dgh2 = dg.reshape(rows, -1), dgh.reshape(rows, -1)
+    dg2, dgh2 = dg.reshape(rows, gates * H), dgh.reshape(rows, gates * H)
     dx = dg2 @ w_ih64
-    dw_ih = dg2.T @ _f64(x).reshape(rows, -1)
+    dw_ih = dg2.T @ _f64(x).reshape(rows, x.shape[2])
     dw_hh = dgh2.T @ h_prev_all.reshape(rows, H)
     if kind == "gru_reset_before":  # W_hn multiplied r * h_{t-1} (saved)
-        dw_hh[2 * H:] = dgh2[:, 2 * H:].T @ sv.reshape(rows, -1)[:, 3 * H:]
+        dw_hh[2 * H:] = dgh2[:, 2 * H:].T @ sv.reshape(rows, 4 * H)[:, 3 * H:]
     return (_f32(dx.reshape(x.shape)), _f32(dh), _f32(dc), _f32(dw_ih), _f32(dw_hh),
             _f32(dg2.sum(axis=0)), _f32(dgh2.sum(axis=0)))
