@@ -1,4 +1,5 @@
-// LSTM and GRU layers (PyTorch semantics: torch.nn.LSTM / torch.nn.GRU, inference).
+// LSTM and GRU layers (PyTorch semantics: torch.nn.LSTM / torch.nn.GRU, inference; the
+// training forward and backpropagation through time: rnn_train.h).
 //
 //   LSTM, gates i, f, g, o (rows of W in that order, H each):
 //     i = sigmoid(.), f = sigmoid(.), g = tanh(.), o = sigmoid(.)   of  W_i x + b_i + W_h h + b_h
