@@ -88,6 +88,7 @@ def check(identifier, name):
 
 
 def initialize(identifier, shape):
-    """A float32 array of `shape` from a checked initializer."""
+    """A float32 C-contiguous array of `shape` (its own, writable: optimizers update it in
+    place) from a checked initializer."""
     fn = identifier if callable(identifier) else _INITIALIZERS[identifier]
-    return np.asarray(fn(tuple(shape)), dtype=np.float32).reshape(shape)
+    return np.array(fn(tuple(shape)), dtype=np.float32, order="C").reshape(shape)

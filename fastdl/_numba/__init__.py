@@ -20,7 +20,7 @@ from .losses import (class_loss, class_loss_backward, pointwise_loss,
 from .optimizers import (adagrad_update, adam_update, rmsprop_update, scale_clip, sgd_update,
                          squared_norm)
 from .pooling import avg_pool, avg_pool_backward, max_pool, max_pool_backward
-from .rnn import rnn_layer
+from .rnn import rnn_layer, rnn_layer_backward, rnn_layer_train
 
 ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan = _python_backend.make_plans(
     conv, conv_transpose, linear, rnn_layer)

@@ -7,9 +7,15 @@ PyTorch's once, when the plan is made). Any other configuration (GRU with
 reset_after=False, SimpleRNN, other activations) runs one batched input projection for
 all time steps and then a loop over the steps, vectorized over the batch.
 
+Training (_train_forward / _backward) runs the kernels' training pair for every layer here
+(fastdl.ops.rnn_layer_train / rnn_layer_backward: the forward keeps the gates, the
+backward runs through time), with the weights in PyTorch's order and the gradients given
+back in Keras' layouts. It needs Keras' default activations (tanh, and sigmoid for the
+gates; SimpleRNN: tanh or relu) and no dropout / recurrent_dropout; anything else raises
+NotImplementedError naming the layer.
+
 Where fastdl differs from Keras: inputs are batch-first (N, steps, features) as Keras';
-stateful=True, masking and initial states passed as call arguments are not supported;
-dropout / recurrent_dropout only matter in training.
+stateful=True, masking and initial states passed as call arguments are not supported.
 """
 import numpy as np
 
@@ -147,6 +153,73 @@ class _RNN(Layer):
     def _input_bias(self):
         return None if self.bias is None else self.bias.value
 
+    # ------------------------------------------------------------------ training
+
+    def _train_kind(self):
+        """The kernels' kind this layer trains as (fastdl.ops.rnn_layer_train)."""
+        raise NotImplementedError
+
+    def _train_weights(self):
+        """(w_ih, w_hh, b_ih, b_hh) in PyTorch's layout and gate order for _train_kind."""
+        raise NotImplementedError
+
+    def _keras_gradients(self, dw_ih, dw_hh, db_ih, db_hh):
+        """[(weight, gradient)] in Keras' layouts from those of _train_weights."""
+        raise NotImplementedError
+
+    def _refuse_training(self, what):
+        raise NotImplementedError(f"{self.name} ({self.class_name}): training with {what} is "
+                                  f"not supported yet")
+
+    def _check_trainable_config(self, training):
+        if training and (self.dropout or self.recurrent_dropout):
+            self._refuse_training(f"dropout={self.dropout}, recurrent_dropout="
+                                  f"{self.recurrent_dropout}")
+        if self.recurrent_activation.name != "sigmoid" or self.activation.name != "tanh":
+            self._refuse_training(f"activation={self.activation.name!r}, recurrent_activation="
+                                  f"{self.recurrent_activation.name!r} (tanh and sigmoid train)")
+
+    def _train_forward(self, x, training):
+        """Keras-layout x (N, T, F) -> the outputs _forward gives; the sequence runs
+        time-major through the kernels' training forward (go_backwards: on the reversed
+        steps, as Keras)."""
+        self._check_trainable_config(training)
+        kind = self._train_kind()
+        go_back = self.go_backwards
+        if go_back:
+            x = x[:, ::-1]
+        xt = np.ascontiguousarray(np.swapaxes(x, 0, 1))
+        if xt.shape[0] == 0:
+            raise ValueError(f"{self.name} ({self.class_name}): expected at least one step, "
+                             f"got shape {x.shape[:1] + xt.shape[:1] + x.shape[2:]}")
+        weights = self._train_weights()
+        y, h_n, c_n, saved = ops.rnn_layer_train(kind, xt, None, None, *weights)
+        out = np.ascontiguousarray(np.swapaxes(y, 0, 1)) if self.return_sequences else h_n
+        cache = (kind, xt, y, saved, weights, go_back)
+        if not self.return_state:
+            return out, cache
+        states = [h_n.copy() if out is h_n else h_n] + ([] if c_n is None else [c_n])
+        return [out] + states, cache
+
+    def _backward(self, dy, cache, grads):
+        kind, xt, y, saved, weights, go_back = cache
+        d_states = [None, None]
+        if self.return_state:
+            dy, d_states = dy[0], list(dy[1:]) + [None]
+        grad_y = (np.ascontiguousarray(np.swapaxes(dy, 0, 1)) if self.return_sequences
+                  else None)
+        grad_h_n = d_states[0]
+        if not self.return_sequences:  # the output is h_n
+            grad_h_n = dy if grad_h_n is None else dy + grad_h_n
+        grad_c_n = d_states[1] if kind == "lstm" else None
+        w_ih, w_hh = weights[:2]
+        dx, _, _, dw_ih, dw_hh, db_ih, db_hh = ops.rnn_layer_backward(
+            kind, grad_y, grad_h_n, grad_c_n, xt, y, saved, None, None, w_ih, w_hh)
+        for weight, g in self._keras_gradients(dw_ih, dw_hh, db_ih, db_hh):
+            grads.add(weight, g)
+        dx = np.swapaxes(dx, 0, 1)
+        return np.ascontiguousarray(dx[:, ::-1] if go_back else dx)
+
     def get_config(self):
         return {**super().get_config(), "units": self.units,
                 "activation": self.activation.name,
@@ -185,6 +258,16 @@ class LSTM(_RNN):
 
     def _new_plan(self):
         return ops.LSTMPlan(*self._torch_weights(), batch_first=True)
+
+    def _train_kind(self):
+        return "lstm"
+
+    def _train_weights(self):
+        return self._torch_weights()
+
+    def _keras_gradients(self, dw_ih, dw_hh, db_ih, db_hh):
+        out = [(self.kernel, dw_ih.T), (self.recurrent_kernel, dw_hh.T)]
+        return out + ([] if self.bias is None else [(self.bias, db_ih)])
 
     def _loop(self, x):
         n, steps, _ = x.shape
@@ -236,6 +319,31 @@ class GRU(_RNN):
     def _new_plan(self):
         return ops.GRUPlan(*self._torch_weights(), batch_first=True)
 
+    @staticmethod
+    def _swap_zr(a):
+        """Keras' gate blocks z, r, h <-> PyTorch's r, z, n along axis 0 (its own inverse)."""
+        z, r, h = np.split(a, 3, axis=0)
+        return np.concatenate([r, z, h], axis=0)
+
+    def _train_kind(self):
+        return "gru" if self.reset_after else "gru_reset_before"
+
+    def _train_weights(self):
+        if self.reset_after:
+            return self._torch_weights()
+        b = None if self.bias is None else self._swap_zr(self.bias.value)
+        return (self._swap_zr(self.kernel.value.T), self._swap_zr(self.recurrent_kernel.value.T),
+                b, None)
+
+    def _keras_gradients(self, dw_ih, dw_hh, db_ih, db_hh):
+        swap = self._swap_zr
+        out = [(self.kernel, swap(dw_ih).T), (self.recurrent_kernel, swap(dw_hh).T)]
+        if self.bias is None:
+            return out
+        if self.reset_after:  # bias [2, 3 * units]: input, recurrent
+            return out + [(self.bias, np.stack([swap(db_ih), swap(db_hh)]))]
+        return out + [(self.bias, swap(db_ih))]
+
     def _input_bias(self):
         if self.bias is None:
             return None
@@ -280,6 +388,25 @@ class SimpleRNN(_RNN):
 
     def _standard(self):
         return False
+
+    def _check_trainable_config(self, training):
+        if training and (self.dropout or self.recurrent_dropout):
+            self._refuse_training(f"dropout={self.dropout}, recurrent_dropout="
+                                  f"{self.recurrent_dropout}")
+        if self.activation.name not in ("tanh", "relu"):
+            self._refuse_training(f"activation={self.activation.name!r} (tanh and relu "
+                                  f"train)")
+
+    def _train_kind(self):
+        return "rnn_" + self.activation.name
+
+    def _train_weights(self):
+        bias = None if self.bias is None else self.bias.value
+        return (self.kernel.value.T, self.recurrent_kernel.value.T, bias, None)
+
+    def _keras_gradients(self, dw_ih, dw_hh, db_ih, db_hh):
+        out = [(self.kernel, dw_ih.T), (self.recurrent_kernel, dw_hh.T)]
+        return out + ([] if self.bias is None else [(self.bias, db_ih)])
 
     def _loop(self, x):
         n, steps, _ = x.shape

@@ -88,6 +88,14 @@ class Bidirectional(Layer):
         x = L.to_keras(x, layout)
         fw, _ = self.forward_layer._forward(x, L.KERAS)
         bw, _ = self.backward_layer._forward(x, L.KERAS)
+        out = self._merge(fw, bw)
+        if len(out) == 1:
+            return out[0], L.KERAS
+        return out, [L.KERAS] * len(out)
+
+    def _merge(self, fw, bw):
+        """The outputs (a list) from both layers' outputs: the backward sequence put back
+        in time order, merged by merge_mode, then the states."""
         states = []
         if isinstance(fw, list):
             fw, bw, states = fw[0], bw[0], fw[1:] + bw[1:]
@@ -103,10 +111,42 @@ class Bidirectional(Layer):
             out = [(fw + bw) * np.float32(0.5)]
         else:
             out = [fw, bw]
-        out += states
-        if len(out) == 1:
-            return out[0], L.KERAS
-        return out, [L.KERAS] * len(out)
+        return out + states
+
+    def _train_forward(self, x, training):
+        fw, f_cache = self.forward_layer._train_forward(x, training)
+        bw, b_cache = self.backward_layer._train_forward(x, training)
+        out = self._merge(fw, bw)
+        f_out, b_out = (fw[0], bw[0]) if isinstance(fw, list) else (fw, bw)
+        if self.forward_layer.return_sequences:
+            b_out = b_out[:, ::-1]
+        f_states = len(fw) - 1 if isinstance(fw, list) else 0
+        cache = (f_cache, b_cache, f_out, b_out, f_states)
+        return (out[0] if len(out) == 1 else out), cache
+
+    def _backward(self, dy, cache, grads):
+        f_cache, b_cache, f_out, b_out, f_states = cache
+        dys = dy if isinstance(dy, list) else [dy]
+        if self.merge_mode is None:
+            d_fw, d_bw, rest = dys[0], dys[1], dys[2:]
+        else:
+            d, rest = dys[0], dys[1:]
+            if self.merge_mode == "concat":
+                split = f_out.shape[-1]
+                d_fw, d_bw = d[..., :split], d[..., split:]
+            elif self.merge_mode == "sum":
+                d_fw = d_bw = d
+            elif self.merge_mode == "ave":
+                d_fw = d_bw = d * np.float32(0.5)
+            else:  # mul
+                d_fw, d_bw = d * b_out, d * f_out
+        if self.forward_layer.return_sequences:
+            d_bw = d_bw[:, ::-1]
+        d_fw, d_bw = np.ascontiguousarray(d_fw), np.ascontiguousarray(d_bw)
+        if f_states:
+            d_fw, d_bw = [d_fw] + list(rest[:f_states]), [d_bw] + list(rest[f_states:])
+        dx = self.forward_layer._backward(d_fw, f_cache, grads)
+        return dx + self.backward_layer._backward(d_bw, b_cache, grads)
 
     def get_config(self):
         config = {**super().get_config(), "layer": _nested_config(self.forward_layer),

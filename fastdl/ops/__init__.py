@@ -34,6 +34,8 @@ from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool1d_backward, avg_p
                                 max_pool2d, max_pool2d_backward, max_pool3d,
                                 max_pool3d_backward)
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
+from fastdl.ops.rnn_backward import (gru_backward, gru_cell_backward, lstm_backward,
+                                     lstm_cell_backward, rnn_layer_backward, rnn_layer_train)
 
 __all__ = ["Conv1dPlan", "Conv2dPlan", "Conv3dPlan", "LinearPlan", "batch_norm", "col2im",
            "conv1d", "conv2d", "conv3d", "fold_batch_norm", "im2col", "linear", "matmul"]
@@ -58,3 +60,5 @@ __all__ += ["batch_norm_backward"]
 __all__ += ["conv1d_backward", "conv2d_backward", "conv3d_backward", "conv_transpose1d_backward",
             "conv_transpose2d_backward", "conv_transpose3d_backward"]
 __all__ += ["GRUPlan", "LSTMPlan", "gru", "gru_cell", "lstm", "lstm_cell"]
+__all__ += ["gru_backward", "gru_cell_backward", "lstm_backward", "lstm_cell_backward",
+            "rnn_layer_backward", "rnn_layer_train"]

@@ -179,6 +179,24 @@ class _RNNPlan:
                             f"{type(hx).__name__}")
         return hx[0], hx[1]
 
+    def _time_major(self, x, name="x"):
+        """(x as float32 [T, B, input_size], C-contiguous; whether it came batched), from
+        the forms __call__ takes."""
+        x = v.float32_array(x, name, (2, 3), "3-D array (T, B, input_size) or 2-D "
+                            "(T, input_size)" if not self.batch_first else
+                            "3-D array (B, T, input_size) or 2-D (T, input_size)")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected input_size {self.input_size} in the last "
+                             f"axis, got shape {x.shape}")
+        batched = x.ndim == 3
+        if not batched:
+            x = x[:, None, :]
+        elif self.batch_first:
+            x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        if x.shape[0] == 0:
+            raise ValueError(f"{name}: expected sequence length >= 1 (as torch), got 0 steps")
+        return x, batched
+
     def __call__(self, x, hx=None, out=None):
         """x [T, B, input_size] ([B, T, input_size] with batch_first, or unbatched
         [T, input_size]); hx: LSTM (h0, c0), GRU h0, each [num_layers * directions, B,
@@ -193,20 +211,8 @@ class _RNNPlan:
                 and x.shape[2] == self.input_size and x.flags.c_contiguous):
             y, h_n, c_n = self._impl(x, None, None, None)  # the common case, unchecked
             return (y, (h_n, c_n)) if lstm else (y, h_n)
-        x = v.float32_array(x, "x", (2, 3), "3-D array (T, B, input_size) or 2-D "
-                            "(T, input_size)" if not self.batch_first else
-                            "3-D array (B, T, input_size) or 2-D (T, input_size)")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"x: expected input_size {self.input_size} in the last axis, got "
-                             f"shape {x.shape}")
-        batched = x.ndim == 3
-        if not batched:
-            x = x[:, None, :]
-        elif self.batch_first:
-            x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        x, batched = self._time_major(x)
         steps, batch = x.shape[0], x.shape[1]
-        if steps == 0:
-            raise ValueError("x: expected sequence length >= 1 (as torch), got 0 steps")
         dirs = 2 if self.bidirectional else 1
         shape = v.output_size((steps, batch, dirs * self.hidden_size), "y")
         h0, c0 = self._split_hx(hx)

@@ -1,4 +1,5 @@
-// LSTM and GRU layers (PyTorch semantics: torch.nn.LSTM / torch.nn.GRU, inference).
+// LSTM and GRU layers (PyTorch semantics: torch.nn.LSTM / torch.nn.GRU, inference; the
+// training forward and backpropagation through time: rnn_train.h).
 //
 //   LSTM, gates i, f, g, o (rows of W in that order, H each):
 //     i = sigmoid(.), f = sigmoid(.), g = tanh(.), o = sigmoid(.)   of  W_i x + b_i + W_h h + b_h
@@ -31,10 +32,17 @@
 
 namespace fdl {
 
-enum class RnnKind : int { kLstm = 0, kGru = 1 };
+// kLstm and kGru run in RnnPlan (inference and training); the other kinds only in the
+// training pair of rnn_train.h: kGruResetBefore is Keras' GRU with reset_after=False
+// (n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)), kRnnTanh / kRnnRelu torch.nn.RNN
+// (Keras' SimpleRNN): h' = act(W_ih x + b_ih + W_hh h + b_hh).
+enum class RnnKind : int { kLstm = 0, kGru = 1, kGruResetBefore = 2, kRnnTanh = 3, kRnnRelu = 4 };
 
-// Gates per unit: 4 (LSTM) or 3 (GRU).
-inline int rnn_gates(RnnKind kind) { return kind == RnnKind::kLstm ? 4 : 3; }
+// Gates per unit: 4 (LSTM), 3 (the GRUs) or 1 (the plain RNNs).
+inline int rnn_gates(RnnKind kind) {
+  if (kind == RnnKind::kLstm) return 4;
+  return kind == RnnKind::kRnnTanh || kind == RnnKind::kRnnRelu ? 1 : 3;
+}
 
 // One time step of rows [0, rows) of a batch, all Hp units (Hp = blocks * unit_block).
 // Packed W_hh (see rnn_pack_recurrent): block q, input unit k, gate g, lane u at
@@ -46,6 +54,9 @@ inline int rnn_gates(RnnKind kind) { return kind == RnnKind::kLstm ? 4 : 3; }
 // stay 0 when they start at 0. `backward` walks the blocks and k in reverse order (the
 // result is the same up to rounding): alternating it from step to step makes the start of
 // one step's pass over W_hh the part the previous step read last, still in L1.
+// With `saved` (training), row r also stores what backpropagation needs, blocks of Hp
+// floats at saved + r * lds: LSTM i, f, g, o (activated), c', tanh(c'); GRU r, z, n,
+// W_hn h + b_hn (rnn_train.h reads them back).
 struct RnnStepArgs {
   std::size_t rows = 0, hidden = 0, blocks = 0;
   const float* w = nullptr;
@@ -59,6 +70,8 @@ struct RnnStepArgs {
   float* c = nullptr;  // LSTM only
   std::size_t ldc = 0;
   bool backward = false;
+  float* saved = nullptr;  // training: 6 (LSTM) or 4 (GRU) blocks of Hp per row, or null
+  std::size_t lds = 0;
 };
 
 using RnnStepFn = void (*)(const RnnStepArgs& args);
@@ -114,6 +127,16 @@ class RnnPlan {
   void run(const float* x, std::size_t steps, std::size_t batch, const float* h0,
            const float* c0, float* y, float* h_n, float* c_n, bool parallel = true) const;
 
+  // The training forward of a one-layer, one-direction plan: run() (direction `reverse`:
+  // from the last step to the first) that also writes `saved` [steps][batch][S * Hp]
+  // (S = 6 LSTM, 4 GRU; see RnnStepArgs::saved), what rnn_train_backward (rnn_train.h)
+  // reads back.
+  void run_train(const float* x, std::size_t steps, std::size_t batch, const float* h0,
+                 const float* c0, float* y, float* h_n, float* c_n, float* saved, bool reverse,
+                 bool parallel = true) const;
+
+  // Hp: the hidden size rounded up to the variant's unit block.
+  std::size_t padded_hidden() const { return hp_; }
   RnnKind kind() const { return kind_; }
   const RnnVariant& variant() const { return *variant_; }
   const GemmUkernel& gemm_ukernel() const { return *gemm_; }
@@ -126,9 +149,13 @@ class RnnPlan {
     AlignedBuffer w_hh[2]; // per direction, rnn_pack_recurrent
     AlignedBuffer b_hn[2]; // GRU: per direction, [Hp]
   };
+  void run_layer(std::size_t l, const float* in, std::size_t steps, std::size_t batch,
+                 const float* h0, const float* c0, float* out, float* h_n, float* c_n,
+                 float* saved, bool reverse, bool parallel) const;
   void run_direction(const Layer& layer, int dir, const float* xproj, std::size_t steps,
                      std::size_t batch, std::size_t b0, std::size_t b1, const float* h0,
-                     const float* c0, float* y, float* h_n, float* c_n) const;
+                     const float* c0, float* y, float* h_n, float* c_n, float* saved,
+                     bool reverse) const;
 
   RnnKind kind_;
   std::size_t input_, hidden_, layers_, dirs_, hp_;

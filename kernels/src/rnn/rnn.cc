@@ -58,8 +58,11 @@ namespace {
 constexpr std::size_t kParallelMinMacs = 1u << 17;
 
 // Per-thread storage, grown on demand and reused across calls.
-struct RunWorkspace {
-  AlignedBuffer xproj, seq[2];
+struct SequenceWorkspace {  // the outputs of the layers between the first and the last
+  AlignedBuffer seq[2];
+};
+struct ProjectionWorkspace {  // one layer's input projection of every step
+  AlignedBuffer xproj;
 };
 struct StateWorkspace {
   AlignedBuffer h[2], c;
@@ -143,56 +146,74 @@ void RnnPlan::set_weights(const RnnWeights* weights) {
 
 void RnnPlan::run(const float* x, std::size_t steps, std::size_t batch, const float* h0,
                   const float* c0, float* y, float* h_n, float* c_n, bool parallel) const {
-  const std::size_t G = gates_, H = hidden_, D = dirs_, hp = hp_, cols = D * G * hp;
-  const std::size_t rows = steps * batch, states = batch * H;
+  const std::size_t rows = steps * batch, width = dirs_ * hidden_;
   std::shared_lock<std::shared_mutex> lock(weights_mu_);
-  thread_local RunWorkspace ws;
-  ws.xproj.resize(rows * cols);
+  thread_local SequenceWorkspace ws;
   if (layers_ > 1) {
-    ws.seq[0].resize(rows * D * H);
-    ws.seq[1].resize(rows * D * H);
+    ws.seq[0].resize(rows * width);
+    ws.seq[1].resize(rows * width);
   }
-  const std::size_t threads = parallel ? static_cast<std::size_t>(num_threads()) : 1;
   for (std::size_t l = 0; l < layers_; ++l) {
-    const Layer& L = layer_[l];
     const float* in = l == 0 ? x : ws.seq[(l - 1) % 2].data();
     float* out = l + 1 == layers_ ? y : ws.seq[l % 2].data();
-    // 1. Every step's input projection, both directions: one GEMM.
-    Epilogue ep;
-    ep.bias_col = L.bias.data();
-    PackRowsByK a(in, L.input);
-    gemm(*gemm_, rows, cols, L.input, GemmOperand{nullptr, &a},
-         GemmOperand{L.w_ih.data(), nullptr}, ws.xproj.data(), cols, ep, parallel);
-    // 2. The recurrence: each task owns a direction and a chunk of the batch for all steps.
-    const std::size_t macs = rows * D * G * hp * H;
-    std::size_t chunks =
-        threads <= 1 || macs < kParallelMinMacs ? 1 : std::max<std::size_t>(1, threads / D);
-    chunks = std::min(chunks, batch);
-    const std::size_t tasks = D * chunks;
-    // `ws` is thread_local: name this thread's buffer before other threads run the tasks.
-    const float* xproj = ws.xproj.data();
-    auto task = [&](std::size_t i) {
-      const std::size_t d = i / chunks, ch = i % chunks;
-      const std::size_t b0 = batch * ch / chunks, b1 = batch * (ch + 1) / chunks;
-      const std::size_t s = (l * D + d) * states;
-      run_direction(L, static_cast<int>(d), xproj + d * G * hp, steps, batch, b0, b1,
-                    h0 ? h0 + s : nullptr, c0 && c_n ? c0 + s : nullptr, out + d * H, h_n + s,
-                    c_n ? c_n + s : nullptr);
-    };
-    if (tasks == 1) {
-      task(0);
-    } else if (tasks > 1) {
-      parallel_for(tasks, task);
-    }
+    run_layer(l, in, steps, batch, h0, c0, out, h_n, c_n, nullptr, false, parallel);
+  }
+}
+
+void RnnPlan::run_train(const float* x, std::size_t steps, std::size_t batch, const float* h0,
+                        const float* c0, float* y, float* h_n, float* c_n, float* saved,
+                        bool reverse, bool parallel) const {
+  std::shared_lock<std::shared_mutex> lock(weights_mu_);
+  run_layer(0, x, steps, batch, h0, c0, y, h_n, c_n, saved, reverse, parallel);
+}
+
+// Layer l: in [T, B, input of l] -> out [T, B, D * H]; h0 / c0 / h_n / c_n of the whole
+// stack ([layers * D, B, H]). `saved` and `reverse`: one-direction plans only (run_train).
+void RnnPlan::run_layer(std::size_t l, const float* in, std::size_t steps, std::size_t batch,
+                        const float* h0, const float* c0, float* out, float* h_n, float* c_n,
+                        float* saved, bool reverse, bool parallel) const {
+  const std::size_t G = gates_, H = hidden_, D = dirs_, hp = hp_, cols = D * G * hp;
+  const std::size_t rows = steps * batch, states = batch * H;
+  const std::size_t threads = parallel ? static_cast<std::size_t>(num_threads()) : 1;
+  thread_local ProjectionWorkspace ws;
+  ws.xproj.resize(rows * cols);
+  const Layer& L = layer_[l];
+  // 1. Every step's input projection, both directions: one GEMM.
+  Epilogue ep;
+  ep.bias_col = L.bias.data();
+  PackRowsByK a(in, L.input);
+  gemm(*gemm_, rows, cols, L.input, GemmOperand{nullptr, &a},
+       GemmOperand{L.w_ih.data(), nullptr}, ws.xproj.data(), cols, ep, parallel);
+  // 2. The recurrence: each task owns a direction and a chunk of the batch for all steps.
+  const std::size_t macs = rows * D * G * hp * H;
+  std::size_t chunks =
+      threads <= 1 || macs < kParallelMinMacs ? 1 : std::max<std::size_t>(1, threads / D);
+  chunks = std::min(chunks, batch);
+  const std::size_t tasks = D * chunks;
+  // `ws` is thread_local: name this thread's buffer before other threads run the tasks.
+  const float* xproj = ws.xproj.data();
+  auto task = [&](std::size_t i) {
+    const std::size_t d = i / chunks, ch = i % chunks;
+    const std::size_t b0 = batch * ch / chunks, b1 = batch * (ch + 1) / chunks;
+    const std::size_t s = (l * D + d) * states;
+    run_direction(L, static_cast<int>(d), xproj + d * G * hp, steps, batch, b0, b1,
+                  h0 ? h0 + s : nullptr, c0 && c_n ? c0 + s : nullptr, out + d * H, h_n + s,
+                  c_n ? c_n + s : nullptr, saved, (d == 1) != reverse);
+  };
+  if (tasks == 1) {
+    task(0);
+  } else if (tasks > 1) {
+    parallel_for(tasks, task);
   }
 }
 
 // Direction `dir` of one layer for batch rows [b0, b1): xproj row t*B + b (ld D*G*Hp), y row
 // t*B + b (ld D*H, already offset to this direction's columns), h0/c0/h_n/c_n [B x H] of
-// this layer and direction.
+// this layer and direction. `saved` (or null): [T][B][S * Hp], RnnStepArgs::saved's rows.
 void RnnPlan::run_direction(const Layer& layer, int dir, const float* xproj, std::size_t steps,
                             std::size_t batch, std::size_t b0, std::size_t b1, const float* h0,
-                            const float* c0, float* y, float* h_n, float* c_n) const {
+                            const float* c0, float* y, float* h_n, float* c_n, float* saved,
+                            bool reverse) const {
   const std::size_t G = gates_, H = hidden_, D = dirs_, hp = hp_, rows = b1 - b0;
   const std::size_t ldx = D * G * hp, ldy = D * H;
   const bool lstm = kind_ == RnnKind::kLstm;
@@ -223,7 +244,7 @@ void RnnPlan::run_direction(const Layer& layer, int dir, const float* xproj, std
   args.c = lstm ? ws.c.data() : nullptr;
   args.ldc = hp;
   const RnnStepFn step = lstm ? variant_->lstm : variant_->gru;
-  const bool reverse = dir == 1;
+  args.lds = (lstm ? 6 : 4) * hp;
   auto y_row = [&](std::size_t t) { return y + (t * batch + b0) * ldy; };
   std::size_t t_prev = 0;
   for (std::size_t s = 0; s < steps; ++s) {
@@ -241,6 +262,7 @@ void RnnPlan::run_direction(const Layer& layer, int dir, const float* xproj, std
       args.ldhn = hp;
     }
     args.backward = s % 2 == 1;
+    args.saved = saved ? saved + (t * batch + b0) * args.lds : nullptr;
     step(args);
     if (!direct)
       for (std::size_t r = 0; r < rows; ++r)

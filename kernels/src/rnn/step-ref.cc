@@ -34,7 +34,17 @@ void fdl_f32_lstm_step__ref(const fdl::RnnStepArgs& a) {
       const float g = tanh_(x[2 * hp + j] + recurrent(a, h, 4, 2, j));
       const float o = sigmoid(x[3 * hp + j] + recurrent(a, h, 4, 3, j));
       c[j] = f * c[j] + i * g;
-      a.h_next[r * a.ldhn + j] = o * tanh_(c[j]);
+      const float tc = tanh_(c[j]);
+      a.h_next[r * a.ldhn + j] = o * tc;
+      if (a.saved) {
+        float* s = a.saved + r * a.lds + j;
+        s[0] = i;
+        s[hp] = f;
+        s[2 * hp] = g;
+        s[3 * hp] = o;
+        s[4 * hp] = c[j];
+        s[5 * hp] = tc;
+      }
     }
   }
 }
@@ -47,8 +57,16 @@ void fdl_f32_gru_step__ref(const fdl::RnnStepArgs& a) {
     for (std::size_t j = 0; j < hp; ++j) {
       const float rg = sigmoid(x[j] + recurrent(a, h, 3, 0, j));
       const float z = sigmoid(x[hp + j] + recurrent(a, h, 3, 1, j));
-      const float n = tanh_(x[2 * hp + j] + rg * (recurrent(a, h, 3, 2, j) + a.bias_hn[j]));
+      const float hn = recurrent(a, h, 3, 2, j) + a.bias_hn[j];
+      const float n = tanh_(x[2 * hp + j] + rg * hn);
       a.h_next[r * a.ldhn + j] = (1.0f - z) * n + z * h[j];
+      if (a.saved) {
+        float* s = a.saved + r * a.lds + j;
+        s[0] = rg;
+        s[hp] = z;
+        s[2 * hp] = n;
+        s[3 * hp] = hn;
+      }
     }
   }
 }
