@@ -117,6 +117,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         threads = parse_threads(args.threads)
         cases = select_cases(args.cases, suite) if args.cases else list(suite)
         peers = select_peers(args.peers)
+        if args.peers == "all":  # not a column for a library with nothing to run here
+            peers = [p for p in peers if any(p.supports(case.kind) for case in cases)]
         settings = TimingSettings(budget_s=args.budget, repeat=args.repeat)
     except ValueError as exc:
         parser.error(str(exc))

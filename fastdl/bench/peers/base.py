@@ -68,6 +68,10 @@ class Library:
         """The installed version; raises ImportError if not installed."""
         return str(getattr(self.load(), "__version__", "unknown"))
 
+    def supports(self, kind: str) -> bool:
+        """Whether this adapter has an operation for cases of `kind`."""
+        return callable(getattr(self, f"prepare_{kind}", None))
+
     def prepare(self, case: Case, data: CaseData, threads: int) -> Runner:
         """A runner computing ``case`` on ``data`` with ``threads`` threads.
 
