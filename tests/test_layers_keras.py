@@ -85,7 +85,11 @@ def test_predictions_match_keras(family):
     got = f.predict(x, batch_size=3, verbose=0)
     assert got.shape == want.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
-    np.testing.assert_allclose(f(x), got, rtol=1e-6, atol=1e-6)  # one batch, the same
+    # The same batch through predict and __call__ runs the same plans: identical.
+    np.testing.assert_array_equal(f(x), f.predict(x, batch_size=len(x), verbose=0))
+    # Batches of 3 may pick another convolution algorithm per shape (Winograd, im2col,
+    # direct) than one batch of 7: the same to float32 rounding, not bit for bit.
+    np.testing.assert_allclose(f(x), got, rtol=1e-5, atol=1e-5 * np.abs(got).max())
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
