@@ -1,9 +1,11 @@
 // The convolution's gradients (fastdl/conv_backward.h): dw and dx as GEMMs over chunks of
-// images (the images' positions side by side in one GEMM), dx scattered back by col2im.
+// images (the images' positions side by side in one GEMM), dx scattered back by col2im;
+// depthwise layers on their direct per-plane kernels.
 #include "fastdl/conv_backward.h"
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "fastdl/buffer.h"
 #include "fastdl/threadpool.h"
@@ -96,11 +98,72 @@ void add_row_sums(const float* a, std::size_t channels, std::size_t length, floa
   }
 }
 
+// Output positions per task of the depthwise weight gradient: a channel's images go in
+// chunks of about this many (fixed by the shape alone, so the sums do not depend on the
+// thread count), each chunk's sums in double, the chunks added in order.
+constexpr std::size_t kDepthwiseTaskPositions = std::size_t{1} << 15;
+
+void depthwise_weight_gradient(const DepthwiseBackwardVariant& v, const ConvGeometry& g,
+                               const float* x, std::size_t batch, const Size3& in,
+                               const float* dy, float* dw, bool accumulate) {
+  const Size3 out = g.out_size(in);
+  const std::size_t C = g.in_channels, O = g.out_channels, m = O / C, taps = g.taps();
+  const std::size_t depth = in[0], plane = in[1] * in[2], out_plane = out[1] * out[2];
+  const std::size_t per_task =
+      std::clamp<std::size_t>(kDepthwiseTaskPositions / std::max<std::size_t>(1, depth * out_plane),
+                              1, batch);
+  const std::size_t chunks = (batch + per_task - 1) / per_task;
+  std::vector<double> sums(O * chunks * taps, 0.0);
+  parallel_for(O * chunks, [&](std::size_t t) {
+    const std::size_t co = t / chunks, n0 = (t % chunks) * per_task;
+    const std::size_t images = std::min(per_task, batch - n0);
+    for (std::size_t z = 0; z < depth; ++z)  // x[n][co / m][z], dy[n][co][z], n = n0, ...
+      v.weight_grad(g, x + ((n0 * C + co / m) * depth + z) * plane, C * depth * plane,
+                    dy + ((n0 * O + co) * depth + z) * out_plane, O * depth * out_plane, images,
+                    in[1], in[2], sums.data() + t * taps);
+  });
+  for (std::size_t co = 0; co < O; ++co)
+    for (std::size_t tap = 0; tap < taps; ++tap) {
+      double total = accumulate ? dw[co * taps + tap] : 0.0;
+      for (std::size_t k = 0; k < chunks; ++k) total += sums[(co * chunks + k) * taps + tap];
+      dw[co * taps + tap] = static_cast<float>(total);
+    }
+}
+
+void depthwise_input_gradient(const DepthwiseBackwardVariant& v, const ConvGeometry& g,
+                              const float* w, std::size_t batch, const Size3& in,
+                              const float* dy, float* dx) {
+  const Size3 out = g.out_size(in);
+  const std::size_t C = g.in_channels, O = g.out_channels, m = O / C, taps = g.taps();
+  const std::size_t depth = in[0], plane = in[1] * in[2], out_plane = out[1] * out[2];
+  // Planes (image, channel, depth slice) of dx; channel c's kernels are c*m ... c*m + m-1.
+  parallel_for(batch * C * depth, [&](std::size_t p) {
+    const std::size_t n = p / (C * depth), c = p / depth % C, z = p % depth;
+    v.input_grad(g, dy + ((n * O + c * m) * depth + z) * out_plane, depth * out_plane, m,
+                 w + c * m * taps, in[1], in[2], dx + p * plane);
+  });
+}
+
 }  // namespace
+
+bool is_depthwise_gradient(const ConvGeometry& g) {
+  return g.in_channels > 0 && g.groups == g.in_channels && g.out_channels > 0 &&
+         g.out_channels % g.in_channels == 0 && g.kernel[0] == 1 && g.stride[0] == 1 &&
+         g.pad_before[0] == 0 && g.pad_after[0] == 0;
+}
+
+const DepthwiseBackwardVariant* depthwise_gradient_variant(const GemmUkernel& uk,
+                                                           const ConvGeometry& g,
+                                                           ConvGradAlgorithm algorithm) {
+  if (algorithm == ConvGradAlgorithm::kGemm || !is_depthwise_gradient(g)) return nullptr;
+  // kAuto takes the SIMD kernels only; the reference variant serves the forced algorithm.
+  if (algorithm == ConvGradAlgorithm::kAuto && uk.isa == Isa::kRef) return nullptr;
+  return &variant_for(depthwise_backward_variants(), uk.isa);
+}
 
 void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
                           std::size_t batch, const Size3& in, const float* dy, float* dw,
-                          float* db, bool accumulate) {
+                          float* db, bool accumulate, ConvGradAlgorithm algorithm) {
   const std::size_t cin_g = g.in_channels / g.groups, cout_g = g.out_channels / g.groups;
   const std::size_t kg = cin_g * g.taps(), V = volume(in), L = volume(g.out_size(in));
   if (!accumulate) {
@@ -111,6 +174,8 @@ void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const fl
   if (db)
     for (std::size_t n = 0; n < batch; ++n)
       add_row_sums(dy + n * g.out_channels * L, g.out_channels, L, db);
+  if (const DepthwiseBackwardVariant* v = depthwise_gradient_variant(uk, g, algorithm))
+    return depthwise_weight_gradient(*v, g, x, batch, in, dy, dw, true);
 
   // A 1x1 stride-1 unpadded convolution's column matrix is the input itself.
   const bool pointwise = g.taps() == 1 && L == V && g.stride == Size3{1, 1, 1} &&
@@ -140,13 +205,17 @@ void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const fl
 }
 
 void conv_input_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* w,
-                         std::size_t batch, const Size3& in, const float* dy, float* dx) {
+                         std::size_t batch, const Size3& in, const float* dy, float* dx,
+                         ConvGradAlgorithm algorithm) {
   const std::size_t cin_g = g.in_channels / g.groups, cout_g = g.out_channels / g.groups;
   const std::size_t kg = cin_g * g.taps(), V = volume(in);
   const Size3 grid = g.out_size(in);
   const std::size_t L = volume(grid);
+  if (batch == 0 || V == 0) return;
+  if (L == 0 || kg == 0 || cout_g == 0) return std::fill(dx, dx + batch * g.in_channels * V, 0.0f);
+  if (const DepthwiseBackwardVariant* v = depthwise_gradient_variant(uk, g, algorithm))
+    return depthwise_input_gradient(*v, g, w, batch, in, dy, dx);
   std::fill(dx, dx + batch * g.in_channels * V, 0.0f);
-  if (batch == 0 || L == 0 || kg == 0 || cout_g == 0) return;
   const Col2imVariant& scatter = variant_for(col2im_variants(), uk.isa);
   const std::size_t chunk = std::clamp<std::size_t>(kColumnBudget / (kg * L), 1, batch);
   AlignedBuffer cols(chunk * kg * L);
