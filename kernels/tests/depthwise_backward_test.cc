@@ -4,7 +4,8 @@
 // across the 4-row blocks and 8-row strips, stride 1, 2 and 3, dilation, uneven and
 // over-sized padding, the fixed 3x3/5x5 forms and the general one), the multiplier, Inf/NaN
 // inputs; then conv_weight_gradient / conv_input_gradient on the depthwise path (the choice
-// per ISA, chunks of images, depth slices, accumulation, empty batches, thread counts).
+// per ISA, chunks of images, depth slices, accumulation, empty batches, thread counts, the
+// fused pass of conv_gradients).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -240,7 +241,7 @@ INSTANTIATE_TEST_SUITE_P(AllVariants, DepthwiseBackwardVariant,
 // ------------------------------------------------------------ through the entry points
 
 // conv_weight_gradient / conv_input_gradient with `algorithm` on microkernel uk, against the
-// double evaluation; db against the plain sums.
+// double evaluation; db against the plain sums; conv_gradients gives the same bits.
 void check_entry_points(const fdl::GemmUkernel& uk, const DwCase& c,
                         fdl::ConvGradAlgorithm algorithm, bool accumulate) {
   const ConvGeometry g = c.geometry();
@@ -272,6 +273,17 @@ void check_entry_points(const fdl::GemmUkernel& uk, const DwCase& c,
   ASSERT_TRUE(close(dw, e.dw, e.dw_abs, 1e-5, "dw")) << where;
   ASSERT_TRUE(close(db, db_want, db_abs, 1e-5, "db")) << where;
   ASSERT_TRUE(close(dx, e.dx, e.dx_abs, 1e-5, "dx")) << where;
+  // All three at once (the depthwise layers' fused pass): the same sums in the same order.
+  std::vector<float> dw2(O * taps, accumulate ? 0.5f : 99.0f), db2(O, accumulate ? 0.5f : 99.0f);
+  std::vector<float> dx2(x.size() + 1, 99.0f);
+  dx2.back() = kCanary;
+  fdl::conv_gradients(uk, g, x.data(), w.data(), c.batch, c.in(), dy.data(), dx2.data(),
+                      dw2.data(), db2.data(), accumulate, algorithm);
+  ASSERT_EQ(dx2.back(), kCanary) << where;
+  dx2.pop_back();
+  EXPECT_EQ(dx2, dx) << where;
+  EXPECT_EQ(dw2, dw) << where;
+  EXPECT_EQ(db2, db) << where;
 }
 
 class DepthwiseGradientPath : public fdl_test::VariantTest<fdl::GemmUkernel> {};

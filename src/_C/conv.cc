@@ -197,10 +197,8 @@ py::tuple conv_backward(const FloatArray& dy, const FloatArray& x, const FloatAr
   }
   {
     py::gil_scoped_release release;
-    fdl::conv_weight_gradient(uk, g, x.data(), x.shape(0), in, dy.data(), dw.mutable_data(),
-                              db_data, false, how);
-    if (dx_data)
-      fdl::conv_input_gradient(uk, g, w.data(), x.shape(0), in, dy.data(), dx_data, how);
+    fdl::conv_gradients(uk, g, x.data(), w.data(), x.shape(0), in, dy.data(), dx_data,
+                        dw.mutable_data(), db_data, false, how);
   }
   return py::make_tuple(dx, dw, db);
 }

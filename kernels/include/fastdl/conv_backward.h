@@ -101,4 +101,12 @@ void conv_input_gradient(const GemmUkernel& uk, const ConvGeometry& g, const flo
                          std::size_t batch, const Size3& in, const float* dy, float* dx,
                          ConvGradAlgorithm algorithm = ConvGradAlgorithm::kAuto);
 
+// dw, db (unless null) and dx (unless null) at once, as conv_weight_gradient and
+// conv_input_gradient compute them; a depthwise layer's in one pass over each chunk of
+// images (its dx planes, then its dw sums while its dy is still in cache).
+void conv_gradients(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
+                    const float* w, std::size_t batch, const Size3& in, const float* dy,
+                    float* dx, float* dw, float* db, bool accumulate,
+                    ConvGradAlgorithm algorithm = ConvGradAlgorithm::kAuto);
+
 }  // namespace fdl

@@ -100,12 +100,17 @@ void add_row_sums(const float* a, std::size_t channels, std::size_t length, floa
 
 // Output positions per task of the depthwise weight gradient: a channel's images go in
 // chunks of about this many (fixed by the shape alone, so the sums do not depend on the
-// thread count), each chunk's sums in double, the chunks added in order.
+// thread count), each chunk's sums in double, the chunks added in order. A chunk's dy
+// (128 KB) stays in L2 between the input and the weight gradient of the fused pass.
 constexpr std::size_t kDepthwiseTaskPositions = std::size_t{1} << 15;
 
-void depthwise_weight_gradient(const DepthwiseBackwardVariant& v, const ConvGeometry& g,
-                               const float* x, std::size_t batch, const Size3& in,
-                               const float* dy, float* dw, bool accumulate) {
+// dw (added into) and, unless null, dx (overwritten) of a depthwise layer. With dx, a task
+// is one input channel and chunk of images: the chunk's dx planes, then the dw sums of
+// the channel's m outputs over it while its dy is still in cache. Without, a task is one
+// output channel and chunk.
+void depthwise_gradients(const DepthwiseBackwardVariant& v, const ConvGeometry& g,
+                         const float* x, const float* w, std::size_t batch, const Size3& in,
+                         const float* dy, float* dx, float* dw) {
   const Size3 out = g.out_size(in);
   const std::size_t C = g.in_channels, O = g.out_channels, m = O / C, taps = g.taps();
   const std::size_t depth = in[0], plane = in[1] * in[2], out_plane = out[1] * out[2];
@@ -113,18 +118,33 @@ void depthwise_weight_gradient(const DepthwiseBackwardVariant& v, const ConvGeom
       std::clamp<std::size_t>(kDepthwiseTaskPositions / std::max<std::size_t>(1, depth * out_plane),
                               1, batch);
   const std::size_t chunks = (batch + per_task - 1) / per_task;
-  std::vector<double> sums(O * chunks * taps, 0.0);
-  parallel_for(O * chunks, [&](std::size_t t) {
-    const std::size_t co = t / chunks, n0 = (t % chunks) * per_task;
-    const std::size_t images = std::min(per_task, batch - n0);
+  std::vector<double> sums(O * chunks * taps, 0.0);  // [co][chunk][tap]
+  // The dw sums of output channel co over images [n0, n0 + images) of chunk k.
+  auto weight_sums = [&](std::size_t co, std::size_t k, std::size_t n0, std::size_t images) {
     for (std::size_t z = 0; z < depth; ++z)  // x[n][co / m][z], dy[n][co][z], n = n0, ...
       v.weight_grad(g, x + ((n0 * C + co / m) * depth + z) * plane, C * depth * plane,
                     dy + ((n0 * O + co) * depth + z) * out_plane, O * depth * out_plane, images,
-                    in[1], in[2], sums.data() + t * taps);
-  });
+                    in[1], in[2], sums.data() + (co * chunks + k) * taps);
+  };
+  if (dx) {
+    parallel_for(C * chunks, [&](std::size_t t) {
+      const std::size_t c = t / chunks, k = t % chunks, n0 = k * per_task;
+      const std::size_t images = std::min(per_task, batch - n0);
+      for (std::size_t n = n0; n < n0 + images; ++n)
+        for (std::size_t z = 0; z < depth; ++z)  // dx[n][c][z] from dy[n][c*m + j][z], j < m
+          v.input_grad(g, dy + ((n * O + c * m) * depth + z) * out_plane, depth * out_plane, m,
+                       w + c * m * taps, in[1], in[2], dx + ((n * C + c) * depth + z) * plane);
+      for (std::size_t j = 0; j < m; ++j) weight_sums(c * m + j, k, n0, images);
+    });
+  } else {
+    parallel_for(O * chunks, [&](std::size_t t) {
+      const std::size_t co = t / chunks, k = t % chunks, n0 = k * per_task;
+      weight_sums(co, k, n0, std::min(per_task, batch - n0));
+    });
+  }
   for (std::size_t co = 0; co < O; ++co)
     for (std::size_t tap = 0; tap < taps; ++tap) {
-      double total = accumulate ? dw[co * taps + tap] : 0.0;
+      double total = dw[co * taps + tap];
       for (std::size_t k = 0; k < chunks; ++k) total += sums[(co * chunks + k) * taps + tap];
       dw[co * taps + tap] = static_cast<float>(total);
     }
@@ -161,6 +181,27 @@ const DepthwiseBackwardVariant* depthwise_gradient_variant(const GemmUkernel& uk
   return &variant_for(depthwise_backward_variants(), uk.isa);
 }
 
+void conv_gradients(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
+                    const float* w, std::size_t batch, const Size3& in, const float* dy,
+                    float* dx, float* dw, float* db, bool accumulate,
+                    ConvGradAlgorithm algorithm) {
+  const DepthwiseBackwardVariant* v = depthwise_gradient_variant(uk, g, algorithm);
+  if (!v || !dx || batch == 0 || volume(g.out_size(in)) == 0) {
+    conv_weight_gradient(uk, g, x, batch, in, dy, dw, db, accumulate, algorithm);
+    if (dx) conv_input_gradient(uk, g, w, batch, in, dy, dx, algorithm);
+    return;
+  }
+  if (!accumulate) {
+    std::fill(dw, dw + g.out_channels * g.weights_per_output(), 0.0f);
+    if (db) std::fill(db, db + g.out_channels, 0.0f);
+  }
+  const std::size_t L = volume(g.out_size(in));
+  if (db)
+    for (std::size_t n = 0; n < batch; ++n)
+      add_row_sums(dy + n * g.out_channels * L, g.out_channels, L, db);
+  depthwise_gradients(*v, g, x, w, batch, in, dy, dx, dw);
+}
+
 void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
                           std::size_t batch, const Size3& in, const float* dy, float* dw,
                           float* db, bool accumulate, ConvGradAlgorithm algorithm) {
@@ -175,7 +216,7 @@ void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const fl
     for (std::size_t n = 0; n < batch; ++n)
       add_row_sums(dy + n * g.out_channels * L, g.out_channels, L, db);
   if (const DepthwiseBackwardVariant* v = depthwise_gradient_variant(uk, g, algorithm))
-    return depthwise_weight_gradient(*v, g, x, batch, in, dy, dw, true);
+    return depthwise_gradients(*v, g, x, nullptr, batch, in, dy, nullptr, dw);
 
   // A 1x1 stride-1 unpadded convolution's column matrix is the input itself.
   const bool pointwise = g.taps() == 1 && L == V && g.stride == Size3{1, 1, 1} &&

@@ -2,6 +2,7 @@
 #include <arm_neon.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
