@@ -13,6 +13,7 @@
 #include "fastdl/batchnorm.h"
 #include "fastdl/conv.h"
 #include "fastdl/conv_backward.h"
+#include "fastdl/embedding.h"
 #include "fastdl/gemm.h"
 #include "fastdl/isa.h"
 #include "fastdl/optimizer.h"
@@ -65,5 +66,6 @@ inline void PrintTo(const DepthwiseVariant& v, std::ostream* os) { *os << v.name
 inline void PrintTo(const WinogradVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const Col2imVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const DepthwiseBackwardVariant& v, std::ostream* os) { *os << v.name; }
+inline void PrintTo(const EmbeddingVariant& v, std::ostream* os) { *os << v.name; }
 
 }  // namespace fdl
