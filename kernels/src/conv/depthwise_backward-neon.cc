@@ -2,7 +2,6 @@
 #include <arm_neon.h>
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
