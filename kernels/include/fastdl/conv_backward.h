@@ -14,9 +14,11 @@
 // of x and dy exchanged (fastdl/ops does that), so these two functions serve both.
 //
 // Depthwise layers (groups == in_channels, out_channels = m * in_channels for a depth
-// multiplier m >= 1, nothing along depth: see is_depthwise_gradient) would run one tiny
-// GEMM per channel (M = m rows, N or K = the taps); they take direct per-plane kernels
-// instead (DepthwiseBackwardVariant, src/conv/depthwise_backward-<isa>.cc):
+// multiplier m >= 1, nothing along depth: see is_depthwise_gradient; single-channel
+// convolutions too) would run one tiny GEMM per channel (M = m rows, N or K = the taps);
+// they take direct per-plane kernels instead (DepthwiseBackwardVariant,
+// src/conv/depthwise_backward-<isa>.cc; measured faster than the GEMMs for multipliers up
+// to 64, e.g. a 1 -> 32 channel 3x3 layer on 28x28 at batch 32: dw 1.6 -> 0.46 ms):
 //   dw[co][tap] = sum over planes and outputs o of dy[co][o] * x[co / m][o*s - p + tap*d]
 //                 (vectorised along the output row, float32 vector sums per block of rows
 //                 added into double; threaded over channels and chunks of images)
