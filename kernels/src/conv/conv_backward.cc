@@ -111,10 +111,25 @@ void prefetch_floats(const float* p, std::size_t n) {
 // (128 KB) stays in L2 between the input and the weight gradient of the fused pass.
 constexpr std::size_t kDepthwiseTaskPositions = std::size_t{1} << 15;
 
-// dw (added into) and, unless null, dx (overwritten) of a depthwise layer. With dx, a task
-// is one input channel and chunk of images: the chunk's dx planes, then the dw sums of
-// the channel's m outputs over it while its dy is still in cache. Without, a task is one
-// output channel and chunk.
+void depthwise_input_gradient(const DepthwiseBackwardVariant& v, const ConvGeometry& g,
+                              const float* w, std::size_t batch, const Size3& in,
+                              const float* dy, float* dx) {
+  const Size3 out = g.out_size(in);
+  const std::size_t C = g.in_channels, O = g.out_channels, m = O / C, taps = g.taps();
+  const std::size_t depth = in[0], plane = in[1] * in[2], out_plane = out[1] * out[2];
+  // Planes (image, channel, depth slice) of dx; channel c's kernels are c*m ... c*m + m-1.
+  parallel_for(batch * C * depth, [&](std::size_t p) {
+    const std::size_t n = p / (C * depth), c = p / depth % C, z = p % depth;
+    v.input_grad(g, dy + ((n * O + c * m) * depth + z) * out_plane, depth * out_plane, m,
+                 w + c * m * taps, in[1], in[2], dx + p * plane);
+  });
+}
+
+// dw (added into) and, unless null, dx (overwritten) of a depthwise layer. With dx and
+// enough channels for the pool, a task is one input channel and chunk of images: the
+// chunk's dx planes, then the dw sums of the channel's m outputs over it while its dy is
+// still in cache. Otherwise dx goes plane by plane first, then a task is one output
+// channel and chunk. The sums are the same either way.
 void depthwise_gradients(const DepthwiseBackwardVariant& v, const ConvGeometry& g,
                          const float* x, const float* w, std::size_t batch, const Size3& in,
                          const float* dy, float* dx, float* dw) {
@@ -133,7 +148,9 @@ void depthwise_gradients(const DepthwiseBackwardVariant& v, const ConvGeometry& 
                     dy + ((n0 * O + co) * depth + z) * out_plane, O * depth * out_plane, images,
                     in[1], in[2], sums.data() + (co * chunks + k) * taps);
   };
-  if (dx) {
+  const bool fused = dx && C * chunks >= 4 * static_cast<std::size_t>(num_threads());
+  if (dx && !fused) depthwise_input_gradient(v, g, w, batch, in, dy, dx);
+  if (fused) {
     parallel_for(C * chunks, [&](std::size_t t) {
       const std::size_t c = t / chunks, k = t % chunks, n0 = k * per_task;
       const std::size_t images = std::min(per_task, batch - n0);
@@ -159,20 +176,6 @@ void depthwise_gradients(const DepthwiseBackwardVariant& v, const ConvGeometry& 
       for (std::size_t k = 0; k < chunks; ++k) total += sums[(co * chunks + k) * taps + tap];
       dw[co * taps + tap] = static_cast<float>(total);
     }
-}
-
-void depthwise_input_gradient(const DepthwiseBackwardVariant& v, const ConvGeometry& g,
-                              const float* w, std::size_t batch, const Size3& in,
-                              const float* dy, float* dx) {
-  const Size3 out = g.out_size(in);
-  const std::size_t C = g.in_channels, O = g.out_channels, m = O / C, taps = g.taps();
-  const std::size_t depth = in[0], plane = in[1] * in[2], out_plane = out[1] * out[2];
-  // Planes (image, channel, depth slice) of dx; channel c's kernels are c*m ... c*m + m-1.
-  parallel_for(batch * C * depth, [&](std::size_t p) {
-    const std::size_t n = p / (C * depth), c = p / depth % C, z = p % depth;
-    v.input_grad(g, dy + ((n * O + c * m) * depth + z) * out_plane, depth * out_plane, m,
-                 w + c * m * taps, in[1], in[2], dx + p * plane);
-  });
 }
 
 }  // namespace
