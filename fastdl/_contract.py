@@ -19,7 +19,7 @@ set_weights(...) and write into a caller's `out` array when given one:
 FUNCTIONS = (
     "activation", "activation_backward", "softmax", "softmax_backward",
     "batch_norm_apply", "batch_norm_inference", "batch_norm_statistics", "batch_norm_backward",
-    "conv", "conv_backward", "conv_transpose", "im2col", "col2im",
+    "conv", "conv_backward", "conv_transpose", "im2col", "col2im", "embedding_backward",
     "linear", "linear_backward", "matmul",
     "max_pool", "avg_pool", "max_pool_backward", "avg_pool_backward",
     "class_loss", "pointwise_loss", "soft_target_loss",

@@ -1,9 +1,9 @@
 """Activations: every native variant (fastdl._C.variants("activation")), the Numba twin and
 the NumPy reference against the float64 reference and PyTorch; the public fastdl.ops
 functions on every backend (shapes incl. empty, 0-d and non-contiguous, dtypes, NaN/Inf,
-axes, temperature, softmax stability); dropout's statistics and seeding; elu and
-hard_swish fused into conv2d/linear; bad arguments. (ONNX's backend node tests for these
-ops are in tests/test_onnx_nodes.py.)
+axes, temperature, softmax stability); dropout's statistics and seeding, its gradient with
+the forward's mask or seed; elu and hard_swish fused into conv2d/linear; bad arguments.
+(ONNX's backend node tests for these ops are in tests/test_onnx_nodes.py.)
 """
 from __future__ import annotations
 
@@ -308,6 +308,54 @@ def test_dropout_edge_cases(torch):
     d0 = ops.dropout(np.float32(3.0), 0.5, seed=0)
     assert isinstance(d0, np.ndarray) and d0.shape == () and d0 in (0.0, 6.0)
     assert ops.dropout(np.arange(6).reshape(2, 3).T, 0.5, seed=0).flags.c_contiguous
+
+
+def test_dropout_backward_uses_the_forwards_mask(torch):
+    """dropout_backward with the forward's mask or its int seed: grad * keep / (1 - p), the
+    same elements as the forward kept; finite differences of the forward (with the mask
+    fixed) agree; torch's dropout gradient with the same mask."""
+    x, dy = random_array((6, 7), 9).astype(np.float64), random_array((6, 7), 10)
+    for p in (0.0, 0.3, 0.75, 1.0):
+        y, keep = ops.dropout(x, p, seed=42, return_mask=True)
+        np.testing.assert_array_equal(y, ops.dropout(x, p, seed=42))
+        by_mask = ops.dropout_backward(dy, keep, p)
+        by_seed = ops.dropout_backward(dy, p=p, seed=42)
+        np.testing.assert_array_equal(by_mask, by_seed)
+        assert by_mask.dtype == np.float32 and np.array_equal(by_mask != 0, keep & (dy != 0))
+        # y is linear in x for a fixed mask: d(sum dy*y)/dx from differences of y itself
+        h = 1e-3
+        numeric = (ops.dropout(x + h, p, seed=42) - ops.dropout(x - h, p, seed=42)) / (2 * h) * dy
+        np.testing.assert_allclose(by_mask, numeric, rtol=1e-3, atol=1e-4)
+        tx = torch.tensor(x.astype(np.float32), requires_grad=True)
+        scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+        (tx * torch.tensor(keep) * scale).backward(torch.tensor(dy))
+        np.testing.assert_allclose(by_mask, tx.grad.numpy(), rtol=1e-6)
+    # not training: the identity, its mask all True
+    y, keep = ops.dropout(x, 0.5, training=False, return_mask=True)
+    assert keep.all() and keep.shape == x.shape
+    np.testing.assert_array_equal(ops.dropout_backward(dy, p=0.5, training=False), dy)
+    # a Generator's mask travels as the mask
+    rng = np.random.default_rng(3)
+    y, keep = ops.dropout(x, 0.5, seed=rng, return_mask=True)
+    np.testing.assert_array_equal(ops.dropout_backward(dy, keep, 0.5) != 0, keep & (dy != 0))
+    special = np.array([np.inf, np.nan, 1.0], np.float32)
+    got = ops.dropout_backward(special, np.array([False, False, True]), 0.5)
+    assert np.isnan(got[:2]).all() and got[2] == 2.0  # grad * 0 as in PyTorch
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(), ValueError, "give the forward's mask"),
+    (dict(mask=np.ones((2, 3), bool), seed=1), ValueError, "not both"),
+    (dict(mask=np.ones((2, 3))), TypeError, "mask: expected the boolean keep mask"),
+    (dict(mask=np.ones((3, 2), bool)), ValueError, r"mask: expected the shape of grad_output"),
+    (dict(seed=np.random.default_rng(0)), TypeError, "Generator's draws cannot be repeated"),
+    (dict(seed=-1), ValueError, "seed"),
+    (dict(seed=1, p=1.5), ValueError, "p"),
+    (dict(seed=1, training=1), TypeError, "training"),
+])
+def test_dropout_backward_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ops.dropout_backward(np.ones((2, 3)), **kwargs)
 
 
 # ---------------------------------------------------------------------------- fused epilogues

@@ -14,6 +14,7 @@ from .activation import activation, activation_backward, softmax, softmax_backwa
 from .batchnorm import (batch_norm_apply, batch_norm_backward, batch_norm_inference,
                         batch_norm_statistics)
 from .conv import col2im, conv, conv_backward, conv_transpose, im2col
+from .embedding import embedding_backward
 from .gemm import linear, linear_backward, matmul
 from .losses import (class_loss, class_loss_backward, pointwise_loss,
                      pointwise_loss_backward, soft_target_loss, soft_target_loss_backward)

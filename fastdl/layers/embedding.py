@@ -2,7 +2,7 @@
 import numpy as np
 
 from fastdl import _validate as v
-from fastdl import initializers
+from fastdl import initializers, ops
 from fastdl.layers import layout as L
 from fastdl.layers.base import Layer
 from fastdl.layers.core import _initializer_name
@@ -51,11 +51,10 @@ class Embedding(Layer):
         return y, self._indices(x)
 
     def _backward(self, dy, indices, grads):
-        """Each row of dy added to its index's row (np.add.at: repeated indices sum); the
-        integer input has no gradient."""
-        table = np.zeros(self.embeddings.shape, np.float32)
-        np.add.at(table, indices.reshape(-1), dy.reshape(-1, self.output_dim))
-        grads.add(self.embeddings, table)
+        """Each row of dy added to its index's row (fastdl.ops.embedding_backward, the
+        threaded scatter-add kernel: repeated indices sum); the integer input has no
+        gradient."""
+        grads.add(self.embeddings, ops.embedding_backward(dy, indices, self.input_dim))
         return None
 
     def _forward(self, x, layout):

@@ -5,9 +5,9 @@ Functions (conv2d, linear, ...) validate their arguments and run at once; Plans
 plan(x) (or plan(x, out=y) into a buffer of the caller's) and take new weights with
 plan.set_weights(...).
 """
-from fastdl.ops.activation import (dropout, elu, elu_backward, hard_swish, hard_swish_backward,
-                                   leaky_relu, leaky_relu_backward, log_softmax,
-                                   log_softmax_backward, relu, relu6, relu6_backward,
+from fastdl.ops.activation import (dropout, dropout_backward, elu, elu_backward, hard_swish,
+                                   hard_swish_backward, leaky_relu, leaky_relu_backward,
+                                   log_softmax, log_softmax_backward, relu, relu6, relu6_backward,
                                    relu_backward, sigmoid, sigmoid_backward, silu,
                                    silu_backward, softmax, softmax_backward, swish,
                                    swish_backward, tanh, tanh_backward)
@@ -20,6 +20,7 @@ from fastdl.ops.conv_backward import (conv1d_backward, conv2d_backward, conv3d_b
 from fastdl.ops.conv_transpose import (ConvTranspose1dPlan, ConvTranspose2dPlan,
                                        ConvTranspose3dPlan, conv_transpose1d, conv_transpose2d,
                                        conv_transpose3d)
+from fastdl.ops.embedding import embedding, embedding_backward
 from fastdl.ops.gemm import LinearPlan, linear, linear_backward, matmul
 from fastdl.ops.im2col import col2im, im2col
 from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_backward,
@@ -62,3 +63,4 @@ __all__ += ["conv1d_backward", "conv2d_backward", "conv3d_backward", "conv_trans
 __all__ += ["GRUPlan", "LSTMPlan", "gru", "gru_cell", "lstm", "lstm_cell"]
 __all__ += ["gru_backward", "gru_cell_backward", "lstm_backward", "lstm_cell_backward",
             "rnn_layer_backward", "rnn_layer_train"]
+__all__ += ["embedding", "embedding_backward", "dropout_backward"]

@@ -1,6 +1,6 @@
 """Activations with torch.nn.functional semantics: the elementwise ones (relu, relu6,
 leaky_relu, elu, sigmoid, tanh, silu/swish, hard_swish), softmax and log_softmax over any
-axis with a temperature, and dropout; the gradient of each (<name>_backward) but dropout's.
+axis with a temperature, and dropout; the gradient of each (<name>_backward).
 
 Every function takes an array of any real dtype, shape (0-d and empty included) and
 strides, and returns a new float32 C-contiguous array. NaN and Inf propagate as in PyTorch
@@ -190,26 +190,75 @@ def _generator(seed):
     return np.random.default_rng(seed)
 
 
-def dropout(x, p=0.5, training=True, seed=None):
+def dropout(x, p=0.5, training=True, seed=None, return_mask=False):
     """torch.nn.functional.dropout: while training, zeroes each element with probability
     `p` and scales the others by 1 / (1 - p) (p = 1 zeroes everything); otherwise returns
     x unchanged (as a float32 copy).
 
     `seed`: None (fresh entropy), an int (the same int gives the same mask) or a numpy
     Generator (drawn from, so successive calls differ). The mask is drawn with NumPy, so
-    every backend gives the same result for the same seed.
+    every backend gives the same result for the same seed. With return_mask, returns
+    (y, keep): keep the boolean mask of the elements kept (all True when not training), as
+    dropout_backward takes it.
     """
     x = v.float32_array(x, "x")
     p = v.real(p, "p", 0.0, 1.0)
     training = v.flag(training, "training")
+    return_mask = v.flag(return_mask, "return_mask")
     rng = _generator(seed)
     if not training:
-        return x.copy()
-    if p == 1.0:
-        factor = np.zeros(x.shape, np.float32)
-    else:
-        keep = rng.random(x.shape, dtype=np.float32) >= p
-        factor = keep * np.float32(1.0 / (1.0 - p))
+        return (x.copy(), np.ones(x.shape, bool)) if return_mask else x.copy()
+    keep = _keep_mask(rng, x.shape, p)
     # As in PyTorch, x * 0 for a dropped element: Inf and NaN become NaN there.
+    y = _scaled(x, keep, p)
+    return (y, keep) if return_mask else y
+
+
+def _keep_mask(rng, shape, p):
+    """The forward's draw: True where an element is kept (p = 1 draws nothing)."""
+    if p == 1.0:
+        return np.zeros(shape, bool)
+    return rng.random(shape, dtype=np.float32) >= p
+
+
+def _scaled(a, keep, p):
+    """a * keep / (1 - p) in float32, the factor computed as the forward computes it."""
+    factor = keep * np.float32(0.0 if p == 1.0 else 1.0 / (1.0 - p))
     with np.errstate(invalid="ignore"):
-        return np.multiply(x, factor, out=np.empty_like(x))
+        return np.multiply(a, factor, out=np.empty(a.shape, np.float32))
+
+
+def dropout_backward(grad_output, mask=None, p=0.5, training=True, seed=None):
+    """The gradient of dropout(x, p, training, seed): grad_output * keep / (1 - p), with
+    the forward's mask given either as `mask` (the boolean keep mask dropout(...,
+    return_mask=True) returns) or as the int `seed` the forward was called with (the mask
+    is drawn again, identically). Not training: grad_output unchanged (a float32 copy).
+
+    A numpy Generator cannot serve as `seed` here (its draws moved on): keep the mask. As
+    in PyTorch, a dropped element's gradient is grad_output * 0 (NaN where that is Inf or
+    NaN). Computed with NumPy on every backend, as the forward is.
+    """
+    dy = v.float32_array(grad_output, "grad_output")
+    p = v.real(p, "p", 0.0, 1.0)
+    training = v.flag(training, "training")
+    if not training:
+        return dy.copy()
+    if mask is not None and seed is not None:
+        raise ValueError("dropout_backward: give the forward's mask or its seed, not both")
+    if mask is not None:
+        keep = np.asarray(mask)
+        if keep.dtype != np.bool_:
+            raise TypeError(f"mask: expected the boolean keep mask of dropout(..., "
+                            f"return_mask=True), got dtype {keep.dtype}")
+        if keep.shape != dy.shape:
+            raise ValueError(f"mask: expected the shape of grad_output {dy.shape}, got "
+                             f"{keep.shape}")
+    elif seed is None:
+        raise ValueError("dropout_backward: give the forward's mask (dropout(..., "
+                         "return_mask=True)) or the int seed it was called with")
+    else:
+        if isinstance(seed, np.random.Generator):
+            raise TypeError("seed: a numpy Generator's draws cannot be repeated; give the "
+                            "forward's mask (dropout(..., return_mask=True)) instead")
+        keep = _keep_mask(_generator(seed), dy.shape, p)
+    return _scaled(dy, keep, p)

@@ -12,6 +12,8 @@
 #include "fastdl/activation.h"
 #include "fastdl/batchnorm.h"
 #include "fastdl/conv.h"
+#include "fastdl/conv_backward.h"
+#include "fastdl/embedding.h"
 #include "fastdl/gemm.h"
 #include "fastdl/isa.h"
 #include "fastdl/optimizer.h"
@@ -63,5 +65,7 @@ inline void PrintTo(const OptimizerVariant& v, std::ostream* os) { *os << v.name
 inline void PrintTo(const DepthwiseVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const WinogradVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const Col2imVariant& v, std::ostream* os) { *os << v.name; }
+inline void PrintTo(const DepthwiseBackwardVariant& v, std::ostream* os) { *os << v.name; }
+inline void PrintTo(const EmbeddingVariant& v, std::ostream* os) { *os << v.name; }
 
 }  // namespace fdl

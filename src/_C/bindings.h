@@ -96,6 +96,7 @@ void bind_conv(pybind11::module_& m);
 void bind_pooling(pybind11::module_& m);
 void bind_activation(pybind11::module_& m);
 void bind_batchnorm(pybind11::module_& m);
+void bind_embedding(pybind11::module_& m);
 void bind_rnn(pybind11::module_& m);
 void bind_optimizer(pybind11::module_& m);
 void bind_kernel_api(pybind11::module_& m);

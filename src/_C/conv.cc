@@ -1,5 +1,6 @@
-// Bindings for the convolution (fastdl/conv.h): ConvPlan and ConvTransposePlan for 1, 2 or 3
-// spatial axes, and variants("conv" / "depthwise" / "winograd" / "col2im" / "narrow"). Spatial
+// Bindings for the convolution (fastdl/conv.h, conv_backward.h): ConvPlan and
+// ConvTransposePlan for 1, 2 or 3 spatial axes, conv_backward, and variants("conv" /
+// "depthwise" / "winograd" / "col2im" / "narrow" / "depthwise_backward"). Spatial
 // arguments come as lists with one entry per spatial axis (padding: (before, after) per
 // axis, flattened); they are widened to the kernels' three axes with leading unit axes.
 #include <pybind11/stl.h>
@@ -155,10 +156,18 @@ class PyConvTransposePlan {
 };
 
 // (dx or None, dw, db or None) of y = conv(x, w) + b from dy; padding flat (before, after).
+// "auto" / "gemm" / "depthwise" (fdl::ConvGradAlgorithm).
+fdl::ConvGradAlgorithm parse_grad_algorithm(const std::string& name) {
+  if (name == "auto") return fdl::ConvGradAlgorithm::kAuto;
+  if (name == "gemm") return fdl::ConvGradAlgorithm::kGemm;
+  if (name == "depthwise") return fdl::ConvGradAlgorithm::kDepthwise;
+  throw py::value_error("algorithm: expected 'auto', 'gemm' or 'depthwise', got '" + name + "'");
+}
+
 py::tuple conv_backward(const FloatArray& dy, const FloatArray& x, const FloatArray& w,
                         const Sizes& stride, const Sizes& padding, const Sizes& dilation,
                         std::size_t groups, bool has_bias, bool needs_dx,
-                        const py::object& variant) {
+                        const py::object& variant, const std::string& algorithm) {
   const std::size_t dims = static_cast<std::size_t>(w.ndim()) - 2;
   fdl::ConvGeometry g = geometry(spatial_shape(w), stride, padding, dilation);
   g.out_channels = w.shape(0);
@@ -171,6 +180,7 @@ py::tuple conv_backward(const FloatArray& dy, const FloatArray& x, const FloatAr
           std::vector<py::ssize_t>(dy.shape(), dy.shape() + dy.ndim()))
     throw py::value_error("conv_backward: dy, x and w do not match the geometry");
   const fdl::GemmUkernel& uk = pick_gemm(variant);
+  const fdl::ConvGradAlgorithm how = parse_grad_algorithm(algorithm);
   FloatArray dw(std::vector<py::ssize_t>(w.shape(), w.shape() + w.ndim()));
   py::object dx = py::none(), db = py::none();
   float* dx_data = nullptr;
@@ -187,9 +197,8 @@ py::tuple conv_backward(const FloatArray& dy, const FloatArray& x, const FloatAr
   }
   {
     py::gil_scoped_release release;
-    fdl::conv_weight_gradient(uk, g, x.data(), x.shape(0), in, dy.data(), dw.mutable_data(),
-                              db_data, false);
-    if (dx_data) fdl::conv_input_gradient(uk, g, w.data(), x.shape(0), in, dy.data(), dx_data);
+    fdl::conv_gradients(uk, g, x.data(), w.data(), x.shape(0), in, dy.data(), dx_data,
+                        dw.mutable_data(), db_data, false, how);
   }
   return py::make_tuple(dx, dw, db);
 }
@@ -202,6 +211,8 @@ void bind_conv(py::module_& m) {
   register_variants("winograd", [] { return variants_dict(fdl::winograd_variants()); });
   register_variants("col2im", [] { return variants_dict(fdl::col2im_variants()); });
   register_variants("narrow", [] { return variants_dict(fdl::narrow_variants()); });
+  register_variants("depthwise_backward",
+                    [] { return variants_dict(fdl::depthwise_backward_variants()); });
 
   py::class_<PyConvPlan>(m, "ConvPlan")
       .def(py::init<const FloatArray&, const py::object&, const Sizes&, const Sizes&,
@@ -233,6 +244,10 @@ void bind_conv(py::module_& m) {
   m.def("conv_backward", &conv_backward, py::arg("dy"), py::arg("x"), py::arg("w"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         py::arg("has_bias") = true, py::arg("needs_dx") = true, py::arg("variant") = py::none(),
+        py::arg("algorithm") = "auto",
         "(dx or None, dw, db or None): the gradients of y = conv(x, w) + b from dy (padding "
-        "flat (before, after) per axis).");
+        "flat (before, after) per axis). variant: the GEMM microkernel; algorithm: 'auto' "
+        "(depthwise layers on the direct depthwise kernels of the GEMM's ISA where it has SIMD "
+        "ones), 'gemm' or 'depthwise' (forced where the layer is depthwise, the reference "
+        "kernels for the reference GEMM).");
 }

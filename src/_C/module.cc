@@ -61,6 +61,7 @@ PYBIND11_MODULE(_C, m) {
   bind_pooling(m);
   bind_activation(m);
   bind_batchnorm(m);
+  bind_embedding(m);
   bind_rnn(m);
   bind_optimizer(m);
   bind_kernel_api(m);

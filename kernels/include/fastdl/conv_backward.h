@@ -13,14 +13,74 @@
 //
 // The transposed convolution's gradients are the same three computations with the roles
 // of x and dy exchanged (fastdl/ops does that), so these two functions serve both.
+//
+// Depthwise layers (groups == in_channels, out_channels = m * in_channels for a depth
+// multiplier m >= 1, nothing along depth: see is_depthwise_gradient; single-channel
+// convolutions too) would run one tiny GEMM per channel (M = m rows, N or K = the taps);
+// they take direct per-plane kernels instead (DepthwiseBackwardVariant,
+// src/conv/depthwise_backward-<isa>.cc; measured faster than the GEMMs for multipliers up
+// to 64, e.g. a 1 -> 32 channel 3x3 layer on 28x28 at batch 32: dw 1.6 -> 0.46 ms):
+//   dw[co][tap] = sum over planes and outputs o of dy[co][o] * x[co / m][o*s - p + tap*d]
+//                 (vectorised along the output row, float32 vector sums per block of rows
+//                 added into double; threaded over channels and chunks of images)
+//   dx[c][i]    = sum over j < m and the taps that read i of dy[c*m + j][o] * w[c*m + j][tap]
+//                 (the transposed direct kernel, one input plane at a time, threaded over
+//                 the (image, channel) planes).
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 #include "fastdl/conv.h"
 #include "fastdl/gemm.h"
 
 namespace fdl {
+
+// ------------------------------------------------------------ depthwise kernels
+
+// The weight gradient of one output channel over `planes` planes: adds into dw[ky*KW + kx]
+// (double) the sum over planes p and outputs (oh, ow) of
+//   dy[p * dy_stride + oh*OW + ow] * x[p * x_stride + ih*in_w + iw],
+//   ih = oh*sh - pt + ky*dh, iw = ow*sw - pl + kx*dw (g's axes 1 and 2; 0 in the padding),
+// OH x OW = g.out_size of in_h x in_w.
+using DepthwiseWeightGradFn = void (*)(const ConvGeometry& g, const float* x,
+                                       std::size_t x_stride, const float* dy,
+                                       std::size_t dy_stride, std::size_t planes,
+                                       std::size_t in_h, std::size_t in_w, double* dw);
+// The input gradient of one input plane from its `multiplier` output planes: dx[ih*in_w +
+// iw] (overwritten) = the sum over j < multiplier and taps (ky, kx) of
+//   dy[j * dy_stride + oh*OW + ow] * w[j * taps + ky*KW + kx]
+// over the (oh, ow) inside the output with oh*sh - pt + ky*dh = ih, ow*sw - pl + kx*dw = iw.
+using DepthwiseInputGradFn = void (*)(const ConvGeometry& g, const float* dy,
+                                      std::size_t dy_stride, std::size_t multiplier,
+                                      const float* w, std::size_t in_h, std::size_t in_w,
+                                      float* dx);
+struct DepthwiseBackwardVariant {
+  const char* name;  // fdl_f32_depthwise_backward__<isa>
+  Isa isa;
+  DepthwiseWeightGradFn weight_grad;  // fdl_f32_depthwise_weight_grad__<isa>
+  DepthwiseInputGradFn input_grad;    // fdl_f32_depthwise_input_grad__<isa>
+};
+// Every variant compiled into this build, best first, the reference last (src/conv/
+// variants.inc).
+const std::vector<DepthwiseBackwardVariant>& depthwise_backward_variants();
+
+// groups == in_channels, out_channels a multiple of in_channels, kernel 1 and no stride or
+// padding along depth: every (image, channel, depth slice) plane is independent.
+bool is_depthwise_gradient(const ConvGeometry& g);
+
+// How the gradients are computed. kAuto takes the depthwise kernels of the GEMM's ISA where
+// the geometry is depthwise and that ISA has SIMD kernels (as ConvPlan picks its depthwise
+// path), else the GEMMs; kGemm forces the GEMMs; kDepthwise forces the depthwise kernels
+// where the geometry is depthwise (the GEMM ISA's variant, or the reference one).
+enum class ConvGradAlgorithm : int { kAuto = 0, kGemm = 1, kDepthwise = 2 };
+
+// The depthwise variant `algorithm` picks for g on microkernel uk, or null for the GEMMs.
+const DepthwiseBackwardVariant* depthwise_gradient_variant(const GemmUkernel& uk,
+                                                           const ConvGeometry& g,
+                                                           ConvGradAlgorithm algorithm);
+
+// ------------------------------------------------------------ entry points
 
 // Positions of dy summed per partial sum of db (see conv_weight_gradient).
 constexpr std::size_t kConvBiasBlock = 256;
@@ -35,11 +95,21 @@ constexpr std::size_t kConvBiasBlock = 256;
 // kConvBiasBlock positions per partial sum, then the partials.
 void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
                           std::size_t batch, const Size3& in, const float* dy, float* dw,
-                          float* db, bool accumulate);
+                          float* db, bool accumulate,
+                          ConvGradAlgorithm algorithm = ConvGradAlgorithm::kAuto);
 
 // dx [batch][in_channels][in] (overwritten) of conv(x, w) from dy [batch][out_channels]
 // [out_size(in)]; w [out_channels][in_channels / groups][taps]. Threaded.
 void conv_input_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* w,
-                         std::size_t batch, const Size3& in, const float* dy, float* dx);
+                         std::size_t batch, const Size3& in, const float* dy, float* dx,
+                         ConvGradAlgorithm algorithm = ConvGradAlgorithm::kAuto);
+
+// dw, db (unless null) and dx (unless null) at once, as conv_weight_gradient and
+// conv_input_gradient compute them; a depthwise layer's in one pass over each chunk of
+// images (its dx planes, then its dw sums while its dy is still in cache).
+void conv_gradients(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
+                    const float* w, std::size_t batch, const Size3& in, const float* dy,
+                    float* dx, float* dw, float* db, bool accumulate,
+                    ConvGradAlgorithm algorithm = ConvGradAlgorithm::kAuto);
 
 }  // namespace fdl

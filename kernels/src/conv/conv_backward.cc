@@ -1,9 +1,11 @@
 // The convolution's gradients (fastdl/conv_backward.h): dw and dx as GEMMs over chunks of
-// images (the images' positions side by side in one GEMM), dx scattered back by col2im.
+// images (the images' positions side by side in one GEMM), dx scattered back by col2im;
+// depthwise layers on their direct per-plane kernels.
 #include "fastdl/conv_backward.h"
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "fastdl/buffer.h"
 #include "fastdl/threadpool.h"
@@ -149,11 +151,127 @@ void add_row_sums(const float* a, std::size_t channels, std::size_t length, floa
   }
 }
 
+// Asks for the cache lines of the first 16 KB of n floats at p (the hardware prefetcher
+// follows a plane once it is read in order, but not the jump to the next channel's).
+void prefetch_floats(const float* p, std::size_t n) {
+  const std::size_t end = std::min<std::size_t>(n, 4096);
+  for (std::size_t i = 0; i < end; i += 16) __builtin_prefetch(p + i);
+}
+
+// Output positions per task of the depthwise weight gradient: a channel's images go in
+// chunks of about this many (fixed by the shape alone, so the sums do not depend on the
+// thread count), each chunk's sums in double, the chunks added in order. A chunk's dy
+// (128 KB) stays in L2 between the input and the weight gradient of the fused pass.
+constexpr std::size_t kDepthwiseTaskPositions = std::size_t{1} << 15;
+
+void depthwise_input_gradient(const DepthwiseBackwardVariant& v, const ConvGeometry& g,
+                              const float* w, std::size_t batch, const Size3& in,
+                              const float* dy, float* dx) {
+  const Size3 out = g.out_size(in);
+  const std::size_t C = g.in_channels, O = g.out_channels, m = O / C, taps = g.taps();
+  const std::size_t depth = in[0], plane = in[1] * in[2], out_plane = out[1] * out[2];
+  // Planes (image, channel, depth slice) of dx; channel c's kernels are c*m ... c*m + m-1.
+  parallel_for(batch * C * depth, [&](std::size_t p) {
+    const std::size_t n = p / (C * depth), c = p / depth % C, z = p % depth;
+    v.input_grad(g, dy + ((n * O + c * m) * depth + z) * out_plane, depth * out_plane, m,
+                 w + c * m * taps, in[1], in[2], dx + p * plane);
+  });
+}
+
+// dw (added into) and, unless null, dx (overwritten) of a depthwise layer. With dx and
+// enough channels for the pool, a task is one input channel and chunk of images: the
+// chunk's dx planes, then the dw sums of the channel's m outputs over it while its dy is
+// still in cache. Otherwise dx goes plane by plane first, then a task is one output
+// channel and chunk. The sums are the same either way.
+void depthwise_gradients(const DepthwiseBackwardVariant& v, const ConvGeometry& g,
+                         const float* x, const float* w, std::size_t batch, const Size3& in,
+                         const float* dy, float* dx, float* dw) {
+  const Size3 out = g.out_size(in);
+  const std::size_t C = g.in_channels, O = g.out_channels, m = O / C, taps = g.taps();
+  const std::size_t depth = in[0], plane = in[1] * in[2], out_plane = out[1] * out[2];
+  const std::size_t per_task =
+      std::clamp<std::size_t>(kDepthwiseTaskPositions / std::max<std::size_t>(1, depth * out_plane),
+                              1, batch);
+  const std::size_t chunks = (batch + per_task - 1) / per_task;
+  std::vector<double> sums(O * chunks * taps, 0.0);  // [co][chunk][tap]
+  // The dw sums of output channel co over images [n0, n0 + images) of chunk k.
+  auto weight_sums = [&](std::size_t co, std::size_t k, std::size_t n0, std::size_t images) {
+    for (std::size_t z = 0; z < depth; ++z)  // x[n][co / m][z], dy[n][co][z], n = n0, ...
+      v.weight_grad(g, x + ((n0 * C + co / m) * depth + z) * plane, C * depth * plane,
+                    dy + ((n0 * O + co) * depth + z) * out_plane, O * depth * out_plane, images,
+                    in[1], in[2], sums.data() + (co * chunks + k) * taps);
+  };
+  const bool fused = dx && C * chunks >= 4 * static_cast<std::size_t>(num_threads());
+  if (dx && !fused) depthwise_input_gradient(v, g, w, batch, in, dy, dx);
+  if (fused) {
+    parallel_for(C * chunks, [&](std::size_t t) {
+      const std::size_t c = t / chunks, k = t % chunks, n0 = k * per_task;
+      const std::size_t images = std::min(per_task, batch - n0);
+      for (std::size_t n = n0; n < n0 + images; ++n) {
+        if (n + 1 < n0 + images)  // the next image's planes lie a channel apart: fetch early
+          prefetch_floats(dy + ((n + 1) * O + c * m) * depth * out_plane,
+                          m * depth * out_plane);
+        for (std::size_t z = 0; z < depth; ++z)  // dx[n][c][z] from dy[n][c*m + j][z], j < m
+          v.input_grad(g, dy + ((n * O + c * m) * depth + z) * out_plane, depth * out_plane, m,
+                       w + c * m * taps, in[1], in[2], dx + ((n * C + c) * depth + z) * plane);
+      }
+      for (std::size_t j = 0; j < m; ++j) weight_sums(c * m + j, k, n0, images);
+    });
+  } else {
+    parallel_for(O * chunks, [&](std::size_t t) {
+      const std::size_t co = t / chunks, k = t % chunks, n0 = k * per_task;
+      weight_sums(co, k, n0, std::min(per_task, batch - n0));
+    });
+  }
+  for (std::size_t co = 0; co < O; ++co)
+    for (std::size_t tap = 0; tap < taps; ++tap) {
+      double total = dw[co * taps + tap];
+      for (std::size_t k = 0; k < chunks; ++k) total += sums[(co * chunks + k) * taps + tap];
+      dw[co * taps + tap] = static_cast<float>(total);
+    }
+}
+
 }  // namespace
+
+bool is_depthwise_gradient(const ConvGeometry& g) {
+  return g.in_channels > 0 && g.groups == g.in_channels && g.out_channels > 0 &&
+         g.out_channels % g.in_channels == 0 && g.kernel[0] == 1 && g.stride[0] == 1 &&
+         g.pad_before[0] == 0 && g.pad_after[0] == 0;
+}
+
+const DepthwiseBackwardVariant* depthwise_gradient_variant(const GemmUkernel& uk,
+                                                           const ConvGeometry& g,
+                                                           ConvGradAlgorithm algorithm) {
+  if (algorithm == ConvGradAlgorithm::kGemm || !is_depthwise_gradient(g)) return nullptr;
+  // kAuto takes the SIMD kernels only; the reference variant serves the forced algorithm.
+  if (algorithm == ConvGradAlgorithm::kAuto && uk.isa == Isa::kRef) return nullptr;
+  return &variant_for(depthwise_backward_variants(), uk.isa);
+}
+
+void conv_gradients(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
+                    const float* w, std::size_t batch, const Size3& in, const float* dy,
+                    float* dx, float* dw, float* db, bool accumulate,
+                    ConvGradAlgorithm algorithm) {
+  const DepthwiseBackwardVariant* v = depthwise_gradient_variant(uk, g, algorithm);
+  if (!v || !dx || batch == 0 || volume(g.out_size(in)) == 0) {
+    conv_weight_gradient(uk, g, x, batch, in, dy, dw, db, accumulate, algorithm);
+    if (dx) conv_input_gradient(uk, g, w, batch, in, dy, dx, algorithm);
+    return;
+  }
+  if (!accumulate) {
+    std::fill(dw, dw + g.out_channels * g.weights_per_output(), 0.0f);
+    if (db) std::fill(db, db + g.out_channels, 0.0f);
+  }
+  const std::size_t L = volume(g.out_size(in));
+  if (db)
+    for (std::size_t n = 0; n < batch; ++n)
+      add_row_sums(dy + n * g.out_channels * L, g.out_channels, L, db);
+  depthwise_gradients(*v, g, x, w, batch, in, dy, dx, dw);
+}
 
 void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
                           std::size_t batch, const Size3& in, const float* dy, float* dw,
-                          float* db, bool accumulate) {
+                          float* db, bool accumulate, ConvGradAlgorithm algorithm) {
   const std::size_t cin_g = g.in_channels / g.groups, cout_g = g.out_channels / g.groups;
   const std::size_t kg = cin_g * g.taps(), V = volume(in), L = volume(g.out_size(in));
   if (!accumulate) {
@@ -164,6 +282,8 @@ void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const fl
   if (db)
     for (std::size_t n = 0; n < batch; ++n)
       add_row_sums(dy + n * g.out_channels * L, g.out_channels, L, db);
+  if (const DepthwiseBackwardVariant* v = depthwise_gradient_variant(uk, g, algorithm))
+    return depthwise_gradients(*v, g, x, nullptr, batch, in, dy, nullptr, dw);
 
   // Per group, dW_g^T [kg x cout_g] = cols [kg x batch * L] * dY_g^T in one GEMM (the
   // images' positions are its K axis; it packs the columns straight from x, block by
@@ -187,13 +307,17 @@ void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const fl
 }
 
 void conv_input_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* w,
-                         std::size_t batch, const Size3& in, const float* dy, float* dx) {
+                         std::size_t batch, const Size3& in, const float* dy, float* dx,
+                         ConvGradAlgorithm algorithm) {
   const std::size_t cin_g = g.in_channels / g.groups, cout_g = g.out_channels / g.groups;
   const std::size_t kg = cin_g * g.taps(), V = volume(in);
   const Size3 grid = g.out_size(in);
   const std::size_t L = volume(grid);
+  if (batch == 0 || V == 0) return;
+  if (L == 0 || kg == 0 || cout_g == 0) return std::fill(dx, dx + batch * g.in_channels * V, 0.0f);
+  if (const DepthwiseBackwardVariant* v = depthwise_gradient_variant(uk, g, algorithm))
+    return depthwise_input_gradient(*v, g, w, batch, in, dy, dx);
   std::fill(dx, dx + batch * g.in_channels * V, 0.0f);
-  if (batch == 0 || L == 0 || kg == 0 || cout_g == 0) return;
   const Col2imVariant& scatter = variant_for(col2im_variants(), uk.isa);
   const std::size_t chunk = std::clamp<std::size_t>(kColumnBudget / (kg * L), 1, batch);
   AlignedBuffer cols(chunk * kg * L);

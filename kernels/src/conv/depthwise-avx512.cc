@@ -11,6 +11,7 @@
 namespace {
 #include "../simd/vec-avx512.inc"
 #include "../simd/activation-vec.inc"
+#include "plane-scratch.inc"
 #include "depthwise-plane.inc"
 }  // namespace
 

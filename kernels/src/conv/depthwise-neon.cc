@@ -11,6 +11,7 @@
 namespace {
 #include "../simd/vec-neon.inc"
 #include "../simd/activation-vec.inc"
+#include "plane-scratch.inc"
 #include "depthwise-plane.inc"
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "fastdl/conv.h"
+#include "fastdl/conv_backward.h"
 #include "winograd.h"
 
 // Declarations from the contracts' function types (fastdl/conv.h).
@@ -14,6 +15,9 @@
   extern const fdl::WinogradTransforms fdl_f32_winograd_m4__##sfx;
 #define FDL_COL2IM_VARIANT(sfx, isa) std::remove_pointer_t<fdl::Col2imFn> fdl_f32_col2im__##sfx;
 #define FDL_NARROW_VARIANT(sfx, isa) std::remove_pointer_t<fdl::NarrowConvFn> fdl_f32_narrow__##sfx;
+#define FDL_DEPTHWISE_BACKWARD_VARIANT(sfx, isa)                                           \
+  std::remove_pointer_t<fdl::DepthwiseWeightGradFn> fdl_f32_depthwise_weight_grad__##sfx; \
+  std::remove_pointer_t<fdl::DepthwiseInputGradFn> fdl_f32_depthwise_input_grad__##sfx;
 #include "variants.inc"
 
 namespace fdl {
@@ -55,6 +59,16 @@ const std::vector<Col2imVariant>& col2im_variants() {
 const std::vector<NarrowVariant>& narrow_variants() {
   static const std::vector<NarrowVariant> table = {
 #define FDL_NARROW_VARIANT(sfx, isa) {"fdl_f32_narrow__" #sfx, Isa::isa, &fdl_f32_narrow__##sfx},
+#include "variants.inc"
+  };
+  return table;
+}
+
+const std::vector<DepthwiseBackwardVariant>& depthwise_backward_variants() {
+  static const std::vector<DepthwiseBackwardVariant> table = {
+#define FDL_DEPTHWISE_BACKWARD_VARIANT(sfx, isa)                                       \
+  {"fdl_f32_depthwise_backward__" #sfx, Isa::isa, &fdl_f32_depthwise_weight_grad__##sfx, \
+   &fdl_f32_depthwise_input_grad__##sfx},
 #include "variants.inc"
   };
   return table;

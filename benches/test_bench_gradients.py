@@ -1,0 +1,110 @@
+"""Gradients of the layers with their own backward kernels, fastdl next to PyTorch autograd:
+
+- depthwise 3x3 convolutions of MobileNet (32 channels on 112x112, 64 on 112x112 stride 2,
+  512 on 14x14 stride 1 and 2; batch 8 and 32): dx, dw and db. ``fastdl`` is what
+  fastdl.ops.conv2d_backward runs (the direct depthwise kernels), ``fastdl-gemm`` the GEMM
+  path they replaced (one GEMM per channel), ``torch`` the backward of
+  torch.nn.functional.conv2d(groups=C) through autograd.
+- the embedding gradient (a scatter-add of 4096-32768 rows into a table): ``fastdl``
+  (fastdl.ops.embedding_backward), ``numpy`` (np.add.at, what the Embedding layer used
+  before), ``torch`` (autograd of torch.nn.functional.embedding).
+
+Every contender's result is checked against fastdl's before it is timed.
+
+    pytest benches/test_bench_gradients.py --bench-threads 1 --benchmark-group-by=group
+"""
+import numpy as np
+import pytest
+
+import fastdl
+from fastdl import ops
+
+RNG = np.random.default_rng(0)
+
+DEPTHWISE = {  # name: (batch, channels, size, stride)
+    "dw3x3-32x112-b8": (8, 32, 112, 1),
+    "dw3x3-32x112-b32": (32, 32, 112, 1),
+    "dw3x3-64x112-s2-b8": (8, 64, 112, 2),
+    "dw3x3-512x14-b8": (8, 512, 14, 1),
+    "dw3x3-512x14-b32": (32, 512, 14, 1),
+    "dw3x3-512x14-s2-b8": (8, 512, 14, 2),
+}
+
+
+def _depthwise_runner(who, batch, channels, size, stride, threads):
+    x = RNG.standard_normal((batch, channels, size, size), dtype=np.float32)
+    w = RNG.standard_normal((channels, 1, 3, 3), dtype=np.float32)
+    out = (size + 2 - 3) // stride + 1
+    dy = RNG.standard_normal((batch, channels, out, out), dtype=np.float32)
+    fastdl.set_num_threads(threads)
+    want = ops.conv2d_backward(dy, x, w, stride, 1, groups=channels)
+    if who == "fastdl":
+        return lambda: ops.conv2d_backward(dy, x, w, stride, 1, groups=channels), want, None
+    if who == "fastdl-gemm":
+        from fastdl import _C
+        call = lambda: _C.conv_backward(dy, x, w, (stride, stride), (1, 1, 1, 1), (1, 1),
+                                        channels, True, True, algorithm="gemm")
+        return call, want, call()
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(threads)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True)
+                  for a in (x, w, np.zeros(channels, np.float32)))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=1, groups=channels)
+    tdy = torch.tensor(dy)
+
+    def call():
+        tx.grad = tw.grad = tb.grad = None
+        ty.backward(tdy, retain_graph=True)
+        return tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy()
+    return call, want, call()
+
+
+@pytest.mark.parametrize("who", ["fastdl", "fastdl-gemm", "torch"])
+@pytest.mark.parametrize("layer", sorted(DEPTHWISE))
+def test_depthwise_backward(benchmark, bench_threads, layer, who):
+    call, want, got = _depthwise_runner(who, *DEPTHWISE[layer], bench_threads)
+    if got is not None:
+        for g, r in zip(got, want):
+            np.testing.assert_allclose(g, r, rtol=1e-3, atol=2e-2)  # float32 sums
+    benchmark.group = f"backward {layer}"
+    benchmark.extra_info.update(threads=bench_threads, library=who)
+    benchmark(call)
+
+
+EMBEDDING = {  # name: (num_embeddings, dim, indices shape)
+    "emb-10000x128-32x128": (10000, 128, (32, 128)),
+    "emb-1000x64-256x128": (1000, 64, (256, 128)),
+    "emb-100x512-32x64": (100, 512, (32, 64)),
+}
+
+
+@pytest.mark.parametrize("who", ["fastdl", "numpy", "torch"])
+@pytest.mark.parametrize("case", sorted(EMBEDDING))
+def test_embedding_backward(benchmark, bench_threads, case, who):
+    rows, dim, shape = EMBEDDING[case]
+    idx = RNG.integers(0, rows, size=shape)
+    dy = RNG.standard_normal(shape + (dim,), dtype=np.float32)
+    fastdl.set_num_threads(bench_threads)
+    want = ops.embedding_backward(dy, idx, rows)
+    if who == "fastdl":
+        call = lambda: ops.embedding_backward(dy, idx, rows)
+    elif who == "numpy":
+        def call():
+            table = np.zeros((rows, dim), np.float32)
+            np.add.at(table, idx.reshape(-1), dy.reshape(-1, dim))
+            return table
+    else:
+        torch = pytest.importorskip("torch")
+        torch.set_num_threads(bench_threads)
+        tw = torch.zeros(rows, dim, requires_grad=True)
+        ty = torch.nn.functional.embedding(torch.tensor(idx), tw)
+        tdy = torch.tensor(dy)
+
+        def call():
+            tw.grad = None
+            ty.backward(tdy, retain_graph=True)
+            return tw.grad.numpy()
+    np.testing.assert_allclose(call(), want, rtol=1e-5, atol=1e-5)
+    benchmark.group = f"backward {case}"
+    benchmark.extra_info.update(threads=bench_threads, library=who)
+    benchmark(call)
