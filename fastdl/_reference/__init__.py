@@ -16,6 +16,7 @@ from .optimizers import (adagrad_update, adam_update, rmsprop_update, scale_clip
                          squared_norm)
 from .pooling import avg_pool, max_pool
 from .rnn import rnn_layer
+from .triplet import triplet_loss, triplet_loss_backward
 
 ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan = _python_backend.make_plans(
     conv, conv_transpose, linear, rnn_layer)

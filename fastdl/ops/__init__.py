@@ -31,6 +31,7 @@ from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_backwa
 from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool,
                                 global_max_pool, max_pool1d, max_pool2d, max_pool3d)
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
+from fastdl.ops.triplet import triplet_margin_loss, triplet_margin_loss_backward
 
 __all__ = ["Conv1dPlan", "Conv2dPlan", "Conv3dPlan", "LinearPlan", "batch_norm", "col2im",
            "conv1d", "conv2d", "conv3d", "fold_batch_norm", "im2col", "linear", "matmul"]
@@ -41,14 +42,15 @@ __all__ += ["dropout", "elu", "hard_swish", "leaky_relu", "log_softmax", "relu",
 __all__ += ["PoolPlan", "avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool",
             "max_pool1d", "max_pool2d", "max_pool3d"]
 __all__ += ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-            "huber_loss", "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss"]
+            "huber_loss", "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss",
+            "triplet_margin_loss"]
 __all__ += ["elu_backward", "hard_swish_backward", "leaky_relu_backward", "linear_backward",
             "log_softmax_backward", "relu6_backward", "relu_backward", "sigmoid_backward",
             "silu_backward", "softmax_backward", "swish_backward", "tanh_backward"]
 __all__ += ["binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
             "cross_entropy_backward", "huber_loss_backward", "kl_div_backward",
             "l1_loss_backward", "mse_loss_backward", "nll_loss_backward",
-            "smooth_l1_loss_backward"]
+            "smooth_l1_loss_backward", "triplet_margin_loss_backward"]
 __all__ += ["conv1d_backward", "conv2d_backward", "conv3d_backward", "conv_transpose1d_backward",
             "conv_transpose2d_backward", "conv_transpose3d_backward"]
 __all__ += ["GRUPlan", "LSTMPlan", "gru", "gru_cell", "lstm", "lstm_cell"]
