@@ -170,5 +170,15 @@ class Concatenate(Layer):
         x = [L.to_keras(a, l) for a, l in zip(x, layout)]
         return np.concatenate(x, axis=axis), L.KERAS
 
+    # Training (Keras-layout arrays): the gradient is dy cut back into the inputs' parts.
+    def _train_forward(self, x, training):
+        axis = self._axis(x[0].ndim)
+        return np.concatenate(x, axis=axis), (axis, [a.shape[axis] for a in x])
+
+    def _backward(self, dy, cache, grads):
+        axis, sizes = cache
+        return [np.ascontiguousarray(part)
+                for part in np.split(dy, np.cumsum(sizes)[:-1], axis=axis)]
+
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
