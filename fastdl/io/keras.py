@@ -225,11 +225,11 @@ def _arguments(cls, class_name, config, where):
 
 
 def _initializer(value):
+    """A Keras initializer (a name or a config dict) as fastdl's, or None where fastdl lacks
+    it."""
     from fastdl import initializers
-    from fastdl.layers.base import snake_case
-    name = value if isinstance(value, str) else snake_case(value.get("class_name", ""))
     try:
-        return initializers.check(name, "initializer")
+        return initializers.check(value, "initializer")
     except (ValueError, TypeError):
         return None
 

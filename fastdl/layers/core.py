@@ -403,6 +403,9 @@ def regularizer_config(layer):
 
 
 def _initializer_name(initializer):
+    """An initializer as a layer's config gives it: its name, an Initializer's config dict,
+    a function's name."""
+    if isinstance(initializer, initializers.Initializer):
+        return initializers.serialize(initializer)
     return initializer if isinstance(initializer, str) else getattr(
         initializer, "__name__", repr(initializer))
-
