@@ -15,6 +15,9 @@ import fastdl
 from fastdl import initializers as I
 from fastdl import layers
 
+# These tests seed and draw: the modules after them see the global random state unmoved.
+pytestmark = pytest.mark.usefixtures("isolated_random_state")
+
 DENSE = (300, 500)
 CONV = (3, 3, 64, 96)
 

@@ -20,6 +20,9 @@ from fastdl import _reference as reference
 from fastdl import losses as keras_losses
 from fastdl import ops
 
+# These tests seed and draw: the modules after them see the global random state unmoved.
+pytestmark = pytest.mark.usefixtures("isolated_random_state")
+
 H = 1e-6
 NEW_KINDS = ["huber", "smooth_l1", "hinge", "squared_hinge", "kld", "kl_div", "kl_div_log"]
 REDUCTIONS = ["mean", "sum", "none"]

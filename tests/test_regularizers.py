@@ -14,6 +14,9 @@ import fastdl
 from fastdl import layers, regularizers
 from fastdl.io import load_keras
 
+# These tests seed and draw: the modules after them see the global random state unmoved.
+pytestmark = pytest.mark.usefixtures("isolated_random_state")
+
 RNG = np.random.default_rng(0)
 
 
