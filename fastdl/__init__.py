@@ -14,7 +14,8 @@
     fastdl.plot_history(history, "history.png")
 
 fastdl.losses holds the Keras-style losses (fastdl.ops the torch-style ones);
-fastdl.optimizers, fastdl.metrics and fastdl.callbacks what fit takes;
+fastdl.optimizers, fastdl.metrics and fastdl.callbacks what fit takes; fastdl.regularizers
+and fastdl.initializers what layers take;
 fastdl.wrappers the scikit-learn estimators.
 fastdl.backend() tells which implementation runs ('native', 'numba' or 'numpy'),
 fastdl.isa() which instruction set the native kernels use.
@@ -22,11 +23,11 @@ fastdl.isa() which instruction set the native kernels use.
 from fastdl._backend import backend, isa
 from fastdl._threads import get_num_threads, set_num_threads
 from fastdl import (activations, callbacks, initializers, io, layers, losses, metrics, models,
-                    ops, optimizers, utils)
+                    ops, optimizers, regularizers, utils)
 from fastdl.plotting import plot_history
 
 __version__ = "0.1.0"
 
 __all__ = ["activations", "backend", "callbacks", "get_num_threads", "initializers", "io",
            "isa", "layers", "losses", "metrics", "models", "ops", "optimizers", "plot_history",
-           "set_num_threads", "utils"]
+           "regularizers", "set_num_threads", "utils"]

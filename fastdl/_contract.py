@@ -24,6 +24,7 @@ FUNCTIONS = (
     "max_pool", "avg_pool", "max_pool_backward", "avg_pool_backward",
     "class_loss", "pointwise_loss", "soft_target_loss",
     "class_loss_backward", "pointwise_loss_backward", "soft_target_loss_backward",
+    "triplet_loss", "triplet_loss_backward",
     "rnn_layer", "rnn_layer_train", "rnn_layer_backward",
     "sgd_update", "rmsprop_update", "adam_update", "adagrad_update", "squared_norm",
     "scale_clip",

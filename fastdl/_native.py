@@ -1,6 +1,6 @@
 """Native backend: the compiled kernels (fastdl._C, pybind11; fastdl._im2col,
-fastdl._losses and fastdl._optimizers, Cython; the first two call the kernels through
-fastdl._C).
+fastdl._losses, fastdl._triplet and fastdl._optimizers, Cython; fastdl._im2col and
+fastdl._losses call the kernels through fastdl._C).
 
 Provides the backend contract (fastdl._contract) with the contracts of fastdl._reference;
 the functional forms build a plan per call (packing the weights), the Plan classes keep it.
@@ -9,7 +9,8 @@ import importlib.util
 
 import numpy as np
 
-for _name in ("fastdl._C", "fastdl._im2col", "fastdl._losses", "fastdl._optimizers"):
+for _name in ("fastdl._C", "fastdl._im2col", "fastdl._losses", "fastdl._optimizers",
+              "fastdl._triplet"):
     if importlib.util.find_spec(_name) is None:
         raise ImportError(f"{_name} was not built (no C++17 compiler at install time, or "
                           f"FASTDL_NO_EXTENSION=1); reinstall with a compiler for the fast "
@@ -27,6 +28,7 @@ from fastdl._losses import (  # noqa: E402
     soft_target_loss_backward)
 from fastdl._optimizers import (  # noqa: E402
     adagrad_update, adam_update, rmsprop_update, scale_clip, sgd_update, squared_norm)
+from fastdl._triplet import triplet_loss, triplet_loss_backward  # noqa: E402
 from fastdl import _C  # noqa: E402
 
 if _C.isa_cap_error():

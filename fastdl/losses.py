@@ -6,6 +6,12 @@ reduces over the last axis or the class axis and leaves the batch mean to the mo
     binary_crossentropy(y_true, y_pred, from_logits=False)
     categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1)
     sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1)
+    huber(y_true, y_pred, delta=1.0)          mean(0.5 e^2 or delta |e| - delta^2 / 2, axis=-1)
+    hinge(y_true, y_pred)                     mean(max(1 - y_true y_pred, 0), axis=-1)
+    squared_hinge(y_true, y_pred)             mean(max(1 - y_true y_pred, 0)^2, axis=-1)
+    kl_divergence(y_true, y_pred)  (kld, KLD) sum(y_true log(y_true / y_pred), axis=-1)
+    triplet_margin_loss(y_true, y_pred, margin=1.0, p=2, eps=1e-6, swap=False)
+                                              (fastdl's; Keras has none: see its docstring)
 
 Keras semantics: probabilities are clipped to [epsilon, 1 - epsilon] (epsilon = 1e-7, in
 float32); categorical losses from probabilities first renormalise y_pred to sum 1 along
@@ -25,11 +31,14 @@ import numpy as np
 
 from fastdl import _validate as v
 from fastdl.ops import losses as _ops
+from fastdl.ops import triplet as _triplet
 
 __all__ = ["binary_crossentropy", "categorical_crossentropy", "mean_absolute_error",
-           "mean_squared_error", "sparse_categorical_crossentropy", "EPSILON",
+           "mean_squared_error", "sparse_categorical_crossentropy", "huber", "hinge",
+           "squared_hinge", "kl_divergence", "kld", "KLD", "triplet_margin_loss", "EPSILON",
            "Loss", "MeanSquaredError", "MeanAbsoluteError", "BinaryCrossentropy",
-           "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "get"]
+           "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "Huber", "Hinge",
+           "SquaredHinge", "KLDivergence", "TripletMarginLoss", "get", "serialize"]
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 # No label is ignored: an ignore_index that no valid (or refused) label can equal.
@@ -139,6 +148,78 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
 
 
 
+def huber(y_true, y_pred, delta=1.0):
+    """mean over the last axis of 0.5 e^2 where |e| <= delta, else delta |e| - 0.5 delta^2
+    (e = y_pred - y_true): squared near 0, linear in the tails. delta >= 0."""
+    delta = v.real(delta, "delta", 0.0)
+    p, t = _same_rank(y_true, y_pred)
+    return _mean_last(_ops.pointwise("huber", p, t, param=delta))
+
+
+def _hinge_labels(t):
+    """Keras' convert_binary_labels_to_hinge: labels that are all 0 or 1 become -1 / 1
+    (2 y - 1); other labels (already -1 / 1) stay. Keras decides over the whole y_true it
+    is given -- in fit, per batch."""
+    if np.all((t == 0) | (t == 1)):
+        return t * np.float32(2) - np.float32(1)
+    return t
+
+
+def hinge(y_true, y_pred):
+    """mean over the last axis of max(1 - y_true y_pred, 0), y_true in {-1, 1} (0 / 1
+    labels are converted, see _hinge_labels)."""
+    p, t = _same_rank(y_true, y_pred)
+    return _mean_last(_ops.pointwise("hinge", p, _hinge_labels(t)))
+
+
+def squared_hinge(y_true, y_pred):
+    """mean over the last axis of max(1 - y_true y_pred, 0)^2 (labels as hinge)."""
+    p, t = _same_rank(y_true, y_pred)
+    return _mean_last(_ops.pointwise("squared_hinge", p, _hinge_labels(t)))
+
+
+def kl_divergence(y_true, y_pred):
+    """sum over the last axis of y log(y / p), with y_true and y_pred clipped to
+    [1e-7, 1] (float32), as Keras: probabilities in, 0 where they agree."""
+    p, t = _same_rank(y_true, y_pred)
+    return _ops.pointwise("kld", p, t).sum(axis=-1, dtype=np.float64).astype(np.float32)
+
+
+kld = KLD = kl_divergence  # Keras' aliases
+
+
+def _triplets(y_pred):
+    """(anchor, positive, negative, stacked) from embeddings packed in y_pred: (batch, 3, D)
+    stacked on axis 1, or (batch, 3 D) concatenated on the last axis."""
+    e = v.float32_array(y_pred, "y_pred")
+    if e.ndim == 3 and e.shape[1] == 3:
+        return e[:, 0], e[:, 1], e[:, 2], True
+    if e.ndim == 2 and e.shape[1] % 3 == 0:
+        d = e.shape[1] // 3
+        return e[:, :d], e[:, d:2 * d], e[:, 2 * d:], False
+    raise ValueError(f"y_pred: expected triplets of embeddings, (batch, 3, D) stacked or "
+                     f"(batch, 3 * D) concatenated [anchor | positive | negative], got shape "
+                     f"{e.shape}")
+
+
+def _check_ignored_target(y_true, batch):
+    if y_true is not None and np.ndim(y_true) and np.shape(y_true)[0] != batch:
+        raise ValueError(f"y_true: expected {batch} entries (y_pred's batch size; the values "
+                         f"are ignored), got shape {np.shape(y_true)}")
+
+
+def triplet_margin_loss(y_true, y_pred, margin=1.0, p=2, eps=1e-6, swap=False):
+    """The triplet margin loss per sample (fastdl.ops.triplet_margin_loss's, torch's) of
+    the embeddings in y_pred: (batch, 3, D) with anchor, positive and negative stacked on
+    axis 1, or (batch, 3 D) concatenated [anchor | positive | negative] on the last axis
+    (a Concatenate of three embeddings). Keras has no triplet loss: this is fastdl's
+    convention. y_true carries nothing -- the triplet is the label -- and is ignored; fit
+    still wants a y, so pass any array of batch length, e.g. np.zeros(len(x))."""
+    a, pos, neg, _ = _triplets(y_pred)
+    _check_ignored_target(y_true, a.shape[0])
+    return _triplet.triplet_margin_loss(a, pos, neg, margin, p, eps, swap, "none")
+
+
 # ---------------------------------------------------------------- loss objects
 
 def _sparse_labels(y_true, sample_shape, classes):
@@ -216,15 +297,22 @@ def _broadcast_weight(w, shape):
                          f"{shape}, got {w.shape}") from None
 
 
+def _pointwise_gradient(kind, y_pred, p, t, coef, mean=True, param=1.0):
+    """d sum(coef * losses) / d y_pred for a pointwise `kind` reduced over the last axis of
+    p (y_pred with y_true's rank, t): by its mean (1 / k each) or its sum."""
+    w = np.asarray(coef, np.float32)
+    if mean:
+        w = w / np.float32(p.shape[-1] if p.ndim else 1)
+    return _ops.pointwise_grad(kind, p, t, w[..., None], param=param).reshape(np.shape(y_pred))
+
+
 class MeanSquaredError(Loss):
     def call(self, y_true, y_pred):
         return mean_squared_error(y_true, y_pred)
 
     def gradient(self, y_true, y_pred, coef, logits=False):
         p, t = _same_rank(y_true, y_pred)
-        k = p.shape[-1] if p.ndim else 1
-        w = (np.asarray(coef, np.float32) / np.float32(k))[..., None]
-        return _ops.pointwise_grad("mse", p, t, w).reshape(np.shape(y_pred))
+        return _pointwise_gradient("mse", y_pred, p, t, coef)
 
 
 class MeanAbsoluteError(Loss):
@@ -233,9 +321,89 @@ class MeanAbsoluteError(Loss):
 
     def gradient(self, y_true, y_pred, coef, logits=False):
         p, t = _same_rank(y_true, y_pred)
-        k = p.shape[-1] if p.ndim else 1
-        w = (np.asarray(coef, np.float32) / np.float32(k))[..., None]
-        return _ops.pointwise_grad("l1", p, t, w).reshape(np.shape(y_pred))
+        return _pointwise_gradient("l1", y_pred, p, t, coef)
+
+
+class Huber(Loss):
+    """huber(y_true, y_pred, delta) as a Loss; its gradient clip(e, -delta, delta) / k."""
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss",
+                 dtype=None):
+        super().__init__(name, reduction)
+        self.delta = v.real(delta, "delta", 0.0)
+
+    def call(self, y_true, y_pred):
+        return huber(y_true, y_pred, self.delta)
+
+    def gradient(self, y_true, y_pred, coef, logits=False):
+        p, t = _same_rank(y_true, y_pred)
+        return _pointwise_gradient("huber", y_pred, p, t, coef, param=self.delta)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
+class Hinge(Loss):
+    """hinge(y_true, y_pred) as a Loss; at the kink (y_true y_pred = 1) the gradient is half
+    of -y_true, as Keras' (torch backend) maximum gives it."""
+    kind = "hinge"
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(name or self.kind, reduction)
+
+    def call(self, y_true, y_pred):
+        return (hinge if self.kind == "hinge" else squared_hinge)(y_true, y_pred)
+
+    def gradient(self, y_true, y_pred, coef, logits=False):
+        p, t = _same_rank(y_true, y_pred)
+        return _pointwise_gradient(self.kind, y_pred, p, _hinge_labels(t), coef)
+
+
+class SquaredHinge(Hinge):
+    """squared_hinge(y_true, y_pred) as a Loss."""
+    kind = "squared_hinge"
+
+
+class KLDivergence(Loss):
+    """kl_divergence(y_true, y_pred) as a Loss; the gradient -y' / y_pred where Keras' clip
+    [1e-7, 1] passes it, else 0 (taken through an output softmax by the chain rule)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
+        super().__init__(name, reduction)
+
+    def call(self, y_true, y_pred):
+        return kl_divergence(y_true, y_pred)
+
+    def gradient(self, y_true, y_pred, coef, logits=False):
+        p, t = _same_rank(y_true, y_pred)
+        return _pointwise_gradient("kld", y_pred, p, t, coef, mean=False)
+
+
+class TripletMarginLoss(Loss):
+    """triplet_margin_loss(y_true, y_pred, margin, p, eps, swap) as a Loss (see the function
+    for the layout of the embeddings in y_pred; y_true is ignored). The gradient flows to
+    all three embeddings: give the model one embedding network shared by the three inputs
+    (e.g. Dense layers on (batch, 3, features), or a shared sub-model whose three outputs
+    a Concatenate joins)."""
+
+    def __init__(self, margin=1.0, p=2, eps=1e-6, swap=False,
+                 reduction="sum_over_batch_size", name="triplet_margin_loss", dtype=None):
+        super().__init__(name, reduction)
+        self.margin, self.p, self.eps, self.swap = _triplet._parameters(margin, p, eps, swap)
+
+    def call(self, y_true, y_pred):
+        return triplet_margin_loss(y_true, y_pred, self.margin, self.p, self.eps, self.swap)
+
+    def gradient(self, y_true, y_pred, coef, logits=False):
+        a, pos, neg, stacked = _triplets(y_pred)
+        _check_ignored_target(y_true, a.shape[0])
+        grads = _triplet.triplet_margin_loss_backward(a, pos, neg, self.margin, self.p,
+                                                      self.eps, self.swap, "none", coef)
+        return np.stack(grads, axis=1) if stacked else np.concatenate(grads, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin, "p": self.p, "eps": self.eps,
+                "swap": self.swap}
 
 
 class BinaryCrossentropy(Loss):
@@ -330,34 +498,51 @@ class SparseCategoricalCrossentropy(Loss):
                 "ignore_class": self.ignore_class}
 
 
-_BY_NAME = {
+_CLASSES = {cls.__name__: cls for cls in (
+    MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy, CategoricalCrossentropy,
+    SparseCategoricalCrossentropy, Huber, Hinge, SquaredHinge, KLDivergence,
+    TripletMarginLoss)}
+# Keras' function names and aliases (keras.losses.get) -> (class, the function's name).
+_FUNCTIONS = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "MSE": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
-    "binary_crossentropy": BinaryCrossentropy,
+    "MAE": MeanAbsoluteError,
+    "binary_crossentropy": BinaryCrossentropy, "bce": BinaryCrossentropy,
+    "BCE": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "huber": Huber, "hinge": Hinge, "squared_hinge": SquaredHinge,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "KLD": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,  # Keras 2's name (keras._legacy in 3)
+    "triplet_margin_loss": TripletMarginLoss,  # fastdl's
 }
+_CANONICAL = {MeanSquaredError: "mean_squared_error", MeanAbsoluteError: "mean_absolute_error",
+              BinaryCrossentropy: "binary_crossentropy", KLDivergence: "kl_divergence"}
 
 
 def get(identifier):
-    """A Loss from a Keras name ('mse', 'categorical_crossentropy', ...), a config dict
-    ({'class_name': ..., 'config': ...}) or a Loss (returned as is). Plain functions have no
-    gradient here: pass a Loss."""
+    """A Loss from a Keras name -- a function's ('mse', 'huber', 'kld', ...: the Loss
+    computing it, named after the function) or a class's ('Huber', ...: its default
+    instance) --, a config dict ({'class_name': ..., 'config': ...}) or a Loss (returned as
+    is). Plain functions have no gradient here: pass a Loss."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
+        if identifier in _CLASSES:
+            return _CLASSES[identifier]()
+        cls = _FUNCTIONS.get(identifier)
         if cls is None:
-            raise ValueError(f"loss: expected one of {sorted(_BY_NAME)} or a Loss, got "
-                             f"{identifier!r}")
+            raise ValueError(f"loss: expected one of {sorted(_FUNCTIONS) + sorted(_CLASSES)} "
+                             f"or a Loss, got {identifier!r}")
         loss = cls()
-        loss.name = "mean_squared_error" if cls is MeanSquaredError else (
-            "mean_absolute_error" if cls is MeanAbsoluteError else identifier)
+        loss.name = _CANONICAL.get(cls, identifier)
         return loss
     if isinstance(identifier, dict):
-        cls = {c.__name__: c for c in _BY_NAME.values()}.get(identifier.get("class_name"))
+        cls = _CLASSES.get(identifier.get("class_name"))
         if cls is None:
-            raise ValueError(f"loss: unknown class {identifier.get('class_name')!r}")
+            raise ValueError(f"loss: unknown class {identifier.get('class_name')!r}; "
+                             f"expected one of {sorted(_CLASSES)}")
         return cls.from_config(identifier.get("config", {}))
     if callable(identifier):
         raise TypeError(f"loss: a plain function ({getattr(identifier, '__name__', '?')}) "

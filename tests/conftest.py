@@ -27,6 +27,28 @@ def any_backend(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(scope="module")
+def isolated_random_state():
+    """Puts back, after the module, every global random state its tests move (Python's and
+    NumPy's, which fastdl.utils.set_random_seed reseeds and Keras draws its default seeds
+    from; torch's; fastdl's initializer and training generators), so the modules after it
+    see the state they would see without it."""
+    import random
+
+    import numpy as np
+
+    from fastdl import _random, initializers
+    saved = (random.getstate(), np.random.get_state(), initializers._rng, _random._generator)
+    torch = sys.modules.get("torch")
+    torch_state = None if torch is None else torch.get_rng_state()
+    yield
+    random.setstate(saved[0])
+    np.random.set_state(saved[1])
+    initializers._rng, _random._generator = saved[2], saved[3]
+    if torch_state is not None:
+        torch.set_rng_state(torch_state)
+
+
 @pytest.fixture(scope="session")
 def onnx_node_cases():
     """{op_type: [onnx_nodes.NodeCase, ...]}: ONNX's node test cases, generated once."""

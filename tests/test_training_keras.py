@@ -2,7 +2,8 @@
 and optimizer in both; after train_on_batch and after fit (no shuffling) the weights, the
 losses, the metrics and History agree. Dense-family models (Dense with every built-in
 activation, Activation, Flatten, Reshape) with every compiled loss, several outputs, a
-shared layer, a nested model, sample and class weights, validation data."""
+shared layer, a nested model, sample and class weights, validation data; the triplet loss
+on stacked embeddings and on a shared embedding joined by Concatenate."""
 from __future__ import annotations
 
 import numpy as np
@@ -68,6 +69,13 @@ LOSSES = [
     (keras.losses.SparseCategoricalCrossentropy(from_logits=True), None, "sparse"),
     (keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.2), None, "binary"),
     ("categorical_crossentropy", "sigmoid", "onehot"),  # no fusion: the chain rule
+    ("huber", None, "regression"),
+    (keras.losses.Huber(delta=0.3), "tanh", "regression"),
+    ("hinge", "tanh", "binary"),  # 0/1 labels, converted to -1/1 as Keras does
+    ("hinge", None, "signed"),
+    ("squared_hinge", "tanh", "signed"),
+    ("kl_divergence", "softmax", "probs"),  # the chain rule through the softmax
+    ("kld", "softmax", "onehot"),
 ]
 
 
@@ -78,15 +86,21 @@ def targets(kind, labels, n, outputs):
         return labels
     if kind == "binary":
         return (np.random.default_rng(3).random((n, outputs)) > 0.5).astype(np.float32)
+    if kind == "signed":
+        return np.random.default_rng(3).choice([-1.0, 1.0], (n, outputs)).astype(np.float32)
+    if kind == "probs":
+        return np.random.default_rng(3).dirichlet(np.ones(outputs), n).astype(np.float32)
     return np.random.default_rng(4).standard_normal((n, outputs)).astype(np.float32)
 
 
 def fastdl_loss(loss):
     if isinstance(loss, str):
         return loss
+    # (Keras' Huber leaves delta out of its config: it is in the wrapped function's kwargs.)
+    config = {**loss.get_config(), **getattr(loss, "_fn_kwargs", {})}
     return fastdl.losses.get({"class_name": type(loss).__name__,
-                              "config": {k: v for k, v in loss.get_config().items()
-                                         if k in ("from_logits", "label_smoothing")}})
+                              "config": {k: v for k, v in config.items()
+                                         if k in ("from_logits", "label_smoothing", "delta")}})
 
 
 @pytest.mark.parametrize("loss,out_activation,kind", LOSSES,
@@ -96,7 +110,7 @@ def test_fit_matches_keras_for_every_loss(loss, out_activation, kind):
     k, f = pair(mlp("relu", out_activation, 3))
     x, labels = data(40, (6,), 3)
     y = targets(kind, labels, 40, 3)
-    metrics = ["accuracy"] if kind != "regression" else ["mae"]
+    metrics = ["accuracy"] if kind not in ("regression", "signed") else ["mae"]
     k.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss, metrics=metrics)
     f.compile(optimizer=optimizers.Adam(0.01), loss=fastdl_loss(loss), metrics=metrics)
     kh = k.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
@@ -182,3 +196,55 @@ def test_weighted_metrics_match_keras():
     for key in kh.history:
         np.testing.assert_allclose(fh.history[key], kh.history[key], rtol=1e-4, err_msg=key)
 
+
+def keras_triplet(split):
+    """The triplet margin loss (margin 1, p = 2, eps 1e-6) written with keras.ops, as a Keras
+    user would: the oracle of fastdl.losses.TripletMarginLoss."""
+    K = keras.ops
+
+    def loss(y_true, y_pred):
+        a, p, n = split(y_pred)
+        d_ap = K.sqrt(K.sum(K.square(a - p + 1e-6), axis=-1))
+        d_an = K.sqrt(K.sum(K.square(a - n + 1e-6), axis=-1))
+        return K.maximum(1.0 + d_ap - d_an, 0.0)
+    return loss
+
+
+def test_fit_matches_keras_for_the_triplet_loss_on_stacked_embeddings():
+    """(batch, 3, features) triplets through shared Dense layers -> (batch, 3, D); y is a
+    dummy of batch length (the loss ignores it)."""
+    k, f = pair(lambda L, Input: [Input((3, 6)), L.Dense(8, activation="tanh"), L.Dense(4)])
+    x, _ = data(40, (3, 6), seed=11)
+    y = np.zeros(40, np.float32)
+    k.compile(optimizer=keras.optimizers.SGD(0.1),
+              loss=keras_triplet(lambda e: (e[:, 0], e[:, 1], e[:, 2])))
+    f.compile(optimizer=optimizers.SGD(0.1), loss=fastdl.losses.TripletMarginLoss())
+    kh = k.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    fh = f.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    assert_weights(f, k, rtol=1e-4)
+    np.testing.assert_allclose(fh.history["loss"], kh.history["loss"], rtol=1e-4)
+    assert fh.history["loss"][-1] < fh.history["loss"][0]
+
+
+def test_fit_matches_keras_for_the_triplet_loss_on_concatenated_embeddings():
+    """Three inputs through one shared embedding layer, joined by Concatenate ->
+    (batch, 3 D): the functional way of a triplet network."""
+    def build(ns):
+        L = ns.layers
+        embed = L.Dense(4, activation="tanh", name="embed")
+        inputs = [ns.Input((6,), name=name) for name in ("anchor", "positive", "negative")]
+        return ns.Model(inputs, L.Concatenate(name="triplet")([embed(i) for i in inputs]))
+
+    k, f = pair_model(build)
+    x, _ = data(40, (3, 6), seed=12)
+    xs = [x[:, i] for i in range(3)]
+    y = np.zeros(40, np.float32)
+    k.compile(optimizer=keras.optimizers.Adam(0.01),
+              loss=keras_triplet(lambda e: (e[:, :4], e[:, 4:8], e[:, 8:])))
+    f.compile(optimizer=optimizers.Adam(0.01), loss="triplet_margin_loss")
+    kh = k.fit(xs, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    fh = f.fit(xs, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    assert_weights(f, k, rtol=1e-4)
+    np.testing.assert_allclose(fh.history["loss"], kh.history["loss"], rtol=1e-4)
+    np.testing.assert_allclose(f.evaluate(xs, y, verbose=0), k.evaluate(xs, y, verbose=0),
+                               rtol=1e-4)

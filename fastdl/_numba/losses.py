@@ -8,29 +8,63 @@ import numpy as np
 
 from fastdl._numerics import KERAS_HI, KERAS_LO
 
-POINTWISE_KINDS = {"mse": 0, "l1": 1, "bce": 2, "bce_logits": 3}
+POINTWISE_KINDS = {"mse": 0, "l1": 1, "bce": 2, "bce_logits": 3, "huber": 4, "smooth_l1": 5,
+                   "hinge": 6, "squared_hinge": 7, "kld": 8, "kl_div": 9, "kl_div_log": 10}
 MODES = {"logits": 0, "log_probs": 1, "probs": 2}
 _EMPTY = np.zeros(0, np.float32)
 
 
 @numba.njit(cache=True, nogil=True)
-def _pointwise(x, t, w, pw, kind, out, has_w, has_pw, has_out):
+def _keras_clip(v):
+    """v clipped to Keras' [KERAS_LO, 1] (NaN stays NaN)."""
+    if v < KERAS_LO:
+        return KERAS_LO
+    return 1.0 if v > 1.0 else v
+
+
+@numba.njit(cache=True, nogil=True)
+def _pointwise_one(kind, xi, ti, p, param):
+    """One element's loss (contract: fastdl._reference.losses.pointwise_loss)."""
+    d = xi - ti
+    if kind == 0:
+        return d * d
+    if kind == 1:
+        return abs(d)
+    if kind == 2:  # torch clamps each log at -100
+        lx = math.log(xi) if xi > 0 else -math.inf
+        l1x = math.log1p(-xi) if xi < 1 else -math.inf
+        return -(ti * max(lx, -100.0) + (1.0 - ti) * max(l1x, -100.0))
+    if kind == 3:  # (1 - t) x + (1 + (pw - 1) t) softplus(-x), stable
+        sp = max(-xi, 0.0) + math.log1p(math.exp(-abs(xi)))
+        return (1.0 - ti) * xi + (1.0 + (p - 1.0) * ti) * sp
+    if kind == 4:
+        a = abs(d)
+        return 0.5 * d * d if a <= param else param * (a - 0.5 * param)
+    if kind == 5:
+        a = abs(d)
+        return 0.5 * d * d / param if a < param else a - 0.5 * param
+    if kind == 6 or kind == 7:
+        m = 1.0 - ti * xi
+        if m != m:
+            return m
+        m = max(m, 0.0)
+        return m if kind == 6 else m * m
+    if kind == 8:
+        tc = _keras_clip(ti)
+        return tc * (math.log(tc) - math.log(_keras_clip(xi)))
+    if kind == 9:  # xlogy(t, t) - t x
+        if ti == 0.0:
+            return -ti * xi
+        return (ti * math.log(ti) if ti > 0 else math.nan) - ti * xi
+    return math.exp(ti) * (ti - xi)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pointwise(x, t, w, pw, kind, out, has_w, has_pw, has_out, param):
     total = 0.0
     for i in range(x.size):
-        xi = np.float64(x[i])
-        ti = np.float64(t[i])
-        if kind == 0:
-            v = (xi - ti) * (xi - ti)
-        elif kind == 1:
-            v = abs(xi - ti)
-        elif kind == 2:  # torch clamps each log at -100
-            lx = math.log(xi) if xi > 0 else -math.inf
-            l1x = math.log1p(-xi) if xi < 1 else -math.inf
-            v = -(ti * max(lx, -100.0) + (1.0 - ti) * max(l1x, -100.0))
-        else:  # (1 - t) x + (1 + (pw - 1) t) softplus(-x), stable
-            p = np.float64(pw[i]) if has_pw else 1.0
-            sp = max(-xi, 0.0) + math.log1p(math.exp(-abs(xi)))
-            v = (1.0 - ti) * xi + (1.0 + (p - 1.0) * ti) * sp
+        p = np.float64(pw[i]) if has_pw else 1.0
+        v = _pointwise_one(kind, np.float64(x[i]), np.float64(t[i]), p, param)
         if has_w:
             v *= np.float64(w[i])
         if has_out:
@@ -39,12 +73,13 @@ def _pointwise(x, t, w, pw, kind, out, has_w, has_pw, has_out):
     return total
 
 
-def pointwise_loss(x, t, weight, pos_weight, kind, out):
+def pointwise_loss(x, t, weight, pos_weight, kind, out, param=1.0):
     """See fastdl._reference.losses.pointwise_loss."""
     return float(_pointwise(x, t, _EMPTY if weight is None else weight,
                             _EMPTY if pos_weight is None else pos_weight,
                             POINTWISE_KINDS[kind], _EMPTY if out is None else out,
-                            weight is not None, pos_weight is not None, out is not None))
+                            weight is not None, pos_weight is not None, out is not None,
+                            float(param)))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -160,31 +195,57 @@ def soft_target_loss(x, target, weight, mode, smoothing, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _pointwise_grad(x, t, w, pw, kind, scale, out, has_w, has_pw):
+def _pointwise_grad_one(kind, xi, ti, p, param):
+    """d loss / d x of one element (contract: fastdl._reference.losses.
+    pointwise_loss_backward)."""
+    d = xi - ti
+    if kind == 0:
+        return 2.0 * d
+    if kind == 1:
+        return 1.0 if d > 0 else (-1.0 if d < 0 else d)
+    if kind == 2:
+        return d / max(xi * (1.0 - xi), 1e-12)
+    if kind == 3:
+        e = math.exp(-abs(xi))
+        s = e / (1.0 + e) if xi >= 0 else 1.0 / (1.0 + e)
+        return (1.0 - ti) - (1.0 + (p - 1.0) * ti) * s
+    if kind == 4:
+        return param if d > param else (-param if d < -param else d)
+    if kind == 5:
+        q = d / param
+        return 1.0 if q > 1.0 else (-1.0 if q < -1.0 else q)
+    if kind == 6:
+        m = 1.0 - ti * xi
+        if m != m:
+            return m
+        return -ti if m > 0 else (-0.5 * ti if m == 0 else 0.0)
+    if kind == 7:
+        m = 1.0 - ti * xi
+        return -2.0 * ti * (m if m != m or m > 0 else 0.0)
+    if kind == 8:
+        if xi != xi:
+            return xi
+        return -_keras_clip(ti) / xi if KERAS_LO <= xi <= 1.0 else 0.0
+    if kind == 9:
+        return -ti
+    return -math.exp(ti)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pointwise_grad(x, t, w, pw, kind, scale, out, has_w, has_pw, param):
     for i in range(x.size):
-        xi = np.float64(x[i])
-        ti = np.float64(t[i])
-        if kind == 0:
-            v = 2.0 * (xi - ti)
-        elif kind == 1:
-            d = xi - ti
-            v = 1.0 if d > 0 else (-1.0 if d < 0 else d)
-        elif kind == 2:
-            v = (xi - ti) / max(xi * (1.0 - xi), 1e-12)
-        else:
-            p = np.float64(pw[i]) if has_pw else 1.0
-            e = math.exp(-abs(xi))
-            s = e / (1.0 + e) if xi >= 0 else 1.0 / (1.0 + e)
-            v = (1.0 - ti) - (1.0 + (p - 1.0) * ti) * s
+        p = np.float64(pw[i]) if has_pw else 1.0
+        v = _pointwise_grad_one(kind, np.float64(x[i]), np.float64(t[i]), p, param)
         if has_w:
             v *= np.float64(w[i])
         out[i] = scale * v
 
 
-def pointwise_loss_backward(x, t, weight, pos_weight, kind, scale, out):
+def pointwise_loss_backward(x, t, weight, pos_weight, kind, scale, out, param=1.0):
     _pointwise_grad(x, t, _EMPTY if weight is None else weight,
                     _EMPTY if pos_weight is None else pos_weight, POINTWISE_KINDS[kind],
-                    float(scale), out, weight is not None, pos_weight is not None)
+                    float(scale), out, weight is not None, pos_weight is not None,
+                    float(param))
 
 
 @numba.njit(cache=True, nogil=True)

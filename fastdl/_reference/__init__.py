@@ -18,6 +18,7 @@ from .optimizers import (adagrad_update, adam_update, rmsprop_update, scale_clip
                          squared_norm)
 from .pooling import avg_pool, avg_pool_backward, max_pool, max_pool_backward
 from .rnn import rnn_layer, rnn_layer_backward, rnn_layer_train
+from .triplet import triplet_loss, triplet_loss_backward
 
 ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan = _python_backend.make_plans(
     conv, conv_transpose, linear, rnn_layer)

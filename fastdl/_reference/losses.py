@@ -14,25 +14,55 @@ def _softplus_neg(x):
     return np.maximum(-x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
 
-def pointwise_loss(x, t, weight, pos_weight, kind, out):
-    """Per-element loss of `kind` over flat float32 x and t of one size:
-    mse (x - t)^2, l1 |x - t|, bce -(t log x + (1 - t) log(1 - x)) with each log clamped
-    at -100 (torch), bce_logits (1 - t) x + (1 + (pw - 1) t) softplus(-x); times weight[i]
-    where given. Writes the losses into `out` (float32, same size) if it is not None;
-    returns their sum as a Python float."""
+def pointwise_loss(x, t, weight, pos_weight, kind, out, param=1.0):
+    """Per-element loss of `kind` over flat float32 x and t of one size (d = x - t):
+      mse        d^2
+      l1         |d|
+      bce        -(t log x + (1 - t) log(1 - x)), each log clamped at -100 (torch)
+      bce_logits (1 - t) x + (1 + (pw - 1) t) softplus(-x)
+      huber      0.5 d^2 where |d| <= param (delta), else param (|d| - 0.5 param)
+      smooth_l1  0.5 d^2 / param where |d| < param (beta > 0), else |d| - 0.5 param
+      hinge      max(1 - t x, 0)
+      squared_hinge  max(1 - t x, 0)^2
+      kld        t' log(t' / x') with t', x' clipped to [KERAS_LO, 1] (Keras)
+      kl_div     xlogy(t, t) - t x (torch, x log-probabilities: 0 where t == 0, NaN where
+                 t < 0)
+      kl_div_log exp(t) (t - x) (torch's log_target=True)
+    times weight[i] where given. `param` is the kind's parameter (huber's delta,
+    smooth_l1's beta; ignored by the others). Writes the losses into `out` (float32, same
+    size) if it is not None; returns their sum as a Python float."""
     x = np.asarray(x, np.float64)
     t = np.asarray(t, np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        d = x - t
         if kind == "mse":
-            loss = (x - t) ** 2
+            loss = d ** 2
         elif kind == "l1":
-            loss = np.abs(x - t)
+            loss = np.abs(d)
         elif kind == "bce":
             loss = -(t * np.maximum(np.log(x), -100.0)
                      + (1.0 - t) * np.maximum(np.log1p(-x), -100.0))
         elif kind == "bce_logits":
             pw = 1.0 if pos_weight is None else np.asarray(pos_weight, np.float64)
             loss = (1.0 - t) * x + (1.0 + (pw - 1.0) * t) * _softplus_neg(x)
+        elif kind == "huber":
+            a = np.abs(d)
+            loss = np.where(a <= param, 0.5 * d * d, param * (a - 0.5 * param))
+        elif kind == "smooth_l1":
+            a = np.abs(d)
+            loss = np.where(a < param, 0.5 * d * d / param, a - 0.5 * param)
+        elif kind in ("hinge", "squared_hinge"):
+            loss = np.maximum(1.0 - t * x, 0.0)  # NaN stays NaN
+            if kind == "squared_hinge":
+                loss = loss * loss
+        elif kind == "kld":
+            tc, xc = np.clip(t, KERAS_LO, 1.0), np.clip(x, KERAS_LO, 1.0)
+            loss = tc * (np.log(tc) - np.log(xc))
+        elif kind == "kl_div":
+            xlogy = np.where(t == 0, 0.0, t * np.log(t))
+            loss = xlogy - t * x
+        elif kind == "kl_div_log":
+            loss = np.exp(t) * (t - x)
         else:
             raise ValueError(f"kind: unknown pointwise loss {kind!r}")
         if weight is not None:
@@ -116,17 +146,23 @@ def soft_target_loss(x, target, weight, mode, smoothing, out):
 # -sum_k a_k log p_k per sample with coefficients a_k (see _coefficient_grad).
 
 
-def pointwise_loss_backward(x, t, weight, pos_weight, kind, scale, out):
-    """out[...] = scale * weight * d loss / d x for pointwise_loss's kinds: mse 2 (x - t),
-    l1 sign(x - t), bce (x - t) / max(x (1 - x), 1e-12) (torch), bce_logits
-    (1 - t) - (1 + (pw - 1) t) sigmoid(-x)."""
+def pointwise_loss_backward(x, t, weight, pos_weight, kind, scale, out, param=1.0):
+    """out[...] = scale * weight * d loss / d x for pointwise_loss's kinds (d = x - t):
+      mse 2 d;  l1 sign(d);  bce (x - t) / max(x (1 - x), 1e-12) (torch);
+      bce_logits (1 - t) - (1 + (pw - 1) t) sigmoid(-x);
+      huber clip(d, -param, param);  smooth_l1 clip(d / param, -1, 1);
+      hinge -t where 1 - t x > 0, -t / 2 where it is 0 (torch.maximum splits a tie), else 0;
+      squared_hinge -2 t max(1 - t x, 0);
+      kld -t' / x where KERAS_LO <= x <= 1 (the clip passes the gradient), else 0;
+      kl_div -t;  kl_div_log -exp(t)."""
     x = np.asarray(x, np.float64)
     t = np.asarray(t, np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        d = x - t
         if kind == "mse":
-            grad = 2.0 * (x - t)
+            grad = 2.0 * d
         elif kind == "l1":
-            grad = np.sign(x - t)
+            grad = np.sign(d)
         elif kind == "bce":
             grad = (x - t) / np.maximum(x * (1.0 - x), 1e-12)
         elif kind == "bce_logits":
@@ -134,6 +170,24 @@ def pointwise_loss_backward(x, t, weight, pos_weight, kind, scale, out):
             e = np.exp(-np.abs(x))
             sig_neg = np.where(x >= 0, e / (1.0 + e), 1.0 / (1.0 + e))
             grad = (1.0 - t) - (1.0 + (pw - 1.0) * t) * sig_neg
+        elif kind == "huber":
+            grad = np.clip(d, -param, param)
+        elif kind == "smooth_l1":
+            grad = np.clip(d / param, -1.0, 1.0)
+        elif kind == "hinge":
+            margin = 1.0 - t * x
+            grad = np.where(margin > 0, -t, np.where(margin == 0, -0.5 * t, 0.0))
+            grad = np.where(np.isnan(margin), np.nan, grad)
+        elif kind == "squared_hinge":
+            grad = -2.0 * t * np.maximum(1.0 - t * x, 0.0)
+        elif kind == "kld":
+            inside = (x >= KERAS_LO) & (x <= 1.0)
+            grad = np.where(inside, -np.clip(t, KERAS_LO, 1.0) / np.where(inside, x, 1.0), 0.0)
+            grad = np.where(np.isnan(x), np.nan, grad)
+        elif kind == "kl_div":
+            grad = -t
+        elif kind == "kl_div_log":
+            grad = -np.exp(t)
         else:
             raise ValueError(f"kind: unknown pointwise loss {kind!r}")
         if weight is not None:

@@ -1,8 +1,8 @@
 """Keras 3 files: `.keras` archives (config.json + model.weights.h5) and `.weights.h5`.
 
 load_keras(path) translates Keras' config into fastdl's (the same layer names and
-arguments, minus what only matters to Keras: dtype policies, regularizers, constraints,
-seeds) and builds the model, then reads the weights where Keras' layout keeps them (each
+arguments, minus what only matters to Keras: dtype policies, constraints, seeds; the
+regularizers fastdl has are kept for training, others dropped) and builds the model, then reads the weights where Keras' layout keeps them (each
 layer's `_keras_weight_paths`). Everything is checked before the model is returned: an
 unknown layer type, activation or unsupported option names the layer; a weights file that
 does not fit names the layer and the model keeps its weights. h5py is needed (the
@@ -18,7 +18,7 @@ import numpy as np
 # Config keys that do not change what a trained layer computes.
 _INFERENCE_IRRELEVANT = {"dtype", "build_config", "compile_config", "seed", "module",
                          "registered_name", "shared_object_id"}
-_SUFFIXES_IRRELEVANT = ("_regularizer", "_constraint")
+_SUFFIXES_IRRELEVANT = ("_constraint",)
 # Keras options whose default is not falsy but that fastdl's layers need not be told.
 _HARMLESS = {("BatchNormalization", "renorm_momentum"), ("BatchNormalization",
                                                           "renorm_clipping")}
@@ -199,6 +199,11 @@ def _arguments(cls, class_name, config, where):
     for key, value in config.items():
         if key in _INFERENCE_IRRELEVANT or key.endswith(_SUFFIXES_IRRELEVANT):
             continue
+        if key.endswith("_regularizer"):
+            value = _regularizer(value)
+            if value is not None and key in accepted:  # else: it only mattered to training
+                out[key] = value
+            continue
         if isinstance(value, dict) and "class_name" in value and key in ("layer",
                                                                           "backward_layer"):
             nested_class, nested = translate(value, where)
@@ -220,11 +225,20 @@ def _arguments(cls, class_name, config, where):
 
 
 def _initializer(value):
+    """A Keras initializer (a name or a config dict) as fastdl's, or None where fastdl lacks
+    it."""
     from fastdl import initializers
-    from fastdl.layers.base import snake_case
-    name = value if isinstance(value, str) else snake_case(value.get("class_name", ""))
     try:
-        return initializers.check(name, "initializer")
+        return initializers.check(value, "initializer")
+    except (ValueError, TypeError):
+        return None
+
+
+def _regularizer(value):
+    """A Keras regularizer config as fastdl's Regularizer, or None where fastdl lacks it."""
+    from fastdl import regularizers
+    try:
+        return regularizers.get(value)
     except (ValueError, TypeError):
         return None
 

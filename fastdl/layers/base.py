@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from fastdl import _validate as v
-from fastdl import initializers
+from fastdl import initializers, regularizers
 from fastdl.layers import layout as L
 from fastdl.layers.node import Node, SymbolicTensor, flatten, is_symbolic
 
@@ -42,10 +42,13 @@ def snake_case(name):
 
 
 class Weight:
-    """One weight of a layer: a float32 array with a name and whether training updates it."""
+    """One weight of a layer: a float32 array with a name, whether training updates it and
+    its regularizer (None, or a fastdl.regularizers.Regularizer whose penalty joins the
+    training loss)."""
 
-    def __init__(self, name, value, trainable):
+    def __init__(self, name, value, trainable, regularizer=None):
         self.name, self.value, self.trainable = name, value, trainable
+        self.regularizer = regularizer
 
     @property
     def shape(self):
@@ -105,7 +108,8 @@ class Layer:
     """Base of every fastdl layer. Subclasses define `build`, `compute_output_shape`,
     `_forward` and `get_config` (its constructor arguments)."""
 
-    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
+                 activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected argument(s) "
                             f"{', '.join(sorted(kwargs))}")
@@ -115,6 +119,11 @@ class Layer:
             raise ValueError(f"dtype: fastdl computes in float32, got {dtype!r}")
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = v.flag(trainable, "trainable")
+        # Keras: a penalty on the layer's output, divided by the batch size, added to the
+        # loss while training and evaluating (fastdl/models/backprop.py).
+        self.activity_regularizer = regularizers.check(activity_regularizer,
+                                                       "activity_regularizer")
+        self._activity_losses = []
         self.built = False
         self._weights = []
         self._plans = {}
@@ -125,11 +134,24 @@ class Layer:
 
     # ------------------------------------------------------------------ weights
 
-    def add_weight(self, name, shape, initializer, trainable=True):
+    def add_weight(self, name, shape, initializer, trainable=True, regularizer=None):
         value = initializers.initialize(initializer, shape)
-        weight = Weight(f"{self.name}/{name}", value, trainable)
+        weight = Weight(f"{self.name}/{name}", value, trainable, regularizer)
         self._weights.append(weight)
         return weight
+
+    @property
+    def losses(self):
+        """Keras' layer.losses: the activity penalties of the last training or evaluation
+        pass, then the current penalties of the regularized trainable weights (float32
+        scalars). fit adds their sum to the compiled loss."""
+        return self._activity_penalties() + [w.regularizer(w.value) for w in
+                                             self.trainable_weights
+                                             if getattr(w, "regularizer", None) is not None]
+
+    def _activity_penalties(self):
+        """This layer's activity penalties (a model: its layers')."""
+        return list(getattr(self, "_activity_losses", ()))
 
     def _sublayers(self):
         """[(attribute name, layer)] of the layers this one holds (a wrapper's inner
@@ -337,6 +359,8 @@ class Layer:
         config = {"name": self.name, "trainable": self.trainable}
         if self._input_shape_arg is not None:
             config["input_shape"] = self._input_shape_arg
+        if getattr(self, "activity_regularizer", None) is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod

@@ -9,11 +9,11 @@ channels-first for the next spatial layer.
 import numpy as np
 
 from fastdl import _validate as v
-from fastdl import activations, initializers, ops
+from fastdl import activations, initializers, ops, regularizers
 from fastdl.layers import layout as L
 from fastdl.layers.base import Layer, TrainsOnMaps
 from fastdl.layers.core import (_initializer_name, apply_activation, data_format_arg,
-                                elementwise)
+                                elementwise, regularizer_config)
 
 _PLANS = {1: ops.Conv1dPlan, 2: ops.Conv2dPlan, 3: ops.Conv3dPlan}
 _BACKWARD = {1: ops.conv1d_backward, 2: ops.conv2d_backward, 3: ops.conv3d_backward}
@@ -47,7 +47,8 @@ class _Conv(TrainsOnMaps, Layer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         rank = self.rank
         self.filters = v.integer(filters, "filters", 1)
@@ -72,6 +73,8 @@ class _Conv(TrainsOnMaps, Layer):
         self.use_bias = v.flag(use_bias, "use_bias")
         self.kernel_initializer = initializers.check(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializers.check(bias_initializer, "bias_initializer")
+        self.kernel_regularizer = regularizers.check(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.check(bias_regularizer, "bias_regularizer")
 
     # Keras shapes: channels_last (N, *S, C), channels_first (N, C, *S).
     def _channel_axis(self):
@@ -101,8 +104,9 @@ class _Conv(TrainsOnMaps, Layer):
         channels = input_shape[self._channel_axis()]
         self.kernel = self.add_weight(
             "kernel", self.kernel_size + (channels // self.groups, self.filters),
-            self.kernel_initializer)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer)
                      if self.use_bias else None)
 
     def compute_output_shape(self, input_shape):
@@ -231,7 +235,8 @@ class _Conv(TrainsOnMaps, Layer):
                 "dilation_rate": self.dilation_rate, "groups": self.groups,
                 "activation": self.activation.name, "use_bias": self.use_bias,
                 "kernel_initializer": _initializer_name(self.kernel_initializer),
-                "bias_initializer": _initializer_name(self.bias_initializer)}
+                "bias_initializer": _initializer_name(self.bias_initializer),
+                **regularizer_config(self)}
 
 
 class Conv1D(_Conv):

@@ -26,12 +26,13 @@ class _ConvTranspose(_Conv):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         if isinstance(padding, str) and padding.lower() == "causal":
             raise ValueError("padding: expected 'valid' or 'same', got 'causal'")
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
                          1, activation, use_bias, kernel_initializer, bias_initializer,
-                         **kwargs)
+                         kernel_regularizer, bias_regularizer, **kwargs)
         if output_padding is None:
             self.output_padding = None
         else:
@@ -51,8 +52,10 @@ class _ConvTranspose(_Conv):
     def build(self, input_shape):
         channels = input_shape[self._channel_axis()]
         self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters, channels),
-                                      self.kernel_initializer)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+                                      self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer)
                      if self.use_bias else None)
 
     # Per axis: k_eff the dilated kernel, F = (n - 1) * s + k_eff the full output.

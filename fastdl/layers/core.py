@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from fastdl import _validate as v
-from fastdl import _random, activations, initializers, ops
+from fastdl import _random, activations, initializers, ops, regularizers
 from fastdl.layers import layout as L
 from fastdl.layers.base import Layer, TrainsOnMaps, _shape_arg
 from fastdl.layers.node import Node
@@ -62,13 +62,16 @@ class Dense(Layer):
     """activation(x @ kernel + bias) over the last axis; kernel [in, units] (Keras)."""
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.units = v.integer(units, "units", 1)
         self.activation = activations.get(activation)
         self.use_bias = v.flag(use_bias, "use_bias")
         self.kernel_initializer = initializers.check(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializers.check(bias_initializer, "bias_initializer")
+        self.kernel_regularizer = regularizers.check(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.check(bias_regularizer, "bias_regularizer")
 
     def check_input(self, input_shape, first=False):
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -78,8 +81,10 @@ class Dense(Layer):
 
     def build(self, input_shape):
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer)
-        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer)
+                                      self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer)
                      if self.use_bias else None)
 
     def compute_output_shape(self, input_shape):
@@ -166,7 +171,8 @@ class Dense(Layer):
         return {**super().get_config(), "units": self.units,
                 "activation": self.activation.name, "use_bias": self.use_bias,
                 "kernel_initializer": _initializer_name(self.kernel_initializer),
-                "bias_initializer": _initializer_name(self.bias_initializer)}
+                "bias_initializer": _initializer_name(self.bias_initializer),
+                **regularizer_config(self)}
 
 
 # Activations computed along an axis (the Keras last one), not element by element.
@@ -413,7 +419,16 @@ def data_format_arg(data_format):
     return data_format
 
 
+def regularizer_config(layer):
+    """The kernel_regularizer / bias_regularizer entries of a layer's config."""
+    return {"kernel_regularizer": regularizers.serialize(layer.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(layer.bias_regularizer)}
+
+
 def _initializer_name(initializer):
+    """An initializer as a layer's config gives it: its name, an Initializer's config dict,
+    a function's name."""
+    if isinstance(initializer, initializers.Initializer):
+        return initializers.serialize(initializer)
     return initializer if isinstance(initializer, str) else getattr(
         initializer, "__name__", repr(initializer))
-

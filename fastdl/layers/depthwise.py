@@ -9,10 +9,18 @@ then a 1x1 plan (bias, activation).
 import numpy as np
 
 from fastdl import _validate as v
-from fastdl import activations, initializers
+from fastdl import activations, initializers, regularizers
 from fastdl.layers import layout as L
 from fastdl.layers.conv import _BACKWARD, _Conv, _PLANS
 from fastdl.layers.core import _initializer_name, apply_activation, elementwise
+
+
+def _no_kernel_regularizer(layer, kwargs, names):
+    """Keras names these layers' kernel regularizers after their kernels and refuses
+    kernel_regularizer: so does fastdl, naming the ones to use."""
+    if "kernel_regularizer" in kwargs:
+        raise TypeError(f"{type(layer).__name__}: unexpected argument kernel_regularizer "
+                        f"(this layer takes {names})")
 
 
 def _depthwise_torch_weight(kernel, rank):
@@ -31,12 +39,17 @@ def _depthwise_keras_kernel(w, shape):
 class _Depthwise(_Conv):
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, bias_regularizer=None, **kwargs):
+        _no_kernel_regularizer(self, kwargs, "depthwise_regularizer and bias_regularizer")
+        depthwise_regularizer = regularizers.check(depthwise_regularizer,
+                                                   "depthwise_regularizer")
         super().__init__(1, kernel_size, strides, padding, data_format, dilation_rate, 1,
                          activation, use_bias, depthwise_initializer, bias_initializer,
-                         **kwargs)
+                         depthwise_regularizer, bias_regularizer, **kwargs)
         self.depth_multiplier = v.integer(depth_multiplier, "depth_multiplier", 1)
         self.depthwise_initializer = self.kernel_initializer
+        self.depthwise_regularizer = self.kernel_regularizer
         self.filters = None  # in_channels * depth_multiplier, known once built
 
     def build(self, input_shape):
@@ -45,8 +58,10 @@ class _Depthwise(_Conv):
         self.filters = channels * self.depth_multiplier
         self.kernel = self.add_weight("kernel", self.kernel_size + (channels,
                                                                     self.depth_multiplier),
-                                      self.depthwise_initializer)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+                                      self.depthwise_initializer,
+                                      regularizer=self.depthwise_regularizer)
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer)
                      if self.use_bias else None)
 
     def _torch_weight(self):
@@ -57,10 +72,11 @@ class _Depthwise(_Conv):
 
     def get_config(self):
         config = super().get_config()
-        for key in ("filters", "groups", "kernel_initializer"):
+        for key in ("filters", "groups", "kernel_initializer", "kernel_regularizer"):
             config.pop(key)
         config["depth_multiplier"] = self.depth_multiplier
         config["depthwise_initializer"] = _initializer_name(self.depthwise_initializer)
+        config["depthwise_regularizer"] = regularizers.serialize(self.depthwise_regularizer)
         return config
 
 
@@ -79,14 +95,22 @@ class _Separable(_Conv):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, **kwargs):
+        _no_kernel_regularizer(self, kwargs, "depthwise_regularizer, pointwise_regularizer "
+                                             "and bias_regularizer")
+        depthwise_regularizer = regularizers.check(depthwise_regularizer,
+                                                   "depthwise_regularizer")
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, 1,
                          activation, use_bias, depthwise_initializer, bias_initializer,
-                         **kwargs)
+                         depthwise_regularizer, bias_regularizer, **kwargs)
         self.depth_multiplier = v.integer(depth_multiplier, "depth_multiplier", 1)
         self.depthwise_initializer = self.kernel_initializer
+        self.depthwise_regularizer = self.kernel_regularizer
         self.pointwise_initializer = initializers.check(pointwise_initializer,
                                                         "pointwise_initializer")
+        self.pointwise_regularizer = regularizers.check(pointwise_regularizer,
+                                                        "pointwise_regularizer")
 
     _folds_into_plan = False  # two plans per call
 
@@ -95,12 +119,13 @@ class _Separable(_Conv):
         self._in_channels = channels
         self.depthwise_kernel = self.add_weight(
             "depthwise_kernel", self.kernel_size + (channels, self.depth_multiplier),
-            self.depthwise_initializer)
+            self.depthwise_initializer, regularizer=self.depthwise_regularizer)
         self.pointwise_kernel = self.add_weight(
             "pointwise_kernel", (1,) * self.rank + (channels * self.depth_multiplier,
                                                     self.filters),
-            self.pointwise_initializer)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.pointwise_initializer, regularizer=self.pointwise_regularizer)
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer)
                      if self.use_bias else None)
 
     def _pointwise_weight(self):
@@ -173,11 +198,13 @@ class _Separable(_Conv):
 
     def get_config(self):
         config = super().get_config()
-        for key in ("groups", "kernel_initializer"):
+        for key in ("groups", "kernel_initializer", "kernel_regularizer"):
             config.pop(key)
         config.update(depth_multiplier=self.depth_multiplier,
                       depthwise_initializer=_initializer_name(self.depthwise_initializer),
-                      pointwise_initializer=_initializer_name(self.pointwise_initializer))
+                      pointwise_initializer=_initializer_name(self.pointwise_initializer),
+                      depthwise_regularizer=regularizers.serialize(self.depthwise_regularizer),
+                      pointwise_regularizer=regularizers.serialize(self.pointwise_regularizer))
         return config
 
 

@@ -2,7 +2,12 @@
 forward (on Keras-layout arrays, or on the internal layouts for TrainsOnMaps layers),
 recording what the backward pass needs (a Tape), and the
 backward pass in reverse order, summing the gradients of arrays used more than once
-(branches, shared layers) and collecting the weights' gradients in a Gradients."""
+(branches, shared layers) and collecting the weights' gradients in a Gradients.
+
+A layer with an activity_regularizer gets Keras' penalty on its output(s), reg(y) / batch
+size, recorded in layer._activity_losses by the forward pass (model.losses lists them, the
+training loop adds them to the loss), and its gradient reg.gradient(y) / batch size added
+to the output's gradient by the backward pass."""
 import numpy as np
 
 from fastdl.layers import layout as L
@@ -10,16 +15,29 @@ from fastdl.layers.base import TrainsOnMaps
 
 
 class Tape:
-    """One training forward pass: its program, each step's cache, output shapes and the
-    layout each slot was held in."""
+    """One training forward pass: its program, each step's cache and output shapes, the
+    layout each slot was held in, and the Keras-layout outputs of the steps whose layer
+    regularizes its activity (None for the others)."""
 
-    def __init__(self, program, caches, out_shapes, layouts):
+    def __init__(self, program, caches, out_shapes, layouts, activity=None):
         self.program, self.caches, self.out_shapes = program, caches, out_shapes
         self.layouts = layouts
+        self.activity = activity or [None] * len(caches)
 
 
 def _on_maps(layer):
     return isinstance(layer, TrainsOnMaps)
+
+
+def _activity_regularizer(layer):
+    return getattr(layer, "activity_regularizer", None)
+
+
+def _per_batch(value, y):
+    """Keras divides an activity penalty (and so its gradient) by the batch size, the
+    output's first axis (0 for an empty batch: divide_no_nan)."""
+    batch = y.shape[0] if y.ndim else 1
+    return value / np.float32(batch) if batch else value * np.float32(0)
 
 
 def forward(program, xs, training, logits_steps=()):
@@ -32,7 +50,10 @@ def forward(program, xs, training, logits_steps=()):
     layouts = [L.KERAS] * program.n_slots
     for s, x in zip(program.input_slots, xs):
         values[s] = x
-    caches, out_shapes = [], []
+    for step in program.steps:  # this pass's penalties replace the last one's
+        if _activity_regularizer(step.layer) is not None:
+            step.layer._activity_losses = []
+    caches, out_shapes, activity = [], [], []
     for i, step in enumerate(program.steps):
         several = isinstance(step.inputs, list)
         reads = step.inputs if several else [step.inputs]
@@ -55,8 +76,18 @@ def forward(program, xs, training, logits_steps=()):
             values[step.outputs], layouts[step.outputs] = y, y_layout
             out_shapes.append(y.shape)
         caches.append(cache)
+        reg = _activity_regularizer(step.layer)
+        if reg is None:
+            activity.append(None)
+        else:  # penalties and their gradients are taken in Keras' layout
+            keras_y = (y if isinstance(y, list)
+                       else L.to_keras(y, layouts[step.outputs]))
+            activity.append(keras_y)
+            step.layer._activity_losses += [
+                np.float32(_per_batch(reg(a), a))
+                for a in (keras_y if isinstance(keras_y, list) else [keras_y])]
     outputs = [L.to_keras(values[s], layouts[s]) for s in program.output_slots]
-    return outputs, Tape(program, caches, out_shapes, layouts)
+    return outputs, Tape(program, caches, out_shapes, layouts, activity)
 
 
 def _add(dvals, slot, d):
@@ -77,21 +108,28 @@ def backward(tape, douts, grads, input_grads=True):
     dvals = [None] * program.n_slots
     for s, d in zip(program.output_slots, douts):
         _add(dvals, s, None if d is None else L.convert(d, L.KERAS, layouts[s]))
-    for step, cache, shapes in zip(reversed(program.steps), reversed(tape.caches),
-                                   reversed(tape.out_shapes)):
+    for step, cache, shapes, y in zip(reversed(program.steps), reversed(tape.caches),
+                                      reversed(tape.out_shapes), reversed(tape.activity)):
+        reg = None if y is None else _activity_regularizer(step.layer)
         if isinstance(step.outputs, list):
             dys = [dvals[s] for s in step.outputs]
-            if all(d is None for d in dys):
+            if all(d is None for d in dys) and reg is None:
                 continue
             dy = [np.zeros(shape, np.float32) if d is None else d
                   for d, shape in zip(dys, shapes)]
             for s in step.outputs:
                 dvals[s] = None
+            if reg is not None:
+                dy = [d + _per_batch(reg.gradient(a), a) for d, a in zip(dy, y)]
         else:
             dy = dvals[step.outputs]
-            if dy is None:
+            if dy is None and reg is None:
                 continue  # nothing the loss depends on
             dvals[step.outputs] = None
+            if reg is not None:
+                penalty = L.convert(_per_batch(reg.gradient(y), y), L.KERAS,
+                                    layouts[step.outputs])
+                dy = penalty if dy is None else dy + penalty
         several = isinstance(step.inputs, list)
         reads = step.inputs if several else [step.inputs]
         kwargs = {}

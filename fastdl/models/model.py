@@ -115,6 +115,10 @@ class Model(TrainingMixin, Layer):
         trainable = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable]
 
+    def _activity_penalties(self):
+        """Every layer's activity penalties of the last pass, in the order of `layers`."""
+        return [p for layer in self.layers for p in layer._activity_penalties()]
+
     def _checked_weights(self, weights):
         """Checks every layer's share of `weights` (Keras order) before any is taken."""
         weights = self._weight_list(weights)

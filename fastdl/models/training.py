@@ -7,6 +7,11 @@ takes each output's loss and its gradient (the stable fused form through an outp
 or sigmoid when the loss allows it, see fastdl.losses.Loss.fused_activation), runs the
 Program backward and gives the optimizer the gradients of the trainable weights, whose
 layers then repack their plans in place.
+
+Regularization, as Keras: the total loss (fit's and evaluate's `loss`) is the compiled
+losses plus sum(model.losses) -- the penalties of the regularized trainable weights and the
+layers' activity penalties of this pass (backprop.py) --; each weight penalty's gradient
+joins its weight's gradient (_add_penalty_gradients).
 """
 import math
 import signal
@@ -156,9 +161,35 @@ def _fusable_steps(model, losses):
         for i, step in enumerate(program.steps):
             act = getattr(step.layer, "activation", None)
             if (step.outputs == slot and hasattr(step.layer, "_logits") and act is not None
-                    and act.name == want):
+                    and act.name == want
+                    # an activity penalty's gradient is for the output, not the logits
+                    and getattr(step.layer, "activity_regularizer", None) is None):
                 fused[i] = out_index
     return fused
+
+
+# ---------------------------------------------------------------- regularization
+
+def _penalty(model):
+    """sum(model.losses): what Keras adds to the compiled losses."""
+    return float(np.sum(model.losses, dtype=np.float64))
+
+
+def _add_penalty_gradients(model, grads):
+    """Each regularized trainable weight's penalty gradient, added to its gradient."""
+    for w in model.trainable_weights:
+        if getattr(w, "regularizer", None) is not None:
+            grads.add(w, w.regularizer.gradient(w.value))
+
+
+def _regularizes_activity(layer):
+    """Whether `layer` or a layer inside it (a nested model, a wrapper's) has an
+    activity_regularizer."""
+    if getattr(layer, "activity_regularizer", None) is not None:
+        return True
+    inner = list(getattr(layer, "layers", [])) if hasattr(layer, "_current_program") else []
+    inner += [sub for _, sub in layer._sublayers()]
+    return any(_regularizes_activity(l) for l in inner if l is not layer)
 
 
 # ---------------------------------------------------------------- steps
@@ -203,6 +234,7 @@ def train_step(model, compiled, xs, ys, sws):
     fused = compiled.fused_steps(model)
     y_preds, tape = backprop.forward(program, xs, True, set(fused))
     total, parts, per_sample = _loss_values(compiled, ys, y_preds, sws)
+    total += _penalty(model)  # before the update, as Keras computes it
     douts = [None] * len(y_preds)
     fused_by_output = {o: i for i, o in fused.items()}
     for o, (loss, weight, y, p, sw, values) in enumerate(zip(
@@ -219,6 +251,7 @@ def train_step(model, compiled, xs, ys, sws):
             douts[o] = loss.gradient(y, p, coef)
     grads = Gradients()
     backprop.backward(tape, douts, grads, input_grads=False)
+    _add_penalty_gradients(model, grads)
     pairs = [(grads.get(w), w) for w in model.trainable_weights if grads.get(w) is not None]
     with _interrupts_deferred():  # Ctrl-C: after the whole update, never half of it
         if pairs:
@@ -256,10 +289,15 @@ class _interrupts_deferred:
 
 
 def test_step(model, compiled, xs, ys, sws):
-    """(total loss, per-output losses, outputs) of a batch at inference."""
-    y_preds = model._run(xs)
+    """(total loss, per-output losses, outputs) of a batch at inference (the layers' pass
+    when some regularize their activity, whose penalties join the loss; else the compiled
+    inference)."""
+    if _regularizes_activity(model):
+        y_preds, _ = backprop.forward(model._current_program(), xs, False)
+    else:
+        y_preds = model._run(xs)
     total, parts, _ = _loss_values(compiled, ys, y_preds, sws)
-    return total, parts, y_preds
+    return total + _penalty(model), parts, y_preds
 
 
 class Tracker:

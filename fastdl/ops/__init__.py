@@ -26,8 +26,10 @@ from fastdl.ops.im2col import col2im, im2col
 from fastdl.ops.losses import (binary_cross_entropy, binary_cross_entropy_backward,
                                binary_cross_entropy_with_logits,
                                binary_cross_entropy_with_logits_backward, cross_entropy,
-                               cross_entropy_backward, l1_loss, l1_loss_backward, mse_loss,
-                               mse_loss_backward, nll_loss, nll_loss_backward)
+                               cross_entropy_backward, huber_loss, huber_loss_backward, kl_div,
+                               kl_div_backward, l1_loss, l1_loss_backward, mse_loss,
+                               mse_loss_backward, nll_loss, nll_loss_backward, smooth_l1_loss,
+                               smooth_l1_loss_backward)
 from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool1d_backward, avg_pool2d,
                                 avg_pool2d_backward, avg_pool3d, avg_pool3d_backward,
                                 global_avg_pool, global_avg_pool_backward, global_max_pool,
@@ -37,6 +39,7 @@ from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool1d_backward, avg_p
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
 from fastdl.ops.rnn_backward import (gru_backward, gru_cell_backward, lstm_backward,
                                      lstm_cell_backward, rnn_layer_backward, rnn_layer_train)
+from fastdl.ops.triplet import triplet_margin_loss, triplet_margin_loss_backward
 
 __all__ = ["Conv1dPlan", "Conv2dPlan", "Conv3dPlan", "LinearPlan", "batch_norm", "col2im",
            "conv1d", "conv2d", "conv3d", "fold_batch_norm", "im2col", "linear", "matmul"]
@@ -47,7 +50,8 @@ __all__ += ["dropout", "elu", "hard_swish", "leaky_relu", "log_softmax", "relu",
 __all__ += ["PoolPlan", "avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool",
             "max_pool1d", "max_pool2d", "max_pool3d"]
 __all__ += ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-            "l1_loss", "mse_loss", "nll_loss"]
+            "huber_loss", "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss",
+            "triplet_margin_loss"]
 __all__ += ["elu_backward", "hard_swish_backward", "leaky_relu_backward", "linear_backward",
             "log_softmax_backward", "relu6_backward", "relu_backward", "sigmoid_backward",
             "silu_backward", "softmax_backward", "swish_backward", "tanh_backward"]
@@ -55,8 +59,9 @@ __all__ += ["avg_pool1d_backward", "avg_pool2d_backward", "avg_pool3d_backward",
             "global_avg_pool_backward", "global_max_pool_backward", "max_pool1d_backward",
             "max_pool2d_backward", "max_pool3d_backward"]
 __all__ += ["binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
-            "cross_entropy_backward", "l1_loss_backward", "mse_loss_backward",
-            "nll_loss_backward"]
+            "cross_entropy_backward", "huber_loss_backward", "kl_div_backward",
+            "l1_loss_backward", "mse_loss_backward", "nll_loss_backward",
+            "smooth_l1_loss_backward", "triplet_margin_loss_backward"]
 __all__ += ["batch_norm_backward"]
 __all__ += ["conv1d_backward", "conv2d_backward", "conv3d_backward", "conv_transpose1d_backward",
             "conv_transpose2d_backward", "conv_transpose3d_backward"]

@@ -1,10 +1,11 @@
-"""Losses with torch.nn.functional semantics: mse_loss, l1_loss, binary_cross_entropy,
-binary_cross_entropy_with_logits, cross_entropy, nll_loss, and the gradient of each with
-respect to its input (<loss>_backward).
+"""Losses with torch.nn.functional semantics: mse_loss, l1_loss, huber_loss, smooth_l1_loss,
+kl_div, binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, nll_loss,
+and the gradient of each with respect to its input (<loss>_backward); triplet_margin_loss
+is in fastdl/ops/triplet.py.
 
 Inputs take any real dtype and strides (computed in float32, accumulated in float64);
 reduction is 'none' (a float32 array of per-element / per-sample losses), 'mean' or 'sum'
-(a numpy float32 scalar). A mean over nothing is NaN, as in torch. Unlike torch, the
+(a numpy float32 scalar; kl_div also takes 'batchmean'). A mean over nothing is NaN, as in torch. Unlike torch, the
 pointwise losses refuse a target whose shape differs from input's (torch broadcasts with
 a warning that the result is likely wrong).
 
@@ -58,28 +59,36 @@ def pair(input, target, input_name="input", target_name="target"):
     return x, t
 
 
-def pointwise(kind, x, t, weight=None, pos_weight=None):
+def pointwise(kind, x, t, weight=None, pos_weight=None, param=1.0):
     """Per-element losses of `kind` of validated float32 x, t (one shape): a float32 array
-    of that shape."""
+    of that shape (param: huber's delta, smooth_l1's beta)."""
     out = np.empty(x.shape, np.float32)
     w = None if weight is None else _broadcast(weight, x.shape, "weight")
     pw = None if pos_weight is None else _broadcast(pos_weight, x.shape, "pos_weight")
-    kernels.pointwise_loss(x.reshape(-1), t.reshape(-1), w, pw, kind, out.reshape(-1))
+    kernels.pointwise_loss(x.reshape(-1), t.reshape(-1), w, pw, kind, out.reshape(-1), param)
     return out
 
 
-def pointwise_grad(kind, x, t, weight=None, pos_weight=None, scale=1.0):
+def pointwise_grad(kind, x, t, weight=None, pos_weight=None, scale=1.0, param=1.0):
     """scale * weight * d loss / d x for validated float32 x, t of one shape (weight and
     pos_weight broadcast to it): a float32 array of x's shape."""
     out = np.empty(x.shape, np.float32)
     w = None if weight is None else _broadcast(weight, x.shape, "weight")
     pw = None if pos_weight is None else _broadcast(pos_weight, x.shape, "pos_weight")
     kernels.pointwise_loss_backward(x.reshape(-1), t.reshape(-1), w, pw, kind, scale,
-                                    out.reshape(-1))
+                                    out.reshape(-1), param)
     return out
 
 
-def _pointwise(kind, input, target, weight, pos_weight, reduction):
+def _positive(value, name):
+    """A real number > 0 (finite or inf) as a float."""
+    value = v.real(value, name)
+    if not value > 0:
+        raise ValueError(f"{name}: expected a number > 0, got {value}")
+    return value
+
+
+def _pointwise(kind, input, target, weight, pos_weight, reduction, param=1.0):
     reduction = _reduction(reduction)
     x, t = pair(input, target)
     if kind == "bce" and x.size and not (x.min() >= 0.0 and x.max() <= 1.0):  # NaN fails
@@ -87,10 +96,10 @@ def _pointwise(kind, input, target, weight, pos_weight, reduction):
                          f"binary_cross_entropy_with_logits for logits), got values in "
                          f"[{x.min()}, {x.max()}]")
     if reduction == "none":
-        return pointwise(kind, x, t, weight, pos_weight)
+        return pointwise(kind, x, t, weight, pos_weight, param)
     w = None if weight is None else _broadcast(weight, x.shape, "weight")
     pw = None if pos_weight is None else _broadcast(pos_weight, x.shape, "pos_weight")
-    total = kernels.pointwise_loss(x.reshape(-1), t.reshape(-1), w, pw, kind, None)
+    total = kernels.pointwise_loss(x.reshape(-1), t.reshape(-1), w, pw, kind, None, param)
     return _scalar(total, x.size, reduction)
 
 
@@ -102,6 +111,59 @@ def mse_loss(input, target, reduction="mean"):
 def l1_loss(input, target, reduction="mean"):
     """|input - target|, reduced."""
     return _pointwise("l1", input, target, None, None, reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 (input - target)^2 where |input - target| <= delta, else
+    delta (|input - target| - 0.5 delta); times weight (broadcast to input's shape; 'mean'
+    still divides by the number of elements, as torch). delta > 0."""
+    delta = _positive(delta, "delta")
+    return _pointwise("huber", input, target, weight, None, reduction, delta)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 (input - target)^2 / beta where |input - target| < beta, else
+    |input - target| - 0.5 beta: huber_loss / beta; beta = 0 is l1_loss. beta >= 0."""
+    beta = v.real(beta, "beta", 0.0)
+    if beta == 0.0:
+        return _pointwise("l1", input, target, None, None, reduction)
+    return _pointwise("smooth_l1", input, target, None, None, reduction, beta)
+
+
+KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def _kl_reduction(reduction):
+    if not isinstance(reduction, str) or reduction not in KL_REDUCTIONS:
+        raise ValueError(f"reduction: expected one of 'none', 'mean', 'sum', 'batchmean', got "
+                         f"{reduction!r}")
+    return reduction
+
+
+def _batch_count(x, reduction):
+    """What 'mean' / 'batchmean' divide by: the number of elements / of rows (input.shape[0];
+    1 for a 0-d input, as torch)."""
+    if reduction == "batchmean":
+        return x.shape[0] if x.ndim else 1
+    return x.size
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """torch.nn.functional.kl_div: target (log target - input) pointwise, with `input` the
+    log-probabilities and `target` probabilities (0 log 0 = 0), or log-probabilities if
+    log_target (then exp(target) (target - input)). reduction: 'batchmean' (the sum over
+    input.shape[0], the KL divergence's true mean), 'mean' (over every element, as torch's
+    default -- which torch warns about), 'sum' or 'none'."""
+    reduction = _kl_reduction(reduction)
+    kind = "kl_div_log" if v.flag(log_target, "log_target") else "kl_div"
+    x, t = pair(input, target)
+    if reduction == "none":
+        return pointwise(kind, x, t)
+    total = kernels.pointwise_loss(x.reshape(-1), t.reshape(-1), None, None, kind, None)
+    if reduction == "sum":
+        return np.float32(total)
+    count = _batch_count(x, reduction)
+    return np.float32(total / count if count else math.nan)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -288,19 +350,21 @@ def _upstream(grad_output, reduction, loss_shape):
     return v.real(grad_output, "grad_output"), None
 
 
-def _pointwise_backward(kind, input, target, weight, pos_weight, reduction, grad_output):
-    reduction = _reduction(reduction)
+def _pointwise_backward(kind, input, target, weight, pos_weight, reduction, grad_output,
+                        param=1.0, check_reduction=_reduction):
+    reduction = check_reduction(reduction)
     x, t = pair(input, target)
     scale, per = _upstream(grad_output, reduction, x.shape)
-    if reduction == "mean":
-        scale = scale / x.size if x.size else math.nan
+    if reduction in ("mean", "batchmean"):
+        count = _batch_count(x, reduction)
+        scale = scale / count if count else math.nan
     w = None if weight is None else _broadcast(weight, x.shape, "weight")
     if per is not None:
         w = per.reshape(-1) if w is None else w * per.reshape(-1)
     pw = None if pos_weight is None else _broadcast(pos_weight, x.shape, "pos_weight")
     out = np.empty(x.shape, np.float32)
     kernels.pointwise_loss_backward(x.reshape(-1), t.reshape(-1), w, pw, kind, scale,
-                                    out.reshape(-1))
+                                    out.reshape(-1), param)
     return out
 
 
@@ -312,6 +376,32 @@ def mse_loss_backward(input, target, reduction="mean", grad_output=1.0):
 def l1_loss_backward(input, target, reduction="mean", grad_output=1.0):
     """The gradient of l1_loss: sign(input - target) (0 where equal), times grad_output."""
     return _pointwise_backward("l1", input, target, None, None, reduction, grad_output)
+
+
+def huber_loss_backward(input, target, reduction="mean", delta=1.0, weight=None,
+                        grad_output=1.0):
+    """The gradient of huber_loss: weight clip(input - target, -delta, delta)."""
+    delta = _positive(delta, "delta")
+    return _pointwise_backward("huber", input, target, weight, None, reduction, grad_output,
+                               delta)
+
+
+def smooth_l1_loss_backward(input, target, reduction="mean", beta=1.0, grad_output=1.0):
+    """The gradient of smooth_l1_loss: clip((input - target) / beta, -1, 1) (sign for
+    beta = 0)."""
+    beta = v.real(beta, "beta", 0.0)
+    if beta == 0.0:
+        return _pointwise_backward("l1", input, target, None, None, reduction, grad_output)
+    return _pointwise_backward("smooth_l1", input, target, None, None, reduction, grad_output,
+                               beta)
+
+
+def kl_div_backward(input, target, reduction="mean", log_target=False, grad_output=1.0):
+    """The gradient of kl_div with respect to its input: -target (-exp(target) if
+    log_target), times grad_output (divided as the reduction divides)."""
+    kind = "kl_div_log" if v.flag(log_target, "log_target") else "kl_div"
+    return _pointwise_backward(kind, input, target, None, None, reduction, grad_output,
+                               check_reduction=_kl_reduction)
 
 
 def binary_cross_entropy_backward(input, target, weight=None, reduction="mean",

@@ -247,7 +247,8 @@ fi
 "$HOSTPY" - "$WHEEL" <<'EOF'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-want = [f"fastdl/{m}.cpython-311-aarch64-linux-gnu.so" for m in ("_C", "_im2col", "_losses")]
+want = [f"fastdl/{m}.cpython-311-aarch64-linux-gnu.so" for m in ("_C", "_im2col", "_losses",
+                                                                 "_optimizers", "_triplet")]
 missing = [n for n in want if n not in names]
 if missing:
     sys.exit(f"wheel lacks {missing}")

@@ -11,7 +11,7 @@ size are safe), computed per block of samples into a cache-sized scratch buffer.
 fastdl.ops.losses: shapes, class indices (in [0, C) or == ignore_index) and modes are
 trusted here.
 """
-from libc.math cimport NAN, expf, fabs, fmax, fmin, isfinite, log, logf
+from libc.math cimport NAN, exp, expf, fabs, fmax, fmin, isfinite, log, logf
 from libc.stdlib cimport free, malloc
 from libcpp cimport bool as cbool
 
@@ -37,11 +37,20 @@ cdef enum:
     L1 = 1
     BCE = 2
     BCE_LOGITS = 3
+    HUBER = 4
+    SMOOTH_L1 = 5
+    HINGE = 6
+    SQUARED_HINGE = 7
+    KLD = 8
+    KL_DIV = 9
+    KL_DIV_LOG = 10
     LOGITS = 0
     LOG_PROBS = 1
     PROBS = 2
 
-POINTWISE_KINDS = {"mse": MSE, "l1": L1, "bce": BCE, "bce_logits": BCE_LOGITS}
+POINTWISE_KINDS = {"mse": MSE, "l1": L1, "bce": BCE, "bce_logits": BCE_LOGITS, "huber": HUBER,
+                   "smooth_l1": SMOOTH_L1, "hinge": HINGE, "squared_hinge": SQUARED_HINGE,
+                   "kld": KLD, "kl_div": KL_DIV, "kl_div_log": KL_DIV_LOG}
 MODES = {"logits": LOGITS, "log_probs": LOG_PROBS, "probs": PROBS}
 
 
@@ -56,8 +65,16 @@ cdef inline float log1p_fast(float a) noexcept nogil:
     return logf(u) * (a / (u - 1.0))
 
 
-cdef inline double pointwise_one(int kind, float x, float t, float pw) noexcept nogil:
-    cdef double d
+cdef inline double keras_clip(double v) noexcept nogil:
+    """v clipped to Keras' [epsilon, 1] (kl_divergence's clip; NaN stays NaN)."""
+    if v < KERAS_LO:
+        return KERAS_LO
+    return 1.0 if v > 1.0 else v
+
+
+cdef inline double pointwise_one(int kind, float x, float t, float pw,
+                                 double param) noexcept nogil:
+    cdef double d, a, m
     if kind == MSE:
         d = <double>x - t
         return d * d
@@ -66,14 +83,38 @@ cdef inline double pointwise_one(int kind, float x, float t, float pw) noexcept 
     if kind == BCE:
         # torch clamps each log at -100, so p = 0 or 1 gives a finite loss.
         return -(t * fmax(logf(x), -100.0) + (1.0 - t) * fmax(log1p_fast(-x), -100.0))
-    # BCE with logits, torch's stable form: (1 - t) x + (1 + (pw - 1) t) softplus(-x),
-    # softplus(-x) = max(-x, 0) + log1p(exp(-|x|)).
-    return ((1.0 - t) * x
-            + (1.0 + (pw - 1.0) * t) * (fmax(-x, 0.0) + log1p_fast(expf(-fabs(x)))))
+    if kind == BCE_LOGITS:
+        # torch's stable form: (1 - t) x + (1 + (pw - 1) t) softplus(-x),
+        # softplus(-x) = max(-x, 0) + log1p(exp(-|x|)).
+        return ((1.0 - t) * x
+                + (1.0 + (pw - 1.0) * t) * (fmax(-x, 0.0) + log1p_fast(expf(-fabs(x)))))
+    if kind == HUBER:  # param: delta
+        d = <double>x - t
+        a = fabs(d)
+        return 0.5 * d * d if a <= param else param * (a - 0.5 * param)
+    if kind == SMOOTH_L1:  # param: beta > 0
+        d = <double>x - t
+        a = fabs(d)
+        return 0.5 * d * d / param if a < param else a - 0.5 * param
+    if kind == HINGE or kind == SQUARED_HINGE:
+        m = 1.0 - <double>t * x
+        if m != m:
+            return m
+        m = fmax(m, 0.0)
+        return m if kind == HINGE else m * m
+    if kind == KLD:
+        a = keras_clip(t)
+        return a * (log(a) - log(keras_clip(x)))
+    if kind == KL_DIV:  # xlogy(t, t) - t x: 0 log 0 = 0, log of t < 0 is NaN
+        if t == 0.0:
+            return -(<double>t * x)
+        return (t * log(t) if t > 0 else NAN) - <double>t * x
+    return exp(<double>t) * (<double>t - x)  # KL_DIV_LOG
 
 
 cdef double pointwise_loop(int kind, Py_ssize_t n, const float* x, const float* t,
-                           const float* w, const float* pw, float* o) noexcept nogil:
+                           const float* w, const float* pw, float* o,
+                           double param) noexcept nogil:
     """The loop per kind and per optional buffer, so each specialisation is branch-free
     inside (pointwise_one inlines with `kind` constant-folded)."""
     cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, v0, v1, v2, v3
@@ -99,17 +140,17 @@ cdef double pointwise_loop(int kind, Py_ssize_t n, const float* x, const float* 
                 i += 4
         else:
             while i + 4 <= n:
-                s0 += pointwise_one(kind, x[i], t[i], 1.0)
-                s1 += pointwise_one(kind, x[i + 1], t[i + 1], 1.0)
-                s2 += pointwise_one(kind, x[i + 2], t[i + 2], 1.0)
-                s3 += pointwise_one(kind, x[i + 3], t[i + 3], 1.0)
+                s0 += pointwise_one(kind, x[i], t[i], 1.0, param)
+                s1 += pointwise_one(kind, x[i + 1], t[i + 1], 1.0, param)
+                s2 += pointwise_one(kind, x[i + 2], t[i + 2], 1.0, param)
+                s3 += pointwise_one(kind, x[i + 3], t[i + 3], 1.0, param)
                 i += 4
         while i < n:
-            s0 += pointwise_one(kind, x[i], t[i], 1.0)
+            s0 += pointwise_one(kind, x[i], t[i], 1.0, param)
             i += 1
         return (s0 + s1) + (s2 + s3)
     for i in range(n):  # weights, pos_weight or per-element output: one general loop
-        v0 = pointwise_one(kind, x[i], t[i], pw[i] if pw != NULL else 1.0)
+        v0 = pointwise_one(kind, x[i], t[i], pw[i] if pw != NULL else 1.0, param)
         if w != NULL:
             v0 = v0 * w[i]
         if o != NULL:
@@ -119,10 +160,11 @@ cdef double pointwise_loop(int kind, Py_ssize_t n, const float* x, const float* 
 
 
 def pointwise_loss(const float[::1] x, const float[::1] t, weight, pos_weight, str kind,
-                   out):
-    """Per-element loss of `kind` (mse, l1, bce, bce_logits) over flat float32 x and t of
-    one size, times weight[i] if given; pos_weight[i] (bce_logits) if given. Writes the
-    losses into `out` (float32, same size) if it is not None; returns their sum (double)."""
+                   out, double param=1.0):
+    """Per-element loss of `kind` (the kinds of fastdl._reference.losses.pointwise_loss)
+    over flat float32 x and t of one size, times weight[i] if given; pos_weight[i]
+    (bce_logits) if given; param: huber's delta, smooth_l1's beta. Writes the losses into
+    `out` (float32, same size) if it is not None; returns their sum (double)."""
     cdef Py_ssize_t n = x.shape[0]
     cdef int k = POINTWISE_KINDS[kind]
     cdef const float[::1] wv, pwv
@@ -142,15 +184,17 @@ def pointwise_loss(const float[::1] x, const float[::1] t, weight, pos_weight, s
         ov = out
         o = &ov[0]
     cdef double total
-    with nogil:
+    with nogil:  # the frequent kinds with `kind` a constant, the others through one loop
         if k == MSE:
-            total = pointwise_loop(MSE, n, &x[0], &t[0], w, pw, o)
+            total = pointwise_loop(MSE, n, &x[0], &t[0], w, pw, o, param)
         elif k == L1:
-            total = pointwise_loop(L1, n, &x[0], &t[0], w, pw, o)
+            total = pointwise_loop(L1, n, &x[0], &t[0], w, pw, o, param)
         elif k == BCE:
-            total = pointwise_loop(BCE, n, &x[0], &t[0], w, pw, o)
+            total = pointwise_loop(BCE, n, &x[0], &t[0], w, pw, o, param)
+        elif k == BCE_LOGITS:
+            total = pointwise_loop(BCE_LOGITS, n, &x[0], &t[0], w, pw, o, param)
         else:
-            total = pointwise_loop(BCE_LOGITS, n, &x[0], &t[0], w, pw, o)
+            total = pointwise_loop(k, n, &x[0], &t[0], w, pw, o, param)
     return total
 
 
@@ -375,8 +419,9 @@ def soft_target_loss(const float[:, :, ::1] x, const float[:, :, ::1] target, we
 #   probs:     g (G_k + B) / S with q = x / S (S = sum x), G_k = -a_k / q_k where Keras'
 #              clip passes q_k (lo <= q_k <= hi) else 0, B = sum of a_k over those k.
 
-cdef inline double pointwise_grad_one(int kind, double x, double t, double pw) noexcept nogil:
-    cdef double d, s
+cdef inline double pointwise_grad_one(int kind, double x, double t, double pw,
+                                      double param) noexcept nogil:
+    cdef double d, s, m
     if kind == MSE:
         return 2.0 * (x - t)
     if kind == L1:
@@ -384,21 +429,42 @@ cdef inline double pointwise_grad_one(int kind, double x, double t, double pw) n
         return 1.0 if d > 0 else (-1.0 if d < 0 else d)  # sign, 0 at 0 (and NaN)
     if kind == BCE:  # torch: (x - t) / max(x (1 - x), 1e-12)
         return (x - t) / fmax(x * (1.0 - x), 1e-12)
-    # (1 - t) - (1 + (pw - 1) t) sigmoid(-x), sigmoid without overflow
-    if x >= 0:
-        s = expf(<float>-x)
-        s = s / (1.0 + s)
-    else:
-        s = 1.0 / (1.0 + expf(<float>x))
-    return (1.0 - t) - (1.0 + (pw - 1.0) * t) * s
+    if kind == BCE_LOGITS:
+        # (1 - t) - (1 + (pw - 1) t) sigmoid(-x), sigmoid without overflow
+        if x >= 0:
+            s = expf(<float>-x)
+            s = s / (1.0 + s)
+        else:
+            s = 1.0 / (1.0 + expf(<float>x))
+        return (1.0 - t) - (1.0 + (pw - 1.0) * t) * s
+    if kind == HUBER:  # clip(d, -delta, delta), NaN stays NaN
+        d = x - t
+        return param if d > param else (-param if d < -param else d)
+    if kind == SMOOTH_L1:  # clip(d / beta, -1, 1)
+        d = (x - t) / param
+        return 1.0 if d > 1.0 else (-1.0 if d < -1.0 else d)
+    if kind == HINGE:  # a tie at the kink takes half, as torch.maximum's gradient
+        m = 1.0 - t * x
+        if m != m:
+            return m
+        return -t if m > 0 else (-0.5 * t if m == 0 else 0.0)
+    if kind == SQUARED_HINGE:
+        m = 1.0 - t * x
+        return -2.0 * t * (m if m != m or m > 0 else 0.0)
+    if kind == KLD:  # Keras' clip passes the gradient for epsilon <= x <= 1
+        if x != x:
+            return x
+        return -keras_clip(t) / x if (x >= KERAS_LO and x <= 1.0) else 0.0
+    if kind == KL_DIV:
+        return -t
+    return -exp(t)  # KL_DIV_LOG
 
 
 def pointwise_loss_backward(const float[::1] x, const float[::1] t, weight, pos_weight,
-                            str kind, double scale, float[::1] out):
+                            str kind, double scale, float[::1] out, double param=1.0):
     """out[i] = scale * weight[i] * d loss_i / d x_i for the pointwise losses of
-    pointwise_loss (weight 1 where not given): mse 2 (x - t), l1 sign(x - t), bce
-    (x - t) / max(x (1 - x), 1e-12) (torch), bce_logits (1 - t) - (1 + (pw - 1) t)
-    sigmoid(-x)."""
+    pointwise_loss (weight 1 where not given; the gradients of
+    fastdl._reference.losses.pointwise_loss_backward)."""
     cdef Py_ssize_t n = x.shape[0], i
     cdef int k = POINTWISE_KINDS[kind]
     cdef const float[::1] wv, pwv
@@ -415,7 +481,7 @@ def pointwise_loss_backward(const float[::1] x, const float[::1] t, weight, pos_
     with nogil:
         for i in range(n):
             out[i] = <float>(scale * (w[i] if w != NULL else 1.0) * pointwise_grad_one(
-                k, x[i], t[i], pw[i] if pw != NULL else 1.0))
+                k, x[i], t[i], pw[i] if pw != NULL else 1.0, param))
 
 
 cdef void coefficient_grad(const float* sample, Py_ssize_t c, Py_ssize_t inner, int mode,
