@@ -21,7 +21,8 @@
 //
 // Variants (src/pooling/variants.inc): fdl_f32_pool__ref, the specification, and one per
 // ISA built from src/pooling/pool-plane.inc, vectorised along the output width. Indices
-// are computed by the reference kernel for every variant (a scalar argmax).
+// of 2x2 windows at stride 2 without padding come from the vector kernel with the maxima;
+// the other geometries' from the reference kernel's scalar argmax pass.
 //
 // Gradients (PyTorch's):
 //   avg: dx[i] = the sum over the windows o whose in-bounds taps include input position i
