@@ -8,7 +8,7 @@ C-contiguous arrays, geometry as tuples with one entry per spatial axis, padding
 
 Plans own a copy of their weights, take new ones of the same shapes with
 set_weights(...) and write into a caller's `out` array when given one:
-    LinearPlan(w, b, activation, alpha)(x, out) -> y
+    LinearPlan(w, b, activation, alpha, kn=False)(x, out) -> y   w [out, in]; kn: [in, out]
     ConvPlan(w, b, stride, padding, dilation, groups, activation, alpha)(x, out) -> y
     ConvTransposePlan(w, b, stride, padding, dilation, groups, activation,
                       alpha)(x, output_size, out) -> y

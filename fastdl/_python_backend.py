@@ -42,9 +42,14 @@ def make_plans(conv, conv_transpose, linear, rnn_layer):
             _refill(self._b, b)
 
     class LinearPlan(_Plan):
-        def __init__(self, w, b, activation, alpha):
-            super().__init__(w, b)
+        # kn: w arrives as [in, out]; kept here as the [out, in] copy linear() takes.
+        def __init__(self, w, b, activation, alpha, kn=False):
+            self._kn = kn
+            super().__init__(w.T if kn else w, b)
             self._act = (activation, alpha)
+
+        def set_weights(self, w, b):
+            super().set_weights(w.T if self._kn else w, b)
 
         def __call__(self, x, out=None):
             return _into(out, linear(x, self._w, self._b, *self._act))

@@ -46,8 +46,27 @@ CONV_PLANS = [
     ("conv_transpose1d", lambda w, b: ops.ConvTranspose1dPlan(w, b, stride=3, groups=2),
      (4, 2, 5), (1, 4, 7)),
     ("linear", lambda w, b: ops.LinearPlan(w, b, activation="tanh"), (9, 13), (4, 13)),
+    ("linear-transposed", lambda w, b: ops.LinearPlan(w, b, activation="relu", transposed=True),
+     (13, 9), (4, 13)),
 ]
-BIAS_SIZE = {"conv_transpose2d": 3, "conv_transpose1d": 4}
+BIAS_SIZE = {"conv_transpose2d": 3, "conv_transpose1d": 4, "linear-transposed": 9}
+
+
+def test_transposed_linear_plan_packs_the_same_panels(backend):
+    """A [in, out] kernel through transposed=True gives bit for bit what its [out, in]
+    transpose gives, after set_weights too; shapes and repr say which layout it takes."""
+    w, w2, b = rand(70, 33), rand(70, 33), rand(33)
+    x = rand(5, 70)
+    plan = ops.LinearPlan(w, b, "relu", transposed=True)
+    assert (plan.in_features, plan.out_features, plan.weight.shape) == (70, 33, (70, 33))
+    assert "transposed=True" in repr(plan)
+    np.testing.assert_array_equal(plan(x), ops.LinearPlan(w.T, b, "relu")(x))
+    plan.set_weights(w2, b)
+    np.testing.assert_array_equal(plan(x), ops.LinearPlan(w2.T, b, "relu")(x))
+    with pytest.raises(ValueError, match="w"):
+        plan.set_weights(w2.T, b)
+    with pytest.raises(ValueError, match="x"):
+        plan(rand(5, 33))
 
 
 def _weights(label, w_shape):
@@ -129,7 +148,7 @@ def test_out_receives_the_result(backend, label, make, w_shape, x_shape):
     out = np.full(want.shape, np.nan, np.float32)
     assert plan(x, out=out) is out
     np.testing.assert_array_equal(out, want)
-    if label != "linear":  # unbatched: out has the unbatched shape
+    if not label.startswith("linear"):  # unbatched: out has the unbatched shape
         single = np.empty(want.shape[1:], np.float32)
         assert plan(x[0], out=single) is single
         np.testing.assert_array_equal(single, want[0])

@@ -107,14 +107,15 @@ class Dense(Layer):
         plan = self._plans.get(key)
         if plan is None:
             act = activations.get(None) if key == "pre-activation" else self.activation
-            plan = self._plans[key] = self._new_plan(self._kernel_for(key).T, self._bias(),
-                                                     act)
+            plan = self._plans[key] = self._new_plan(self._kernel_for(key), self._bias(), act)
         return plan
 
     @staticmethod
-    def _new_plan(weight, bias, activation):
-        """A plan computing activation(x @ weight.T + bias), weight [units, in]."""
-        return ops.LinearPlan(weight, bias, activation.fused, negative_slope=activation.alpha)
+    def _new_plan(kernel, bias, activation):
+        """A plan computing activation(x @ kernel + bias), kernel [in, units] (packed from
+        that layout: a training step's new kernel is repacked without a transposed copy)."""
+        return ops.LinearPlan(kernel, bias, activation.fused, negative_slope=activation.alpha,
+                              transposed=True)
 
     def _rows(self, x, layout):
         """(x as the plan takes it, the plan key): a CfFlat input as it is, anything else
@@ -127,7 +128,7 @@ class Dense(Layer):
         return None if self.bias is None else self.bias.value
 
     def _update_plan(self, key, plan):
-        plan.set_weights(self._kernel_for(key).T, self._bias())
+        plan.set_weights(self._kernel_for(key), self._bias())
 
     def _forward(self, x, layout):
         x, key = self._rows(x, layout)

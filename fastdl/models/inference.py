@@ -279,8 +279,11 @@ class FusedDense(_Fused):
     def _checked_forward(self, x, layout):
         dense = self.layer
         taken, key = dense._rows(x, layout)
-        plan = self._plan(key, lambda w, b: dense._new_plan(w, b, self.activation),
-                          lambda: self._folded(dense._kernel_for(key).T, dense._bias()))
+        def folded():  # the BN folds per output unit: a row of [units, in]
+            w, b = self._folded(dense._kernel_for(key).T, dense._bias())
+            return w.T, b
+
+        plan = self._plan(key, lambda w, b: dense._new_plan(w, b, self.activation), folded)
         out = self._out(taken.shape[:-1] + (dense.units,))
         if taken.ndim == 2:
             y = self._call(plan, taken, out)

@@ -13,14 +13,22 @@ class LinearPlan(WeightedPlan):
 
     Called as plan(x) (or plan(x, out=y)) with x [..., in_features] (any real dtype, any
     strides); returns float32 [..., out_features]. `negative_slope` is leaky_relu's slope.
+    transposed=True: w is [in_features, out_features] (y = x @ w + b, Keras' Dense kernel),
+    here and in set_weights; it packs straight from that layout (a training step's new
+    kernel needs no transposed copy) into the same panels, so the results are identical.
     """
 
-    def __init__(self, w, b=None, activation=None, *, negative_slope=0.01):
-        self._w = v.owned_float32(w, "w", 2, "2-D array (out_features, in_features)")
-        self.out_features, self.in_features = self._w.shape
+    def __init__(self, w, b=None, activation=None, *, negative_slope=0.01, transposed=False):
+        self.transposed = bool(transposed)
+        layout = "(in_features, out_features)" if self.transposed else \
+            "(out_features, in_features)"
+        self._w = v.owned_float32(w, "w", 2, f"2-D array {layout}")
+        self.out_features, self.in_features = self._w.shape[::-1] if self.transposed else \
+            self._w.shape
         self._b = self._own_bias(b, self.out_features)
         self.activation, self.negative_slope = v.activation(activation, negative_slope)
-        self._impl = kernels.LinearPlan(self._w, self._b, self.activation, self.negative_slope)
+        self._impl = kernels.LinearPlan(self._w, self._b, self.activation, self.negative_slope,
+                                        kn=self.transposed)
 
     def __call__(self, x, out=None):
         # Fast path for the common case (a batch of float32 rows): at batch 1 the checks
@@ -41,7 +49,8 @@ class LinearPlan(WeightedPlan):
 
     def __repr__(self):
         return (f"LinearPlan(in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self._b is not None}, activation={self.activation!r})")
+                f"bias={self._b is not None}, activation={self.activation!r}"
+                f"{', transposed=True' if self.transposed else ''})")
 
 
 def linear(x, w, b=None, activation=None, *, negative_slope=0.01):

@@ -74,17 +74,22 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
 }
 
 // LinearPlan y = act(x W^T + b), built with other weights then given W and b through
-// set_weights, against double loops; rows and features around the tile sizes.
+// set_weights, against double loops; rows and features around the tile sizes; W as
+// [out x in] and (kn) as W^T [in x out].
 TEST_P(GemmVariant, LinearPlanTakesNewWeights) {
   const fdl::GemmUkernel& uk = GetParam();
   const std::size_t mr = uk.mr, nr = uk.nr;
+  for (bool kn : {false, true})
   for (const Shape& s : {Shape{1, nr + 1, 9}, Shape{mr + 2, 3, 300}}) {
     const std::size_t rows = s.m, out = s.n, in = s.k;
     const auto x = random_vector(rows * in, 1), w = random_vector(out * in, 2);
     const auto b = random_vector(out, 3), w0 = random_vector(out * in, 4);
     const auto b0 = random_vector(out, 5);
-    fdl::LinearPlan plan(in, out, w0.data(), b0.data(), fdl::Activation::kTanh, 0.0f, &uk);
-    plan.set_weights(w.data(), b.data());
+    std::vector<float> wt(in * out);  // W^T
+    for (std::size_t j = 0; j < out; ++j)
+      for (std::size_t p = 0; p < in; ++p) wt[p * out + j] = w[j * in + p];
+    fdl::LinearPlan plan(in, out, w0.data(), b0.data(), fdl::Activation::kTanh, 0.0f, &uk, kn);
+    plan.set_weights(kn ? wt.data() : w.data(), b.data());
     std::vector<float> y(rows * out);
     plan.run(x.data(), rows, y.data());
     for (std::size_t i = 0; i < rows; ++i)
@@ -92,7 +97,7 @@ TEST_P(GemmVariant, LinearPlanTakesNewWeights) {
         double acc = b[j];
         for (std::size_t p = 0; p < in; ++p) acc += double(x[i * in + p]) * w[j * in + p];
         ASSERT_NEAR(y[i * out + j], std::tanh(acc), 2e-5 * (1 + std::sqrt(double(in))))
-            << uk.name << " at " << i << "," << j;
+            << uk.name << (kn ? " kn" : "") << " at " << i << "," << j;
       }
   }
 }

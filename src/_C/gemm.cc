@@ -10,12 +10,14 @@ namespace {
 
 class PyLinearPlan {
  public:
+  // w [out, in], or [in, out] with kn.
   PyLinearPlan(const FloatArray& w, const py::object& b, const py::object& act, float alpha,
-               const py::object& variant)
-      : k_(w.shape(1)), n_(w.shape(0)) {
+               const py::object& variant, bool kn)
+      : k_(w.shape(kn ? 0 : 1)), n_(w.shape(kn ? 1 : 0)) {
     FloatArray bias;
     plan_ = std::make_unique<fdl::LinearPlan>(k_, n_, w.data(), optional_data(b, bias),
-                                              parse_activation(act), alpha, &pick_gemm(variant));
+                                              parse_activation(act), alpha, &pick_gemm(variant),
+                                              kn);
   }
   // x [rows, in] -> y [rows, out] (into `out` when given).
   FloatArray call(const FloatArray& x, const py::object& out) const {
@@ -92,9 +94,10 @@ void bind_gemm(py::module_& m) {
 
   py::class_<PyLinearPlan>(m, "LinearPlan")
       .def(py::init<const FloatArray&, const py::object&, const py::object&, float,
-                    const py::object&>(),
+                    const py::object&, bool>(),
            py::arg("w"), py::arg("b"), py::arg("activation"), py::arg("alpha"),
-           py::arg("variant") = py::none())
+           py::arg("variant") = py::none(), py::arg("kn") = false,
+           "w [out, in], or with kn [in, out] (y = x @ w + b).")
       .def("__call__", &PyLinearPlan::call, py::arg("x"), py::arg("out") = py::none())
       .def("set_weights", &PyLinearPlan::set_weights, py::arg("w"), py::arg("b"),
            "Repacks new weights of the same shapes in place.")

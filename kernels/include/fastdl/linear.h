@@ -11,13 +11,16 @@
 
 namespace fdl {
 
-// Dense GEMM-backed linear layer: y[M x N] = act(x[M x K] * W^T + b), W: [N x K].
+// Dense GEMM-backed linear layer: y[M x N] = act(x[M x K] * W^T + b), W: [N x K], or
+// with `kn` W^T [K x N] (Keras' kernel: packed straight, no transpose; both layouts pack
+// to the same panels).
 class LinearPlan {
  public:
   LinearPlan(std::size_t in_features, std::size_t out_features, const float* weights,
-             const float* bias, Activation act, float alpha, const GemmUkernel* uk = nullptr);
-  // New weights [N x K] and bias (null iff the plan was built without one), repacked in
-  // place: no allocation. Waits for running calls to finish.
+             const float* bias, Activation act, float alpha, const GemmUkernel* uk = nullptr,
+             bool kn = false);
+  // New weights (in the plan's layout) and bias (null iff the plan was built without one),
+  // repacked in place: no allocation. Waits for running calls to finish.
   void set_weights(const float* weights, const float* bias);
   // x [rows x K] -> y [rows x N]. Calls from several threads at once are safe.
   void run(const float* x, std::size_t rows, float* y) const;
@@ -26,6 +29,7 @@ class LinearPlan {
  private:
   std::size_t k_, n_;
   const GemmUkernel* uk_;
+  bool kn_;
   AlignedBuffer packed_;  // W^T packed as B (full-K panels of NR columns)
   AlignedBuffer bias_;
   Epilogue ep_;

@@ -8,8 +8,9 @@
 namespace fdl {
 
 LinearPlan::LinearPlan(std::size_t in_features, std::size_t out_features, const float* weights,
-                       const float* bias, Activation act, float alpha, const GemmUkernel* uk)
-    : k_(in_features), n_(out_features), uk_(uk ? uk : &gemm_best()) {
+                       const float* bias, Activation act, float alpha, const GemmUkernel* uk,
+                       bool kn)
+    : k_(in_features), n_(out_features), uk_(uk ? uk : &gemm_best()), kn_(kn) {
   packed_.resize(packed_size(n_, k_, uk_->nr));
   if (bias) {
     bias_.resize(n_);
@@ -22,7 +23,10 @@ LinearPlan::LinearPlan(std::size_t in_features, std::size_t out_features, const 
 
 void LinearPlan::set_weights(const float* weights, const float* bias) {
   std::unique_lock<std::shared_mutex> lock(weights_mu_);
-  pack_all(PackRowsByK(weights, k_), n_, k_, uk_->nr, packed_.data());
+  if (kn_)
+    pack_all(PackKByRows(weights, n_), n_, k_, uk_->nr, packed_.data());
+  else
+    pack_all(PackRowsByK(weights, k_), n_, k_, uk_->nr, packed_.data());
   if (bias) std::memcpy(bias_.data(), bias, n_ * sizeof(float));
 }
 
