@@ -2,7 +2,8 @@
 
 - The NumPy reference's conv_backward against central finite differences in float64 of
   the forward reference.
-- Every GEMM variant of fastdl._C and the Numba twin against the reference.
+- Every GEMM variant of fastdl._C and the Numba twin against the reference; every shifted
+  dot product variant (a stride-1 layer's dw and db) forced on stride-1 geometries.
 - The public fastdl.ops functions on every backend against PyTorch autograd (groups,
   depthwise, stride, dilation, uneven and 'same' padding, output_padding past the padding,
   unbatched inputs) and with bad arguments.
@@ -16,7 +17,7 @@ import pytest
 
 from fastdl import _reference as reference
 from fastdl import ops
-from native_variants import runnable, skipped, unrunnable
+from native_variants import runnable, skipped, unrunnable, variant_params
 
 
 def rand(shape, seed):
@@ -92,6 +93,35 @@ def test_every_implementation_matches_the_reference(label, xs, ws, stride, paddi
                                       False, **kw)
     assert dx is None and db is None
     np.testing.assert_allclose(dw, want[1], rtol=1e-5, atol=1e-5)
+
+
+# Stride-1 geometries: 1-D causal and dilated, 2-D 'same' with an even kernel, groups,
+# depthwise, pointwise, 3-D dilated with uneven padding.
+STRIDE_ONE = [
+    ((3, 5, 20), (7, 5, 3), (1,), (4, 0), (2,), 1),
+    ((4, 3, 9, 10), (11, 3, 2, 2), (1, 1), (0, 1, 0, 1), (1, 1), 1),
+    ((2, 6, 7, 6), (9, 2, 3, 3), (1, 1), (1, 1, 2, 0), (1, 2), 3),
+] + [g for g in GEOMETRIES if all(s == 1 for s in g[2])] + [
+    ((2, 2, 4, 5, 6), (3, 2, 2, 3, 2), (1, 1, 1), (1, 0, 0, 2, 1, 1), (2, 1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("name", variant_params("shifted_dots"))
+def test_each_shifted_dots_variant_matches_the_reference(name):
+    from fastdl import _C
+    isa = _C.variants("shifted_dots")[name]["isa"]
+    gemm = next(n for n, i in _C.variants("gemm").items() if i and i["isa"] == isa)
+    for xs, ws, stride, padding, dilation, groups in STRIDE_ONE:
+        x, w = rand(xs, 8), rand(ws, 9)
+        dy = rand(forward64(x, w, stride, padding, dilation, groups).shape, 10)
+        args = (dy, x, w, stride, padding, dilation, groups)
+        want = reference.conv_backward(*args, True, True)
+        got = _C.conv_backward(*args, True, True, variant=gemm, algorithm="shifted_dots")
+        for g, r, what in zip(got, want, ("dx", "dw", "db")):
+            np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5, err_msg=f"{what} {xs} {ws}")
+        _, dw, db = _C.conv_backward(*args, False, False, variant=gemm, algorithm="shifted_dots")
+        assert db is None
+        np.testing.assert_allclose(dw, want[1], rtol=1e-5, atol=1e-5)
 
 
 # ------------------------------------------------------------ the public ops vs torch

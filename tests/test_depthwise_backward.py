@@ -134,7 +134,7 @@ def test_the_automatic_choice_takes_the_depthwise_kernels_of_simd_gemms():
         for a, f, r in zip(auto, forced, want):
             np.testing.assert_array_equal(a, f)
             np.testing.assert_allclose(a, r, rtol=1e-5, atol=2e-5)
-    with pytest.raises(ValueError, match="algorithm: expected 'auto', 'gemm' or 'depthwise'"):
+    with pytest.raises(ValueError, match="algorithm: expected 'auto', 'gemm', 'depthwise' or 'shifted_dots'"):
         _C.conv_backward(*args, algorithm="winograd")
 
 

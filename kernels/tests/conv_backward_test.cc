@@ -1,7 +1,9 @@
 // The convolution's gradients against a double-precision direct reference: dx, dw and db
-// on every GEMM variant, over 1-D/2-D/3-D geometries with groups, stride, dilation and
-// uneven padding, pointwise layers (no im2col), chunks of images past the column budget,
-// accumulation and empty batches.
+// on every GEMM variant and every algorithm (GEMM, shifted dot products), over 1-D/2-D/3-D
+// geometries with groups, stride, dilation and uneven padding, pointwise layers (no
+// im2col), chunks of images past the column budget and the staging budget, accumulation
+// and empty batches; the shifted dot product kernels against their reference at every
+// tile edge.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -50,7 +52,8 @@ void for_each_product(const ConvGeometry& g, std::size_t batch, const Size3& in,
                   }
 }
 
-void check(const fdl::GemmUkernel& uk, const Case& c, bool accumulate) {
+void check(const fdl::GemmUkernel& uk, const Case& c, bool accumulate,
+           fdl::ConvGradAlgorithm algorithm = fdl::ConvGradAlgorithm::kAuto) {
   ConvGeometry g;
   g.in_channels = c.cin;
   g.out_channels = c.cout;
@@ -80,9 +83,11 @@ void check(const fdl::GemmUkernel& uk, const Case& c, bool accumulate) {
   const float start = accumulate ? 0.25f : 99.0f;
   std::vector<float> dx(x.size(), 99.0f), dw(wsize, start), db(c.cout, start);
   fdl::conv_weight_gradient(uk, g, x.data(), c.batch, c.in, dy.data(), dw.data(), db.data(),
-                            accumulate);
-  fdl::conv_input_gradient(uk, g, w.data(), c.batch, c.in, dy.data(), dx.data());
-  const std::string where = std::string(uk.name) + " batch " + std::to_string(c.batch) +
+                            accumulate, algorithm);
+  fdl::conv_input_gradient(uk, g, w.data(), c.batch, c.in, dy.data(), dx.data(), algorithm);
+  const std::string where = std::string(uk.name) + " algorithm " +
+                            std::to_string(static_cast<int>(algorithm)) + " batch " +
+                            std::to_string(c.batch) +
                             " cin " + std::to_string(c.cin) + " cout " + std::to_string(c.cout) +
                             " groups " + std::to_string(c.groups);
   const double terms = double(c.batch) * L;
@@ -128,6 +133,49 @@ TEST_P(ConvBackward, ChunksOfImagesPastTheColumnBudget) {
   check(GetParam(), {40, 16, 3, 1, {1, 60, 60}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1},
                      {0, 1, 1}}, false);
 }
+
+TEST_P(ConvBackward, EveryAlgorithmMatches) {
+  using A = fdl::ConvGradAlgorithm;
+  for (A algorithm : {A::kGemm, A::kShiftedDots}) {
+    for (const Case& c : kCases) check(GetParam(), c, false, algorithm);
+    check(GetParam(), kCases[2], true, algorithm);
+    // 7 x 3 x 3 = 63 columns and 11 rows: every tile edge of both register tiles.
+    check(GetParam(), {3, 7, 11, 1, {1, 6, 9}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 2, 0},
+                       {0, 0, 2}}, false, algorithm);
+  }
+  // 16 x 62 x 62 staged floats per image: past the staging budget, chunks of one image.
+  check(GetParam(), {5, 16, 3, 1, {1, 60, 60}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1},
+                     {0, 1, 1}}, false, A::kShiftedDots);
+}
+
+class ShiftedDots : public fdl_test::VariantTest<fdl::ShiftedDotsVariant> {};
+
+// Every rows x cols block up to past two tiles each way, planes, strides and offsets that
+// are not multiples of anything, against the reference variant.
+TEST_P(ShiftedDots, MatchesReferenceAtEveryTileEdge) {
+  const fdl::ShiftedDotsVariant& ref = fdl::shifted_dots_variants().back();
+  const std::size_t length = 48, planes = 3, row_stride = 53, dy_plane = 13 * 53 + 5;
+  const std::size_t x_plane = 700;
+  const auto dy = fdl_test::random_vector(planes * dy_plane, 1);
+  const auto x = fdl_test::random_vector(planes * x_plane, 2);
+  for (std::size_t rows = 1; rows <= 9; ++rows)
+    for (std::size_t cols = 1; cols <= 13; ++cols) {
+      std::vector<std::size_t> offsets(cols);
+      for (std::size_t c = 0; c < cols; ++c) offsets[c] = (c * 37 + 3) % (x_plane - length);
+      std::vector<float> got(rows * cols, 99.0f), want(rows * cols);
+      GetParam().fn(dy.data(), rows, row_stride, x.data(), offsets.data(), cols, length, planes,
+                    dy_plane, x_plane, got.data());
+      ref.fn(dy.data(), rows, row_stride, x.data(), offsets.data(), cols, length, planes,
+             dy_plane, x_plane, want.data());
+      for (std::size_t i = 0; i < got.size(); ++i)
+        ASSERT_NEAR(got[i], want[i], 1e-4) << GetParam().name << " " << rows << "x" << cols
+                                           << " at " << i;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, ShiftedDots,
+                         ::testing::ValuesIn(fdl::shifted_dots_variants()),
+                         fdl_test::VariantName());
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, ConvBackward, ::testing::ValuesIn(fdl::gemm_variants()),
                          fdl_test::VariantName());

@@ -1,8 +1,8 @@
 // Bindings for the convolution (fastdl/conv.h, conv_backward.h): ConvPlan and
 // ConvTransposePlan for 1, 2 or 3 spatial axes, conv_backward, and variants("conv" /
-// "depthwise" / "winograd" / "col2im" / "narrow" / "depthwise_backward"). Spatial
-// arguments come as lists with one entry per spatial axis (padding: (before, after) per
-// axis, flattened); they are widened to the kernels' three axes with leading unit axes.
+// "depthwise" / "winograd" / "col2im" / "narrow" / "depthwise_backward" / "shifted_dots").
+// Spatial arguments come as lists with one entry per spatial axis (padding: (before, after)
+// per axis, flattened); they are widened to the kernels' three axes with leading unit axes.
 #include <pybind11/stl.h>
 
 #include <memory>
@@ -161,7 +161,9 @@ fdl::ConvGradAlgorithm parse_grad_algorithm(const std::string& name) {
   if (name == "auto") return fdl::ConvGradAlgorithm::kAuto;
   if (name == "gemm") return fdl::ConvGradAlgorithm::kGemm;
   if (name == "depthwise") return fdl::ConvGradAlgorithm::kDepthwise;
-  throw py::value_error("algorithm: expected 'auto', 'gemm' or 'depthwise', got '" + name + "'");
+  if (name == "shifted_dots") return fdl::ConvGradAlgorithm::kShiftedDots;
+  throw py::value_error("algorithm: expected 'auto', 'gemm', 'depthwise' or 'shifted_dots', "
+                        "got '" + name + "'");
 }
 
 py::tuple conv_backward(const FloatArray& dy, const FloatArray& x, const FloatArray& w,
@@ -213,6 +215,8 @@ void bind_conv(py::module_& m) {
   register_variants("narrow", [] { return variants_dict(fdl::narrow_variants()); });
   register_variants("depthwise_backward",
                     [] { return variants_dict(fdl::depthwise_backward_variants()); });
+  register_variants("shifted_dots",
+                    [] { return variants_dict(fdl::shifted_dots_variants()); });
 
   py::class_<PyConvPlan>(m, "ConvPlan")
       .def(py::init<const FloatArray&, const py::object&, const Sizes&, const Sizes&,

@@ -1,6 +1,7 @@
 // The convolution's gradients (fastdl/conv_backward.h): dw and dx as GEMMs over chunks of
 // images (the images' positions side by side in one GEMM), dx scattered back by col2im;
-// depthwise layers on their direct per-plane kernels.
+// depthwise layers on their direct per-plane kernels; a stride-1 layer's dw as shifted dot
+// products over zero-padded copies of x and dy.
 #include "fastdl/conv_backward.h"
 
 #include <algorithm>
@@ -231,7 +232,95 @@ void depthwise_gradients(const DepthwiseBackwardVariant& v, const ConvGeometry& 
     }
 }
 
+// Floats of staged x and dy per chunk of images in the shifted dot products: a chunk's
+// operands stay in L2 while every register tile reads them.
+constexpr std::size_t kShiftedDotsStaging = std::size_t{1} << 17;
+
+std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
+
+// dw and db (added into; db may be null) of a stride-1 layer as shifted dot products
+// (conv_backward.h). Tasks are chunks of images, fixed by the shape: each stages its
+// images' x zero-padded and dy on the padded grid, then runs v per group; the chunks' sums
+// are added in order in double. db is one more column of the same dot products: dy against
+// a run of ones staged after each image's x.
+void shifted_dots_weight_gradient(const ShiftedDotsVariant& v, const ConvGeometry& g,
+                                  const float* x, std::size_t batch, const Size3& in,
+                                  const float* dy, float* dw, float* db) {
+  const std::size_t C = g.in_channels, O = g.out_channels;
+  const std::size_t cin_g = C / g.groups, cout_g = O / g.groups, taps = g.taps();
+  const std::size_t kg = cin_g * taps, cols = kg + (db ? 1 : 0);
+  const Size3 out = g.out_size(in);
+  Size3 padded;
+  for (int a = 0; a < 3; ++a) padded[a] = g.pad_before[a] + in[a] + g.pad_after[a];
+  const std::size_t Hp = padded[1], Wp = padded[2];
+  // dy's positions on the padded grid: up to the last output, rounded to whole vectors.
+  const std::size_t length =
+      round_up(((out[0] - 1) * Hp + out[1] - 1) * Wp + out[2], 16);
+  std::vector<std::size_t> tap_offset(taps);
+  for (std::size_t t = 0; t < taps; ++t) {
+    const std::size_t kz = t / (g.kernel[1] * g.kernel[2]), ky = t / g.kernel[2] % g.kernel[1];
+    const std::size_t kx = t % g.kernel[2];
+    tap_offset[t] = (kz * g.dilation[0] * Hp + ky * g.dilation[1]) * Wp + kx * g.dilation[2];
+  }
+  // A staged x plane: the padded volume, and zeros as far as the last tap's window reads.
+  // An image's staged x: its C planes, then (for db) `length` ones.
+  const std::size_t x_plane =
+      round_up(std::max(volume(padded), tap_offset[taps - 1] + length), 16);
+  const std::size_t x_image = C * x_plane + (db ? length : 0);
+
+  const std::size_t per_image = x_image + O * length;
+  const std::size_t per_chunk =
+      std::clamp<std::size_t>(kShiftedDotsStaging / per_image, 1, batch);
+  const std::size_t chunks = (batch + per_chunk - 1) / per_chunk;
+  const std::size_t V = volume(in), L = volume(out), sums_per_chunk = O * cols;
+  std::vector<float> sums(chunks * sums_per_chunk);
+  parallel_for(chunks, [&](std::size_t k) {
+    const std::size_t n0 = k * per_chunk, images = std::min(per_chunk, batch - n0);
+    AlignedBuffer xs(images * x_image), dys(images * O * length);
+    std::fill(xs.data(), xs.data() + images * x_image, 0.0f);
+    std::fill(dys.data(), dys.data() + images * O * length, 0.0f);
+    // Rows are short (a 32-wide image: 128 bytes): copied inline, not through memcpy calls.
+    auto copy_rows = [](const float* src, std::size_t rows, std::size_t width, float* dst,
+                        std::size_t dst_stride) {
+      for (std::size_t r = 0; r < rows; ++r, src += width, dst += dst_stride)
+        for (std::size_t i = 0; i < width; ++i) dst[i] = src[i];
+    };
+    for (std::size_t n = 0; n < images; ++n) {
+      float* image = xs.data() + n * x_image;
+      for (std::size_t c = 0; c < C; ++c)
+        for (std::size_t z = 0; z < in[0]; ++z)
+          copy_rows(x + ((n0 + n) * C + c) * V + z * in[1] * in[2], in[1], in[2],
+                    image + c * x_plane +
+                        ((z + g.pad_before[0]) * Hp + g.pad_before[1]) * Wp + g.pad_before[2],
+                    Wp);
+      if (db) std::fill(image + C * x_plane, image + x_image, 1.0f);
+    }
+    for (std::size_t i = 0; i < images * O; ++i)  // (image, channel) planes of dy
+      for (std::size_t z = 0; z < out[0]; ++z)
+        copy_rows(dy + n0 * O * L + i * L + z * out[1] * out[2], out[1], out[2],
+                  dys.data() + i * length + z * Hp * Wp, Wp);
+    std::vector<std::size_t> offsets(cols);
+    for (std::size_t group = 0; group < g.groups; ++group) {
+      const std::size_t first = group * cin_g;  // the group's first input channel
+      for (std::size_t c = 0; c < cin_g; ++c)
+        for (std::size_t t = 0; t < taps; ++t) offsets[c * taps + t] = c * x_plane + tap_offset[t];
+      if (db) offsets[kg] = (C - first) * x_plane;  // the ones, from the group's channels
+      v.fn(dys.data() + group * cout_g * length, cout_g, length, xs.data() + first * x_plane,
+           offsets.data(), cols, length, images, O * length, x_image,
+           sums.data() + k * sums_per_chunk + group * cout_g * cols);
+    }
+  });
+  for (std::size_t co = 0; co < O; ++co)
+    for (std::size_t j = 0; j < cols; ++j) {
+      double total = 0.0;
+      for (std::size_t k = 0; k < chunks; ++k) total += sums[k * sums_per_chunk + co * cols + j];
+      (j < kg ? dw[co * kg + j] : db[co]) += static_cast<float>(total);
+    }
+}
+
 }  // namespace
+
+bool is_shifted_dots_gradient(const ConvGeometry& g) { return g.stride == Size3{1, 1, 1}; }
 
 bool is_depthwise_gradient(const ConvGeometry& g) {
   return g.in_channels > 0 && g.groups == g.in_channels && g.out_channels > 0 &&
@@ -242,7 +331,9 @@ bool is_depthwise_gradient(const ConvGeometry& g) {
 const DepthwiseBackwardVariant* depthwise_gradient_variant(const GemmUkernel& uk,
                                                            const ConvGeometry& g,
                                                            ConvGradAlgorithm algorithm) {
-  if (algorithm == ConvGradAlgorithm::kGemm || !is_depthwise_gradient(g)) return nullptr;
+  if (algorithm == ConvGradAlgorithm::kGemm || algorithm == ConvGradAlgorithm::kShiftedDots ||
+      !is_depthwise_gradient(g))
+    return nullptr;
   // kAuto takes the SIMD kernels only; the reference variant serves the forced algorithm.
   if (algorithm == ConvGradAlgorithm::kAuto && uk.isa == Isa::kRef) return nullptr;
   return &variant_for(depthwise_backward_variants(), uk.isa);
@@ -279,6 +370,13 @@ void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const fl
     if (db) std::fill(db, db + g.out_channels, 0.0f);
   }
   if (batch == 0 || L == 0 || kg == 0 || cout_g == 0) return;
+  const bool shifted = is_shifted_dots_gradient(g) &&
+                       !depthwise_gradient_variant(uk, g, algorithm) &&
+                       (algorithm == ConvGradAlgorithm::kShiftedDots ||
+                        (algorithm == ConvGradAlgorithm::kAuto && uk.isa != Isa::kRef));
+  if (shifted)
+    return shifted_dots_weight_gradient(variant_for(shifted_dots_variants(), uk.isa), g, x,
+                                        batch, in, dy, dw, db);
   if (db)
     for (std::size_t n = 0; n < batch; ++n)
       add_row_sums(dy + n * g.out_channels * L, g.out_channels, L, db);

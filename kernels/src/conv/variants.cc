@@ -18,6 +18,8 @@
 #define FDL_DEPTHWISE_BACKWARD_VARIANT(sfx, isa)                                           \
   std::remove_pointer_t<fdl::DepthwiseWeightGradFn> fdl_f32_depthwise_weight_grad__##sfx; \
   std::remove_pointer_t<fdl::DepthwiseInputGradFn> fdl_f32_depthwise_input_grad__##sfx;
+#define FDL_SHIFTED_DOTS_VARIANT(sfx, isa) \
+  std::remove_pointer_t<fdl::ShiftedDotsFn> fdl_f32_shifted_dots__##sfx;
 #include "variants.inc"
 
 namespace fdl {
@@ -69,6 +71,15 @@ const std::vector<DepthwiseBackwardVariant>& depthwise_backward_variants() {
 #define FDL_DEPTHWISE_BACKWARD_VARIANT(sfx, isa)                                       \
   {"fdl_f32_depthwise_backward__" #sfx, Isa::isa, &fdl_f32_depthwise_weight_grad__##sfx, \
    &fdl_f32_depthwise_input_grad__##sfx},
+#include "variants.inc"
+  };
+  return table;
+}
+
+const std::vector<ShiftedDotsVariant>& shifted_dots_variants() {
+  static const std::vector<ShiftedDotsVariant> table = {
+#define FDL_SHIFTED_DOTS_VARIANT(sfx, isa) \
+  {"fdl_f32_shifted_dots__" #sfx, Isa::isa, &fdl_f32_shifted_dots__##sfx},
 #include "variants.inc"
   };
   return table;
