@@ -38,9 +38,15 @@ void PackRowsByK::pack(std::size_t r0, std::size_t rows, std::size_t k0, std::si
   for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
     const std::size_t n = std::min(w, rows - q * w);
     const float* base = src + (r0 + q * w) * ld + k0;
-    for (std::size_t t = 0; t < n; ++t) {
-      const float* row = base + t * ld;
-      for (std::size_t p = 0; p < kc; ++p) dst[p * w + t] = row[p];
+    // A transpose: blocks of kBlock k's, so that the kBlock panel rows written (strided by
+    // w) stay in L1 while every source row gives them one cache line (not kc lines per row).
+    constexpr std::size_t kBlock = 16;
+    for (std::size_t p0 = 0; p0 < kc; p0 += kBlock) {
+      const std::size_t p1 = std::min(kc, p0 + kBlock);
+      for (std::size_t t = 0; t < n; ++t) {
+        const float* row = base + t * ld;
+        for (std::size_t p = p0; p < p1; ++p) dst[p * w + t] = row[p];
+      }
     }
     for (std::size_t t = n; t < w; ++t)
       for (std::size_t p = 0; p < kc; ++p) dst[p * w + t] = 0.0f;
