@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from ..cases import CaseData, TrainStepCase
-from .base import Library, Runner, Unsupported
+from .base import IDLE_SPIN_S, Library, Runner, Unsupported
 
 
 class KerasTensorFlowPeer(Library):
@@ -70,5 +70,8 @@ class KerasTensorFlowPeer(Library):
         model.compile(optimizer=keras.optimizers.Adam(1e-3),
                       loss="sparse_categorical_crossentropy")
         x, y = channels_last(data["x"]), data["y"]
+        # TensorFlow's pool threads spin a while after each step: pause before the next
+        # library.
         return Runner(lambda: model.train_on_batch(x, y),
-                      lambda loss: np.asarray(loss, np.float32).reshape(1), note=note)
+                      lambda loss: np.asarray(loss, np.float32).reshape(1), note=note,
+                      settle_s=IDLE_SPIN_S if threads > 1 else 0.0)

@@ -7,7 +7,7 @@ import numpy as np
 from ..cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
                      ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, ModelCase, Pool2dCase,
                      TrainStepCase)
-from .base import Library, Runner
+from .base import IDLE_SPIN_S, Library, Runner
 
 
 def _tensor_to_numpy(tensor) -> np.ndarray:
@@ -122,4 +122,6 @@ class TorchPeer(Library):
             loss.backward()
             optimizer.step()
             return loss.detach()
-        return Runner(step, lambda loss: loss.numpy().reshape(1))
+        # Its OpenMP workers spin a while after each step: pause before the next library.
+        return Runner(step, lambda loss: loss.numpy().reshape(1),
+                      settle_s=IDLE_SPIN_S if threads > 1 else 0.0)
