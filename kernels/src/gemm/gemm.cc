@@ -4,6 +4,13 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
 #include "fastdl/activation.h"
 #include "fastdl/buffer.h"
 #include "fastdl/gemm.h"
@@ -16,6 +23,37 @@
                            std::size_t, int, const fdl::Epilogue&);
 #include "variants.inc"
 #undef FDL_GEMM_VARIANT
+
+namespace {
+
+// dst[j * dst_stride + i] = src[i * src_stride + j] for i, j < 4.
+inline void transpose4x4(const float* src, std::size_t src_stride, float* dst,
+                         std::size_t dst_stride) {
+#if defined(__SSE2__)
+  __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + src_stride);
+  __m128 r2 = _mm_loadu_ps(src + 2 * src_stride), r3 = _mm_loadu_ps(src + 3 * src_stride);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_storeu_ps(dst, r0);
+  _mm_storeu_ps(dst + dst_stride, r1);
+  _mm_storeu_ps(dst + 2 * dst_stride, r2);
+  _mm_storeu_ps(dst + 3 * dst_stride, r3);
+#elif defined(__aarch64__)
+  const float32x4x2_t t01 = vtrnq_f32(vld1q_f32(src), vld1q_f32(src + src_stride));
+  const float32x4x2_t t23 =
+      vtrnq_f32(vld1q_f32(src + 2 * src_stride), vld1q_f32(src + 3 * src_stride));
+  vst1q_f32(dst, vcombine_f32(vget_low_f32(t01.val[0]), vget_low_f32(t23.val[0])));
+  vst1q_f32(dst + dst_stride, vcombine_f32(vget_low_f32(t01.val[1]), vget_low_f32(t23.val[1])));
+  vst1q_f32(dst + 2 * dst_stride,
+            vcombine_f32(vget_high_f32(t01.val[0]), vget_high_f32(t23.val[0])));
+  vst1q_f32(dst + 3 * dst_stride,
+            vcombine_f32(vget_high_f32(t01.val[1]), vget_high_f32(t23.val[1])));
+#else
+  for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t j = 0; j < 4; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
+#endif
+}
+
+}  // namespace
 
 namespace fdl {
 
@@ -39,11 +77,17 @@ void PackRowsByK::pack(std::size_t r0, std::size_t rows, std::size_t k0, std::si
     const std::size_t n = std::min(w, rows - q * w);
     const float* base = src + (r0 + q * w) * ld + k0;
     // A transpose: blocks of kBlock k's, so that the kBlock panel rows written (strided by
-    // w) stay in L1 while every source row gives them one cache line (not kc lines per row).
+    // w) stay in L1 while every source row gives them one cache line (not kc lines per row);
+    // 4 x 4 tiles through registers where the baseline ISA has 4-float vectors.
     constexpr std::size_t kBlock = 16;
     for (std::size_t p0 = 0; p0 < kc; p0 += kBlock) {
       const std::size_t p1 = std::min(kc, p0 + kBlock);
-      for (std::size_t t = 0; t < n; ++t) {
+      std::size_t t = 0;
+      if (p1 - p0 == kBlock)
+        for (; t + 4 <= n; t += 4)
+          for (std::size_t p = p0; p < p1; p += 4)
+            transpose4x4(base + t * ld + p, ld, dst + p * w + t, w);
+      for (; t < n; ++t) {
         const float* row = base + t * ld;
         for (std::size_t p = p0; p < p1; ++p) dst[p * w + t] = row[p];
       }
