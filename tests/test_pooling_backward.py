@@ -304,6 +304,62 @@ def test_public_max_backward_matches_torch_autograd(any_backend, torch, case, ti
         np.testing.assert_allclose(got0, got[0], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_public_max_input_backward_is_the_indices_gradient(any_backend, case, ties):
+    """max_pool{1,2,3}d_input_backward (the winners found again from x) gives exactly
+    what max_pool{1,2,3}d_backward gives with the forward's indices, batched or not."""
+    shape, kernel, stride, padding, dilation, ceil_mode = case
+    dims = len(kernel)
+    x = rand(shape, 3, 2.0)
+    if ties:
+        x = np.round(x)
+    _, indices = getattr(ops, f"max_pool{dims}d")(x, kernel, stride, padding, dilation,
+                                                  ceil_mode, return_indices=True)
+    dy = rand(indices.shape, 4)
+    want = getattr(ops, f"max_pool{dims}d_backward")(dy, indices, x.shape)
+    backward = getattr(ops, f"max_pool{dims}d_input_backward")
+    got = backward(dy, x, kernel, stride, padding, dilation, ceil_mode)
+    assert got.dtype == F32 and got.shape == x.shape
+    np.testing.assert_array_equal(got, want)
+    if shape[0]:
+        np.testing.assert_array_equal(
+            backward(dy[0], x[0], kernel, stride, padding, dilation, ceil_mode), want[0])
+
+
+@pytest.mark.parametrize("label", _avg_implementations())
+def test_max_input_backward_2x2_sweeps_widths_nan_and_ties(label):
+    """The fused 2x2/2 path of every variant (and the Numba twin) on even sizes around
+    the vector widths, with NaN, -inf and ties: the reference's indices gradient, bit for
+    bit."""
+    module, kw = _module(label)
+    for width in range(2, 72, 2):
+        x = np.round(rand((2, 3, 6, width), width, 2.0))
+        x.flat[::7] = np.nan
+        x.flat[3::11] = -np.inf
+        _, indices = reference.max_pool(x, (2, 2), (2, 2), (0, 0), (1, 1), False, True)
+        dy = rand(indices.shape, width + 1)
+        want = reference.max_pool_backward(dy, indices, x.shape[2:])
+        got = module.max_pool_input_backward(x, dy, (2, 2), (2, 2), (0, 0), (1, 1), False,
+                                             **kw)
+        np.testing.assert_array_equal(got, want, err_msg=f"{label} width {width}")
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: ops.max_pool2d_input_backward(np.zeros((1, 2, 4, 4)), np.zeros((1, 2, 6, 6)), 2),
+     r"grad_output: expected shape \(1, 2, 3, 3\)"),
+    (lambda: ops.max_pool2d_input_backward(np.zeros((2, 3, 3)), np.zeros((1, 2, 6, 6)), 2),
+     "grad_output: expected shape"),
+    (lambda: ops.max_pool2d_input_backward(np.zeros((1, 2, 3, 3)), np.zeros((2, 6)), 2),
+     "x: expected"),
+    (lambda: ops.max_pool1d_input_backward(np.zeros((1, 2, 3)), np.zeros((1, 2, 6)), 0),
+     "kernel_size"),
+])
+def test_max_input_backward_refuses_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
 AVG_OPTIONS = [(True, None), (False, None), (True, 4), (False, -3)]
 
 

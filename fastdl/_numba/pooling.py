@@ -204,6 +204,16 @@ def max_pool_backward(dy, indices, input_spatial_shape):
     return dx.reshape(dy.shape[:2] + spatial)
 
 
+
+def max_pool_input_backward(x, dy, kernel_size, stride, padding, dilation, ceil_mode):
+    """The contract of fastdl._reference.max_pool_input_backward: the indices recomputed
+    with this backend's max_pool, then its scatter."""
+    _, indices = max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, True)
+    if dy.shape != indices.shape:
+        raise ValueError(f"dy: expected the shape of max_pool's output {indices.shape}, got "
+                         f"{dy.shape}")
+    return max_pool_backward(dy, indices, x.shape[2:])
+
 def avg_pool_backward(dy, input_spatial_shape, kernel_size, stride, padding, ceil_mode,
                       count_include_pad, divisor_override):
     """The gradient of avg_pool: dx [N, C, *input_spatial_shape] (see the reference)."""

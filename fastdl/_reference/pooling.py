@@ -126,6 +126,17 @@ def max_pool_backward(dy, indices, input_spatial_shape):
     return to_float32(dx.reshape(dy.shape[:2] + spatial))
 
 
+def max_pool_input_backward(x, dy, kernel_size, stride, padding, dilation, ceil_mode):
+    """The gradient of max pooling from its input x [N, C, *spatial] and dy (the shape of
+    max_pool's output for that geometry): max_pool_backward with the indices max_pool
+    returns for x, which are recomputed rather than kept."""
+    _, indices = max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, True)
+    if dy.shape != indices.shape:
+        raise ValueError(f"dy: expected the shape of max_pool's output {indices.shape}, got "
+                         f"{dy.shape}")
+    return max_pool_backward(dy, indices, x.shape[2:])
+
+
 def avg_pool_backward(dy, input_spatial_shape, kernel_size, stride, padding, ceil_mode,
                       count_include_pad, divisor_override):
     """The gradient of avg_pool (same geometry arguments) from dy [N, C, *out]: dx [N, C,

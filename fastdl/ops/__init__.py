@@ -34,8 +34,9 @@ from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool1d_backward, avg_p
                                 avg_pool2d_backward, avg_pool3d, avg_pool3d_backward,
                                 global_avg_pool, global_avg_pool_backward, global_max_pool,
                                 global_max_pool_backward, max_pool1d, max_pool1d_backward,
-                                max_pool2d, max_pool2d_backward, max_pool3d,
-                                max_pool3d_backward)
+                                max_pool1d_input_backward, max_pool2d, max_pool2d_backward,
+                                max_pool2d_input_backward, max_pool3d, max_pool3d_backward,
+                                max_pool3d_input_backward)
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
 from fastdl.ops.rnn_backward import (gru_backward, gru_cell_backward, lstm_backward,
                                      lstm_cell_backward, rnn_layer_backward, rnn_layer_train)
@@ -57,7 +58,8 @@ __all__ += ["elu_backward", "hard_swish_backward", "leaky_relu_backward", "linea
             "silu_backward", "softmax_backward", "swish_backward", "tanh_backward"]
 __all__ += ["avg_pool1d_backward", "avg_pool2d_backward", "avg_pool3d_backward",
             "global_avg_pool_backward", "global_max_pool_backward", "max_pool1d_backward",
-            "max_pool2d_backward", "max_pool3d_backward"]
+            "max_pool2d_backward", "max_pool3d_backward", "max_pool1d_input_backward",
+            "max_pool2d_input_backward", "max_pool3d_input_backward"]
 __all__ += ["binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
             "cross_entropy_backward", "huber_loss_backward", "kl_div_backward",
             "l1_loss_backward", "mse_loss_backward", "nll_loss_backward",

@@ -250,6 +250,22 @@ def _max_pool_backward(dims, grad_output, indices, input_shape):
     return dx if batched else dx[0]
 
 
+def _max_pool_input_backward(dims, grad_output, x, kernel_size, stride, padding, dilation,
+                             ceil_mode):
+    dy, dy_batched = _gradient(grad_output, dims)
+    x, batched = _input(x, dims)
+    geometry = _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode)
+    kernel_size, stride, padding, dilation, ceil_mode = geometry
+    out = x.shape[:2] + tuple(output_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in
+                              zip(x.shape[2:], kernel_size, stride, padding, dilation))
+    if dy.shape != out or dy_batched != batched:
+        lead = 0 if batched else 1
+        raise ValueError(f"grad_output: expected shape {out[lead:]} (the output of "
+                         f"max_pool{dims}d on x), got {tuple(grad_output.shape)}")
+    dx = kernels.max_pool_input_backward(x, dy, *geometry)
+    return dx if batched else dx[0]
+
+
 def _avg_pool_backward(dims, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                        count_include_pad, divisor_override):
     dy, batched = _gradient(grad_output, dims)
@@ -288,6 +304,32 @@ def max_pool3d_backward(grad_output, indices, input_shape):
     [N, C, OD, OH, OW] or [C, OD, OH, OW], its indices, input_shape [N, C, D, H, W] or
     [C, D, H, W]."""
     return _max_pool_backward(3, grad_output, indices, input_shape)
+
+
+def max_pool1d_input_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1,
+                              ceil_mode=False):
+    """The gradient of max_pool1d for its input, from the input x itself ([N, C, L] or
+    [C, L], with max_pool1d's geometry arguments) instead of the forward's indices: the
+    same dx as max_pool1d_backward with them, the winners found again (2x2/2 pooling in 2-D
+    does it in the same pass that writes dx: no indices stored, no scatter)."""
+    return _max_pool_input_backward(1, grad_output, x, kernel_size, stride, padding, dilation,
+                                    ceil_mode)
+
+
+def max_pool2d_input_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1,
+                              ceil_mode=False):
+    """The gradient of max_pool2d from its input x [N, C, H, W] or [C, H, W] (as
+    max_pool1d_input_backward)."""
+    return _max_pool_input_backward(2, grad_output, x, kernel_size, stride, padding, dilation,
+                                    ceil_mode)
+
+
+def max_pool3d_input_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1,
+                              ceil_mode=False):
+    """The gradient of max_pool3d from its input x [N, C, D, H, W] or [C, D, H, W] (as
+    max_pool1d_input_backward)."""
+    return _max_pool_input_backward(3, grad_output, x, kernel_size, stride, padding, dilation,
+                                    ceil_mode)
 
 
 def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,

@@ -9,8 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -214,6 +216,76 @@ TEST_P(PoolBackwardTest, AvgDriverSplitsPlanesAcrossThreadsWithTheSameResult) {
   const Naive want = naive_avg_backward(c, dy);
   for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(many[i], want.dx[i], 1e-6) << i;
   fdl::avg_pool_backward(c.p, 0, nullptr, nullptr, &variant());  // an empty batch
+}
+
+// The 2x2/2 gradient from the input: bit for bit the scatter of the reference forward's
+// indices, on every width around the vector sizes, with ties, NaN and -inf in the windows;
+// and the driver on other geometries (indices first) and across threads.
+TEST_P(PoolBackwardTest, MaxGradientFromTheInputIsTheScatterOfTheIndices) {
+  const fdl::PoolVariant& ref = fdl::pool_variants().back();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (std::size_t h : {2, 4, 6})
+    for (std::size_t w = 2; w <= 70; w += 2)
+      for (int pattern = 0; pattern < 3; ++pattern) {
+        fdl::PoolParams p;
+        p.kind = fdl::PoolKind::kMax;
+        p.in_size[1] = h, p.in_size[2] = w;
+        p.kernel[1] = p.kernel[2] = p.stride[1] = p.stride[2] = 2;
+        ASSERT_TRUE(fdl::is_pool_2x2_even(p));
+        const std::size_t planes = 3, in = p.in_plane(), out = p.out_plane();
+        auto x = random_vector(planes * in, unsigned(w * 7 + h + pattern));
+        for (std::size_t i = 0; i + 5 < x.size(); i += 5) x[i + 1] = x[i];  // ties
+        if (pattern >= 1)
+          for (std::size_t i = pattern; i < x.size(); i += 7) x[i] = nan;
+        if (pattern == 2)
+          for (std::size_t i = 0; i < x.size(); i += 3) x[i] = -inf;
+        const auto dy = random_vector(planes * out, 9);
+        std::vector<float> y(planes * out), got(planes * in, 99.0f), want(planes * in);
+        std::vector<std::int64_t> indices(planes * out);
+        ref.fn(p, planes, x.data(), y.data(), indices.data());
+        fdl::max_pool_backward(planes, in, out, dy.data(), indices.data(), want.data());
+        variant().max_backward_2x2(p, planes, x.data(), dy.data(), got.data());
+        ASSERT_EQ(got, want) << variant().name << " " << h << "x" << w << " pattern "
+                             << pattern;
+      }
+  // Other geometries: the driver computes the indices; threads change nothing.
+  Case c{avg({40, 41}, 3, 2, 1), 37};
+  c.p.kind = fdl::PoolKind::kMax;
+  const std::size_t n = c.planes * c.p.in_plane(), m = c.planes * c.p.out_plane();
+  const auto x = random_vector(n, 11), dy = random_vector(m, 12);
+  std::vector<float> y(m), want(n), one(n), many(n);
+  std::vector<std::int64_t> indices(m);
+  fdl::pool(c.p, c.planes, x.data(), y.data(), indices.data(), &variant());
+  fdl::max_pool_backward(c.planes, c.p.in_plane(), c.p.out_plane(), dy.data(), indices.data(),
+                         want.data());
+  const int saved = fdl::num_threads();
+  for (auto in_size : {std::array<std::size_t, 2>{40, 41}, {40, 42}}) {
+    c.p.in_size[1] = in_size[0], c.p.in_size[2] = in_size[1];
+    if (in_size[1] == 42) {  // 2x2/2 even: the fused kernel through the driver
+      c.p.kernel[1] = c.p.kernel[2] = 2, c.p.pad[1] = c.p.pad[2] = 0;
+      const std::size_t n2 = c.planes * c.p.in_plane(), m2 = c.planes * c.p.out_plane();
+      const auto x2 = random_vector(n2, 13), dy2 = random_vector(m2, 14);
+      std::vector<float> y2(m2);
+      indices.assign(m2, 0);
+      want.assign(n2, 0.0f), one.assign(n2, 0.0f), many.assign(n2, 0.0f);
+      fdl::pool(c.p, c.planes, x2.data(), y2.data(), indices.data(), &ref);
+      fdl::max_pool_backward(c.planes, c.p.in_plane(), c.p.out_plane(), dy2.data(),
+                             indices.data(), want.data());
+      fdl::set_num_threads(1);
+      fdl::max_pool_input_backward(c.p, c.planes, x2.data(), dy2.data(), one.data(), &variant());
+      fdl::set_num_threads(4);
+      fdl::max_pool_input_backward(c.p, c.planes, x2.data(), dy2.data(), many.data(), &variant());
+    } else {
+      fdl::set_num_threads(1);
+      fdl::max_pool_input_backward(c.p, c.planes, x.data(), dy.data(), one.data(), &variant());
+      fdl::set_num_threads(4);
+      fdl::max_pool_input_backward(c.p, c.planes, x.data(), dy.data(), many.data(), &variant());
+    }
+    EXPECT_EQ(one, want);
+    EXPECT_EQ(many, want);
+  }
+  fdl::set_num_threads(saved);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, PoolBackwardTest,

@@ -1,5 +1,6 @@
 // Bindings for pooling (fdl::pool): max_pool / avg_pool over 1, 2 or 3 spatial axes, their
-// gradients max_pool_backward / avg_pool_backward, and variants("pool"). Arguments were
+// gradients max_pool_backward / max_pool_input_backward / avg_pool_backward, and
+// variants("pool"). Arguments were
 // validated by fastdl/ops/pooling.py; what would make a kernel read or write out of bounds
 // on a direct call (a gradient of the wrong shape, an index outside its plane) still raises.
 #include <pybind11/stl.h>
@@ -149,6 +150,32 @@ void bind_pooling(py::module_& m) {
         py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"),
         py::arg("variant") = py::none(), "Average pooling of x [N, C, *spatial].");
 
+  m.def("max_pool_input_backward",
+        [](const FloatArray& x, const FloatArray& dy, const Sizes& kernel_size,
+           const Sizes& stride, const Sizes& padding, const Sizes& dilation, bool ceil_mode,
+           const py::object& variant) {
+          const auto p = geometry(fdl::PoolKind::kMax, x, kernel_size, stride, padding,
+                                  dilation, ceil_mode);
+          std::vector<py::ssize_t> out = {x.shape(0), x.shape(1)};
+          for (int a = 3 - (static_cast<int>(x.ndim()) - 2); a < 3; ++a)
+            out.push_back(static_cast<py::ssize_t>(p.out_size(a)));
+          if (shape_of(dy) != out)
+            throw py::value_error("dy: expected the shape of max_pool's output " +
+                                  shape_str(out) + ", got " + shape_str(shape_of(dy)));
+          const fdl::PoolVariant& v = pick_pool(variant);
+          FloatArray dx(shape_of(x));
+          const std::size_t planes = static_cast<std::size_t>(x.shape(0) * x.shape(1));
+          {
+            py::gil_scoped_release release;
+            fdl::max_pool_input_backward(p, planes, x.data(), dy.data(), dx.mutable_data(), &v);
+          }
+          return dx;
+        },
+        py::arg("x"), py::arg("dy"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"),
+        py::arg("variant") = py::none(),
+        "The gradient of max pooling from its input x [N, C, *spatial] (max_pool's geometry "
+        "arguments): dx = dy at the taps max_pool's indices would name, 0 elsewhere.");
   m.def("max_pool_backward", &max_pool_backward, py::arg("dy"), py::arg("indices"),
         py::arg("input_spatial_shape"),
         "The gradient of max pooling: dx [N, C, *input_spatial_shape] = 0, then dy added at "

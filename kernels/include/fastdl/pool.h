@@ -72,6 +72,13 @@ struct PoolParams {
 using PoolFn = void (*)(const PoolParams& p, std::size_t planes, const float* x, float* y,
                         std::int64_t* indices);
 
+// The gradient of max pooling recomputed from its input, over `planes` planes of 2x2
+// windows at stride 2 on even, unpadded planes (is_pool_2x2_even): dx [planes][in_plane]
+// (overwritten) is dy at the tap max pooling's indices would name and 0 elsewhere, with no
+// indices kept between the passes.
+using MaxPoolInputBackwardFn = void (*)(const PoolParams& p, std::size_t planes,
+                                        const float* x, const float* dy, float* dx);
+
 // The gradient of average pooling (p.kind == kAvg) over `planes` planes: dy
 // [planes][OD][OH][OW] -> dx [planes][D][H][W], overwritten.
 using AvgPoolBackwardFn = void (*)(const PoolParams& p, std::size_t planes, const float* dy,
@@ -82,7 +89,12 @@ struct PoolVariant {
   Isa isa;
   PoolFn fn;
   AvgPoolBackwardFn avg_backward;  // fdl_f32_avg_pool_backward__<isa>
+  MaxPoolInputBackwardFn max_backward_2x2;  // fdl_f32_max_pool_backward_2x2__<isa>
 };
+
+// 2x2 windows at stride 2 (dilation 1, no padding) over 2-D planes of even height and
+// width: the downsampling pool that the variants run on a flat path.
+bool is_pool_2x2_even(const PoolParams& p);
 
 // Every variant compiled into this build, best first (including ones this CPU cannot run).
 const std::vector<PoolVariant>& pool_variants();
@@ -100,6 +112,13 @@ void pool(const PoolParams& p, std::size_t planes, const float* x, float* y,
 // across threads. `variant` defaults to pool_best().
 void avg_pool_backward(const PoolParams& p, std::size_t planes, const float* dy, float* dx,
                        const PoolVariant* variant = nullptr);
+
+// The gradient of max pooling from its input x [planes][in_plane] (no indices): dx
+// (overwritten) equals max_pool_backward's with the indices pool() returns for x. 2x2/2
+// even planes run the variant's fused kernel on the thread pool; other geometries compute
+// the indices first. `variant` defaults to pool_best().
+void max_pool_input_backward(const PoolParams& p, std::size_t planes, const float* x,
+                             const float* dy, float* dx, const PoolVariant* variant = nullptr);
 
 // The gradient of max pooling over `planes` planes of in_plane inputs and out_plane outputs
 // (dy and indices [planes][out_plane], dx [planes][in_plane], overwritten), on the thread

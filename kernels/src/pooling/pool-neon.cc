@@ -24,3 +24,8 @@ void fdl_f32_avg_pool_backward__neon(const fdl::PoolParams& p, std::size_t plane
                                      const float* dy, float* dx) {
   avg_pool_backward_any(p, planes, dy, dx);
 }
+
+void fdl_f32_max_pool_backward_2x2__neon(const fdl::PoolParams& p, std::size_t planes,
+                                         const float* x, const float* dy, float* dx) {
+  max_pool_backward_2x2(p, planes, x, dy, dx);
+}

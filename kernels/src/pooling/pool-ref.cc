@@ -200,3 +200,12 @@ std::size_t fdl_f32_max_pool_backward__ref(std::size_t planes, std::size_t in_pl
   }
   return skipped;
 }
+
+// The specification: the reference pooling's indices, then the scatter.
+void fdl_f32_max_pool_backward_2x2__ref(const fdl::PoolParams& p, std::size_t planes,
+                                        const float* x, const float* dy, float* dx) {
+  std::vector<float> y(planes * p.out_plane());
+  std::vector<std::int64_t> indices(y.size());
+  fdl_f32_pool__ref(p, planes, x, y.data(), indices.data());
+  fdl_f32_max_pool_backward__ref(planes, p.in_plane(), p.out_plane(), dy, indices.data(), dx);
+}

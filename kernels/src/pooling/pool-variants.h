@@ -10,7 +10,9 @@
   void fdl_f32_pool__##sfx(const fdl::PoolParams&, std::size_t, const float*, float*, \
                            std::int64_t*);                                                \
   void fdl_f32_avg_pool_backward__##sfx(const fdl::PoolParams&, std::size_t, const float*, \
-                                        float*);
+                                        float*);                                            \
+  void fdl_f32_max_pool_backward_2x2__##sfx(const fdl::PoolParams&, std::size_t,             \
+                                            const float*, const float*, float*);
 #include "variants.inc"
 #undef FDL_POOL_VARIANT
 

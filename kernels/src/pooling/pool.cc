@@ -58,7 +58,8 @@ std::size_t PoolParams::divisor_taps(int axis, std::size_t o) const {
 const std::vector<PoolVariant>& pool_variants() {
   static const std::vector<PoolVariant> table = {
 #define FDL_POOL_VARIANT(sfx, isa) \
-  {"fdl_f32_pool__" #sfx, Isa::isa, &fdl_f32_pool__##sfx, &fdl_f32_avg_pool_backward__##sfx},
+  {"fdl_f32_pool__" #sfx, Isa::isa, &fdl_f32_pool__##sfx, &fdl_f32_avg_pool_backward__##sfx, \
+   &fdl_f32_max_pool_backward_2x2__##sfx},
 #include "variants.inc"
 #undef FDL_POOL_VARIANT
   };
@@ -98,6 +99,33 @@ void avg_pool_backward(const PoolParams& p, std::size_t planes, const float* dy,
   parallel_for(chunks, [&](std::size_t i) {
     const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
     v.avg_backward(p, p1 - p0, dy + p0 * out, dx + p0 * in);
+  });
+}
+
+bool is_pool_2x2_even(const PoolParams& p) {
+  return p.in_size[0] == 1 && p.kernel[0] == 1 && p.stride[0] == 1 && p.pad[0] == 0 &&
+         p.kernel[1] == 2 && p.kernel[2] == 2 && p.stride[1] == 2 && p.stride[2] == 2 &&
+         p.pad[1] == 0 && p.pad[2] == 0 && p.dilation[1] == 1 && p.dilation[2] == 1 &&
+         p.in_size[1] % 2 == 0 && p.in_size[2] % 2 == 0 && p.in_size[2] > 0;
+}
+
+void max_pool_input_backward(const PoolParams& p, std::size_t planes, const float* x,
+                             const float* dy, float* dx, const PoolVariant* variant) {
+  const PoolVariant& v = variant ? *variant : pool_best();
+  const std::size_t in = p.in_plane(), out = p.out_plane();
+  if (planes == 0) return;
+  if (!is_pool_2x2_even(p)) {
+    std::vector<float> y(planes * out);
+    std::vector<std::int64_t> indices(planes * out);
+    pool(p, planes, x, y.data(), indices.data(), &v);
+    max_pool_backward(planes, in, out, dy, indices.data(), dx);
+    return;
+  }
+  const std::size_t chunks = plane_chunks(planes, planes * (in + out));
+  if (chunks <= 1) return v.max_backward_2x2(p, planes, x, dy, dx);
+  parallel_for(chunks, [&](std::size_t i) {
+    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
+    v.max_backward_2x2(p, p1 - p0, x + p0 * in, dy + p0 * out, dx + p0 * in);
   });
 }
 
