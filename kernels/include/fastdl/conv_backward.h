@@ -5,6 +5,10 @@
 //        cols [in/g * taps x L] = W_g^T * dY_g over a chunk of images at once (their
 //        positions side by side), then col2im sends every column back to the pixels its
 //        taps read. Padding is pad_before; taps that fell in the padding are dropped.
+//        A stride-1 layer with >= 8 input channels per group instead runs the forward
+//        convolution (ConvPlan, whatever algorithm it picks: Winograd for 3x3) of dy with
+//        the kernels flipped and the channels exchanged, padded by dilation * (k - 1) -
+//        padding (64 channels 3x3 on 56x56 at batch 8, 1 thread: 28 -> 10.7 ms).
 //   dw [out_channels][in_channels / groups][taps] = sum over images of
 //        dY_g [out/g x L] * col(X_g)^T [L x in/g * taps]  (one GEMM per group, computing
 //        the transpose: its K axis runs over every image's positions, its A operand is
@@ -90,8 +94,8 @@ bool is_depthwise_gradient(const ConvGeometry& g);
 
 // How the gradients are computed. kAuto takes the depthwise kernels of the GEMM's ISA where
 // the geometry is depthwise and that ISA has SIMD kernels (as ConvPlan picks its depthwise
-// path), else the shifted dot products for a stride-1 layer's dw (SIMD ISAs), else the
-// GEMMs; kGemm forces the GEMMs; kDepthwise forces the depthwise kernels where the
+// path), else the shifted dot products for a stride-1 layer's dw and the forward
+// convolution for its dx (SIMD ISAs; see above), else the GEMMs; kGemm forces the GEMMs; kDepthwise forces the depthwise kernels where the
 // geometry is depthwise (the GEMM ISA's variant, or the reference one); kShiftedDots forces
 // the shifted dot products for dw where the stride is 1 (dx as kGemm).
 enum class ConvGradAlgorithm : int { kAuto = 0, kGemm = 1, kDepthwise = 2, kShiftedDots = 3 };
