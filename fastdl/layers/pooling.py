@@ -24,14 +24,6 @@ from fastdl.layers.conv import int_tuple, same_padding
 from fastdl.layers.core import data_format_arg
 
 _MAX = {1: ops.max_pool1d, 2: ops.max_pool2d, 3: ops.max_pool3d}
-
-
-def _fused_max_gradient(shape, pool_size, strides, padding):
-    """Whether the kernels compute this max pooling's gradient from its input in one pass
-    (2x2 windows at stride 2 over even, unpadded 2-D maps: fastdl/pool.h is_pool_2x2_even),
-    so that training keeps the input instead of the forward's int64 indices."""
-    return (len(shape) == 4 and tuple(pool_size) == (2, 2) and tuple(strides) == (2, 2)
-            and not any(padding or ()) and shape[2] % 2 == 0 and shape[3] % 2 == 0)
 _AVG = {1: ops.avg_pool1d, 2: ops.avg_pool2d, 3: ops.avg_pool3d}
 _MAX_BACKWARD = {1: ops.max_pool1d_backward, 2: ops.max_pool2d_backward,
                  3: ops.max_pool3d_backward}
@@ -158,11 +150,9 @@ class _Pooling(TrainsOnMaps, Layer):
     # ------------------------------------------------------------------ training
     #
     # On the maps channels-first (the layout they arrive in converted as at inference),
-    # with the padding rules of _forward. The cache: (the max's indices -- or the maps
-    # pooled themselves where the kernels find the winners again (_fused_max_gradient) --
-    # or the explicit average's divisors, the shape pooled, the kernels' padding, the
-    # explicit padding to crop off the gradient or None, the maps' layout, the input's
-    # layout).
+    # with the padding rules of _forward. The cache: (the max's indices or the explicit
+    # average's divisors, the shape pooled, the kernels' padding, the explicit padding to
+    # crop off the gradient or None, the maps' layout, the input's layout).
 
     def _train_forward_maps(self, x, layout, training, logits=False):
         pooled, maps = L.maps(x, layout, self.data_format)
@@ -173,9 +163,7 @@ class _Pooling(TrainsOnMaps, Layer):
         if crop is not None:
             pooled = self._padded(pooled, pads)
         k, st = self.pool_size, self.strides
-        if self.kind == "max" and _fused_max_gradient(pooled.shape, k, st, padding):
-            y, extra = _MAX[self.rank](pooled, k, st, 0), pooled  # the input, not indices
-        elif self.kind == "max":
+        if self.kind == "max":
             y, extra = _MAX[self.rank](pooled, k, st, padding or 0, return_indices=True)
         elif crop is None:
             y = _AVG[self.rank](pooled, k, st, padding, count_include_pad=self.count_include_pad)
@@ -189,9 +177,7 @@ class _Pooling(TrainsOnMaps, Layer):
     def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
         extra, shape, padding, crop, maps, layout = cache
         k, st = self.pool_size, self.strides
-        if self.kind == "max" and extra.dtype == np.float32:  # the input kept, not indices
-            dx = ops.max_pool2d_input_backward(dy, extra, k, st)
-        elif self.kind == "max":
+        if self.kind == "max":
             dx = _MAX_BACKWARD[self.rank](dy, extra, shape)
         elif crop is None:
             dx = _AVG_BACKWARD[self.rank](dy, shape, k, st, padding,
