@@ -160,7 +160,7 @@ def test_return_state_and_bidirectional_without_merging_train_as_keras():
     (lambda L: L.LSTM(4, activation="relu"), "activation='relu'"),
     (lambda L: L.GRU(4, recurrent_activation="hard_sigmoid"), "recurrent_activation"),
     (lambda L: L.SimpleRNN(4, activation="elu"), "activation='elu'"),
-    (lambda L: L.LSTM(4, dropout=0.2), "dropout=0.2"),
+    (lambda L: L.LSTM(4, dropout=0.2, recurrent_dropout=0.1), "recurrent_dropout=0.1"),
 ])
 def test_configurations_that_do_not_train_say_so(layer, message):
     from fastdl import layers, models
@@ -171,6 +171,51 @@ def test_configurations_that_do_not_train_say_so(layer, message):
     with pytest.raises(NotImplementedError, match=message) as info:
         model.train_on_batch(x, np.zeros((4, 2), np.float32))
     assert model.layers[0].name in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "SimpleRNN"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_input_dropout_is_one_feature_mask_for_every_step(name, go_backwards):
+    """dropout=r trains as Keras 3 drops the inputs without recurrent dropout: one mask per
+    sample and feature, kept features scaled by 1 / (1 - r), the same at every step. The
+    layer with a seed takes exactly the SGD step its dropout-free twin takes on the input
+    masked by that seed's draw; predict ignores the dropout."""
+    from fastdl import layers, models, optimizers
+    rate, seed, n = 0.4, 7, 6
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, STEPS, FEATURES)).astype(np.float32)
+    y = rng.standard_normal((n, 2)).astype(np.float32)
+
+    def build(dropout):
+        layer = getattr(layers, name)(5, dropout=dropout, seed=seed, go_backwards=go_backwards)
+        model = models.Sequential([layers.Input((STEPS, FEATURES)), layer, layers.Dense(2)])
+        model.compile(optimizer=optimizers.SGD(0.1), loss="mse")
+        return model
+
+    dropped, twin = build(rate), build(0.0)
+    twin.set_weights(dropped.get_weights())
+    np.testing.assert_array_equal(dropped.predict(x, verbose=0), twin.predict(x, verbose=0))
+    kept = np.random.default_rng(seed).random((n, 1, FEATURES), dtype=np.float32) >= rate
+    mask = kept * np.float32(1 / (1 - rate))
+    assert 0 < kept.sum() < kept.size
+    loss = dropped.train_on_batch(x, y)
+    twin_loss = twin.train_on_batch(x * mask, y)
+    np.testing.assert_allclose(loss, twin_loss, rtol=1e-6)
+    for a, b in zip(dropped.get_weights(), twin.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # The next step draws a new mask.
+    assert dropped.train_on_batch(x, y) != pytest.approx(twin.train_on_batch(x * mask, y))
+    # The input gradient goes through the mask: the twin's on the masked input, masked.
+    from fastdl.layers.base import Gradients
+    twin.set_weights(dropped.get_weights())
+    layer, twin_layer = dropped.layers[0], twin.layers[0]
+    out, cache = layer._train_forward(x, True)
+    keep = cache[-1]
+    twin_out, twin_cache = twin_layer._train_forward(x * keep, True)
+    np.testing.assert_array_equal(out, twin_out)
+    dy = rng.standard_normal(out.shape).astype(np.float32)
+    dx = layer._backward(dy, cache, Gradients())
+    np.testing.assert_array_equal(dx, twin_layer._backward(dy, twin_cache, Gradients()) * keep)
 
 
 # ---------------------------------------------------------------- learning

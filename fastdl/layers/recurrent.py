@@ -11,14 +11,18 @@ Training (_train_forward / _backward) runs the kernels' training pair for every 
 (fastdl.ops.rnn_layer_train / rnn_layer_backward: the forward keeps the gates, the
 backward runs through time), with the weights in PyTorch's order and the gradients given
 back in Keras' layouts. It needs Keras' default activations (tanh, and sigmoid for the
-gates; SimpleRNN: tanh or relu) and no dropout / recurrent_dropout; anything else raises
-NotImplementedError naming the layer.
+gates; SimpleRNN: tanh or relu) and no recurrent_dropout; anything else raises
+NotImplementedError naming the layer. `dropout` drops input features as Keras 3 does when
+recurrent_dropout is 0: one mask per sample and feature (kept ones scaled by 1 / (1 -
+rate)), the same at every step, drawn from the layer's generator (fastdl's, so the masks
+are not Keras' draws).
 
 Where fastdl differs from Keras: inputs are batch-first (N, steps, features) as Keras';
 stateful=True, masking and initial states passed as call arguments are not supported.
 """
 import numpy as np
 
+from fastdl import _random
 from fastdl import _validate as v
 from fastdl import activations, initializers, ops
 from fastdl.layers import layout as L
@@ -172,9 +176,8 @@ class _RNN(Layer):
                                   f"not supported yet")
 
     def _check_trainable_config(self, training):
-        if training and (self.dropout or self.recurrent_dropout):
-            self._refuse_training(f"dropout={self.dropout}, recurrent_dropout="
-                                  f"{self.recurrent_dropout}")
+        if training and self.recurrent_dropout:
+            self._refuse_training(f"recurrent_dropout={self.recurrent_dropout}")
         if self.recurrent_activation.name != "sigmoid" or self.activation.name != "tanh":
             self._refuse_training(f"activation={self.activation.name!r}, recurrent_activation="
                                   f"{self.recurrent_activation.name!r} (tanh and sigmoid train)")
@@ -185,6 +188,9 @@ class _RNN(Layer):
         steps, as Keras)."""
         self._check_trainable_config(training)
         kind = self._train_kind()
+        keep = self._input_dropout_mask(x) if training else None
+        if keep is not None:
+            x = x * keep
         go_back = self.go_backwards
         if go_back:
             x = x[:, ::-1]
@@ -195,14 +201,24 @@ class _RNN(Layer):
         weights = self._train_weights()
         y, h_n, c_n, saved = ops.rnn_layer_train(kind, xt, None, None, *weights)
         out = np.ascontiguousarray(np.swapaxes(y, 0, 1)) if self.return_sequences else h_n
-        cache = (kind, xt, y, saved, weights, go_back)
+        cache = (kind, xt, y, saved, weights, go_back, keep)
         if not self.return_state:
             return out, cache
         states = [h_n.copy() if out is h_n else h_n] + ([] if c_n is None else [c_n])
         return [out] + states, cache
 
+    def _input_dropout_mask(self, x):
+        """(N, 1, F): the input features kept, scaled by 1 / (1 - dropout), or None."""
+        if not self.dropout:
+            return None
+        shape = (x.shape[0], 1, x.shape[2])
+        if self.dropout >= 1.0:
+            return np.zeros(shape, np.float32)
+        kept = _random.for_layer(self).random(shape, dtype=np.float32) >= self.dropout
+        return kept * np.float32(1.0 / (1.0 - self.dropout))
+
     def _backward(self, dy, cache, grads):
-        kind, xt, y, saved, weights, go_back = cache
+        kind, xt, y, saved, weights, go_back, keep = cache
         d_states = [None, None]
         if self.return_state:
             dy, d_states = dy[0], list(dy[1:]) + [None]
@@ -218,7 +234,8 @@ class _RNN(Layer):
         for weight, g in self._keras_gradients(dw_ih, dw_hh, db_ih, db_hh):
             grads.add(weight, g)
         dx = np.swapaxes(dx, 0, 1)
-        return np.ascontiguousarray(dx[:, ::-1] if go_back else dx)
+        dx = dx[:, ::-1] if go_back else dx
+        return np.ascontiguousarray(dx if keep is None else dx * keep)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
@@ -390,9 +407,8 @@ class SimpleRNN(_RNN):
         return False
 
     def _check_trainable_config(self, training):
-        if training and (self.dropout or self.recurrent_dropout):
-            self._refuse_training(f"dropout={self.dropout}, recurrent_dropout="
-                                  f"{self.recurrent_dropout}")
+        if training and self.recurrent_dropout:
+            self._refuse_training(f"recurrent_dropout={self.recurrent_dropout}")
         if self.activation.name not in ("tanh", "relu"):
             self._refuse_training(f"activation={self.activation.name!r} (tanh and relu "
                                   f"train)")
