@@ -18,6 +18,22 @@ class _ConvPlan(WeightedPlan):
 
     def __init__(self, w, b=None, stride=1, padding=0, dilation=1, groups=1, activation=None,
                  *, negative_slope=0.01):
+        self._check_arguments(w, b, stride, padding, dilation, groups, activation,
+                              negative_slope)
+        self._impl = kernels.ConvPlan(self._w, self._b, self.stride, self.padding,
+                                      self.dilation, self.groups, self.activation,
+                                      self.negative_slope)
+
+    @classmethod
+    def _unpacked(cls, w, stride, padding, dilation, groups):
+        """The plan's checked arguments and own weights without a backend plan (nothing
+        packed): what the gradient functions validate their arguments with."""
+        plan = cls.__new__(cls)
+        plan._check_arguments(w, None, stride, padding, dilation, groups, None, 0.01)
+        return plan
+
+    def _check_arguments(self, w, b, stride, padding, dilation, groups, activation,
+                         negative_slope):
         dims = self.dims
         self._w = conv_weight(w, dims, "out_channels, in_channels/groups", "out_channels")
         out_channels, group_channels = self._w.shape[:2]
@@ -31,9 +47,6 @@ class _ConvPlan(WeightedPlan):
         self.padding = geometry.padding(padding, dims, self.kernel_size, self.dilation,
                                         self.stride)
         self.activation, self.negative_slope = v.activation(activation, negative_slope)
-        self._impl = kernels.ConvPlan(self._w, self._b, self.stride, self.padding,
-                                      self.dilation, self.groups, self.activation,
-                                      self.negative_slope)
 
     def output_shape(self, input_shape):
         """The output shape for an input of shape (N, C, *spatial)."""

@@ -6,12 +6,16 @@ Each takes the forward's arguments (in the forward's order) with grad_output, an
 x and grad_output exchanged:
   conv:            grad_x = conv_transpose(grad_output, w)   grad_w = grad_output (x) x
   conv_transpose:  grad_x = conv(grad_output, w)             grad_w = x (x) grad_output
-where (x) is the weight-gradient correlation (one GEMM per group over im2col columns).
+where (x) is the weight-gradient correlation: for stride 1, shifted dot products over x
+and grad_output on a zero-padded grid (fastdl/conv_backward.h), otherwise one GEMM per group
+over im2col columns.
 
-grad_w and grad_b sum over batch x output positions (say R terms) in float32: the GEMM adds
-its K block (a few hundred products) per chain, then the chains; grad_b 256 positions per
-partial sum. The rounding error of an entry grows about as (block + R / block) * 2^-24 *
-sum |terms| rather than R * 2^-24.
+grad_w and grad_b sum over batch x output positions (say R terms) in float32 blocks: the
+GEMM adds its K block (a few hundred products) per chain, then the chains, and grad_b 256
+positions per partial sum; the shifted dot products sum each chunk of images (whose staged
+x and grad_output fit 2^17 floats, or one image) in vector lanes and add the chunks in
+double. The rounding error of an entry
+grows about as (block + R / block) * 2^-24 * sum |terms| rather than R * 2^-24.
 """
 import numpy as np
 
@@ -51,7 +55,7 @@ def _conv_backward(plan_class, grad_output, x, w, stride, padding, dilation, gro
                    needs_input_grad):
     dy, x, unbatched = _batched(grad_output, x, plan_class.dims)
     bias, needs_input_grad = v.flag(bias, "bias"), v.flag(needs_input_grad, "needs_input_grad")
-    plan = plan_class(w, None, stride, padding, dilation, groups)
+    plan = plan_class._unpacked(w, stride, padding, dilation, groups)
     _check_grad_output(dy, plan.checked_output_shape(x), unbatched)
     grads = kernels.conv_backward(dy, x, plan.weight, plan.stride, plan.padding, plan.dilation,
                                   plan.groups, bias, needs_input_grad)
@@ -88,7 +92,7 @@ def _conv_transpose_backward(plan_class, grad_output, x, w, stride, padding, out
                              groups, dilation, bias, needs_input_grad):
     dy, x, unbatched = _batched(grad_output, x, plan_class.dims)
     bias, needs_input_grad = v.flag(bias, "bias"), v.flag(needs_input_grad, "needs_input_grad")
-    plan = plan_class(w, None, stride, padding, output_padding, dilation, groups)
+    plan = plan_class._unpacked(w, stride, padding, output_padding, dilation, groups)
     _check_grad_output(dy, plan.checked_output_shape(x), unbatched)
     # The convolution taking dy back to x's extent: the same padding before each axis, and
     # after it what leaves exactly x's extent. Where output_padding exceeds the padding

@@ -22,6 +22,24 @@ class _ConvTransposePlan(WeightedPlan):
 
     def __init__(self, w, b=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
                  activation=None, *, negative_slope=0.01):
+        flat = self._check_arguments(w, b, stride, padding, output_padding, dilation, groups,
+                                     activation, negative_slope)
+        self._impl = kernels.ConvTransposePlan(self._w, self._b, self.stride, flat,
+                                               self.dilation, self.groups, self.activation,
+                                               self.negative_slope)
+
+    @classmethod
+    def _unpacked(cls, w, stride, padding, output_padding, dilation, groups):
+        """The plan's checked arguments and own weights without a backend plan (nothing
+        packed): what the gradient functions validate their arguments with."""
+        plan = cls.__new__(cls)
+        plan._check_arguments(w, None, stride, padding, output_padding, dilation, groups, None,
+                              0.01)
+        return plan
+
+    def _check_arguments(self, w, b, stride, padding, output_padding, dilation, groups,
+                         activation, negative_slope):
+        """Sets the checked arguments; returns the flat (before, after) padding."""
         dims = self.dims
         self._w = conv_weight(w, dims, "in_channels, out_channels/groups")
         in_channels, group_out = self._w.shape[:2]
@@ -48,9 +66,7 @@ class _ConvTransposePlan(WeightedPlan):
                                  f"{self.stride} or dilation {self.dilation} (as in PyTorch), "
                                  f"got {self.output_padding}")
         self.activation, self.negative_slope = v.activation(activation, negative_slope)
-        self._impl = kernels.ConvTransposePlan(self._w, self._b, self.stride, flat,
-                                               self.dilation, self.groups, self.activation,
-                                               self.negative_slope)
+        return flat
 
     def _min_sizes(self, in_sizes):
         """Output extents without output_padding: (in-1)*s - 2p + d*(k-1) + 1 (with the

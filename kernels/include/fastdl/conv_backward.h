@@ -129,9 +129,10 @@ constexpr std::size_t kConvBiasBlock = 256;
 //   dw[co][c][tap] = sum over images and padded positions q of
 //                    dy_p[co][q] * x_p[c][q + (kz*Hp + ky)*Wp + kx (dilated)],
 // every operand read contiguously, none packed. Each vector lane sums one chunk's
-// products (kShiftedDotsChunk positions at most, the chunk fixed by the shape alone), the
-// chunks' sums are added in double in order: the error grows as about
-// (chunk / width) * 2^-24 * sum |terms|, and no result depends on the thread count.
+// products (a chunk: the images whose staged x and dy fit 2^17 floats, or one image; fixed
+// by the shape alone), the chunks' sums are added in double in order: the error grows as
+// about (chunk positions / vector width) * 2^-24 * sum |terms|, and no result depends on
+// the thread count.
 void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
                           std::size_t batch, const Size3& in, const float* dy, float* dw,
                           float* db, bool accumulate,
