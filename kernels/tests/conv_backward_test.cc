@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fastdl/conv_backward.h"
+#include "fastdl/threadpool.h"
 #include "test_util.h"
 
 namespace {
@@ -150,6 +151,31 @@ TEST_P(ConvBackward, EveryAlgorithmMatches) {
   // 16 x 62 x 62 staged floats per image: past the staging budget, chunks of one image.
   check(GetParam(), {5, 16, 3, 1, {1, 60, 60}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1},
                      {0, 1, 1}}, false, A::kShiftedDots);
+}
+
+// A batch smaller than the pool splits each staged chunk's rows across threads instead of
+// the chunks: the same sums, bit for bit, at any thread count.
+TEST_P(ConvBackward, ShiftedDotsGiveTheSameSumsAtAnyThreadCount) {
+  const fdl::GemmUkernel& uk = GetParam();
+  fdl::ConvGeometry g;
+  g.in_channels = 6, g.out_channels = 22, g.groups = 2;
+  g.kernel = {1, 3, 3}, g.pad_before = g.pad_after = {0, 1, 1};
+  const Size3 in{1, 40, 37};
+  for (std::size_t batch : {1, 2, 9}) {
+    const auto x = fdl_test::random_vector(batch * 6 * 40 * 37, 1);
+    const auto dy = fdl_test::random_vector(batch * 22 * 40 * 37, 2);
+    std::vector<float> dw1(22 * 3 * 9), db1(22), dw4(dw1.size()), db4(22);
+    const int saved = fdl::num_threads();
+    fdl::set_num_threads(1);
+    fdl::conv_weight_gradient(uk, g, x.data(), batch, in, dy.data(), dw1.data(), db1.data(),
+                              false, fdl::ConvGradAlgorithm::kShiftedDots);
+    fdl::set_num_threads(4);
+    fdl::conv_weight_gradient(uk, g, x.data(), batch, in, dy.data(), dw4.data(), db4.data(),
+                              false, fdl::ConvGradAlgorithm::kShiftedDots);
+    fdl::set_num_threads(saved);
+    EXPECT_EQ(dw1, dw4) << uk.name << " batch " << batch;
+    EXPECT_EQ(db1, db4) << uk.name << " batch " << batch;
+  }
 }
 
 class ShiftedDots : public fdl_test::VariantTest<fdl::ShiftedDotsVariant> {};

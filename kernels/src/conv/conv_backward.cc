@@ -274,11 +274,11 @@ void shifted_dots_weight_gradient(const ShiftedDotsVariant& v, const ConvGeometr
   const std::size_t chunks = (batch + per_chunk - 1) / per_chunk;
   const std::size_t V = volume(in), L = volume(out), sums_per_chunk = O * cols;
   std::vector<float> sums(chunks * sums_per_chunk);
-  parallel_for(chunks, [&](std::size_t k) {
+  // Chunk k's images staged into xs and dys.
+  auto stage = [&](std::size_t k, float* xs, float* dys) {
     const std::size_t n0 = k * per_chunk, images = std::min(per_chunk, batch - n0);
-    AlignedBuffer xs(images * x_image), dys(images * O * length);
-    std::fill(xs.data(), xs.data() + images * x_image, 0.0f);
-    std::fill(dys.data(), dys.data() + images * O * length, 0.0f);
+    std::fill(xs, xs + images * x_image, 0.0f);
+    std::fill(dys, dys + images * O * length, 0.0f);
     // Rows are short (a 32-wide image: 128 bytes): copied inline, not through memcpy calls.
     auto copy_rows = [](const float* src, std::size_t rows, std::size_t width, float* dst,
                         std::size_t dst_stride) {
@@ -286,7 +286,7 @@ void shifted_dots_weight_gradient(const ShiftedDotsVariant& v, const ConvGeometr
         for (std::size_t i = 0; i < width; ++i) dst[i] = src[i];
     };
     for (std::size_t n = 0; n < images; ++n) {
-      float* image = xs.data() + n * x_image;
+      float* image = xs + n * x_image;
       for (std::size_t c = 0; c < C; ++c)
         for (std::size_t z = 0; z < in[0]; ++z)
           copy_rows(x + ((n0 + n) * C + c) * V + z * in[1] * in[2], in[1], in[2],
@@ -298,18 +298,45 @@ void shifted_dots_weight_gradient(const ShiftedDotsVariant& v, const ConvGeometr
     for (std::size_t i = 0; i < images * O; ++i)  // (image, channel) planes of dy
       for (std::size_t z = 0; z < out[0]; ++z)
         copy_rows(dy + n0 * O * L + i * L + z * out[1] * out[2], out[1], out[2],
-                  dys.data() + i * length + z * Hp * Wp, Wp);
+                  dys + i * length + z * Hp * Wp, Wp);
+  };
+  // Rows [r0, r1) of group `group`'s sums over staged chunk k. An entry's sum does not
+  // depend on which rows share its register tile: splitting rows changes no result.
+  auto dots = [&](std::size_t k, const float* xs, const float* dys, std::size_t group,
+                  std::size_t r0, std::size_t r1) {
+    const std::size_t images = std::min(per_chunk, batch - k * per_chunk);
+    const std::size_t first = group * cin_g;  // the group's first input channel
     std::vector<std::size_t> offsets(cols);
-    for (std::size_t group = 0; group < g.groups; ++group) {
-      const std::size_t first = group * cin_g;  // the group's first input channel
-      for (std::size_t c = 0; c < cin_g; ++c)
-        for (std::size_t t = 0; t < taps; ++t) offsets[c * taps + t] = c * x_plane + tap_offset[t];
-      if (db) offsets[kg] = (C - first) * x_plane;  // the ones, from the group's channels
-      v.fn(dys.data() + group * cout_g * length, cout_g, length, xs.data() + first * x_plane,
-           offsets.data(), cols, length, images, O * length, x_image,
-           sums.data() + k * sums_per_chunk + group * cout_g * cols);
+    for (std::size_t c = 0; c < cin_g; ++c)
+      for (std::size_t t = 0; t < taps; ++t) offsets[c * taps + t] = c * x_plane + tap_offset[t];
+    if (db) offsets[kg] = (C - first) * x_plane;  // the ones, from the group's channels
+    v.fn(dys + (group * cout_g + r0) * length, r1 - r0, length, xs + first * x_plane,
+         offsets.data(), cols, length, images, O * length, x_image,
+         sums.data() + k * sums_per_chunk + (group * cout_g + r0) * cols);
+  };
+  const std::size_t threads = static_cast<std::size_t>(num_threads());
+  if (chunks >= threads) {
+    parallel_for(chunks, [&](std::size_t k) {
+      const std::size_t images = std::min(per_chunk, batch - k * per_chunk);
+      AlignedBuffer xs(images * x_image), dys(images * O * length);
+      stage(k, xs.data(), dys.data());
+      for (std::size_t group = 0; group < g.groups; ++group)
+        dots(k, xs.data(), dys.data(), group, 0, cout_g);
+    });
+  } else {  // few chunks (a small batch of large images): each one's rows across the pool
+    // About two tasks per thread, each a multiple of 4 rows (every ISA's tile height).
+    const std::size_t per_group = (2 * threads + g.groups - 1) / g.groups;
+    const std::size_t per_block = round_up((cout_g + per_group - 1) / per_group, 4);
+    const std::size_t blocks = (cout_g + per_block - 1) / per_block;
+    AlignedBuffer xs(per_chunk * x_image), dys(per_chunk * O * length);
+    for (std::size_t k = 0; k < chunks; ++k) {
+      stage(k, xs.data(), dys.data());
+      parallel_for(g.groups * blocks, [&](std::size_t t) {
+        const std::size_t group = t / blocks, r0 = t % blocks * per_block;
+        dots(k, xs.data(), dys.data(), group, r0, std::min(cout_g, r0 + per_block));
+      });
     }
-  });
+  }
   for (std::size_t co = 0; co < O; ++co)
     for (std::size_t j = 0; j < cols; ++j) {
       double total = 0.0;
