@@ -1,5 +1,6 @@
 """Pooling geometry shared by the backends and fastdl.ops: how many windows fit along an
-axis, with PyTorch's rules; and the error for a max pooling index outside its plane."""
+axis, with PyTorch's rules; the error for a max pooling index outside its plane; and max
+pooling's gradient from its input as a backend's own max_pool and scatter compose it."""
 
 
 def output_size(size, kernel, stride, padding, dilation, ceil_mode):
@@ -21,3 +22,14 @@ def index_error(value, spatial):
         plane *= n
     return ValueError(f"indices: expected flat positions in [0, {plane}) of an input plane "
                       f"{tuple(spatial)}, got {value}")
+
+
+def max_pool_input_backward(max_pool, max_pool_backward, x, dy, kernel_size, stride, padding,
+                            dilation, ceil_mode):
+    """The contract of max_pool_input_backward on a backend's `max_pool` and
+    `max_pool_backward`: the indices recomputed from x, then the scatter of dy."""
+    _, indices = max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, True)
+    if dy.shape != indices.shape:
+        raise ValueError(f"dy: expected the shape of max_pool's output {indices.shape}, got "
+                         f"{dy.shape}")
+    return max_pool_backward(dy, indices, x.shape[2:])

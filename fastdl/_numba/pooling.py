@@ -10,6 +10,7 @@ import math
 import numba
 import numpy as np
 
+from fastdl import _pool_geometry
 from fastdl._pool_geometry import index_error, output_size
 
 
@@ -204,15 +205,13 @@ def max_pool_backward(dy, indices, input_spatial_shape):
     return dx.reshape(dy.shape[:2] + spatial)
 
 
-
 def max_pool_input_backward(x, dy, kernel_size, stride, padding, dilation, ceil_mode):
     """The contract of fastdl._reference.max_pool_input_backward: the indices recomputed
     with this backend's max_pool, then its scatter."""
-    _, indices = max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, True)
-    if dy.shape != indices.shape:
-        raise ValueError(f"dy: expected the shape of max_pool's output {indices.shape}, got "
-                         f"{dy.shape}")
-    return max_pool_backward(dy, indices, x.shape[2:])
+    return _pool_geometry.max_pool_input_backward(max_pool, max_pool_backward, x, dy,
+                                                  kernel_size, stride, padding, dilation,
+                                                  ceil_mode)
+
 
 def avg_pool_backward(dy, input_spatial_shape, kernel_size, stride, padding, ceil_mode,
                       count_include_pad, divisor_override):

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from fastdl import _pool_geometry
 from fastdl._pool_geometry import index_error, output_size
 
 from .activation import to_float32
@@ -130,11 +131,9 @@ def max_pool_input_backward(x, dy, kernel_size, stride, padding, dilation, ceil_
     """The gradient of max pooling from its input x [N, C, *spatial] and dy (the shape of
     max_pool's output for that geometry): max_pool_backward with the indices max_pool
     returns for x, which are recomputed rather than kept."""
-    _, indices = max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, True)
-    if dy.shape != indices.shape:
-        raise ValueError(f"dy: expected the shape of max_pool's output {indices.shape}, got "
-                         f"{dy.shape}")
-    return max_pool_backward(dy, indices, x.shape[2:])
+    return _pool_geometry.max_pool_input_backward(max_pool, max_pool_backward, x, dy,
+                                                  kernel_size, stride, padding, dilation,
+                                                  ceil_mode)
 
 
 def avg_pool_backward(dy, input_spatial_shape, kernel_size, stride, padding, ceil_mode,

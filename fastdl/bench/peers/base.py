@@ -24,9 +24,10 @@ class Unsupported(Exception):
 
 
 # How long a library's idle pool threads may keep spinning after a multi-threaded call
-# (OpenMP's spin-wait in PyTorch, TensorFlow's Eigen pool): the timer's pause before another
-# library, which would otherwise share the cores with them (measured: a fastdl training
-# step at 2 threads ran 2x slower right after PyTorch's and TensorFlow's).
+# (OpenBLAS: about 0.1 s; OpenMP's spin-wait in PyTorch, TensorFlow's Eigen pool): the
+# timer's pause before another library, which would otherwise share the cores with them
+# (measured: a fastdl training step at 2 threads ran 2x slower right after PyTorch's and
+# TensorFlow's).
 IDLE_SPIN_S = 0.2
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cases import CaseData, DenseCase, GemmCase
-from .base import Library, Runner
-
-BLAS_SPIN_S = 0.15
+from .base import IDLE_SPIN_S, Library, Runner
 
 
 class NumpyPeer(Library):
@@ -29,10 +27,10 @@ class NumpyPeer(Library):
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:
-            return Runner(call, settle_s=BLAS_SPIN_S,
+            return Runner(call, settle_s=IDLE_SPIN_S,
                           note="BLAS thread count not controlled (threadpoolctl is not installed)")
         self._limits = threadpool_limits(limits=threads, user_api="blas")
-        return Runner(call, settle_s=BLAS_SPIN_S if threads > 1 else 0.0)
+        return Runner(call, settle_s=IDLE_SPIN_S if threads > 1 else 0.0)
 
     def prepare_gemm(self, case: GemmCase, data: CaseData, threads: int) -> Runner:
         a, b = data["a"], data["b"]

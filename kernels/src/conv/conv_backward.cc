@@ -29,6 +29,8 @@ struct PackRowsAcrossImages final : Packer {
   PackRowsAcrossImages(const float* s, std::size_t rs, std::size_t is, std::size_t len)
       : src(s), row_stride(rs), image_stride(is), length(len) {}
 
+  // Within one image the rows are a dense row-major block: each run of k is packed by
+  // PackRowsByK (its blocked transpose), into the panel's rows p .. p + run.
   void pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc, std::size_t w,
             float* dst) const override {
     for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
@@ -37,12 +39,7 @@ struct PackRowsAcrossImages final : Packer {
         const std::size_t k = k0 + p, image = k / length, l = k % length;
         const std::size_t run = std::min(kc - p, length - l);
         const float* base = src + image * image_stride + (r0 + q * w) * row_stride + l;
-        for (std::size_t t = 0; t < n; ++t) {
-          const float* row = base + t * row_stride;
-          for (std::size_t i = 0; i < run; ++i) dst[(p + i) * w + t] = row[i];
-        }
-        for (std::size_t t = n; t < w; ++t)
-          for (std::size_t i = 0; i < run; ++i) dst[(p + i) * w + t] = 0.0f;
+        PackRowsByK(base, row_stride).pack(0, n, 0, run, w, dst + p * w);
         p += run;
       }
     }
@@ -405,6 +402,25 @@ const DepthwiseBackwardVariant* depthwise_gradient_variant(const GemmUkernel& uk
   return &variant_for(depthwise_backward_variants(), uk.isa);
 }
 
+namespace {
+
+// kAuto on a SIMD microkernel: where the kernels' own algorithms replace the GEMMs.
+bool simd_auto(const GemmUkernel& uk, ConvGradAlgorithm algorithm) {
+  return algorithm == ConvGradAlgorithm::kAuto && uk.isa != Isa::kRef;
+}
+
+// The shifted-dots variant `algorithm` picks for g's dw on microkernel uk, or null (see
+// ConvGradAlgorithm): stride 1, not taken by the depthwise kernels.
+const ShiftedDotsVariant* shifted_dots_variant(const GemmUkernel& uk, const ConvGeometry& g,
+                                               ConvGradAlgorithm algorithm) {
+  if (!is_shifted_dots_gradient(g) || depthwise_gradient_variant(uk, g, algorithm))
+    return nullptr;
+  if (algorithm != ConvGradAlgorithm::kShiftedDots && !simd_auto(uk, algorithm)) return nullptr;
+  return &variant_for(shifted_dots_variants(), uk.isa);
+}
+
+}  // namespace
+
 void conv_gradients(const GemmUkernel& uk, const ConvGeometry& g, const float* x,
                     const float* w, std::size_t batch, const Size3& in, const float* dy,
                     float* dx, float* dw, float* db, bool accumulate,
@@ -436,13 +452,8 @@ void conv_weight_gradient(const GemmUkernel& uk, const ConvGeometry& g, const fl
     if (db) std::fill(db, db + g.out_channels, 0.0f);
   }
   if (batch == 0 || L == 0 || kg == 0 || cout_g == 0) return;
-  const bool shifted = is_shifted_dots_gradient(g) &&
-                       !depthwise_gradient_variant(uk, g, algorithm) &&
-                       (algorithm == ConvGradAlgorithm::kShiftedDots ||
-                        (algorithm == ConvGradAlgorithm::kAuto && uk.isa != Isa::kRef));
-  if (shifted)
-    return shifted_dots_weight_gradient(variant_for(shifted_dots_variants(), uk.isa), g, x,
-                                        batch, in, dy, dw, db);
+  if (const ShiftedDotsVariant* v = shifted_dots_variant(uk, g, algorithm))
+    return shifted_dots_weight_gradient(*v, g, x, batch, in, dy, dw, db);
   if (db)
     for (std::size_t n = 0; n < batch; ++n)
       add_row_sums(dy + n * g.out_channels * L, g.out_channels, L, db);
@@ -481,7 +492,7 @@ void conv_input_gradient(const GemmUkernel& uk, const ConvGeometry& g, const flo
   if (L == 0 || kg == 0 || cout_g == 0) return std::fill(dx, dx + batch * g.in_channels * V, 0.0f);
   if (const DepthwiseBackwardVariant* v = depthwise_gradient_variant(uk, g, algorithm))
     return depthwise_input_gradient(*v, g, w, batch, in, dy, dx);
-  if (algorithm == ConvGradAlgorithm::kAuto && uk.isa != Isa::kRef &&
+  if (simd_auto(uk, algorithm) &&
       transposed_convolution_input_gradient(uk, g, w, batch, in, dy, dx))
     return;
   std::fill(dx, dx + batch * g.in_channels * V, 0.0f);
