@@ -12,9 +12,11 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -286,6 +288,106 @@ TEST_P(PoolBackwardTest, MaxGradientFromTheInputIsTheScatterOfTheIndices) {
     EXPECT_EQ(many, want);
   }
   fdl::set_num_threads(saved);
+}
+
+// Bitwise equality (NaN == NaN with the same bits).
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// The 2x2/2 codes: the maxima are the reference forward's bit for bit, each code names the
+// tap of its index (4 where gated and the maximum is not > 0), and the codes' spread is the
+// scatter of the indices (of dy where the gate keeps it); on every width around the vector
+// sizes, with ties, NaN, -inf and all-negative windows; the driver across threads.
+TEST_P(PoolBackwardTest, MaxCodesNameTheIndicesTapsAndSpreadAsTheirScatter) {
+  const fdl::PoolVariant& ref = fdl::pool_variants().back();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (std::size_t h : {2, 4, 6})
+    for (std::size_t w = 2; w <= 70; w += 2)
+      for (int pattern = 0; pattern < 4; ++pattern)
+        for (bool gate : {false, true}) {
+          fdl::PoolParams p;
+          p.kind = fdl::PoolKind::kMax;
+          p.in_size[1] = h, p.in_size[2] = w;
+          p.kernel[1] = p.kernel[2] = p.stride[1] = p.stride[2] = 2;
+          const std::size_t planes = 3, in = p.in_plane(), out = p.out_plane();
+          auto x = random_vector(planes * in, unsigned(w * 7 + h + pattern));
+          for (std::size_t i = 0; i + 5 < x.size(); i += 5) x[i + 1] = x[i];  // ties
+          if (pattern == 1 || pattern == 2)
+            for (std::size_t i = pattern; i < x.size(); i += 7) x[i] = nan;
+          if (pattern == 2)
+            for (std::size_t i = 0; i < x.size(); i += 3) x[i] = -inf;
+          if (pattern == 3)  // ReLU outputs: zeros, so whole windows of 0
+            for (auto& v : x) v = std::max(v - 0.3f, 0.0f);
+          const auto dy = random_vector(planes * out, 9);
+          std::vector<float> want_y(planes * out), y(planes * out, 7.0f), codes(planes * out);
+          std::vector<std::int64_t> indices(planes * out);
+          ref.fn(p, planes, x.data(), want_y.data(), indices.data());
+          variant().max_codes_2x2(p, planes, x.data(), y.data(), codes.data(), gate);
+          const std::string where = std::string(variant().name) + " " + std::to_string(h) +
+                                    "x" + std::to_string(w) + " pattern " +
+                                    std::to_string(pattern) + (gate ? " gated" : "");
+          ASSERT_TRUE(same_bits(y, want_y)) << where;
+          std::vector<float> kept(dy);
+          for (std::size_t o = 0; o < indices.size(); ++o) {
+            const auto i = static_cast<std::size_t>(indices[o] % static_cast<std::int64_t>(in));
+            const float code = static_cast<float>(2 * ((i / w) % 2) + i % 2);
+            const bool off = gate && !(want_y[o] > 0.0f);
+            ASSERT_EQ(codes[o], off ? 4.0f : code) << where << " output " << o;
+            if (off) kept[o] = 0.0f;
+          }
+          std::vector<float> got(planes * in, 99.0f), want(planes * in);
+          fdl::max_pool_backward(planes, in, out, kept.data(), indices.data(), want.data());
+          variant().max_codes_backward_2x2(p, planes, codes.data(), dy.data(), got.data());
+          ASSERT_TRUE(same_bits(got, want)) << where;
+        }
+  // The driver: 1 and 4 threads agree with the variant called on the whole batch.
+  fdl::PoolParams p;
+  p.kind = fdl::PoolKind::kMax;
+  p.in_size[1] = 12, p.in_size[2] = 18;
+  p.kernel[1] = p.kernel[2] = p.stride[1] = p.stride[2] = 2;
+  const std::size_t planes = 37, in = p.in_plane(), out = p.out_plane();
+  const auto x = random_vector(planes * in, 21), dy = random_vector(planes * out, 22);
+  std::vector<float> y0(planes * out), c0(planes * out), dx0(planes * in);
+  variant().max_codes_2x2(p, planes, x.data(), y0.data(), c0.data(), true);
+  variant().max_codes_backward_2x2(p, planes, c0.data(), dy.data(), dx0.data());
+  const int saved = fdl::num_threads();
+  for (int threads : {1, 4}) {
+    fdl::set_num_threads(threads);
+    std::vector<float> y(planes * out), c(planes * out), dx(planes * in);
+    fdl::max_pool_codes(p, planes, x.data(), y.data(), c.data(), true, &variant());
+    fdl::max_pool_codes_backward(p, planes, c.data(), dy.data(), dx.data(), &variant());
+    EXPECT_TRUE(same_bits(y, y0) && same_bits(c, c0) && same_bits(dx, dx0)) << threads;
+  }
+  fdl::set_num_threads(saved);
+  p.in_size[2] = 17;  // odd width: refused
+  EXPECT_THROW(fdl::max_pool_codes(p, 1, x.data(), y0.data(), c0.data(), false),
+               std::invalid_argument);
+}
+
+// Codes between and beyond the taps': the thresholds every variant shares with the reference.
+TEST_P(PoolBackwardTest, MaxCodesBackwardThresholds) {
+  fdl::PoolParams p;
+  p.kind = fdl::PoolKind::kMax;
+  p.in_size[1] = 2, p.in_size[2] = 40;
+  p.kernel[1] = p.kernel[2] = p.stride[1] = p.stride[2] = 2;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> values = {-3.0f, 0.0f, 0.49f, 0.5f, 1.2f, 1.5f, 2.49f, 2.5f, 3.49f,
+                                     3.5f, 4.0f, 9.0f, nan};
+  std::vector<float> codes(20), dy(20);
+  for (std::size_t i = 0; i < 20; ++i) codes[i] = values[i % values.size()], dy[i] = float(i + 1);
+  const fdl::PoolVariant& ref = fdl::pool_variants().back();
+  std::vector<float> want(80), got(80, 5.0f);
+  ref.max_codes_backward_2x2(p, 1, codes.data(), dy.data(), want.data());
+  variant().max_codes_backward_2x2(p, 1, codes.data(), dy.data(), got.data());
+  EXPECT_EQ(got, want) << variant().name;
+  for (std::size_t t = 0; t < 20; ++t) {  // the reference's own taps
+    const float c = codes[t];
+    const int tap = c < 0.5f ? 0 : c < 1.5f ? 1 : c < 2.5f ? 2 : c < 3.5f ? 3 : -1;
+    for (int k = 0; k < 4; ++k)
+      EXPECT_EQ(want[(k / 2) * 40 + 2 * t + k % 2], k == tap ? dy[t] : 0.0f) << t << " " << k;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, PoolBackwardTest,

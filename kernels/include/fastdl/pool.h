@@ -79,6 +79,21 @@ using PoolFn = void (*)(const PoolParams& p, std::size_t planes, const float* x,
 using MaxPoolInputBackwardFn = void (*)(const PoolParams& p, std::size_t planes,
                                         const float* x, const float* dy, float* dx);
 
+// Max pooling over `planes` planes of 2x2 windows at stride 2 on even, unpadded planes
+// (is_pool_2x2_even) that keeps, instead of indices, one float code per window in `codes`
+// (the shape of y): which tap won, 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right
+// (the tap PyTorch's indices name); with relu_gate, 4 ("no tap") where the maximum is not
+// > 0 or is NaN, so that the gradient spread from the codes is also the gradient through a
+// ReLU that produced x (relu(max) = max(relu), and ReLU's gradient is 0 there).
+using MaxPoolCodesFn = void (*)(const PoolParams& p, std::size_t planes, const float* x,
+                                float* y, float* codes, bool relu_gate);
+
+// The gradient of MaxPoolCodesFn's pooling: dx [planes][in_plane] (every element written)
+// is each window's dy at the tap its code names, 0 elsewhere. A code c names tap 0 if
+// c < 0.5, else 1 if c < 1.5, 2 if c < 2.5, 3 if c < 3.5, and no tap otherwise (4, NaN).
+using MaxPoolCodesBackwardFn = void (*)(const PoolParams& p, std::size_t planes,
+                                        const float* codes, const float* dy, float* dx);
+
 // The gradient of average pooling (p.kind == kAvg) over `planes` planes: dy
 // [planes][OD][OH][OW] -> dx [planes][D][H][W], overwritten.
 using AvgPoolBackwardFn = void (*)(const PoolParams& p, std::size_t planes, const float* dy,
@@ -90,6 +105,8 @@ struct PoolVariant {
   PoolFn fn;
   AvgPoolBackwardFn avg_backward;  // fdl_f32_avg_pool_backward__<isa>
   MaxPoolInputBackwardFn max_backward_2x2;  // fdl_f32_max_pool_backward_2x2__<isa>
+  MaxPoolCodesFn max_codes_2x2;              // fdl_f32_max_pool_codes_2x2__<isa>
+  MaxPoolCodesBackwardFn max_codes_backward_2x2;  // fdl_f32_max_pool_codes_backward_2x2__<isa>
 };
 
 // 2x2 windows at stride 2 (dilation 1, no padding) over 2-D planes of even height and
@@ -118,6 +135,14 @@ void avg_pool_backward(const PoolParams& p, std::size_t planes, const float* dy,
 // even planes run the variant's fused kernel on the thread pool; other geometries compute
 // the indices first. `variant` defaults to pool_best().
 void max_pool_input_backward(const PoolParams& p, std::size_t planes, const float* x,
+                             const float* dy, float* dx, const PoolVariant* variant = nullptr);
+
+// MaxPoolCodesFn and MaxPoolCodesBackwardFn on the thread pool, planes split across
+// threads (p must be is_pool_2x2_even: std::invalid_argument otherwise). `variant`
+// defaults to pool_best().
+void max_pool_codes(const PoolParams& p, std::size_t planes, const float* x, float* y,
+                    float* codes, bool relu_gate, const PoolVariant* variant = nullptr);
+void max_pool_codes_backward(const PoolParams& p, std::size_t planes, const float* codes,
                              const float* dy, float* dx, const PoolVariant* variant = nullptr);
 
 // The gradient of max pooling over `planes` planes of in_plane inputs and out_plane outputs

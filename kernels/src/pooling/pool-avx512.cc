@@ -29,3 +29,13 @@ void fdl_f32_max_pool_backward_2x2__avx512(const fdl::PoolParams& p, std::size_t
                                            const float* x, const float* dy, float* dx) {
   max_pool_backward_2x2(p, planes, x, dy, dx);
 }
+
+void fdl_f32_max_pool_codes_2x2__avx512(const fdl::PoolParams& p, std::size_t planes,
+                                       const float* x, float* y, float* codes, bool relu_gate) {
+  pool_2x2_even<fdl::PoolKind::kMax, true>(p, planes, x, y, nullptr, codes, relu_gate);
+}
+
+void fdl_f32_max_pool_codes_backward_2x2__avx512(const fdl::PoolParams& p, std::size_t planes,
+                                                const float* codes, const float* dy, float* dx) {
+  max_pool_codes_backward_2x2(p, planes, codes, dy, dx);
+}

@@ -209,3 +209,34 @@ void fdl_f32_max_pool_backward_2x2__ref(const fdl::PoolParams& p, std::size_t pl
   fdl_f32_pool__ref(p, planes, x, y.data(), indices.data());
   fdl_f32_max_pool_backward__ref(planes, p.in_plane(), p.out_plane(), dy, indices.data(), dx);
 }
+
+// The specification of the codes: the reference pooling's indices, each as its tap within
+// the window (2 * row + column), 4 where relu_gate and the maximum is not > 0.
+void fdl_f32_max_pool_codes_2x2__ref(const fdl::PoolParams& p, std::size_t planes,
+                                     const float* x, float* y, float* codes, bool relu_gate) {
+  const std::size_t outputs = planes * p.out_plane(), W = p.in_size[2];
+  std::vector<std::int64_t> indices(outputs);
+  fdl_f32_pool__ref(p, planes, x, y, indices.data());
+  for (std::size_t o = 0; o < outputs; ++o) {
+    const auto i = static_cast<std::size_t>(indices[o]);
+    const float code = static_cast<float>(2 * ((i / W) % 2) + (i % W) % 2);
+    codes[o] = relu_gate && !(y[o] > 0.0f) ? 4.0f : code;
+  }
+}
+
+// The specification of the spread: each window's tap named by its code (the thresholds of
+// fdl::MaxPoolCodesBackwardFn) gets its gradient, the other taps 0.
+void fdl_f32_max_pool_codes_backward_2x2__ref(const fdl::PoolParams& p, std::size_t planes,
+                                              const float* codes, const float* dy,
+                                              float* dx) {
+  const std::size_t W = p.in_size[2], OW = W / 2, rows = planes * (p.in_size[1] / 2);
+  for (std::size_t j = 0; j < rows; ++j)
+    for (std::size_t t = 0; t < OW; ++t) {
+      const float c = codes[j * OW + t];
+      int tap = -1;
+      for (int k = 0; k < 4 && tap < 0; ++k)
+        if (c < static_cast<float>(k) + 0.5f) tap = k;
+      for (int k = 0; k < 4; ++k)
+        dx[(2 * j + k / 2) * W + 2 * t + k % 2] = k == tap ? dy[j * OW + t] : 0.0f;
+    }
+}

@@ -12,7 +12,11 @@
   void fdl_f32_avg_pool_backward__##sfx(const fdl::PoolParams&, std::size_t, const float*, \
                                         float*);                                            \
   void fdl_f32_max_pool_backward_2x2__##sfx(const fdl::PoolParams&, std::size_t,             \
-                                            const float*, const float*, float*);
+                                            const float*, const float*, float*);            \
+  void fdl_f32_max_pool_codes_2x2__##sfx(const fdl::PoolParams&, std::size_t, const float*,  \
+                                         float*, float*, bool);                              \
+  void fdl_f32_max_pool_codes_backward_2x2__##sfx(const fdl::PoolParams&, std::size_t,       \
+                                                  const float*, const float*, float*);
 #include "variants.inc"
 #undef FDL_POOL_VARIANT
 

@@ -1,6 +1,7 @@
 // Pooling: output sizes, divisors, the variant table and the threaded drivers (forward and
 // gradients). ISA-neutral (built with baseline flags); the kernels are in pool-<isa>.cc.
 #include <algorithm>
+#include <stdexcept>
 
 #include "fastdl/isa.h"
 #include "fastdl/pool.h"
@@ -59,7 +60,8 @@ const std::vector<PoolVariant>& pool_variants() {
   static const std::vector<PoolVariant> table = {
 #define FDL_POOL_VARIANT(sfx, isa) \
   {"fdl_f32_pool__" #sfx, Isa::isa, &fdl_f32_pool__##sfx, &fdl_f32_avg_pool_backward__##sfx, \
-   &fdl_f32_max_pool_backward_2x2__##sfx},
+   &fdl_f32_max_pool_backward_2x2__##sfx, &fdl_f32_max_pool_codes_2x2__##sfx,                \
+   &fdl_f32_max_pool_codes_backward_2x2__##sfx},
 #include "variants.inc"
 #undef FDL_POOL_VARIANT
   };
@@ -126,6 +128,37 @@ void max_pool_input_backward(const PoolParams& p, std::size_t planes, const floa
   parallel_for(chunks, [&](std::size_t i) {
     const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
     v.max_backward_2x2(p, p1 - p0, x + p0 * in, dy + p0 * out, dx + p0 * in);
+  });
+}
+
+void max_pool_codes(const PoolParams& p, std::size_t planes, const float* x, float* y,
+                    float* codes, bool relu_gate, const PoolVariant* variant) {
+  if (!is_pool_2x2_even(p))
+    throw std::invalid_argument("max_pool_codes: 2x2 windows at stride 2 on even planes only");
+  const PoolVariant& v = variant ? *variant : pool_best();
+  const std::size_t in = p.in_plane(), out = p.out_plane();
+  if (planes == 0) return;
+  const std::size_t chunks = plane_chunks(planes, planes * (in + out));
+  if (chunks <= 1) return v.max_codes_2x2(p, planes, x, y, codes, relu_gate);
+  parallel_for(chunks, [&](std::size_t i) {
+    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
+    v.max_codes_2x2(p, p1 - p0, x + p0 * in, y + p0 * out, codes + p0 * out, relu_gate);
+  });
+}
+
+void max_pool_codes_backward(const PoolParams& p, std::size_t planes, const float* codes,
+                             const float* dy, float* dx, const PoolVariant* variant) {
+  if (!is_pool_2x2_even(p))
+    throw std::invalid_argument(
+        "max_pool_codes_backward: 2x2 windows at stride 2 on even planes only");
+  const PoolVariant& v = variant ? *variant : pool_best();
+  const std::size_t in = p.in_plane(), out = p.out_plane();
+  if (planes == 0) return;
+  const std::size_t chunks = plane_chunks(planes, planes * (in + out));
+  if (chunks <= 1) return v.max_codes_backward_2x2(p, planes, codes, dy, dx);
+  parallel_for(chunks, [&](std::size_t i) {
+    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
+    v.max_codes_backward_2x2(p, p1 - p0, codes + p0 * out, dy + p0 * out, dx + p0 * in);
   });
 }
 
