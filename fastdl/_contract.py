@@ -22,6 +22,7 @@ FUNCTIONS = (
     "conv", "conv_backward", "conv_transpose", "im2col", "col2im", "embedding_backward",
     "linear", "linear_backward", "matmul",
     "max_pool", "avg_pool", "max_pool_backward", "max_pool_input_backward",
+    "max_pool_2x2_codes", "max_pool_2x2_codes_backward",
     "avg_pool_backward",
     "class_loss", "pointwise_loss", "soft_target_loss",
     "class_loss_backward", "pointwise_loss_backward", "soft_target_loss_backward",

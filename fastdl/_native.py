@@ -20,7 +20,8 @@ from fastdl._C import (  # noqa: E402
     ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan, activation, activation_backward,
     avg_pool, avg_pool_backward, batch_norm_apply, batch_norm_backward, batch_norm_inference,
     batch_norm_statistics, conv_backward, embedding_backward, isa, linear_backward, matmul,
-    max_pool, max_pool_backward, max_pool_input_backward, num_threads, rnn_layer_backward,
+    max_pool, max_pool_2x2_codes, max_pool_2x2_codes_backward, max_pool_backward,
+    max_pool_input_backward, num_threads, rnn_layer_backward,
     rnn_layer_train, set_num_threads, set_thread_affinity, softmax, softmax_backward)
 from fastdl._im2col import col2im, im2col  # noqa: E402
 from fastdl._losses import (  # noqa: E402

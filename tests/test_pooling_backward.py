@@ -345,6 +345,88 @@ def test_max_input_backward_2x2_sweeps_widths_nan_and_ties(label):
         np.testing.assert_array_equal(got, want, err_msg=f"{label} width {width}")
 
 
+def _codes_input(width, pattern):
+    """x [2, 3, 6, width] for the codes sweeps: ties, then NaN and -inf (pattern 1) or ReLU
+    outputs with whole windows of 0 (pattern 2)."""
+    x = np.round(rand((2, 3, 6, width), width + pattern, 2.0))
+    if pattern == 1:
+        x.flat[::7] = np.nan
+        x.flat[3::11] = -np.inf
+    if pattern == 2:
+        x = np.maximum(x - 1, 0).astype(F32)
+    return x
+
+
+@pytest.mark.parametrize("label", _avg_implementations())
+def test_max_pool_codes_sweep_widths_nan_ties_and_the_relu_gate(label):
+    """max_pool_2x2_codes of every variant (and the Numba twin): the reference's maxima and
+    the taps of its indices (4 where gated and the maximum is not > 0), and the codes'
+    gradient the scatter of the (gated) dy to the indices, bit for bit."""
+    module, kw = _module(label)
+    for width in range(2, 72, 2):
+        for pattern in range(3):
+            x = _codes_input(width, pattern)
+            want_y, indices = reference.max_pool(x, (2, 2), (2, 2), (0, 0), (1, 1), False, True)
+            taps = (2 * ((indices // width) % 2) + indices % 2).astype(F32)
+            dy = rand(indices.shape, width + 1)
+            for gate in (False, True):
+                y, codes = module.max_pool_2x2_codes(x, gate, **kw)
+                off = gate & ~(want_y > 0)
+                where = f"{label} width {width} pattern {pattern} gate {gate}"
+                np.testing.assert_array_equal(y, want_y, err_msg=where)
+                np.testing.assert_array_equal(codes, np.where(off, F32(4), taps), err_msg=where)
+                want = reference.max_pool_backward(np.where(off, F32(0), dy).astype(F32),
+                                                   indices, x.shape[2:])
+                got = module.max_pool_2x2_codes_backward(dy, codes, **kw)
+                np.testing.assert_array_equal(got, want, err_msg=where)
+
+
+@pytest.mark.parametrize("label", _avg_implementations() + ["reference"])
+def test_max_pool_codes_backward_thresholds(label):
+    """Codes between and beyond the taps' (the contract: tap k for the first k with code <
+    k + 0.5, none from 3.5 and for NaN) give the same dx on every implementation."""
+    module, kw = (reference, {}) if label == "reference" else _module(label)
+    values = np.array([-3, 0, 0.49, 0.5, 1.2, 1.5, 2.49, 2.5, 3.49, 3.5, 4, 9, np.nan], F32)
+    codes = np.resize(values, (1, 2, 1, 20)).astype(F32)
+    dy = (np.arange(40, dtype=F32) + 1).reshape(1, 2, 1, 20)
+    got = module.max_pool_2x2_codes_backward(dy, codes, **kw)
+    for c in range(2):
+        for t in range(20):
+            code = codes[0, c, 0, t]
+            tap = next((k for k in range(4) if code < k + 0.5), None)
+            window = got[0, c, :, 2 * t:2 * t + 2].reshape(-1)
+            want = np.zeros(4, F32)
+            if tap is not None:
+                want[tap] = dy[0, c, 0, t]
+            np.testing.assert_array_equal(window, want, err_msg=f"{label} code {code}")
+
+
+def test_public_max_pool_codes_matches_max_pool2d(any_backend):
+    """ops.max_pool2d_codes: max_pool2d's maxima, batched or not, and its backward the
+    indices' gradient; bad arguments named."""
+    x = rand((3, 4, 8, 10), 5, 2.0)
+    want_y, indices = ops.max_pool2d(x, 2, return_indices=True)
+    y, codes = ops.max_pool2d_codes(x)
+    np.testing.assert_array_equal(y, want_y)
+    dy = rand(y.shape, 6)
+    np.testing.assert_array_equal(ops.max_pool2d_codes_backward(dy, codes),
+                                  ops.max_pool2d_backward(dy, indices, x.shape))
+    y0, codes0 = ops.max_pool2d_codes(x[0], relu_gate=True)
+    np.testing.assert_array_equal(y0, y[0])
+    np.testing.assert_array_equal(codes0, np.where(y[0] > 0, codes[0], F32(4)))
+    np.testing.assert_array_equal(ops.max_pool2d_codes_backward(dy[0], codes0),
+                                  ops.max_pool2d_codes_backward(dy, np.where(
+                                      y > 0, codes, F32(4)).astype(F32))[0])
+    with pytest.raises(ValueError, match="x: expected even H and W"):
+        ops.max_pool2d_codes(np.zeros((1, 2, 4, 5), F32))
+    with pytest.raises(ValueError, match="x: expected"):
+        ops.max_pool2d_codes(np.zeros((4, 4), F32))
+    with pytest.raises(TypeError, match="relu_gate"):
+        ops.max_pool2d_codes(x, relu_gate=1)
+    with pytest.raises(ValueError, match="codes: expected grad_output's shape"):
+        ops.max_pool2d_codes_backward(dy, codes[:, :2])
+
+
 @pytest.mark.parametrize("call,match", [
     (lambda: ops.max_pool2d_input_backward(np.zeros((1, 2, 4, 4)), np.zeros((1, 2, 6, 6)), 2),
      r"grad_output: expected shape \(1, 2, 3, 3\)"),

@@ -157,3 +157,61 @@ def test_layer_gradient_matches_torch_autograd(layer, shape, pads, include):
     assert dx.shape == x.shape and dx.dtype == np.float32
     np.testing.assert_allclose(dx, t.grad.numpy(), rtol=1e-5, atol=1e-6)
     assert grads._sums == {}  # no weights
+
+
+# Conv2D(relu) -> MaxPooling2D: the ReLU's gradient is applied by the pooling (its window
+# codes gated where the maximum is 0, or its indices' dy gated on other geometries). A small
+# learning rate: after a large step Keras' clipped probabilities stop its gradient where
+# fastdl's fused softmax cross-entropy keeps the exact one.
+RELU_POOL = [
+    ((9, 11, 3), {}, dict(pool_size=2)),                                # 8x10: codes
+    ((8, 10, 3), {}, dict(pool_size=2)),                                # 7x9: indices
+    ((8, 8, 3), dict(padding="same"), dict(pool_size=3, strides=2)),    # indices
+    ((3, 9, 7), dict(data_format="channels_first"),
+     dict(pool_size=2, data_format="channels_first")),                  # 8x6: codes
+]
+
+
+@pytest.mark.parametrize("shape,conv,pool", RELU_POOL,
+                         ids=["codes", "odd-indices", "overlapping", "channels_first"])
+def test_relu_handed_to_max_pooling_matches_keras(shape, conv, pool):
+    def build(L, Input):
+        return [Input(shape), L.Conv2D(4, 2, activation="relu", **conv),
+                L.MaxPooling2D(**pool), L.Flatten(), L.Dense(3, activation="softmax")]
+
+    k, f = pair(build)
+    from fastdl.models import backprop
+    assert backprop.relu_handovers(f._current_program()) == {
+        0: {"relu_gated": True}, 1: {"relu_gate": True}}
+    x, y = data(6, shape, 3, seed=1)
+    for model, lib in ((k, keras), (f, fastdl)):
+        model.compile(optimizer=lib.optimizers.SGD(0.05), loss="categorical_crossentropy")
+    for _ in range(2):
+        kl = k.train_on_batch(x, y)
+        fl = f.train_on_batch(x, y)
+        assert fl == pytest.approx(float(kl), rel=1e-5)
+        assert_weights(f, k, what=str(shape))
+
+
+def test_relu_output_read_twice_keeps_its_own_gradient():
+    """A ReLU output read by the pooling and by another layer: no hand-over (the other
+    reader's gradient needs the ReLU's own), and the gradients still match Keras'."""
+    def build(ns):
+        inp = ns.Input((8, 8, 2))
+        h = ns.layers.Conv2D(3, 2, activation="relu", padding="same")(inp)
+        a = ns.layers.Flatten()(ns.layers.MaxPooling2D(2)(h))
+        b = ns.layers.Flatten()(h)
+        out = ns.layers.Dense(2, activation="softmax")(ns.layers.Concatenate()([a, b]))
+        return ns.Model(inp, out)
+
+    from keras_oracle import pair_model
+    from fastdl.models import backprop
+    k, f = pair_model(build)
+    assert backprop.relu_handovers(f._current_program()) == {}
+    x, y = data(5, (8, 8, 2), 2, seed=2)
+    for model, lib in ((k, keras), (f, fastdl)):
+        model.compile(optimizer=lib.optimizers.SGD(0.5), loss="categorical_crossentropy")
+    kl = k.train_on_batch(x, y)
+    fl = f.train_on_batch(x, y)
+    assert fl == pytest.approx(float(kl), rel=1e-5)
+    assert_weights(f, k)

@@ -224,3 +224,14 @@ def avg_pool_backward(dy, input_spatial_shape, kernel_size, stride, padding, cei
     _avg_pool_backward_planes(dy.reshape((rows,) + out3), kernel, stride3, padding3,
                               bool(count_include_pad), float(divisor_override or 0), dx)
     return dx.reshape(dy.shape[:2] + tuple(int(n) for n in input_spatial_shape))
+
+
+def max_pool_2x2_codes(x, relu_gate):
+    """The contract of fastdl._reference.max_pool_2x2_codes, on this backend's max_pool."""
+    return _pool_geometry.max_pool_2x2_codes(max_pool, x, relu_gate)
+
+
+def max_pool_2x2_codes_backward(dy, codes):
+    """The contract of fastdl._reference.max_pool_2x2_codes_backward, on this backend's
+    scatter."""
+    return _pool_geometry.max_pool_2x2_codes_backward(max_pool_backward, dy, codes)

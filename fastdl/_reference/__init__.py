@@ -17,7 +17,8 @@ from .losses import (class_loss, class_loss_backward, pointwise_loss,
 from .optimizers import (adagrad_update, adam_update, rmsprop_update, scale_clip, sgd_update,
                          squared_norm)
 from .pooling import (avg_pool, avg_pool_backward, max_pool, max_pool_backward,
-                      max_pool_input_backward)
+                      max_pool_input_backward, max_pool_2x2_codes,
+                      max_pool_2x2_codes_backward)
 from .rnn import rnn_layer, rnn_layer_backward, rnn_layer_train
 from .triplet import triplet_loss, triplet_loss_backward
 

@@ -155,3 +155,20 @@ def avg_pool_backward(dy, input_spatial_shape, kernel_size, stride, padding, cei
     dx = np.zeros(dy.shape[:2] + (math.prod(spatial),))
     np.add.at(dx, (slice(None), slice(None), index[inside]), taps[..., inside])
     return to_float32(dx.reshape(dy.shape[:2] + spatial))
+
+
+def max_pool_2x2_codes(x, relu_gate):
+    """Max pooling of x [N, C, H, W] (even H and W) over 2x2 windows at stride 2 that keeps
+    per window, instead of an index, a float32 code of its winning tap: 0 top-left, 1
+    top-right, 2 bottom-left, 3 bottom-right (the tap max_pool's index names); with
+    relu_gate, 4 (no tap) where the maximum is not > 0 or is NaN: then the codes' gradient
+    is also the gradient through the ReLU that made x. Returns (y, codes), both
+    [N, C, H/2, W/2]."""
+    return _pool_geometry.max_pool_2x2_codes(max_pool, x, relu_gate)
+
+
+def max_pool_2x2_codes_backward(dy, codes):
+    """The gradient of max_pool_2x2_codes: dx [N, C, 2 OH, 2 OW] from dy and codes (both
+    [N, C, OH, OW]); each window's gradient goes to the tap its code names (tap k for the
+    first k with code < k + 0.5; none for codes >= 3.5 or NaN), 0 to the others."""
+    return _pool_geometry.max_pool_2x2_codes_backward(max_pool_backward, dy, codes)

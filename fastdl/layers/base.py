@@ -87,7 +87,18 @@ class TrainsOnMaps:
 
     dy arrives in y_layout and dx leaves in the layout x came in (lists of both for
     several inputs). _train_forward / _backward here are the Keras-layout faces other
-    callers (TimeDistributed) use."""
+    callers (TimeDistributed) use.
+
+    The ReLU hand-over (backprop.relu_handovers): a layer whose output is relu(z) and that
+    says so with `_hands_over_relu()` takes relu_gated=True in _train_forward_maps, and its
+    dy is then the gradient for z already; the one layer reading that output, if
+    `_takes_relu_gate` (max pooling), takes relu_gate=True and applies ReLU's gradient
+    within its own (relu(max) = max(relu): the gate is where the pooled maximum is > 0)."""
+
+    _takes_relu_gate = False
+
+    def _hands_over_relu(self):
+        return False
 
     def _train_forward(self, x, training, logits=False):
         y, y_layout, cache = self._train_forward_maps(x, _keras_layouts(x), training,

@@ -172,11 +172,16 @@ class _Conv(TrainsOnMaps, Layer):
 
     # ------------------------------------------------------------------ training
 
-    def _train_forward_maps(self, x, layout, training, logits=False):
+    def _hands_over_relu(self):
+        return (self.activation.name == "relu" and self.activation.fused is not None
+                and getattr(self, "activity_regularizer", None) is None)
+
+    def _train_forward_maps(self, x, layout, training, logits=False, relu_gated=False):
         """The maps computed channels-first as at inference and left so when the
         activation is elementwise; otherwise (softmax along Keras' last axis, or
         logits=True: the gradient will arrive for the pre-activation output, which the
-        loss reads) the output is in Keras' layout."""
+        loss reads) the output is in Keras' layout. relu_gated: the layer reading the
+        output applies ReLU's gradient (TrainsOnMaps), dy arrives for the pre-activation."""
         xc, maps = self._maps(x, layout)
         spatial = xc.shape[2:]
         act = self.activation
@@ -187,7 +192,7 @@ class _Conv(TrainsOnMaps, Layer):
             y_layout = maps if not logits and elementwise(act) else L.KERAS
             z = L.to_keras(z, maps) if y_layout == L.KERAS else z
             y = act(z) if act.name != "linear" else z
-        return y, y_layout, (xc, z, y, maps, y_layout, logits, layout)
+        return y, y_layout, (xc, z, y, maps, y_layout, logits or relu_gated, layout)
 
     def _pre_activation_plan(self, spatial):
         key = ("pre-activation", self._plan_key(spatial))
@@ -204,8 +209,8 @@ class _Conv(TrainsOnMaps, Layer):
     _input_grad_optional = True  # _backward takes needs_input_grad (backprop.py)
 
     def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
-        xc, z, y, maps, y_layout, logits, layout = cache
-        dz = dy if logits else self.activation.gradient(dy, z, y)
+        xc, z, y, maps, y_layout, pre_activation, layout = cache
+        dz = dy if pre_activation else self.activation.gradient(dy, z, y)
         dx, dw, db = self._gradients(L.convert(dz, y_layout, maps), xc, needs_input_grad)
         grads.add(self.kernel, self._keras_kernel(dw))
         if self.bias is not None:

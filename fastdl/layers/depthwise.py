@@ -162,7 +162,7 @@ class _Separable(_Conv):
             return apply_activation(self.activation, y, out_layout)
         return y, out_layout
 
-    def _train_forward_maps(self, x, layout, training, logits=False):
+    def _train_forward_maps(self, x, layout, training, logits=False, relu_gated=False):
         """As _Conv's, through the depthwise plan (its output kept) then the pointwise
         one."""
         xc, maps = self._maps(x, layout)
@@ -177,11 +177,12 @@ class _Separable(_Conv):
             y_layout = maps if not logits and elementwise(act) else L.KERAS
             z = L.to_keras(z, maps) if y_layout == L.KERAS else z
             y = act(z) if act.name != "linear" else z
-        return y, y_layout, (xc, z, y, maps, y_layout, logits, layout, d)
+        return y, y_layout, (xc, z, y, maps, y_layout, logits or relu_gated, layout, d)
 
     def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
-        xc, z, y, maps, y_layout, logits, layout, d = cache
-        dz = L.convert(dy if logits else self.activation.gradient(dy, z, y), y_layout, maps)
+        xc, z, y, maps, y_layout, pre_activation, layout, d = cache
+        dz = L.convert(dy if pre_activation else self.activation.gradient(dy, z, y), y_layout,
+                       maps)
         backward = _BACKWARD[self.rank]
         dd, dpw, db = backward(dz, d, self._pointwise_weight(), bias=self.bias is not None)
         dx, ddw, _ = backward(dd, xc, _depthwise_torch_weight(self.depthwise_kernel.value,

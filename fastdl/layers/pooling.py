@@ -150,11 +150,23 @@ class _Pooling(TrainsOnMaps, Layer):
     # ------------------------------------------------------------------ training
     #
     # On the maps channels-first (the layout they arrive in converted as at inference),
-    # with the padding rules of _forward. The cache: (the max's indices or the explicit
+    # with the padding rules of _forward (2x2/2 max pooling of even maps on window codes).
+    # The cache: (the max's codes, or indices and with relu_gate its maxima, or the explicit
     # average's divisors, the shape pooled, the kernels' padding, the explicit padding to
     # crop off the gradient or None, the maps' layout, the input's layout).
 
-    def _train_forward_maps(self, x, layout, training, logits=False):
+    @property
+    def _takes_relu_gate(self):
+        return self.kind == "max"
+
+    def _codes_apply(self, shape, padding, crop):
+        """Whether max pooling of channels-first `shape` runs on window codes
+        (ops.max_pool2d_codes): 2x2 windows at stride 2 tiling even planes."""
+        return (self.rank == 2 and self.pool_size == (2, 2) and self.strides == (2, 2)
+                and crop is None and not any(padding or ()) and shape[2] % 2 == 0
+                and shape[3] % 2 == 0)
+
+    def _train_forward_maps(self, x, layout, training, logits=False, relu_gate=False):
         pooled, maps = L.maps(x, layout, self.data_format)
         unpadded = pooled.shape
         pads = self._pads(unpadded[2:])
@@ -163,8 +175,12 @@ class _Pooling(TrainsOnMaps, Layer):
         if crop is not None:
             pooled = self._padded(pooled, pads)
         k, st = self.pool_size, self.strides
-        if self.kind == "max":
-            y, extra = _MAX[self.rank](pooled, k, st, padding or 0, return_indices=True)
+        if self.kind == "max" and self._codes_apply(pooled.shape, padding, crop):
+            y, codes = ops.max_pool2d_codes(pooled, relu_gate=relu_gate)
+            extra = ("codes", codes)
+        elif self.kind == "max":
+            y, indices = _MAX[self.rank](pooled, k, st, padding or 0, return_indices=True)
+            extra = ("indices", indices, y if relu_gate else None)
         elif crop is None:
             y = _AVG[self.rank](pooled, k, st, padding, count_include_pad=self.count_include_pad)
             extra = None
@@ -177,8 +193,13 @@ class _Pooling(TrainsOnMaps, Layer):
     def _backward_maps(self, dy, cache, grads, needs_input_grad=True):
         extra, shape, padding, crop, maps, layout = cache
         k, st = self.pool_size, self.strides
-        if self.kind == "max":
-            dx = _MAX_BACKWARD[self.rank](dy, extra, shape)
+        if self.kind == "max" and extra[0] == "codes":
+            dx = ops.max_pool2d_codes_backward(dy, extra[1])
+        elif self.kind == "max":
+            _, indices, gate = extra
+            if gate is not None:  # the ReLU before: no gradient where the maximum is 0
+                dy = ops.relu_backward(dy, gate)
+            dx = _MAX_BACKWARD[self.rank](dy, indices, shape)
         elif crop is None:
             dx = _AVG_BACKWARD[self.rank](dy, shape, k, st, padding,
                                           count_include_pad=self.count_include_pad)

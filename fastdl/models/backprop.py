@@ -40,6 +40,37 @@ def _per_batch(value, y):
     return value / np.float32(batch) if batch else value * np.float32(0)
 
 
+def relu_handovers(program):
+    """{step: kwargs} for the pairs of steps where a layer's ReLU gradient is handed to the
+    one layer that reads its output (TrainsOnMaps: `_hands_over_relu`, then
+    `_takes_relu_gate`): the first gets relu_gated=True, the second relu_gate=True (Conv ->
+    MaxPooling: the pooling's gradient is gated where its maximum is 0, and no ReLU gradient
+    pass runs over the full-size maps). Computed once per program."""
+    found = getattr(program, "_relu_handovers", None)
+    if found is not None:
+        return found
+    readers = {}
+    for j, step in enumerate(program.steps):
+        for s in (step.inputs if isinstance(step.inputs, list) else [step.inputs]):
+            readers.setdefault(s, []).append(j)
+    outputs = set(program.output_slots)
+    found = {}
+    for i, step in enumerate(program.steps):
+        if (isinstance(step.outputs, list) or step.outputs in outputs
+                or not _on_maps(step.layer) or not step.layer._hands_over_relu()):
+            continue
+        reads = readers.get(step.outputs, [])
+        if len(reads) != 1:
+            continue
+        reader = program.steps[reads[0]]
+        if (reader.inputs == step.outputs and _on_maps(reader.layer)
+                and reader.layer._takes_relu_gate):
+            found[i] = {"relu_gated": True}
+            found[reads[0]] = {"relu_gate": True}
+    program._relu_handovers = found
+    return found
+
+
 def forward(program, xs, training, logits_steps=()):
     """(outputs, tape): the program on Keras-layout inputs `xs`, outputs in Keras' layout.
     Layers that train on the internal layouts (TrainsOnMaps) keep feature maps
@@ -54,10 +85,11 @@ def forward(program, xs, training, logits_steps=()):
         if _activity_regularizer(step.layer) is not None:
             step.layer._activity_losses = []
     caches, out_shapes, activity = [], [], []
+    handovers = relu_handovers(program)
     for i, step in enumerate(program.steps):
         several = isinstance(step.inputs, list)
         reads = step.inputs if several else [step.inputs]
-        kwargs = {"logits": True} if i in logits_steps else {}
+        kwargs = {"logits": True} if i in logits_steps else handovers.get(i, {})
         if _on_maps(step.layer):
             ins = [values[s] for s in reads]
             lays = [layouts[s] for s in reads]

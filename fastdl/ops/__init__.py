@@ -35,6 +35,7 @@ from fastdl.ops.pooling import (PoolPlan, avg_pool1d, avg_pool1d_backward, avg_p
                                 global_avg_pool, global_avg_pool_backward, global_max_pool,
                                 global_max_pool_backward, max_pool1d, max_pool1d_backward,
                                 max_pool1d_input_backward, max_pool2d, max_pool2d_backward,
+                                max_pool2d_codes, max_pool2d_codes_backward,
                                 max_pool2d_input_backward, max_pool3d, max_pool3d_backward,
                                 max_pool3d_input_backward)
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, gru, gru_cell, lstm, lstm_cell
@@ -58,7 +59,8 @@ __all__ += ["elu_backward", "hard_swish_backward", "leaky_relu_backward", "linea
             "silu_backward", "softmax_backward", "swish_backward", "tanh_backward"]
 __all__ += ["avg_pool1d_backward", "avg_pool2d_backward", "avg_pool3d_backward",
             "global_avg_pool_backward", "global_max_pool_backward", "max_pool1d_backward",
-            "max_pool2d_backward", "max_pool3d_backward", "max_pool1d_input_backward",
+            "max_pool2d_backward", "max_pool2d_codes", "max_pool2d_codes_backward",
+            "max_pool3d_backward", "max_pool1d_input_backward",
             "max_pool2d_input_backward", "max_pool3d_input_backward"]
 __all__ += ["binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
             "cross_entropy_backward", "huber_loss_backward", "kl_div_backward",

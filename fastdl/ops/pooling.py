@@ -332,6 +332,38 @@ def max_pool3d_input_backward(grad_output, x, kernel_size, stride=None, padding=
                                     ceil_mode)
 
 
+def max_pool2d_codes(x, relu_gate=False):
+    """Max pooling over 2x2 windows at stride 2 of x [N, C, H, W] or [C, H, W] (even H and
+    W; max_pool2d(x, 2)'s maxima) that keeps per window a float32 code of its winning tap
+    instead of an int64 index: 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right (the
+    tap max_pool2d's index names: the first largest, or the last NaN). With relu_gate, 4
+    (no tap) where the maximum is not > 0 or is NaN: if x is the output of a ReLU, the codes'
+    gradient is then also the gradient through that ReLU (relu(max) = max(relu)), and no
+    ReLU gradient pass is needed. Returns (y, codes), both [N, C, H/2, W/2]. Training's
+    Conv -> ReLU -> MaxPooling2D(2) runs on it: codes cost a quarter of indices' bytes and
+    their gradient writes each dx element once, with no zero fill and no scatter."""
+    x, batched = _input(x, 2)
+    if x.shape[2] % 2 or x.shape[3] % 2:
+        raise ValueError(f"x: expected even H and W (2x2 windows at stride 2 with none "
+                         f"left over), got shape {x.shape if batched else x.shape[1:]}")
+    y, codes = kernels.max_pool_2x2_codes(x, v.flag(relu_gate, "relu_gate"))
+    return (y, codes) if batched else (y[0], codes[0])
+
+
+def max_pool2d_codes_backward(grad_output, codes):
+    """The gradient of max_pool2d_codes for its input: grad_output and codes [N, C, OH, OW]
+    (or [C, OH, OW]) -> dx [N, C, 2 OH, 2 OW]: each window's gradient at the tap its code
+    names, 0 at the others (tap k for the first k with code < k + 0.5; no tap for codes >=
+    3.5 or NaN)."""
+    dy, batched = _gradient(grad_output, 2)
+    c = v.float32_array(codes, "codes", (3, 4), "the codes max_pool2d_codes returned")
+    if c.shape != tuple(grad_output.shape):
+        raise ValueError(f"codes: expected grad_output's shape {tuple(grad_output.shape)}, "
+                         f"got {c.shape}")
+    dx = kernels.max_pool_2x2_codes_backward(dy, c if batched else c[None])
+    return dx if batched else dx[0]
+
+
 def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, divisor_override=None):
     """The gradient of avg_pool1d (the same geometry arguments) for its input: grad_output

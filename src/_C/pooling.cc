@@ -1,5 +1,6 @@
 // Bindings for pooling (fdl::pool): max_pool / avg_pool over 1, 2 or 3 spatial axes, their
-// gradients max_pool_backward / max_pool_input_backward / avg_pool_backward, and
+// gradients max_pool_backward / max_pool_input_backward / avg_pool_backward, the 2x2/2
+// max pooling with window codes (max_pool_2x2_codes and its backward), and
 // variants("pool"). Arguments were
 // validated by fastdl/ops/pooling.py; what would make a kernel read or write out of bounds
 // on a direct call (a gradient of the wrong shape, an index outside its plane) still raises.
@@ -176,6 +177,50 @@ void bind_pooling(py::module_& m) {
         py::arg("variant") = py::none(),
         "The gradient of max pooling from its input x [N, C, *spatial] (max_pool's geometry "
         "arguments): dx = dy at the taps max_pool's indices would name, 0 elsewhere.");
+  m.def("max_pool_2x2_codes",
+        [](const FloatArray& x, bool relu_gate, const py::object& variant) {
+          if (x.ndim() != 4 || x.shape(2) % 2 || x.shape(3) % 2)
+            throw py::value_error("x: expected [N, C, H, W] with even H and W, got shape " +
+                                  shape_str(shape_of(x)));
+          const auto p = geometry(fdl::PoolKind::kMax, x, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false);
+          const fdl::PoolVariant& v = pick_pool(variant);
+          const std::vector<py::ssize_t> out = {x.shape(0), x.shape(1), x.shape(2) / 2,
+                                                x.shape(3) / 2};
+          FloatArray y(out), codes(out);
+          const std::size_t planes = static_cast<std::size_t>(x.shape(0) * x.shape(1));
+          if (x.size() > 0) {
+            py::gil_scoped_release release;
+            fdl::max_pool_codes(p, planes, x.data(), y.mutable_data(), codes.mutable_data(),
+                                relu_gate, &v);
+          }
+          return py::make_tuple(y, codes);
+        },
+        py::arg("x"), py::arg("relu_gate") = false, py::arg("variant") = py::none(),
+        "Max pooling of x [N, C, H, W] (even H, W) over 2x2 windows at stride 2: (y, codes), "
+        "codes the float tap code per window (fdl::MaxPoolCodesFn).");
+  m.def("max_pool_2x2_codes_backward",
+        [](const FloatArray& dy, const FloatArray& codes, const py::object& variant) {
+          if (dy.ndim() != 4)
+            throw py::value_error("dy: expected [N, C, OH, OW], got shape " +
+                                  shape_str(shape_of(dy)));
+          if (shape_of(codes) != shape_of(dy))
+            throw py::value_error("codes: expected the shape of dy " + shape_str(shape_of(dy)) +
+                                  ", got " + shape_str(shape_of(codes)));
+          const fdl::PoolVariant& v = pick_pool(variant);
+          FloatArray dx(std::vector<py::ssize_t>{dy.shape(0), dy.shape(1), 2 * dy.shape(2),
+                                                 2 * dy.shape(3)});
+          const auto p = geometry(fdl::PoolKind::kMax, dx, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false);
+          const std::size_t planes = static_cast<std::size_t>(dy.shape(0) * dy.shape(1));
+          if (dx.size() > 0) {
+            py::gil_scoped_release release;
+            fdl::max_pool_codes_backward(p, planes, codes.data(), dy.data(), dx.mutable_data(),
+                                         &v);
+          }
+          return dx;
+        },
+        py::arg("dy"), py::arg("codes"), py::arg("variant") = py::none(),
+        "The gradient of max_pool_2x2_codes: dx [N, C, 2 OH, 2 OW], each window's dy at the "
+        "tap its code names, 0 elsewhere.");
   m.def("max_pool_backward", &max_pool_backward, py::arg("dy"), py::arg("indices"),
         py::arg("input_spatial_shape"),
         "The gradient of max pooling: dx [N, C, *input_spatial_shape] = 0, then dy added at "
