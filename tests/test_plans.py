@@ -122,6 +122,26 @@ def test_set_weights_gives_what_a_plan_built_with_them_gives(backend, label, mak
 
 
 @pytest.mark.parametrize("label,make,w_shape,x_shape", CONV_PLANS, ids=[p[0] for p in CONV_PLANS])
+def test_adopted_weights_are_the_plans_own(backend, label, make, w_shape, x_shape):
+    """adopt_weights (layers' repack after a step): float32 C-contiguous arrays of the plan's
+    shapes become its weights uncopied; others (float64, a transposed view) are copied as
+    set_weights copies them; either way the plan computes as one built with them."""
+    from fastdl.ops._plan import adopt_weights
+    w1, b1 = _weights(label, w_shape)
+    w2, b2 = _weights(label, w_shape)
+    x = rand(*x_shape)
+    plan = make(w1, b1)
+    adopt_weights(plan, w2, b2)
+    assert plan._w is w2 and plan._b is b2
+    np.testing.assert_array_equal(plan(x), make(w2, b2)(x))
+    w3, kept = w1.astype(np.float64), w2.copy()
+    adopt_weights(plan, w3, b1)
+    assert plan._w is not w3 and plan._w is not w2
+    np.testing.assert_array_equal(w2, kept)  # the array adopted before is left alone
+    np.testing.assert_array_equal(plan(x), make(w1, b1)(x))
+
+
+@pytest.mark.parametrize("label,make,w_shape,x_shape", CONV_PLANS, ids=[p[0] for p in CONV_PLANS])
 def test_set_weights_refuses_other_shapes(label, make, w_shape, x_shape):
     w, b = _weights(label, w_shape)
     plan = make(w, b)

@@ -12,6 +12,7 @@ from fastdl import _validate as v
 from fastdl import activations, initializers, ops, regularizers
 from fastdl.layers import layout as L
 from fastdl.layers.base import Layer, TrainsOnMaps
+from fastdl.ops._plan import adopt_weights
 from fastdl.layers.core import (_initializer_name, apply_activation, data_format_arg,
                                 elementwise, regularizer_config)
 
@@ -157,7 +158,7 @@ class _Conv(TrainsOnMaps, Layer):
                                  negative_slope=activation.alpha)
 
     def _update_plan(self, key, plan):
-        plan.set_weights(self._torch_weight(), self._bias())
+        adopt_weights(plan, self._torch_weight(), self._bias())
 
     def _maps(self, x, layout):
         """(x as the plans take it, channels-first, and the layout of the output)."""

@@ -7,6 +7,7 @@ from fastdl import _validate as v
 from fastdl import _random, activations, initializers, ops, regularizers
 from fastdl.layers import layout as L
 from fastdl.layers.base import Layer, TrainsOnMaps, _shape_arg
+from fastdl.ops._plan import adopt_weights
 from fastdl.layers.node import Node
 
 
@@ -128,7 +129,7 @@ class Dense(Layer):
         return None if self.bias is None else self.bias.value
 
     def _update_plan(self, key, plan):
-        plan.set_weights(self._kernel_for(key), self._bias())
+        adopt_weights(plan, self._kernel_for(key), self._bias())
 
     def _forward(self, x, layout):
         x, key = self._rows(x, layout)

@@ -97,11 +97,27 @@ void PackRowsByK::pack(std::size_t r0, std::size_t rows, std::size_t k0, std::si
   }
 }
 
+namespace {
+
+// kc runs of Wd floats, ld apart, into one panel: fixed-size copies (whole vector moves).
+template <std::size_t Wd>
+void copy_full_panel(const float* base, std::size_t ld, std::size_t kc, float* dst) {
+  for (std::size_t p = 0; p < kc; ++p) std::memcpy(dst + p * Wd, base + p * ld, Wd * sizeof(float));
+}
+
+}  // namespace
+
 void PackKByRows::pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc,
                        std::size_t w, float* dst) const {
   for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
     const std::size_t n = std::min(w, rows - q * w);
     const float* base = src + k0 * ld + r0 + q * w;
+    if (n == w && (w == 32 || w == 16 || w == 8)) {
+      if (w == 32) copy_full_panel<32>(base, ld, kc, dst);
+      else if (w == 16) copy_full_panel<16>(base, ld, kc, dst);
+      else copy_full_panel<8>(base, ld, kc, dst);
+      continue;
+    }
     for (std::size_t p = 0; p < kc; ++p) {
       const float* s = base + p * ld;
       float* d = dst + p * w;
