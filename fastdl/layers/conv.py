@@ -13,11 +13,13 @@ from fastdl import activations, initializers, ops, regularizers
 from fastdl.layers import layout as L
 from fastdl.layers.base import Layer, TrainsOnMaps
 from fastdl.ops._plan import adopt_weights
+from fastdl.ops.conv_backward import conv_backward_checked
 from fastdl.layers.core import (_initializer_name, apply_activation, data_format_arg,
                                 elementwise, regularizer_config)
 
 _PLANS = {1: ops.Conv1dPlan, 2: ops.Conv2dPlan, 3: ops.Conv3dPlan}
 _BACKWARD = {1: ops.conv1d_backward, 2: ops.conv2d_backward, 3: ops.conv3d_backward}
+_PLAN_CLASSES = {1: ops.Conv1dPlan, 2: ops.Conv2dPlan, 3: ops.Conv3dPlan}
 
 
 def int_tuple(value, name, rank):
@@ -158,7 +160,7 @@ class _Conv(TrainsOnMaps, Layer):
                                  negative_slope=activation.alpha)
 
     def _update_plan(self, key, plan):
-        adopt_weights(plan, self._torch_weight(), self._bias())
+        adopt_weights(plan, np.ascontiguousarray(self._torch_weight()), self._bias())
 
     def _maps(self, x, layout):
         """(x as the plans take it, channels-first, and the layout of the output)."""
@@ -223,11 +225,26 @@ class _Conv(TrainsOnMaps, Layer):
         return plan(xc)
 
     def _gradients(self, dz, xc, needs_input_grad):
-        """(dx or None, dw in PyTorch's layout, db) from the pre-activation gradient dz."""
-        return _BACKWARD[self.rank](dz, xc, self._torch_weight(), self.strides,
-                                    self._pads(xc.shape[2:]), self.dilation_rate, self.groups,
-                                    bias=self.bias is not None,
-                                    needs_input_grad=needs_input_grad)
+        """(dx or None, dw in PyTorch's layout, db) from the pre-activation gradient dz,
+        with the geometry checked once per input size (_gradient_geometry)."""
+        w = np.ascontiguousarray(self._torch_weight())
+        return conv_backward_checked(self._gradient_geometry(xc.shape[2:], w),
+                                     np.ascontiguousarray(dz, np.float32),
+                                     np.ascontiguousarray(xc, np.float32), w,
+                                     self.bias is not None, needs_input_grad)
+
+    def _gradient_geometry(self, spatial, w):
+        """The plan's checked (stride, flat padding, dilation, groups) for inputs of these
+        spatial sizes, kept per plan key (ValueError from the plan's checks the first
+        time)."""
+        cache = self.__dict__.setdefault("_gradient_geometries", {})
+        key = self._plan_key(spatial)
+        found = cache.get(key)
+        if found is None:
+            plan = _PLAN_CLASSES[self.rank]._unpacked(w, self.strides, self._pads(spatial),
+                                                      self.dilation_rate, self.groups)
+            found = cache[key] = (plan.stride, plan.padding, plan.dilation, plan.groups)
+        return found
 
     def _keras_kernel(self, w):
         """The inverse of _torch_weight: PyTorch's [filters, in/groups, *k] as Keras'

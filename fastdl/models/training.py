@@ -175,9 +175,10 @@ def _penalty(model):
     return float(np.sum(model.losses, dtype=np.float64))
 
 
-def _add_penalty_gradients(model, grads):
-    """Each regularized trainable weight's penalty gradient, added to its gradient."""
-    for w in model.trainable_weights:
+def _add_penalty_gradients(trainable, grads):
+    """Each regularized weight of `trainable` (a model's trainable weights): its penalty's
+    gradient added to its gradient."""
+    for w in trainable:
         if getattr(w, "regularizer", None) is not None:
             grads.add(w, w.regularizer.gradient(w.value))
 
@@ -251,8 +252,9 @@ def train_step(model, compiled, xs, ys, sws):
             douts[o] = loss.gradient(y, p, coef)
     grads = Gradients()
     backprop.backward(tape, douts, grads, input_grads=False)
-    _add_penalty_gradients(model, grads)
-    pairs = [(grads.get(w), w) for w in model.trainable_weights if grads.get(w) is not None]
+    trainable = model.trainable_weights
+    _add_penalty_gradients(trainable, grads)
+    pairs = [(g, w) for g, w in ((grads.get(w), w) for w in trainable) if g is not None]
     with _interrupts_deferred():  # Ctrl-C: after the whole update, never half of it
         if pairs:
             compiled.optimizer.apply_gradients(pairs)

@@ -62,6 +62,15 @@ def _conv_backward(plan_class, grad_output, x, w, stride, padding, dilation, gro
     return _unbatch(grads, unbatched, needs_input_grad)
 
 
+def conv_backward_checked(geometry, grad_output, x, w, bias, needs_input_grad):
+    """conv{1,2,3}d_backward for a caller that checked everything already (a layer, per
+    step): `geometry` the (stride, padding, dilation, groups) of a Conv{1,2,3}dPlan for x's
+    shape (padding in its flat form), grad_output / x / w float32 C-contiguous and batched,
+    of the shapes that plan gives."""
+    grads = kernels.conv_backward(grad_output, x, w, *geometry, bias, needs_input_grad)
+    return _unbatch(grads, False, needs_input_grad)
+
+
 def conv1d_backward(grad_output, x, w, stride=1, padding=0, dilation=1, groups=1, bias=True,
                     needs_input_grad=True):
     """The gradients of conv1d(x, w, b, stride, padding, dilation, groups) from
