@@ -11,6 +11,7 @@
 #include "fastdl/buffer.h"
 #include "fastdl/threadpool.h"
 #include "fastdl/variants.h"
+#include "padded-grid.h"
 
 namespace fdl {
 namespace {
@@ -272,30 +273,54 @@ void shifted_dots_weight_gradient(const ShiftedDotsVariant& v, const ConvGeometr
   const std::size_t V = volume(in), L = volume(out), sums_per_chunk = O * cols;
   std::vector<float> sums(chunks * sums_per_chunk);
   // Chunk k's images staged into xs and dys.
+  // Rows are short (a 32-wide image: 128 bytes): copied inline, not through memcpy calls.
+  auto copy_rows = [](const float* src, std::size_t rows, std::size_t width, float* dst,
+                      std::size_t dst_stride) {
+    for (std::size_t r = 0; r < rows; ++r, src += width, dst += dst_stride)
+      for (std::size_t i = 0; i < width; ++i) dst[i] = src[i];
+  };
+  const bool flat = in[0] == 1 && out[0] == 1;  // one depth slice: planes staged row by row
   auto stage = [&](std::size_t k, float* xs, float* dys) {
     const std::size_t n0 = k * per_chunk, images = std::min(per_chunk, batch - n0);
-    std::fill(xs, xs + images * x_image, 0.0f);
-    std::fill(dys, dys + images * O * length, 0.0f);
-    // Rows are short (a 32-wide image: 128 bytes): copied inline, not through memcpy calls.
-    auto copy_rows = [](const float* src, std::size_t rows, std::size_t width, float* dst,
-                        std::size_t dst_stride) {
-      for (std::size_t r = 0; r < rows; ++r, src += width, dst += dst_stride)
-        for (std::size_t i = 0; i < width; ++i) dst[i] = src[i];
-    };
+    if (!flat) {
+      std::fill(xs, xs + images * x_image, 0.0f);
+      std::fill(dys, dys + images * O * length, 0.0f);
+    }
     for (std::size_t n = 0; n < images; ++n) {
       float* image = xs + n * x_image;
-      for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t c = 0; c < C; ++c) {
+        const float* src = x + ((n0 + n) * C + c) * V;
+        float* plane = image + c * x_plane;
+        if (flat) {  // every element written once: the padding's zeros around the rows
+          pad_plane(src, in[1], in[2], g.pad_before[1], g.pad_before[2], Hp, Wp, plane);
+          std::fill(plane + Hp * Wp, plane + x_plane, 0.0f);
+          continue;
+        }
         for (std::size_t z = 0; z < in[0]; ++z)
-          copy_rows(x + ((n0 + n) * C + c) * V + z * in[1] * in[2], in[1], in[2],
-                    image + c * x_plane +
-                        ((z + g.pad_before[0]) * Hp + g.pad_before[1]) * Wp + g.pad_before[2],
+          copy_rows(src + z * in[1] * in[2], in[1], in[2],
+                    plane + ((z + g.pad_before[0]) * Hp + g.pad_before[1]) * Wp + g.pad_before[2],
                     Wp);
+      }
       if (db) std::fill(image + C * x_plane, image + x_image, 1.0f);
     }
-    for (std::size_t i = 0; i < images * O; ++i)  // (image, channel) planes of dy
-      for (std::size_t z = 0; z < out[0]; ++z)
-        copy_rows(dy + n0 * O * L + i * L + z * out[1] * out[2], out[1], out[2],
-                  dys + i * length + z * Hp * Wp, Wp);
+    for (std::size_t i = 0; i < images * O; ++i) {  // (image, channel) planes of dy
+      const float* src = dy + n0 * O * L + i * L;
+      float* plane = dys + i * length;
+      if (!flat) {
+        for (std::size_t z = 0; z < out[0]; ++z)
+          copy_rows(src + z * out[1] * out[2], out[1], out[2], plane + z * Hp * Wp, Wp);
+        continue;
+      }
+      // Rows Wp apart, zeros between them and after the last up to `length` (which ends
+      // within the last row's padding or past it).
+      for (std::size_t r = 0; r < out[1]; ++r) {
+        float* row = plane + r * Wp;
+        for (std::size_t i2 = 0; i2 < out[2]; ++i2) row[i2] = src[r * out[2] + i2];
+        const std::size_t end = std::min(length, (r + 1) * Wp);
+        std::fill(row + out[2], plane + end, 0.0f);
+      }
+      std::fill(plane + std::min(length, out[1] * Wp), plane + length, 0.0f);
+    }
   };
   // Rows [r0, r1) of group `group`'s sums over staged chunk k. An entry's sum does not
   // depend on which rows share its register tile: splitting rows changes no result.
