@@ -97,7 +97,11 @@ bool is_depthwise_gradient(const ConvGeometry& g);
 // path), else the shifted dot products for a stride-1 layer's dw and the forward
 // convolution for its dx (SIMD ISAs; see above), else the GEMMs; kGemm forces the GEMMs; kDepthwise forces the depthwise kernels where the
 // geometry is depthwise (the GEMM ISA's variant, or the reference one); kShiftedDots forces
-// the shifted dot products for dw where the stride is 1 (dx as kGemm).
+// the shifted dot products for dw where the stride is 1 (dx as kGemm). Non-finite inputs:
+// the shifted dot products also multiply the padded grid's dropped columns (dy 0 there) by
+// x values the convolution never pairs with them, so an Inf or NaN in x can make dw NaN
+// also at taps that never read it (the GEMMs keep it to its taps); with such an x the
+// forward output and the loss are not finite either.
 enum class ConvGradAlgorithm : int { kAuto = 0, kGemm = 1, kDepthwise = 2, kShiftedDots = 3 };
 
 // Stride 1 on every axis: dw as shifted dot products (see conv_weight_gradient).
