@@ -13,5 +13,5 @@ cmake -S kernels -B "$build" -DFASTDL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Release >/d
 cmake --build "$build" -j "$(nproc)"
 export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-ctest --test-dir "$build" --output-on-failure
+ctest --test-dir "$build" -j "$(nproc)" --output-on-failure
 echo "== sanitizers: ASan + UBSan, no reports"
