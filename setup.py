@@ -50,6 +50,13 @@ KERNEL_MODULE = "fastdl._C"  # the one module that links the kernel library
 # compile time of a SIMD kernel file and makes the modules ~10x larger; kernels/CMakeLists.txt
 # builds Release (-O3, no -g) too.
 COMMON_FLAGS = ["-O3", "-g0", "-std=c++17", "-fPIC", "-fvisibility=hidden", "-Wall"]
+# FASTDL_SANITIZE=1 (scripts/sanitize.sh --python): AddressSanitizer + UBSan, ASan's usual
+# -O1 -g1 (after -O3 -g0: the last of each wins). Python itself is not instrumented: the run
+# preloads the sanitizer runtimes.
+SANITIZE = os.environ.get("FASTDL_SANITIZE") == "1"
+if SANITIZE:
+    COMMON_FLAGS += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                     "-fno-omit-frame-pointer", "-O1", "-g1"]
 ISA_FLAGS = {
     "x86_64": {
         "avx2": ["-mavx2", "-mfma"],
@@ -382,7 +389,8 @@ def extensions():
     def module(name, sources, flags=()):
         return Extension(name, sources, include_dirs=[KERNEL_INCLUDE, "src"], language="c++",
                          extra_compile_args=list(COMMON_FLAGS) + list(flags),
-                         extra_link_args=["-pthread"])
+                         extra_link_args=["-pthread"] + (
+                             ["-fsanitize=address,undefined"] if SANITIZE else []))
 
     # The Cython loops never read errno: without it, sqrt/exp in them can vectorise.
     return ([module(KERNEL_MODULE, sorted(glob.glob(os.path.join("src", "_C", "*.cc"))))]

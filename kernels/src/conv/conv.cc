@@ -103,6 +103,7 @@ ConvPlan::ConvPlan(const ConvGeometry& g, const float* weights, const float* bia
 ConvPlan::~ConvPlan() = default;
 
 void ConvPlan::pack(const float* weights, const float* bias) {
+  if (g_.out_channels == 0) return;  // nothing to pack (and no buffers to copy into)
   std::memcpy(weights_.data(), weights, g_.out_channels * k_per_group_ * sizeof(float));
   if (bias) std::memcpy(bias_.data(), bias, g_.out_channels * sizeof(float));
   for (std::size_t grp = 0; grp < g_.groups; ++grp) {

@@ -27,7 +27,7 @@ void LinearPlan::set_weights(const float* weights, const float* bias) {
     pack_all(PackKByRows(weights, n_), n_, k_, uk_->nr, packed_.data());
   else
     pack_all(PackRowsByK(weights, k_), n_, k_, uk_->nr, packed_.data());
-  if (bias) std::memcpy(bias_.data(), bias, n_ * sizeof(float));
+  if (bias && n_) std::memcpy(bias_.data(), bias, n_ * sizeof(float));  // n_ 0: no buffer
 }
 
 void LinearPlan::run(const float* x, std::size_t rows, float* y) const {
