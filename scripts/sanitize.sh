@@ -10,7 +10,8 @@
 #                                                 extension is built with FASTDL_SANITIZE=1
 #                                                 (setup.py); Python is not instrumented, the
 #                                                 sanitizer runtimes are preloaded and leak
-#                                                 checks are off (the interpreter's own)
+#                                                 checks are off (the interpreter's own);
+#                                                 --capture=sys: reports reach the terminal
 #
 # Work directories build/sanitize/ and build/sanitize-py/ (git-ignored). Exits non-zero on
 # any failure.
@@ -27,7 +28,7 @@ if [[ "${1:-}" == "--python" ]]; then
   runtimes="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)"
   cd "$work"
   LD_PRELOAD="$runtimes" ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 \
-    python -m pytest -q -p no:cacheprovider "${@:-tests/}"
+    python -m pytest -q -p no:cacheprovider --capture=sys "${@:-tests/}"
   echo "== sanitizers (Python suite): ASan + UBSan, no reports"
   exit 0
 fi
