@@ -12,6 +12,8 @@
 - the embedding gradient (a scatter-add of 4096-32768 rows into a table): ``fastdl``
   (fastdl.ops.embedding_backward), ``numpy`` (np.add.at, what the Embedding layer used
   before), ``torch`` (autograd of torch.nn.functional.embedding).
+- ReLU -> 2x2 max pooling on the CIFAR CNN's maps (forward and gradient): window codes
+  with the ReLU gate against indices plus a ReLU gradient pass and against torch.
 
 Every contender's result is checked against fastdl's before it is timed.
 
@@ -134,5 +136,48 @@ def test_embedding_backward(benchmark, bench_threads, case, who):
             return tw.grad.numpy()
     np.testing.assert_allclose(call(), want, rtol=1e-5, atol=1e-5)
     benchmark.group = f"backward {case}"
+    benchmark.extra_info.update(threads=bench_threads, library=who)
+    benchmark(call)
+
+
+POOL = {  # name: ReLU maps [N, C, H, W] max pooled 2x2 at stride 2 (the CIFAR CNN's three)
+    "pool2x2-16x32-b32": (32, 16, 32, 32),
+    "pool2x2-32x16-b32": (32, 32, 16, 16),
+    "pool2x2-64x8-b32": (32, 64, 8, 8),
+}
+
+
+@pytest.mark.parametrize("who", ["fastdl", "fastdl-indices", "torch"])
+@pytest.mark.parametrize("case", sorted(POOL))
+def test_relu_max_pool_forward_and_backward(benchmark, bench_threads, case, who):
+    """One training pass through ReLU -> MaxPool2d(2): the pooling forward and the gradient
+    for the ReLU's input. ``fastdl``: window codes with the ReLU gate (what training runs),
+    ``fastdl-indices``: int64 indices, their scatter and a ReLU gradient pass (what it ran
+    before), ``torch``: max_pool2d with indices, its backward and relu's through autograd."""
+    x = np.maximum(RNG.standard_normal(POOL[case], dtype=np.float32), 0)  # a ReLU's output
+    y, idx = ops.max_pool2d(x, 2, return_indices=True)
+    dy = RNG.standard_normal(y.shape, dtype=np.float32)
+    fastdl.set_num_threads(bench_threads)
+    want = ops.relu_backward(ops.max_pool2d_backward(dy, idx, x.shape), x)
+    if who == "fastdl":
+        def call():
+            _, codes = ops.max_pool2d_codes(x, relu_gate=True)
+            return ops.max_pool2d_codes_backward(dy, codes)
+    elif who == "fastdl-indices":
+        def call():
+            _, indices = ops.max_pool2d(x, 2, return_indices=True)
+            return ops.relu_backward(ops.max_pool2d_backward(dy, indices, x.shape), x)
+    else:
+        torch = pytest.importorskip("torch")
+        torch.set_num_threads(bench_threads)
+        tz = torch.tensor(x).requires_grad_()
+        tdy = torch.tensor(dy)
+
+        def call():
+            tz.grad = None
+            torch.nn.functional.max_pool2d(torch.relu(tz), 2).backward(tdy)
+            return tz.grad.numpy()
+    np.testing.assert_array_equal(call(), want)
+    benchmark.group = f"relu + max pool {case}"
     benchmark.extra_info.update(threads=bench_threads, library=who)
     benchmark(call)

@@ -19,7 +19,6 @@ from fastdl.layers.core import (_initializer_name, apply_activation, data_format
 
 _PLANS = {1: ops.Conv1dPlan, 2: ops.Conv2dPlan, 3: ops.Conv3dPlan}
 _BACKWARD = {1: ops.conv1d_backward, 2: ops.conv2d_backward, 3: ops.conv3d_backward}
-_PLAN_CLASSES = {1: ops.Conv1dPlan, 2: ops.Conv2dPlan, 3: ops.Conv3dPlan}
 
 
 def int_tuple(value, name, rank):
@@ -241,7 +240,7 @@ class _Conv(TrainsOnMaps, Layer):
         key = self._plan_key(spatial)
         found = cache.get(key)
         if found is None:
-            plan = _PLAN_CLASSES[self.rank]._unpacked(w, self.strides, self._pads(spatial),
+            plan = _PLANS[self.rank]._unpacked(w, self.strides, self._pads(spatial),
                                                       self.dilation_rate, self.groups)
             found = cache[key] = (plan.stride, plan.padding, plan.dilation, plan.groups)
         return found

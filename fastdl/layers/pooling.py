@@ -159,11 +159,12 @@ class _Pooling(TrainsOnMaps, Layer):
     def _takes_relu_gate(self):
         return self.kind == "max"
 
-    def _codes_apply(self, shape, padding, crop):
-        """Whether max pooling of channels-first `shape` runs on window codes
-        (ops.max_pool2d_codes): 2x2 windows at stride 2 tiling even planes."""
+    def _codes_apply(self, shape, padding):
+        """Whether max pooling of channels-first `shape` with the kernels' `padding` (None:
+        padded here) runs on window codes (ops.max_pool2d_codes): 2x2 windows at stride 2
+        tiling even, unpadded planes."""
         return (self.rank == 2 and self.pool_size == (2, 2) and self.strides == (2, 2)
-                and crop is None and not any(padding or ()) and shape[2] % 2 == 0
+                and padding is not None and not any(padding) and shape[2] % 2 == 0
                 and shape[3] % 2 == 0)
 
     def _train_forward_maps(self, x, layout, training, logits=False, relu_gate=False):
@@ -175,7 +176,7 @@ class _Pooling(TrainsOnMaps, Layer):
         if crop is not None:
             pooled = self._padded(pooled, pads)
         k, st = self.pool_size, self.strides
-        if self.kind == "max" and self._codes_apply(pooled.shape, padding, crop):
+        if self.kind == "max" and self._codes_apply(pooled.shape, padding):
             y, codes = ops.max_pool2d_codes(pooled, relu_gate=relu_gate)
             extra = ("codes", codes)
         elif self.kind == "max":

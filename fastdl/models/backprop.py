@@ -46,9 +46,8 @@ def relu_handovers(program):
     `_takes_relu_gate`): the first gets relu_gated=True, the second relu_gate=True (Conv ->
     MaxPooling: the pooling's gradient is gated where its maximum is 0, and no ReLU gradient
     pass runs over the full-size maps). Computed once per program."""
-    found = getattr(program, "_relu_handovers", None)
-    if found is not None:
-        return found
+    if program._relu_handovers is not None:
+        return program._relu_handovers
     readers = {}
     for j, step in enumerate(program.steps):
         for s in (step.inputs if isinstance(step.inputs, list) else [step.inputs]):

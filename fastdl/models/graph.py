@@ -158,6 +158,7 @@ class Program:
         self.free_after = [[s for s, i in last.items() if i == k and s not in keep]
                            for k in range(len(steps))]
         self._tuples = None
+        self._relu_handovers = None  # backprop.relu_handovers, found once
 
     def run(self, xs, layouts):
         """(arrays, layouts) of the outputs from the inputs' (arrays, layouts)."""

@@ -14,8 +14,8 @@ grad_w and grad_b sum over batch x output positions (say R terms) in float32 blo
 GEMM adds its K block (a few hundred products) per chain, then the chains, and grad_b 256
 positions per partial sum; the shifted dot products sum each chunk of images (whose staged
 x and grad_output fit 2^17 floats, or one image) in vector lanes and add the chunks in
-double. The rounding error of an entry
-grows about as (block + R / block) * 2^-24 * sum |terms| rather than R * 2^-24.
+double. The rounding error of an entry grows about as (block + R / block) * 2^-24 *
+sum |terms| rather than R * 2^-24.
 """
 import numpy as np
 
@@ -57,8 +57,8 @@ def _conv_backward(plan_class, grad_output, x, w, stride, padding, dilation, gro
     bias, needs_input_grad = v.flag(bias, "bias"), v.flag(needs_input_grad, "needs_input_grad")
     plan = plan_class._unpacked(w, stride, padding, dilation, groups)
     _check_grad_output(dy, plan.checked_output_shape(x), unbatched)
-    grads = kernels.conv_backward(dy, x, plan.weight, plan.stride, plan.padding, plan.dilation,
-                                  plan.groups, bias, needs_input_grad)
+    grads = conv_backward_checked((plan.stride, plan.padding, plan.dilation, plan.groups),
+                                  dy, x, plan.weight, bias, needs_input_grad)
     return _unbatch(grads, unbatched, needs_input_grad)
 
 

@@ -340,8 +340,8 @@ def max_pool2d_codes(x, relu_gate=False):
     (no tap) where the maximum is not > 0 or is NaN: if x is the output of a ReLU, the codes'
     gradient is then also the gradient through that ReLU (relu(max) = max(relu)), and no
     ReLU gradient pass is needed. Returns (y, codes), both [N, C, H/2, W/2]. Training's
-    Conv -> ReLU -> MaxPooling2D(2) runs on it: codes cost a quarter of indices' bytes and
-    their gradient writes each dx element once, with no zero fill and no scatter."""
+    Conv -> ReLU -> MaxPooling2D(2) runs on it: codes cost half the bytes of int64 indices
+    and their gradient writes each dx element once, with no zero fill and no scatter."""
     x, batched = _input(x, 2)
     if x.shape[2] % 2 or x.shape[3] % 2:
         raise ValueError(f"x: expected even H and W (2x2 windows at stride 2 with none "

@@ -138,6 +138,13 @@ fdl::PoolParams avg(std::vector<std::size_t> in, std::size_t k, std::size_t s, s
   return p;
 }
 
+// Max pooling over 2x2 windows at stride 2 of h x w planes.
+fdl::PoolParams max_2x2(std::size_t h, std::size_t w) {
+  fdl::PoolParams p = avg({h, w}, 2, 2, 0);
+  p.kind = fdl::PoolKind::kMax;
+  return p;
+}
+
 bool fits(const fdl::PoolParams& p) {
   for (int a = 0; a < 3; ++a)
     if (2 * p.pad[a] > p.kernel[a] || out_size(p, a) < 1) return false;
@@ -230,10 +237,7 @@ TEST_P(PoolBackwardTest, MaxGradientFromTheInputIsTheScatterOfTheIndices) {
   for (std::size_t h : {2, 4, 6})
     for (std::size_t w = 2; w <= 70; w += 2)
       for (int pattern = 0; pattern < 3; ++pattern) {
-        fdl::PoolParams p;
-        p.kind = fdl::PoolKind::kMax;
-        p.in_size[1] = h, p.in_size[2] = w;
-        p.kernel[1] = p.kernel[2] = p.stride[1] = p.stride[2] = 2;
+        const fdl::PoolParams p = max_2x2(h, w);
         ASSERT_TRUE(fdl::is_pool_2x2_even(p));
         const std::size_t planes = 3, in = p.in_plane(), out = p.out_plane();
         auto x = random_vector(planes * in, unsigned(w * 7 + h + pattern));
@@ -307,10 +311,7 @@ TEST_P(PoolBackwardTest, MaxCodesNameTheIndicesTapsAndSpreadAsTheirScatter) {
     for (std::size_t w = 2; w <= 70; w += 2)
       for (int pattern = 0; pattern < 4; ++pattern)
         for (bool gate : {false, true}) {
-          fdl::PoolParams p;
-          p.kind = fdl::PoolKind::kMax;
-          p.in_size[1] = h, p.in_size[2] = w;
-          p.kernel[1] = p.kernel[2] = p.stride[1] = p.stride[2] = 2;
+          const fdl::PoolParams p = max_2x2(h, w);
           const std::size_t planes = 3, in = p.in_plane(), out = p.out_plane();
           auto x = random_vector(planes * in, unsigned(w * 7 + h + pattern));
           for (std::size_t i = 0; i + 5 < x.size(); i += 5) x[i + 1] = x[i];  // ties
@@ -343,10 +344,7 @@ TEST_P(PoolBackwardTest, MaxCodesNameTheIndicesTapsAndSpreadAsTheirScatter) {
           ASSERT_TRUE(same_bits(got, want)) << where;
         }
   // The driver: 1 and 4 threads agree with the variant called on the whole batch.
-  fdl::PoolParams p;
-  p.kind = fdl::PoolKind::kMax;
-  p.in_size[1] = 12, p.in_size[2] = 18;
-  p.kernel[1] = p.kernel[2] = p.stride[1] = p.stride[2] = 2;
+  fdl::PoolParams p = max_2x2(12, 18);
   const std::size_t planes = 37, in = p.in_plane(), out = p.out_plane();
   const auto x = random_vector(planes * in, 21), dy = random_vector(planes * out, 22);
   std::vector<float> y0(planes * out), c0(planes * out), dx0(planes * in);
@@ -368,10 +366,7 @@ TEST_P(PoolBackwardTest, MaxCodesNameTheIndicesTapsAndSpreadAsTheirScatter) {
 
 // Codes between and beyond the taps': the thresholds every variant shares with the reference.
 TEST_P(PoolBackwardTest, MaxCodesBackwardThresholds) {
-  fdl::PoolParams p;
-  p.kind = fdl::PoolKind::kMax;
-  p.in_size[1] = 2, p.in_size[2] = 40;
-  p.kernel[1] = p.kernel[2] = p.stride[1] = p.stride[2] = 2;
+  const fdl::PoolParams p = max_2x2(2, 40);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const std::vector<float> values = {-3.0f, 0.0f, 0.49f, 0.5f, 1.2f, 1.5f, 2.49f, 2.5f, 3.49f,
                                      3.5f, 4.0f, 9.0f, nan};

@@ -29,6 +29,18 @@ std::size_t plane_chunks(std::size_t planes, std::size_t taps) {
   return taps < kParallelMinTaps || threads <= 1 ? 1 : std::min(planes, 4 * threads);
 }
 
+// fn(first plane, plane count) over all `planes`: once on the calling thread, or per chunk
+// of consecutive planes on the pool (plane_chunks for a problem of `taps` taps).
+template <class Fn>
+void over_plane_chunks(std::size_t planes, std::size_t taps, Fn fn) {
+  const std::size_t chunks = plane_chunks(planes, taps);
+  if (chunks <= 1) return fn(std::size_t{0}, planes);
+  parallel_for(chunks, [&](std::size_t i) {
+    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
+    fn(p0, p1 - p0);
+  });
+}
+
 }  // namespace
 
 std::size_t PoolParams::out_size(int axis) const {
@@ -77,16 +89,11 @@ void pool(const PoolParams& p, std::size_t planes, const float* x, float* y,
   const PoolVariant& v = variant ? *variant : pool_best();
   const std::size_t in = p.in_plane(), out = p.out_plane();
   if (planes == 0 || out == 0) return;
-  const std::size_t chunks =
-      plane_chunks(planes, planes * out * p.kernel[0] * p.kernel[1] * p.kernel[2]);
-  if (chunks <= 1) {
-    v.fn(p, planes, x, y, indices);
-    return;
-  }
-  parallel_for(chunks, [&](std::size_t i) {
-    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
-    v.fn(p, p1 - p0, x + p0 * in, y + p0 * out, indices ? indices + p0 * out : nullptr);
-  });
+  over_plane_chunks(planes, planes * out * p.kernel[0] * p.kernel[1] * p.kernel[2],
+                    [&](std::size_t p0, std::size_t n) {
+                      v.fn(p, n, x + p0 * in, y + p0 * out,
+                           indices ? indices + p0 * out : nullptr);
+                    });
 }
 
 void avg_pool_backward(const PoolParams& p, std::size_t planes, const float* dy, float* dx,
@@ -95,13 +102,10 @@ void avg_pool_backward(const PoolParams& p, std::size_t planes, const float* dy,
   const std::size_t in = p.in_plane(), out = p.out_plane();
   if (planes == 0) return;
   // Every input is written (zeroed at least) as well as every tap spread.
-  const std::size_t chunks =
-      plane_chunks(planes, planes * (in + out * p.kernel[0] * p.kernel[1] * p.kernel[2]));
-  if (chunks <= 1) return v.avg_backward(p, planes, dy, dx);
-  parallel_for(chunks, [&](std::size_t i) {
-    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
-    v.avg_backward(p, p1 - p0, dy + p0 * out, dx + p0 * in);
-  });
+  over_plane_chunks(planes, planes * (in + out * p.kernel[0] * p.kernel[1] * p.kernel[2]),
+                    [&](std::size_t p0, std::size_t n) {
+                      v.avg_backward(p, n, dy + p0 * out, dx + p0 * in);
+                    });
 }
 
 bool is_pool_2x2_even(const PoolParams& p) {
@@ -123,11 +127,8 @@ void max_pool_input_backward(const PoolParams& p, std::size_t planes, const floa
     max_pool_backward(planes, in, out, dy, indices.data(), dx);
     return;
   }
-  const std::size_t chunks = plane_chunks(planes, planes * (in + out));
-  if (chunks <= 1) return v.max_backward_2x2(p, planes, x, dy, dx);
-  parallel_for(chunks, [&](std::size_t i) {
-    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
-    v.max_backward_2x2(p, p1 - p0, x + p0 * in, dy + p0 * out, dx + p0 * in);
+  over_plane_chunks(planes, planes * (in + out), [&](std::size_t p0, std::size_t n) {
+    v.max_backward_2x2(p, n, x + p0 * in, dy + p0 * out, dx + p0 * in);
   });
 }
 
@@ -138,11 +139,8 @@ void max_pool_codes(const PoolParams& p, std::size_t planes, const float* x, flo
   const PoolVariant& v = variant ? *variant : pool_best();
   const std::size_t in = p.in_plane(), out = p.out_plane();
   if (planes == 0) return;
-  const std::size_t chunks = plane_chunks(planes, planes * (in + out));
-  if (chunks <= 1) return v.max_codes_2x2(p, planes, x, y, codes, relu_gate);
-  parallel_for(chunks, [&](std::size_t i) {
-    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
-    v.max_codes_2x2(p, p1 - p0, x + p0 * in, y + p0 * out, codes + p0 * out, relu_gate);
+  over_plane_chunks(planes, planes * (in + out), [&](std::size_t p0, std::size_t n) {
+    v.max_codes_2x2(p, n, x + p0 * in, y + p0 * out, codes + p0 * out, relu_gate);
   });
 }
 
@@ -154,11 +152,8 @@ void max_pool_codes_backward(const PoolParams& p, std::size_t planes, const floa
   const PoolVariant& v = variant ? *variant : pool_best();
   const std::size_t in = p.in_plane(), out = p.out_plane();
   if (planes == 0) return;
-  const std::size_t chunks = plane_chunks(planes, planes * (in + out));
-  if (chunks <= 1) return v.max_codes_backward_2x2(p, planes, codes, dy, dx);
-  parallel_for(chunks, [&](std::size_t i) {
-    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
-    v.max_codes_backward_2x2(p, p1 - p0, codes + p0 * out, dy + p0 * out, dx + p0 * in);
+  over_plane_chunks(planes, planes * (in + out), [&](std::size_t p0, std::size_t n) {
+    v.max_codes_backward_2x2(p, n, codes + p0 * out, dy + p0 * out, dx + p0 * in);
   });
 }
 

@@ -119,7 +119,7 @@ void forward_by_products(const GemmUkernel& uk, ActivationFn act_fn, const RnnTr
     }
     h_prev = y_t;
   }
-  if (B * H) std::memcpy(h_n, h_prev, B * H * sizeof(float));  // empty: h_n may be null
+  if (B * H != 0) std::memcpy(h_n, h_prev, B * H * sizeof(float));  // empty: h_n may be null
 }
 
 // Column sums of a [rows][n] (leading dimension ld), kRnnBiasBlock rows per partial sum.
