@@ -20,8 +20,8 @@ def get_custom_objects():
 
 def set_random_seed(seed):
     """Seeds the weight initializers, training's draws (dropout masks, shuffling), Python's
-    and NumPy's global generators: with one thread, the same seed and data give
-    bit-identical weights after fit."""
+    and NumPy's global generators: the same seed and data give bit-identical weights after
+    fit, at any thread count (on one machine: another ISA sums in another order)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
     initializers.seed(seed)

@@ -1,5 +1,5 @@
-"""Shared fixtures: ONNX's backend node test cases (tests/onnx_nodes.py), and a per-op
-summary of the ONNX node tests at the end of the run."""
+"""Shared fixtures: the thread count, the backend, ONNX's backend node test cases
+(tests/onnx_nodes.py), and a per-op summary of the ONNX node tests at the end of the run."""
 from __future__ import annotations
 
 import collections
@@ -12,6 +12,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/onnx_nodes.py
 
 import onnx_nodes  # noqa: E402
+
+
+@pytest.fixture
+def threads():
+    """Lets a test change the thread count (the fixture is fastdl.set_num_threads);
+    restores it afterwards."""
+    import fastdl
+    saved = fastdl.get_num_threads()
+    yield fastdl.set_num_threads
+    fastdl.set_num_threads(saved)
 
 
 @pytest.fixture(params=["native", "numba", "numpy"])

@@ -98,14 +98,6 @@ def run_python(code, **env):
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture
-def threads():
-    """Lets a test change the thread count; restores it afterwards."""
-    saved = fastdl.get_num_threads()
-    yield fastdl.set_num_threads
-    fastdl.set_num_threads(saved)
-
-
 @pytest.fixture(scope="module")
 def torch():
     return pytest.importorskip("torch")

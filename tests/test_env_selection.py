@@ -5,16 +5,12 @@ Each case runs in a fresh interpreter (sys.executable -c ...): the variables are
 at import. The child scripts check their own results against the NumPy reference and print
 one JSON line; the test checks that line and the exit code.
 """
-import json
 import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from child_process import expect_ok, run_script
 SELECTION_VARS = ("FASTDL_ISA", "FASTDL_BACKEND", "FASTDL_NUM_THREADS")
 
 # Shared by the child scripts: runs conv2d (Winograd-shaped and im2col-shaped) and linear
@@ -44,32 +40,12 @@ def check_results():
     assert worst < 1e-4, worst
     return worst
 
-def report(**fields):
-    print("RESULT " + json.dumps(fields))
 """
 
 
 def run_child(code, env=None, timeout=180):
-    """Runs PRELUDE + code with a clean selection environment plus `env`; returns
-    (completed process, the RESULT dict or None)."""
-    full_env = {k: v for k, v in os.environ.items() if k not in SELECTION_VARS}
-    full_env.update(env or {})
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT),
-                                                           full_env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
-                          env=full_env, capture_output=True, text=True, timeout=timeout,
-                          cwd=str(REPO_ROOT))
-    result = None
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT "):])
-    return proc, result
-
-
-def expect_ok(proc, result):
-    assert proc.returncode == 0 and result is not None, (
-        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}")
-    return result
+    """PRELUDE + code with a clean selection environment plus `env`."""
+    return run_script(PRELUDE + textwrap.dedent(code), env, SELECTION_VARS, timeout)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
-// The thread pool: every index exactly once, nesting, concurrent callers, set_num_threads,
-// replacing the pool without touching freed memory, and fork() (the child re-creates its
-// workers and computes a convolution that matches the reference and the parent's result).
+// The thread pool: every index exactly once, nesting, concurrent callers, interrupts,
+// set_num_threads, replacing the pool without touching freed memory, and fork() (the child
+// re-creates its workers and computes a convolution that matches the reference and the
+// parent's result).
 #include <gtest/gtest.h>
 
 #include <sys/types.h>
@@ -122,6 +123,70 @@ TEST(ThreadPool, ConcurrentCallersEachGetTheirWorkDone) {
     });
   for (auto& t : callers) t.join();
   EXPECT_EQ(bad.load(), 0);
+}
+
+// interrupt() while a job of an InterruptibleScope runs: the job hands out no further tasks,
+// its tasks see stop_requested(), and the next jobs (in and out of a scope) run whole.
+TEST(ThreadPool, InterruptStopsTheScopesJobAndNothingElse) {
+  ThreadCountGuard guard;
+  for (int threads : {1, 2, 3}) {
+    fdl::set_num_threads(threads);
+    const std::size_t n = 10000;
+    std::atomic<std::size_t> ran{0}, saw_stop{0};
+    bool interrupted = false;
+    {
+      fdl::InterruptibleScope scope(true);
+      fdl::parallel_for(n, [&](std::size_t i) {
+        if (i == 10) fdl::interrupt();
+        if (fdl::stop_requested()) saw_stop.fetch_add(1);
+        ran.fetch_add(1);
+      });
+      interrupted = scope.interrupted();
+    }
+    EXPECT_TRUE(interrupted) << threads;
+    EXPECT_LT(ran.load(), 10 + 4 * static_cast<std::size_t>(threads)) << threads;
+    EXPECT_GE(saw_stop.load(), 1u) << threads;
+    EXPECT_FALSE(fdl::stop_requested());  // outside the scope
+    expect_each_index_once(1000);         // the flag is left set, but no scope is active
+    fdl::InterruptibleScope next(true);   // a new scope starts clear
+    EXPECT_FALSE(next.interrupted());
+    expect_each_index_once(1000);
+  }
+}
+
+// What builds lasting state inside an interruptible call finishes despite interrupt().
+TEST(ThreadPool, UninterruptibleScopeRunsItsJobsWhole) {
+  ThreadCountGuard guard;
+  fdl::set_num_threads(2);
+  fdl::InterruptibleScope scope(true);
+  fdl::interrupt();
+  {
+    fdl::UninterruptibleScope whole;
+    EXPECT_FALSE(fdl::stop_requested());
+    expect_each_index_once(500);
+  }
+  std::atomic<int> ran{0};
+  fdl::parallel_for(100, [&](std::size_t) { ran.fetch_add(1); });
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_TRUE(fdl::stop_requested());
+}
+
+// An inactive scope (a call that may not stop) and other threads' jobs ignore interrupt().
+TEST(ThreadPool, InterruptLeavesOtherCallsAlone) {
+  ThreadCountGuard guard;
+  fdl::set_num_threads(2);
+  fdl::InterruptibleScope inactive(false);
+  fdl::interrupt();
+  EXPECT_FALSE(inactive.interrupted());
+  expect_each_index_once(1000);
+  std::thread other([] {
+    fdl::InterruptibleScope scope(true);  // clears the flag for its own call
+    expect_each_index_once(1000);
+  });
+  other.join();
+  fdl::interrupt();
+  std::thread plain([] { expect_each_index_once(1000); });
+  plain.join();
 }
 
 TEST(ThreadPool, SetNumThreadsChangesNumThreads) {

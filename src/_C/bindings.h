@@ -13,6 +13,7 @@
 #include "fastdl/common.h"
 #include "fastdl/gemm.h"
 #include "fastdl/isa.h"
+#include "fastdl/threadpool.h"
 #include "fastdl/variants.h"
 
 namespace fastdl_bindings {
@@ -87,6 +88,55 @@ void set_plan_weights(Plan& plan, const FloatArray& w, const py::object& b) {
   py::gil_scoped_release release;
   plan.set_weights(w.data(), bias_data);
 }
+
+// Ctrl-C in a long call. Holds SIGINT for the call when it is made on Python's main thread
+// and Python's handler would raise KeyboardInterrupt (interrupt.cc); construct and finish
+// with the GIL held.
+class SigintWatch {
+ public:
+  SigintWatch();
+  ~SigintWatch();
+  SigintWatch(const SigintWatch&) = delete;
+  SigintWatch& operator=(const SigintWatch&) = delete;
+  bool active() const { return installed_; }
+  // Puts Python's handler back; raises KeyboardInterrupt when the call was interrupted.
+  void finish(bool interrupted);
+
+ private:
+  void restore();
+  bool installed_ = false;
+};
+
+// Runs `kernel` without the GIL. Made on the main thread while SIGINT raises
+// KeyboardInterrupt, Ctrl-C stops it after the tasks running at that moment and raises
+// KeyboardInterrupt here. Only for kernels that write nothing but their outputs (which,
+// a caller's `out` included, are then unspecified): a stopped in-place update would leave
+// half-updated state. Elsewhere (other threads, a handler of the user's, fit deferring
+// Ctrl-C to the end of a step) the call runs to its end.
+// `work` is the call's multiply-adds, roughly: a call below kWatchedWork ends within
+// milliseconds anyway and skips the watch (two system calls, 1-3 us).
+constexpr double kWatchedWork = 1e7;
+
+template <class Kernel>
+void run_interruptible(double work, Kernel&& kernel) {
+  if (work < kWatchedWork) {
+    py::gil_scoped_release release;
+    kernel();
+    return;
+  }
+  SigintWatch watch;
+  bool interrupted = false;
+  {
+    py::gil_scoped_release release;
+    fdl::InterruptibleScope scope(watch.active());
+    kernel();
+    interrupted = scope.interrupted();
+  }
+  watch.finish(interrupted);
+}
+
+// At import: records Python's main thread (the one signals reach).
+void init_interrupts();
 
 }  // namespace fastdl_bindings
 

@@ -95,10 +95,11 @@ class PyConvPlan {
     const fdl::Size3 o = plan_->geometry().out_size(in);
     FloatArray y = output_array(out, output_shape(x.shape(0), plan_->geometry().out_channels, o,
                                                   dims_));
-    {
-      py::gil_scoped_release release;
+    const fdl::ConvGeometry& g = plan_->geometry();
+    const double work = double(y.size()) * (g.in_channels / g.groups) * g.taps();
+    run_interruptible(work, [&] {
       plan_->run(x.data(), x.shape(0), in, y.mutable_data());
-    }
+    });
     return y;
   }
   void set_weights(const FloatArray& w, const py::object& b) { set_plan_weights(*plan_, w, b); }
@@ -141,10 +142,11 @@ class PyConvTransposePlan {
     const fdl::Size3 in = widen(spatial_shape(x), 1), o = widen(output_size, 1);
     FloatArray y = output_array(out, output_shape(x.shape(0), plan_->geometry().out_channels, o,
                                                   dims_));
-    {
-      py::gil_scoped_release release;
+    const fdl::ConvGeometry& g = plan_->geometry();
+    const double work = double(x.size()) * (g.out_channels / g.groups) * g.taps();
+    run_interruptible(work, [&] {
       plan_->run(x.data(), x.shape(0), in, o, y.mutable_data());
-    }
+    });
     return y;
   }
   void set_weights(const FloatArray& w, const py::object& b) { set_plan_weights(*plan_, w, b); }
@@ -197,11 +199,11 @@ py::tuple conv_backward(const FloatArray& dy, const FloatArray& x, const FloatAr
     db_data = a.mutable_data();
     db = a;
   }
-  {
-    py::gil_scoped_release release;
+  const double work = 2.0 * dy.size() * (g.in_channels / groups) * g.taps();
+  run_interruptible(work, [&] {
     fdl::conv_gradients(uk, g, x.data(), w.data(), x.shape(0), in, dy.data(), dx_data,
                         dw.mutable_data(), db_data, false, how);
-  }
+  });
   return py::make_tuple(dx, dw, db);
 }
 

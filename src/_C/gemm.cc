@@ -23,10 +23,9 @@ class PyLinearPlan {
   FloatArray call(const FloatArray& x, const py::object& out) const {
     const std::size_t rows = x.shape(0);
     FloatArray y = output_array(out, {py::ssize_t(rows), py::ssize_t(n_)});
-    {
-      py::gil_scoped_release release;
+    run_interruptible(double(rows) * k_ * n_, [&] {
       plan_->run(x.data(), rows, y.mutable_data());
-    }
+    });
     return y;
   }
   void set_weights(const FloatArray& w, const py::object& b) { set_plan_weights(*plan_, w, b); }
@@ -51,10 +50,9 @@ void bind_gemm(py::module_& m) {
     const std::size_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
     const fdl::GemmUkernel& uk = pick_gemm(variant);
     FloatArray c({M, N});
-    {
-      py::gil_scoped_release release;
+    run_interruptible(double(M) * N * K, [&] {
       fdl::matmul(uk, M, N, K, a.data(), b.data(), c.mutable_data());
-    }
+    });
     return c;
   }, py::arg("a"), py::arg("b"), py::arg("variant") = py::none());
 
@@ -81,11 +79,10 @@ void bind_gemm(py::module_& m) {
       db_data = a.mutable_data();
       db = a;
     }
-    {
-      py::gil_scoped_release release;
+    run_interruptible(2.0 * M * N * K, [&] {
       fdl::linear_backward(uk, M, K, N, x.data(), w.data(), dy.data(), dx_data,
                            dw.mutable_data(), db_data, false, kn);
-    }
+    });
     return py::make_tuple(dx, dw, db);
   }, py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("has_bias") = true,
      py::arg("needs_dx") = true, py::arg("kn") = false, py::arg("variant") = py::none(),

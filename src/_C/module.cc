@@ -55,6 +55,7 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("seconds") = 0.2, py::arg("variant") = py::none(),
      "Measured FMA throughput in GFLOP/s of all fastdl threads with the active ISA.");
 
+  init_interrupts();
   bind_variants(m);
   bind_gemm(m);
   bind_conv(m);

@@ -78,12 +78,13 @@ class PyRnnPlan {
     FloatArray hn({layers_ * dirs_, B, hidden_});
     FloatArray cn(lstm ? std::vector<std::size_t>{layers_ * dirs_, B, hidden_}
                        : std::vector<std::size_t>{0});
-    {
-      py::gil_scoped_release release;
+    // Multiply-adds of the first layer, times the layers and directions: a bound's worth.
+    const double work = double(T) * B * (x.shape(2) + hidden_) * 4 * hidden_ * layers_ * dirs_;
+    run_interruptible(work, [&] {
       plan_->run(x.data(), T, B, h0.is_none() ? nullptr : h0a.data(),
                  lstm && !c0.is_none() ? c0a.data() : nullptr, y.mutable_data(),
                  hn.mutable_data(), lstm ? cn.mutable_data() : nullptr);
-    }
+    });
     return py::make_tuple(y, hn, lstm ? py::object(cn) : py::object(py::none()));
   }
 
@@ -150,13 +151,12 @@ py::tuple rnn_layer_train(const std::string& kind_name, const FloatArray& x,
   FloatArray y({T, B, H}), hn({B, H});
   FloatArray cn(lstm ? std::vector<py::ssize_t>{B, H} : std::vector<py::ssize_t>{0});
   FloatArray saved({T, B, py::ssize_t(fdl::rnn_saved_blocks(kind) * hs)});
-  {
-    py::gil_scoped_release release;
+  run_interruptible(double(T) * B * (p.input + H) * GH, [&] {
     fdl::rnn_train_forward(v, uk, p, x.data(), h0p, c0p,
                            fdl::RnnWeights{w_ih.data(), w_hh.data(), bi, bh}, y.mutable_data(),
                            hn.mutable_data(), lstm ? cn.mutable_data() : nullptr,
                            saved.mutable_data());
-  }
+  });
   return py::make_tuple(y, hn, lstm ? py::object(cn) : py::object(py::none()), saved);
 }
 
@@ -193,14 +193,13 @@ py::tuple rnn_layer_backward(const std::string& kind_name, const py::object& dy,
   FloatArray dx({T, B, I}), dh0({B, H}), dw_ih({GH, I}), dw_hh({GH, H}), db_ih({GH}),
       db_hh({GH});
   FloatArray dc0(lstm ? std::vector<py::ssize_t>{B, H} : std::vector<py::ssize_t>{0});
-  {
-    py::gil_scoped_release release;
+  run_interruptible(2.0 * T * B * (I + H) * GH, [&] {
     fdl::rnn_train_backward(uk, p, hs, dyp, dhnp, dcnp, x.data(), y.data(), saved.data(), h0p,
                             c0p, w_ih.data(), w_hh.data(), dx.mutable_data(),
                             dh0.mutable_data(), lstm ? dc0.mutable_data() : nullptr,
                             dw_ih.mutable_data(), dw_hh.mutable_data(), db_ih.mutable_data(),
                             db_hh.mutable_data());
-  }
+  });
   return py::make_tuple(dx, dh0, lstm ? py::object(dc0) : py::object(py::none()), dw_ih, dw_hh,
                         db_ih, db_hh);
 }

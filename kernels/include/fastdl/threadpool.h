@@ -23,4 +23,40 @@ bool set_thread_affinity(const int* cpus, int count);
 
 void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn);
 
+// Stopping a long call early (Ctrl-C). A parallel_for job started on a thread inside an
+// active InterruptibleScope skips its remaining tasks once interrupt() has been called; the
+// caller then discards the call's outputs (interrupted() says so). Tasks are checked where
+// the job hands them out, so the latency is one task per thread (see stop_requested). Code that builds lasting
+// state inside such a call (a plan's lazily packed weights) runs under an
+// UninterruptibleScope, so that state is never left half built.
+void interrupt();  // async-signal-safe: called from a SIGINT handler
+
+// True once interrupt() has reached the interruptible call this thread works for (as its
+// caller or on one of its tasks). Loops that run long inside one task (an RNN's recurrence
+// over all steps) poll it between iterations and return early.
+bool stop_requested();
+
+class InterruptibleScope {
+ public:
+  explicit InterruptibleScope(bool active);  // active: clears an earlier interrupt()
+  ~InterruptibleScope();
+  InterruptibleScope(const InterruptibleScope&) = delete;
+  InterruptibleScope& operator=(const InterruptibleScope&) = delete;
+  bool interrupted() const;  // interrupt() arrived while this scope was active
+
+ private:
+  bool active_, was_;
+};
+
+class UninterruptibleScope {
+ public:
+  UninterruptibleScope();
+  ~UninterruptibleScope();
+  UninterruptibleScope(const UninterruptibleScope&) = delete;
+  UninterruptibleScope& operator=(const UninterruptibleScope&) = delete;
+
+ private:
+  bool was_;
+};
+
 }  // namespace fdl

@@ -151,6 +151,7 @@ void ConvPlan::pack_pointwise_b() const {
 
 const float* ConvPlan::pointwise_b() const {
   std::lock_guard<std::mutex> lock(pointwise_mu_);
+  UninterruptibleScope whole;  // lasting state: never left half packed
   if (!pointwise_b_ready_) pack_pointwise_b();
   return pointwise_b_.data();
 }
@@ -158,6 +159,7 @@ const float* ConvPlan::pointwise_b() const {
 const WinogradConv& ConvPlan::winograd2d(int m) const {
   std::lock_guard<std::mutex> lock(winograd_mu_);
   auto& form = winograd_forms_[m == 4 ? 1 : 0];
+  UninterruptibleScope whole;  // lasting state: never left half transformed
   if (!form) form = std::make_unique<WinogradConv>(g_, m, weights_.data(), *uk_, *winograd_);
   return *form;
 }

@@ -96,7 +96,10 @@ void ConvTransposePlan::run(const float* x, std::size_t batch, const Size3& in,
       const float* xg = x + (n * g_.in_channels + grp * cin_g_) * L;
       const float* a = packed_.data() + grp * packed_per_group_ + c0 * taps * K;
       const std::size_t nr = static_cast<std::size_t>(uk_->nr);
-      std::size_t block = std::max<std::size_t>(1, col_block_ / rows);
+      // Column blocks sized for a group's whole run of channels, whatever this run's share:
+      // the blocks set the order in which col2im adds the taps into y, and that order may
+      // not depend on the thread count (which sets `runs`).
+      std::size_t block = std::max<std::size_t>(1, col_block_ / (cout_g_ * taps));
       block = std::min(L, std::max(nr, block / nr * nr));
       Workspace& ws = workspace();
       ws.cols.resize(rows * block);

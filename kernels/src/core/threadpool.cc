@@ -22,6 +22,16 @@ namespace fdl {
 namespace {
 
 thread_local bool t_inside_task = false;
+// This thread works for an interruptible call: jobs it starts may stop early. The caller's
+// InterruptibleScope sets it; a worker holds its job's value while it runs the job's tasks.
+thread_local bool t_interruptible = false;
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "interrupt() runs in a signal handler");
+
+// Whether task handout stops now, for a job started with `interruptible`.
+inline bool stop_now(bool interruptible) {
+  return interruptible && g_interrupted.load(std::memory_order_relaxed);
+}
 
 int available_cpus() {
   cpu_set_t set;
@@ -58,11 +68,12 @@ class Pool {
   }
 
   // Runs the job; the caller holds busy_ so only one job is in flight.
-  void run(std::size_t n, const std::function<void(std::size_t)>& fn) {
+  void run(std::size_t n, const std::function<void(std::size_t)>& fn, bool interruptible) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       fn_ = &fn;
       n_ = n;
+      interruptible_ = interruptible;
       next_.store(0);
       pending_.store(static_cast<int>(threads_.size()));
       generation_.fetch_add(1);
@@ -84,13 +95,17 @@ class Pool {
 
  private:
   void drain() {
+    const bool was_interruptible = t_interruptible;
+    t_interruptible = interruptible_;
     t_inside_task = true;
     for (;;) {
+      if (stop_now(interruptible_)) break;
       std::size_t i = next_.fetch_add(1);
       if (i >= n_) break;
       (*fn_)(i);
     }
     t_inside_task = false;
+    t_interruptible = was_interruptible;
   }
 
   void work() {
@@ -127,6 +142,7 @@ class Pool {
   std::atomic<std::uint64_t> generation_{0};
   const std::function<void(std::size_t)>* fn_ = nullptr;
   std::size_t n_ = 0;
+  bool interruptible_ = false;
   std::atomic<std::size_t> next_{0};
   std::atomic<int> pending_{0};
   bool stop_ = false;
@@ -204,6 +220,8 @@ bool set_thread_affinity(const int* cpus, int count) {
 
 void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
   if (n == 0) return;
+  // Nested jobs (inside a task) run to the end: the outer job's handout stops them.
+  const bool interruptible = t_interruptible && !t_inside_task;
   Pool* pool = nullptr;
   if (n > 1 && !t_inside_task) {
     State& s = state();
@@ -215,12 +233,35 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
   if (!pool) {
     bool was_inside = t_inside_task;
     t_inside_task = true;
-    for (std::size_t i = 0; i < n; ++i) fn(i);
+    for (std::size_t i = 0; i < n && !stop_now(interruptible); ++i) fn(i);
     t_inside_task = was_inside;
     return;
   }
-  pool->run(n, fn);
+  pool->run(n, fn, interruptible);
   pool->busy.unlock();
 }
+
+void interrupt() { g_interrupted.store(true, std::memory_order_relaxed); }
+
+bool stop_requested() { return stop_now(t_interruptible); }
+
+InterruptibleScope::InterruptibleScope(bool active) : active_(active), was_(t_interruptible) {
+  if (active_) {
+    g_interrupted.store(false, std::memory_order_relaxed);
+    t_interruptible = true;
+  }
+}
+
+InterruptibleScope::~InterruptibleScope() {
+  if (active_) t_interruptible = was_;
+}
+
+bool InterruptibleScope::interrupted() const {
+  return active_ && g_interrupted.load(std::memory_order_relaxed);
+}
+
+UninterruptibleScope::UninterruptibleScope() : was_(t_interruptible) { t_interruptible = false; }
+
+UninterruptibleScope::~UninterruptibleScope() { t_interruptible = was_; }
 
 }  // namespace fdl

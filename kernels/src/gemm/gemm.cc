@@ -162,8 +162,13 @@ struct PackOffsetRows final : Packer {
   }
 };
 
+// Rows [m0, m1) and columns [n0, n1) of C. How K is blocked and whether A is read as a
+// lone row follow from the whole problem's M (one_panel, one_row), never from the task's
+// share of it: each element's sum then runs in the same order whatever the thread count,
+// so the results are bit-identical across thread counts.
 struct Task {
   std::size_t m0, m1, n0, n1;
+  bool one_panel, one_row;  // M <= MR, M == 1
 };
 
 void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const GemmOperand& b,
@@ -171,7 +176,7 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
   const std::size_t MR = uk.mr, NR = uk.nr;
   // A single row panel of A (GEMV-like) reuses nothing across K blocks: take K whole,
   // so packed B streams as one contiguous run and C is written once.
-  const std::size_t KC = t.m1 - t.m0 <= MR ? K : uk.kc;
+  const std::size_t KC = t.one_panel ? K : uk.kc;
   const std::size_t MC = uk.mc;
   // With a single block of A rows, each B block is used once: keep it small enough to
   // stay in L1/L2 between packing and use instead of streaming it through L3.
@@ -186,7 +191,7 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
   const float* a_full = a.packed;  // full-K panels starting at row a_row0
   std::size_t a_row0 = 0;
   // A lone row (a GEMV: a batch-1 Dense layer) is packed as that row (unit stride).
-  const bool a_row = !a.packed && t.m1 - t.m0 == 1;
+  const bool a_row = !a.packed && t.one_row;
   if (!a.packed && t.m1 - t.m0 <= MC) {
     const std::size_t w = a_row ? 1 : MR;
     ws.a.resize(packed_size(t.m1 - t.m0, K, w));
@@ -215,6 +220,7 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
         bstride = NR * kc;
       }
       for (std::size_t ic = t.m0; ic < t.m1; ic += MC) {
+        if (stop_requested()) return;  // interrupted: the caller discards C
         const std::size_t mc = std::min(MC, t.m1 - ic);
         const float* ablock;
         std::size_t astride;
@@ -285,7 +291,7 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   if (M * N * K < kParallelMinMacs) threads = 1;
   const std::size_t m_panels = (M + MR - 1) / MR, n_panels = (N + NR - 1) / NR;
   if (threads <= 1) {
-    run_task(uk, K, a, b, c, ldc, ep, Task{0, M, 0, N});
+    run_task(uk, K, a, b, c, ldc, ep, Task{0, M, 0, N, M <= MR, M == 1});
     return;
   }
   // Split the dimension with more panels into one chunk per thread (whole panels, so
@@ -295,7 +301,7 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   const std::size_t chunks = std::min(threads, panels);
   parallel_for(chunks, [&](std::size_t i) {
     const std::size_t p0 = panels * i / chunks, p1 = panels * (i + 1) / chunks;
-    Task t{0, M, 0, N};
+    Task t{0, M, 0, N, M <= MR, M == 1};
     if (split_n) {
       t.n0 = p0 * NR;
       t.n1 = std::min(N, p1 * NR);

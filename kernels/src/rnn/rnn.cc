@@ -248,6 +248,7 @@ void RnnPlan::run_direction(const Layer& layer, int dir, const float* xproj, std
   auto y_row = [&](std::size_t t) { return y + (t * batch + b0) * ldy; };
   std::size_t t_prev = 0;
   for (std::size_t s = 0; s < steps; ++s) {
+    if (stop_requested()) return;  // interrupted: the caller discards the outputs
     const std::size_t t = reverse ? steps - 1 - s : s;
     args.xproj = xproj + (t * batch + b0) * ldx;
     if (direct) {

@@ -10,6 +10,7 @@
 
 #include "fastdl/activation.h"
 #include "fastdl/buffer.h"
+#include "fastdl/threadpool.h"
 
 namespace fdl {
 namespace {
@@ -83,6 +84,7 @@ void forward_by_products(const GemmUkernel& uk, ActivationFn act_fn, const RnnTr
   const Activation act = p.kind == RnnKind::kRnnRelu ? Activation::kRelu : Activation::kTanh;
   const float* h_prev = h0 ? h0 : zero_h.data();
   for (std::size_t s = 0; s < T; ++s) {
+    if (stop_requested()) return;  // interrupted: the caller discards the outputs
     const std::size_t t = p.reverse ? T - 1 - s : s;
     float* y_t = y + t * B * H;
     PackRowsByK a(h_prev, H);
@@ -304,6 +306,7 @@ void rnn_train_backward(const GemmUkernel& uk, const RnnTrainShape& p, std::size
   if (rb) w_n.pack(uk, PackKByRows(w_hh + 2 * H * H, H), H, H);
 
   for (std::size_t s = T; s-- > 0;) {
+    if (stop_requested()) return;  // interrupted: the caller discards the outputs
     const std::size_t t = p.reverse ? T - 1 - s : s;
     const std::size_t tp = p.reverse ? t + 1 : t - 1;  // the step before (s > 0)
     StepRows r;
