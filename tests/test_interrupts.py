@@ -5,6 +5,7 @@ user's) run to their end.
 Each case runs in a child interpreter that sends itself SIGINT from a helper thread. The
 long calls are sized from a timed slice so that, uninterrupted, they would run >= 3 s.
 """
+import os
 import textwrap
 
 import pytest
@@ -16,6 +17,11 @@ from child_process import expect_ok, run_script
 pytestmark = pytest.mark.skipif(fastdl.backend() != "native",
                                 reason="the native backend's calls stop early; the Numba and "
                                        "NumPy ones run to their end")
+
+# Under an emulator (the ARM build's qemu run sets FASTDL_TEST_EMULATED) the kernels, and so
+# their tasks, run 50-200x slower than on the board: the calls must still stop, but the
+# 1 s bound belongs to real hardware.
+LIMIT_S = None if os.environ.get("FASTDL_TEST_EMULATED") else 1.0
 
 SETUP = """
 import math, os, signal, threading, time
@@ -97,10 +103,11 @@ def test_ctrl_c_stops_long_calls_within_a_second(threads):
         seconds["lstm"] = latency(lambda: lstm(sequence))
         report(seconds=seconds, same_after=same_after, plan_after=plan_after)
     """))
+    print(f"Ctrl-C to KeyboardInterrupt at {threads} thread(s), s:", result["seconds"])
     assert result["same_after"] and result["plan_after"]
     for call, latency in result["seconds"].items():
         assert latency is not None, f"{call} ended before Ctrl-C reached it"
-        assert latency < 1.0, (call, latency)
+        assert LIMIT_S is None or latency < LIMIT_S, (call, latency)
 
 
 def test_ctrl_c_during_fit_returns_within_a_second():
@@ -119,7 +126,9 @@ def test_ctrl_c_during_fit_returns_within_a_second():
         report(seconds=seconds, trained=trained, finite=finite,
                handler_back=signal.getsignal(signal.SIGINT) is signal.default_int_handler)
     """))
-    assert result["seconds"] is not None and result["seconds"] < 1.0, result
+    print("Ctrl-C to KeyboardInterrupt in fit, s:", result["seconds"])
+    assert result["seconds"] is not None, result
+    assert LIMIT_S is None or result["seconds"] < LIMIT_S, result
     assert result["trained"] and result["finite"] and result["handler_back"], result
 
 
