@@ -39,7 +39,8 @@ def float32_array(value, name, ndim=None, what=None):
 def index_array(value, name):
     """A C-contiguous int64 array of indices from integers, or floats holding whole
     numbers (what float inputs carry to an Embedding); ValueError for other values."""
-    arr = real_array(value, name)
+    # Contiguous before any pass over it (a huge zero-stride view fails here, at once).
+    arr = np.asarray(real_array(value, name), order="C")
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.floor(arr)):
             raise ValueError(f"{name}: expected integer indices, got non-integer values")
@@ -69,25 +70,33 @@ def _index(value):
     return operator.index(value)
 
 
-def integer(value, name, minimum=None):
+def integer(value, name, minimum=None, maximum=None):
     """`value` (anything with __index__ but a bool) as an int; TypeError otherwise,
-    ValueError below `minimum`."""
+    ValueError below `minimum` or above `maximum`."""
     try:
         v = _index(value)
     except TypeError:
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}") from None
     if minimum is not None and v < minimum:
         raise ValueError(f"{name}: expected an int >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name}: expected an int <= {maximum}, got {v}")
     return v
 
 
 def positive_int(value, name):
-    """`value` as an int >= 1 (see integer)."""
-    return integer(value, name, minimum=1)
+    """`value` as a size: an int in [1, MAX_AXIS] (see integer)."""
+    return integer(value, name, minimum=1, maximum=MAX_AXIS)
 
 
-def int_tuple(value, name, length, minimum):
-    """An int or a sequence of `length` ints (no bools), each >= minimum, as a tuple."""
+# The largest size, stride, dilation or padding along one axis: beyond it no product of
+# geometry overflows 64 bits, and no array axis of a machine's memory comes close.
+MAX_AXIS = 2**31 - 1
+
+
+def int_tuple(value, name, length, minimum, maximum=MAX_AXIS):
+    """An int or a sequence of `length` ints (no bools), each in [minimum, maximum], as a
+    tuple."""
     items = (value,) * length if isinstance(value, (numbers.Integral, np.bool_)) else value
     try:
         items = tuple(_index(v) for v in items)
@@ -97,6 +106,8 @@ def int_tuple(value, name, length, minimum):
         raise ValueError(f"{name}: expected {length} values, got {len(items)} in {value!r}")
     if any(v < minimum for v in items):
         raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
+    if any(v > maximum for v in items):
+        raise ValueError(f"{name}: expected values <= {maximum}, got {value!r}")
     return items
 
 
@@ -140,7 +151,8 @@ def activation(name, negative_slope):
 
 
 def output_size(shape, name):
-    """Refuses outputs whose size would overflow an index."""
+    """Refuses outputs whose size would overflow an index; `name`: the argument(s) that
+    make the output that large (the message starts with it)."""
     total = 1
     for d in shape:
         total *= d

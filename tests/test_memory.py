@@ -78,9 +78,9 @@ attempts = {
     "UpSampling2D size 10**6": lambda: models.Sequential(
         [layers.Input((2, 2, 1)), layers.UpSampling2D(10**6)]).predict(
             np.ones((1, 2, 2, 1), np.float32), verbose=0),
-    "RepeatVector 10**12": lambda: models.Sequential(
-        [layers.Input((4,)), layers.RepeatVector(10**12)]).predict(
-            np.ones((1, 4), np.float32), verbose=0),
+    "RepeatVector 2**31 - 1 (512 GB)": lambda: models.Sequential(
+        [layers.Input((64,)), layers.RepeatVector(2**31 - 1)]).predict(
+            np.ones((1, 64), np.float32), verbose=0),
 }
 outcome = {}
 for name, attempt in attempts.items():

@@ -15,6 +15,8 @@ import zipfile
 
 import numpy as np
 
+from fastdl.models.saving import read_member
+
 # Config keys that do not change what a trained layer computes.
 _INFERENCE_IRRELEVANT = {"dtype", "build_config", "compile_config", "seed", "module",
                          "registered_name", "shared_object_id"}
@@ -45,10 +47,17 @@ def load_keras(path):
         if missing:
             raise ValueError(f"path: {path} lacks {', '.join(sorted(missing))} (not a Keras 3 "
                              f".keras archive)")
-        config = json.loads(archive.read("config.json"))
-        weights = archive.read("model.weights.h5")
+        try:
+            config = json.loads(read_member(archive, "config.json", path))
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ValueError(f"path: {path} has a damaged config.json ({exc})") from None
+        weights = read_member(archive, "model.weights.h5", path)
     model = model_from_keras_config(config, where=str(path))
-    with _h5py().File(io.BytesIO(weights), "r") as h5:
+    try:
+        h5 = _h5py().File(io.BytesIO(weights), "r")
+    except OSError as exc:
+        raise ValueError(f"path: {path} has a damaged model.weights.h5 ({exc})") from None
+    with h5:
         _set_from_h5(model, h5, f"{path}:model.weights.h5")
     return model
 
@@ -80,12 +89,23 @@ def save_keras_weights(model, path):
 def _set_from_h5(model, h5, where):
     arrays = []
     for w, path in zip(model.weights, model._keras_weight_paths()):
-        node = h5.get(path)
-        if node is None or not hasattr(node, "shape"):
-            raise ValueError(f"{where}: no weights for layer {w.name.rsplit('/', 1)[0]} "
-                             f"(expected {path}); is it a model with the same layers?")
-        arrays.append(np.asarray(node[()], dtype=np.float32))
-    model.set_weights(arrays)
+        try:
+            node = h5.get(path)
+            found = node is not None and hasattr(node, "shape")
+            if found:
+                arrays.append(np.asarray(node[()], dtype=np.float32))
+        except (OSError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+            # h5py's answers to damaged metadata or data
+            raise ValueError(f"path: {where} is damaged: reading {path} failed "
+                             f"({type(exc).__name__}: {exc})") from None
+        if not found:
+            raise ValueError(f"path: {where}: no weights for layer "
+                             f"{w.name.rsplit('/', 1)[0]} (expected {path}); is it a model "
+                             f"with the same layers?")
+    try:
+        model.set_weights(arrays)
+    except ValueError as exc:  # shapes that do not fit: the model keeps its weights
+        raise ValueError(f"path: {where}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------- configs

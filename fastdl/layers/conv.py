@@ -53,7 +53,7 @@ class _Conv(TrainsOnMaps, Layer):
                  kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         rank = self.rank
-        self.filters = v.integer(filters, "filters", 1)
+        self.filters = v.positive_int(filters, "filters")
         self.kernel_size = int_tuple(kernel_size, "kernel_size", rank)
         self.strides = int_tuple(strides, "strides", rank)
         self.dilation_rate = int_tuple(dilation_rate, "dilation_rate", rank)
@@ -67,7 +67,7 @@ class _Conv(TrainsOnMaps, Layer):
                              f"(as in Keras), got strides {self.strides} and dilation_rate "
                              f"{self.dilation_rate}")
         self.data_format = data_format_arg(data_format)
-        self.groups = v.integer(groups, "groups", 1)
+        self.groups = v.positive_int(groups, "groups")
         if self.filters % self.groups:
             raise ValueError(f"groups: expected a divisor of filters ({self.filters}), got "
                              f"{self.groups}")

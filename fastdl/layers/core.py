@@ -66,7 +66,7 @@ class Dense(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  **kwargs):
         super().__init__(**kwargs)
-        self.units = v.integer(units, "units", 1)
+        self.units = v.positive_int(units, "units")
         self.activation = activations.get(activation)
         self.use_bias = v.flag(use_bias, "use_bias")
         self.kernel_initializer = initializers.check(kernel_initializer, "kernel_initializer")

@@ -47,7 +47,7 @@ class _Depthwise(_Conv):
         super().__init__(1, kernel_size, strides, padding, data_format, dilation_rate, 1,
                          activation, use_bias, depthwise_initializer, bias_initializer,
                          depthwise_regularizer, bias_regularizer, **kwargs)
-        self.depth_multiplier = v.integer(depth_multiplier, "depth_multiplier", 1)
+        self.depth_multiplier = v.positive_int(depth_multiplier, "depth_multiplier")
         self.depthwise_initializer = self.kernel_initializer
         self.depthwise_regularizer = self.kernel_regularizer
         self.filters = None  # in_channels * depth_multiplier, known once built
@@ -104,7 +104,7 @@ class _Separable(_Conv):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, 1,
                          activation, use_bias, depthwise_initializer, bias_initializer,
                          depthwise_regularizer, bias_regularizer, **kwargs)
-        self.depth_multiplier = v.integer(depth_multiplier, "depth_multiplier", 1)
+        self.depth_multiplier = v.positive_int(depth_multiplier, "depth_multiplier")
         self.depthwise_initializer = self.kernel_initializer
         self.depthwise_regularizer = self.kernel_regularizer
         self.pointwise_initializer = initializers.check(pointwise_initializer,

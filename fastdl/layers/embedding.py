@@ -19,8 +19,8 @@ class Embedding(Layer):
                  embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False,
                  weights=None, **kwargs):
         super().__init__(**kwargs)
-        self.input_dim = v.integer(input_dim, "input_dim", 1)
-        self.output_dim = v.integer(output_dim, "output_dim", 1)
+        self.input_dim = v.positive_int(input_dim, "input_dim")
+        self.output_dim = v.positive_int(output_dim, "output_dim")
         if isinstance(embeddings_initializer, str) and embeddings_initializer.lower() == "uniform":
             embeddings_initializer = "random_uniform"  # Keras' alias
         self.embeddings_initializer = initializers.check(embeddings_initializer,

@@ -43,7 +43,7 @@ class _RNN(Layer):
                  return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, **kwargs):
         super().__init__(**kwargs)
-        self.units = v.integer(units, "units", 1)
+        self.units = v.positive_int(units, "units")
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation,
                                                     "recurrent_activation")

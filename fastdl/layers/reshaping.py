@@ -19,7 +19,7 @@ def _pairs(value, name, rank, default_pair=True):
     int (every side), `rank` ints (per axis, both sides) or `rank` pairs; 1-D also takes
     one pair."""
     def count(n):
-        return v.integer(n, name, 0)
+        return v.integer(n, name, 0, v.MAX_AXIS)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return ((count(value),) * 2,) * rank
     try:
@@ -335,7 +335,7 @@ class RepeatVector(Layer):
 
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
-        self.n = v.integer(n, "n", 1)
+        self.n = v.positive_int(n, "n")
 
     def check_input(self, input_shape, first=False):
         if len(input_shape) != 2:

@@ -13,6 +13,7 @@ file that does not match names the layer and the model keeps its weights.
 import io
 import json
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def load_model(path):
     """The model saved at `path` by model.save, or read from a Keras 3 `.keras` file."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, IsADirectoryError) as exc:
+    except (zipfile.BadZipFile, IsADirectoryError, NotImplementedError) as exc:
         raise ValueError(f"path: {path} is not a saved model (a fastdl or .keras "
                          f"archive): {exc}") from None
     with archive:
@@ -46,15 +47,46 @@ def load_model(path):
                 return load_keras(path)
             raise ValueError(f"path: {path} holds neither a fastdl model (fastdl.json) nor "
                              f"a Keras one (config.json, model.weights.h5)")
-        header = json.loads(archive.read("fastdl.json"))
-        if header.get("format") != FORMAT or header.get("version", 0) > VERSION:
-            raise ValueError(f"path: {path} is a {header.get('format')} archive of version "
-                             f"{header.get('version')}; this fastdl reads {FORMAT} up to "
-                             f"version {VERSION}")
+        header = _read_header(archive, path)
         from fastdl import layers
-        model = layers.get(header["class_name"]).from_config(header["config"])
-        model.set_weights(_read_npz(archive.read("weights.npz"), path))
+        try:
+            model = layers.get(header["class_name"]).from_config(header["config"])
+        except (KeyError, IndexError, AttributeError, TypeError, ValueError) as exc:
+            raise ValueError(f"path: {path} holds a model config fastdl cannot build "
+                             f"({type(exc).__name__}: {exc})") from exc
+        _set_weights(model, _read_npz(read_member(archive, "weights.npz", path), path), path)
     return model
+
+
+# What reading a damaged archive member raises: a bad CRC or header, a broken deflate
+# stream, a truncated member, an unknown compression method, a member missing from the
+# directory.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, KeyError)
+
+
+def read_member(archive, name, path):
+    """The bytes of `name` in the zip archive read from `path` (ValueError if damaged)."""
+    try:
+        return archive.read(name)
+    except _DAMAGED as exc:
+        raise ValueError(f"path: {path} is damaged: reading {name} failed "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def _read_header(archive, path):
+    """fastdl.json: a dict of our format and a version this fastdl reads."""
+    try:
+        header = json.loads(read_member(archive, "fastdl.json", path))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"path: {path} has a damaged fastdl.json ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"path: {path} has a damaged fastdl.json (not an object)")
+    if header.get("format") != FORMAT or not isinstance(header.get("version", 0), int) \
+            or header.get("version", 0) > VERSION:
+        raise ValueError(f"path: {path} is a {header.get('format')} archive of version "
+                         f"{header.get('version')}; this fastdl reads {FORMAT} up to "
+                         f"version {VERSION}")
+    return header
 
 
 def save_weights(model, path):
@@ -77,7 +109,16 @@ def load_weights(model, path):
         load_keras_weights(model, path)
         return
     with open(path, "rb") as f:
-        model.set_weights(_read_npz(f.read(), path))
+        _set_weights(model, _read_npz(f.read(), path), path)
+
+
+def _set_weights(model, arrays, path):
+    """model.set_weights(arrays) read from `path`: a mismatch names the file too (the model
+    keeps its weights)."""
+    try:
+        model.set_weights(arrays)
+    except ValueError as exc:
+        raise ValueError(f"path: {path}: {exc}") from None
 
 
 def _npz_bytes(arrays):
@@ -90,7 +131,7 @@ def _read_npz(data, path):
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return [npz[k] for k in sorted(npz.files)]
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+    except (ValueError,) + _DAMAGED as exc:
         raise ValueError(f"path: {path} does not hold fastdl weights: {exc}") from None
 
 

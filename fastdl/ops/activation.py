@@ -244,7 +244,7 @@ def dropout_backward(grad_output, mask=None, p=0.5, training=True, seed=None):
     if not training:
         return dy.copy()
     if mask is not None and seed is not None:
-        raise ValueError("dropout_backward: give the forward's mask or its seed, not both")
+        raise ValueError("mask, seed: give the forward's mask or its seed, not both")
     if mask is not None:
         keep = np.asarray(mask)
         if keep.dtype != np.bool_:
@@ -254,7 +254,7 @@ def dropout_backward(grad_output, mask=None, p=0.5, training=True, seed=None):
             raise ValueError(f"mask: expected the shape of grad_output {dy.shape}, got "
                              f"{keep.shape}")
     elif seed is None:
-        raise ValueError("dropout_backward: give the forward's mask (dropout(..., "
+        raise ValueError("mask, seed: give the forward's mask (dropout(..., "
                          "return_mask=True)) or the int seed it was called with")
     else:
         if isinstance(seed, np.random.Generator):

@@ -61,7 +61,7 @@ class _ConvPlan(WeightedPlan):
                              f"{self.in_channels // self.groups} per group x {self.groups} "
                              f"groups), got shape {x.shape}")
         geometry.check_fits(x.shape[2:], self.kernel_size, self.dilation, self.padding, "x")
-        return v.output_size(self.output_shape(x.shape), f"conv{self.dims}d")
+        return v.output_size(self.output_shape(x.shape), "x, stride, padding, dilation")
 
     def __call__(self, x, out=None):
         """x [N, in_channels, *spatial] (or unbatched [in_channels, *spatial]), any real

@@ -116,7 +116,7 @@ class _ConvTransposePlan(WeightedPlan):
         if any(s < 1 for s in shape[2:]) or 0 in x.shape[2:]:
             raise ValueError(f"x: an input of spatial size {x.shape[2:]} gives the output size "
                              f"{shape[2:]}, which is too small")
-        return v.output_size(shape, f"conv_transpose{self.dims}d")
+        return v.output_size(shape, "x, stride, padding, output_padding, dilation")
 
     def __call__(self, x, output_size=None, out=None):
         """x [N, in_channels, *spatial] (or unbatched) -> float32 [N, out_channels, *out],

@@ -22,6 +22,9 @@ def _indices(value, num_embeddings, name="input"):
     arr = np.asarray(value)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected an integer array of indices, got dtype {arr.dtype}")
+    # Contiguous before any pass over it: a zero-stride view of 2**59 indices fails here
+    # (MemoryError), not in a min() that would run for hours.
+    arr = np.asarray(arr, order="C")
     if arr.size:
         low, high = arr.min(), arr.max()
         if low < 0 or high >= num_embeddings:
@@ -77,5 +80,6 @@ def embedding_backward(grad_output, indices, num_embeddings, padding_idx=None,
         raise ValueError(f"grad_output: expected the shape of indices {idx.shape} + "
                          f"(embedding_dim,), got {dy.shape}")
     dim = dy.shape[-1]
+    v.output_size((num_embeddings, dim), "num_embeddings")
     return kernels.embedding_backward(dy.reshape(idx.size, dim), idx.reshape(-1),
                                       num_embeddings, pad, scale)

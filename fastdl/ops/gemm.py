@@ -40,7 +40,7 @@ class LinearPlan(WeightedPlan):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
         rows = x.reshape(math.prod(x.shape[:-1]), self.in_features)
-        v.output_size((rows.shape[0], self.out_features), "linear")
+        v.output_size((rows.shape[0], self.out_features), "x")
         shape = x.shape[:-1] + (self.out_features,)
         if out is None:
             return self._impl(rows, None).reshape(shape)
@@ -67,7 +67,7 @@ def matmul(a, b):
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"b: expected {a.shape[1]} rows to match a's columns, got shape "
                          f"{b.shape}")
-    v.output_size((a.shape[0], b.shape[1]), "matmul")
+    v.output_size((a.shape[0], b.shape[1]), "a, b")
     return kernels.matmul(a, b)
 
 

@@ -32,7 +32,7 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1):
     geometry.check_fits(batched.shape[2:], kernel_size, dilation, padding, "x")
     out = geometry.output_sizes(batched.shape[2:], kernel_size, dilation, padding, stride)
     v.output_size((batched.shape[0], batched.shape[1] * math.prod(kernel_size),
-                   math.prod(out)), "im2col")
+                   math.prod(out)), "x, kernel_size")
     cols = kernels.im2col(batched, kernel_size, dilation, padding, stride)
     return cols if x.ndim == dims + 2 else cols[0]
 
@@ -57,6 +57,6 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     if batched.shape[2] != length:
         raise ValueError(f"cols: expected {length} columns (blocks of output_size "
                          f"{output_size}), got shape {cols.shape}")
-    v.output_size((batched.shape[0], batched.shape[1] // taps) + output_size, "col2im")
+    v.output_size((batched.shape[0], batched.shape[1] // taps) + output_size, "output_size")
     y = kernels.col2im(batched, output_size, kernel_size, dilation, padding, stride)
     return y if cols.ndim == 3 else y[0]

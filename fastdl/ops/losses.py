@@ -291,7 +291,7 @@ def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=
     """
     reduction = _reduction(reduction)
     smoothing = v.real(label_smoothing, "label_smoothing", 0.0, 1.0)
-    ignore_index = v.integer(ignore_index, "ignore_index")
+    ignore_index = v.integer(ignore_index, "ignore_index", -2**63, 2**63 - 1)
     x, axis = _classes_input(input)
     classes = x.shape[axis]
     w = class_weight(weight, classes)
@@ -317,7 +317,7 @@ def nll_loss(input, target, weight=None, reduction="mean", ignore_index=-100):
     """torch.nn.functional.nll_loss: -weight[target] * input[target] on log-probabilities
     input [N, C, d...] (or [C]) with integer class indices target [N, d...] (or [])."""
     reduction = _reduction(reduction)
-    ignore_index = v.integer(ignore_index, "ignore_index")
+    ignore_index = v.integer(ignore_index, "ignore_index", -2**63, 2**63 - 1)
     x, axis = _classes_input(input)
     classes = x.shape[axis]
     w = class_weight(weight, classes)
@@ -443,7 +443,7 @@ def cross_entropy_backward(input, target, weight=None, reduction="mean", label_s
     0 for ignored samples. Same arguments as cross_entropy."""
     reduction = _reduction(reduction)
     smoothing = v.real(label_smoothing, "label_smoothing", 0.0, 1.0)
-    ignore_index = v.integer(ignore_index, "ignore_index")
+    ignore_index = v.integer(ignore_index, "ignore_index", -2**63, 2**63 - 1)
     x, axis = _classes_input(input)
     classes = x.shape[axis]
     w = class_weight(weight, classes)
@@ -476,7 +476,7 @@ def nll_loss_backward(input, target, weight=None, reduction="mean", ignore_index
                       grad_output=1.0):
     """The gradient of nll_loss: -g weight[target] at the target class, 0 elsewhere."""
     reduction = _reduction(reduction)
-    ignore_index = v.integer(ignore_index, "ignore_index")
+    ignore_index = v.integer(ignore_index, "ignore_index", -2**63, 2**63 - 1)
     x, axis = _classes_input(input)
     classes = x.shape[axis]
     w = class_weight(weight, classes)

@@ -55,6 +55,8 @@ def _input(x, dims):
 def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode, name="x"):
     """The validated (kernel_size, stride, padding, dilation, ceil_mode) for x (anything with
     x's .shape, called `name` in the errors)."""
+    if 0 in x.shape[2:]:  # torch refuses these too: a window of padding alone has no maximum
+        raise ValueError(f"{name}: expected spatial sizes >= 1, got shape {tuple(x.shape)}")
     kernel_size = _ints(kernel_size, "kernel_size", dims, 1)
     if stride is None or (type(stride) in (tuple, list) and not stride):
         stride = kernel_size
@@ -357,9 +359,9 @@ def max_pool2d_codes_backward(grad_output, codes):
     3.5 or NaN)."""
     dy, batched = _gradient(grad_output, 2)
     c = v.float32_array(codes, "codes", (3, 4), "the codes max_pool2d_codes returned")
-    if c.shape != tuple(grad_output.shape):
-        raise ValueError(f"codes: expected grad_output's shape {tuple(grad_output.shape)}, "
-                         f"got {c.shape}")
+    if c.shape != (dy.shape if batched else dy.shape[1:]):
+        raise ValueError(f"codes: expected grad_output's shape "
+                         f"{dy.shape if batched else dy.shape[1:]}, got {c.shape}")
     dx = kernels.max_pool_2x2_codes_backward(dy, c if batched else c[None])
     return dx if batched else dx[0]
 

@@ -41,6 +41,7 @@ def _as_list(value, name, count, ndim):
 class _RNNPlan:
     _kind = None    # 'lstm' or 'gru'
     _module = None  # torch's class name: 'LSTM' or 'GRU'
+    _gru_state_name = "hx"  # what a GRU's messages call its state (ops.gru: its h0)
 
     def __init__(self, w_ih, w_hh, b_ih=None, b_hh=None, *, num_layers=None,
                  bidirectional=False, batch_first=False):
@@ -216,7 +217,7 @@ class _RNNPlan:
         dirs = 2 if self.bidirectional else 1
         shape = v.output_size((steps, batch, dirs * self.hidden_size), "y")
         h0, c0 = self._split_hx(hx)
-        h0 = self._state(h0, "hx" if not lstm else "h0", batch, batched)
+        h0 = self._state(h0, "h0" if lstm else self._gru_state_name, batch, batched)
         c0 = self._state(c0, "c0", batch, batched)
         if out is not None:  # the caller's layout: batch first, unbatched or [T, B, ...]
             out = v.output_buffer(out, (batch, steps, shape[2]) if self.batch_first and batched
@@ -307,6 +308,7 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, batch_first=False):
     """One GRU layer in one direction over a sequence: -> (y, h_n); shapes as lstm()."""
     plan = GRUPlan(_fits_x(_single(w_ih, "w_ih"), x), _single(w_hh, "w_hh"), b_ih, b_hh,
                    batch_first=batch_first)
+    plan._gru_state_name = "h0"
     return plan(x, _layer_state(h0, "h0", np.ndim(x) == 3))
 
 

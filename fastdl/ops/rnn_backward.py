@@ -251,14 +251,21 @@ def _cell_step(x, name):
     return (x[None] if x.ndim == 2 else x[None, None]), x.ndim == 2
 
 
-def _cell_states(batched):
-    """(lead, back): a cell's state argument (or its gradient) as a one-layer sequence's
-    ([B, H] stays, [H] -> [1, H], checked later against x), and a state gradient back."""
+def _cell_states(xs, batched, w_hh):
+    """(lead, back): a cell's state argument (or its gradient), checked against x and w_hh
+    ([B, H], or [H] with a 1-D x), as a one-layer sequence's ([B, H] stays, [H] -> [1, H]);
+    and a state gradient back."""
+    hidden = np.shape(w_hh)[1] if np.ndim(w_hh) == 2 else None  # else w_hh's own error
+    want = (xs.shape[1], hidden) if batched else (hidden,)
+
     def lead(value, name):
-        if value is None or batched:
+        if value is None:
             return value
-        arr = v.float32_array(value, name, 1, "1-D array (hidden_size,) as x is 1-D")
-        return arr[None]
+        arr = v.float32_array(value, name)
+        if hidden is not None and arr.shape != want:
+            raise ValueError(f"{name}: expected shape {want} ({'batch, ' if batched else ''}"
+                             f"hidden_size, as x and w_hh), got {arr.shape}")
+        return arr if batched else arr[None]
 
     def back(grad):
         return grad if grad is None or batched else grad[0]
@@ -270,7 +277,7 @@ def lstm_cell_backward(grad_h, grad_c, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None
     (None: zeros): -> (grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh);
     grad_h / grad_c None where h / c was None (zeros)."""
     xs, batched = _cell_step(x, "x")
-    lead, back = _cell_states(batched)
+    lead, back = _cell_states(xs, batched, w_hh)
     dx, dh, dc, *weights = lstm_backward(None, lead(grad_h, "grad_h"), lead(grad_c, "grad_c"),
                                          xs, lead(h, "h"), lead(c, "c"), w_ih, w_hh, b_ih, b_hh)
     return (dx[0] if batched else dx[0, 0], back(dh), back(dc), *weights)
@@ -280,7 +287,7 @@ def gru_cell_backward(grad_h, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """The gradients of torch.nn.GRUCell (fastdl.ops.gru_cell) from that of h' (None:
     zeros): -> (grad_x, grad_h, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh)."""
     xs, batched = _cell_step(x, "x")
-    lead, back = _cell_states(batched)
+    lead, back = _cell_states(xs, batched, w_hh)
     dx, dh, *weights = gru_backward(None, lead(grad_h, "grad_h"), xs, lead(h, "h"), w_ih, w_hh,
                                     b_ih, b_hh)
     return (dx[0] if batched else dx[0, 0], back(dh), *weights)

@@ -1,7 +1,7 @@
-// The thread pool: every index exactly once, nesting, concurrent callers, interrupts,
-// set_num_threads, replacing the pool without touching freed memory, and fork() (the child
-// re-creates its workers and computes a convolution that matches the reference and the
-// parent's result).
+// The thread pool: every index exactly once, nesting, concurrent callers, interrupts, tasks
+// that throw, set_num_threads, replacing the pool without touching freed memory, and fork()
+// (the child re-creates its workers and computes a convolution that matches the reference
+// and the parent's result).
 #include <gtest/gtest.h>
 
 #include <sys/types.h>
@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <set>
 #include <string>
 #include <thread>
@@ -187,6 +188,41 @@ TEST(ThreadPool, InterruptLeavesOtherCallsAlone) {
   fdl::interrupt();
   std::thread plain([] { expect_each_index_once(1000); });
   plain.join();
+}
+
+// A task that throws: parallel_for rethrows it on the caller once the workers have left the
+// job (its function lives on the caller's stack), hands out no more tasks, and the pool
+// runs the next jobs whole.
+TEST(ThreadPool, ATasksExceptionReachesTheCallerAfterTheJob) {
+  ThreadCountGuard guard;
+  for (int threads : {1, 2, 3}) {
+    fdl::set_num_threads(threads);
+    for (std::size_t thrower : {std::size_t{0}, std::size_t{500}, std::size_t{9999}}) {
+      std::atomic<std::size_t> ran{0};
+      bool caught = false;
+      try {
+        fdl::parallel_for(10000, [&](std::size_t i) {
+          if (i == thrower) throw std::bad_alloc();
+          std::this_thread::sleep_for(std::chrono::microseconds(i % 7 == 0 ? 20 : 0));
+          ran.fetch_add(1);
+        });
+      } catch (const std::bad_alloc&) {
+        caught = true;
+      }
+      EXPECT_TRUE(caught) << threads << " threads, task " << thrower;
+      EXPECT_LT(ran.load(), 10000u);
+      expect_each_index_once(1000);
+      // Still parallel: the job released the pool and the caller is not left "in a task".
+      std::mutex mu;
+      std::set<std::thread::id> ids;
+      fdl::parallel_for(40, [&](std::size_t) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        std::lock_guard<std::mutex> lock(mu);
+        ids.insert(std::this_thread::get_id());
+      });
+      EXPECT_EQ(ids.size(), static_cast<std::size_t>(threads)) << "task " << thrower;
+    }
+  }
 }
 
 TEST(ThreadPool, SetNumThreadsChangesNumThreads) {

@@ -178,8 +178,7 @@ py::tuple rnn_layer_backward(const std::string& kind_name, const py::object& dy,
   const std::size_t hs = S && saved.ndim() == 3 ? saved.shape(2) / S : p.hidden;
   if (!sequence(y) || y.shape(2) != H || !sequence(saved) ||
       std::size_t(saved.shape(2)) != S * hs || hs < p.hidden)
-    throw py::value_error("rnn_layer_backward: y or saved is not what rnn_layer_train "
-                          "returned for these shapes");
+    throw py::value_error("y, saved: not what rnn_layer_train returned for these shapes");
   FloatArray dya, dhna, dcna, h0a, c0a;
   const float* dyp = optional_data(dy, dya);
   if (dyp && !(sequence(dya) && dya.shape(2) == H))

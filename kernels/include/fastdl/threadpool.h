@@ -5,6 +5,9 @@
 // done. The calling thread takes part. Tasks are handed out dynamically, so uneven task
 // costs balance. Calls from inside a task run serially (no nested parallelism).
 // After fork() the child starts with no worker threads and re-creates them on demand.
+// A task that throws (std::bad_alloc) ends the job's handout; parallel_for rethrows the
+// first exception once every thread has left the job. Where the OS refuses the pool its
+// threads, jobs run serially on the caller.
 #pragma once
 
 #include <cstddef>

@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "fastdl/threadpool.h"
@@ -55,25 +57,26 @@ int initial_threads() {
 class Pool {
  public:
   explicit Pool(int workers, const std::vector<int>& cpus) : cpus_(cpus) {
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
-  }
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-      generation_.fetch_add(1);
+    try {
+      for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+    } catch (...) {  // the OS refused a thread: the started ones must not outlive *this
+      stop_and_join();
+      throw;
     }
-    cv_work_.notify_all();
-    for (auto& t : threads_) t.join();
   }
+  ~Pool() { stop_and_join(); }
 
-  // Runs the job; the caller holds busy_ so only one job is in flight.
+  // Runs the job; the caller holds busy_ so only one job is in flight. A task that throws
+  // (std::bad_alloc) ends the handout; once every worker has left the job (fn lives on the
+  // caller's stack), the first exception is rethrown here.
   void run(std::size_t n, const std::function<void(std::size_t)>& fn, bool interruptible) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       fn_ = &fn;
       n_ = n;
       interruptible_ = interruptible;
+      failed_.store(false);
+      error_ = nullptr;
       next_.store(0);
       pending_.store(static_cast<int>(threads_.size()));
       generation_.fetch_add(1);
@@ -89,20 +92,37 @@ class Pool {
     std::unique_lock<std::mutex> lock(mu_);
     cv_done_.wait(lock, [this] { return pending_.load() == 0; });
     fn_ = nullptr;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
 
   std::mutex busy;
 
  private:
+  void stop_and_join() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      generation_.fetch_add(1);
+    }
+    cv_work_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
   void drain() {
     const bool was_interruptible = t_interruptible;
     t_interruptible = interruptible_;
     t_inside_task = true;
     for (;;) {
-      if (stop_now(interruptible_)) break;
+      if (stop_now(interruptible_) || failed_.load(std::memory_order_relaxed)) break;
       std::size_t i = next_.fetch_add(1);
       if (i >= n_) break;
-      (*fn_)(i);
+      try {
+        (*fn_)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu_);
+        if (!error_) error_ = std::current_exception();
+        failed_.store(true, std::memory_order_relaxed);
+      }
     }
     t_inside_task = false;
     t_interruptible = was_interruptible;
@@ -143,6 +163,9 @@ class Pool {
   const std::function<void(std::size_t)>* fn_ = nullptr;
   std::size_t n_ = 0;
   bool interruptible_ = false;
+  std::atomic<bool> failed_{false};  // a task threw: hand out no more
+  std::mutex error_mu_;
+  std::exception_ptr error_;  // the first task's exception, rethrown by run()
   std::atomic<std::size_t> next_{0};
   std::atomic<int> pending_{0};
   bool stop_ = false;
@@ -166,8 +189,12 @@ Pool* current_pool(State& s) {
   pid_t pid = getpid();
   if (s.pool && s.owner != pid) s.pool = nullptr;  // threads did not survive fork: abandon
   if (!s.pool && s.threads > 1) {
-    s.pool = new Pool(s.threads - 1, s.cpus);
-    s.owner = pid;
+    try {
+      s.pool = new Pool(s.threads - 1, s.cpus);
+      s.owner = pid;
+    } catch (const std::exception&) {  // no memory or threads for a pool: run serially
+      return nullptr;
+    }
   }
   return s.pool;
 }
@@ -231,14 +258,16 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
     if (pool && !pool->busy.try_lock()) pool = nullptr;
   }
   if (!pool) {
-    bool was_inside = t_inside_task;
-    t_inside_task = true;
+    struct InsideTask {  // restored however the loop ends (a task may throw)
+      bool was = t_inside_task;
+      InsideTask() { t_inside_task = true; }
+      ~InsideTask() { t_inside_task = was; }
+    } inside;
     for (std::size_t i = 0; i < n && !stop_now(interruptible); ++i) fn(i);
-    t_inside_task = was_inside;
     return;
   }
+  std::unique_lock<std::mutex> busy(pool->busy, std::adopt_lock);
   pool->run(n, fn, interruptible);
-  pool->busy.unlock();
 }
 
 void interrupt() { g_interrupted.store(true, std::memory_order_relaxed); }
