@@ -405,3 +405,35 @@ def test_pool_plan_equals_the_functions(kind, shape, k, s, p, include):
         ops.PoolPlan(kind, shape, 2, 1, 2)
     with pytest.raises(ValueError, match="kind"):
         ops.PoolPlan("min", shape, 2)
+
+
+# Windows longer than their padded input (PyTorch takes them with ceil_mode: one output over
+# the whole padded input) are cut to the taps that reach it: the same values and gradients
+# as PyTorch, without buffers or loops the length of the window (2**20 here).
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize("k,s,p,d,count_pad", [
+    (6, 5, 1, 1, True), (6, 5, 1, 1, False), (7, 9, 2, 1, True), (6, 2, 1, 2, False),
+    (2**20, 2**20, 3, 1, True), (2**20, 2**20, 3, 1, False), (12, 20, 4, 3, False)])
+def test_windows_longer_than_the_input_match_torch(torch, dims, k, s, p, d, count_pad):
+    F = torch.nn.functional
+    x = rand(2, 3, *(8,) * dims, seed=k % 97 + s)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = getattr(F, f"max_pool{dims}d")(tx, k, s, p, d, ceil_mode=True)
+    g = rand(*ty.shape, seed=1)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_array_equal(getattr(ops, f"max_pool{dims}d")(x, k, s, p, d, True),
+                                  ty.detach().numpy())
+    np.testing.assert_array_equal(
+        getattr(ops, f"max_pool{dims}d_input_backward")(g, x, k, s, p, d, True),
+        tx.grad.numpy())
+    if d == 1:
+        tx.grad = None
+        ta = getattr(F, f"avg_pool{dims}d")(tx, k, s, p, ceil_mode=True,
+                                            count_include_pad=count_pad)
+        ta.backward(torch.tensor(g))
+        np.testing.assert_allclose(
+            getattr(ops, f"avg_pool{dims}d")(x, k, s, p, True, count_pad),
+            ta.detach().numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            getattr(ops, f"avg_pool{dims}d_backward")(g, x.shape, k, s, p, True, count_pad),
+            tx.grad.numpy(), rtol=1e-6, atol=1e-6)

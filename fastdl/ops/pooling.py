@@ -19,7 +19,8 @@ _AXES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 
 def _ints(value, name, dims, minimum):
-    """An int or a sequence of 1 or `dims` ints, each >= minimum, as a `dims`-tuple."""
+    """An int or a sequence of 1 or `dims` ints, each in [minimum, MAX_AXIS], as a
+    `dims`-tuple."""
     if type(value) is int or isinstance(value, (numbers.Integral, np.bool_)):
         items = (value,)
     else:
@@ -36,6 +37,8 @@ def _ints(value, name, dims, minimum):
         raise ValueError(f"{name}: expected an int or {dims} ints, got {value!r}")
     if min(items) < minimum:
         raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
+    if max(items) > v.MAX_AXIS:
+        raise ValueError(f"{name}: expected values <= {v.MAX_AXIS}, got {value!r}")
     return items
 
 
@@ -52,7 +55,25 @@ def _input(x, dims):
     return (x if batched else x[None]), batched
 
 
-def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode, name="x"):
+def _clip_long_windows(sizes, kernel_size, stride, padding, dilation):
+    """(kernel_size, stride) with every window longer than its padded input (legal with
+    ceil_mode: one output, which covers the whole padded input) cut to the taps that reach
+    it, the stride to the padded length (still one output): the same result, but the
+    kernels' buffers and loops no longer span the whole window."""
+    if all(d * (k - 1) + 1 <= n + 2 * p
+           for n, k, p, d in zip(sizes, kernel_size, padding, dilation)):
+        return kernel_size, stride
+    ks, ss = [], []
+    for n, k, s, p, d in zip(sizes, kernel_size, stride, padding, dilation):
+        if d * (k - 1) + 1 > n + 2 * p:
+            k, s = -(-(n + 2 * p) // d), n + 2 * p
+        ks.append(k)
+        ss.append(s)
+    return tuple(ks), tuple(ss)
+
+
+def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode, name="x",
+              clip=True):
     """The validated (kernel_size, stride, padding, dilation, ceil_mode) for x (anything with
     x's .shape, called `name` in the errors)."""
     if 0 in x.shape[2:]:  # torch refuses these too: a window of padding alone has no maximum
@@ -76,6 +97,9 @@ def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode, name="
                          f"{kernel_size} (padding {padding}, dilation {dilation}): the output "
                          f"would be {tuple(out)}")
     v.output_size(x.shape[:2] + tuple(out), name)
+    if clip:
+        kernel_size, stride = _clip_long_windows(x.shape[2:], kernel_size, stride, padding,
+                                                 dilation)
     return kernel_size, stride, padding, dilation, ceil_mode
 
 
@@ -94,11 +118,13 @@ def _avg_geometry(x, dims, kernel_size, stride, padding, ceil_mode, count_includ
     """The validated (kernel_size, stride, padding, ceil_mode, count_include_pad,
     divisor_override) of average pooling for x (as _geometry)."""
     kernel_size, stride, padding, _, ceil_mode = _geometry(x, dims, kernel_size, stride, padding,
-                                                           1, ceil_mode, name)
+                                                           1, ceil_mode, name, clip=False)
     if dims == 3 and any(n < k for n, k in zip(x.shape[2:], kernel_size)):
         raise ValueError(f"{name}: spatial size {x.shape[2:]} is smaller than kernel_size "
                          f"{kernel_size} (PyTorch's avg_pool3d refuses that whatever the "
                          f"padding)")
+    kernel_size, stride = _clip_long_windows(x.shape[2:], kernel_size, stride, padding,
+                                             (1,) * dims)
     count_include_pad = v.flag(count_include_pad, "count_include_pad")
     if divisor_override is not None:
         divisor_override = v.integer(divisor_override, "divisor_override")

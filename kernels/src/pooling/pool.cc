@@ -60,12 +60,12 @@ std::size_t PoolParams::divisor_taps(int axis, std::size_t o) const {
   const sidx in = static_cast<sidx>(in_size[axis]), p = static_cast<sidx>(pad[axis]);
   const sidx lo = count_include_pad ? -p : 0, hi = count_include_pad ? in + p : in;
   const sidx start = static_cast<sidx>(o * stride[axis]) - p;
-  std::size_t n = 0;
-  for (std::size_t k = 0; k < kernel[axis]; ++k) {
-    const sidx pos = start + static_cast<sidx>(k * dilation[axis]);
-    n += pos >= lo && pos < hi;
-  }
-  return n;
+  const sidx d = static_cast<sidx>(dilation[axis]), taps = static_cast<sidx>(kernel[axis]);
+  // The taps k in [0, taps) with lo <= start + k d < hi, counted without visiting them (a
+  // window may be far longer than the input).
+  const sidx first = std::max<sidx>(0, -floor_div(start - lo, d));  // ceil((lo - start) / d)
+  const sidx last = std::min<sidx>(taps - 1, floor_div(hi - 1 - start, d));
+  return last >= first ? static_cast<std::size_t>(last - first + 1) : 0;
 }
 
 const std::vector<PoolVariant>& pool_variants() {
