@@ -63,6 +63,16 @@ def flag(value, name):
     return bool(value)
 
 
+def verbosity(value, name="verbose"):
+    """Keras' verbose (0, 1, 2 or 'auto', which is 1) as an int; ValueError for anything
+    else (bools included: True is not a verbosity)."""
+    if isinstance(value, str) and value == "auto":
+        return 1
+    if _is_bool(value) or not isinstance(value, (int, np.integer)) or value not in (0, 1, 2):
+        raise ValueError(f"{name}: expected 0, 1, 2 or 'auto', got {value!r}")
+    return int(value)
+
+
 def _index(value):
     """operator.index(value), refusing bools (they are not ints here)."""
     if _is_bool(value):

@@ -517,11 +517,7 @@ class ProgbarLogger(Callback):
         if not isinstance(params, dict) or not {"verbose", "epochs", "steps"} <= set(params):
             raise ValueError(f"params: ProgbarLogger needs a dict with 'verbose', 'epochs' "
                              f"and 'steps', got {params!r}")
-        verbose = 1 if params["verbose"] == "auto" else params["verbose"]
-        if isinstance(verbose, (bool, np.bool_)) or verbose not in (0, 1, 2):
-            raise ValueError(f"verbose: expected 0, 1, 2 or 'auto', got "
-                             f"{params['verbose']!r}")
-        self.verbose = int(verbose)
+        self.verbose = v.verbosity(params["verbose"])
         self.epochs = v.integer(params["epochs"], "epochs", 0)
         steps = params["steps"]
         self.target = None if steps is None else v.integer(steps, "steps", 0)

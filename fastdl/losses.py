@@ -41,7 +41,8 @@ __all__ = ["binary_crossentropy", "categorical_crossentropy", "mean_absolute_err
            "SquaredHinge", "KLDivergence", "TripletMarginLoss", "get", "serialize"]
 
 EPSILON = 1e-7  # keras.backend.epsilon()
-# No label is ignored: an ignore_index that no valid (or refused) label can equal.
+# The kernels' ignore_index where no label is ignored: the labels are checked to lie in
+# [0, classes) first (class_indices with None), so none equals it.
 _NO_IGNORE = int(np.iinfo(np.int64).min)
 _LO, _HI = np.float32(EPSILON), np.float32(1.0 - EPSILON)
 
@@ -141,7 +142,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
             raise TypeError(f"y_true: expected integer class indices, got dtype {t.dtype} "
                             f"with values that are not whole numbers")
         t = t.astype(np.int64)
-    t = _ops.class_indices(t, sample_shape, p.shape[axis], _NO_IGNORE, "y_true")
+    t = _ops.class_indices(t, sample_shape, p.shape[axis], None, "y_true")
     x3 = _ops.split_axis(p, axis)
     return _ops.class_loss(x3, t.reshape(x3.shape[0], x3.shape[2]), None, _NO_IGNORE,
                            "logits" if from_logits else "probs", 0.0, "none", sample_shape)
@@ -231,7 +232,7 @@ def _sparse_labels(y_true, sample_shape, classes):
             raise TypeError(f"y_true: expected integer class indices, got dtype {t.dtype} "
                             f"with values that are not whole numbers")
         t = t.astype(np.int64)
-    return _ops.class_indices(t, sample_shape, classes, _NO_IGNORE, "y_true")
+    return _ops.class_indices(t, sample_shape, classes, None, "y_true")
 
 
 class Loss:
@@ -259,6 +260,11 @@ class Loss:
 
     def gradient(self, y_true, y_pred, coef, logits=False):
         raise NotImplementedError
+
+    def check_targets(self, y_true, pred_shape):
+        """Refuses (ValueError/TypeError naming y_true) targets no prediction of
+        `pred_shape` makes valid: fit checks all of y with it before the first step. The
+        base class checks nothing (each call checks its batch)."""
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         losses = self.call(y_true, y_pred)
@@ -482,6 +488,9 @@ class SparseCategoricalCrossentropy(Loss):
 
     def call(self, y_true, y_pred):
         return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits)
+
+    def check_targets(self, y_true, pred_shape):
+        _sparse_labels(y_true, tuple(pred_shape[:-1]), pred_shape[-1])
 
     def gradient(self, y_true, y_pred, coef, logits=False):
         p, axis, sample_shape = _classes(y_pred, -1)

@@ -1,14 +1,22 @@
 """Spoiling valid arguments for the bad-input fuzz tests (tests/test_fuzz_*.py), and
 running a spoiled call under guard: a 30 s alarm against hangs, 4 GiB of address space to
-spare against runaway allocations."""
+spare against runaway allocations.
+
+An argument is spoiled by its type: arrays, numbers, strings, tuples (sizes, shapes), lists
+of arrays (weights), functions of arrays (a Lambda's) and other objects (a layer given to a
+wrapper); other values get a few generic spoilers, and a test adds its own with `extra`."""
+import functools
 import os
 import re
 import resource
 import signal
+import types
 import warnings
 
 import numpy as np
 from hypothesis import strategies as st
+
+from results import leaves
 
 HANG_S = 30
 # Each call may map this much more address space: what would take more raises MemoryError
@@ -101,10 +109,77 @@ def _scalar_spoilers(value):
     return common
 
 
+def _list_spoilers(value):
+    """For a list of arrays (a layer's weights): entries missing, extra or swapped, one
+    entry spoiled as an array (which one and how: the draws), or not a list at all."""
+    def entry(d):
+        i = d.draw(st.integers(0, len(value) - 1), label="entry")
+        _, make = d.draw(st.sampled_from(_array_spoilers(value[i])), label="entry spoiler")
+        return value[:i] + [make(d)] + value[i + 1:]
+    return [("None", lambda d: None), ("string", lambda d: "abc"),
+            ("array", lambda d: np.array([1.5, 2.0])), ("short", lambda d: value[:-1]),
+            ("long", lambda d: value + value[:1]), ("reversed", lambda d: value[::-1]),
+            ("tuple", lambda d: tuple(value)), ("nested", lambda d: [value]),
+            ("entry", entry)]
+
+
+class UserFunctionError(Exception):
+    """What a spoiled user function (the "raises" spoiler) raises."""
+
+
+def _raises(*args, **kwargs):
+    raise UserFunctionError("the user's function failed")
+
+
+def _function_spoilers(value):
+    """For a function of arrays (a Lambda's): not a function, a function of the wrong
+    arity, raising, or returning what is not an array of the right shape."""
+    def returning(make):
+        return lambda *a, **k: make(np.asarray(value(*a, **k)))
+    return [
+        ("None", lambda d: None), ("string", lambda d: "nonsense"), ("int", lambda d: 3),
+        ("raises", lambda d: _raises),
+        ("no arguments", lambda d: (lambda: 0)),
+        ("builtin", lambda d: len),
+        ("returns None", lambda d: (lambda *a, **k: None)),
+        ("returns a string", lambda d: (lambda *a, **k: "abc")),
+        ("returns a scalar", lambda d: returning(lambda r: np.float32(1.0))),
+        ("returns rank + 1", lambda d: returning(lambda r: r[None])),
+        ("returns rank - 1", lambda d: returning(lambda r: r[0] if r.ndim else r)),
+        ("returns the first sample", lambda d: returning(lambda r: r[:1])),
+        ("returns a list", lambda d: returning(lambda r: [r, r])),
+        ("returns a ragged list", lambda d: returning(lambda r: [r, r[..., :1]])),
+        ("returns complex", lambda d: returning(lambda r: r.astype(np.complex64))),
+        ("returns objects", lambda d: returning(lambda r: r.astype(object))),
+        ("returns NaN", lambda d: returning(lambda r: np.full(r.shape, np.nan))),
+        ("returns 2^59 elements", lambda d: returning(lambda r: np.broadcast_to(
+            np.float32(1.0), (2**29, 2**30)))),
+    ]
+
+
+def _object_spoilers(value):
+    """For an object argument (a layer given to a wrapper): not one, or its class."""
+    return [("None", lambda d: None), ("string", lambda d: "abc"), ("int", lambda d: 3),
+            ("class", lambda d: type(value)), ("object", lambda d: object()),
+            ("function", lambda d: (lambda *a, **k: None)),
+            ("dict", lambda d: d.draw(st.sampled_from([{}, {"class_name": 3}])))]
+
+
+_FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+              functools.partial)
+
+
 def _spoilers(value):
     if isinstance(value, np.ndarray):
         return _array_spoilers(value)
-    return _scalar_spoilers(value)
+    if isinstance(value, list) and value and all(isinstance(a, np.ndarray) for a in value):
+        return _list_spoilers(value)
+    if isinstance(value, _FUNCTIONS):
+        return _function_spoilers(value)
+    if value is None or isinstance(value, (bool, int, float, str, tuple, list, dict,
+                                           np.generic)):
+        return _scalar_spoilers(value)
+    return _object_spoilers(value)
 
 
 def names_an_argument(message, names):
@@ -133,16 +208,19 @@ SAME_VALUES = {"rank + 1", "rank - 1", "zero-size axis", "axis + 1", "strided vi
                "reversed view", "read-only", "list"}
 
 
-def spoil(data, kwargs, max_args=2):
+def spoil(data, kwargs, max_args=2, extra=None):
     """Spoils 1 (usually) to max_args distinct arguments of kwargs in place; returns
-    {argument: spoiler label}."""
+    {argument: spoiler label}. extra: {argument: [(label, function of a draw -> value)]},
+    spoilers of that argument beyond the general ones for its type (say, other layers for
+    a layer-valued argument)."""
     args = sorted(kwargs)
     count = min(len(args), data.draw(st.sampled_from([1, 1, 1, max_args]),
                                      label="arguments spoiled"))
     spoiled = {}
     for arg in data.draw(st.lists(st.sampled_from(args), min_size=count, max_size=count,
                                   unique=True), label="arguments"):
-        label, make = data.draw(st.sampled_from(_spoilers(kwargs[arg])), label=f"{arg} spoiler")
+        choices = _spoilers(kwargs[arg]) + list((extra or {}).get(arg, ()))
+        label, make = data.draw(st.sampled_from(choices), label=f"{arg} spoiler")
         kwargs[arg] = make(data)
         spoiled[arg] = label
     return spoiled
@@ -169,18 +247,11 @@ def guarded_call(fn, *args, **kwargs):
         signal.signal(signal.SIGALRM, previous)
 
 
-def outputs(result):
-    """The NumPy arrays in a result (nested tuples and lists)."""
-    if isinstance(result, (tuple, list)):
-        return [a for r in result for a in outputs(r)]
-    return [result] if isinstance(result, np.ndarray) else []
-
-
 def check_outputs(result, spoiled, what):
     """A call that worked: float outputs are float32, and finite when the spoilers kept
     the (finite) values."""
     same_values = set(spoiled.values()) <= SAME_VALUES
-    for out in outputs(result):
+    for out in (a for a in leaves(result) if isinstance(a, np.ndarray)):
         if out.dtype.kind == "f":
             assert out.dtype == np.float32, f"{what} with {spoiled}: output {out.dtype}"
             if same_values:

@@ -10,6 +10,8 @@ import pytest
 import fastdl
 from fastdl import layers, models, ops
 
+from results import leaves
+
 CALLERS = 8
 
 
@@ -66,9 +68,7 @@ def _run_together(work):
 
 
 def _results(call):
-    out = call()
-    return [np.asarray(a) for a in (out if isinstance(out, tuple) else (out,))
-            if a is not None]
+    return [np.asarray(a) for a in leaves(call())]
 
 
 @pytest.mark.parametrize("toggle_threads", [False, True],

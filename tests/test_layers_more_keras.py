@@ -207,6 +207,53 @@ def test_lambda_layer_by_registered_name(tmp_path):
     np.testing.assert_allclose(pair_out([x, x]), np.zeros_like(x))
 
 
+def test_lambda_checks_its_call_and_what_its_function_returns():
+    """Found by tests/test_fuzz_layers.py: a function its call does not fit, `arguments` or
+    `output_shape` not of their kind, and a result of the wrong shape or no array were
+    Python's TypeErrors naming nothing, NumPy's errors, or went through unchecked."""
+    def run(layer, batch=4):
+        fastdl.utils.clear_session()
+        model = Sequential([layers.Input((3,)), layer, layers.Dense(2)])
+        return model.predict(np.ones((batch, 3), np.float32), verbose=0)
+
+    def scale(x, factor=1.0):
+        return x * factor
+
+    with pytest.raises(TypeError, match=r"^function: lambda\w* \(Lambda\) calls it as "
+                                        r"<lambda>\(inputs\), which its signature \(\)"):
+        layers.Lambda(lambda: 0)
+    with pytest.raises(TypeError, match=r"^function: .*scale\(inputs, nonsense=\.\.\.\)"):
+        layers.Lambda(scale, arguments={"nonsense": 1})
+    with pytest.raises(TypeError, match=r"^arguments: expected a dict"):
+        layers.Lambda(scale, arguments="abc")  # was dict()'s ValueError
+    with pytest.raises(TypeError, match=r"^arguments: expected a dict"):
+        layers.Lambda(scale, arguments={1: 2.0})
+    with pytest.raises(TypeError, match=r"^output_shape: expected a tuple of ints"):
+        layers.Lambda(scale, output_shape="abc")  # was ('a', 'b', 'c')
+    with pytest.raises(ValueError, match=r"^output_shape: expected an int >= 0"):
+        layers.Lambda(scale, output_shape=(3, -1))
+    with pytest.raises(TypeError, match=r"^output_shape: lambda\w* \(Lambda\) expected the "
+                                        r"function to return a shape"):
+        run(layers.Lambda(scale, output_shape=lambda s: None))
+    with pytest.raises(ValueError, match=r"^lambda\w* \(Lambda\): its function returned shape "
+                                         r"\(1, 3\) for a batch of 4; expected \(4, 3\)"):
+        run(layers.Lambda(lambda x: x[:1]))  # went through unchecked
+    with pytest.raises(ValueError, match=r"^lambda\w* \(Lambda\): its function returned shape "
+                                         r"\(4, 3\) .* \(from output_shape\)"):
+        run(layers.Lambda(scale, output_shape=(5,)))  # the Dense was built for 5 inputs
+    with pytest.raises(TypeError, match=r"^lambda\w* \(Lambda\): its function's output: "
+                                        r"expected an array of real numbers, got None"):
+        run(layers.Lambda(lambda x: None))
+    with pytest.raises(ValueError, match=r"^lambda\w* \(Lambda\): its function's output: "
+                                         r"expected an array, got list"):
+        run(layers.Lambda(lambda x: [x, x[:, :1]]))  # was NumPy's inhomogeneous shape
+    with pytest.raises(ZeroDivisionError):  # the function's own error is the caller's
+        run(layers.Lambda(lambda x: 1 / 0))
+    np.testing.assert_allclose(run(layers.Lambda(scale, output_shape=lambda s: s,
+                                                 arguments={"factor": 2.0}), batch=2).shape,
+                               (2, 2))
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: layers.Conv2DTranspose(2, 3, strides=2, output_padding=2), r"output_padding"),
     (lambda: layers.Conv1DTranspose(2, 3, padding="causal"), r"padding"),

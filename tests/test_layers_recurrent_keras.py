@@ -155,6 +155,37 @@ def test_bad_input_and_arguments():
             np.zeros((1, 0, 3)), verbose=0)
 
 
+def test_wrapper_arguments_are_refused_by_name():
+    """Found by tests/test_fuzz_layers.py: each was another exception, or a message naming
+    no argument."""
+    fastdl.utils.clear_session()
+    seq = dict(return_sequences=True)
+    with pytest.raises(ValueError, match=r"^merge_mode: expected one of"):
+        layers.Bidirectional(layers.LSTM(3), merge_mode=np.array([1.5, 2.0]))  # was ambiguous
+    with pytest.raises(TypeError, match=r"^backward_layer: expected a recurrent layer .* got "
+                                        r"Dense"):
+        layers.Bidirectional(layers.LSTM(3), backward_layer=layers.Dense(3))  # AttributeError
+    with pytest.raises(ValueError, match=r"^backward_layer: merge_mode 'sum' needs its units "
+                                         r"\(5\) to match layer's \(3\)"):  # NumPy broadcast
+        layers.Bidirectional(layers.LSTM(3, **seq), merge_mode="sum",
+                             backward_layer=layers.LSTM(5, go_backwards=True, **seq))
+    layers.Bidirectional(layers.LSTM(3, **seq),  # concat takes other units
+                         backward_layer=layers.LSTM(5, go_backwards=True, **seq))
+    with pytest.raises(ValueError, match=r"^bidirectional\w* \(Bidirectional\): forward_lstm"):
+        layers.Bidirectional(layers.LSTM(3))(np.zeros((2, 5, 2, 1), np.float32))
+    with pytest.raises(TypeError, match=r"^layer: expected a layer config"):
+        layers.TimeDistributed({})  # was KeyError
+    with pytest.raises(ValueError, match=r"^layer: the LSTM config makes no layer: units"):
+        layers.Bidirectional({"class_name": "LSTM", "config": {"units": -1}})
+    with pytest.raises(ValueError, match=r"^backward_layer: the Sequential config makes no"):
+        layers.Bidirectional(layers.LSTM(3), backward_layer={"class_name": "Sequential",
+                                                             "config": {}})  # was KeyError
+    with pytest.raises(TypeError, match=r"^layer: .*the base class Layer"):
+        layers.TimeDistributed(layers.Layer())  # was NotImplementedError at predict
+    with pytest.raises(TypeError, match=r"^layer: .*the base class Layer"):
+        layers.TimeDistributed({"class_name": "Layer", "config": {}})
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_every_backend_runs_recurrent_layers(any_backend, kind):
     k, f = pair_model(_functional(

@@ -14,6 +14,7 @@ import pytest
 
 from fastdl import _reference as reference
 from fastdl import losses as keras_losses
+from fastdl import metrics
 from fastdl import ops
 from fastdl.ops import losses as ops_losses
 
@@ -475,6 +476,11 @@ def test_bad_class_targets():
            label_smoothing=1.5)
     raises(TypeError, "label_smoothing", ops.cross_entropy, x, np.zeros(4, int),
            label_smoothing="0.1")
+    # Keras' losses and metrics ignore no label: not even int64's minimum (the kernels'
+    # "none ignored" value) passes as an ignored sample.
+    int_min = np.array([0, 1, np.iinfo(np.int64).min, 2])
+    raises(ValueError, "y_true", keras_losses.sparse_categorical_crossentropy, int_min, x)
+    raises(ValueError, "y_true", metrics.sparse_categorical_accuracy, int_min, x)
 
 
 def test_bad_keras_arguments():

@@ -190,6 +190,29 @@ def test_inputs_by_name_and_outputs_as_built():
     assert isinstance(single.predict(meta, verbose=0), np.ndarray)
 
 
+def test_damaged_model_configs_name_the_config():
+    """Found by fuzzing wrappers' layer configs: from_config let KeyError out."""
+    def two_input_model():
+        fastdl.utils.clear_session()
+        a, b = layers.Input((4,)), layers.Input((4,))
+        return Model([a, b], layers.Add()([layers.Dense(2)(a), layers.Dense(2)(b)]))
+
+    assert len(Model.from_config(two_input_model().get_config()).inputs) == 2
+    for cls in (Sequential, Model):
+        with pytest.raises(TypeError, match=r"^config: expected a dict, got list"):
+            cls.from_config([])
+        with pytest.raises(ValueError, match=r"^config: expected the keys .*missing .*layers"):
+            cls.from_config({})
+        with pytest.raises(ValueError, match=r"^config: layers\[0\] is not a dict"):
+            cls.from_config({"layers": [{"class_name": "Dense"}], "input_layers": [],
+                             "output_layers": []})
+    config = two_input_model().get_config()
+    config["output_layers"] = [["no_such_layer", 0, 0]]
+    with pytest.raises(ValueError, match=r"^config: its input_layers, output_layers or "
+                                         r"inbound_nodes name no layer call"):
+        Model.from_config(config)
+
+
 def test_functional_model_errors():
     fastdl.utils.clear_session()
     a, b = layers.Input((4,)), layers.Input((4,))
@@ -207,7 +230,7 @@ def test_functional_model_errors():
     model = Model([a, b], layers.Add()([y, layers.Dense(2)(b)]))
     with pytest.raises(ValueError, match=r"2 inputs.*got 1 array"):
         model.predict(np.zeros((3, 4)), verbose=0)
-    with pytest.raises(ValueError, match=r"input_layer_1 \(InputLayer\): expected input "
+    with pytest.raises(ValueError, match=r"^x\[1\]: input_layer_1 \(InputLayer\) expected input "
                                          r"shape \(None, 4\), got \(3, 5\)"):
         model.predict([np.zeros((3, 4)), np.zeros((3, 5))], verbose=0)
     with pytest.raises(ValueError, match=r"different batch sizes"):

@@ -154,6 +154,48 @@ def test_bad_keras_files_name_the_layer(tmp_path):
         load_model(tmp_path / "empty.zip")
 
 
+def test_damaged_keras_archives_raise_a_value_error_naming_the_path(tmp_path):
+    """Found by tests/test_fuzz_files.py: damage that zipfile, h5py or the layers answered
+    with another exception (or, for a config without an input shape, with a model that
+    dropped the file's weights) is a ValueError starting "path:"."""
+    k, _ = pair(seq_families.cifar_cnn)
+    k.save(tmp_path / "good.keras")
+    good = (tmp_path / "good.keras").read_bytes()
+
+    def damaged(edit):
+        data = bytearray(good)
+        edit(data)
+        (tmp_path / "bad.keras").write_bytes(bytes(data))
+        with pytest.raises(ValueError, match=r"^path: ") as info:
+            load_keras(tmp_path / "bad.keras")
+        return str(info.value)
+
+    def encrypted(data):  # the flag bit of every central directory entry
+        at = data.find(b"PK\x01\x02")
+        while at >= 0:
+            data[at + 8] |= 1
+            at = data.find(b"PK\x01\x02", at + 1)
+
+    def version(data):  # "needed to extract" 8.4 in the first central directory entry
+        data[data.find(b"PK\x01\x02") + 6] = 84
+
+    assert "config.json is marked encrypted" in damaged(encrypted)  # was RuntimeError
+    assert "zip file version" in damaged(version)  # was NotImplementedError
+
+    def no_input_shape(config):
+        config["config"]["layers"] = config["config"]["layers"][1:]  # no InputLayer
+        config["config"].pop("build_input_shape", None)
+
+    def wrong_type(config):
+        config["config"]["layers"][1]["config"]["trainable"] = "nonsense"
+
+    for edit, message in ((no_input_shape, r"no input shape.*weights"),
+                          (wrong_type, r"cannot build \(TypeError: trainable")):
+        _rewrite_config(tmp_path / "good.keras", tmp_path / "bad.keras", edit)
+        with pytest.raises(ValueError, match=r"^path: .*" + message):
+            load_keras(tmp_path / "bad.keras")
+
+
 def test_mismatched_weights_file_names_the_layer_and_changes_nothing(tmp_path):
     k, f = pair(seq_families.cifar_cnn)
     k.save_weights(tmp_path / "cnn.weights.h5")
@@ -161,7 +203,7 @@ def test_mismatched_weights_file_names_the_layer_and_changes_nothing(tmp_path):
     other = Sequential(seq_families.cifar_cnn(layers, layers.Input)[:-1] +
                        [layers.Dense(7, activation="softmax", name="head")])
     before = other.get_weights()
-    with pytest.raises(ValueError, match=r"head: weight head/kernel expected shape "
+    with pytest.raises(ValueError, match=r"head weight head/kernel expected shape "
                                          r"\(500, 7\), got \(500, 10\)"):
         other.load_weights(tmp_path / "cnn.weights.h5")
     for got, want in zip(other.get_weights(), before):

@@ -13,25 +13,19 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 import fastdl
 from fastdl import layers, models, ops
 
+from results import leaves
+
 COUNTS = (1, 2, 3)
 # `threads` restores the count after the test: sharing it between examples is fine.
 EXAMPLES = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def _arrays(value):
-    if value is None:
-        return []
-    if isinstance(value, (tuple, list)):
-        return [a for item in value for a in _arrays(item)]
-    return [np.asarray(value)]
-
-
 def assert_same_at_every_count(threads, compute):
     results = []
     for n in COUNTS:
         threads(n)
-        results.append(_arrays(compute()))
+        results.append([np.asarray(a) for a in leaves(compute())])
     for n, got in zip(COUNTS[1:], results[1:]):
         assert len(got) == len(results[0])
         for k, (a, b) in enumerate(zip(results[0], got)):

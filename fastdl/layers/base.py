@@ -204,21 +204,22 @@ class Layer:
         try:
             return list(weights)
         except TypeError:
-            raise TypeError(f"{self.name}: expected a list of arrays, got "
+            raise TypeError(f"weights: {self.name} expected a list of arrays, got "
                             f"{type(weights).__name__}") from None
 
     def _checked_weights(self, weights):
         weights = self._weight_list(weights)
         every = self.weights
         if len(weights) != len(every):
-            raise ValueError(f"{self.name}: expected {len(every)} weight arrays "
+            raise ValueError(f"weights: {self.name} expected {len(every)} weight arrays "
                              f"({', '.join(w.name for w in every) or 'none'}), got "
                              f"{len(weights)}")
         out = []
         for w, a in zip(self._weights, weights):
-            a = v.owned_float32(a, w.name, None, None)
+            a = v.owned_float32(a, f"weights: {w.name}", None, None)
             if a.shape != w.shape:
-                raise ValueError(f"{self.name}: weight {w.name} expected shape {w.shape}, "
+                raise ValueError(f"weights: {self.name} weight {w.name} expected shape "
+                                 f"{w.shape}, "
                                  f"got {a.shape}")
             out.append(a)
         i = len(self._weights)

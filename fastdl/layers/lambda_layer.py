@@ -1,4 +1,6 @@
 """Lambda: a Python function as a layer."""
+import inspect
+
 import numpy as np
 
 from fastdl import _validate as v
@@ -18,7 +20,11 @@ class Lambda(Layer):
     (fastdl.utils.get_custom_objects()[name] = fn). Configs and saved models name the
     function by that registered name -- no code is stored -- so saving a Lambda needs its
     function registered. output_shape: a tuple (without the batch), a function of the input
-    shape, or None to learn it by calling the function on a batch of one."""
+    shape, or None to learn it by calling the function on a batch of one.
+
+    Checked: that function(inputs, **arguments) is a call its signature takes, and that what
+    it returns is a real array of that output shape (ValueError / TypeError naming the
+    layer); an exception the function raises itself is the caller's, and propagates."""
 
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
         super().__init__(**kwargs)
@@ -32,22 +38,78 @@ class Lambda(Layer):
                             f"{type(function).__name__}")
         if mask is not None:
             raise ValueError("mask: masking is not supported by fastdl")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict) or not all(isinstance(k, str) for k in arguments):
+            raise TypeError(f"arguments: expected a dict of keyword arguments (str keys), "
+                            f"got {arguments!r}"[:300])
         self.function = function
-        self.arguments = dict(arguments or {})
-        if output_shape is not None and not callable(output_shape):
-            output_shape = tuple(output_shape)
+        self.arguments = dict(arguments)
+        self._callable_as("function", function, self.arguments)
+        if output_shape is not None:
+            if callable(output_shape):
+                self._callable_as("output_shape", output_shape, {})
+            else:
+                output_shape = _shape(output_shape, "output_shape")
         self._output_shape_arg = output_shape
+        self._shapes = {}  # input shape -> output shape (Keras', batch first)
+
+    def _callable_as(self, arg, fn, arguments):
+        """TypeError naming `arg` and the layer unless fn(inputs, **arguments) is a call its
+        signature takes (the user's TypeError from inside fn stays theirs)."""
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):  # no signature to read (some builtins): call it
+            return
+        try:
+            signature.bind(None, **arguments)
+        except TypeError as exc:
+            raise TypeError(f"{arg}: {self.name} (Lambda) calls it as "
+                            f"{getattr(fn, '__name__', 'fn')}(inputs"
+                            f"{''.join(f', {k}=...' for k in arguments)}), which its "
+                            f"signature {signature} does not take: {exc}") from None
+
+    def _output_array(self, y):
+        """The function's result as a float32 array; TypeError / ValueError naming the layer
+        for anything else."""
+        what = f"{self.name} (Lambda): its function's output"
+        try:
+            return v.float32_array(y, what)
+        except ValueError as exc:  # a ragged list, say
+            raise ValueError(f"{what}: expected an array, got {type(y).__name__} ({exc})") \
+                from None
 
     def compute_output_shape(self, input_shape):
+        """The output shape for `input_shape`, computed once per input shape (the forward
+        pass checks the function's output against it)."""
+        key = (tuple(map(tuple, input_shape)) if isinstance(input_shape, list)
+               else tuple(input_shape))
+        shapes = self.__dict__.setdefault("_shapes", {})
+        shape = shapes.get(key)
+        if shape is None:
+            shape = self._compute_output_shape(input_shape)
+            if len(shapes) > 64:
+                shapes.clear()
+            shapes[key] = shape
+        return shape
+
+    def _compute_output_shape(self, input_shape):
         arg = self._output_shape_arg
         if callable(arg):
-            return tuple(arg(input_shape))
+            shape = arg(input_shape)
+            if not isinstance(shape, (tuple, list)) or not shape:
+                raise TypeError(f"output_shape: {self.name} (Lambda) expected the function to "
+                                f"return a shape (batch first), got {shape!r}"[:300])
+            return (None,) + _shape(shape[1:], "output_shape")
         if arg is not None:
-            return (input_shape[0] if not isinstance(input_shape, list) else None,) + arg
+            return (None,) + arg
         probe = ([np.zeros((1,) + tuple(s or 1 for s in shape[1:]), np.float32)
                   for shape in input_shape] if isinstance(input_shape, list) else
                  np.zeros((1,) + tuple(s or 1 for s in input_shape[1:]), np.float32))
-        out = np.asarray(self.function(probe, **self.arguments))
+        out = self._output_array(self.function(probe, **self.arguments))
+        if out.ndim == 0:
+            raise ValueError(f"{self.name} (Lambda): its function returned a scalar for a "
+                             f"batch of one; expected an array with the batch axis first")
         known = input_shape if not isinstance(input_shape, list) else input_shape[0]
         return (None,) + tuple(None if i < len(known) - 1 and known[i + 1] is None else s
                                for i, s in enumerate(out.shape[1:]))
@@ -55,9 +117,20 @@ class Lambda(Layer):
     def _forward(self, x, layout):
         if isinstance(x, list):
             x = [L.to_keras(a, l) for a, l in zip(x, layout)]
+            shape = [(None,) + a.shape[1:] for a in x]
+            n = x[0].shape[0]
         else:
             x = L.to_keras(x, layout)
-        y = v.float32_array(self.function(x, **self.arguments), f"{self.name} output")
+            shape, n = (None,) + x.shape[1:], x.shape[0]
+        y = self._output_array(self.function(x, **self.arguments))
+        want = self.compute_output_shape(shape)
+        if (y.ndim != len(want) or y.shape[0] != n or
+                any(w is not None and w != s for w, s in zip(want[1:], y.shape[1:]))):
+            source = ("output_shape" if self._output_shape_arg is not None else
+                      "its output for a batch of one")
+            raise ValueError(f"{self.name} (Lambda): its function returned shape {y.shape} "
+                             f"for a batch of {n}; expected {(n,) + tuple(want[1:])} (from "
+                             f"{source})")
         return np.ascontiguousarray(y), L.KERAS
 
     def get_config(self):
@@ -73,3 +146,15 @@ class Lambda(Layer):
                              f"saved; give a tuple")
         return {**super().get_config(), "function": names[0], "output_shape": shape,
                 "arguments": self.arguments}
+
+
+def _shape(value, name):
+    """A shape without the batch axis (an int or a sequence of ints >= 0 or None) as a
+    tuple; TypeError / ValueError naming the argument."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name}: expected a tuple of ints (without the batch axis), got "
+                        f"{value!r}"[:300])
+    return tuple(None if s is None else v.integer(s, name, minimum=0, maximum=v.MAX_AXIS)
+                 for s in value)

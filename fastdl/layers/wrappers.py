@@ -8,12 +8,25 @@ from fastdl.layers.base import Layer
 
 
 def _layer_arg(layer, name):
-    """A layer, or a {'class_name', 'config'} dict (a config) made into one."""
+    """A layer, or a {'class_name', 'config'} dict (a config) made into one; TypeError or
+    ValueError naming the argument for anything else or a config that makes no layer."""
     if isinstance(layer, dict):
         from fastdl import layers as layer_module
-        return layer_module.get(layer["class_name"]).from_config(layer["config"])
+        class_name, config = layer.get("class_name"), layer.get("config")
+        if not isinstance(class_name, str) or not isinstance(config, dict):
+            raise TypeError(f"{name}: expected a layer config {{'class_name': str, "
+                            f"'config': dict}}, got {layer!r}"[:500])
+        try:
+            layer = layer_module.get(class_name).from_config(config)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            # (a damaged config may miss a key: that is a ValueError about this argument)
+            raise (TypeError if isinstance(exc, TypeError) else ValueError)(
+                f"{name}: the {class_name} config makes no layer: {exc!s}"[:1000]) from None
     if not isinstance(layer, Layer):
         raise TypeError(f"{name}: expected a fastdl layer, got {type(layer).__name__}")
+    if type(layer) is Layer:
+        raise TypeError(f"{name}: expected a layer that computes something, got the base "
+                        f"class Layer")
     return layer
 
 
@@ -35,7 +48,8 @@ class Bidirectional(Layer):
         if not isinstance(layer, _RNN):
             raise TypeError(f"layer: expected a recurrent layer (LSTM, GRU, SimpleRNN), got "
                             f"{layer.class_name}")
-        if merge_mode not in self._MODES:
+        if not (merge_mode is None or isinstance(merge_mode, str)) or \
+                merge_mode not in self._MODES:
             raise ValueError(f"merge_mode: expected one of {self._MODES}, got {merge_mode!r}")
         super().__init__(**kwargs)
         config = layer.get_config()
@@ -47,12 +61,20 @@ class Bidirectional(Layer):
             self.backward_layer = type(layer).from_config(config)
         else:
             self.backward_layer = _layer_arg(backward_layer, "backward_layer")
+            if not isinstance(self.backward_layer, _RNN):
+                raise TypeError(f"backward_layer: expected a recurrent layer (LSTM, GRU, "
+                                f"SimpleRNN), got {self.backward_layer.class_name}")
             if self.backward_layer.go_backwards == self.forward_layer.go_backwards:
                 raise ValueError("backward_layer: its go_backwards must be the opposite of "
                                  "layer's")
             for attr in ("return_sequences", "return_state"):
                 if getattr(self.backward_layer, attr) != getattr(self.forward_layer, attr):
                     raise ValueError(f"backward_layer: its {attr} must match layer's")
+            if merge_mode not in ("concat", None) and \
+                    self.backward_layer.units != self.forward_layer.units:
+                raise ValueError(f"backward_layer: merge_mode {merge_mode!r} needs its units "
+                                 f"({self.backward_layer.units}) to match layer's "
+                                 f"({self.forward_layer.units})")
         self.merge_mode = merge_mode
         self._initial = weights
 
@@ -61,7 +83,10 @@ class Bidirectional(Layer):
                 ("backward_layer", self.backward_layer)]
 
     def check_input(self, input_shape, first=False):
-        self.forward_layer.check_input(input_shape, first)
+        try:
+            self.forward_layer.check_input(input_shape, first)
+        except ValueError as exc:  # named after this layer: the user never named the copy
+            raise ValueError(f"{self.name} (Bidirectional): {exc}") from None
 
     def build(self, input_shape):
         self.forward_layer._build_for(input_shape)

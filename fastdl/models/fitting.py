@@ -32,6 +32,9 @@ class TrainingMixin:
     def _output_names(self):
         return [t.layer.name for t in self.outputs]
 
+    def _output_shapes(self):
+        return [t.shape for t in self.outputs]
+
     def _require_compiled(self, what):
         compiled = getattr(self, "_compiled", None)
         if compiled is None:
@@ -100,6 +103,7 @@ class TrainingMixin:
                        return_dict=False):
         """One update on one batch; the loss (and metrics) of that batch."""
         compiled = self._require_compiled("train_on_batch")
+        return_dict = v.flag(return_dict, "return_dict")
         xs, ys, sws = self._batch_arrays((x, y, sample_weight))
         if class_weight is not None:
             sws = [training.class_sample_weights(class_weight, ys[0], xs[0].shape[0])]
@@ -111,6 +115,7 @@ class TrainingMixin:
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss (and metrics) of one batch, without updating anything."""
         compiled = self._require_compiled("test_on_batch")
+        return_dict = v.flag(return_dict, "return_dict")
         xs, ys, sws = self._batch_arrays((x, y, sample_weight))
         tracker = training.Tracker(compiled)
         total, parts, y_preds = training.test_step(self, compiled, xs, ys, sws)
@@ -125,12 +130,13 @@ class TrainingMixin:
             if sample_weight is not None or class_weight is not None:
                 raise ValueError("sample_weight, class_weight: a batch source gives its "
                                  "own sample weights")
-            return training.SourceBatches(self, x, steps)
+            return training.SourceBatches(self, x, steps, what)
         if y is None:
             raise ValueError(f"y: fit/evaluate on arrays needs targets y")
         xs = self._prepare(x)
         n = xs[0].shape[0]
         ys = self._targets(y, n)
+        self._compiled.check_targets(self, ys)
         sws = self._weights_arg(sample_weight, n, len(ys))
         if class_weight is not None:
             if len(ys) > 1:
@@ -151,10 +157,16 @@ class TrainingMixin:
         batch_size = 32 if batch_size is None else v.integer(batch_size, "batch_size", 1)
         epochs = v.integer(epochs, "epochs", 0)
         initial_epoch = v.integer(initial_epoch, "initial_epoch", 0)
-        verbose = _verbose(verbose)
+        verbose = v.verbosity(verbose)
         split = v.real(validation_split, "validation_split", 0.0, 1.0)
         if steps_per_epoch is not None:
             steps_per_epoch = v.integer(steps_per_epoch, "steps_per_epoch", 1)
+        if validation_steps is not None:
+            validation_steps = v.integer(validation_steps, "validation_steps", 1)
+        if validation_batch_size is not None:
+            validation_batch_size = v.integer(validation_batch_size, "validation_batch_size",
+                                              1)
+        validation_freq = v.integer(validation_freq, "validation_freq", 1)
         if validation_data is not None and split:
             split = 0.0  # Keras: validation_data wins
         if split:
@@ -194,10 +206,21 @@ class TrainingMixin:
         return cbs.history
 
     def _validation(self, data, batch_size, steps):
+        """The validation batches; what is wrong with their arrays is named as
+        validation_data's (before any training step)."""
         if isinstance(data, tuple) and len(data) in (2, 3):
             x, y = data[0], data[1]
             sw = data[2] if len(data) == 3 else None
-            return self._batches(x, y, sw, None, batch_size, False, steps, "validation_data")
+            try:
+                return self._batches(x, y, sw, None, batch_size, False, steps,
+                                     "validation_data")
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"validation_data: {exc}") from None
+        if isinstance(data, (np.ndarray, list, tuple, dict)):
+            raise TypeError(f"validation_data: expected a tuple (x, y) or (x, y, "
+                            f"sample_weight), or a batch source, got "
+                            f"{type(data).__name__}" + (f" of {len(data)}"
+                                                        if isinstance(data, tuple) else ""))
         return self._batches(data, None, None, None, batch_size, False, steps,
                              "validation_data")
 
@@ -222,11 +245,13 @@ class TrainingMixin:
         """The loss and metrics over x, y (or a batch source): a number (the loss alone),
         a list [loss, metrics...] or with return_dict a dict of Keras' log names."""
         compiled = self._require_compiled("evaluate")
+        return_dict = v.flag(return_dict, "return_dict")
         batch_size = 32 if batch_size is None else v.integer(batch_size, "batch_size", 1)
         if steps is not None:
             steps = v.integer(steps, "steps", 1)
         batches = self._batches(x, y, sample_weight, None, batch_size, False, steps)
-        cbs = training.make_callbacks(self, callbacks, _verbose(verbose), 1, len(batches))
+        cbs = training.make_callbacks(self, callbacks, v.verbosity(verbose), 1,
+                                       len(batches))
         logs = self._evaluate_batches(batches, compiled, cbs)
         return _result(logs, return_dict)
 
@@ -244,14 +269,6 @@ class TrainingMixin:
 
     def _update_state(self, tape):
         return backprop.update_state(tape)
-
-
-def _verbose(verbose):
-    if verbose == "auto":
-        return 1
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose: expected 0, 1, 2 or 'auto', got {verbose!r}")
-    return verbose
 
 
 def _result(logs, return_dict):
@@ -276,10 +293,15 @@ def _split(model, x, y, sample_weight, split):
         out = [a[part] for a in arrays]
         return out if len(out) > 1 else out[0]
 
-    sw = None if sample_weight is None else v.float32_array(sample_weight, "sample_weight")
+    sws = model._weights_arg(sample_weight, n, len(ys))
+
+    def take_weights(part):
+        out = [None if w is None else w[part] for w in sws]
+        return out if len(out) > 1 else out[0]
+
     train = (take(xs, slice(0, cut)), take(ys, slice(0, cut)),
-             None if sw is None else sw[:cut])
+             None if sample_weight is None else take_weights(slice(0, cut)))
     val = (take(xs, slice(cut, None)), take(ys, slice(cut, None)))
-    if sw is not None:
-        val = val + (sw[cut:],)
+    if sample_weight is not None:
+        val = val + (take_weights(slice(cut, None)),)
     return train[0], train[1], train[2], val

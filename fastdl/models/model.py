@@ -52,8 +52,11 @@ class Model(TrainingMixin, Layer):
 
     def get_layer(self, name=None, index=None):
         layers = self.layers
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name: expected a layer name (str), got {type(name).__name__}")
         if (name is None) == (index is None):
-            raise ValueError("get_layer: give exactly one of name and index")
+            raise ValueError(f"name, index: give exactly one of them, got name={name!r}, "
+                             f"index={index!r}")
         if index is not None:
             index = v.integer(index, "index")
             if not -len(layers) <= index < len(layers):
@@ -228,8 +231,9 @@ class Model(TrainingMixin, Layer):
             if a.ndim == 0:
                 raise ValueError(f"x: expected a batch of inputs, got a scalar")
             if not _compatible(want, a.shape):
-                raise ValueError(f"{self._input_names()[i]}: expected input shape {want}, "
-                                 f"got {a.shape}")
+                arg = "x" if len(xs) == 1 else f"x[{i}]"
+                raise ValueError(f"{arg}: {self._input_names()[i]} expected input shape "
+                                 f"{want}, got {a.shape}")
             arrays.append(a)
         if len({a.shape[0] for a in arrays}) > 1:
             raise ValueError(f"x: the inputs have different batch sizes "
@@ -269,8 +273,7 @@ class Model(TrainingMixin, Layer):
         shows a progress bar, 2 one line at the end, 0 nothing."""
         xs = self._prepare(x)
         batch_size = v.integer(batch_size, "batch_size", 1)
-        if verbose not in (0, 1, 2, "auto"):
-            raise ValueError(f"verbose: expected 0, 1, 2 or 'auto', got {verbose!r}")
+        verbose = v.verbosity(verbose)
         n = xs[0].shape[0]
         if n == 0:
             return self._structure(self._run(xs), self._several_outputs)
@@ -306,6 +309,9 @@ class Model(TrainingMixin, Layer):
     def summary(self, line_length=None, positions=None, print_fn=None):
         """Prints the Keras 3 summary table (to print_fn, a function of one string, if
         given)."""
+        if print_fn is not None and not callable(print_fn):
+            raise TypeError(f"print_fn: expected a function of one string, got "
+                            f"{type(print_fn).__name__}")
         header, rows = self._summary_rows()
         counts = (sum(w.value.size for w in self.trainable_weights),
                   sum(w.value.size for w in self.non_trainable_weights))
@@ -347,10 +353,13 @@ class Model(TrainingMixin, Layer):
 
     @classmethod
     def from_config(cls, config):
-        from fastdl import layers as layer_module
-        entries = [(layer_module.get(e["class_name"]).from_config(e["config"]),
-                    e["inbound_nodes"]) for e in config["layers"]]
-        inputs, outputs = connect(entries, config["input_layers"], config["output_layers"])
+        entries = config_layers(config, graph=True)
+        try:
+            inputs, outputs = connect(entries, config["input_layers"],
+                                      config["output_layers"])
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ValueError(f"config: its input_layers, output_layers or inbound_nodes "
+                             f"name no layer call ({type(exc).__name__}: {exc})") from None
         return cls(inputs, outputs, name=config.get("name"),
                    trainable=config.get("trainable", True))
 
@@ -399,6 +408,33 @@ class Model(TrainingMixin, Layer):
 
     def __repr__(self):
         return f"<{self.class_name} name={self.name}, {len(self.layers)} layers>"
+
+
+def config_layers(config, graph=False):
+    """[(layer, its calls)] built from a model config's 'layers' (each {class_name, config,
+    and for a graph inbound_nodes}); ValueError/TypeError naming `config` for what is not
+    such a config."""
+    from fastdl import layers as layer_module
+    if not isinstance(config, dict):
+        raise TypeError(f"config: expected a dict, got {type(config).__name__}")
+    needed = ("layers", "input_layers", "output_layers") if graph else ("layers",)
+    missing = [key for key in needed if key not in config]
+    if missing:
+        raise ValueError(f"config: expected the keys {list(needed)}, missing {missing}")
+    if not isinstance(config["layers"], (list, tuple)):
+        raise TypeError(f"config: 'layers' must be a list, got "
+                        f"{type(config['layers']).__name__}")
+    entries = []
+    for i, entry in enumerate(config["layers"]):
+        keys = ("class_name", "config") + (("inbound_nodes",) if graph else ())
+        if not isinstance(entry, dict) or any(key not in entry for key in keys):
+            raise ValueError(f"config: layers[{i}] is not a dict with the keys {list(keys)}")
+        if not isinstance(entry["config"], dict):
+            raise TypeError(f"config: layers[{i}]['config'] must be a dict, got "
+                            f"{type(entry['config']).__name__}")
+        cls = layer_module.get(entry["class_name"])
+        entries.append((cls.from_config(entry["config"]), entry.get("inbound_nodes")))
+    return entries
 
 
 def connect(entries, input_refs, output_refs):

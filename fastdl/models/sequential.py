@@ -7,7 +7,7 @@ from fastdl.layers.base import Layer, unique_name
 from fastdl.layers.core import InputLayer
 from fastdl.layers.node import SymbolicTensor
 from fastdl.models.graph import Program, Step
-from fastdl.models.model import Model, layer_shape_text, params_text
+from fastdl.models.model import Model, config_layers, layer_shape_text, params_text
 
 
 class Sequential(Model):
@@ -87,6 +87,9 @@ class Sequential(Model):
 
     def _output_names(self):
         return [self._layers[-1].name if self._layers else self.name]
+
+    def _output_shapes(self):
+        return [self.output_shape]
 
     @property
     def built(self):
@@ -200,8 +203,8 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config):
-        from fastdl import layers as layer_module
+        entries = config_layers(config)
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
-        for entry in config["layers"]:
-            model.add(layer_module.get(entry["class_name"]).from_config(entry["config"]))
+        for layer, _ in entries:
+            model.add(layer)
         return model

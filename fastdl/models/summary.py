@@ -7,6 +7,28 @@ rich fits a table, with text wrapped at spaces and over-long words cut with '…
 """
 import shutil
 
+from fastdl import _validate as v
+
+
+# Wider than any screen or file viewer shows; what asks for more is a mistake.
+MAX_LINE = 10_000
+
+
+def _fractions(positions, columns):
+    """positions: where each of the `columns` columns ends, as increasing fractions of the
+    line in (0, 1]."""
+    if isinstance(positions, (str, bytes)) or not hasattr(positions, "__len__"):
+        raise TypeError(f"positions: expected a list of {columns} fractions, got "
+                        f"{type(positions).__name__}")
+    if len(positions) != columns:
+        raise ValueError(f"positions: expected {columns} fractions (one per column), got "
+                         f"{len(positions)}")
+    out = [v.real(p, "positions", 0.0, 1.0) for p in positions]
+    if any(b <= a for a, b in zip([0.0] + out, out)):
+        raise ValueError(f"positions: expected increasing fractions in (0, 1], got "
+                         f"{list(positions)}")
+    return out
+
 
 def _column_widths(line_length, positions):
     widths, current = [], 0
@@ -54,8 +76,12 @@ def readable_size(nbytes):
 def render(name, header, rows, right_aligned, counts, line_length=None, positions=None):
     """The summary text. rows: lists of cell strings; counts: (trainable, non_trainable)."""
     default = 88 if len(header) == 3 else 108
-    positions = positions or ([0.45, 0.80, 1.0] if len(header) == 3 else [0.3, 0.56, 0.74, 1.0])
-    line_length = line_length or min(default, shutil.get_terminal_size().columns - 4)
+    if positions is None:
+        positions = [0.45, 0.80, 1.0] if len(header) == 3 else [0.3, 0.56, 0.74, 1.0]
+    positions = _fractions(positions, len(header))
+    if line_length is None:
+        line_length = min(default, shutil.get_terminal_size().columns - 4)
+    line_length = v.integer(line_length, "line_length", 1, maximum=MAX_LINE)
     widths = _column_widths(line_length, positions)
 
     def border(left, fill, middle, right):

@@ -65,6 +65,14 @@ class Compiled:
             self._fused = (program, _fusable_steps(model, self.losses))
         return self._fused[1]
 
+    def check_targets(self, model, ys):
+        """Each output's loss checks all of its targets (class indices in range, ...) at
+        once: a bad label found before training, not at the batch that holds it."""
+        for loss, y, shape in zip(self.losses, ys, model._output_shapes()):
+            known = isinstance(shape, tuple) and all(isinstance(s, int) for s in shape[1:])
+            if loss is not None and known:
+                loss.check_targets(y, (len(y),) + tuple(shape[1:]))
+
     def resolve_metrics(self, ys, y_preds):
         if self.metrics is not None:
             return
@@ -372,9 +380,13 @@ class SourceBatches:
     Sequence-like object (len() and [i]); `steps` batches per epoch (all of a Sequence
     by default)."""
 
-    def __init__(self, model, source, steps):
+    def __init__(self, model, source, steps, what="x"):
         self.model, self.source = model, source
         self.sequence = hasattr(source, "__getitem__") and hasattr(source, "__len__")
+        if isinstance(source, (str, bytes)) or not (self.sequence or
+                                                    hasattr(source, "__iter__")):
+            raise TypeError(f"{what}: expected arrays, a generator or a Sequence of batches, "
+                            f"got {type(source).__name__}")
         if steps is None and not self.sequence:
             raise ValueError("steps_per_epoch: a generator needs steps_per_epoch (fastdl "
                              "cannot tell where an epoch of a generator ends)")

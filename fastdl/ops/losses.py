@@ -192,7 +192,7 @@ def split_axis(x, axis):
 
 def class_indices(target, expected_shape, classes, ignore_index, name="target"):
     """target as int64 C-contiguous class indices of `expected_shape`, each in
-    [0, classes) or equal to ignore_index."""
+    [0, classes) or equal to ignore_index (None: no index is ignored)."""
     t = np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer class indices, got dtype {t.dtype}")
@@ -201,10 +201,12 @@ def class_indices(target, expected_shape, classes, ignore_index, name="target"):
                          f"{t.shape}")
     t = np.ascontiguousarray(t, dtype=np.int64)
     if t.size:
-        bad = (t != ignore_index) & ((t < 0) | (t >= classes))
+        bad = (t < 0) | (t >= classes)
+        if ignore_index is not None:
+            bad &= t != ignore_index
         if bad.any():
             allowed = f"[0, {classes})"
-            if ignore_index != np.iinfo(np.int64).min:
+            if ignore_index is not None:
                 allowed += f" or ignore_index ({ignore_index})"
             raise ValueError(f"{name}: expected class indices in {allowed}, got {t[bad][0]}")
     return t

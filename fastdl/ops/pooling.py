@@ -55,21 +55,21 @@ def _input(x, dims):
     return (x if batched else x[None]), batched
 
 
-def _clip_long_windows(sizes, kernel_size, stride, padding, dilation):
-    """(kernel_size, stride) with every window longer than its padded input (legal with
+def _clipped_window(n, k, s, p, d):
+    """(k, s) of one axis; a window longer than its padded input n + 2p (legal with
     ceil_mode: one output, which covers the whole padded input) cut to the taps that reach
     it, the stride to the padded length (still one output): the same result, but the
     kernels' buffers and loops no longer span the whole window."""
-    if all(d * (k - 1) + 1 <= n + 2 * p
-           for n, k, p, d in zip(sizes, kernel_size, padding, dilation)):
-        return kernel_size, stride
-    ks, ss = [], []
-    for n, k, s, p, d in zip(sizes, kernel_size, stride, padding, dilation):
-        if d * (k - 1) + 1 > n + 2 * p:
-            k, s = -(-(n + 2 * p) // d), n + 2 * p
-        ks.append(k)
-        ss.append(s)
-    return tuple(ks), tuple(ss)
+    if d * (k - 1) + 1 <= n + 2 * p:
+        return k, s
+    return -(-(n + 2 * p) // d), n + 2 * p
+
+
+def _clip_long_windows(sizes, kernel_size, stride, padding, dilation):
+    """(kernel_size, stride) with _clipped_window on each axis."""
+    ks, ss = zip(*(_clipped_window(*axis)
+                   for axis in zip(sizes, kernel_size, stride, padding, dilation)))
+    return ks, ss
 
 
 def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode, name="x",
@@ -86,20 +86,22 @@ def _geometry(x, dims, kernel_size, stride, padding, dilation, ceil_mode, name="
     padding = _ints(padding, "padding", dims, 0)
     dilation = _ints(dilation, "dilation", dims, 1)
     ceil_mode = v.flag(ceil_mode, "ceil_mode")
-    out = []
+    out, clipped_k, clipped_s = [], [], []
     for size, k, s, p, d in zip(x.shape[2:], kernel_size, stride, padding, dilation):
         if 2 * p > k:
             raise ValueError(f"padding: expected at most half of kernel_size {kernel_size} "
                              f"(as PyTorch), got {padding}")
         out.append(output_size(size, k, s, p, d, ceil_mode))
+        k, s = _clipped_window(size, k, s, p, d)
+        clipped_k.append(k)
+        clipped_s.append(s)
     if min(out) < 1:
         raise ValueError(f"{name}: spatial size {x.shape[2:]} is too small for kernel_size "
                          f"{kernel_size} (padding {padding}, dilation {dilation}): the output "
                          f"would be {tuple(out)}")
     v.output_size(x.shape[:2] + tuple(out), name)
     if clip:
-        kernel_size, stride = _clip_long_windows(x.shape[2:], kernel_size, stride, padding,
-                                                 dilation)
+        kernel_size, stride = tuple(clipped_k), tuple(clipped_s)
     return kernel_size, stride, padding, dilation, ceil_mode
 
 

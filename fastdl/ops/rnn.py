@@ -41,7 +41,6 @@ def _as_list(value, name, count, ndim):
 class _RNNPlan:
     _kind = None    # 'lstm' or 'gru'
     _module = None  # torch's class name: 'LSTM' or 'GRU'
-    _gru_state_name = "hx"  # what a GRU's messages call its state (ops.gru: its h0)
 
     def __init__(self, w_ih, w_hh, b_ih=None, b_hh=None, *, num_layers=None,
                  bidirectional=False, batch_first=False):
@@ -206,6 +205,10 @@ class _RNNPlan:
         Returns (y, (h_n, c_n)) for LSTM, (y, h_n) for GRU: y [T, B, directions *
         hidden_size] (batch_first: [B, T, ...]), float32; y is written into `out` when
         given (float32, C-contiguous, y's shape)."""
+        return self._call(x, hx, out, "hx")
+
+    def _call(self, x, hx, out, gru_state_name):
+        """__call__, with what a GRU's messages call its state (ops.gru: its h0)."""
         lstm = self._kind == "lstm"
         if (out is None and hx is None and not self.batch_first
                 and type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 3
@@ -217,7 +220,7 @@ class _RNNPlan:
         dirs = 2 if self.bidirectional else 1
         shape = v.output_size((steps, batch, dirs * self.hidden_size), "y")
         h0, c0 = self._split_hx(hx)
-        h0 = self._state(h0, "h0" if lstm else self._gru_state_name, batch, batched)
+        h0 = self._state(h0, "h0" if lstm else gru_state_name, batch, batched)
         c0 = self._state(c0, "c0", batch, batched)
         if out is not None:  # the caller's layout: batch first, unbatched or [T, B, ...]
             out = v.output_buffer(out, (batch, steps, shape[2]) if self.batch_first and batched
@@ -308,8 +311,7 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, batch_first=False):
     """One GRU layer in one direction over a sequence: -> (y, h_n); shapes as lstm()."""
     plan = GRUPlan(_fits_x(_single(w_ih, "w_ih"), x), _single(w_hh, "w_hh"), b_ih, b_hh,
                    batch_first=batch_first)
-    plan._gru_state_name = "h0"
-    return plan(x, _layer_state(h0, "h0", np.ndim(x) == 3))
+    return plan._call(x, _layer_state(h0, "h0", np.ndim(x) == 3), None, "h0")
 
 
 def _cell_input(x, states, input_size, hidden):

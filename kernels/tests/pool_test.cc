@@ -367,6 +367,36 @@ TEST(PoolParams, OutputSizesFollowPyTorch) {
   }
 }
 
+// divisor_taps counts in closed form (windows may be far longer than the input); every
+// kernel and the reference use it, so it is checked here against visiting the taps.
+TEST(PoolParams, DivisorTapsCountTheTapsOneByOne) {
+  for (std::size_t in = 1; in <= 6; ++in)
+    for (std::size_t k = 1; k <= 9; ++k)
+      for (std::size_t s = 1; s <= 3; ++s)
+        for (std::size_t pad = 0; 2 * pad <= k; ++pad)
+          for (std::size_t d = 1; d <= 3; ++d)
+            for (bool ceil : {false, true})
+              for (bool include_pad : {false, true}) {
+                fdl::PoolParams p;
+                p.kind = fdl::PoolKind::kAvg;
+                p.in_size[2] = in, p.kernel[2] = k, p.stride[2] = s, p.pad[2] = pad;
+                p.dilation[2] = d, p.ceil_mode = ceil, p.count_include_pad = include_pad;
+                const long lo = include_pad ? -static_cast<long>(pad) : 0;
+                const long hi = static_cast<long>(include_pad ? in + pad : in);
+                for (std::size_t o = 0; o < p.out_size(2); ++o) {
+                  std::size_t taps = 0;
+                  for (std::size_t t = 0; t < k; ++t) {
+                    const long pos = static_cast<long>(o * s + t * d) - static_cast<long>(pad);
+                    taps += pos >= lo && pos < hi;
+                  }
+                  ASSERT_EQ(p.divisor_taps(2, o), taps)
+                      << "in " << in << " k" << k << " s" << s << " p" << pad << " d" << d
+                      << (ceil ? " ceil" : "") << (include_pad ? " include_pad" : "")
+                      << " output " << o;
+                }
+              }
+}
+
 TEST(PoolParams, BestVariantMatchesTheActiveIsa) {
   const fdl::PoolVariant& best = fdl::pool_best();
   EXPECT_TRUE(best.isa == fdl::active_isa() || best.isa == fdl::Isa::kRef);

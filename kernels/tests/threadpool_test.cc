@@ -39,6 +39,19 @@ struct ThreadCountGuard {
 // ------------------------------------------------------------------- thread pool
 
 // Calls parallel_for(n) and checks that every index ran exactly once.
+// The threads that ran a job of n tasks, each sleeping `sleep` so that every thread of the
+// pool gets one.
+std::set<std::thread::id> threads_used(std::size_t n, std::chrono::microseconds sleep) {
+  std::mutex mu;
+  std::set<std::thread::id> ids;
+  fdl::parallel_for(n, [&](std::size_t) {
+    std::this_thread::sleep_for(sleep);
+    std::lock_guard<std::mutex> lock(mu);
+    ids.insert(std::this_thread::get_id());
+  });
+  return ids;
+}
+
 void expect_each_index_once(std::size_t n) {
   std::vector<std::atomic<int>> hits(n);
   for (auto& h : hits) h.store(0);
@@ -78,13 +91,7 @@ TEST(ThreadPool, ManySmallJobsInARow) {
 TEST(ThreadPool, UsesMoreThanOneThread) {
   ThreadCountGuard guard;
   fdl::set_num_threads(2);
-  std::mutex mu;
-  std::set<std::thread::id> ids;
-  fdl::parallel_for(100, [&](std::size_t) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    std::lock_guard<std::mutex> lock(mu);
-    ids.insert(std::this_thread::get_id());
-  });
+  const auto ids = threads_used(100, std::chrono::milliseconds(2));
   EXPECT_EQ(ids.size(), 2u);
   EXPECT_TRUE(ids.count(std::this_thread::get_id())) << "the calling thread takes part";
 }
@@ -213,14 +220,9 @@ TEST(ThreadPool, ATasksExceptionReachesTheCallerAfterTheJob) {
       EXPECT_LT(ran.load(), 10000u);
       expect_each_index_once(1000);
       // Still parallel: the job released the pool and the caller is not left "in a task".
-      std::mutex mu;
-      std::set<std::thread::id> ids;
-      fdl::parallel_for(40, [&](std::size_t) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        std::lock_guard<std::mutex> lock(mu);
-        ids.insert(std::this_thread::get_id());
-      });
-      EXPECT_EQ(ids.size(), static_cast<std::size_t>(threads)) << "task " << thrower;
+      EXPECT_EQ(threads_used(40, std::chrono::milliseconds(1)).size(),
+                static_cast<std::size_t>(threads))
+          << "task " << thrower;
     }
   }
 }
@@ -326,19 +328,11 @@ TEST(ThreadPool, ForkedChildCanStillRunParallelFor) {
     alarm(20);
     std::vector<std::atomic<int>> hits(5000);
     for (auto& h : hits) h.store(0);
-    std::mutex mu;
-    std::set<std::thread::id> ids;
-    fdl::parallel_for(hits.size(), [&](std::size_t i) {
-      hits[i].fetch_add(1);
-      if (i % 50 == 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        std::lock_guard<std::mutex> lock(mu);
-        ids.insert(std::this_thread::get_id());
-      }
-    });
+    fdl::parallel_for(hits.size(), [&](std::size_t i) { hits[i].fetch_add(1); });
     for (auto& h : hits)
       if (h.load() != 1) _exit(3);
-    if (ids.size() < 2) _exit(4);  // the child re-created its workers
+    // The child re-created its workers.
+    if (threads_used(100, std::chrono::milliseconds(1)).size() < 2) _exit(4);
     const auto child = convolve(x, wt, b, fdl::ConvAlgorithm::kAuto);
     if (std::memcmp(child.data(), parent.data(), child.size() * sizeof(float)) != 0) _exit(5);
     fdl::set_num_threads(3);
