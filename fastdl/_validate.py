@@ -121,6 +121,16 @@ def int_tuple(value, name, length, minimum, maximum=MAX_AXIS):
     return items
 
 
+def shape(value, name):
+    """An array shape: an int or a sequence of ints in [0, MAX_AXIS], as a tuple."""
+    if isinstance(value, (numbers.Integral, np.bool_)):
+        value = (value,)
+    elif isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name}: expected a shape (a tuple of ints), got "
+                        f"{type(value).__name__}")
+    return int_tuple(value, name, len(value), 0)
+
+
 def real(value, name, low=None, high=None):
     """`value` (a real number but not a bool) as a float; TypeError otherwise, ValueError
     outside [low, high] (either bound may be None; NaN is outside any bound)."""

@@ -7,11 +7,12 @@ calling it applies it to a float32 array. Custom functions take and return array
 are found by name once registered (`register`, or `fastdl.utils.get_custom_objects()`,
 as `keras.utils.get_custom_objects()`).
 """
+import inspect
 import math
 
 import numpy as np
 
-from fastdl import ops
+from fastdl import _validate as v, ops
 
 
 class Activation:
@@ -27,7 +28,19 @@ class Activation:
         self.name, self._fn, self.fused, self.alpha = name, fn, fused, alpha
 
     def __call__(self, x):
-        return np.asarray(self._fn(x), dtype=np.float32)
+        y = self._fn(x)
+        if BUILTIN.get(self.name) is self:
+            return np.asarray(y, dtype=np.float32)
+        # A user's function: what it returns is checked (activations keep the shape).
+        what = f"activation: {self.name!r} returned"
+        try:
+            y = v.float32_array(y, what)
+        except ValueError as exc:  # a string, a ragged list
+            raise ValueError(f"{what} {type(y).__name__}, not an array ({exc})") from None
+        if y.shape != np.shape(x):
+            raise ValueError(f"{what} shape {y.shape} for an input of shape {np.shape(x)}; "
+                             f"an activation keeps the shape")
+        return y
 
     @property
     def differentiable(self):
@@ -187,8 +200,23 @@ def register(name, fn):
         raise TypeError(f"name: expected a non-empty str, got {name!r}")
     if not callable(fn):
         raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
+    _check_takes_an_array(fn, "fn")
     _CUSTOM[name] = fn
     return fn
+
+
+def _check_takes_an_array(fn, name):
+    """TypeError naming `name` unless fn(x) is a call fn's signature takes."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to read (some builtins): call it
+        return
+    try:
+        signature.bind(None)
+    except TypeError as exc:
+        raise TypeError(f"{name}: an activation is called as fn(x), which the signature "
+                        f"{signature} of {getattr(fn, '__name__', fn)!r} does not take: "
+                        f"{exc}") from None
 
 
 def get(identifier, name="activation"):
@@ -208,6 +236,7 @@ def get(identifier, name="activation"):
                          f"{', '.join(sorted(BUILTIN))} or a name registered with "
                          f"fastdl.activations.register")
     if callable(identifier):
+        _check_takes_an_array(identifier, name)
         label = getattr(identifier, "__name__", type(identifier).__name__)
         for key, fn in _CUSTOM.items():
             if fn is identifier:

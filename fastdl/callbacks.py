@@ -689,7 +689,7 @@ class MonitorCallback(Callback):
             direction = ("up" if name in _UP_NAMES else
                          "down" if name in _DOWN_NAMES else None)
         if direction is None:
-            raise ValueError(f"{type(self).__name__}: monitor={self.monitor!r} with "
+            raise ValueError(f"monitor: {type(self).__name__} monitors {self.monitor!r} with "
                              f"mode='auto', but it is not known whether that metric should "
                              f"be maximized or minimized; pass mode='max' or mode='min'")
         return operator.gt if direction == "up" else operator.lt

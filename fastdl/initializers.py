@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from fastdl import _validate as v
+
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "Identity", "RandomNormal",
            "RandomUniform", "TruncatedNormal", "VarianceScaling", "GlorotUniform",
            "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal",
@@ -55,12 +57,14 @@ def compute_fans(shape):
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def _real(value, name):
+def _real(value, name, minimum=None):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: expected a number >= {minimum}, got {value}")
     return value
 
 
@@ -69,7 +73,11 @@ class Initializer:
     from_config for saving."""
 
     def __call__(self, shape, dtype=None):
-        return np.asarray(self._values(tuple(int(d) for d in shape)), np.float32)
+        shape = v.shape(shape, "shape")
+        if dtype is not None and dtype not in ("float32", np.float32) and not (
+                isinstance(dtype, np.dtype) and dtype == np.float32):
+            raise ValueError(f"dtype: fastdl's weights are float32, got {dtype!r}")
+        return np.asarray(self._values(shape), np.float32)
 
     def _values(self, shape):
         raise NotImplementedError
@@ -153,7 +161,7 @@ def _truncated(rng, shape, mean, stddev):
 class RandomNormal(_Random):
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
-        self.mean, self.stddev = _real(mean, "mean"), _real(stddev, "stddev")
+        self.mean, self.stddev = _real(mean, "mean"), _real(stddev, "stddev", 0.0)
 
     def _values(self, shape):
         return self._generator().normal(self.mean, self.stddev, size=shape)

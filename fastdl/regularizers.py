@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from fastdl import _validate as v
+
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "check", "get", "serialize"]
 
 
@@ -33,7 +35,7 @@ def _factor(value, name):
 
 
 def _array(x):
-    return np.asarray(x, dtype=np.float32)
+    return v.float32_array(x, "x")
 
 
 class Regularizer:

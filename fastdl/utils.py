@@ -3,7 +3,7 @@ import random
 
 import numpy as np
 
-from fastdl import _random, activations, initializers
+from fastdl import _random, _validate as v, activations, initializers
 
 
 def clear_session():
@@ -22,8 +22,7 @@ def set_random_seed(seed):
     """Seeds the weight initializers, training's draws (dropout masks, shuffling), Python's
     and NumPy's global generators: the same seed and data give bit-identical weights after
     fit, at any thread count (on one machine: another ISA sums in another order)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
+    seed = v.integer(seed, "seed", 0, 2**32 - 1)  # NumPy's legacy generator's range
     initializers.seed(seed)
     _random.seed(seed)
     random.seed(seed)

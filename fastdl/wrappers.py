@@ -21,6 +21,8 @@ import copy
 
 import numpy as np
 
+from fastdl import _validate as v
+
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 except ImportError:  # the wrappers then refuse to be built
@@ -42,10 +44,11 @@ class _Wrapper(BaseEstimator):
 
     def _new_model(self, X, y):
         from fastdl.models import Model
-        if self.warm_start and hasattr(self, "model_"):
+        warm_start = v.flag(self.warm_start, "warm_start")  # checked at fit, as sklearn does
+        if warm_start and hasattr(self, "model_"):
             return self.model_
         if isinstance(self.model, Model):
-            model = self.model if self.warm_start else copy.deepcopy(self.model)
+            model = self.model if warm_start else copy.deepcopy(self.model)
         elif callable(self.model):
             model = self.model(X=X, y=y, **(self.model_kwargs or {}))
         else:
@@ -137,4 +140,4 @@ class SKLearnRegressor(RegressorMixin, _Wrapper):
 
 
 def _features(X):
-    return np.asarray(X, dtype=np.float32)
+    return v.float32_array(X, "X")

@@ -131,6 +131,18 @@ def _raises(*args, **kwargs):
     raise UserFunctionError("the user's function failed")
 
 
+def raised_by(error, functions):
+    """Whether `error` came out of one of `functions` (the user's own code): a frame of
+    theirs is in its traceback."""
+    codes = {f.__code__ for f in functions if hasattr(f, "__code__")}
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in codes:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _function_spoilers(value):
     """For a function of arrays (a Lambda's): not a function, a function of the wrong
     arity, raising, or returning what is not an array of the right shape."""
@@ -226,7 +238,7 @@ def spoil(data, kwargs, max_args=2, extra=None):
     return spoiled
 
 
-def guarded_call(fn, *args, **kwargs):
+def guarded_call(fn, /, *args, **kwargs):
     """fn(*args, **kwargs) under the alarm and the address-space limit, warnings off:
     (result, None) or (None, the exception); a hang raises Hang."""
     previous = signal.signal(signal.SIGALRM, _alarm)

@@ -252,7 +252,8 @@ def test_auto_mode_reads_the_compiled_metrics_and_refuses_unknown_names():
     es = cb.EarlyStopping(monitor="val_out_loss", patience=0)
     _, ran = run(cb, [es], losses(1.0, 2.0, key="val_out_loss"), FakeModel())
     assert ran == 2
-    with pytest.raises(ValueError, match="monitor='val_score'.*mode='max' or mode='min'"):
+    with pytest.raises(ValueError, match="^monitor: EarlyStopping monitors 'val_score'.*"
+                                         "mode='max' or mode='min'"):
         run(cb, [cb.EarlyStopping(monitor="val_score")], losses(1.0, key="val_score"),
             FakeModel())
 

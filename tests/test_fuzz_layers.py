@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import fastdl
 from fastdl import layers, models
 
-from spoilers import Hang, UserFunctionError, check_outputs, guarded_call, spoil
+from spoilers import Hang, UserFunctionError, check_outputs, guarded_call, raised_by, spoil
 
 EXAMPLES = int(os.environ.get("FASTDL_FUZZ_EXAMPLES", "25"))
 
@@ -440,18 +440,6 @@ def _registered(d):
     return _REGISTERED
 
 
-def _raised_by(error, functions):
-    """Whether `error` came out of one of `functions` (the user's own code): a frame of
-    theirs is in its traceback."""
-    codes = {f.__code__ for f in functions if hasattr(f, "__code__")}
-    tb = error.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code in codes:
-            return True
-        tb = tb.tb_next
-    return False
-
-
 LAMBDA_SHAPE = (3, 4)
 
 
@@ -498,7 +486,7 @@ def test_spoiled_lambda(data):
     function = kwargs.get("function")
     if isinstance(function, str):  # a registered name: the function it names
         function = fastdl.utils.get_custom_objects().get(function)
-    if error is not None and _raised_by(error, [function, kwargs.get("output_shape")]):
+    if error is not None and raised_by(error, [function, kwargs.get("output_shape")]):
         return
     _judge(error, spoiled, words, "Lambda")
     if error is None:

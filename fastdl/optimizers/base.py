@@ -49,7 +49,14 @@ class Optimizer:
     def learning_rate(self):
         """The learning rate of the next update (the schedule's value at `iterations`)."""
         lr = self._learning_rate
-        return float(lr(self.iterations)) if callable(lr) else lr
+        if not callable(lr):
+            return lr
+        value = lr(self.iterations)
+        try:
+            return _rate(value, "learning_rate")
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"learning_rate: the schedule gave {value!r} at step "
+                            f"{self.iterations} ({exc})"[:400]) from None
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -58,7 +65,7 @@ class Optimizer:
             self._learning_rate = value
             return
         try:
-            self._learning_rate = v.real(value, "learning_rate")
+            self._learning_rate = _rate(value, "learning_rate")
         except TypeError:
             raise TypeError(f"learning_rate: expected a number or a schedule, got "
                             f"{type(value).__name__}") from None
@@ -163,3 +170,13 @@ class Optimizer:
 
     def __repr__(self):
         return f"<{type(self).__name__} learning_rate={self.learning_rate}>"
+
+
+def _rate(value, name):
+    """A learning rate: a finite real number >= 0, as a float."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    value = v.real(value, name, 0.0)
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value}")
+    return value

@@ -4,6 +4,8 @@ configs.
 """
 import math
 
+import numpy as np
+
 from fastdl import _validate as v
 
 
@@ -22,10 +24,26 @@ class LearningRateSchedule:
 
 
 def _positive(value, name):
-    value = v.real(value, name)
+    value = _finite(value, name)
     if not value > 0:
         raise ValueError(f"{name}: expected a number > 0, got {value!r}")
     return value
+
+
+def _finite(value, name, low=None):
+    """A finite real number (>= low if given); TypeError / ValueError naming it."""
+    value = v.real(value, name, low)
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value}")
+    return value
+
+
+def _power(base, exponent):
+    """base ** exponent, inf where it overflows (the optimizer refuses that rate)."""
+    try:
+        return base ** exponent
+    except OverflowError:
+        return math.inf
 
 
 class ExponentialDecay(LearningRateSchedule):
@@ -34,9 +52,10 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="ExponentialDecay"):
-        self.initial_learning_rate = v.real(initial_learning_rate, "initial_learning_rate")
+        self.initial_learning_rate = _finite(initial_learning_rate, "initial_learning_rate",
+                                             0.0)
         self.decay_steps = _positive(decay_steps, "decay_steps")
-        self.decay_rate = v.real(decay_rate, "decay_rate")
+        self.decay_rate = _positive(decay_rate, "decay_rate")
         self.staircase = v.flag(staircase, "staircase")
         self.name = name
 
@@ -44,7 +63,7 @@ class ExponentialDecay(LearningRateSchedule):
         p = step / self.decay_steps
         if self.staircase:
             p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
+        return self.initial_learning_rate * _power(self.decay_rate, p)
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
@@ -58,9 +77,10 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="InverseTimeDecay"):
-        self.initial_learning_rate = v.real(initial_learning_rate, "initial_learning_rate")
+        self.initial_learning_rate = _finite(initial_learning_rate, "initial_learning_rate",
+                                             0.0)
         self.decay_steps = _positive(decay_steps, "decay_steps")
-        self.decay_rate = v.real(decay_rate, "decay_rate")
+        self.decay_rate = _finite(decay_rate, "decay_rate", 0.0)
         self.staircase = v.flag(staircase, "staircase")
         self.name = name
 
@@ -81,8 +101,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     values[-1] after the last boundary."""
 
     def __init__(self, boundaries, values, name="PiecewiseConstant"):
-        self.boundaries = [v.real(b, "boundaries") for b in boundaries]
-        self.values = [v.real(x, "values") for x in values]
+        self.boundaries = [_finite(b, "boundaries") for b in _sequence(boundaries, "boundaries")]
+        self.values = [_finite(x, "values", 0.0) for x in _sequence(values, "values")]
         if len(self.values) != len(self.boundaries) + 1:
             raise ValueError(f"values: expected one more value than boundaries "
                              f"({len(self.boundaries) + 1}), got {len(self.values)}")
@@ -106,10 +126,11 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
                  warmup_target=None, warmup_steps=0):
-        self.initial_learning_rate = v.real(initial_learning_rate, "initial_learning_rate")
+        self.initial_learning_rate = _finite(initial_learning_rate, "initial_learning_rate",
+                                             0.0)
         self.decay_steps = v.integer(decay_steps, "decay_steps", 1)
-        self.alpha = v.real(alpha, "alpha")
-        self.warmup_target = None if warmup_target is None else v.real(warmup_target,
+        self.alpha = _finite(alpha, "alpha")
+        self.warmup_target = None if warmup_target is None else _finite(warmup_target,
                                                                         "warmup_target")
         self.warmup_steps = v.integer(warmup_steps, "warmup_steps", 0)
         self.name = name
@@ -144,3 +165,12 @@ def deserialize(config):
     except (KeyError, TypeError):
         raise ValueError(f"learning_rate: unknown schedule {config!r}") from None
     return cls.from_config(config["config"])
+
+
+def _sequence(value, name):
+    """`value` as a list, if it is a list, tuple or 1-D array; TypeError naming it else."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return list(value)
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name}: expected a list of numbers, got {type(value).__name__}")
+    return list(value)
