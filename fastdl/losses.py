@@ -59,6 +59,9 @@ def _same_rank(y_true, y_pred):
         else:
             t = t[..., 0]
     elif p.ndim == t.ndim + 1 and p.shape[-1] == 1:
+        if t.ndim == 0:
+            raise ValueError(f"y_true: expected targets of y_pred's shape {p.shape}, got a "
+                             f"0-d array")
         if t.ndim == 1:
             t = t[:, None]
         else:
@@ -67,7 +70,11 @@ def _same_rank(y_true, y_pred):
 
 
 def _mean_last(losses):
-    """Mean over the last axis, accumulated in float64, as float32."""
+    """Mean over the last axis, accumulated in float64, as float32; an empty last axis
+    (whose mean is NaN in Keras) is refused."""
+    if losses.shape[-1] == 0:
+        raise ValueError(f"y_pred: expected at least one value in the last axis, got shape "
+                         f"{losses.shape}")
     return losses.mean(axis=-1, dtype=np.float64).astype(np.float32)
 
 

@@ -301,7 +301,10 @@ _ROLES = {"optimizers.get": "optimizer", "losses.get": "loss", "metrics.get": "m
           "activations.get": "activation", "initializers.get": "initializer",
           "regularizers.get": "regularizer",
           # a registered function is then used as Dense(activation=name)
-          "activations.register": "activation"}
+          "activations.register": "activation",
+          # a schedule's rates are checked where the optimizer takes them
+          "ExponentialDecay": "learning_rate", "PiecewiseConstantDecay": "learning_rate",
+          "CosineDecay": "learning_rate", "InverseTimeDecay": "learning_rate"}
 
 
 def _names(name, fn, kwargs):
@@ -377,6 +380,9 @@ def test_refusals_the_fuzzing_found(tmp_path):
         (TypeError, "^shape:", lambda: initializers.Constant()(None)),
         (ValueError, "^dtype:", lambda: initializers.Constant()((2,), dtype="int8")),
         (ValueError, "^stddev:", lambda: initializers.TruncatedNormal(stddev=-1.0)),
+        (ValueError, "^alpha:", lambda: schedules.CosineDecay(0.1, 5, alpha=-1e308)),
+        (ValueError, "^y_true:", lambda: losses.hinge(1.0, np.ones(1, np.float32))),
+        (ValueError, "^y_pred:", lambda: losses.hinge(np.ones((2, 0)), np.ones((2, 0)))),
         (ValueError, "^seed:", lambda: fastdl.utils.set_random_seed(2**40)),
         (TypeError, "^x:", lambda: regularizers.L1L2(0.1)("abc")),
         (TypeError, "^fn:", lambda: activations.register("fuzz_no_args", lambda: 0)),

@@ -129,7 +129,9 @@ class CosineDecay(LearningRateSchedule):
         self.initial_learning_rate = _finite(initial_learning_rate, "initial_learning_rate",
                                              0.0)
         self.decay_steps = v.integer(decay_steps, "decay_steps", 1)
-        self.alpha = _finite(alpha, "alpha")
+        self.alpha = _finite(alpha, "alpha", 0.0)  # the final rate's fraction of the first
+        if self.alpha > 1.0:
+            raise ValueError(f"alpha: expected a fraction in [0, 1], got {self.alpha}")
         self.warmup_target = None if warmup_target is None else _finite(warmup_target,
                                                                         "warmup_target")
         self.warmup_steps = v.integer(warmup_steps, "warmup_steps", 0)
