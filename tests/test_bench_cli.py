@@ -163,6 +163,46 @@ def test_select_peers_by_name_or_label():
     assert [p.name for p in select_peers("numpy,ort")] == ["onnxruntime", "numpy"]
     with pytest.raises(ValueError, match="unknown peer"):
         select_peers("tensorflow")
+    with pytest.raises(ValueError, match="no peer given"):
+        select_peers(" , ")
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--budget", "nan"], "--budget"),  # ran forever (NaN passed the > 0 check)
+    (["--budget", "inf"], "--budget"),
+    (["--budget", "1e308"], "--budget"),
+    (["--repeat", "1000000000"], "--repeat"),  # ran for days
+    (["--threads", str(2**31)], "--threads"),  # a pool of 2^31 threads
+    (["--seed", "-1"], "--seed"),  # NumPy's traceback after the header
+    (["--cases", ""], "--cases"),  # ran the whole suite
+    (["--cases", "no-such-case"], "--cases"),  # the message did not name the option
+    (["--peers", ""], "--peers"),  # no peers, silently
+    (["--peers", "tensorflow"], "--peers"),
+    (["--json", "{tmp}"], "--json"),  # a directory: a traceback after the whole run
+    (["--json", "{tmp}/no-such-dir/out.json"], "--json"),
+    (["--list", "--threads", "0"], "--threads"),  # --list skipped the checks
+])
+def test_cli_refuses_bad_values_before_running_and_names_the_option(argv, option, tmp_path,
+                                                                     capsys):
+    """Found by tests/test_fuzz_io.py: exit 2 with the option named, nothing run."""
+    from fastdl.bench import cli
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "--cases" not in argv:
+        argv += ["--cases", SMALL_CASE]
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv + ["--peers", "none"] if "--peers" not in argv else argv)
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert option in captured.err.strip().splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_list_shows_the_selected_cases(capsys):
+    from fastdl.bench import cli
+    assert cli.main(["--list", "--cases", "dense"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 1 and listed[0].startswith(SMALL_CASE)
 
 
 # --- output checking ---------------------------------------------------------------------

@@ -30,6 +30,10 @@ CASES = [  # (batch, cin, cout, length, k, stride, padding, dilation, groups)
     (2, 1, 3, 9, 9, 1, "valid", 1, 1),
     (0, 4, 4, 12, 3, 1, 1, 1, 1),            # empty batch
     (2, 8, 8, 12, 4, 1, "same", 1, 1),       # 'same' with an even kernel
+    # depthwise, 'same', the padding far wider than the row: the direct plane kernel wrote
+    # past the output row (segfault; found by tests/test_fuzz_io.py through from_torch)
+    (2, 3, 3, 5, 3, 1, "same", 2**31 - 1, 3),
+    (2, 2, 2, 2, 2, 1, "same", 2**31 - 1, 2),
 ]
 
 

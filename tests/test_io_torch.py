@@ -140,3 +140,74 @@ def test_embedding_first():
     with torch.inference_mode():
         want = module(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_arguments_and_fastdl_refusals_name_the_argument_or_module():
+    """Found by tests/test_fuzz_io.py: input_shape was not checked (None: "'NoneType'
+    object is not iterable"), and fastdl's layers refused configurations (Linear with 0
+    outputs, BatchNorm with eps=0, a kernel longer than the input) without naming the
+    module; AvgPool1d raised AttributeError (no divisor_override)."""
+    for shape, error in ((None, TypeError), ("abc", TypeError), ((3, 0), ValueError),
+                         ((), ValueError), ((3, 2**40), ValueError), ((3, 1.5), TypeError)):
+        with pytest.raises(error, match=r"^input_shape: "):
+            from_torch(nn.Sequential(nn.ReLU()), shape)
+    with pytest.raises(TypeError, match=r"^name: "):
+        from_torch(nn.Sequential(nn.ReLU()), (3,), name=3)
+    for module, shape, message in (
+            (nn.Sequential(nn.Linear(4, 0)), (4,), r"0 \(Linear\): .*units"),
+            (nn.Sequential(nn.BatchNorm1d(4, eps=0.0)), (4,), r"0 \(BatchNorm1d\): .*epsilon"),
+            (nn.Sequential(nn.ReLU(), nn.Sequential(nn.Conv1d(3, 2, 9))), (3, 6),
+             r"1\.0 \(Conv1d\): .*kernel")):
+        with pytest.raises(ValueError, match=r"^from_torch: " + message):
+            from_torch(module, shape)
+    _check(nn.Sequential(nn.AvgPool1d(2, stride=3), nn.Conv1d(2, 3, 2)), (2, 11))
+
+
+def test_modules_torch_computes_otherwise_or_refuses_are_refused():
+    """Found by tests/test_fuzz_io.py: each was converted into a model computing something
+    else than torch (or something torch refuses to compute)."""
+    class Residual(nn.Sequential):
+        def forward(self, x):
+            return super().forward(x) + x
+
+    class Doubled(nn.Linear):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    hooked = nn.Linear(3, 3)
+    hooked.register_forward_hook(lambda m, args, out: out * 2)
+    for module, shape, message in (
+            (Residual(nn.Linear(3, 3)), (3,), r"Residual \(Residual\): its class overrides "
+                                              r"Sequential.forward"),
+            (nn.Sequential(Doubled(3, 3)), (3,), r"0 \(Doubled\): its class overrides "
+                                                 r"Linear.forward"),
+            (nn.Sequential(hooked), (3,), r"0 \(Linear\): it has forward hooks"),
+            (nn.Sequential(nn.Softmax()), (4, 5), r"0 \(Softmax\): dim None is the batch axis"),
+            (nn.Sequential(nn.Softmax(3)), (4, 5), r"0 \(Softmax\): dim 3 is out of range"),
+            (nn.Sequential(nn.MaxPool1d(2, return_indices=True)), (2, 6),
+             r"0 \(MaxPool1d\): return_indices"),
+            (nn.Sequential(nn.AdaptiveMaxPool2d(1, return_indices=True)), (2, 6, 6),
+             r"0 \(AdaptiveMaxPool2d\): return_indices"),
+            (nn.Sequential(nn.AvgPool2d(3, padding=(1, 2))), (1, 4, 4),
+             r"0 \(AvgPool2d\): padding \(1, 2\) is more than half the kernel"),
+            (nn.Sequential(nn.AvgPool3d(4, padding=2)), (1, 3, 5, 5),
+             r"0 \(AvgPool3d\): .*smaller than the kernel"),
+            (nn.Sequential(nn.Linear(4, 4), nn.Embedding(10, 3)), (4,),
+             r"1 \(Embedding\): an Embedding takes token indices"),
+            (nn.Sequential(nn.AdaptiveAvgPool1d(1)), (2, 9, 9),
+             r"0 \(AdaptiveAvgPool1d\): takes inputs of 3 axes"),
+            (nn.Sequential(nn.BatchNorm1d(2)), (2, 9, 9),
+             r"0 \(BatchNorm1d\): takes inputs of 2 or 3 axes"),
+            (nn.Sequential(nn.Conv2d(2, 2, 2, padding="same", dilation=(2**31 - 1, 1))),
+             (2, 4, 8), r"0 \(Conv2d\): padding='same' with dilation")):
+        with pytest.raises(ValueError, match=r"^from_torch: " + message):
+            from_torch(module, shape)
+    _check(nn.Sequential(nn.Softmax()), (5,))  # dim None on 2-D inputs: dim 1, as torch
+
+
+def test_transposed_convs_with_kernels_shorter_than_the_stride():
+    """Found by tests/test_fuzz_io.py: Keras' 'valid' transposed conv is L * stride long
+    where the kernel is shorter than the stride (torch's: (L - 1) * stride + kernel)."""
+    _check(nn.Sequential(nn.ConvTranspose2d(4, 3, 2, stride=(2, 3), padding=(1, 2))),
+           (4, 5, 5))
+    _check(nn.Sequential(nn.ConvTranspose1d(2, 3, 1, stride=3)), (2, 5))

@@ -1,7 +1,10 @@
 """``python -m fastdl.bench``: the kernel suite, timed against the installed peers.
 
 Exit status: 0 on success; 1 if fastdl failed on a case or any library's output
-disagreed with fastdl's; 2 for bad command-line arguments.
+disagreed with fastdl's; 2 for bad command-line arguments (every option is checked before
+anything runs, --list included; the message names the option). Values that would run for
+days are refused: at most MAX_THREADS threads, MAX_REPEAT samples (--repeat) or
+MAX_BUDGET_S seconds (--budget) per library per case.
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ from .suite import problems, run_suite
 from .timing import TimingSettings
 
 CACHE_MODES = {"warm": ["warm"], "cold": ["cold"], "both": ["warm", "cold"]}
+# Bounds on what one run asks for: beyond them a typo (an extra digit or three) would keep
+# the machine busy for hours or spawn a thread per core thousands of times over.
+MAX_THREADS = 1024
+MAX_REPEAT = 10_000
+MAX_BUDGET_S = 600.0
 
 
 def parse_threads(text: str) -> List[int]:
@@ -34,7 +42,57 @@ def parse_threads(text: str) -> List[int]:
         raise ValueError(f"--threads expects positive integers like 1 or 1,2; got {text!r}")
     if not counts or any(n < 1 for n in counts):
         raise ValueError(f"--threads expects positive integers like 1 or 1,2; got {text!r}")
+    if any(n > MAX_THREADS for n in counts):
+        raise ValueError(f"--threads expects at most {MAX_THREADS} threads; got {text!r}")
     return list(dict.fromkeys(counts))
+
+
+def _repeat(text: str) -> int:
+    """--repeat: an int in [1, MAX_REPEAT]."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of samples, got {text!r}")
+    if not 1 <= n <= MAX_REPEAT:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_REPEAT} samples per library "
+                                         f"per case, got {n}")
+    return n
+
+
+def _budget(text: str) -> float:
+    """--budget: seconds in (0, MAX_BUDGET_S]."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
+    if not 0 < seconds <= MAX_BUDGET_S:  # NaN too
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, {MAX_BUDGET_S:g}] per "
+                                         f"library per case, got {text!r}")
+    return seconds
+
+
+def _seed(text: str) -> int:
+    """--seed: an int >= 0 (NumPy's generators take no negative seeds)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {seed}")
+    return seed
+
+
+def _check_writable(path: str) -> None:
+    """Raises ValueError unless a file can be written at `path` (before the run, not after
+    it); leaves nothing behind."""
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--json: cannot write {path!r}: {exc}") from None
+    if not existed:
+        os.remove(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,16 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated peers to compare with, 'all' or 'none' "
                              f"(known: {', '.join(p.name for p in ALL_PEERS)})")
     amount = parser.add_mutually_exclusive_group()
-    amount.add_argument("--repeat", type=int, default=None,
-                        help="exact number of timed samples per library per case")
-    amount.add_argument("--budget", type=float, default=0.5,
-                        help="seconds of timing per library per case (default: 0.5)")
+    amount.add_argument("--repeat", type=_repeat, default=None,
+                        help="exact number of timed samples per library per case "
+                             f"(1 to {MAX_REPEAT})")
+    amount.add_argument("--budget", type=_budget, default=0.5,
+                        help="seconds of timing per library per case (default: 0.5, at "
+                             f"most {MAX_BUDGET_S:g})")
     parser.add_argument("--cache", choices=sorted(CACHE_MODES), default="warm",
                         help="time with warm caches, cold (flushed before each call) "
                              "or both (default: warm)")
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write machine-readable results to FILE")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the input data")
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help="seed of the input data (an int >= 0)")
     parser.add_argument("--models", action="store_true",
                         help="time whole models (CIFAR CNN, ResNet-18, MobileNetV1 built "
                              "with fastdl.layers) against PyTorch eager and ONNX Runtime "
@@ -110,18 +171,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.models and args.training:
         parser.error("--models and --training choose different suites: give one")
     suite = MODEL_SUITE if args.models else TRAINING_SUITE if args.training else DEFAULT_SUITE
-    if args.list:
-        list_cases(out, suite)
-        return 0
+    # Every option is checked (each message names it) before anything runs or is listed.
     try:
         threads = parse_threads(args.threads)
-        cases = select_cases(args.cases, suite) if args.cases else list(suite)
-        peers = select_peers(args.peers)
-        if args.peers == "all":  # not a column for a library with nothing to run here
+        try:
+            cases = select_cases(args.cases, suite) if args.cases is not None else list(suite)
+        except ValueError as exc:
+            raise ValueError(f"--cases: {exc}") from None
+        try:
+            peers = select_peers(args.peers)
+        except ValueError as exc:
+            raise ValueError(f"--peers: {exc}") from None
+        if [p.strip().lower() for p in args.peers.split(",") if p.strip()] == ["all"]:
+            # no column for a library with nothing to run here
             peers = [p for p in peers if any(p.supports(case.kind) for case in cases)]
         settings = TimingSettings(budget_s=args.budget, repeat=args.repeat)
+        if args.json is not None:
+            _check_writable(args.json)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.list:
+        list_cases(out, cases)
+        return 0
     fastdl = subject.Fastdl()
     try:
         meta = collect_meta(args, threads, peers)

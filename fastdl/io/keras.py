@@ -35,11 +35,23 @@ def _h5py():
     return h5py
 
 
+# What opening a damaged zip archive raises: a bad record (BadZipFile), a version or
+# method zipfile lacks (NotImplementedError), a name that is not UTF-8 (UnicodeDecodeError,
+# a ValueError), a read past the end (EOFError), the OS's answer (OSError: no such file, a
+# directory, ...).
+_NOT_A_ZIP = (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, OSError)
+# h5py's answers to damaged metadata or data (OverflowError: sizes beyond the file's).
+_H5_DAMAGED = (OSError, KeyError, RuntimeError, TypeError, ValueError, OverflowError)
+# What a config that parses as JSON but is not a Keras model's raises in translate or in
+# the layers' from_config.
+_BAD_CONFIG = (KeyError, IndexError, AttributeError, TypeError, ValueError)
+
+
 def load_keras(path):
     """The fastdl model equivalent to the Keras 3 `.keras` file at `path`."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, IsADirectoryError, FileNotFoundError) as exc:
+    except _NOT_A_ZIP as exc:
         raise ValueError(f"path: {path} is not a Keras .keras archive: {exc}") from None
     with archive:
         names = set(archive.namelist())
@@ -47,19 +59,52 @@ def load_keras(path):
         if missing:
             raise ValueError(f"path: {path} lacks {', '.join(sorted(missing))} (not a Keras 3 "
                              f".keras archive)")
+        for name in ("config.json", "model.weights.h5"):
+            if archive.getinfo(name).flag_bits & 0x1:  # zipfile would ask for a password
+                raise ValueError(f"path: {path} is damaged: {name} is marked encrypted "
+                                 f"(Keras does not encrypt)")
         try:
             config = json.loads(read_member(archive, "config.json", path))
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            if str(exc).startswith("path:"):  # read_member's
+                raise
             raise ValueError(f"path: {path} has a damaged config.json ({exc})") from None
         weights = read_member(archive, "model.weights.h5", path)
-    model = model_from_keras_config(config, where=str(path))
+    try:
+        model = model_from_keras_config(config, where=f"path: {path}")
+    except _BAD_CONFIG as exc:
+        message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        if not message.startswith("path:"):
+            message = f"path: {path} holds a Keras config fastdl cannot build ({message})"
+        raise ValueError(message) from None
     try:
         h5 = _h5py().File(io.BytesIO(weights), "r")
-    except OSError as exc:
+    except _H5_DAMAGED as exc:
         raise ValueError(f"path: {path} has a damaged model.weights.h5 ({exc})") from None
     with h5:
+        if not model.built:
+            stored = _layer_weights(h5, f"{path}:model.weights.h5")
+            if stored:  # they would be dropped: the model would predict with fresh weights
+                raise ValueError(f"path: {path}: config.json gives the model no input shape "
+                                 f"(no InputLayer or build_input_shape), so the weights in "
+                                 f"model.weights.h5 ({stored[0]}, ...) have no place")
         _set_from_h5(model, h5, f"{path}:model.weights.h5")
     return model
+
+
+def _layer_weights(h5, where):
+    """The paths of the layers' weights in a Keras weights file (not the seed generators'
+    states, which fastdl does not keep)."""
+    found = []
+    layers = h5.get("layers")
+    if layers is not None and hasattr(layers, "visititems"):
+        try:
+            layers.visititems(lambda name, node: found.append(f"layers/{name}") if hasattr(
+                node, "shape") and "seed_generator" not in name else None)
+        except _H5_DAMAGED as exc:
+            raise ValueError(f"path: {where} is damaged: listing its weights failed "
+                             f"({type(exc).__name__}: {exc})") from None
+    return found
 
 
 def model_from_keras_config(entry, where="config"):
@@ -73,7 +118,7 @@ def load_keras_weights(model, path):
     """Keras' `.weights.h5` at `path` into `model` (built with the same layers)."""
     try:
         h5 = _h5py().File(path, "r")
-    except OSError as exc:
+    except _H5_DAMAGED as exc:
         raise ValueError(f"path: {path} is not an HDF5 weights file: {exc}") from None
     with h5:
         _set_from_h5(model, h5, str(path))
@@ -94,8 +139,7 @@ def _set_from_h5(model, h5, where):
             found = node is not None and hasattr(node, "shape")
             if found:
                 arrays.append(np.asarray(node[()], dtype=np.float32))
-        except (OSError, KeyError, RuntimeError, TypeError, ValueError) as exc:
-            # h5py's answers to damaged metadata or data
+        except _H5_DAMAGED as exc:
             raise ValueError(f"path: {where} is damaged: reading {path} failed "
                              f"({type(exc).__name__}: {exc})") from None
         if not found:

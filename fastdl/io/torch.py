@@ -7,11 +7,19 @@ BatchNorm's running statistics, Dropout off). Supported: Conv1d/2d/3d (zero padd
 ConvTranspose1d/2d/3d, Linear, BatchNorm1d/2d/3d, MaxPool1d/2d/3d, AvgPool1d/2d/3d,
 AdaptiveAvgPool/AdaptiveMaxPool to 1, Flatten, Dropout (any), Identity, the common
 activations, LSTM and GRU (batch_first, any num_layers, bidirectional; their output
-sequence), Embedding. Anything else raises a ValueError naming the module.
+sequence), Embedding. Anything else raises a ValueError naming the module ("from_torch:
+<its path in the Sequential> (<its class>): why"): modules torch would compute otherwise (a
+subclass overriding forward, forward hooks) or refuse to run on input_shape, and
+configurations fastdl's layers refuse.
 
 torch is only imported here, when called.
 """
 import numpy as np
+
+# The most padding='same' may add along an axis (dilation * (kernel - 1)): fastdl's
+# convolutions pad the input explicitly, so a padding of 2^31 (legal in torch, which skips
+# the taps outside) asks for gigabytes even for a tiny input.
+MAX_SAME_PAD = 2**16
 
 
 def from_torch(module, input_shape, name=None):
@@ -23,25 +31,63 @@ def from_torch(module, input_shape, name=None):
     from fastdl.models import Sequential
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
+    input_shape = _input_shape(input_shape)
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"name: expected a non-empty str or None, got {name!r}"[:200])
     modules = list(_flatten(module, nn))
     indices = bool(modules) and isinstance(modules[0][1], nn.Embedding)
-    model = Sequential([layers.Input(tuple(input_shape), dtype="int64" if indices else None)],
+    model = Sequential([layers.Input(input_shape, dtype="int64" if indices else None)],
                        name=name)
-    for path, m in modules:
-        for layer, weights in _convert(path, m, nn, layers, model.output_shape or
-                                       model.input_shape):
-            model.add(layer)
-            if weights is not None:
-                layer.set_weights(weights)
+    for i, (path, m) in enumerate(modules):
+        _check_forward(path, m, nn)
+        if isinstance(m, nn.Embedding) and i > 0:
+            _refuse(path, m, "an Embedding takes token indices: only as the first module")
+        try:
+            for layer, weights in _convert(path, m, nn, layers, model.output_shape or
+                                           model.input_shape):
+                model.add(layer)
+                if weights is not None:
+                    layer.set_weights(weights)
+        except (ValueError, TypeError) as exc:  # fastdl's layer refused the configuration
+            if str(exc).startswith("from_torch: "):
+                raise
+            raise type(exc)(f"from_torch: {path} ({type(m).__name__}): its fastdl "
+                            f"equivalent refuses it: {exc}") from None
     return model
 
 
+def _input_shape(value):
+    """input_shape as a tuple of sizes (ints in [1, 2^31 - 1])."""
+    from fastdl import _validate as v
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"input_shape: expected a tuple of ints (the input's shape without "
+                        f"the batch axis), got {type(value).__name__}")
+    if not value:
+        raise ValueError("input_shape: expected at least one axis, got ()")
+    return tuple(v.integer(s, "input_shape", minimum=1, maximum=v.MAX_AXIS) for s in value)
+
+
 def _flatten(module, nn, prefix=""):
+    path = prefix.rstrip(".") or type(module).__name__
     if isinstance(module, nn.Sequential):
+        _check_forward(path, module, nn)
         for child_name, child in module.named_children():
             yield from _flatten(child, nn, f"{prefix}{child_name}.")
     else:
-        yield prefix.rstrip(".") or type(module).__name__, module
+        yield path, module
+
+
+def _check_forward(path, m, nn):
+    """Refuses a module whose forward is not torch's: a subclass overriding it, or forward
+    hooks (they change the output; from_torch converts what torch's own class computes)."""
+    base = next((c for c in type(m).__mro__ if c.__module__.startswith("torch.nn.")), None)
+    if base not in (None, nn.Module) and type(m).forward is not base.forward:
+        # (a module of its own, straight from nn.Module: no fastdl equivalent, see _convert)
+        _refuse(path, m, f"its class overrides {base.__name__}.forward; from_torch converts "
+                         f"what torch's {base.__name__} computes")
+    hooks = [getattr(m, a, None) for a in ("_forward_hooks", "_forward_pre_hooks")]
+    if any(hooks):
+        _refuse(path, m, "it has forward hooks, which change what it computes")
 
 
 def _np(tensor):
@@ -64,6 +110,7 @@ def _convert(path, m, nn, layers, shape):
         from fastdl.layers.base import snake_case
         name = f"{snake_case(type(m).__name__)}_{name}"
     _check_features(path, m, shape)
+    _check_rank(path, m, nn, shape)
     conv_rank = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
     tconv_rank = {nn.ConvTranspose1d: 1, nn.ConvTranspose2d: 2, nn.ConvTranspose3d: 3}
     for cls, rank in conv_rank.items():
@@ -87,13 +134,15 @@ def _convert(path, m, nn, layers, shape):
     pools = {nn.MaxPool1d: ("max", 1), nn.MaxPool2d: ("max", 2), nn.MaxPool3d: ("max", 3),
              nn.AvgPool1d: ("avg", 1), nn.AvgPool2d: ("avg", 2), nn.AvgPool3d: ("avg", 3)}
     if type(m) in pools:
-        return _pool(path, name, m, *pools[type(m)], layers)
+        return _pool(path, name, m, *pools[type(m)], layers, shape)
     adaptive = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
                 nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
     if isinstance(m, adaptive):
         rank = len(shape) - 2
         if any(s != 1 for s in _tuple(m.output_size, rank)):
             _refuse(path, m, "only output_size 1 (a global pooling) is supported")
+        if getattr(m, "return_indices", False):
+            _refuse(path, m, "return_indices=True is not supported (its output is a tuple)")
         kind = "Average" if "Avg" in type(m).__name__ else "Max"
         cls = getattr(layers, f"Global{kind}Pooling{rank}D")
         return [(cls(data_format="channels_first", keepdims=True, name=name), None)]
@@ -120,6 +169,23 @@ def _convert(path, m, nn, layers, shape):
                      "Embedding)")
 
 
+def _check_rank(path, m, nn, shape):
+    """A module for 1, 2 or 3 spatial axes against the rank of its input (batch and
+    channels included): torch would read one axis less as an unbatched input."""
+    ranked = []
+    for d in (1, 2, 3):
+        ranked += [(getattr(nn, f"{kind}{d}d"), d) for kind in (
+            "Conv", "ConvTranspose", "MaxPool", "AvgPool", "AdaptiveAvgPool",
+            "AdaptiveMaxPool", "BatchNorm")]
+    for cls, d in ranked:
+        if isinstance(m, cls):
+            wanted = (2, 3) if cls is nn.BatchNorm1d else (d + 2,)
+            if len(shape) not in wanted:
+                _refuse(path, m, f"takes inputs of {' or '.join(map(str, wanted))} axes "
+                                 f"(the batch's included), but its input has shape {shape}")
+            return
+
+
 def _check_features(path, m, shape):
     """The module's declared input size against the shape it is given (channels on axis 1;
     features on the last axis for Linear)."""
@@ -140,6 +206,12 @@ def _conv(path, name, m, rank, layers):
     out = []
     if isinstance(m.padding, str):
         padding = m.padding  # 'valid' or 'same' (stride 1): Keras' meaning
+        reach = [d * (k - 1) for d, k in zip(_tuple(m.dilation, rank), _tuple(m.kernel_size,
+                                                                              rank))]
+        if padding == "same" and max(reach) > MAX_SAME_PAD:
+            _refuse(path, m, f"padding='same' with dilation {m.dilation} pads by {max(reach)},"
+                             f" more than fastdl takes ({MAX_SAME_PAD}: its convolutions "
+                             f"pad the input explicitly)")
     else:
         pads = _tuple(m.padding, rank)
         padding = "valid"
@@ -164,7 +236,9 @@ def _conv_transpose(path, name, m, rank, layers):
     cls = getattr(layers, f"Conv{rank}DTranspose")
     output_padding = _tuple(m.output_padding, rank)
     layer = cls(m.out_channels, m.kernel_size, strides=m.stride, padding="valid",
-                output_padding=output_padding if any(output_padding) else None,
+                # given even when 0: without it Keras' 'valid' length is L * stride where
+                # the kernel is shorter than the stride, torch's (L - 1) * stride + kernel
+                output_padding=output_padding,
                 dilation_rate=m.dilation, use_bias=b is not None,
                 data_format="channels_first", name=name)
     out = [(layer, [kernel] + ([b] if b is not None else []))]
@@ -176,16 +250,25 @@ def _conv_transpose(path, name, m, rank, layers):
     return out
 
 
-def _pool(path, name, m, kind, rank, layers):
+def _pool(path, name, m, kind, rank, layers, shape):
     if getattr(m, "ceil_mode", False):
         _refuse(path, m, "ceil_mode=True is not supported")
     if kind == "max" and any(d != 1 for d in _tuple(m.dilation, rank)):
         _refuse(path, m, "dilation is not supported")
-    if kind == "avg" and m.divisor_override is not None:
+    if kind == "max" and m.return_indices:
+        _refuse(path, m, "return_indices=True is not supported (its output is a tuple)")
+    if kind == "avg" and getattr(m, "divisor_override", None) is not None:  # not on 1-D
         _refuse(path, m, "divisor_override is not supported")
     k = _tuple(m.kernel_size, rank)
     stride = _tuple(m.stride if m.stride is not None else m.kernel_size, rank)
     pads = _tuple(m.padding, rank)
+    if any(p > size / 2 for p, size in zip(pads, k)):
+        _refuse(path, m, f"padding {m.padding} is more than half the kernel {m.kernel_size}, "
+                         f"which torch refuses to run")
+    if kind == "avg" and rank == 3 and any(s is not None and s < size for s, size in zip(
+            shape[2:], k)):  # torch's avg_pool3d, unlike the others, checks the unpadded size
+        _refuse(path, m, f"its input {shape} is smaller than the kernel {m.kernel_size}, "
+                         f"which torch refuses to run")
     cls = getattr(layers, f"{'Max' if kind == 'max' else 'Average'}Pooling{rank}D")
     extra = {"count_include_pad": bool(m.count_include_pad)} if kind == "avg" and any(
         pads) else {}
@@ -254,7 +337,13 @@ def _activation(path, m, nn, layers, name, rank):
     if isinstance(m, nn.ELU):
         return layers.ELU(alpha=m.alpha, name=name)
     if isinstance(m, (nn.Softmax, nn.LogSoftmax)):
-        dim = m.dim if m.dim is not None else 1
+        # dim=None: torch's legacy implicit dim, 0 (the batch axis) for 3-D inputs, else 1
+        dim = m.dim if m.dim is not None else 0 if rank == 3 else 1
+        if not -rank <= dim < rank:
+            _refuse(path, m, f"dim {m.dim} is out of range for its {rank}-D input")
+        if dim in (0, -rank):
+            _refuse(path, m, f"dim {m.dim} is the batch axis of its {rank}-D input "
+                             f"(fastdl's layers work per example)")
         if isinstance(m, nn.LogSoftmax):
             if dim not in (-1, rank - 1):
                 _refuse(path, m, "LogSoftmax only over the last axis")

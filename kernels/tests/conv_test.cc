@@ -749,6 +749,30 @@ TEST_P(DepthwiseVariant, EdgeSweepMatchesReference) {
   EXPECT_GT(checked, 8 * int(widths.size()));  // most geometries fit
 }
 
+// A left padding wider than the row (PyTorch's padding='same' with a dilation of 2^31 - 1,
+// found by tests/test_fuzz_io.py through fastdl.io.from_torch): the general form's vector
+// loop ran from the row's end on to the padding's width, writing far past the output.
+TEST_P(DepthwiseVariant, PaddingWiderThanTheRowStaysInsideIt) {
+  const auto& v = GetParam();
+  for (std::size_t k : {2, 3}) {
+    const std::size_t reach = 2147483647;  // dilation * (k - 1) over k - 1 gaps
+    ConvCase c = case2d(5, 5, 3, 6, 1, k, 1, 1, 0, 0, reach * (k - 1) / 2,
+                        reach * (k - 1) - reach * (k - 1) / 2);
+    c.groups = 5, c.d = {1, 1, reach}, c.batch = 1;
+    ASSERT_TRUE(c.fits());
+    const auto x = random_vector(c.x_size(), 5), wt = random_vector(c.w_size(), 6);
+    const auto b = random_vector(c.cout, 7);
+    fdl::ConvPlan plan(c.geometry(), wt.data(), b.data(), c.act, kAlpha, &gemm_for(v.isa),
+                       A::kDepthwise);
+    ASSERT_STREQ(plan.depthwise_variant(), v.name);
+    std::vector<float> y(c.y_size() + 1, kCanary);
+    plan.run(x.data(), 1, c.in, y.data());
+    ASSERT_EQ(y.back(), kCanary) << "wrote past the end: " << c.str();
+    y.pop_back();
+    ASSERT_EQ(first_mismatch(c, y, reference(c, x, wt, b)), -1) << v.name << " " << c.str();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllVariants, DepthwiseVariant,
                          ::testing::ValuesIn(fdl::depthwise_variants()),
                          fdl_test::VariantName());

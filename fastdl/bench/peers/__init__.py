@@ -24,6 +24,8 @@ ALL_PEERS: Tuple[Library, ...] = (TorchPeer(), OnnxRuntimePeer(), NcnnPeer(), Nu
 def select_peers(spec: str, peers: Sequence[Library] = ALL_PEERS) -> List[Library]:
     """The peers named in ``spec`` (comma-separated names or labels; 'all' or 'none')."""
     items = [item.strip().lower() for item in spec.split(",") if item.strip()]
+    if not items:
+        raise ValueError(f"no peer given in {spec!r} (expected peer names, 'all' or 'none')")
     if items == ["all"]:
         return list(peers)
     if items == ["none"]:
