@@ -26,7 +26,15 @@ from fastdl import _validate as v
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 except ImportError:  # the wrappers then refuse to be built
-    BaseEstimator = ClassifierMixin = RegressorMixin = object
+    # Distinct stand-ins: one `object` three times over has no consistent MRO.
+    class BaseEstimator:
+        pass
+
+    class ClassifierMixin:
+        pass
+
+    class RegressorMixin:
+        pass
     _SKLEARN = False
 else:
     _SKLEARN = True

@@ -574,8 +574,8 @@ def bench_argvs(draw, folder):
         else:
             options[option] = value
         legal = None if legal is None else legal and ok
-        if option == "--budget" and "--repeat" in BENCH_BASE and not _rarely(draw, 4):
-            options.pop("--repeat", None)  # else both: they exclude each other
+        if option == "--budget" and "--repeat" not in names and not _rarely(draw, 4):
+            options.pop("--repeat", None)  # the base's; else both: they exclude each other
     argv = before + [w for option, value in options.items() for w in (option, value)] + after
     given = {w.split("=")[0] for w in argv if w.startswith("--")}
     if {"--budget", "--repeat"} <= given:
