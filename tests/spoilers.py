@@ -14,6 +14,7 @@ import types
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 from results import leaves
@@ -257,6 +258,18 @@ def guarded_call(fn, /, *args, **kwargs):
         resource.setrlimit(resource.RLIMIT_AS, limit)
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def judge(error, what, names_one, detail=""):
+    """The verdict on a spoiled call's exception (None: it worked): a ValueError/TypeError
+    whose message satisfies names_one(message) (it names an argument), or a MemoryError;
+    anything else fails the test. `detail` is added to the failure's message."""
+    if isinstance(error, (ValueError, TypeError)):
+        assert names_one(str(error)), (
+            f"{what}: the message names no argument: {error!r}{detail}"[:3000])
+    elif error is not None and not isinstance(error, MemoryError):
+        pytest.fail(f"{what}: {type(error).__name__}, not ValueError/TypeError: "
+                    f"{error!r}{detail}"[:3000])
 
 
 def check_outputs(result, spoiled, what):

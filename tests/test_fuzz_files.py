@@ -4,6 +4,7 @@ archive, read by fastdl.io.load_keras) truncated, bit-flipped or overwritten wit
 Loading must give a model / weights (the damage missed what is read) or a ValueError naming
 the path -- never another exception, a crash or a hang. FASTDL_FUZZ_EXAMPLES sets the
 examples per file kind (CI: 25)."""
+import copy
 import io
 import json
 import os
@@ -24,12 +25,8 @@ EXAMPLES = int(os.environ.get("FASTDL_FUZZ_EXAMPLES", "25"))
 pytestmark = pytest.mark.fuzz
 
 # The kinds damaged as zip archives too (header fields, a member's content behind valid
-# CRCs, a config that still parses). Not yet fastdl's own archives: load_model and the .npz
-# weights still answer an encrypted member with zipfile's RuntimeError, and load_weights a
-# member of strings with set_weights' TypeError (fastdl/models/saving.py: _DAMAGED lacks
-# RuntimeError, _set_weights catches ValueError only); add "model" and "weights" here with
-# those fixes.
-ARCHIVES = {"keras"}
+# CRCs, a config that still parses): fastdl's model archive, its .npz weights, Keras' .keras.
+ARCHIVES = {"model", "weights", "keras"}
 
 
 def _model():
@@ -126,7 +123,8 @@ def _json_damage(draw, config):
         if isinstance(parent, dict) and draw(st.booleans()):
             del parent[path[-1]]
         else:
-            parent[path[-1]] = draw(st.sampled_from(_JSON_SPOILED))
+            # (a copy: the same list put in twice could be put inside itself)
+            parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(_JSON_SPOILED)))
     return config
 
 
@@ -221,3 +219,61 @@ def test_damaged_files_raise_a_clear_error_or_load(saved, tmp_path_factory, kind
         # the output has the shape the loaded model declares.
         y, output_shape = result
         assert y.shape == tuple(1 if s is None else s for s in output_shape)
+
+
+def _encrypted(data):
+    """`data` with every central directory entry flagged encrypted."""
+    b = bytearray(data)
+    at = b.find(b"PK\x01\x02")
+    while at >= 0:
+        b[at + 8] |= 0x1
+        at = b.find(b"PK\x01\x02", at + 1)
+    return bytes(b)
+
+
+def _name_not_utf8(data, record=b"PK\x01\x02", which=0):
+    """`data` with a name made invalid UTF-8 and flagged UTF-8: the `which`th record of the
+    kind `record` (a central directory entry; a local file header: b"PK\x03\x04")."""
+    b = bytearray(data)
+    at = b.find(record)
+    for _ in range(which):
+        at = b.find(record, at + 1)
+    b[at + (9 if record == b"PK\x01\x02" else 7)] |= 0x08  # bit 11 of the flags: UTF-8
+    b[at + _ZIP_RECORDS[record]] = 0xff
+    return bytes(b)
+
+
+def _rewritten(data, member, edit):
+    """The zip archive `data` with `member`'s bytes replaced by edit(bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as rewritten:
+        for info, content in _zip_members(data):
+            rewritten.writestr(info, edit(content) if info.filename == member else content)
+    return buffer.getvalue()
+
+
+def _strings_npy(_):
+    buffer = io.BytesIO()
+    np.save(buffer, np.array(["a", "b"]))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind,damaged", [
+    # Found by the fuzz above, each once answered with another exception:
+    ("model", _encrypted), ("weights", _encrypted),  # zipfile's RuntimeError
+    # (a name flagged UTF-8 that is not: UnicodeDecodeError)
+    ("model", _name_not_utf8),
+    ("model", lambda d: _name_not_utf8(d, b"PK\x03\x04", which=1)),  # weights.npz's header
+    # (a .npy header cut open: numpy's header parser raises tokenize.TokenError)
+    ("weights", lambda d: _rewritten(d, "w00000.npy", lambda c: c.replace(b"), }", b",  }"))),
+    ("weights", lambda d: _rewritten(d, "w00000.npy", _strings_npy)),  # set_weights' TypeError
+], ids=["model encrypted", "weights encrypted", "model name not utf-8",
+        "model member's name not utf-8", "npy header open",
+        "npy of strings"])
+def test_damage_found_by_the_fuzz_is_a_value_error_naming_the_path(saved, tmp_path, kind,
+                                                                     damaged):
+    path = tmp_path / {"model": "m.keras", "weights": "w.npz"}[kind]
+    path.write_bytes(damaged(saved[kind]))
+    with pytest.raises(ValueError, match=r"^path: "):
+        _load_and_predict(kind, str(path))
+

@@ -12,23 +12,24 @@ from fastdl.io import from_torch  # noqa: E402
 RNG = np.random.default_rng(11)
 
 
-def _randomize_bn(module):
-    """Non-trivial running statistics and affine parameters."""
-    g = torch.Generator().manual_seed(5)
+def randomize_bn(module, seed=5):
+    """`module` with its BatchNorms given non-trivial running statistics and affine
+    parameters (tests/test_fuzz_io.py uses it too)."""
+    g = torch.Generator().manual_seed(seed)
     for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
             with torch.no_grad():
                 m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.3)
                 m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
                 if m.affine:
                     m.weight.copy_(torch.randn(m.num_features, generator=g))
                     m.bias.copy_(torch.randn(m.num_features, generator=g))
-    return module.eval()
+    return module
 
 
 def _check(module, input_shape, batch=3, rtol=1e-4, x=None):
     torch.manual_seed(0)
-    module = _randomize_bn(module)
+    module = randomize_bn(module).eval()
     fastdl.utils.clear_session()
     model = from_torch(module, input_shape)
     if x is None:

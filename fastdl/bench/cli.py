@@ -47,39 +47,29 @@ def parse_threads(text: str) -> List[int]:
     return list(dict.fromkeys(counts))
 
 
-def _repeat(text: str) -> int:
-    """--repeat: an int in [1, MAX_REPEAT]."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of samples, got {text!r}")
-    if not 1 <= n <= MAX_REPEAT:
-        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_REPEAT} samples per library "
-                                         f"per case, got {n}")
-    return n
+def _bounded(convert, noun, low, high=None, *, above_low=False):
+    """An argparse type: convert(text) in [low, high] ((low, high] with above_low; no upper
+    bound with high=None), else an ArgumentTypeError saying what was expected."""
+    span = (f"in {'(' if above_low else '['}{low:g}, {high:g}]" if high is not None
+            else f">= {low:g}")
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}")
+        in_range = (value > low if above_low else value >= low) and (
+            high is None or value <= high)
+        if not in_range:  # NaN too
+            raise argparse.ArgumentTypeError(f"expected {noun} {span}, got {text!r}")
+        return value
+    return parse
 
 
-def _budget(text: str) -> float:
-    """--budget: seconds in (0, MAX_BUDGET_S]."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
-    if not 0 < seconds <= MAX_BUDGET_S:  # NaN too
-        raise argparse.ArgumentTypeError(f"expected seconds in (0, {MAX_BUDGET_S:g}] per "
-                                         f"library per case, got {text!r}")
-    return seconds
-
-
-def _seed(text: str) -> int:
-    """--seed: an int >= 0 (NumPy's generators take no negative seeds)."""
-    try:
-        seed = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {seed}")
-    return seed
+_repeat = _bounded(int, "a whole number of samples per library per case", 1, MAX_REPEAT)
+_budget = _bounded(float, "seconds per library per case", 0, MAX_BUDGET_S, above_low=True)
+# (NumPy's generators take no negative seeds)
+_seed = _bounded(int, "a whole number", 0)
 
 
 def _check_writable(path: str) -> None:

@@ -11,11 +11,10 @@ does not fit names the layer and the model keeps its weights. h5py is needed (th
 import inspect
 import io
 import json
-import zipfile
 
 import numpy as np
 
-from fastdl.models.saving import read_member
+from fastdl.models.saving import open_archive, read_member
 
 # Config keys that do not change what a trained layer computes.
 _INFERENCE_IRRELEVANT = {"dtype", "build_config", "compile_config", "seed", "module",
@@ -35,11 +34,6 @@ def _h5py():
     return h5py
 
 
-# What opening a damaged zip archive raises: a bad record (BadZipFile), a version or
-# method zipfile lacks (NotImplementedError), a name that is not UTF-8 (UnicodeDecodeError,
-# a ValueError), a read past the end (EOFError), the OS's answer (OSError: no such file, a
-# directory, ...).
-_NOT_A_ZIP = (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, OSError)
 # h5py's answers to damaged metadata or data (OverflowError: sizes beyond the file's).
 _H5_DAMAGED = (OSError, KeyError, RuntimeError, TypeError, ValueError, OverflowError)
 # What a config that parses as JSON but is not a Keras model's raises in translate or in
@@ -49,20 +43,12 @@ _BAD_CONFIG = (KeyError, IndexError, AttributeError, TypeError, ValueError)
 
 def load_keras(path):
     """The fastdl model equivalent to the Keras 3 `.keras` file at `path`."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except _NOT_A_ZIP as exc:
-        raise ValueError(f"path: {path} is not a Keras .keras archive: {exc}") from None
-    with archive:
+    with open_archive(path, "a Keras .keras archive") as archive:
         names = set(archive.namelist())
         missing = {"config.json", "model.weights.h5"} - names
         if missing:
             raise ValueError(f"path: {path} lacks {', '.join(sorted(missing))} (not a Keras 3 "
                              f".keras archive)")
-        for name in ("config.json", "model.weights.h5"):
-            if archive.getinfo(name).flag_bits & 0x1:  # zipfile would ask for a password
-                raise ValueError(f"path: {path} is damaged: {name} is marked encrypted "
-                                 f"(Keras does not encrypt)")
         try:
             config = json.loads(read_member(archive, "config.json", path))
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors

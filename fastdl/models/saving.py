@@ -12,6 +12,7 @@ file that does not match names the layer and the model keeps its weights.
 """
 import io
 import json
+import tokenize
 import zipfile
 import zlib
 
@@ -34,12 +35,7 @@ def save_model(model, path):
 
 def load_model(path):
     """The model saved at `path` by model.save, or read from a Keras 3 `.keras` file."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, IsADirectoryError, NotImplementedError) as exc:
-        raise ValueError(f"path: {path} is not a saved model (a fastdl or .keras "
-                         f"archive): {exc}") from None
-    with archive:
+    with open_archive(path, "a saved model (a fastdl or .keras archive)") as archive:
         names = set(archive.namelist())
         if "fastdl.json" not in names:
             if {"config.json", "model.weights.h5"} <= names:
@@ -60,8 +56,26 @@ def load_model(path):
 
 # What reading a damaged archive member raises: a bad CRC or header, a broken deflate
 # stream, a truncated member, an unknown compression method, a member missing from the
-# directory.
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, KeyError)
+# directory, a member flagged as encrypted (zipfile's RuntimeError: no password given), a
+# local header's name flagged UTF-8 that is not.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, KeyError,
+            RuntimeError, UnicodeDecodeError)
+
+
+# What opening a damaged zip archive raises: a bad record (BadZipFile), a version or
+# method zipfile lacks (NotImplementedError), a name that is not UTF-8 (UnicodeDecodeError,
+# a ValueError), a read past the end (EOFError), the OS's answer (OSError: no such file, a
+# directory, ...).
+_NOT_A_ZIP = (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, OSError)
+
+
+def open_archive(path, what):
+    """The zip archive at `path` (ValueError naming the path, as not `what`, if it is
+    none)."""
+    try:
+        return zipfile.ZipFile(path)
+    except _NOT_A_ZIP as exc:
+        raise ValueError(f"path: {path} is not {what}: {exc}") from None
 
 
 def read_member(archive, name, path):
@@ -117,7 +131,7 @@ def _set_weights(model, arrays, path):
     keeps its weights)."""
     try:
         model.set_weights(arrays)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: arrays of strings, say
         raise ValueError(f"path: {path}: {exc}") from None
 
 
@@ -131,7 +145,9 @@ def _read_npz(data, path):
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return [npz[k] for k in sorted(npz.files)]
-    except (ValueError,) + _DAMAGED as exc:
+    # A damaged .npy header: numpy's header parser raises TokenError, and a shape damaged
+    # past the machine's memory MemoryError (nothing has been read into the model yet).
+    except (ValueError, tokenize.TokenError, MemoryError) + _DAMAGED as exc:
         raise ValueError(f"path: {path} does not hold fastdl weights: {exc}") from None
 
 

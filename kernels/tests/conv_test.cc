@@ -711,6 +711,22 @@ const fdl::GemmUkernel& gemm_for(fdl::Isa isa) {
 
 class DepthwiseVariant : public fdl_test::VariantTest<fdl::DepthwiseVariant> {};
 
+// Runs `c` (random data from `seed`) through variant `v`'s depthwise plan: it must write
+// nothing past the output and match the reference everywhere. Call it under
+// ASSERT_NO_FATAL_FAILURE.
+void check_depthwise(const fdl::DepthwiseVariant& v, const ConvCase& c, unsigned seed) {
+  const auto x = random_vector(c.x_size(), seed), wt = random_vector(c.w_size(), seed + 1);
+  const auto b = random_vector(c.cout, seed + 2);
+  fdl::ConvPlan plan(c.geometry(), wt.data(), c.bias ? b.data() : nullptr, c.act, kAlpha,
+                     &gemm_for(v.isa), A::kDepthwise);
+  ASSERT_STREQ(plan.depthwise_variant(), v.name);
+  std::vector<float> y(c.y_size() + 1, kCanary);
+  plan.run(x.data(), 1, c.in, y.data());
+  ASSERT_EQ(y.back(), kCanary) << "wrote past the end: " << c.str();
+  y.pop_back();
+  ASSERT_EQ(first_mismatch(c, y, reference(c, x, wt, b)), -1) << v.name << " " << c.str();
+}
+
 // Every vector fast path at its edges: output widths 1 to 3x the vector width (+-1 around
 // each multiple), odd left padding, stride 1 and 2, the specialised 3x3/5x5 kernels and
 // the general form (dilation, other kernels), heights across the 4-row blocks and 8-row
@@ -734,16 +750,7 @@ TEST_P(DepthwiseVariant, EdgeSweepMatchesReference) {
           c.act = static_cast<fdl::Activation>((w + k) % 9);
           c.bias = w % 4 != 0;
           if (!c.fits()) continue;
-          const auto x = random_vector(c.x_size(), ++seed), wt = random_vector(c.w_size(), ++seed);
-          const auto b = random_vector(c.cout, ++seed);
-          fdl::ConvPlan plan(c.geometry(), wt.data(), c.bias ? b.data() : nullptr, c.act, kAlpha,
-                             &gemm_for(v.isa), A::kDepthwise);
-          ASSERT_STREQ(plan.depthwise_variant(), v.name);
-          std::vector<float> y(c.y_size() + 1, kCanary);
-          plan.run(x.data(), 1, c.in, y.data());
-          ASSERT_EQ(y.back(), kCanary) << "wrote past the end: " << c.str();
-          y.pop_back();
-          ASSERT_EQ(first_mismatch(c, y, reference(c, x, wt, b)), -1) << v.name << " " << c.str();
+          ASSERT_NO_FATAL_FAILURE(check_depthwise(v, c, seed += 3));
           ++checked;
         }
   EXPECT_GT(checked, 8 * int(widths.size()));  // most geometries fit
@@ -760,16 +767,7 @@ TEST_P(DepthwiseVariant, PaddingWiderThanTheRowStaysInsideIt) {
                         reach * (k - 1) - reach * (k - 1) / 2);
     c.groups = 5, c.d = {1, 1, reach}, c.batch = 1;
     ASSERT_TRUE(c.fits());
-    const auto x = random_vector(c.x_size(), 5), wt = random_vector(c.w_size(), 6);
-    const auto b = random_vector(c.cout, 7);
-    fdl::ConvPlan plan(c.geometry(), wt.data(), b.data(), c.act, kAlpha, &gemm_for(v.isa),
-                       A::kDepthwise);
-    ASSERT_STREQ(plan.depthwise_variant(), v.name);
-    std::vector<float> y(c.y_size() + 1, kCanary);
-    plan.run(x.data(), 1, c.in, y.data());
-    ASSERT_EQ(y.back(), kCanary) << "wrote past the end: " << c.str();
-    y.pop_back();
-    ASSERT_EQ(first_mismatch(c, y, reference(c, x, wt, b)), -1) << v.name << " " << c.str();
+    ASSERT_NO_FATAL_FAILURE(check_depthwise(v, c, 5));
   }
 }
 
