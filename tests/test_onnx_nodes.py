@@ -19,7 +19,7 @@ import pytest
 
 import onnx_nodes
 from fastdl import ops
-from onnx_nodes import explicit_pads, pool_output_sizes, spatial_attrs
+from fastdl.io.onnx_attrs import explicit_pads, pool_output_sizes, spatial_attrs
 
 
 class Unsupported(Exception):

@@ -1,5 +1,5 @@
 """Reshaping layers: ZeroPadding1D/2D/3D, Cropping1D/2D/3D, UpSampling1D/2D/3D, Permute,
-RepeatVector (Keras 3's arguments).
+RepeatVector (Keras 3's arguments); Slice (a fastdl extension).
 
 The spatial ones work on the model's channels-first maps (layout.maps): a chain of
 convolutions, paddings and upsamplings never transposes. Where fastdl differs from Keras:
@@ -328,6 +328,62 @@ class Permute(Layer):
 
     def get_config(self):
         return {**super().get_config(), "dims": self.dims}
+
+
+class Slice(Layer):
+    """x[..., start:stop:step, ...] along `axis` (an axis after the batch; a negative one
+    counts from the end): start, stop and step as Python's slices (None for the ends, step
+    >= 1). A fastdl extension (Keras has no slicing layer): ONNX's Slice, Split and the
+    chunks of exported PyTorch models (fastdl.io.load_onnx). It trains: the gradient
+    reaches the kept elements, zeros the others."""
+
+    def __init__(self, axis, start=None, stop=None, step=1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = v.integer(axis, "axis", -v.MAX_AXIS, v.MAX_AXIS)
+        if self.axis == 0:
+            raise ValueError("axis: expected an axis after the batch axis, got 0")
+        self.start = None if start is None else v.integer(start, "start", -v.MAX_AXIS,
+                                                          v.MAX_AXIS)
+        self.stop = None if stop is None else v.integer(stop, "stop", -v.MAX_AXIS,
+                                                        v.MAX_AXIS)
+        self.step = v.integer(step, "step", 1, v.MAX_AXIS)
+
+    def _index(self, ndim):
+        index = [slice(None)] * ndim
+        index[self.axis % ndim] = slice(self.start, self.stop, self.step)
+        return tuple(index)
+
+    def check_input(self, input_shape, first=False):
+        ndim = len(input_shape)
+        if not (1 <= self.axis < ndim or -ndim < self.axis < 0):
+            self._refuse(input_shape, f"an axis {self.axis} after the batch axis")
+        size = input_shape[self.axis % ndim]
+        if size is not None and not len(range(size)[self._index(ndim)[self.axis % ndim]]):
+            self._refuse(input_shape, f"elements in [{self.start}:{self.stop}:{self.step}] "
+                                      f"along axis {self.axis}")
+
+    def compute_output_shape(self, input_shape):
+        ndim = len(input_shape)
+        axis = self.axis % ndim
+        size = input_shape[axis]
+        kept = None if size is None else len(range(size)[self._index(ndim)[axis]])
+        return tuple(input_shape[:axis]) + (kept,) + tuple(input_shape[axis + 1:])
+
+    def _forward(self, x, layout):
+        x = L.to_keras(x, layout)
+        return np.ascontiguousarray(x[self._index(x.ndim)]), L.KERAS
+
+    def _train_forward(self, x, training):
+        return np.ascontiguousarray(x[self._index(x.ndim)]), x.shape
+
+    def _backward(self, dy, shape, grads):
+        dx = np.zeros(shape, np.float32)
+        dx[self._index(len(shape))] = dy
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "start": self.start,
+                "stop": self.stop, "step": self.step}
 
 
 class RepeatVector(Layer):

@@ -1,0 +1,792 @@
+"""The ONNX operators fastdl.io.load_onnx reads.
+
+CONVERTERS[op_type](builder, node, attrs, inputs) turns a node reading a model tensor into
+fastdl layers (channels_first, ONNX's layout) and returns its outputs; FOLDERS[op_type]
+(attrs, inputs, opset) computes a node whose inputs are all constants with NumPy, once, at
+load (the shape arithmetic of exported graphs). An input is a NumPy array (a constant), a
+SymbolicTensor, or None (an omitted optional input). A node fastdl cannot compute raises
+Unsupported saying why; load_onnx lists them all.
+
+Shapes of model tensors fold too: Shape gives the batch axis as BATCH, which the folders
+carry along (Gather, Concat, Unsqueeze...) and Reshape recognises as the batch axis.
+"""
+import math
+
+import numpy as np
+
+from fastdl.io.onnx_attrs import explicit_pads, pool_output_sizes, spatial_attrs
+
+# The batch axis' size in a folded shape: no real size, and arithmetic on it gives no
+# real size either (a reshape of such a value is refused as unresolvable).
+BATCH = np.int64(-(2**62) - 7)
+
+
+class Unsupported(Exception):
+    """The node uses something fastdl cannot compute; the message says what."""
+
+
+class Permuted:
+    """An ONNX value whose batch axis is not first -- the time-major (T, N, F) sequences
+    of recurrent nodes -- held as the batch-first model tensor `t`: the value is
+    np.transpose(t, perm), perm[0] != 0. Only the converters in TAKE_PERMUTED read one."""
+
+    def __init__(self, t, perm):
+        self.t, self.perm = t, tuple(perm)
+
+    @property
+    def shape(self):
+        return tuple(self.t.shape[p] for p in self.perm)
+
+
+def _const(value, what):
+    if not isinstance(value, np.ndarray):
+        raise Unsupported(f"{what} is computed by the graph; fastdl needs a constant")
+    return value
+
+
+def _is_tensor(value):
+    return value is not None and not isinstance(value, (np.ndarray, Permuted))
+
+
+def _transposed(b, node, value, order, suffix="_t"):
+    """np.transpose(value, order) as a plain model tensor (its batch axis first)."""
+    t, perm = (value.t, value.perm) if isinstance(value, Permuted) else (
+        value, tuple(range(len(value.shape))))
+    c = [perm[k] for k in order]
+    if c[0] != 0:
+        return Permuted(t, c)
+    if c == list(range(len(c))):
+        return t
+    return b.apply(node, _layers().Permute, t, suffix=suffix, dims=tuple(c[1:]))
+
+
+def _layers():
+    from fastdl import layers
+    return layers
+
+
+def _rank_of(x, what="its input"):
+    rank = len(x.shape) - 2
+    if rank not in (1, 2, 3):
+        raise Unsupported(f"{what} has {len(x.shape)} axes; fastdl's spatial layers take 3 "
+                          f"to 5 (batch, channels, 1 to 3 spatial)")
+    return rank
+
+
+def _pairs(begin, end):
+    """Per-axis (before, after) amounts as the padding layers take them."""
+    pairs = tuple(zip(begin, end))
+    return pairs[0] if len(pairs) == 1 else pairs
+
+
+def _axis(axis, ndim, what="axis"):
+    if not -ndim <= axis < ndim:
+        raise Unsupported(f"{what} {axis} is out of range for {ndim} axes")
+    return axis % ndim
+
+
+# ------------------------------------------------------------------ convolution, dense
+
+def _conv(b, node, attrs, inputs):
+    x, w = inputs[0], _const(inputs[1], "its weight")
+    bias = _const(inputs[2], "its bias") if len(inputs) > 2 and inputs[2] is not None \
+        else None
+    rank = _rank_of(x)
+    if w.ndim != rank + 2:
+        raise Unsupported(f"weight of shape {w.shape} for a {rank}-D input")
+    kernel, strides, dilations = spatial_attrs(attrs, w.shape[2:])
+    if list(attrs.get("kernel_shape") or kernel) != kernel:
+        raise Unsupported("kernel_shape differs from the weight's spatial shape")
+    try:
+        begin, end = explicit_pads(attrs, x.shape[2:], kernel, strides, dilations)
+    except ValueError as exc:
+        raise Unsupported(str(exc)) from None
+    L = _layers()
+    y = x
+    if any(begin) or any(end):  # (the inference runner folds it into the convolution)
+        y = b.apply(node, getattr(L, f"ZeroPadding{rank}D"), y, suffix="_pad",
+                    padding=_pairs(begin, end), data_format="channels_first")
+    kernel_weights = np.transpose(w, tuple(range(2, rank + 2)) + (1, 0))  # [*k, in/g, out]
+    return [b.apply(node, getattr(L, f"Conv{rank}D"), y,
+                    [kernel_weights] + ([bias] if bias is not None else []),
+                    filters=w.shape[0], kernel_size=tuple(kernel), strides=tuple(strides),
+                    padding="valid", dilation_rate=tuple(dilations),
+                    groups=attrs.get("group", 1), use_bias=bias is not None,
+                    data_format="channels_first")]
+
+
+def _conv_transpose(b, node, attrs, inputs):
+    x, w = inputs[0], _const(inputs[1], "its weight")
+    bias = _const(inputs[2], "its bias") if len(inputs) > 2 and inputs[2] is not None \
+        else None
+    rank = _rank_of(x)
+    if attrs.get("group", 1) != 1:
+        raise Unsupported("groups (fastdl's transposed convolutions have one group)")
+    kernel, strides, dilations = spatial_attrs(attrs, w.shape[2:])
+    if list(attrs.get("kernel_shape") or kernel) != kernel:
+        raise Unsupported("kernel_shape differs from the weight's spatial shape")
+    out_pad = list(attrs.get("output_padding") or [0] * rank)
+    if any(p >= max(s, d) for p, s, d in zip(out_pad, strides, dilations)):
+        raise Unsupported(f"output_padding {out_pad} not below the strides or dilations")
+    # The full output (no padding removed), then what ONNX's pads / output_shape keep.
+    full = [(n - 1) * s + (k - 1) * d + 1 + p for n, s, k, d, p in zip(
+        x.shape[2:], strides, kernel, dilations, out_pad)]
+    mode = attrs.get("auto_pad", "NOTSET")
+    if attrs.get("output_shape") or mode in ("SAME_UPPER", "SAME_LOWER"):
+        out = list(attrs.get("output_shape") or [n * s for n, s in zip(x.shape[2:], strides)])
+        total = [f - o for f, o in zip(full, out[-rank:])]
+        small = [t // 2 for t in total]
+        big = [t - t // 2 for t in total]
+        begin, end = (small, big) if mode != "SAME_LOWER" else (big, small)
+    else:
+        try:
+            begin, end = explicit_pads(attrs, x.shape[2:], kernel, strides, dilations)
+        except ValueError as exc:
+            raise Unsupported(str(exc)) from None
+    if any(p < 0 for p in begin + end):
+        raise Unsupported(f"an output larger than the full transposed convolution")
+    L = _layers()
+    kernel_weights = np.transpose(w, tuple(range(2, rank + 2)) + (1, 0))  # [*k, out, in]
+    y = b.apply(node, getattr(L, f"Conv{rank}DTranspose"), x,
+                [kernel_weights] + ([bias] if bias is not None else []),
+                suffix="_full" if any(begin) or any(end) else "",
+                filters=w.shape[1], kernel_size=tuple(kernel), strides=tuple(strides),
+                padding="valid", output_padding=tuple(out_pad),
+                dilation_rate=tuple(dilations), use_bias=bias is not None,
+                data_format="channels_first")
+    if any(begin) or any(end):
+        y = b.apply(node, getattr(L, f"Cropping{rank}D"), y, cropping=_pairs(begin, end),
+                    data_format="channels_first")
+    return [y]
+
+
+def _dense(b, node, x, kernel, bias):
+    return b.apply(node, _layers().Dense, x, [kernel] + ([bias] if bias is not None else []),
+                   units=kernel.shape[1], use_bias=bias is not None)
+
+
+def _gemm(b, node, attrs, inputs):
+    a, w = inputs[0], _const(inputs[1], "B")
+    if attrs.get("transA", 0):
+        raise Unsupported("transA=1 (the batch axis would be A's second)")
+    if len(a.shape) != 2 or w.ndim != 2:
+        raise Unsupported(f"A of {len(a.shape)} axes or B of {w.ndim}")
+    kernel = (w.T if attrs.get("transB", 0) else w) * attrs.get("alpha", 1.0)
+    units = kernel.shape[1]
+    bias = None
+    if len(inputs) > 2 and inputs[2] is not None:
+        c = _const(inputs[2], "C") * attrs.get("beta", 1.0)
+        if c.size not in (1, units) or (c.ndim == 2 and c.shape[0] != 1):
+            raise Unsupported(f"C of shape {c.shape} differs per example")
+        bias = np.broadcast_to(c.reshape(-1), (units,))
+    return [_dense(b, node, a, kernel, bias)]
+
+
+def _matmul(b, node, attrs, inputs):
+    x, w = inputs
+    if not _is_tensor(x):
+        raise Unsupported("A is a constant and B computed (fastdl's Dense multiplies the "
+                          "model's tensor by constant weights)")
+    w = _const(w, "B")
+    if w.ndim != 2 or len(x.shape) < 2:
+        raise Unsupported(f"B of {w.ndim} axes or A of {len(x.shape)} (fastdl: A @ a "
+                          f"matrix)")
+    return [_dense(b, node, x, w, b.absorbed_bias(node, w.shape[1]))]
+
+
+# ------------------------------------------------------------------ normalization
+
+def _batch_norm(b, node, attrs, inputs):
+    if attrs.get("training_mode", 0) or len([o for o in node.output if o]) > 1:
+        raise Unsupported("training mode (running statistics as outputs)")
+    x = inputs[0]
+    scale, bias, mean, var = (_const(v, n) for v, n in zip(
+        inputs[1:5], ("scale", "B", "input_mean", "input_var")))
+    if len(x.shape) < 2:
+        raise Unsupported("an input without a channel axis")
+    return [b.apply(node, _layers().BatchNormalization, x, [scale, bias, mean, var], axis=1,
+                    epsilon=attrs.get("epsilon", 1e-5))]
+
+
+# ------------------------------------------------------------------ activations
+
+def _activation(name):
+    def convert(b, node, attrs, inputs):
+        return [b.apply(node, _layers().Activation, inputs[0], activation=name)]
+    return convert
+
+
+def _leaky_relu(b, node, attrs, inputs):
+    return [b.apply(node, _layers().LeakyReLU, inputs[0],
+                    negative_slope=attrs.get("alpha", 0.01))]
+
+
+def _elu(b, node, attrs, inputs):
+    alpha = attrs.get("alpha", 1.0)
+    if alpha == 1.0:
+        return _activation("elu")(b, node, attrs, inputs)
+    return [b.apply(node, _layers().ELU, inputs[0], alpha=alpha)]
+
+
+def _selu(b, node, attrs, inputs):
+    if not (math.isclose(attrs.get("alpha", 1.67326319217681884765625), 1.6732632) and
+            math.isclose(attrs.get("gamma", 1.05070102214813232421875), 1.0507010)):
+        raise Unsupported("alpha and gamma other than SELU's constants")
+    return _activation("selu")(b, node, attrs, inputs)
+
+
+def _hard_sigmoid(b, node, attrs, inputs):
+    # Keras' hard_sigmoid is relu6(x + 3) / 6: alpha 1/6, beta 1/2 (ONNX's default is 0.2)
+    if not (math.isclose(attrs.get("alpha", 0.2), 1 / 6, rel_tol=1e-6) and
+            attrs.get("beta", 0.5) == 0.5):
+        raise Unsupported(f"alpha {attrs.get('alpha', 0.2)}, beta {attrs.get('beta', 0.5)}"
+                          f" (fastdl's hard_sigmoid: alpha 1/6, beta 0.5)")
+    return _activation("hard_sigmoid")(b, node, attrs, inputs)
+
+
+def _clip(b, node, attrs, inputs):
+    if len(inputs) > 1:  # opset 11: min and max are inputs
+        low = None if len(inputs) < 2 or inputs[1] is None else _const(inputs[1], "min")
+        high = None if len(inputs) < 3 or inputs[2] is None else _const(inputs[2], "max")
+    else:
+        low, high = attrs.get("min"), attrs.get("max")
+    low = None if low is None else float(np.asarray(low).reshape(-1)[0])
+    high = None if high is None else float(np.asarray(high).reshape(-1)[0])
+    if low != 0.0:
+        raise Unsupported(f"min {low} (fastdl clips as ReLU: min 0)")
+    if high is None or high == math.inf:
+        return _activation("relu")(b, node, attrs, inputs[:1])
+    if high == 6.0:
+        return _activation("relu6")(b, node, attrs, inputs[:1])
+    return [b.apply(node, _layers().ReLU, inputs[0], max_value=high)]
+
+
+def _gelu(b, node, attrs, inputs):
+    if attrs.get("approximate", "none") != "none":
+        raise Unsupported("approximate='tanh'")
+    return _activation("gelu")(b, node, attrs, inputs)
+
+
+def _softmax(log):
+    def convert(b, node, attrs, inputs):
+        x = inputs[0]
+        ndim = len(x.shape)
+        axis = _axis(attrs.get("axis", -1 if b.opset >= 13 else 1), ndim)
+        if axis == 0:
+            raise Unsupported("over the batch axis")
+        if b.opset < 13 and axis != ndim - 1:
+            raise Unsupported(f"opset {b.opset}'s softmax over the flattened axes {axis}.. "
+                              f"(fastdl: over one axis)")
+        if axis == ndim - 1:
+            return _activation("log_softmax" if log else "softmax")(b, node, attrs, inputs)
+        if log:
+            raise Unsupported("LogSoftmax over an axis other than the last")
+        return [b.apply(node, _layers().Softmax, x, axis=axis)]
+    return convert
+
+
+def _pass_through(b, node, attrs, inputs):
+    if len([o for o in node.output if o]) > 1:
+        raise Unsupported("the mask output (fastdl's imported models run inference only)")
+    return [inputs[0]]
+
+
+# ------------------------------------------------------------------ pooling
+
+def _pool(kind):
+    def convert(b, node, attrs, inputs):
+        x = inputs[0]
+        rank = _rank_of(x)
+        if len([o for o in node.output if o]) > 1 or attrs.get("storage_order", 0):
+            raise Unsupported("the Indices output")
+        kernel, strides, dilations = spatial_attrs(attrs, attrs["kernel_shape"])
+        if any(d != 1 for d in dilations):
+            raise Unsupported(f"dilations {dilations}")
+        sizes = list(x.shape[2:])
+        try:
+            begin, end = explicit_pads(attrs, sizes, kernel, strides, dilations)
+        except ValueError as exc:
+            raise Unsupported(str(exc)) from None
+        include_pad = bool(attrs.get("count_include_pad", 0))
+        if attrs.get("ceil_mode", 0):
+            out = pool_output_sizes(sizes, kernel, strides, dilations, begin, end, True)
+            if out != pool_output_sizes(sizes, kernel, strides, dilations, begin, end, False):
+                if kind == "Average" and include_pad:
+                    raise Unsupported("ceil_mode with count_include_pad (a divisor that "
+                                      "counts the declared padding but not the extra end)")
+                # The last window reaches past the end: padding that covers it (-inf for
+                # max, not counted for average) gives the same values.
+                end = [max(e, (o - 1) * s + k - n - p) for e, o, s, k, n, p in zip(
+                    end, out, strides, kernel, sizes, begin)]
+        extra = {"count_include_pad": include_pad} if kind == "Average" and (
+            any(begin) or any(end)) else {}
+        cls = getattr(_layers(), f"{kind}Pooling{rank}D")
+        padding = _pairs(begin, end) if any(begin) or any(end) else "valid"
+        return [b.apply(node, cls, x, pool_size=tuple(kernel), strides=tuple(strides),
+                        padding=padding, data_format="channels_first", **extra)]
+    return convert
+
+
+def _global_pool(kind):
+    def convert(b, node, attrs, inputs):
+        rank = _rank_of(inputs[0])
+        cls = getattr(_layers(), f"Global{kind}Pooling{rank}D")
+        return [b.apply(node, cls, inputs[0], data_format="channels_first", keepdims=True)]
+    return convert
+
+
+def _reduce(kind):
+    """ReduceMean / ReduceMax over every spatial axis: a global pooling."""
+    def convert(b, node, attrs, inputs):
+        x = inputs[0]
+        ndim = len(x.shape)
+        axes = attrs.get("axes") if len(inputs) < 2 or inputs[1] is None else \
+            _const(inputs[1], "axes")
+        if axes is None:
+            raise Unsupported("a reduction over every axis, the batch's too")
+        axes = sorted(_axis(int(a), ndim) for a in np.asarray(axes).reshape(-1))
+        if axes != list(range(2, ndim)):
+            raise Unsupported(f"axes {axes} (fastdl reduces over every spatial axis: "
+                              f"{list(range(2, ndim))})")
+        keep = bool(attrs.get("keepdims", 1))
+        cls = getattr(_layers(), f"Global{kind}Pooling{_rank_of(x)}D")
+        return [b.apply(node, cls, x, data_format="channels_first", keepdims=keep)]
+    return convert
+
+
+# ------------------------------------------------------------------ merging
+
+_MERGE = {"Add": "Add", "Sub": "Subtract", "Mul": "Multiply", "Sum": "Add", "Max": "Maximum",
+          "Min": "Minimum", "Mean": "Average"}
+
+
+def _merge(b, node, attrs, inputs):
+    if not all(_is_tensor(x) for x in inputs):
+        raise Unsupported("a constant operand (fastdl merges the model's tensors)")
+    if len({tuple(x.shape) for x in inputs}) > 1:
+        raise Unsupported(f"operands of different shapes {[tuple(x.shape) for x in inputs]} "
+                          f"(broadcasting)")
+    if len(inputs) == 1:
+        return [inputs[0]]
+    return [b.apply(node, getattr(_layers(), _MERGE[node.op_type]), list(inputs))]
+
+
+def _concat(b, node, attrs, inputs):
+    if not all(_is_tensor(x) for x in inputs):
+        raise Unsupported("a constant operand (fastdl concatenates the model's tensors)")
+    axis = _axis(attrs["axis"], len(inputs[0].shape))
+    if axis == 0:
+        raise Unsupported("along the batch axis")
+    if len(inputs) == 1:
+        return [inputs[0]]
+    return [b.apply(node, _layers().Concatenate, list(inputs), axis=axis)]
+
+
+# ------------------------------------------------------------------ shapes
+
+def _shape(b, node, attrs, inputs):
+    shape = np.array([BATCH] + list(inputs[0].shape[1:]), np.int64)
+    start, end = attrs.get("start", 0), attrs.get("end")
+    return [shape[start:end]]
+
+
+def _reshaped(b, node, x, target):
+    """x as `target` (a full shape, batch axis first: BATCH, or the graph's batch size)."""
+    target = [int(t) for t in target]
+    size = math.prod(x.shape[1:])
+    if not b.static_batch(target[0]) and target[0] != -1:
+        raise Unsupported(f"a reshape to {target} that does not keep the batch axis first")
+    rest = target[1:]
+    if any(t < -1 or t == BATCH for t in rest) or rest.count(-1) > 1:
+        raise Unsupported(f"a reshape to {target} fastdl cannot resolve (the batch size "
+                          f"enters an axis other than the first)")
+    if -1 in rest:
+        known = math.prod(t for t in rest if t != -1)
+        if known == 0 or size % known:
+            raise Unsupported(f"a reshape of {x.shape} to {target}")
+        rest[rest.index(-1)] = size // known
+    if math.prod(rest) != size:
+        raise Unsupported(f"a reshape of {x.shape} to {target} that moves the batch axis")
+    if tuple(rest) == tuple(x.shape[1:]):
+        return x
+    return b.apply(node, _layers().Reshape, x, target_shape=tuple(rest))
+
+
+def _reshape(b, node, attrs, inputs):
+    x, target = inputs[0], _const(inputs[1], "the shape")
+    target = [int(t) for t in target]
+    if not attrs.get("allowzero", 0):
+        target = [x.shape[i] if t == 0 else t for i, t in enumerate(target)]
+    if isinstance(x, Permuted):
+        return [_reshaped_permuted(b, node, x, target)]
+    target = [BATCH if i == 0 and t is None else t for i, t in enumerate(target)]
+    return [_reshaped(b, node, x, target)]
+
+
+def _reshaped_permuted(b, node, x, target):
+    """A reshape of a Permuted value that keeps its leading axes (those the permutation
+    moves) and reshapes the trailing ones, in order: e.g. a bidirectional recurrent
+    output (T, N, 2, H) -> (T, N, 2H)."""
+    shape, perm = x.shape, x.perm
+    keep = 0
+    while keep < min(len(shape), len(target)) and (
+            target[keep] == shape[keep] or (shape[keep] is None and b.static_batch(
+                target[keep]))):
+        keep += 1
+    moved = max(i for i, p in enumerate(perm) if p != i) + 1
+    if keep < moved:
+        raise Unsupported(f"a reshape of a time-major {shape} to {target} that moves its "
+                          f"permuted axes")
+    rest = [int(t) for t in target[keep:]]
+    batch_first = [BATCH] + list(x.t.shape[1:keep]) + rest  # perm[:keep] is 0..keep-1
+    return Permuted(_reshaped(b, node, x.t, batch_first),
+                    list(perm[:keep]) + list(range(keep, keep + len(rest))))
+
+
+def _flatten(b, node, attrs, inputs):
+    x = inputs[0]
+    axis = _axis(attrs.get("axis", 1), len(x.shape) + 1)
+    if axis == 0:
+        raise Unsupported("axis 0 (the batch axis joins the features)")
+    if any(s != 1 for s in x.shape[1:axis]):
+        raise Unsupported(f"axis {axis}: the batch axis would join axes {list(x.shape[1:axis])}")
+    if len(x.shape) == 2:
+        return [x]
+    return [b.apply(node, _layers().Flatten, x)]
+
+
+def _squeeze_axes(attrs, inputs, opset):
+    if opset >= 13:
+        return None if len(inputs) < 2 or inputs[1] is None else \
+            [int(a) for a in _const(inputs[1], "axes").reshape(-1)]
+    return attrs.get("axes")
+
+
+def _squeeze(b, node, attrs, inputs):
+    x = inputs[0]
+    ndim = len(x.shape)
+    axes = _squeeze_axes(attrs, inputs, b.opset)
+    axes = [i for i in range(ndim) if x.shape[i] == 1] if axes is None else \
+        sorted(_axis(a, ndim) for a in axes)
+    perm = x.perm if isinstance(x, Permuted) else tuple(range(ndim))
+    t = x.t if isinstance(x, Permuted) else x
+    dropped = sorted(perm[a] for a in axes)  # the axes of the batch-first tensor
+    if 0 in dropped:
+        raise Unsupported("squeezing the batch axis")
+    if any(x.shape[a] != 1 for a in axes):
+        raise Unsupported(f"axes {axes} of shape {x.shape} are not all 1")
+    y = _reshaped(b, node, t, [BATCH] + [s for i, s in enumerate(t.shape)
+                                         if i not in dropped and i > 0])
+    kept = [p - sum(d < p for d in dropped) for i, p in enumerate(perm) if i not in axes]
+    return [_transposed(b, node, y, kept)]
+
+
+def _unsqueeze(b, node, attrs, inputs):
+    x = inputs[0]
+    axes = _squeeze_axes(attrs, inputs, b.opset)
+    if axes is None:
+        raise Unsupported("no axes")
+    ndim = len(x.shape) + len(axes)
+    axes = sorted(_axis(a, ndim) for a in axes)
+    if 0 in axes:
+        raise Unsupported("a new axis before the batch axis")
+    shape = list(x.shape[1:])
+    for a in axes:
+        shape.insert(a - 1, 1)
+    return [_reshaped(b, node, x, [BATCH] + shape)]
+
+
+def _transpose(b, node, attrs, inputs):
+    x = inputs[0]
+    ndim = len(x.shape)
+    perm = list(attrs.get("perm") or range(ndim - 1, -1, -1))
+    return [_transposed(b, node, x, perm, suffix="")]
+
+
+def _sliced(b, node, x, axis, start, stop, step=1, suffix=""):
+    """x[start:stop:step] along `axis` (ONNX's clamping: ends beyond the axis are its
+    end); x itself when that keeps everything."""
+    ndim = len(x.shape)
+    axis = _axis(axis, ndim)
+    size = x.shape[axis]
+    if step < 1:
+        raise Unsupported(f"a step of {step} (fastdl slices forwards)")
+    start, stop = slice(start, stop, step).indices(size)[:2]
+    if (start, stop, step) == (0, size, 1):
+        return x
+    if axis == 0:
+        raise Unsupported("a slice of the batch axis")
+    return b.apply(node, _layers().Slice, x, suffix=suffix, axis=axis, start=start,
+                   stop=stop, step=step)
+
+
+def _slice(b, node, attrs, inputs):
+    x = inputs[0]
+    starts, ends = (_const(v, n).reshape(-1) for v, n in zip(inputs[1:3], ("starts", "ends")))
+    axes = range(len(starts)) if len(inputs) < 4 or inputs[3] is None else \
+        _const(inputs[3], "axes").reshape(-1)
+    steps = [1] * len(starts) if len(inputs) < 5 or inputs[4] is None else \
+        _const(inputs[4], "steps").reshape(-1)
+    for i, (start, end, axis, step) in enumerate(zip(starts, ends, axes, steps)):
+        x = _sliced(b, node, x, int(axis), int(start), int(end), int(step),
+                    suffix=f"_{i}" if i else "")
+    return [x]
+
+
+def _split(b, node, attrs, inputs):
+    x = inputs[0]
+    axis = _axis(attrs.get("axis", 0), len(x.shape))
+    n = len(node.output)
+    sizes = attrs.get("split") if len(inputs) < 2 or inputs[1] is None else \
+        [int(s) for s in _const(inputs[1], "split").reshape(-1)]
+    size = x.shape[axis]
+    if sizes is None:  # equal parts (the last smaller, opset 18's num_outputs)
+        part = -(-size // n)
+        sizes = [min(part, size - i * part) for i in range(n)]
+    if len(sizes) != n or sum(sizes) != size:
+        raise Unsupported(f"split sizes {sizes} for {n} outputs of an axis of {size}")
+    starts = np.cumsum([0] + list(sizes))
+    return [_sliced(b, node, x, axis, int(a), int(e), suffix=f"_{i}")
+            for i, (a, e) in enumerate(zip(starts[:-1], starts[1:]))]
+
+
+def _gather(b, node, attrs, inputs):
+    x, indices = inputs[0], _const(inputs[1], "indices")
+    axis = _axis(attrs.get("axis", 0), len(x.shape))
+    if indices.size != 1:
+        raise Unsupported(f"indices of shape {indices.shape} (fastdl gathers one index)")
+    index = int(indices.reshape(-1)[0]) % x.shape[axis]
+    y = _sliced(b, node, x, axis, index, index + 1, suffix="_slice")
+    if indices.ndim == 1:
+        return [y]
+    shape = [BATCH] + [s for i, s in enumerate(y.shape) if i != axis and i > 0]
+    return [_reshaped(b, node, y, shape)]
+
+
+# Resize's coordinate rules under which its result is the UpSampling layers': nearest
+# repeats each element (integer scales), linear is Keras' half-pixel bilinear.
+_NEAREST_AS_REPEAT = {("asymmetric", "floor"), ("half_pixel", "round_prefer_floor"),
+                      ("half_pixel", "round_prefer_ceil"),
+                      ("pytorch_half_pixel", "round_prefer_floor"),
+                      ("pytorch_half_pixel", "round_prefer_ceil")}
+
+
+def _resize(b, node, attrs, inputs):
+    x = inputs[0]
+    rank = _rank_of(x)
+    if len(inputs) > 3 and inputs[3] is not None and inputs[3].size:
+        sizes = _const(inputs[3], "sizes").reshape(-1)
+        factors = [s / n for s, n in zip(sizes[2:], x.shape[2:])]
+        if sizes[1] != x.shape[1]:  # (sizes[0], the batch size, is taken as it comes)
+            raise Unsupported(f"sizes {list(sizes)} resize the channel axis")
+    else:
+        scales = _const(inputs[2], "scales").reshape(-1)
+        if list(scales[:2]) != [1, 1]:
+            raise Unsupported(f"scales {list(scales)} resize the batch or channel axis")
+        factors = list(scales[2:])
+    if any(f != int(f) or f < 1 for f in factors):
+        raise Unsupported(f"scale factors {factors} (fastdl upsamples by whole factors)")
+    mode = attrs.get("mode", "nearest")
+    rule = (attrs.get("coordinate_transformation_mode", "half_pixel"),
+            attrs.get("nearest_mode", "round_prefer_floor"))
+    if mode == "nearest" and rule in _NEAREST_AS_REPEAT:
+        interpolation = "nearest"
+    elif mode == "linear" and rank == 2 and rule[0] in ("half_pixel", "pytorch_half_pixel") \
+            and not attrs.get("antialias", 0):
+        interpolation = "bilinear"
+    else:
+        raise Unsupported(f"mode {mode!r} with coordinate_transformation_mode {rule[0]!r}"
+                          + (f", nearest_mode {rule[1]!r}" if mode == "nearest" else ""))
+    if all(f == 1 for f in factors):
+        return [x]
+    return [b.apply(node, getattr(_layers(), f"UpSampling{rank}D"), x,
+                    size=tuple(int(f) for f in factors), data_format="channels_first",
+                    **({"interpolation": interpolation} if rank == 2 else {}))]
+
+
+def _pad(b, node, attrs, inputs):
+    x = inputs[0]
+    rank = _rank_of(x)
+    if attrs.get("mode", "constant") != "constant":
+        raise Unsupported(f"mode {attrs.get('mode')!r} (fastdl pads with zeros)")
+    pads = attrs.get("pads") if b.opset < 11 else _const(inputs[1], "pads")
+    value = 0.0
+    if len(inputs) > 2 and inputs[2] is not None:
+        value = float(_const(inputs[2], "constant_value").reshape(-1)[0])
+    if len(inputs) > 3 and inputs[3] is not None:
+        raise Unsupported("the axes input")
+    pads = [int(p) for p in np.asarray(pads).reshape(-1)]
+    ndim = len(x.shape)
+    begin, end = pads[:ndim], pads[ndim:]
+    if value != 0.0 or any(p < 0 for p in pads) or begin[:2] != [0, 0] or end[:2] != [0, 0]:
+        raise Unsupported(f"pads {pads} with value {value} (fastdl: zeros, spatial axes, "
+                          f"no cropping)")
+    if not any(pads):
+        return [x]
+    return [b.apply(node, getattr(_layers(), f"ZeroPadding{rank}D"), x,
+                    padding=_pairs(begin[2:], end[2:]), data_format="channels_first")]
+
+
+# ------------------------------------------------------------------ recurrent
+
+def _lstm_gates(a):
+    """ONNX's LSTM gates i, o, f, c (along axis 0) in Keras' order i, f, c, o."""
+    i, o, f, c = np.split(a, 4, axis=0)
+    return np.concatenate([i, f, c, o], axis=0)
+
+
+def _recurrent(kind):
+    """LSTM / GRU: a Keras LSTM or GRU layer (Bidirectional for both directions) giving
+    the node's Y; the last states Y_h, Y_c only where nothing reads them."""
+    def convert(b, node, attrs, inputs):
+        x = inputs[0]
+        for i, name in ((1, "Y_h"), (2, "Y_c")):
+            if len(node.output) > i and node.output[i] and b.is_read(node.output[i]):
+                raise Unsupported(f"its {name} output is read (fastdl's layers give the "
+                                  f"sequence Y)")
+        if len(inputs) > 4 and inputs[4] is not None:
+            raise Unsupported("sequence_lens")
+        for i, name in ((5, "initial_h"), (6, "initial_c"), (7, "P (peepholes)")):
+            if len(inputs) > i and inputs[i] is not None and np.any(_const(inputs[i], name)):
+                raise Unsupported(f"a {name} other than zeros")
+        direction = attrs.get("direction", "forward")
+        if direction == "reverse":
+            raise Unsupported("direction 'reverse' alone")
+        if attrs.get("clip") is not None or attrs.get("input_forget", 0):
+            raise Unsupported("clip or input_forget")
+        defaults = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}[kind]
+        if attrs.get("activations") not in (None, defaults, defaults * 2):
+            raise Unsupported(f"activations {attrs.get('activations')}")
+        w, r = _const(inputs[1], "W"), _const(inputs[2], "R")
+        units = attrs["hidden_size"]
+        gates = 4 if kind == "LSTM" else 3
+        bias = _const(inputs[3], "B") if len(inputs) > 3 and inputs[3] is not None else \
+            np.zeros((w.shape[0], 2 * gates * units), np.float32)
+        if attrs.get("layout", 0):
+            seq = _transposed(b, node, x, [0, 1, 2], suffix="_in")
+        else:
+            seq = _transposed(b, node, x, [1, 0, 2], suffix="_in")  # (T, N, F) -> (N, T, F)
+        if isinstance(seq, Permuted):
+            raise Unsupported("an input whose batch axis is neither first nor second")
+        reset_after = bool(attrs.get("linear_before_reset", 0))
+        weights = []
+        for d in range(w.shape[0]):
+            wb, rb = np.split(bias[d], 2)
+            if kind == "LSTM":
+                weights += [_lstm_gates(w[d]).T, _lstm_gates(r[d]).T, _lstm_gates(wb + rb)]
+            else:  # ONNX's gates z, r, h are Keras' order
+                weights += [w[d].T, r[d].T, np.stack([wb, rb]) if reset_after else wb + rb]
+        L = _layers()
+        extra = {} if kind == "LSTM" else {"reset_after": reset_after}
+        cell = getattr(L, kind)(units, return_sequences=True,
+                                name=b.layer_name((node.name or kind.lower()) + "_cell"),
+                                **extra)
+        if direction == "bidirectional":
+            y = b.apply(node, L.Bidirectional, seq, weights, layer=cell, merge_mode="concat")
+        else:
+            y = cell(seq)
+            cell.set_weights([np.asarray(a, np.float32) for a in weights])
+        directions = w.shape[0]
+        # Y is (T, directions, N, H): y (N, T, directions * H) as (N, T, directions, H)
+        y4 = _reshaped(b, node, y, [BATCH, y.shape[1], directions, units])
+        if attrs.get("layout", 0):
+            return [y4]
+        return [Permuted(y4, (1, 2, 0, 3))]
+    return convert
+
+
+# The converters that read Permuted values (time-major sequences).
+TAKE_PERMUTED = {"Transpose", "Squeeze", "Reshape", "LSTM", "GRU", "Identity", "Dropout"}
+
+CONVERTERS = {
+    "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul, "BatchNormalization": _batch_norm,
+    "Relu": _activation("relu"), "Sigmoid": _activation("sigmoid"),
+    "Tanh": _activation("tanh"), "Softplus": _activation("softplus"),
+    "HardSwish": _activation("hard_swish"), "LeakyRelu": _leaky_relu, "Elu": _elu,
+    "Selu": _selu, "HardSigmoid": _hard_sigmoid, "Clip": _clip, "Gelu": _gelu,
+    "Softmax": _softmax(False), "LogSoftmax": _softmax(True),
+    "Identity": _pass_through, "Dropout": _pass_through,
+    "MaxPool": _pool("Max"), "AveragePool": _pool("Average"),
+    "GlobalAveragePool": _global_pool("Average"), "GlobalMaxPool": _global_pool("Max"),
+    "ReduceMean": _reduce("Average"), "ReduceMax": _reduce("Max"),
+    **{op: _merge for op in _MERGE}, "Concat": _concat,
+    "Shape": _shape, "Reshape": _reshape, "Flatten": _flatten, "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze, "Transpose": _transpose, "Pad": _pad, "Slice": _slice,
+    "Split": _split, "Gather": _gather, "Resize": _resize, "LSTM": _recurrent("LSTM"), "GRU": _recurrent("GRU"),
+}
+
+
+# ------------------------------------------------------------------ constant folding
+
+def _fold_constant(attrs, inputs, opset):
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in attrs:
+            value = np.asarray(attrs[key])
+            return [value.astype(np.float32) if value.dtype == np.float64 else value]
+    raise Unsupported(f"a Constant of {sorted(attrs)} (fastdl folds numeric tensors)")
+
+
+def _fold_cast(attrs, inputs, opset):
+    import onnx
+    return [inputs[0].astype(onnx.helper.tensor_dtype_to_np_dtype(attrs["to"]))]
+
+
+def _fold_gather(attrs, inputs, opset):
+    data, indices = inputs
+    return [np.take(data, indices.astype(np.int64), axis=attrs.get("axis", 0))]
+
+
+def _fold_slice(attrs, inputs, opset):
+    data, starts, ends = inputs[:3]
+    axes = inputs[3] if len(inputs) > 3 and inputs[3] is not None else range(len(starts))
+    steps = inputs[4] if len(inputs) > 4 and inputs[4] is not None else [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        index[int(a)] = slice(int(s), int(e), int(st))
+    return [data[tuple(index)]]
+
+
+def _fold_unsqueeze(attrs, inputs, opset):
+    axes = _squeeze_axes(attrs, inputs, opset)
+    ndim = inputs[0].ndim + len(axes)
+    return [np.expand_dims(inputs[0], tuple(a % ndim for a in axes))]
+
+
+def _fold_squeeze(attrs, inputs, opset):
+    axes = _squeeze_axes(attrs, inputs, opset)
+    return [np.squeeze(inputs[0], None if axes is None else tuple(axes))]
+
+
+def _fold_div(attrs, inputs, opset):
+    a, b = inputs
+    if a.dtype.kind in "iu":
+        return [np.trunc(a / b).astype(a.dtype)]
+    return [a / b]
+
+
+def _fold_reshape(attrs, inputs, opset):
+    data, shape = inputs
+    shape = [data.shape[i] if s == 0 and not attrs.get("allowzero", 0) else int(s)
+             for i, s in enumerate(shape)]
+    return [data.reshape(shape)]
+
+
+def _fold_constant_of_shape(attrs, inputs, opset):
+    """(The exporters' zero initial states of recurrent nodes have the batch size in
+    their shape: 1 there, a constant the recurrent converters check is all zeros.)"""
+    value = attrs.get("value", np.zeros(1, np.float32))
+    shape = [1 if s == BATCH else int(s) for s in inputs[0]]
+    return [np.full(shape, value.reshape(-1)[0], value.dtype)]
+
+
+FOLDERS = {
+    "Constant": _fold_constant, "Identity": lambda a, i, o: [i[0]], "Cast": _fold_cast,
+    "Shape": lambda a, i, o: [np.array(i[0].shape, np.int64)[a.get("start", 0):a.get("end")]],
+    "Gather": _fold_gather, "Slice": _fold_slice,
+    "Concat": lambda a, i, o: [np.concatenate(i, axis=a["axis"])],
+    "Unsqueeze": _fold_unsqueeze, "Squeeze": _fold_squeeze, "Reshape": _fold_reshape,
+    "Transpose": lambda a, i, o: [np.transpose(i[0], a.get("perm"))],
+    "Add": lambda a, i, o: [i[0] + i[1]], "Sub": lambda a, i, o: [i[0] - i[1]],
+    "Mul": lambda a, i, o: [i[0] * i[1]], "Div": _fold_div,
+    "ConstantOfShape": _fold_constant_of_shape,
+}
