@@ -30,6 +30,7 @@ class NodeCase:
     # Position of each present output in the op's signature (nodes may omit outputs,
     # e.g. an LSTM node asking for Y_h only has outputs ['', 'Y_h']).
     output_positions: list = field(default_factory=list)
+    model: bytes = field(default=b"", repr=False)  # the case's ModelProto, serialized
 
 
 def onnx_available():
@@ -55,7 +56,8 @@ def _node_case(case, onnx):
         data_sets.append(([by_name.get(n) if n else None for n in node.input], list(outputs)))
     return NodeCase(case.name, node.op_type, opset, attrs, list(node.input),
                     [n for n in node.output if n], data_sets, case.rtol, case.atol,
-                    [k for k, n in enumerate(node.output) if n])
+                    [k for k, n in enumerate(node.output) if n],
+                    case.model.SerializeToString())
 
 
 @functools.lru_cache(maxsize=1)

@@ -212,14 +212,40 @@ def test_recurrent_nodes_match_onnx_runtime(kind, direction, linear_before_reset
     assert loaded.output_shape == (None, steps, dirs * units)
 
 
-def test_recurrent_last_state_outputs_are_refused_when_read():
-    w = np.zeros((1, 12, 3), np.float32)
-    r = np.zeros((1, 12, 4), np.float32)
+@pytest.mark.parametrize("kind,direction,state", [
+    ("GRU", "forward", "Y_h"), ("GRU", "bidirectional", "Y_h"), ("GRU", "reverse", "Y_h"),
+    ("LSTM", "forward", "Y_c"), ("LSTM", "bidirectional", "Y_h")])
+def test_recurrent_last_states_match_onnx_runtime(kind, direction, state):
+    """PyTorch's `_, h = rnn(x); fc(h[-1])` pattern: a last state (directions, N, H)
+    gathered at its last direction."""
+    steps, features, units = 6, 4, 5
+    dirs = 2 if direction == "bidirectional" else 1
+    gates = 4 if kind == "LSTM" else 3
+    w = RNG.standard_normal((dirs, gates * units, features)).astype(np.float32) * 0.5
+    r = RNG.standard_normal((dirs, gates * units, units)).astype(np.float32) * 0.5
+    outputs = ["", "Y_h", "Y_c"][:3 if state == "Y_c" else 2]
+    outputs[["Y_h", "Y_c"].index(state) + 1] = "state"
     nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
-             helper.make_node("GRU", ["xt", "w", "r"], ["", "h"], hidden_size=4, name="gru"),
-             helper.make_node("Squeeze", ["h", "axes"], ["y"])]
-    model = _graph_model(nodes, [_value("x", ["n", 5, 3])], [_value("y")],
+             helper.make_node(kind, ["xt", "w", "r"], outputs, hidden_size=units,
+                              direction=direction),
+             helper.make_node("Gather", ["state", "last"], ["y"], axis=0)]
+    model = _graph_model(nodes, [_value("x", ["n", steps, features])], [_value("y")],
                          [_init("w", w), _init("r", r),
-                          _init("axes", np.array([0], np.int64))])
-    with pytest.raises(NotImplementedError, match=r"GRU node 'gru': its Y_h output is read"):
+                          _init("last", np.array(-1, np.int64))])
+    loaded = load_onnx(model)
+    x = RNG.standard_normal((3, steps, features)).astype(np.float32)
+    _assert_close(loaded.predict(x, verbose=0), _ort(model.SerializeToString(), x))
+
+
+def test_the_cell_state_of_a_bidirectional_lstm_is_refused():
+    w = np.zeros((2, 16, 3), np.float32)
+    r = np.zeros((2, 16, 4), np.float32)
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("LSTM", ["xt", "w", "r"], ["", "", "c"], hidden_size=4,
+                              direction="bidirectional", name="lstm"),
+             helper.make_node("Transpose", ["c"], ["y"], perm=[1, 0, 2])]
+    model = _graph_model(nodes, [_value("x", ["n", 5, 3])], [_value("y")],
+                         [_init("w", w), _init("r", r)])
+    with pytest.raises(NotImplementedError,
+                       match=r"LSTM node 'lstm': the Y_c output of a bidirectional LSTM"):
         load_onnx(model)

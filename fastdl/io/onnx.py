@@ -20,11 +20,12 @@ import os
 
 import numpy as np
 
-from fastdl.io.onnx_ops import BATCH, CONVERTERS, FOLDERS, TAKE_PERMUTED, Permuted, Unsupported
+from fastdl.io.onnx_ops import (ATTRIBUTES, BATCH, CONVERTERS, FOLDERS, TAKE_PERMUTED, Permuted,
+                                Unsupported)
 
 # The opsets whose operators fastdl reads (the attribute forms of Softmax, Split, Squeeze,
-# Clip... changed along the way; both forms are read).
-MIN_OPSET, MAX_OPSET = 11, 21
+# Clip... changed along the way; each form is read; versions after 21 added types).
+MIN_OPSET, MAX_OPSET = 11, 25
 
 
 def load_onnx(model, input_shapes=None, name=None):
@@ -185,8 +186,9 @@ class _Builder:
         for out in self.output_names:
             value = self.values.get(out)
             if isinstance(value, np.ndarray) or value is None:
-                raise ValueError(f"model: output {out!r} is a constant (it depends on no "
-                                 f"input); fastdl models compute from their inputs")
+                raise NotImplementedError(f"model: output {out!r} is a constant (it "
+                                          f"depends on no input's values); fastdl models "
+                                          f"compute from their inputs")
             if isinstance(value, Permuted):
                 raise NotImplementedError(f"model: output {out!r} is time-major (its batch "
                                           f"axis is not first); fastdl's outputs are "
@@ -214,6 +216,10 @@ class _Builder:
                 attrs[k] = self._array(v, f"{where}'s attribute {k}")
         constant = all(x is None or isinstance(x, np.ndarray) for x in inputs)
         try:
+            unknown = sorted(set(attrs) - ATTRIBUTES.get(node.op_type, set()))
+            if unknown:
+                raise Unsupported(f"attribute(s) {unknown} (of a later opset, or a form "
+                                  f"fastdl does not compute)")
             if constant and node.op_type in FOLDERS:
                 outputs = [np.asarray(o) for o in FOLDERS[node.op_type](attrs, inputs,
                                                                         self.opset)]

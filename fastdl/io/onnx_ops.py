@@ -144,7 +144,7 @@ def _conv_transpose(b, node, attrs, inputs):
         except ValueError as exc:
             raise Unsupported(str(exc)) from None
     if any(p < 0 for p in begin + end):
-        raise Unsupported(f"an output larger than the full transposed convolution")
+        raise Unsupported("an output larger than the full transposed convolution")
     L = _layers()
     kernel_weights = np.transpose(w, tuple(range(2, rank + 2)) + (1, 0))  # [*k, out, in]
     y = b.apply(node, getattr(L, f"Conv{rank}DTranspose"), x,
@@ -286,8 +286,12 @@ def _softmax(log):
 
 
 def _pass_through(b, node, attrs, inputs):
+    """Identity, and Dropout at inference."""
     if len([o for o in node.output if o]) > 1:
         raise Unsupported("the mask output (fastdl's imported models run inference only)")
+    if len(inputs) > 2 and inputs[2] is not None and np.any(_const(inputs[2],
+                                                                    "training_mode")):
+        raise Unsupported("training_mode true (dropout at inference)")
     return [inputs[0]]
 
 
@@ -445,7 +449,11 @@ def _reshaped_permuted(b, node, x, target):
 
 def _flatten(b, node, attrs, inputs):
     x = inputs[0]
-    axis = _axis(attrs.get("axis", 1), len(x.shape) + 1)
+    ndim = len(x.shape)
+    axis = attrs.get("axis", 1)
+    if not -ndim <= axis <= ndim:
+        raise Unsupported(f"axis {axis} is out of range for {ndim} axes")
+    axis = axis + ndim if axis < 0 else axis  # in [0, ndim]: ONNX counts from the end
     if axis == 0:
         raise Unsupported("axis 0 (the batch axis joins the features)")
     if any(s != 1 for s in x.shape[1:axis]):
@@ -468,6 +476,12 @@ def _squeeze(b, node, attrs, inputs):
     axes = _squeeze_axes(attrs, inputs, b.opset)
     axes = [i for i in range(ndim) if x.shape[i] == 1] if axes is None else \
         sorted(_axis(a, ndim) for a in axes)
+    return [_squeezed(b, node, x, axes)]
+
+
+def _squeezed(b, node, x, axes):
+    """x (a tensor or a Permuted value) without its axes `axes` (sorted, each of size 1)."""
+    ndim = len(x.shape)
     perm = x.perm if isinstance(x, Permuted) else tuple(range(ndim))
     t = x.t if isinstance(x, Permuted) else x
     dropped = sorted(perm[a] for a in axes)  # the axes of the batch-first tensor
@@ -478,7 +492,7 @@ def _squeeze(b, node, attrs, inputs):
     y = _reshaped(b, node, t, [BATCH] + [s for i, s in enumerate(t.shape)
                                          if i not in dropped and i > 0])
     kept = [p - sum(d < p for d in dropped) for i, p in enumerate(perm) if i not in axes]
-    return [_transposed(b, node, y, kept)]
+    return _transposed(b, node, y, kept)
 
 
 def _unsqueeze(b, node, attrs, inputs):
@@ -508,16 +522,18 @@ def _sliced(b, node, x, axis, start, stop, step=1, suffix=""):
     end); x itself when that keeps everything."""
     ndim = len(x.shape)
     axis = _axis(axis, ndim)
-    size = x.shape[axis]
-    if step < 1:
-        raise Unsupported(f"a step of {step} (fastdl slices forwards)")
-    start, stop = slice(start, stop, step).indices(size)[:2]
-    if (start, stop, step) == (0, size, 1):
-        return x
     if axis == 0:
         raise Unsupported("a slice of the batch axis")
-    return b.apply(node, _layers().Slice, x, suffix=suffix, axis=axis, start=start,
-                   stop=stop, step=step)
+    size = x.shape[axis]
+    if step == 0:
+        raise Unsupported("a step of 0")
+    kept = range(size)[slice(start, stop, step)]  # ONNX clamps as Python does
+    if kept == range(size):
+        return x
+    if not kept:
+        raise Unsupported(f"an empty slice [{start}:{stop}:{step}] of an axis of {size}")
+    return b.apply(node, _layers().Slice, x, suffix=suffix, axis=axis, start=kept.start,
+                   stop=kept.stop if kept.stop >= 0 else None, step=kept.step)
 
 
 def _slice(b, node, attrs, inputs):
@@ -536,6 +552,8 @@ def _slice(b, node, attrs, inputs):
 def _split(b, node, attrs, inputs):
     x = inputs[0]
     axis = _axis(attrs.get("axis", 0), len(x.shape))
+    if axis == 0:
+        raise Unsupported("a split of the batch axis")
     n = len(node.output)
     sizes = attrs.get("split") if len(inputs) < 2 or inputs[1] is None else \
         [int(s) for s in _const(inputs[1], "split").reshape(-1)]
@@ -551,16 +569,21 @@ def _split(b, node, attrs, inputs):
 
 
 def _gather(b, node, attrs, inputs):
+    """One index along an axis: a Slice (and, for a scalar index, that axis dropped) --
+    also of a time-major value, e.g. h_n[-1] of a recurrent node's last states."""
     x, indices = inputs[0], _const(inputs[1], "indices")
     axis = _axis(attrs.get("axis", 0), len(x.shape))
     if indices.size != 1:
         raise Unsupported(f"indices of shape {indices.shape} (fastdl gathers one index)")
+    if x.shape[axis] is None:
+        raise Unsupported("an index into the batch axis")
     index = int(indices.reshape(-1)[0]) % x.shape[axis]
-    y = _sliced(b, node, x, axis, index, index + 1, suffix="_slice")
-    if indices.ndim == 1:
-        return [y]
-    shape = [BATCH] + [s for i, s in enumerate(y.shape) if i != axis and i > 0]
-    return [_reshaped(b, node, y, shape)]
+    if isinstance(x, Permuted):
+        y = Permuted(_sliced(b, node, x.t, x.perm[axis], index, index + 1, suffix="_slice"),
+                     x.perm)
+    else:
+        y = _sliced(b, node, x, axis, index, index + 1, suffix="_slice")
+    return [y if indices.ndim == 1 else _squeezed(b, node, y, [axis])]
 
 
 # Resize's coordinate rules under which its result is the UpSampling layers': nearest
@@ -640,18 +663,16 @@ def _recurrent(kind):
     the node's Y; the last states Y_h, Y_c only where nothing reads them."""
     def convert(b, node, attrs, inputs):
         x = inputs[0]
-        for i, name in ((1, "Y_h"), (2, "Y_c")):
-            if len(node.output) > i and node.output[i] and b.is_read(node.output[i]):
-                raise Unsupported(f"its {name} output is read (fastdl's layers give the "
-                                  f"sequence Y)")
+        read = [len(node.output) > i and bool(node.output[i]) and b.is_read(node.output[i])
+                for i in range(3)]
         if len(inputs) > 4 and inputs[4] is not None:
             raise Unsupported("sequence_lens")
         for i, name in ((5, "initial_h"), (6, "initial_c"), (7, "P (peepholes)")):
             if len(inputs) > i and inputs[i] is not None and np.any(_const(inputs[i], name)):
                 raise Unsupported(f"a {name} other than zeros")
         direction = attrs.get("direction", "forward")
-        if direction == "reverse":
-            raise Unsupported("direction 'reverse' alone")
+        if read[2] and direction == "bidirectional":
+            raise Unsupported("the Y_c output of a bidirectional LSTM")
         if attrs.get("clip") is not None or attrs.get("input_forget", 0):
             raise Unsupported("clip or input_forget")
         defaults = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}[kind]
@@ -678,7 +699,8 @@ def _recurrent(kind):
                 weights += [w[d].T, r[d].T, np.stack([wb, rb]) if reset_after else wb + rb]
         L = _layers()
         extra = {} if kind == "LSTM" else {"reset_after": reset_after}
-        cell = getattr(L, kind)(units, return_sequences=True,
+        cell = getattr(L, kind)(units, return_sequences=True, return_state=read[2],
+                                go_backwards=direction == "reverse",
                                 name=b.layer_name((node.name or kind.lower()) + "_cell"),
                                 **extra)
         if direction == "bidirectional":
@@ -686,17 +708,66 @@ def _recurrent(kind):
         else:
             y = cell(seq)
             cell.set_weights([np.asarray(a, np.float32) for a in weights])
+            y, c = (y[0], y[2]) if read[2] else (y, None)
+            if direction == "reverse":  # Keras gives the steps in the order it ran them
+                y = _sliced(b, node, y, 1, None, None, -1, suffix="_aligned")
         directions = w.shape[0]
         # Y is (T, directions, N, H): y (N, T, directions * H) as (N, T, directions, H)
         y4 = _reshaped(b, node, y, [BATCH, y.shape[1], directions, units])
-        if attrs.get("layout", 0):
-            return [y4]
-        return [Permuted(y4, (1, 2, 0, 3))]
+        batch_first = attrs.get("layout", 0)
+        outputs = [y4 if batch_first else Permuted(y4, (1, 2, 0, 3))]
+        if read[1] or read[2]:  # Y_h (directions, N, H): each direction's last step of Y
+            steps = y4.shape[1]
+            last = [_sliced(b, node, _sliced(b, node, y4, 1, t, t + 1, suffix=f"_h{d}_t"),
+                            2, d, d + 1, suffix=f"_h{d}") for d, t in enumerate(
+                [0 if direction == "reverse" else steps - 1] +
+                ([0] if directions == 2 else []))]
+            h = last[0] if directions == 1 else b.apply(node, L.Concatenate, last,
+                                                        suffix="_h", axis=2)
+            h = _reshaped(b, node, h, [BATCH, directions, units])
+            outputs.append(h if batch_first else Permuted(h, (1, 0, 2)))
+        if read[2]:
+            c = _reshaped(b, node, c, [BATCH, 1, units])
+            outputs.append(c if batch_first else Permuted(c, (1, 0, 2)))
+        return outputs
     return convert
 
 
+# The attributes each operator may carry (those of its versions up to opset 25): one not
+# listed -- from a later version -- makes the node unsupported rather than misread.
+_GEOMETRY = {"auto_pad", "dilations", "kernel_shape", "pads", "strides"}
+_RECURRENT_ATTRS = {"activation_alpha", "activation_beta", "activations", "clip",
+                    "direction", "hidden_size", "layout"}
+ATTRIBUTES = {
+    "Conv": _GEOMETRY | {"group"}, "ConvTranspose": _GEOMETRY | {"group", "output_padding",
+                                                              "output_shape"},
+    "Gemm": {"alpha", "beta", "transA", "transB"},
+    "BatchNormalization": {"epsilon", "momentum", "training_mode", "spatial"},
+    "Clip": {"min", "max"}, "Softmax": {"axis"}, "LogSoftmax": {"axis"},
+    "MaxPool": _GEOMETRY | {"ceil_mode", "storage_order"},
+    "AveragePool": _GEOMETRY | {"ceil_mode", "count_include_pad"},
+    "ReduceMean": {"axes", "keepdims", "noop_with_empty_axes"},
+    "ReduceMax": {"axes", "keepdims", "noop_with_empty_axes"},
+    "Concat": {"axis"}, "Shape": {"start", "end"}, "Reshape": {"allowzero"},
+    "Flatten": {"axis"}, "Squeeze": {"axes"}, "Unsqueeze": {"axes"}, "Transpose": {"perm"},
+    "Pad": {"mode", "pads", "value"}, "Split": {"axis", "split", "num_outputs"},
+    "Gather": {"axis"},
+    "Resize": {"mode", "coordinate_transformation_mode", "nearest_mode", "antialias",
+               "cubic_coeff_a", "exclude_outside", "extrapolation_value",
+               "keep_aspect_ratio_policy", "axes"},
+    "LSTM": _RECURRENT_ATTRS | {"input_forget"},
+    "GRU": _RECURRENT_ATTRS | {"linear_before_reset"},
+    "Cast": {"to", "saturate", "round_mode"},
+    "Constant": {"value", "value_float", "value_floats", "value_int", "value_ints",
+                 "sparse_value", "value_string", "value_strings"},
+    "ConstantOfShape": {"value"}, "Dropout": {"seed", "ratio"},
+    "HardSigmoid": {"alpha", "beta"}, "LeakyRelu": {"alpha"}, "Elu": {"alpha"},
+    "Selu": {"alpha", "gamma"}, "Gelu": {"approximate"},
+}
+
 # The converters that read Permuted values (time-major sequences).
-TAKE_PERMUTED = {"Transpose", "Squeeze", "Reshape", "LSTM", "GRU", "Identity", "Dropout"}
+TAKE_PERMUTED = {"Transpose", "Squeeze", "Reshape", "Gather", "LSTM", "GRU", "Identity",
+                 "Dropout"}
 
 CONVERTERS = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul, "BatchNormalization": _batch_norm,

@@ -332,8 +332,8 @@ class Permute(Layer):
 
 class Slice(Layer):
     """x[..., start:stop:step, ...] along `axis` (an axis after the batch; a negative one
-    counts from the end): start, stop and step as Python's slices (None for the ends, step
-    >= 1). A fastdl extension (Keras has no slicing layer): ONNX's Slice, Split and the
+    counts from the end): start, stop and step as Python's slices (None for the ends; a
+    negative step walks backwards, -1 reverses). A fastdl extension (Keras has no slicing layer): ONNX's Slice, Split and the
     chunks of exported PyTorch models (fastdl.io.load_onnx). It trains: the gradient
     reaches the kept elements, zeros the others."""
 
@@ -346,7 +346,9 @@ class Slice(Layer):
                                                           v.MAX_AXIS)
         self.stop = None if stop is None else v.integer(stop, "stop", -v.MAX_AXIS,
                                                         v.MAX_AXIS)
-        self.step = v.integer(step, "step", 1, v.MAX_AXIS)
+        self.step = v.integer(step, "step", -v.MAX_AXIS, v.MAX_AXIS)
+        if self.step == 0:
+            raise ValueError("step: expected a nonzero int (negative: backwards), got 0")
 
     def _index(self, ndim):
         index = [slice(None)] * ndim
