@@ -1,13 +1,17 @@
 """Tests of the benchmark suite (fastdl.bench): the CLI end to end, and its pure helpers."""
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+import fastdl.io
 
 from fastdl.bench.cases import (DEFAULT_SUITE, Conv2dCase, DenseCase, GemmCase, flops,
                                 gflops, make_data, select_cases)
@@ -87,6 +91,46 @@ def test_cli_models_suite_runs_a_model_against_torch(tmp_path):
     assert case["kind"] == "model" and case["flops"] == 2 * 1762184
     assert 0 < fastdl_result["steps_ms"] and fastdl_result["ms"] > 0
     assert torch_result["error"] is None and torch_result["max_abs_diff"] < 1e-4
+
+
+def test_cli_onnx_times_a_users_model_against_onnx_runtime(tmp_path):
+    """--onnx FILE: the user's model through load_onnx, ONNX Runtime on the same file,
+    outputs compared; the MACs its Conv and Gemm nodes do."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    import onnx_models as om
+    path = tmp_path / "squeeze.onnx"
+    path.write_bytes(om.exported(om.randomized(om.SqueezeNet11(classes=10)), (1, 3, 64, 64)))
+    out = tmp_path / "onnx.json"
+    proc = _run_cli("--onnx", str(path), "--peers", "all", "--repeat", "3", "--json",
+                    str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [case] = json.loads(out.read_text())["runs"][0]["cases"]
+    assert case["kind"] == "onnx_file" and case["name"] == "squeeze"
+    assert case["output_shape"] == [1, 10]
+    assert set(case["results"]) == {"fastdl", "onnxruntime"}  # the peers that run files
+    assert case["results"]["onnxruntime"]["max_abs_diff"] < 1e-4
+    # SqueezeNet 1.1's MACs at 64x64: each Conv's outputs x (its input channels x taps)
+    model = fastdl.io.load_onnx(str(path))
+    macs = sum(math.prod(layer.output_shape[1:]) * math.prod(layer.kernel_size) *
+               layer.get_weights()[0].shape[-2]
+               for layer in model.layers if type(layer).__name__ == "Conv2D")
+    assert case["flops"] == 2 * macs
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--onnx", "{tmp}/none.onnx"], "--onnx: no ONNX file at"),
+    (["--onnx", "{tmp}/bad.onnx"], "--onnx: .* is not an ONNX model"),
+    (["--onnx", "{tmp}/bad.onnx", "--models"], "--models, --training and --onnx"),
+])
+def test_cli_onnx_refuses_bad_files_before_running(argv, message, tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from fastdl.bench import cli
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07 not a protobuf \xff")
+    with pytest.raises(SystemExit) as info:
+        cli.main([a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--peers", "none"])
+    assert info.value.code == 2
+    assert re.search(message, capsys.readouterr().err.strip().splitlines()[-1])
 
 
 # --- cases: FLOPs, shapes, selection ---------------------------------------------------

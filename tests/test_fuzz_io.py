@@ -498,6 +498,8 @@ def _bench_values(folder):
                    (str(folder / "no-such-dir" / "out.json"), False), ("", False)],
         "--seed": [("0", True), ("7", True), (str(2**64), True), ("1.5", False)]
         + bad_common,
+        # (a real model's run: tests/test_bench_cli.py)
+        "--onnx": [(str(folder), False), (str(folder / "none.onnx"), False)] + bad_common,
     }
 
 
@@ -547,9 +549,9 @@ def bench_argvs(draw, folder):
         names.add(option)
         form = draw(st.sampled_from(["replace", "replace", "equals", "repeated"]),
                     label=f"{option} form")
-        if form == "repeated":  # a legal value first: argparse takes the last
-            before += [option, draw(st.sampled_from([v for v, ok in values[option] if ok]),
-                                    label=f"{option} first")]
+        firsts = [v for v, ok in values[option] if ok]
+        if form == "repeated" and firsts:  # a legal value first: argparse takes the last
+            before += [option, draw(st.sampled_from(firsts), label=f"{option} first")]
         if form == "equals":
             options.pop(option, None)
             after.append(f"{option}={value}")

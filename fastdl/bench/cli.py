@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Sequence
 
 from . import subject
 from .cases import DEFAULT_SUITE, MODEL_SUITE, TRAINING_SUITE, flops, select_cases
+from .onnx_case import onnx_file_case
 from .machine import (blas_environment, cpu_model, last_level_cache_bytes, load_average,
                       numpy_blas)
 from .peers import ALL_PEERS, Library, select_peers
@@ -119,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--training", action="store_true",
                         help="time one training step (forward, backward, Adam) of whole "
                              "models against PyTorch eager, instead of the kernel suite")
+    parser.add_argument("--onnx", metavar="FILE", default=None,
+                        help="time your own ONNX model (fastdl.io.load_onnx) against ONNX "
+                             "Runtime on the same file, batch 1, instead of the kernel suite")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     return parser
 
@@ -158,11 +162,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = sys.stdout
-    if args.models and args.training:
-        parser.error("--models and --training choose different suites: give one")
+    if sum(map(bool, (args.models, args.training, args.onnx))) > 1:
+        parser.error("--models, --training and --onnx choose different suites: give one")
     suite = MODEL_SUITE if args.models else TRAINING_SUITE if args.training else DEFAULT_SUITE
     # Every option is checked (each message names it) before anything runs or is listed.
     try:
+        if args.onnx is not None:
+            try:
+                suite = [onnx_file_case(args.onnx)]
+            except ValueError as exc:
+                raise ValueError(f"--onnx: {exc}") from None
         threads = parse_threads(args.threads)
         try:
             cases = select_cases(args.cases, suite) if args.cases is not None else list(suite)

@@ -83,6 +83,20 @@ class Fastdl(Library):
         return Runner(lambda: pool(x, *args))
 
 
+    def prepare_onnx_file(self, case, data: CaseData, threads: int) -> Runner:
+        """The user's ONNX file through fastdl.io.load_onnx (its first output checked)."""
+        self._setup(threads)
+        from fastdl.io import load_onnx
+        model = load_onnx(case.path)
+        xs = [data[name] for name, _ in case.inputs]
+        x = xs if len(xs) > 1 else xs[0]
+        model(x)  # plans built, buffers allocated
+
+        def steps_ms():
+            return sum(ms for _, ms in model.profile(x, repeat=30))
+        first = (lambda y: np.asarray(y[0])) if len(model.outputs) > 1 else np.asarray
+        return Runner(lambda: model(x), to_numpy=first, steps_ms=steps_ms)
+
     def prepare_model(self, case: ModelCase, data: CaseData, threads: int) -> Runner:
         """The model_zoo twin built with fastdl.layers, holding the PyTorch model's
         weights, called on the NHWC input. `steps_ms` is the sum of its compiled steps'

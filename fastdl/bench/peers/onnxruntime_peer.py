@@ -130,6 +130,11 @@ class OnnxRuntimePeer(Library):
                                strides=[s, s], pads=[pad] * 4)
         return self._runner(model, {"x": data["x"]}, threads)
 
+    def prepare_onnx_file(self, case, data: CaseData, threads: int) -> Runner:
+        """The user's ONNX file, its first output."""
+        with open(case.path, "rb") as f:
+            return self._session(f.read(), dict(data), threads)
+
     def prepare_model(self, case: ModelCase, data: CaseData, threads: int) -> Runner:
         """The model_zoo's nn.Module exported to ONNX (opset 17, TorchScript exporter)."""
         import io
