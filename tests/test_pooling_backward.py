@@ -531,6 +531,10 @@ BAD = [
      r"indices: expected flat positions in \[0, 80\) .* got 80"),
     (lambda: ops.max_pool2d_backward(G, I - 1, (2, 3, 8, 10)), ValueError, "got -1"),
     (lambda: ops.max_pool2d_backward(G[0, 0], I[0, 0], (8, 10)), ValueError, "grad_output"),
+    # (a list of the batched shape against an unbatched x: AttributeError, found by the
+    # long fuzz run)
+    (lambda: ops.max_pool2d_input_backward(G.tolist(), np.ones((3, 8, 10), F32), 2),
+     ValueError, r"grad_output: expected shape \(3, 4, 5\) .* got \(2, 3, 4, 5\)"),
     (lambda: ops.max_pool3d_backward(G[0], I[0], (3, 8, 10)), ValueError, "grad_output"),
     (lambda: ops.max_pool1d_backward(np.ones(3, complex), np.zeros(3, int), (3, 3)),
      TypeError, "grad_output"),

@@ -291,7 +291,7 @@ def _max_pool_input_backward(dims, grad_output, x, kernel_size, stride, padding,
     if dy.shape != out or dy_batched != batched:
         lead = 0 if batched else 1
         raise ValueError(f"grad_output: expected shape {out[lead:]} (the output of "
-                         f"max_pool{dims}d on x), got {tuple(grad_output.shape)}")
+                         f"max_pool{dims}d on x), got {np.shape(grad_output)}")
     dx = kernels.max_pool_input_backward(x, dy, *geometry)
     return dx if batched else dx[0]
 
