@@ -211,6 +211,25 @@ class TinyUNet(nn.Module):
         return torch.sigmoid(self.head(y))
 
 
+class NormalizedCNN(nn.Module):
+    """Input normalization inside the model ((x - mean) / std, per channel; x * 2 - 1),
+    a SiLU built by hand (x * sigmoid(x)) and a per-channel bias: Sub, Div, Mul and Add of
+    constants, Mul of two tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1))
+        self.conv = nn.Conv2d(3, 8, 3, bias=False)
+        self.bias = nn.Parameter(torch.zeros(8, 1, 1))
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        h = self.conv(((x - self.mean) / self.std) * 2 - 1) + self.bias
+        h = h * torch.sigmoid(h)
+        return self.fc(h.mean((2, 3)) / 3.0)
+
+
 # ------------------------------------------------------------------ sequences
 
 class Conv1dLSTM(nn.Module):

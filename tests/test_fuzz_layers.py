@@ -40,6 +40,8 @@ LAYERS = {
     "Reshape": (layers.Reshape, dict(target_shape=(6, 2)), (3, 4)),
     "Permute": (layers.Permute, dict(dims=(2, 1)), (3, 4)),
     "Slice": (layers.Slice, dict(axis=2, start=1, stop=-1, step=2), (3, 6)),
+    "Rescaling": (layers.Rescaling, dict(scale=np.float32([0.5, 2.0, -1.0]), offset=0.25),
+                  (4, 3)),
     "RepeatVector": (layers.RepeatVector, dict(n=3), (5,)),
     "Conv1D": (layers.Conv1D, dict(filters=4, kernel_size=3, strides=1, padding="causal",
                                    dilation_rate=2, groups=1, activation="relu"), (12, 2)),

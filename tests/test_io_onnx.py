@@ -23,6 +23,7 @@ MODELS = {
     "squeezenet1_1": (om.SqueezeNet11, (3, 64, 64), {}),
     "shufflenet_v2": (om.ShuffleNetV2, (3, 64, 64), {}),
     "tiny_unet": (om.TinyUNet, (3, 32, 24), {}),
+    "normalized_cnn": (om.NormalizedCNN, (3, 16, 16), {}),
     "conv1d_lstm": (om.Conv1dLSTM, (3, 40), {}),
     "gru": (om.GRUModel, (12, 16), {}),
 }

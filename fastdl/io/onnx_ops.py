@@ -361,10 +361,36 @@ def _reduce(kind):
 # ------------------------------------------------------------------ merging
 
 _MERGE = {"Add": "Add", "Sub": "Subtract", "Mul": "Multiply", "Sum": "Add", "Max": "Maximum",
-          "Min": "Minimum", "Mean": "Average"}
+          "Min": "Minimum", "Mean": "Average", "Div": None}
+
+
+def _with_constant(b, node, inputs):
+    """Add, Sub, Mul or Div of a model tensor and a constant that broadcasts against it
+    without growing it (nor varying along the batch axis): a Rescaling layer."""
+    first = _is_tensor(inputs[0])
+    x, c = inputs if first else inputs[::-1]
+    c = np.asarray(c, np.float32)
+    shape = (1,) + tuple(x.shape[1:])
+    try:
+        grows = np.broadcast_shapes(shape, c.shape) != shape
+    except ValueError:
+        grows = True
+    if grows:
+        raise Unsupported(f"a constant of shape {c.shape} that broadcasts {tuple(x.shape)} "
+                          f"to another shape (or along the batch axis)")
+    op = node.op_type
+    if op == "Div" and not first:
+        raise Unsupported("a constant divided by the model's tensor")
+    scale, offset = {"Add": (1.0, c), "Mul": (c, 0.0),
+                     "Sub": (1.0, -c) if first else (-1.0, c),
+                     "Div": ((1.0 / c.astype(np.float64)).astype(np.float32), 0.0)}[op]
+    return [b.apply(node, _layers().Rescaling, x, scale=scale, offset=offset)]
 
 
 def _merge(b, node, attrs, inputs):
+    if node.op_type in ("Add", "Sub", "Mul", "Div") and len(inputs) == 2 and \
+            sum(map(_is_tensor, inputs)) == 1 and all(x is not None for x in inputs):
+        return _with_constant(b, node, inputs)
     if not all(_is_tensor(x) for x in inputs):
         raise Unsupported("a constant operand (fastdl merges the model's tensors)")
     if len({tuple(x.shape) for x in inputs}) > 1:
@@ -372,6 +398,8 @@ def _merge(b, node, attrs, inputs):
                           f"(broadcasting)")
     if len(inputs) == 1:
         return [inputs[0]]
+    if _MERGE[node.op_type] is None:
+        raise Unsupported("a division of two model tensors")
     return [b.apply(node, getattr(_layers(), _MERGE[node.op_type]), list(inputs))]
 
 

@@ -23,6 +23,7 @@ from fastdl.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePo
                                    GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
                                    MaxPooling2D, MaxPooling3D)
 from fastdl.layers.recurrent import GRU, LSTM, SimpleRNN
+from fastdl.layers.rescaling import Rescaling
 from fastdl.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector,
                                      Slice, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D,
                                      ZeroPadding2D, ZeroPadding3D)
