@@ -250,3 +250,18 @@ def test_the_cell_state_of_a_bidirectional_lstm_is_refused():
     with pytest.raises(NotImplementedError,
                        match=r"LSTM node 'lstm': the Y_c output of a bidirectional LSTM"):
         load_onnx(model)
+
+
+def test_a_graph_exported_for_batch_1_predicts_any_batch():
+    """Exported without dynamic axes (shapes, reshapes and all for batch 1): fastdl's model
+    takes any batch, each example as ONNX Runtime computes it alone."""
+    import io as bytes_io
+    import torch
+    module = om.randomized(om.ShuffleNetV2(classes=10), seed=3)
+    buffer = bytes_io.BytesIO()
+    torch.onnx.export(module, (torch.zeros(1, 3, 32, 32),), buffer, dynamo=False,
+                      opset_version=17, input_names=["x"], output_names=["y"])
+    model = load_onnx(buffer.getvalue())
+    x = RNG.standard_normal((3, 3, 32, 32)).astype(np.float32)
+    want = np.concatenate([_ort(buffer.getvalue(), x[i:i + 1]) for i in range(3)])
+    _assert_close(model.predict(x, verbose=0), want)
