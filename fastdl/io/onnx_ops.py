@@ -304,8 +304,8 @@ def _pool(kind):
         if len([o for o in node.output if o]) > 1 or attrs.get("storage_order", 0):
             raise Unsupported("the Indices output")
         kernel, strides, dilations = spatial_attrs(attrs, attrs["kernel_shape"])
-        if any(d != 1 for d in dilations):
-            raise Unsupported(f"dilations {dilations}")
+        if kind == "Average" and any(d != 1 for d in dilations):
+            raise Unsupported(f"dilations {dilations} of an average pooling")
         sizes = list(x.shape[2:])
         try:
             begin, end = explicit_pads(attrs, sizes, kernel, strides, dilations)
@@ -320,10 +320,12 @@ def _pool(kind):
                                       "counts the declared padding but not the extra end)")
                 # The last window reaches past the end: padding that covers it (-inf for
                 # max, not counted for average) gives the same values.
-                end = [max(e, (o - 1) * s + k - n - p) for e, o, s, k, n, p in zip(
-                    end, out, strides, kernel, sizes, begin)]
+                end = [max(e, (o - 1) * s + (k - 1) * d + 1 - n - p) for e, o, s, k, d, n, p
+                       in zip(end, out, strides, kernel, dilations, sizes, begin)]
         extra = {"count_include_pad": include_pad} if kind == "Average" and (
             any(begin) or any(end)) else {}
+        if any(d != 1 for d in dilations):
+            extra["dilation_rate"] = tuple(dilations)
         cls = getattr(_layers(), f"{kind}Pooling{rank}D")
         padding = _pairs(begin, end) if any(begin) or any(end) else "valid"
         return [b.apply(node, cls, x, pool_size=tuple(kernel), strides=tuple(strides),

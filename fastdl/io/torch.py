@@ -253,8 +253,6 @@ def _conv_transpose(path, name, m, rank, layers):
 def _pool(path, name, m, kind, rank, layers, shape):
     if getattr(m, "ceil_mode", False):
         _refuse(path, m, "ceil_mode=True is not supported")
-    if kind == "max" and any(d != 1 for d in _tuple(m.dilation, rank)):
-        _refuse(path, m, "dilation is not supported")
     if kind == "max" and m.return_indices:
         _refuse(path, m, "return_indices=True is not supported (its output is a tuple)")
     if kind == "avg" and getattr(m, "divisor_override", None) is not None:  # not on 1-D
@@ -272,6 +270,8 @@ def _pool(path, name, m, kind, rank, layers, shape):
     cls = getattr(layers, f"{'Max' if kind == 'max' else 'Average'}Pooling{rank}D")
     extra = {"count_include_pad": bool(m.count_include_pad)} if kind == "avg" and any(
         pads) else {}
+    if kind == "max" and any(d != 1 for d in _tuple(m.dilation, rank)):
+        extra["dilation_rate"] = _tuple(m.dilation, rank)
     return [(cls(k, stride, padding=pads if any(pads) else "valid",
                  data_format="channels_first", name=name, **extra), None)]
 

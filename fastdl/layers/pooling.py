@@ -8,9 +8,10 @@ symmetric pooling cannot express: such inputs are padded explicitly (-inf for ma
 average pooling divides each window's sum by the number of input values it covers, as
 Keras does. (Keras' torch backend instead replicates the edge there and counts it.)
 
-fastdl extensions, for models imported from PyTorch: `padding` may also give explicit
-amounts per axis (an int, or (before, after)), padded with -inf for max pooling; average
-pooling takes `count_include_pad` (PyTorch's meaning; default False, as Keras).
+fastdl extensions, for models imported from PyTorch and ONNX: `padding` may also give
+explicit amounts per axis (an int, or (before, after)), padded with -inf for max pooling;
+average pooling takes `count_include_pad` (PyTorch's meaning; default False, as Keras), max
+pooling `dilation_rate` (taps that far apart, as PyTorch's dilation).
 """
 import math
 
@@ -56,7 +57,7 @@ class _Pooling(TrainsOnMaps, Layer):
     kind = None  # 'max' or 'avg'
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None,
-                 count_include_pad=False, **kwargs):
+                 count_include_pad=False, dilation_rate=1, **kwargs):
         super().__init__(**kwargs)
         self.pool_size = int_tuple(pool_size, "pool_size", self.rank)
         self.strides = self.pool_size if strides is None else int_tuple(strides, "strides",
@@ -66,6 +67,13 @@ class _Pooling(TrainsOnMaps, Layer):
         self.count_include_pad = v.flag(count_include_pad, "count_include_pad")
         if self.count_include_pad and self.kind != "avg":
             raise ValueError("count_include_pad: only average pooling takes it")
+        self.dilation_rate = int_tuple(dilation_rate, "dilation_rate", self.rank)
+        if self.kind != "max" and any(d != 1 for d in self.dilation_rate):
+            raise ValueError(f"dilation_rate: only max pooling takes it, got "
+                             f"{dilation_rate!r}")
+        # The window's reach along each axis: (pool - 1) * dilation + 1 taps apart.
+        self._span = tuple((k - 1) * d + 1 for k, d in zip(self.pool_size,
+                                                           self.dilation_rate))
 
     def _spatial(self, shape):
         return tuple(shape[1:-1] if self.data_format == "channels_last" else shape[2:])
@@ -74,8 +82,8 @@ class _Pooling(TrainsOnMaps, Layer):
         if self.padding == "valid":
             return tuple((0, 0) for _ in spatial)
         if self.padding == "same":
-            return tuple(same_padding(s, k, st, 1) for s, k, st in zip(
-                spatial, self.pool_size, self.strides))
+            return tuple(same_padding(s, k, st, d) for s, k, st, d in zip(
+                spatial, self.pool_size, self.strides, self.dilation_rate))
         return self.padding
 
     def check_input(self, input_shape, first=False):
@@ -86,16 +94,18 @@ class _Pooling(TrainsOnMaps, Layer):
         spatial = self._spatial(input_shape)
         pads = self._pads(spatial)
         if any(s is not None and s + sum(p) < k
-               for s, p, k in zip(spatial, pads, self.pool_size)):
-            self._refuse(input_shape, f"spatial sizes (with padding) of at least pool_size "
-                                      f"{self.pool_size}")
+               for s, p, k in zip(spatial, pads, self._span)):
+            self._refuse(input_shape, f"spatial sizes (with padding) of at least the window "
+                                      f"{self._span} (pool_size {self.pool_size}"
+                                      + (f", dilation_rate {self.dilation_rate})"
+                                         if self._span != self.pool_size else ")"))
 
     def compute_output_shape(self, input_shape):
         spatial = self._spatial(input_shape)
         pads = self._pads(tuple(s or 0 for s in spatial))
         out = tuple(None if s is None else (-(-s // st) if self.padding == "same" else
                                             (s + sum(p) - k) // st + 1)
-                    for s, p, k, st in zip(spatial, pads, self.pool_size, self.strides))
+                    for s, p, k, st in zip(spatial, pads, self._span, self.strides))
         if self.data_format == "channels_last":
             return (input_shape[0],) + out + (input_shape[-1],)
         return tuple(input_shape[:2]) + out
@@ -110,7 +120,8 @@ class _Pooling(TrainsOnMaps, Layer):
         pads = self._pads(x.shape[2:])
         k, st = self.pool_size, self.strides
         if self.kind == "max":
-            return _MAX[self.rank](self._padded(x, pads), k, st), out_layout
+            return _MAX[self.rank](self._padded(x, pads), k, st,
+                                   dilation=self.dilation_rate), out_layout
         sums = _AVG[self.rank](self._padded(x, pads), k, st, divisor_override=1)
         return np.ascontiguousarray(sums / self._counts(x.shape, pads), np.float32), out_layout
 
@@ -144,6 +155,9 @@ class _Pooling(TrainsOnMaps, Layer):
         padding = self._kernel_padding(self._pads(shape[2:]))
         if padding is None:
             return False
+        if self.kind == "max":
+            return ops.PoolPlan("max", shape, self.pool_size, self.strides, padding,
+                                dilation=self.dilation_rate)
         return ops.PoolPlan(self.kind, shape, self.pool_size, self.strides, padding,
                             self.count_include_pad)
 
@@ -164,7 +178,7 @@ class _Pooling(TrainsOnMaps, Layer):
         padded here) runs on window codes (ops.max_pool2d_codes): 2x2 windows at stride 2
         tiling even, unpadded planes."""
         return (self.rank == 2 and self.pool_size == (2, 2) and self.strides == (2, 2)
-                and padding is not None and not any(padding) and shape[2] % 2 == 0
+                and self.dilation_rate == (1, 1) and padding is not None and not any(padding) and shape[2] % 2 == 0
                 and shape[3] % 2 == 0)
 
     def _train_forward_maps(self, x, layout, training, logits=False, relu_gate=False):
@@ -180,7 +194,8 @@ class _Pooling(TrainsOnMaps, Layer):
             y, codes = ops.max_pool2d_codes(pooled, relu_gate=relu_gate)
             extra = ("codes", codes)
         elif self.kind == "max":
-            y, indices = _MAX[self.rank](pooled, k, st, padding or 0, return_indices=True)
+            y, indices = _MAX[self.rank](pooled, k, st, padding or 0,
+                                         dilation=self.dilation_rate, return_indices=True)
             extra = ("indices", indices, y if relu_gate else None)
         elif crop is None:
             y = _AVG[self.rank](pooled, k, st, padding, count_include_pad=self.count_include_pad)
@@ -216,6 +231,8 @@ class _Pooling(TrainsOnMaps, Layer):
                   "data_format": self.data_format}
         if self.count_include_pad:
             config["count_include_pad"] = True
+        if any(d != 1 for d in self.dilation_rate):
+            config["dilation_rate"] = self.dilation_rate
         return config
 
 

@@ -454,12 +454,15 @@ class PoolPlan:
     """Max or average pooling (kind 'max' / 'avg') over inputs of one shape [N, C,
     *spatial], its geometry checked once: plan(x) then costs the kernel call alone (a
     model's pooling layers keep one per input shape). Arguments as max_pool*d /
-    avg_pool*d; an input of another shape or layout takes the checked path."""
+    avg_pool*d (dilation: max pooling only); an input of another shape or layout takes the
+    checked path."""
 
     def __init__(self, kind, input_shape, kernel_size, stride=None, padding=0,
-                 count_include_pad=True):
+                 count_include_pad=True, dilation=1):
         if kind not in ("max", "avg"):
             raise ValueError(f"kind: expected 'max' or 'avg', got {kind!r}")
+        if kind == "avg" and dilation != 1:
+            raise ValueError(f"dilation: average pooling takes none, got {dilation!r}")
         self.kind, self.shape = kind, tuple(input_shape)
         dims = len(self.shape) - 2
         if dims not in (1, 2, 3):
@@ -467,8 +470,9 @@ class PoolPlan:
                              f"axes, got {input_shape!r}")
         self._dims = dims
         holder = type("Shape", (), {"shape": self.shape})  # _geometry reads x.shape only
-        geometry = _geometry(holder, dims, kernel_size, stride, padding, 1, False)
+        geometry = _geometry(holder, dims, kernel_size, stride, padding, dilation, False)
         self._args = (kernel_size, stride, padding)
+        self._dilation = dilation
         self.count_include_pad = v.flag(count_include_pad, "count_include_pad")
         k, s, p, d, ceil = geometry
         self._kernel_args = ((k, s, p, d, ceil, False) if kind == "max" else
@@ -481,5 +485,5 @@ class PoolPlan:
                 return kernels.max_pool(x, *self._kernel_args)
             return kernels.avg_pool(x, *self._kernel_args)
         if self.kind == "max":
-            return _max_pool(self._dims, x, *self._args, 1, False, False)
+            return _max_pool(self._dims, x, *self._args, self._dilation, False, False)
         return _avg_pool(self._dims, x, *self._args, False, self.count_include_pad, None)
