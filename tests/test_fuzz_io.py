@@ -475,6 +475,8 @@ def _bench_values(folder):
     """{option: [(value, legal: True / False)]}: values legal for the run (exit 0) and
     values that are not (exit 2)."""
     bad_common = [("", False), ("abc", False), ("nan", False), ("-1", False), (" ", False)]
+    import importlib.util
+    can_plot = importlib.util.find_spec("matplotlib") is not None  # else --plot is refused
     return {
         "--threads": [("1", True), ("2,1", True), (" 2 ", True), ("1,1", True), ("0", False),
                       ("1,0", False), (",", False), ("1.5", False), ("1025", False)]
@@ -498,6 +500,10 @@ def _bench_values(folder):
                    (str(folder / "no-such-dir" / "out.json"), False), ("", False)],
         "--seed": [("0", True), ("7", True), (str(2**64), True), ("1.5", False)]
         + bad_common,
+        "--plot": [(str(folder / "ratios.png"), can_plot), (str(folder / "ratios.SVG"), can_plot),
+                   (str(folder), False), (str(folder / "no-such-dir" / "r.png"), False),
+                   (str(folder / "ratios.txt"), False), (str(folder / "ratios"), False),
+                   ("", False), ("-1", False)],
         # (a real model's run: tests/test_bench_cli.py)
         "--onnx": [(str(folder), False), (str(folder / "none.onnx"), False)] + bad_common,
     }

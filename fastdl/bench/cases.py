@@ -3,8 +3,9 @@
 A case is a frozen description of one kernel call. It knows its FLOP count
 (2 x multiply-accumulates, the convention of XNNPACK and ncnn: bias additions and
 activations are not counted), its output shape, and how to make reproducible
-inputs. Libraries (fastdl itself and the peers) turn a case into a callable; see
-:mod:`fastdl.bench.peers`.
+inputs. The memory-bound kinds (:data:`MEMORY_BOUND_KINDS`) also know the bytes one call
+must move (``bytes_moved``): their speed is reported in GB/s, not GFLOP/s. Libraries
+(fastdl itself and the peers) turn a case into a callable; see :mod:`fastdl.bench.peers`.
 
 The kinds of case and the arrays in their ``data`` dict:
 
@@ -33,6 +34,12 @@ import numpy as np
 from fastdl._conv_geometry import output_sizes
 
 CaseData = Dict[str, np.ndarray]
+FLOAT32_BYTES = 4
+# Kinds doing a few operations per element read: memory traffic, not arithmetic, sets their
+# speed, so the report gives their GB/s (``bytes_moved`` / time), not GFLOP/s against the
+# FMA peak. (Dense at batch 1 is bounded by reading its weights too, but its kind spans
+# batches where the FLOPs are the point.)
+MEMORY_BOUND_KINDS = frozenset({"pool2d", "batchnorm"})
 
 
 def _uniform(rng: np.random.Generator, shape: Tuple[int, ...], scale: float = 1.0) -> np.ndarray:
@@ -268,6 +275,12 @@ class Pool2dCase:
         n, c, oh, ow = self.output_shape
         return n * c * oh * ow * self.kernel * self.kernel
 
+    @property
+    def bytes_moved(self) -> int:
+        """Bytes one call reads and writes at least: its float32 input and output."""
+        n, c, oh, ow = self.output_shape
+        return FLOAT32_BYTES * (n * c * self.height * self.width + n * c * oh * ow)
+
     def make_data(self, rng: np.random.Generator) -> CaseData:
         return {"x": _uniform(rng, (self.batch, self.channels, self.height, self.width))}
 
@@ -294,6 +307,13 @@ class BatchNormCase:
     @property
     def macs(self) -> int:
         return self.batch * self.channels * self.height * self.width
+
+    @property
+    def bytes_moved(self) -> int:
+        """Bytes one call reads and writes at least: float32 x and y, and the four
+        per-channel parameters (mean, var, weight, bias)."""
+        elements = self.batch * self.channels * self.height * self.width
+        return FLOAT32_BYTES * (2 * elements + 4 * self.channels)
 
     def make_data(self, rng: np.random.Generator) -> CaseData:
         c = self.channels
@@ -404,6 +424,19 @@ def gflops(case: Case, seconds: float) -> float:
     if seconds <= 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
     return flops(case) / seconds / 1e9
+
+
+def is_memory_bound(case: Case) -> bool:
+    """Whether ``case`` is reported in GB/s (see :data:`MEMORY_BOUND_KINDS`)."""
+    return case.kind in MEMORY_BOUND_KINDS
+
+
+def gbytes_per_s(case: Case, seconds: float) -> float:
+    """Achieved GB/s (1e9 bytes) of one call of a memory-bound ``case`` that took
+    ``seconds``: its ``bytes_moved`` over the time."""
+    if seconds <= 0:
+        raise ValueError(f"seconds must be > 0, got {seconds}")
+    return case.bytes_moved / seconds / 1e9
 
 
 def make_data(case: Case, seed: int = 0) -> CaseData:

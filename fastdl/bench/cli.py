@@ -1,5 +1,9 @@
 """``python -m fastdl.bench``: the kernel suite, timed against the installed peers.
 
+Under each run's table: a legend of the placeholders it printed, failures, and a summary
+per peer (cases won / lost / not compared, geometric mean of the ratio); ``--plot FILE``
+draws the ratios (:mod:`fastdl.bench.plot`, needs matplotlib).
+
 Exit status: 0 on success; 1 if fastdl failed on a case or any library's output
 disagreed with fastdl's; 2 for bad command-line arguments (every option is checked before
 anything runs, --list included; the message names the option). Values that would run for
@@ -23,7 +27,7 @@ from .machine import (blas_environment, cpu_model, last_level_cache_bytes, load_
                       numpy_blas)
 from .peers import ALL_PEERS, Library, select_peers
 from .report import (ResultTable, header_lines, overhead_lines, run_footnotes, run_title,
-                     scaling_table, to_json)
+                     scaling_table, summary_lines, to_json)
 from .suite import problems, run_suite
 from .timing import TimingSettings
 
@@ -73,24 +77,41 @@ _budget = _bounded(float, "seconds per library per case", 0, MAX_BUDGET_S, above
 _seed = _bounded(int, "a whole number", 0)
 
 
-def _check_writable(path: str) -> None:
-    """Raises ValueError unless a file can be written at `path` (before the run, not after
-    it); leaves nothing behind."""
+def _check_writable(path: str, option: str = "--json") -> None:
+    """Raises ValueError naming `option` unless a file can be written at `path` (before the
+    run, not after it); leaves nothing behind."""
     existed = os.path.lexists(path)
     try:
         with open(path, "a"):
             pass
     except (OSError, ValueError) as exc:
-        raise ValueError(f"--json: cannot write {path!r}: {exc}") from None
+        raise ValueError(f"{option}: cannot write {path!r}: {exc}") from None
     if not existed:
         os.remove(path)
 
 
+def _check_plot(path: str) -> None:
+    """Raises ValueError naming --plot unless the file can be written and matplotlib can
+    draw an image of the format its suffix names (imports matplotlib)."""
+    from .plot import check_plot_path
+    _check_writable(path, "--plot")
+    try:
+        check_plot_path(path)
+    except ValueError as exc:
+        raise ValueError(f"--plot: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # argparse %-formats the options' help, not the description or the epilog: a literal %
+    # is written %% in the former and % in the latter.
     parser = argparse.ArgumentParser(
         prog="python -m fastdl.bench",
-        description="Time fastdl's kernels (ms, GFLOP/s, %% of the measured FMA peak) "
-                    "side by side with PyTorch, ONNX Runtime, ncnn and NumPy.")
+        description="Time fastdl's kernels (ms; effective GFLOP/s and % of the measured "
+                    "FMA peak, or GB/s for memory-bound ops) side by side with PyTorch, ONNX "
+                    "Runtime, ncnn and NumPy, and sum up per peer: cases won and lost, "
+                    "geometric mean of the ratio peer ms / fastdl ms (> 1: fastdl faster).",
+        epilog="Exit status: 0 on success, 1 if fastdl failed or a library's output "
+               "disagreed with fastdl's, 2 for bad arguments.")
     parser.add_argument("--threads", default="1",
                         help="thread count, or a comma-separated list to show scaling "
                              "(default: 1)")
@@ -111,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "or both (default: warm)")
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write machine-readable results to FILE")
+    parser.add_argument("--plot", metavar="FILE", default=None,
+                        help="also draw each peer's ratio per case as a bar chart in FILE "
+                             "(.png, .svg, .pdf; needs matplotlib: "
+                             'pip install "fastdl[plot]")')
     parser.add_argument("--seed", type=_seed, default=0,
                         help="seed of the input data (an int >= 0)")
     parser.add_argument("--models", action="store_true",
@@ -187,6 +212,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings = TimingSettings(budget_s=args.budget, repeat=args.repeat)
         if args.json is not None:
             _check_writable(args.json)
+        if args.plot is not None:
+            _check_plot(args.plot)
     except ValueError as exc:
         parser.error(str(exc))
     if args.list:
@@ -210,7 +237,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(table.row(case_result), file=out, flush=True)
 
     def on_run_end(run) -> None:
-        for line in run_footnotes(run) + overhead_lines(run, fastdl.name):
+        for line in (table.legend_lines() + run_footnotes(run)
+                     + summary_lines(run, fastdl, peers) + overhead_lines(run, fastdl.name)):
             print(line, file=out)
 
     runs = run_suite(cases, fastdl, peers, threads, CACHE_MODES[args.cache], settings,
@@ -224,7 +252,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     found = problems(runs, fastdl.name)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(to_json(meta, runs, found), f, indent=2)
+            json.dump(to_json(meta, runs, found, fastdl.name), f, indent=2)
+    if args.plot:
+        from .plot import write_plot
+        write_plot(args.plot, runs, fastdl, peers, meta)
+        print(f"\nplot written to {args.plot}", file=out)
     if found:
         print("\nFAILED: fastdl failed or disagreed with a peer:", file=sys.stderr)
         for line in found:
