@@ -118,6 +118,20 @@ def test_cli_onnx_times_a_users_model_against_onnx_runtime(tmp_path):
     assert case["flops"] == 2 * macs
 
 
+def test_onnx_case_whose_output_shape_onnx_cannot_infer(tmp_path):
+    """ShuffleNet's reshapes take their shapes from Shape nodes: ONNX's shape inference
+    leaves the output unknown, fastdl's import gives it."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import onnx_models as om
+    from fastdl.bench.onnx_case import onnx_file_case
+    path = tmp_path / "shuffle.onnx"
+    path.write_bytes(om.exported(om.randomized(om.ShuffleNetV2(classes=7)), (1, 3, 32, 32)))
+    case = onnx_file_case(str(path))
+    assert case.output_shape == (1, 7) and case.inputs == (("x", (1, 3, 32, 32)),)
+    assert case.macs > 0
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--onnx", "{tmp}/none.onnx"], "--onnx: no ONNX file at"),
     (["--onnx", "{tmp}/bad.onnx"], "--onnx: .* is not an ONNX model"),

@@ -72,11 +72,26 @@ def onnx_file_case(path: str, batch: int = 1) -> OnnxFileCase:
     shapes = _shapes(inferred.graph)
     output = inferred.graph.output[0].name
     if output not in shapes or None in shapes[output]:
-        raise ValueError(f"{path}: the shape of output {output!r} is not known")
+        # (shapes computed by the graph itself, e.g. ShuffleNet's Shape -> Reshape: ONNX's
+        # inference stops there; fastdl's import folds them)
+        shapes[output] = _fastdl_output_shape(path, batch)
     name = os.path.splitext(os.path.basename(path))[0]
     return OnnxFileCase(name=name, description=f"{os.path.basename(path)}, batch {batch}",
                         path=path, inputs=tuple(inputs), output_shape=shapes[output],
                         macs=_macs(inferred.graph, shapes))
+
+
+def _fastdl_output_shape(path, batch):
+    """The first output's shape at `batch` as the model load_onnx makes declares it."""
+    from fastdl.io import load_onnx
+    try:
+        model = load_onnx(path)
+    except (ValueError, NotImplementedError) as exc:
+        raise ValueError(f"{path}: ONNX's shape inference leaves the output's shape "
+                         f"unknown, and fastdl cannot load the model: {exc}") from None
+    shape = model.output_shape[0] if isinstance(model.output_shape, list) else \
+        model.output_shape
+    return (batch,) + tuple(shape[1:])
 
 
 def _shapes(graph):
