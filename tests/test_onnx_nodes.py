@@ -81,9 +81,11 @@ def _node_model(case, inputs, expected):
 def test_onnx_node(node_case):
     from fastdl.io import load_onnx
     for inputs, expected in node_case.data_sets:
-        if not all(isinstance(a, np.ndarray) for a in list(inputs) + list(expected)
-                   if a is not None):
+        if not all(isinstance(a, (np.ndarray, np.generic))
+                   for a in list(inputs) + list(expected) if a is not None):
             pytest.skip("inputs or outputs that are sequences or optionals, not tensors")
+        inputs = [None if a is None else np.asarray(a) for a in inputs]
+        expected = [np.asarray(a) for a in expected]
         model, x, perms = _node_model(node_case, list(inputs), expected)
         try:
             loaded = load_onnx(model)

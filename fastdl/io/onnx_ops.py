@@ -236,15 +236,19 @@ def _selu(b, node, attrs, inputs):
 
 
 def _hard_sigmoid(b, node, attrs, inputs):
-    # Keras' hard_sigmoid is relu6(x + 3) / 6: alpha 1/6, beta 1/2 (ONNX's default is 0.2)
-    if not (math.isclose(attrs.get("alpha", 0.2), 1 / 6, rel_tol=1e-6) and
-            attrs.get("beta", 0.5) == 0.5):
-        raise Unsupported(f"alpha {attrs.get('alpha', 0.2)}, beta {attrs.get('beta', 0.5)}"
-                          f" (fastdl's hard_sigmoid: alpha 1/6, beta 0.5)")
-    return _activation("hard_sigmoid")(b, node, attrs, inputs)
+    """max(0, min(1, alpha x + beta)): Keras' hard_sigmoid (relu6(x + 3) / 6) where alpha is
+    1/6 and beta 1/2, else a Rescaling into a ReLU capped at 1."""
+    alpha, beta = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
+    if math.isclose(alpha, 1 / 6, rel_tol=1e-6) and beta == 0.5:
+        return _activation("hard_sigmoid")(b, node, attrs, inputs)
+    y = b.apply(node, _layers().Rescaling, inputs[0], suffix="_affine", scale=alpha,
+                offset=beta)
+    return [b.apply(node, _layers().ReLU, y, max_value=1.0)]
 
 
 def _clip(b, node, attrs, inputs):
+    """ReLU (min 0: capped at max), or for another min a ReLU between two Rescalings:
+    clip(x, lo, hi) = relu_capped(x - lo, hi - lo) + lo; min(x, hi) = hi - relu(hi - x)."""
     if len(inputs) > 1:  # opset 11: min and max are inputs
         low = None if len(inputs) < 2 or inputs[1] is None else _const(inputs[1], "min")
         high = None if len(inputs) < 3 or inputs[2] is None else _const(inputs[2], "max")
@@ -252,13 +256,27 @@ def _clip(b, node, attrs, inputs):
         low, high = attrs.get("min"), attrs.get("max")
     low = None if low is None else float(np.asarray(low).reshape(-1)[0])
     high = None if high is None else float(np.asarray(high).reshape(-1)[0])
-    if low != 0.0:
-        raise Unsupported(f"min {low} (fastdl clips as ReLU: min 0)")
-    if high is None or high == math.inf:
-        return _activation("relu")(b, node, attrs, inputs[:1])
-    if high == 6.0:
-        return _activation("relu6")(b, node, attrs, inputs[:1])
-    return [b.apply(node, _layers().ReLU, inputs[0], max_value=high)]
+    low = None if low == -math.inf else low
+    high = None if high == math.inf else high
+    x, L = inputs[0], _layers()
+    if low is None and high is None:
+        return [x]
+    if low is not None and high is not None and high < low:
+        raise Unsupported(f"max {high} below min {low} (ONNX's result: max everywhere)")
+    if low == 0.0:
+        if high is None:
+            return _activation("relu")(b, node, attrs, inputs[:1])
+        if high == 6.0:
+            return _activation("relu6")(b, node, attrs, inputs[:1])
+        return [b.apply(node, L.ReLU, x, max_value=high)]
+    if low is None:  # only a max
+        y = b.apply(node, L.Rescaling, x, suffix="_flip", scale=-1.0, offset=high)
+        y = b.apply(node, L.ReLU, y, suffix="_relu")
+        return [b.apply(node, L.Rescaling, y, scale=-1.0, offset=high)]
+    y = b.apply(node, L.Rescaling, x, suffix="_shift", scale=1.0, offset=-low)
+    y = b.apply(node, L.ReLU, y, suffix="_relu",
+                **({} if high is None else {"max_value": high - low}))
+    return [b.apply(node, L.Rescaling, y, scale=1.0, offset=low)]
 
 
 def _gelu(b, node, attrs, inputs):
