@@ -237,6 +237,7 @@ class _Fused:
     def _out(self, shape):
         if not self.reuse_output:
             return None
+        self.last_out_shape = shape
         out = self._buffers.get(shape)
         if out is None:
             out = self._buffers[shape] = np.empty(shape, np.float32)
@@ -337,15 +338,74 @@ class InferenceRunner:
         self._lock = threading.Lock()
         self.checked_sizes = set()  # input sizes (without the batch) the layers accepted
         self._buffer_ids = set()
+        self._arenas = {}  # input shapes -> the arena the fused steps' outputs share
         for step in self.compiled.steps:
             if isinstance(step.layer, (_Fused, PaddingStep)):
                 step.layer.buffer_ids = self._buffer_ids
+
+    def _share_buffers(self):
+        """After a run with new input shapes: the fused steps' output buffers for those
+        shapes become views into one arena, placed by liveness (a buffer's bytes serve
+        another step once no later step reads them), so a call writes a working set the
+        size of its widest moment instead of every layer's output. A step that is not
+        fused may return a view of its input (Reshape, Flatten): its outputs keep that
+        input's buffer alive. Returns the arena (None if no step reuses a buffer)."""
+        steps = self.compiled.steps
+        slots = lambda s: s if isinstance(s, list) else [s]  # noqa: E731
+        last = {}  # slot -> the last step reading it (len(steps): an output)
+        for i, step in enumerate(steps):
+            for s in slots(step.inputs):
+                last[s] = i
+        for s in self.compiled.output_slots:
+            last[s] = len(steps)
+        # A slot's buffer lives until the last reader of it or of any view of it.
+        until = {}
+        for i in range(len(steps) - 1, -1, -1):
+            step = steps[i]
+            outs = slots(step.outputs)
+            end = max([last.get(s, i) for s in outs] + [until.get(s, i) for s in outs])
+            for s in outs:
+                until[s] = max(until.get(s, i), end)
+            if not isinstance(step.layer, (_Fused, PaddingStep)):  # may return a view
+                for s in slots(step.inputs):
+                    until[s] = max(until.get(s, last.get(s, i)), end)
+        wanted = []  # (start, end, nbytes, step)
+        for i, step in enumerate(steps):
+            layer = step.layer
+            if isinstance(layer, _Fused) and layer.reuse_output and getattr(
+                    layer, "last_out_shape", None) is not None:
+                shape = layer.last_out_shape
+                nbytes = -(-int(np.prod(shape)) * 4 // 64) * 64  # 64-byte aligned
+                wanted.append((i, until.get(step.outputs, i), nbytes, layer, shape))
+        if not wanted:
+            return None
+        placed = []  # (start, end, offset, nbytes)
+        offsets = []
+        for start, end, nbytes, _, _ in wanted:
+            busy = sorted((o, o + n) for s, e, o, n in placed if not (e < start or s > end))
+            offset = 0
+            for lo, hi in busy:
+                if offset + nbytes <= lo:
+                    break
+                offset = max(offset, hi)
+            placed.append((start, end, offset, nbytes))
+            offsets.append(offset)
+        arena = np.empty(max(o + n for _, _, o, n in placed) // 4, np.float32)
+        self._buffer_ids.add(id(arena))
+        for (start, end, nbytes, layer, shape), offset in zip(wanted, offsets):
+            view = arena[offset // 4: offset // 4 + int(np.prod(shape))].reshape(shape)
+            layer._buffers[shape] = view
+            layer._direct.clear()
+        return arena
 
     def run(self, xs, layouts):
         if not self._lock.acquire(blocking=False):
             return self.program.run(xs, layouts)
         try:
             ys, lays = self.compiled.run(xs, layouts)
+            signature = tuple(np.shape(x) for x in xs)
+            if signature not in self._arenas and len(self._arenas) < 8:
+                self._arenas[signature] = self._share_buffers()
             ids = self._buffer_ids
             # A view's base is the array owning the memory: a buffer, or not.
             ys = [y.copy() if isinstance(y, np.ndarray) and id(

@@ -1,0 +1,63 @@
+"""The compiled program's shared arena (fastdl/models/inference.py, _share_buffers): after
+the first call with new input shapes, fused steps write into views of one arena placed by
+liveness. Calls after it must give what the first call gave, for every graph shape: chains,
+residuals, branches read late, views (Flatten, Reshape) of a fused output, several outputs,
+several input shapes interleaved."""
+import numpy as np
+import pytest
+
+import fastdl
+from fastdl import layers
+from fastdl.models import Model, Sequential
+
+RNG = np.random.default_rng(13)
+
+
+def _residual_net():
+    x = layers.Input((12, 12, 3))
+    a = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    b = layers.Conv2D(8, 3, padding="same")(a)
+    b = layers.BatchNormalization()(b)
+    b = layers.Activation("relu")(b)
+    c = layers.Conv2D(8, 1, activation="relu")(b)
+    s = layers.Add()([a, c])                          # a is read long after it was made
+    flat = layers.Flatten()(s)                        # a view of a fused output...
+    r = layers.Reshape((8, 144))(layers.Conv2D(8, 1)(s))
+    d = layers.Dense(5, activation="relu")(flat)      # ...read by a later fused step
+    return Model(x, [d, r, layers.GlobalAveragePooling2D()(c)])
+
+
+def _chain():
+    return Sequential([layers.Input((16, 16, 4)), layers.Conv2D(8, 3, activation="relu"),
+                       layers.MaxPooling2D(2), layers.Conv2D(16, 3, activation="relu"),
+                       layers.Flatten(), layers.Dense(10)])
+
+
+@pytest.mark.parametrize("build", [_residual_net, _chain])
+def test_later_calls_equal_the_first(build):
+    fastdl.utils.clear_session()
+    model = build()
+    shape = model.input_shape[1:]
+    xs = {n: RNG.standard_normal((n,) + shape).astype(np.float32) for n in (1, 3, 4)}
+    first = {n: model(xs[n]) for n in xs}  # private buffers; each shape's arena after it
+    for _ in range(3):
+        for n in (4, 1, 3):  # interleaved: each input shape has its own arena
+            again = model(xs[n])
+            for a, b in zip(_listed(first[n]), _listed(again), strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
+def _listed(y):
+    return y if isinstance(y, list) else [y]
+
+
+def test_outputs_do_not_alias_the_arena():
+    fastdl.utils.clear_session()
+    model = _residual_net()
+    x = RNG.standard_normal((2, 12, 12, 3)).astype(np.float32)
+    model(x)
+    kept = [y.copy() for y in model(x)]
+    held = model(x)
+    model(RNG.standard_normal((2, 12, 12, 3)).astype(np.float32))  # writes the arena
+    for a, b in zip(held, kept):
+        np.testing.assert_array_equal(a, b)
