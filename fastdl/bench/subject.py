@@ -89,28 +89,16 @@ class Fastdl(Library):
         from fastdl.io import load_onnx
         model = load_onnx(case.path)
         xs = [data[name] for name, _ in case.inputs]
-        x = xs if len(xs) > 1 else xs[0]
-        model(x)  # plans built, buffers allocated
-
-        def steps_ms():
-            return sum(ms for _, ms in model.profile(x, repeat=30))
         first = (lambda y: np.asarray(y[0])) if len(model.outputs) > 1 else np.asarray
-        return Runner(lambda: model(x), to_numpy=first, steps_ms=steps_ms)
+        return _model_runner(model, xs if len(xs) > 1 else xs[0], to_numpy=first)
 
     def prepare_model(self, case: ModelCase, data: CaseData, threads: int) -> Runner:
         """The model_zoo twin built with fastdl.layers, holding the PyTorch model's
-        weights, called on the NHWC input. `steps_ms` is the sum of its compiled steps'
-        times measured inside runs of the model (Model.profile: the time in kernels; the
-        rest of the model's time is its own overhead)."""
+        weights, called on the NHWC input (`steps_ms`: see _model_runner)."""
         self._setup(threads)
         from . import model_zoo
         model = model_zoo.fastdl_model(case.model, model_zoo.torch_model(case.model))
-        x = model_zoo.channels_last(data["x"])
-        model(x)  # plans built, buffers allocated
-
-        def steps_ms():
-            return sum(ms for _, ms in model.profile(x, repeat=30))
-        return Runner(lambda: model(x), steps_ms=steps_ms)
+        return _model_runner(model, model_zoo.channels_last(data["x"]))
 
 
     def prepare_train_step(self, case: TrainStepCase, data: CaseData, threads: int) -> Runner:
@@ -137,6 +125,17 @@ class Fastdl(Library):
         model.compile(optimizer=fastdl.optimizers.Adam(1e-3),
                       loss="sparse_categorical_crossentropy")
         return model
+
+
+def _model_runner(model, x, to_numpy=np.asarray) -> Runner:
+    """A whole model called on x, its plans built and buffers placed by a first call;
+    `steps_ms` sums its compiled steps' times measured inside runs (Model.profile: the
+    time in kernels; the rest of a call is the model's own overhead)."""
+    model(x)
+
+    def steps_ms():
+        return sum(ms for _, ms in model.profile(x, repeat=30))
+    return Runner(lambda: model(x), to_numpy=to_numpy, steps_ms=steps_ms)
 
 
 def fit_overhead(model, x, y, steps: int = 16, rounds: int = 3) -> float:

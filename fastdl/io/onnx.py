@@ -114,6 +114,7 @@ class _Builder:
             for n in node.input:
                 self.consumers.setdefault(n, []).append(node)
         self._absorbed = {}  # an Add's output -> the MatMul's output whose Dense took its bias
+        self._absorbed_by = {}  # the reverse: the MatMul's output -> the Add's
         for init in graph.initializer:
             self.values[init.name] = self._array(init, f"initializer {init.name!r}")
         names = [i.name for i in graph.input if i.name not in self.values]
@@ -251,7 +252,7 @@ class _Builder:
         it gives one), called on x, `weights` set."""
         output = node.output[0] if node.output else ""
         # (an Add whose bias the Dense took gives the output the Dense computes)
-        output = next((add for add, mm in self._absorbed.items() if mm == output), output)
+        output = self._absorbed_by.get(output, output)
         base = output if output in self.output_names and not suffix else (
             (node.name or node.op_type.lower()) + suffix)
         layer = layer_cls(name=self.layer_name(base), **kwargs)
@@ -278,6 +279,7 @@ class _Builder:
                 c.ndim > 1 and c.shape[-1] != c.size):
             return None
         self._absorbed[readers[0].output[0]] = out
+        self._absorbed_by[out] = readers[0].output[0]
         return np.broadcast_to(c.reshape(-1), (units,)).astype(np.float32)
 
     def static_batch(self, size):
