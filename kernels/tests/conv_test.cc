@@ -4,7 +4,10 @@
 // convolution fdl_f32_conv__ref (the specification, conv-ref.cc), itself checked here
 // against independent loops. Shapes stay small enough for qemu-aarch64.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -769,6 +772,45 @@ TEST_P(DepthwiseVariant, PaddingWiderThanTheRowStaysInsideIt) {
     ASSERT_TRUE(c.fits());
     ASSERT_NO_FATAL_FAILURE(check_depthwise(v, c, 5));
   }
+}
+
+// The masked-load kernels (depthwise-masked.inc) read rows in place and mask off the lanes
+// of a tap that fall outside the row: those lanes must not touch memory. The plane is put
+// against an inaccessible page, ending at it and starting after it, where a lane that read
+// outside the plane would fault; the output must equal the same kernel's on a plain copy.
+TEST_P(DepthwiseVariant, ReadsNothingOutsideThePlane) {
+  const auto& v = GetParam();
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  char* region = static_cast<char*>(
+      mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(region, MAP_FAILED);
+  ASSERT_EQ(mprotect(region, page, PROT_NONE), 0);
+  ASSERT_EQ(mprotect(region + 2 * page, page, PROT_NONE), 0);
+  float* const data = reinterpret_cast<float*>(region + page);
+  const std::size_t page_floats = page / sizeof(float);
+  unsigned seed = 11;
+  for (std::size_t k : {3, 5})
+    for (std::size_t s : {1, 2})
+      for (std::size_t w : {1, 5, 7, 14, 17, 33}) {
+        const std::size_t h = 2 + w % 5;
+        ConvCase c = case2d(1, 1, h, w, k, k, s, s, k / 2, k / 2, k / 2, k / 2);
+        c.batch = 1;
+        if (!c.fits()) continue;
+        const fdl::ConvGeometry g = c.geometry();
+        const auto x = random_vector(h * w, ++seed), wt = random_vector(k * k, ++seed);
+        const std::size_t out = c.y_size();
+        std::vector<float> expected(out), y(out);
+        v.fn(g, x.data(), h, w, wt.data(), 0.5f, fdl::Activation::kNone, kAlpha,
+             expected.data());
+        for (float* placed : {data + page_floats - h * w, data}) {  // at the end, at the start
+          std::memcpy(placed, x.data(), h * w * sizeof(float));
+          std::fill(y.begin(), y.end(), kCanary);
+          v.fn(g, placed, h, w, wt.data(), 0.5f, fdl::Activation::kNone, kAlpha, y.data());
+          ASSERT_EQ(std::memcmp(y.data(), expected.data(), out * sizeof(float)), 0)
+              << v.name << " " << c.str();
+        }
+      }
+  munmap(region, 3 * page);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, DepthwiseVariant,

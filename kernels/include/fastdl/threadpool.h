@@ -26,6 +26,15 @@ bool set_thread_affinity(const int* cpus, int count);
 
 void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn);
 
+// fn(first, count) over `n` equal items in runs of consecutive ones: once on the calling
+// thread when the whole job's `work` (taps, FMAs: any per-element measure) is below
+// kParallelMinWork or there is one thread (waking the pool costs more), else a few runs
+// per thread (they balance uneven progress, and one task per item would make the threads
+// contend for the job's counter on jobs of many cheap items; each run sets up once).
+constexpr std::size_t kParallelMinWork = std::size_t{1} << 16;
+void parallel_runs(std::size_t n, std::size_t work,
+                   const std::function<void(std::size_t, std::size_t)>& fn);
+
 // Stopping a long call early (Ctrl-C). A parallel_for job started on a thread inside an
 // active InterruptibleScope skips its remaining tasks once interrupt() has been called; the
 // caller then discards the call's outputs (interrupted() says so). Tasks are checked where

@@ -231,11 +231,14 @@ void ConvPlan::run_depthwise(const float* x, std::size_t batch, const Size3& in,
   const std::size_t in_plane = in[1] * in[2], out_plane = out[1] * out[2];
   const std::size_t depth = in[0], taps = g_.taps();
   // Planes (image, channel, depth slice); the channel picks the kernel.
-  parallel_for(batch * g_.out_channels * depth, [&](std::size_t p) {
-    const std::size_t c = (p / depth) % g_.out_channels;
-    depthwise_->fn(g_, x + p * in_plane, in[1], in[2], weights_.data() + c * taps,
-                   ep_.bias_row ? ep_.bias_row[c] : 0.0f, ep_.act, ep_.alpha,
-                   y + p * out_plane);
+  const std::size_t planes = batch * g_.out_channels * depth;
+  parallel_runs(planes, planes * out_plane * taps, [&](std::size_t first, std::size_t count) {
+    for (std::size_t p = first; p < first + count; ++p) {
+      const std::size_t c = (p / depth) % g_.out_channels;
+      depthwise_->fn(g_, x + p * in_plane, in[1], in[2], weights_.data() + c * taps,
+                     ep_.bias_row ? ep_.bias_row[c] : 0.0f, ep_.act, ep_.alpha,
+                     y + p * out_plane);
+    }
   });
 }
 

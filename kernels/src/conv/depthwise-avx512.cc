@@ -12,6 +12,7 @@ namespace {
 #include "../simd/vec-avx512.inc"
 #include "../simd/activation-vec.inc"
 #include "plane-scratch.inc"
+#include "depthwise-masked.inc"
 #include "depthwise-plane.inc"
 }  // namespace
 

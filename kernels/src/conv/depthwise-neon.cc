@@ -12,6 +12,7 @@ namespace {
 #include "../simd/vec-neon.inc"
 #include "../simd/activation-vec.inc"
 #include "plane-scratch.inc"
+#include "depthwise-masked.inc"
 #include "depthwise-plane.inc"
 }  // namespace
 

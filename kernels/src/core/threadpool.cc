@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -268,6 +269,19 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
   }
   std::unique_lock<std::mutex> busy(pool->busy, std::adopt_lock);
   pool->run(n, fn, interruptible);
+}
+
+void parallel_runs(std::size_t n, std::size_t work,
+                   const std::function<void(std::size_t, std::size_t)>& fn) {
+  if (n == 0) return;
+  const std::size_t threads = static_cast<std::size_t>(num_threads());
+  const std::size_t runs =
+      work < kParallelMinWork || threads <= 1 ? 1 : std::min(n, 4 * threads);
+  if (runs <= 1) return fn(0, n);
+  parallel_for(runs, [&](std::size_t i) {
+    const std::size_t first = n * i / runs, end = n * (i + 1) / runs;
+    fn(first, end - first);
+  });
 }
 
 void interrupt() { g_interrupted.store(true, std::memory_order_relaxed); }

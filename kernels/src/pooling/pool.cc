@@ -1,6 +1,7 @@
 // Pooling: output sizes, divisors, the variant table and the threaded drivers (forward and
 // gradients). ISA-neutral (built with baseline flags); the kernels are in pool-<isa>.cc.
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 
 #include "fastdl/isa.h"
@@ -17,29 +18,6 @@ using sidx = std::ptrdiff_t;
 
 // Floor division (the numerator may be negative, the denominator is positive).
 sidx floor_div(sidx a, sidx b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-// Problems below this many window taps run on one thread: waking the pool costs more.
-constexpr std::size_t kParallelMinTaps = 1u << 16;
-
-// How many chunks of planes a problem of `taps` window taps is split into: one below
-// kParallelMinTaps, else a few per thread (they balance uneven progress; each chunk sets up
-// its buffers once).
-std::size_t plane_chunks(std::size_t planes, std::size_t taps) {
-  const std::size_t threads = static_cast<std::size_t>(num_threads());
-  return taps < kParallelMinTaps || threads <= 1 ? 1 : std::min(planes, 4 * threads);
-}
-
-// fn(first plane, plane count) over all `planes`: once on the calling thread, or per chunk
-// of consecutive planes on the pool (plane_chunks for a problem of `taps` taps).
-template <class Fn>
-void over_plane_chunks(std::size_t planes, std::size_t taps, Fn fn) {
-  const std::size_t chunks = plane_chunks(planes, taps);
-  if (chunks <= 1) return fn(std::size_t{0}, planes);
-  parallel_for(chunks, [&](std::size_t i) {
-    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
-    fn(p0, p1 - p0);
-  });
-}
 
 }  // namespace
 
@@ -89,11 +67,11 @@ void pool(const PoolParams& p, std::size_t planes, const float* x, float* y,
   const PoolVariant& v = variant ? *variant : pool_best();
   const std::size_t in = p.in_plane(), out = p.out_plane();
   if (planes == 0 || out == 0) return;
-  over_plane_chunks(planes, planes * out * p.kernel[0] * p.kernel[1] * p.kernel[2],
-                    [&](std::size_t p0, std::size_t n) {
-                      v.fn(p, n, x + p0 * in, y + p0 * out,
-                           indices ? indices + p0 * out : nullptr);
-                    });
+  parallel_runs(planes, planes * out * p.kernel[0] * p.kernel[1] * p.kernel[2],
+                [&](std::size_t p0, std::size_t n) {
+                  v.fn(p, n, x + p0 * in, y + p0 * out,
+                       indices ? indices + p0 * out : nullptr);
+                });
 }
 
 void avg_pool_backward(const PoolParams& p, std::size_t planes, const float* dy, float* dx,
@@ -102,10 +80,10 @@ void avg_pool_backward(const PoolParams& p, std::size_t planes, const float* dy,
   const std::size_t in = p.in_plane(), out = p.out_plane();
   if (planes == 0) return;
   // Every input is written (zeroed at least) as well as every tap spread.
-  over_plane_chunks(planes, planes * (in + out * p.kernel[0] * p.kernel[1] * p.kernel[2]),
-                    [&](std::size_t p0, std::size_t n) {
-                      v.avg_backward(p, n, dy + p0 * out, dx + p0 * in);
-                    });
+  parallel_runs(planes, planes * (in + out * p.kernel[0] * p.kernel[1] * p.kernel[2]),
+                [&](std::size_t p0, std::size_t n) {
+                  v.avg_backward(p, n, dy + p0 * out, dx + p0 * in);
+                });
 }
 
 bool is_pool_2x2_even(const PoolParams& p) {
@@ -127,7 +105,7 @@ void max_pool_input_backward(const PoolParams& p, std::size_t planes, const floa
     max_pool_backward(planes, in, out, dy, indices.data(), dx);
     return;
   }
-  over_plane_chunks(planes, planes * (in + out), [&](std::size_t p0, std::size_t n) {
+  parallel_runs(planes, planes * (in + out), [&](std::size_t p0, std::size_t n) {
     v.max_backward_2x2(p, n, x + p0 * in, dy + p0 * out, dx + p0 * in);
   });
 }
@@ -139,7 +117,7 @@ void max_pool_codes(const PoolParams& p, std::size_t planes, const float* x, flo
   const PoolVariant& v = variant ? *variant : pool_best();
   const std::size_t in = p.in_plane(), out = p.out_plane();
   if (planes == 0) return;
-  over_plane_chunks(planes, planes * (in + out), [&](std::size_t p0, std::size_t n) {
+  parallel_runs(planes, planes * (in + out), [&](std::size_t p0, std::size_t n) {
     v.max_codes_2x2(p, n, x + p0 * in, y + p0 * out, codes + p0 * out, relu_gate);
   });
 }
@@ -152,7 +130,7 @@ void max_pool_codes_backward(const PoolParams& p, std::size_t planes, const floa
   const PoolVariant& v = variant ? *variant : pool_best();
   const std::size_t in = p.in_plane(), out = p.out_plane();
   if (planes == 0) return;
-  over_plane_chunks(planes, planes * (in + out), [&](std::size_t p0, std::size_t n) {
+  parallel_runs(planes, planes * (in + out), [&](std::size_t p0, std::size_t n) {
     v.max_codes_backward_2x2(p, n, codes + p0 * out, dy + p0 * out, dx + p0 * in);
   });
 }
@@ -160,17 +138,11 @@ void max_pool_codes_backward(const PoolParams& p, std::size_t planes, const floa
 std::size_t max_pool_backward(std::size_t planes, std::size_t in_plane, std::size_t out_plane,
                               const float* dy, const std::int64_t* indices, float* dx) {
   if (planes == 0) return 0;
-  const std::size_t chunks = plane_chunks(planes, planes * (in_plane + out_plane));
-  if (chunks <= 1)
-    return fdl_f32_max_pool_backward__ref(planes, in_plane, out_plane, dy, indices, dx);
-  std::vector<std::size_t> skipped(chunks, 0);
-  parallel_for(chunks, [&](std::size_t i) {
-    const std::size_t p0 = planes * i / chunks, p1 = planes * (i + 1) / chunks;
-    skipped[i] = fdl_f32_max_pool_backward__ref(p1 - p0, in_plane, out_plane, dy + p0 * out_plane,
-                                                indices + p0 * out_plane, dx + p0 * in_plane);
+  std::atomic<std::size_t> total{0};
+  parallel_runs(planes, planes * (in_plane + out_plane), [&](std::size_t p0, std::size_t n) {
+    total += fdl_f32_max_pool_backward__ref(n, in_plane, out_plane, dy + p0 * out_plane,
+                                            indices + p0 * out_plane, dx + p0 * in_plane);
   });
-  std::size_t total = 0;
-  for (std::size_t n : skipped) total += n;
   return total;
 }
 
