@@ -17,7 +17,7 @@ from fastdl.bench.cases import (DEFAULT_SUITE, Conv2dCase, DenseCase, GemmCase, 
                                 gflops, make_data, select_cases)
 from fastdl.bench.cli import parse_threads
 from fastdl.bench.peers import ALL_PEERS, select_peers
-from fastdl.bench.peers.base import Library, Runner, Unsupported
+from fastdl.bench.peers.base import IDLE_SPIN_S, Library, Runner, Unsupported
 from fastdl.bench.peers.ncnn_peer import param_text, weight_bin
 from fastdl.bench.report import ResultTable, fmt_ms, fmt_ratio, scaling_table
 from fastdl.bench.suite import (CaseResult, LibraryResult, Mismatch, SuiteRun, check_output,
@@ -369,6 +369,19 @@ def test_run_case_checks_times_and_records_failures():
     assert broken.error == "RuntimeError: boom" and not broken.unsupported
     run = SuiteRun(1, "warm", 100.0, None, [result])
     assert [p.split(": ")[1] for p in problems([run], "fastdl")] == ["wrong"]
+
+
+def test_spinning_peers_settle_after_multithreaded_calls_only():
+    class Spinning(StandIn):
+        spins_when_idle = True
+
+    case = GemmCase("g", "", m=2, k=2, n=2)
+    data = {"a": np.ones((2, 2), np.float32), "b": np.ones((2, 2), np.float32)}
+    assert Spinning("s").prepare(case, data, 1).settle_s == 0.0
+    assert Spinning("s").prepare(case, data, 2).settle_s == IDLE_SPIN_S
+    assert StandIn("quiet").prepare(case, data, 2).settle_s == 0.0
+    # every installed-or-not peer whose pool spins says so
+    assert {p.label for p in ALL_PEERS if p.spins_when_idle} >= {"torch", "ort", "ncnn"}
 
 
 def test_run_case_unsupported_peer_and_failing_fastdl():

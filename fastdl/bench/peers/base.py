@@ -27,7 +27,8 @@ class Unsupported(Exception):
 # (OpenBLAS: about 0.1 s; OpenMP's spin-wait in PyTorch, TensorFlow's Eigen pool): the
 # timer's pause before another library, which would otherwise share the cores with them
 # (measured: a fastdl training step at 2 threads ran 2x slower right after PyTorch's and
-# TensorFlow's).
+# TensorFlow's; fastdl's MobileNetV2 at 2 threads right after ONNX Runtime's ran at its
+# 1-thread speed).
 IDLE_SPIN_S = 0.2
 
 
@@ -67,6 +68,10 @@ class Library:
     name: str = ""
     label: str = ""
     module: str = ""
+    # Its pool's idle workers spin a while after a multi-threaded call (OpenMP, Eigen,
+    # ONNX Runtime's and ncnn's pools): its multi-threaded runners then settle IDLE_SPIN_S
+    # unless they set settle_s themselves.
+    spins_when_idle: bool = False
 
     def load(self) -> ModuleType:
         """The library's top-level module; raises ImportError if not installed."""
@@ -90,4 +95,7 @@ class Library:
         method = getattr(self, f"prepare_{case.kind}", None)
         if method is None:
             raise Unsupported(f"{self.name} has no {case.kind} operation in this suite")
-        return method(case, data, threads)
+        runner = method(case, data, threads)
+        if self.spins_when_idle and threads > 1 and not runner.settle_s:
+            runner.settle_s = IDLE_SPIN_S
+        return runner

@@ -15,13 +15,14 @@ import sys
 import numpy as np
 
 from ..cases import CaseData, TrainStepCase
-from .base import IDLE_SPIN_S, Library, Runner, Unsupported
+from .base import Library, Runner, Unsupported
 
 
 class KerasTensorFlowPeer(Library):
     name = "keras_tf"
     label = "keras-tf"
     module = "tensorflow"
+    spins_when_idle = True
     _threads = None  # what TensorFlow's pools were created with
 
     def load(self):
@@ -70,8 +71,5 @@ class KerasTensorFlowPeer(Library):
         model.compile(optimizer=keras.optimizers.Adam(1e-3),
                       loss="sparse_categorical_crossentropy")
         x, y = channels_last(data["x"]), data["y"]
-        # TensorFlow's pool threads spin a while after each step: pause before the next
-        # library.
         return Runner(lambda: model.train_on_batch(x, y),
-                      lambda loss: np.asarray(loss, np.float32).reshape(1), note=note,
-                      settle_s=IDLE_SPIN_S if threads > 1 else 0.0)
+                      lambda loss: np.asarray(loss, np.float32).reshape(1), note=note)

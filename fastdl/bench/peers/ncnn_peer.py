@@ -53,6 +53,7 @@ class NcnnPeer(Library):
     name = "ncnn"
     label = "ncnn"
     module = "ncnn"
+    spins_when_idle = True
 
     def _net(self, layers: Sequence[Layer], weights: bytes, threads: int):
         """An ncnn.Net with ``layers`` and their ``weights`` loaded, fp32 only."""

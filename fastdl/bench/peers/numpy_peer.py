@@ -18,6 +18,7 @@ class NumpyPeer(Library):
     name = "numpy"
     label = "numpy"
     module = "numpy"
+    spins_when_idle = True
 
     def __init__(self) -> None:
         self._limits = None  # keeps the threadpoolctl limits in effect
@@ -30,7 +31,7 @@ class NumpyPeer(Library):
             return Runner(call, settle_s=IDLE_SPIN_S,
                           note="BLAS thread count not controlled (threadpoolctl is not installed)")
         self._limits = threadpool_limits(limits=threads, user_api="blas")
-        return Runner(call, settle_s=IDLE_SPIN_S if threads > 1 else 0.0)
+        return Runner(call)
 
     def prepare_gemm(self, case: GemmCase, data: CaseData, threads: int) -> Runner:
         a, b = data["a"], data["b"]

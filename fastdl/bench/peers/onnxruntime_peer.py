@@ -48,6 +48,7 @@ class OnnxRuntimePeer(Library):
     name = "onnxruntime"
     label = "ort"
     module = "onnxruntime"
+    spins_when_idle = True
 
     def _runner(self, model, feeds: Dict[str, np.ndarray], threads: int) -> Runner:
         return self._session(model.SerializeToString(), feeds, threads)

@@ -7,7 +7,7 @@ import numpy as np
 from ..cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
                      ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, ModelCase, Pool2dCase,
                      TrainStepCase)
-from .base import IDLE_SPIN_S, Library, Runner
+from .base import Library, Runner
 
 
 def _tensor_to_numpy(tensor) -> np.ndarray:
@@ -18,6 +18,7 @@ class TorchPeer(Library):
     name = "torch"
     label = "torch"
     module = "torch"
+    spins_when_idle = True
 
     def _setup(self, data: CaseData, threads: int):
         """torch with ``threads`` intra-op threads, and ``data`` as tensors (no copy)."""
@@ -122,6 +123,4 @@ class TorchPeer(Library):
             loss.backward()
             optimizer.step()
             return loss.detach()
-        # Its OpenMP workers spin a while after each step: pause before the next library.
-        return Runner(step, lambda loss: loss.numpy().reshape(1),
-                      settle_s=IDLE_SPIN_S if threads > 1 else 0.0)
+        return Runner(step, lambda loss: loss.numpy().reshape(1))

@@ -112,11 +112,18 @@ void PackKByRows::pack(std::size_t r0, std::size_t rows, std::size_t k0, std::si
   for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
     const std::size_t n = std::min(w, rows - q * w);
     const float* base = src + k0 * ld + r0 + q * w;
-    if (n == w && (w == 32 || w == 16 || w == 8)) {
-      if (w == 32) copy_full_panel<32>(base, ld, kc, dst);
-      else if (w == 16) copy_full_panel<16>(base, ld, kc, dst);
-      else copy_full_panel<8>(base, ld, kc, dst);
-      continue;
+    // Whole panels of every width a microkernel uses (B: NR; A, where pixels are the rows of
+    // a transposed pointwise convolution: MR).
+    if (n == w) {
+      switch (w) {
+        case 32: copy_full_panel<32>(base, ld, kc, dst); continue;
+        case 16: copy_full_panel<16>(base, ld, kc, dst); continue;
+        case 12: copy_full_panel<12>(base, ld, kc, dst); continue;
+        case 8: copy_full_panel<8>(base, ld, kc, dst); continue;
+        case 6: copy_full_panel<6>(base, ld, kc, dst); continue;
+        case 4: copy_full_panel<4>(base, ld, kc, dst); continue;
+        default: break;
+      }
     }
     for (std::size_t p = 0; p < kc; ++p) {
       const float* s = base + p * ld;
