@@ -62,7 +62,8 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
   std::vector<Shape> shapes = {{1, 1, 1}, {mr, nr, 1}, {mr - 1, nr - 1, 3}, {mr + 1, nr + 1, 7},
                                {2 * mr + 1, 3 * nr - 1, kc - 1}, {mr, nr, kc}, {3, 5, kc + 1},
                                {1, 1000, 64}, {std::size_t(uk.mc) + 1, 2 * nr + 3, 2 * kc + 5},
-                               {4, 4, 0}};
+                               {4, 4, 0}, {mr + 1, nr + nr / 2, 19}, {mr, nr / 2 + 1, 9},
+                               {2, nr / 2, 300}};
   for (const Shape& s : shapes)
     for (bool pre : {false, true}) check(uk, s, fdl::Activation::kNone, pre, false, false);
   for (int act = 0; act <= 6; ++act)

@@ -23,6 +23,11 @@ enum : int {
   kGemmAccumulate = 1,  // add to what is in C (otherwise overwrite)
   kGemmFinal = 2,       // this is the last K block: apply bias and activation
   kGemmARow = 4,        // m == 1 and `a` is that row with unit stride (a[p], not a[p * mr])
+  // Only columns [0, nr / 2) of C are wanted (a right-edge tile that narrow): a microkernel
+  // whose nr / 2 is a whole number of vectors computes and stores just those; others (and
+  // the reference) compute all nr. Columns past nr / 2 are then left as they were or
+  // overwritten: the caller must not read them.
+  kGemmHalfWidth = 8,
 };
 
 // Computes rows [0, m) (m <= mr) and all nr columns of one tile:

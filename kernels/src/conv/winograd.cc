@@ -79,12 +79,26 @@ bool WinogradConv::applies(const ConvGeometry& g) {
          g.out_channels >= 8;
 }
 
+namespace {
+
+// The GEMM columns computed for `tiles` tiles: whole NR panels, but a last panel of at
+// most NR / 2 tiles is computed half wide (kGemmHalfWidth; where the microkernel cannot,
+// it costs a whole panel, which this slightly underestimates).
+std::size_t computed_columns(std::size_t tiles, std::size_t nr) {
+  const std::size_t rest = tiles % nr;
+  return tiles - rest + (rest == 0 ? 0 : 2 * rest <= nr ? nr / 2 : nr);
+}
+
+}  // namespace
+
 int WinogradConv::best_tile(const ConvGeometry& g, const GemmUkernel& uk, std::size_t in_h,
                             std::size_t in_w) {
-  // GEMM work is alpha^2 x padded tiles; transforms scale alike.
+  // GEMM work is alpha^2 x the columns computed; transforms scale alike. (Small planes:
+  // 14x14 has 16 F(4,3) tiles, half a panel of 32, against 49 F(2,3) tiles, two panels.)
   const WinogradTiling t2 = winograd_tiling(g, 2, uk.nr, in_h, in_w);
   const WinogradTiling t4 = winograd_tiling(g, 4, uk.nr, in_h, in_w);
-  return 36 * t4.tiles_padded <= 16 * t2.tiles_padded ? 4 : 2;
+  return 36 * computed_columns(t4.tiles, uk.nr) <= 16 * computed_columns(t2.tiles, uk.nr) ? 4
+                                                                                          : 2;
 }
 
 WinogradConv::WinogradConv(const ConvGeometry& g, int m, const float* weights,
@@ -116,8 +130,11 @@ void WinogradConv::run(const float* x, std::size_t in_h, std::size_t in_w, const
   parallel_for(in_chunks, [&](std::size_t i) {
     tr_->input(t, x, cin, cin * i / in_chunks, cin * (i + 1) / in_chunks, v);
   });
+  // N = the real tiles (V's panels are padded to NR): a last panel of at most NR / 2 tiles
+  // is computed half wide; M's padding columns are left unwritten (the output transform
+  // reads only real tiles' values).
   parallel_for(points, [&](std::size_t xi) {
-    gemm(uk_, cout, t.tiles_padded, cin, GemmOperand{u_.data() + xi * packed_per_point_, nullptr},
+    gemm(uk_, cout, t.tiles, cin, GemmOperand{u_.data() + xi * packed_per_point_, nullptr},
          GemmOperand{v + xi * t.tiles_padded * cin, nullptr}, mm + xi * cout * t.tiles_padded,
          t.tiles_padded, Epilogue{}, false);
   });

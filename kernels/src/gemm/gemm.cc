@@ -267,7 +267,8 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
               std::fill(edge_bias + n, edge_bias + NR, 0.0f);
               tile_ep.bias_col = edge_bias;
             }
-            uk.fn(m, kc, apanel, bpanel, edge_c, NR, flags, tile_ep);
+            uk.fn(m, kc, apanel, bpanel, edge_c, NR, flags | (2 * n <= NR ? kGemmHalfWidth : 0),
+                  tile_ep);
             for (std::size_t i = 0; i < m; ++i)
               std::memcpy(ctile + i * ldc, edge_c + i * NR, n * sizeof(float));
           }
