@@ -1,8 +1,8 @@
 """The compiled program's shared arena (fastdl/models/inference.py, _share_buffers): after
 the first call with new input shapes, fused steps write into views of one arena placed by
 liveness. Calls after it must give what the first call gave, for every graph shape: chains,
-residuals, branches read late, views (Flatten, Reshape) of a fused output, several outputs,
-several input shapes interleaved."""
+residuals, branches read late, views (Flatten, Reshape) of a fused output, concatenations
+(reused buffers too), several outputs, several input shapes interleaved."""
 import numpy as np
 import pytest
 
@@ -27,13 +27,24 @@ def _residual_net():
     return Model(x, [d, r, layers.GlobalAveragePooling2D()(c)])
 
 
+def _fire_net():
+    """SqueezeNet's fire modules: concatenations read by convolutions, one an output."""
+    x = layers.Input((10, 10, 6))
+    squeeze = layers.Conv2D(4, 1, activation="relu")(x)
+    fire = layers.Concatenate()([layers.Conv2D(5, 1, activation="relu")(squeeze),
+                                 layers.Conv2D(3, 3, padding="same", activation="relu")(squeeze)])
+    again = layers.Conv2D(4, 1, activation="relu")(fire)
+    last = layers.Concatenate(axis=1)([again, layers.Conv2D(4, 3, padding="same")(again)])
+    return Model(x, [layers.GlobalAveragePooling2D()(fire), last])
+
+
 def _chain():
     return Sequential([layers.Input((16, 16, 4)), layers.Conv2D(8, 3, activation="relu"),
                        layers.MaxPooling2D(2), layers.Conv2D(16, 3, activation="relu"),
                        layers.Flatten(), layers.Dense(10)])
 
 
-@pytest.mark.parametrize("build", [_residual_net, _chain])
+@pytest.mark.parametrize("build", [_residual_net, _chain, _fire_net])
 def test_later_calls_equal_the_first(build):
     fastdl.utils.clear_session()
     model = build()
@@ -51,13 +62,37 @@ def _listed(y):
     return y if isinstance(y, list) else [y]
 
 
-def test_outputs_do_not_alias_the_arena():
+@pytest.mark.parametrize("build", [_residual_net, _fire_net])
+def test_outputs_do_not_alias_the_arena(build):
     fastdl.utils.clear_session()
-    model = _residual_net()
-    x = RNG.standard_normal((2, 12, 12, 3)).astype(np.float32)
+    model = build()
+    x = RNG.standard_normal((2,) + model.input_shape[1:]).astype(np.float32)
     model(x)
     kept = [y.copy() for y in model(x)]
     held = model(x)
-    model(RNG.standard_normal((2, 12, 12, 3)).astype(np.float32))  # writes the arena
+    model(RNG.standard_normal(x.shape).astype(np.float32))  # writes the arena
     for a, b in zip(held, kept):
         np.testing.assert_array_equal(a, b)
+
+
+def test_concatenations_write_into_the_arena_and_match_the_layers():
+    from fastdl.models.inference import ConcatStep
+    fastdl.utils.clear_session()
+    model = _fire_net()
+    x = RNG.standard_normal((1, 10, 10, 6)).astype(np.float32)
+    first = model(x)
+    concats = [s.layer for s in model._executor().compiled.steps
+               if isinstance(s.layer, ConcatStep)]
+    assert [c.reuse_output for c in concats] == [True, False]  # the second is an output
+    fire = concats[0]
+    buffer = fire._buffers[fire.last_out_shape]
+    again = model(x)
+    assert fire._buffers[fire.last_out_shape] is buffer  # the arena's view, kept
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # the same graph evaluated layer by layer (no compiled program)
+    layout = fastdl.layers.layout
+    ys, lays = model._executor().program.run([x], [layout.KERAS])
+    eager = [layout.to_keras(y, lay) for y, lay in zip(ys, lays, strict=True)]
+    for a, b in zip(again, eager, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

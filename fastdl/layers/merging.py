@@ -124,8 +124,10 @@ def _reduce(op, xs):
 class Add(_Merge):
     """The sum of the inputs."""
 
+    ufunc = np.add  # folded over the inputs (a compiled model writes it into its buffer)
+
     def _merge(self, xs):
-        return _reduce(np.add, xs)
+        return _reduce(self.ufunc, xs)
 
     def _input_gradients(self, dy, xs):
         return [dy] * len(xs)
@@ -134,9 +136,10 @@ class Add(_Merge):
 class Subtract(_Merge):
     """inputs[0] - inputs[1] (exactly two inputs)."""
     min_inputs = max_inputs = 2
+    ufunc = np.subtract
 
     def _merge(self, xs):
-        return np.subtract(xs[0], xs[1])
+        return _reduce(self.ufunc, xs)
 
     def _input_gradients(self, dy, xs):
         return [dy, -dy]
@@ -145,8 +148,10 @@ class Subtract(_Merge):
 class Multiply(_Merge):
     """The elementwise product of the inputs."""
 
+    ufunc = np.multiply
+
     def _merge(self, xs):
-        return _reduce(np.multiply, xs)
+        return _reduce(self.ufunc, xs)
 
     def _input_gradients(self, dy, xs):
         return [dy * _reduce(np.multiply, xs[:i] + xs[i + 1:]) if len(xs) > 1 else dy
@@ -168,8 +173,10 @@ class Average(_Merge):
 class Maximum(_Merge):
     """The elementwise maximum of the inputs."""
 
+    ufunc = np.maximum
+
     def _merge(self, xs):
-        return _reduce(np.maximum, xs)
+        return _reduce(self.ufunc, xs)
 
     def _input_gradients(self, dy, xs):
         return _fold_extremum(dy, xs, np.greater)
@@ -178,8 +185,10 @@ class Maximum(_Merge):
 class Minimum(_Merge):
     """The elementwise minimum of the inputs."""
 
+    ufunc = np.minimum
+
     def _merge(self, xs):
-        return _reduce(np.minimum, xs)
+        return _reduce(self.ufunc, xs)
 
     def _input_gradients(self, dy, xs):
         return _fold_extremum(dy, xs, np.less)
@@ -224,15 +233,18 @@ class Concatenate(Layer):
                 out.append(next((s for s in sizes if s is not None), None))
         return tuple(out)
 
-    def _forward(self, x, layout):
+    def _operands(self, x, layout):
+        """(the arrays to concatenate, the axis to concatenate them on, their layout)."""
         rank = x[0].ndim
         axis = self._axis(rank)
         if all(l == L.CF for l in layout) and rank > 2:
             # Keras (N, *S, C) held as (N, C, *S): the channels are axis 1, S[i] is i + 2.
-            cf_axis = 1 if axis == rank - 1 else axis + 1
-            return np.concatenate(x, axis=cf_axis), L.CF
-        x = [L.to_keras(a, l) for a, l in zip(x, layout)]
-        return np.concatenate(x, axis=axis), L.KERAS
+            return x, (1 if axis == rank - 1 else axis + 1), L.CF
+        return [L.to_keras(a, l) for a, l in zip(x, layout)], axis, L.KERAS
+
+    def _forward(self, x, layout):
+        xs, axis, out_layout = self._operands(x, layout)
+        return np.concatenate(xs, axis=axis), out_layout
 
     def _train_forward(self, xs, training):
         axis = self._axis(xs[0].ndim)

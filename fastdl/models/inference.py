@@ -58,6 +58,11 @@ def compile_program(program):
         if _is_zero_padding(layer) and step.outputs not in outputs:
             fused_steps.append(Step(PaddingStep(layer), ins, step.outputs))
             continue
+        buffered = _buffered_step(layer)
+        if buffered is not None:
+            buffered.reuse_output = step.outputs not in outputs
+            fused_steps.append(Step(buffered, ins, step.outputs))
+            continue
         chain = _chain(i, steps, readers, outputs)
         if chain is None:
             kind = _plan_step_kind(layer)
@@ -79,6 +84,16 @@ def compile_program(program):
         fused_steps.append(Step(fused, ins, out_slot))
     out_slots = [alias.get(s, s) for s in program.output_slots]
     return Program(fused_steps, program.input_slots, out_slots, program.n_slots)
+
+
+def _buffered_step(layer):
+    """The step writing `layer`'s output into a reused buffer, if it has one."""
+    from fastdl.layers.merging import Concatenate
+    if isinstance(layer, Concatenate):
+        return ConcatStep(layer)
+    if getattr(layer, "ufunc", None) is not None:  # Add, Subtract, Multiply, Maximum...
+        return MergeStep(layer)
+    return None
 
 
 def _is_zero_padding(layer):
@@ -164,7 +179,32 @@ def _chain(i, steps, readers, outputs):
     return kind, bn, act
 
 
-class _Fused:
+class _ReusedOutput:
+    """A step writing its output into a buffer per output shape, kept across calls (and
+    placed in the model's arena by InferenceRunner._share_buffers) unless `reuse_output`
+    is off (the step's output is a model output)."""
+
+    def _init_output(self):
+        self.reuse_output = False
+        self.buffer_ids = set()  # ids of the reused buffers (shared by a model's steps)
+        self._buffers = {}       # output shape -> output array
+
+    def _out(self, shape):
+        """The buffer for an output of `shape`, or None (a new array each call)."""
+        if not self.reuse_output:
+            return None
+        self.last_out_shape = shape
+        out = self._buffers.get(shape)
+        if out is None:
+            out = self._buffers[shape] = np.empty(shape, np.float32)
+            self.buffer_ids.add(id(out))
+        return out
+
+    def _buffers_moved(self):
+        """Called once the arena has replaced the buffers in _buffers."""
+
+
+class _Fused(_ReusedOutput):
     """A layer-like step: `layer` (conv or dense) with `bn` folded in and `activation`
     fused (either may be None), its plans rebuilt or repacked when any source layer's
     weights change."""
@@ -174,10 +214,8 @@ class _Fused:
         self.activation = activation if activation is not None else layer.activation
         self.sources = [layer] + absorbed
         self.name = "+".join(l.name for l in self.sources)
-        self.reuse_output = False
-        self.buffer_ids = set()  # ids of the reused buffers (shared by a model's steps)
+        self._init_output()
         self._plans = {}     # key -> [plan, versions]
-        self._buffers = {}   # input shape -> output array
         self._checked = set()  # (plan id, input shape) the plan has validated once
         # (input shape, layout) -> (versions, plan, out buffer, output layout): inputs the
         # plan takes as they come, validated once; the next calls go straight to the kernel.
@@ -234,15 +272,8 @@ class _Fused:
         self._checked.add(key)
         return y
 
-    def _out(self, shape):
-        if not self.reuse_output:
-            return None
-        self.last_out_shape = shape
-        out = self._buffers.get(shape)
-        if out is None:
-            out = self._buffers[shape] = np.empty(shape, np.float32)
-            self.buffer_ids.add(id(out))
-        return out
+    def _buffers_moved(self):
+        self._direct.clear()  # it holds the old buffers
 
     def __repr__(self):
         return f"<fused {self.name}>"
@@ -301,6 +332,56 @@ class FusedDense(_Fused):
         return kernels.softmax(y.reshape(y.size // units, units, 1), 1.0, log).reshape(y.shape)
 
 
+class ConcatStep(_ReusedOutput):
+    """A Concatenate layer writing into a reused output buffer: a large concatenation
+    (SqueezeNet's fire modules) otherwise takes fresh pages from the OS on every call."""
+
+    def __init__(self, layer):
+        self.layer, self.name = layer, layer.name
+        self._init_output()
+
+    def _forward(self, x, layout):
+        xs, axis, out_layout = self.layer._operands(x, layout)
+        shape = list(xs[0].shape)
+        shape[axis] = sum(a.shape[axis] for a in xs)
+        out = self._out(tuple(shape))
+        if out is None:
+            return np.concatenate(xs, axis=axis), out_layout
+        np.concatenate(xs, axis=axis, out=out)
+        return out, out_layout
+
+    def __repr__(self):
+        return f"<concatenate {self.name}>"
+
+
+class MergeStep(_ReusedOutput):
+    """An elementwise merge (the layer's `ufunc` folded over its inputs: Add, Subtract,
+    Multiply, Maximum, Minimum) writing into a reused buffer where its inputs share shape
+    and layout (a residual connection); otherwise the layer itself (broadcasting)."""
+
+    def __init__(self, layer):
+        self.layer, self.name = layer, layer.name
+        self._init_output()
+
+    def _forward(self, x, layout):
+        from fastdl.layers.merging import _layout_key
+        first = x[0]
+        same = len(x) >= 2 and all(
+            type(a) is np.ndarray and a.shape == first.shape and a.dtype == np.float32
+            for a in x) and len({_layout_key(l) for l in layout}) == 1
+        out = self._out(first.shape) if same else None
+        if out is None:
+            return self.layer._forward(x, layout)
+        op = self.layer.ufunc
+        op(x[0], x[1], out=out)
+        for a in x[2:]:
+            op(out, a, out=out)
+        return out, layout[0]
+
+    def __repr__(self):
+        return f"<merge {self.name}>"
+
+
 class PaddingStep:
     """A ZeroPadding layer writing into an output buffer per input shape whose border is
     zeroed once: later calls copy the interior only (no zero fill, no fresh pages)."""
@@ -340,7 +421,7 @@ class InferenceRunner:
         self._buffer_ids = set()
         self._arenas = {}  # input shapes -> the arena the fused steps' outputs share
         for step in self.compiled.steps:
-            if isinstance(step.layer, (_Fused, PaddingStep)):
+            if isinstance(step.layer, (_ReusedOutput, PaddingStep)):
                 step.layer.buffer_ids = self._buffer_ids
 
     def _share_buffers(self):
@@ -366,13 +447,13 @@ class InferenceRunner:
             end = max([last.get(s, i) for s in outs] + [until.get(s, i) for s in outs])
             for s in outs:
                 until[s] = max(until.get(s, i), end)
-            if not isinstance(step.layer, (_Fused, PaddingStep)):  # may return a view
+            if not isinstance(step.layer, (_ReusedOutput, PaddingStep)):  # may return a view
                 for s in slots(step.inputs):
                     until[s] = max(until.get(s, last.get(s, i)), end)
         wanted = []  # (start, end, nbytes, step)
         for i, step in enumerate(steps):
             layer = step.layer
-            if isinstance(layer, _Fused) and layer.reuse_output and getattr(
+            if isinstance(layer, _ReusedOutput) and layer.reuse_output and getattr(
                     layer, "last_out_shape", None) is not None:
                 shape = layer.last_out_shape
                 nbytes = -(-int(np.prod(shape)) * 4 // 64) * 64  # 64-byte aligned
@@ -395,7 +476,7 @@ class InferenceRunner:
         for (start, end, nbytes, layer, shape), offset in zip(wanted, offsets):
             view = arena[offset // 4: offset // 4 + int(np.prod(shape))].reshape(shape)
             layer._buffers[shape] = view
-            layer._direct.clear()
+            layer._buffers_moved()
         return arena
 
     def run(self, xs, layouts):

@@ -3,8 +3,8 @@
 #
 #   bash scripts/arm/mca.sh [SOURCE.cc [SYMBOL_PART]]
 #
-# Default: kernels/src/gemm/gemm-neon.cc and the mangled-name part of GemmTile<8,12>::rows<8, 8>
-# (GemmTileILi8ELi12EE4rowsILi8ELi8EE). Another function's hottest loop can be looked at the
+# Default: kernels/src/gemm/gemm-neon.cc and the mangled-name part of GemmTile<8,12>::rows<8, 8, 3>
+# (GemmTileILi8ELi12EE4rowsILi8ELi8ELi3EE). Another function's hottest loop can be looked at the
 # same way (the loop picked is the single-block loop with the most FMLAs; loops with
 # branches inside, e.g. the depthwise kernel's row-bounds checks, are only approximated).
 #
@@ -28,7 +28,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SRC=${1:-$ROOT/kernels/src/gemm/gemm-neon.cc}
-PART=${2:-GemmTileILi8ELi12EE4rowsILi8ELi8EE}
+PART=${2:-GemmTileILi8ELi12EE4rowsILi8ELi8ELi3EE}
 OUT=${FASTDL_ARM_WORK:-$ROOT/build/arm}/mca
 MCA=${LLVM_MCA:-llvm-mca-14}
 CXX=${CROSS_CXX:-aarch64-linux-gnu-g++}
