@@ -27,6 +27,7 @@
 #include "fastdl/variants.h"
 #include "test_util.h"
 #include "../src/conv/padded-grid.h"
+#include "../src/conv/winograd.h"
 
 namespace {
 
@@ -820,6 +821,20 @@ INSTANTIATE_TEST_SUITE_P(AllVariants, DepthwiseVariant,
 // ------------------------------------------------------------ Winograd variants
 
 class WinogradVariant : public fdl_test::VariantTest<fdl::WinogradVariant> {};
+
+// The tile size follows the GEMM columns each microkernel really computes: on 7x7 planes
+// F(2,3)'s 16 tiles beat F(4,3)'s 4 (36 points each) whether or not the GEMM computes a
+// half-wide last panel (NEON's 8x12 cannot: counting one there picked F(4,3)); on 14x14
+// F(4,3)'s 16 tiles beat F(2,3)'s 49; 56x56 takes F(4,3) everywhere.
+TEST(WinogradTile, FollowsTheColumnsEachGemmComputes) {
+  ConvCase c = case2d(64, 64, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1);
+  for (const fdl::GemmUkernel& uk : fdl::gemm_variants()) {
+    EXPECT_EQ(fdl::WinogradConv::best_tile(c.geometry(), uk, 7, 7), 2) << uk.name;
+    EXPECT_EQ(fdl::WinogradConv::best_tile(c.geometry(), uk, 14, 14), 4) << uk.name;
+    EXPECT_EQ(fdl::WinogradConv::best_tile(c.geometry(), uk, 56, 56), 4) << uk.name;
+    EXPECT_TRUE(uk.edge_nr == uk.nr || 2 * uk.edge_nr == uk.nr) << uk.name;
+  }
+}
 
 // F(2,3), F(4,3) and the automatic choice against the direct convolution on the sizes where
 // whole groups of vector-lane tiles meet the bottom and right edges (H, W multiples of 4

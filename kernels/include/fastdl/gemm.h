@@ -41,6 +41,7 @@ struct GemmUkernel {
   const char* name;  // fdl_f32_gemm__<isa>_<MR>x<NR>
   Isa isa;
   int mr, nr;
+  int edge_nr;     // the narrowest tile it computes: nr / 2 if it honours kGemmHalfWidth
   int kc, mc, nc;  // cache blocking: K block, rows of A per L2 block, columns of B per L3 block
   GemmUkernelFn fn;
 };

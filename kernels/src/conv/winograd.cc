@@ -82,11 +82,10 @@ bool WinogradConv::applies(const ConvGeometry& g) {
 namespace {
 
 // The GEMM columns computed for `tiles` tiles: whole NR panels, but a last panel of at
-// most NR / 2 tiles is computed half wide (kGemmHalfWidth; where the microkernel cannot,
-// it costs a whole panel, which this slightly underestimates).
-std::size_t computed_columns(std::size_t tiles, std::size_t nr) {
-  const std::size_t rest = tiles % nr;
-  return tiles - rest + (rest == 0 ? 0 : 2 * rest <= nr ? nr / 2 : nr);
+// most NR / 2 tiles is computed half wide where the microkernel can (kGemmHalfWidth).
+std::size_t computed_columns(std::size_t tiles, const GemmUkernel& uk) {
+  const std::size_t nr = uk.nr, edge = uk.edge_nr, rest = tiles % nr;
+  return tiles - rest + (rest == 0 ? 0 : rest <= edge ? edge : nr);
 }
 
 }  // namespace
@@ -97,8 +96,7 @@ int WinogradConv::best_tile(const ConvGeometry& g, const GemmUkernel& uk, std::s
   // 14x14 has 16 F(4,3) tiles, half a panel of 32, against 49 F(2,3) tiles, two panels.)
   const WinogradTiling t2 = winograd_tiling(g, 2, uk.nr, in_h, in_w);
   const WinogradTiling t4 = winograd_tiling(g, 4, uk.nr, in_h, in_w);
-  return 36 * computed_columns(t4.tiles, uk.nr) <= 16 * computed_columns(t2.tiles, uk.nr) ? 4
-                                                                                          : 2;
+  return 36 * computed_columns(t4.tiles, uk) <= 16 * computed_columns(t2.tiles, uk) ? 4 : 2;
 }
 
 WinogradConv::WinogradConv(const ConvGeometry& g, int m, const float* weights,

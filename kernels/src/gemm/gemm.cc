@@ -18,7 +18,7 @@
 #include "fastdl/threadpool.h"
 #include "fastdl/variants.h"
 
-#define FDL_GEMM_VARIANT(sfx, isa, mr, nr, kc, mc, nc)                                      \
+#define FDL_GEMM_VARIANT(sfx, isa, mr, nr, edge_nr, kc, mc, nc)                             \
   void fdl_f32_gemm__##sfx(std::size_t, std::size_t, const float*, const float*, float*, \
                            std::size_t, int, const fdl::Epilogue&);
 #include "variants.inc"
@@ -59,8 +59,8 @@ namespace fdl {
 
 const std::vector<GemmUkernel>& gemm_variants() {
   static const std::vector<GemmUkernel> table = {
-#define FDL_GEMM_VARIANT(sfx, isa, mr, nr, kc, mc, nc) \
-  {"fdl_f32_gemm__" #sfx, Isa::isa, mr, nr, kc, mc, nc, &fdl_f32_gemm__##sfx},
+#define FDL_GEMM_VARIANT(sfx, isa, mr, nr, edge_nr, kc, mc, nc) \
+  {"fdl_f32_gemm__" #sfx, Isa::isa, mr, nr, edge_nr, kc, mc, nc, &fdl_f32_gemm__##sfx},
 #include "variants.inc"
 #undef FDL_GEMM_VARIANT
   };
