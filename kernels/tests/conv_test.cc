@@ -814,6 +814,27 @@ TEST_P(DepthwiseVariant, ReadsNothingOutsideThePlane) {
   munmap(region, 3 * page);
 }
 
+// Empty rows (W == 0) under a padding wide enough for outputs: every output is the bias
+// through the activation (the masked kernels' padding rows must still be real memory).
+TEST_P(DepthwiseVariant, EmptyRowsUnderWidePaddingGiveTheBias) {
+  const auto& v = GetParam();
+  for (std::size_t k : {3, 5})
+    for (std::size_t s : {1, 2}) {
+      ConvCase c = case2d(1, 1, 3, 0, k, k, s, s, k - 1, k - 1, k - 1, k - 1);
+      c.batch = 1;
+      const fdl::ConvGeometry g = c.geometry();
+      const Size3 out = c.out();
+      ASSERT_GT(out[2], 0u);
+      const std::vector<float> wt(k * k, 1.0f);
+      std::vector<float> y(out[1] * out[2], kCanary);
+      const float x_unused = 0.0f;
+      v.fn(g, &x_unused, 3, 0, wt.data(), -0.5f, fdl::Activation::kRelu, kAlpha, y.data());
+      for (float value : y) ASSERT_EQ(value, 0.0f) << v.name << " " << c.str();
+      v.fn(g, &x_unused, 3, 0, wt.data(), 0.25f, fdl::Activation::kNone, kAlpha, y.data());
+      for (float value : y) ASSERT_EQ(value, 0.25f) << v.name << " " << c.str();
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllVariants, DepthwiseVariant,
                          ::testing::ValuesIn(fdl::depthwise_variants()),
                          fdl_test::VariantName());
