@@ -113,11 +113,15 @@ def _layout_key(layout):
     return layout if isinstance(layout, (str, L.CfFlat)) else repr(layout)
 
 
-def _reduce(op, xs):
-    """op folded over the inputs into one new array."""
-    out = op(xs[0], xs[1]) if len(xs) > 1 else xs[0].copy()
+def _reduce(op, xs, out=None):
+    """The ufunc op folded over the inputs: into one new array, or into `out` (two or more
+    inputs of its shape)."""
+    if out is None:
+        out = op(xs[0], xs[1]) if len(xs) > 1 else xs[0].copy()
+    else:
+        op(xs[0], xs[1], out=out)
     for a in xs[2:]:
-        out = op(out, a)
+        op(out, a, out=out)
     return out
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from fastdl._backend import kernels
 from fastdl.layers import layout as L
+from fastdl.layers.merging import Concatenate, _layout_key, _reduce
 from fastdl.models.graph import Program, Step
 
 
@@ -88,7 +89,6 @@ def compile_program(program):
 
 def _buffered_step(layer):
     """The step writing `layer`'s output into a reused buffer, if it has one."""
-    from fastdl.layers.merging import Concatenate
     if isinstance(layer, Concatenate):
         return ConcatStep(layer)
     if getattr(layer, "ufunc", None) is not None:  # Add, Subtract, Multiply, Maximum...
@@ -332,13 +332,17 @@ class FusedDense(_Fused):
         return kernels.softmax(y.reshape(y.size // units, units, 1), 1.0, log).reshape(y.shape)
 
 
-class ConcatStep(_ReusedOutput):
-    """A Concatenate layer writing into a reused output buffer: a large concatenation
-    (SqueezeNet's fire modules) otherwise takes fresh pages from the OS on every call."""
+class _LayerStep(_ReusedOutput):
+    """One layer run by the compiled program into its reused output buffer."""
 
     def __init__(self, layer):
         self.layer, self.name = layer, layer.name
         self._init_output()
+
+
+class ConcatStep(_LayerStep):
+    """A Concatenate layer writing into a reused output buffer: a large concatenation
+    (SqueezeNet's fire modules) otherwise takes fresh pages from the OS on every call."""
 
     def _forward(self, x, layout):
         xs, axis, out_layout = self.layer._operands(x, layout)
@@ -354,17 +358,12 @@ class ConcatStep(_ReusedOutput):
         return f"<concatenate {self.name}>"
 
 
-class MergeStep(_ReusedOutput):
+class MergeStep(_LayerStep):
     """An elementwise merge (the layer's `ufunc` folded over its inputs: Add, Subtract,
     Multiply, Maximum, Minimum) writing into a reused buffer where its inputs share shape
     and layout (a residual connection); otherwise the layer itself (broadcasting)."""
 
-    def __init__(self, layer):
-        self.layer, self.name = layer, layer.name
-        self._init_output()
-
     def _forward(self, x, layout):
-        from fastdl.layers.merging import _layout_key
         first = x[0]
         same = len(x) >= 2 and all(
             type(a) is np.ndarray and a.shape == first.shape and a.dtype == np.float32
@@ -372,11 +371,7 @@ class MergeStep(_ReusedOutput):
         out = self._out(first.shape) if same else None
         if out is None:
             return self.layer._forward(x, layout)
-        op = self.layer.ufunc
-        op(x[0], x[1], out=out)
-        for a in x[2:]:
-            op(out, a, out=out)
-        return out, layout[0]
+        return _reduce(self.layer.ufunc, x, out=out), layout[0]
 
     def __repr__(self):
         return f"<merge {self.name}>"
@@ -450,7 +445,7 @@ class InferenceRunner:
             if not isinstance(step.layer, (_ReusedOutput, PaddingStep)):  # may return a view
                 for s in slots(step.inputs):
                     until[s] = max(until.get(s, last.get(s, i)), end)
-        wanted = []  # (start, end, nbytes, step)
+        wanted = []  # (start, end, nbytes, step's layer, output shape)
         for i, step in enumerate(steps):
             layer = step.layer
             if isinstance(layer, _ReusedOutput) and layer.reuse_output and getattr(
