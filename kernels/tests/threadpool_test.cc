@@ -38,20 +38,31 @@ struct ThreadCountGuard {
 
 // ------------------------------------------------------------------- thread pool
 
-// Calls parallel_for(n) and checks that every index ran exactly once.
-// The threads that ran a job of n tasks, each sleeping `sleep` so that every thread of the
-// pool gets one.
-std::set<std::thread::id> threads_used(std::size_t n, std::chrono::microseconds sleep) {
+// The threads that ran a job of 4 * `expect` tasks. Each task waits (up to 10 s) until
+// `expect` threads have joined the job, so that a pool of that many threads shows all of
+// them however late its workers wake (a fixed sleep per task flaked on loaded machines).
+std::set<std::thread::id> threads_used(std::size_t expect) {
   std::mutex mu;
   std::set<std::thread::id> ids;
-  fdl::parallel_for(n, [&](std::size_t) {
-    std::this_thread::sleep_for(sleep);
-    std::lock_guard<std::mutex> lock(mu);
-    ids.insert(std::this_thread::get_id());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  fdl::parallel_for(4 * expect, [&](std::size_t) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ids.insert(std::this_thread::get_id());
+    }
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (ids.size() >= expect) return;
+      }
+      if (std::chrono::steady_clock::now() > deadline) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
   });
   return ids;
 }
 
+// Calls parallel_for(n) and checks that every index ran exactly once.
 void expect_each_index_once(std::size_t n) {
   std::vector<std::atomic<int>> hits(n);
   for (auto& h : hits) h.store(0);
@@ -91,7 +102,7 @@ TEST(ThreadPool, ManySmallJobsInARow) {
 TEST(ThreadPool, UsesMoreThanOneThread) {
   ThreadCountGuard guard;
   fdl::set_num_threads(2);
-  const auto ids = threads_used(100, std::chrono::milliseconds(2));
+  const auto ids = threads_used(2);
   EXPECT_EQ(ids.size(), 2u);
   EXPECT_TRUE(ids.count(std::this_thread::get_id())) << "the calling thread takes part";
 }
@@ -229,7 +240,7 @@ TEST(ThreadPool, ATasksExceptionReachesTheCallerAfterTheJob) {
       EXPECT_LT(ran.load(), 10000u);
       expect_each_index_once(1000);
       // Still parallel: the job released the pool and the caller is not left "in a task".
-      EXPECT_EQ(threads_used(40, std::chrono::milliseconds(1)).size(),
+      EXPECT_EQ(threads_used(static_cast<std::size_t>(threads)).size(),
                 static_cast<std::size_t>(threads))
           << "task " << thrower;
     }
@@ -341,7 +352,7 @@ TEST(ThreadPool, ForkedChildCanStillRunParallelFor) {
     for (auto& h : hits)
       if (h.load() != 1) _exit(3);
     // The child re-created its workers.
-    if (threads_used(100, std::chrono::milliseconds(1)).size() < 2) _exit(4);
+    if (threads_used(2).size() < 2) _exit(4);
     const auto child = convolve(x, wt, b, fdl::ConvAlgorithm::kAuto);
     if (std::memcmp(child.data(), parent.data(), child.size() * sizeof(float)) != 0) _exit(5);
     fdl::set_num_threads(3);
