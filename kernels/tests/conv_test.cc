@@ -490,17 +490,19 @@ TEST_P(ConvVariant, PaddedGridCasesMatchReference) {
   }
 }
 
-// Pointwise layers on small images, where the GEMM runs transposed (pixels as its rows)
-// for the x86 and reference tiles: 7x7 and 14x14, grouped, batched, with bias and
-// activation.
+// Pointwise layers on small images, where the GEMM runs transposed (pixels as its rows:
+// 5x5 with many input channels, on every tile), and the direct form beside them (14x14):
+// grouped, batched, with bias and activation.
 TEST_P(ConvVariant, PointwiseSmallImagesMatchReference) {
-  std::vector<ConvCase> cases = {case2d(24, 64, 7, 7, 1, 1), case2d(16, 128, 7, 7, 1, 1),
+  std::vector<ConvCase> cases = {case2d(256, 64, 5, 5, 1, 1), case2d(512, 128, 5, 5, 1, 1),
                                  case2d(20, 96, 14, 14, 1, 1)};
   for (auto& c : cases) c.pb = c.pa = {0, 0, 0};
   cases[1].groups = 2;
   cases[2].act = fdl::Activation::kRelu6;
   unsigned seed = 950;
   for (const ConvCase& c : cases) EXPECT_TRUE(check_case(c, &uk(), seed += 3));
+  EXPECT_TRUE(fdl::ConvPlan::pointwise_runs_transposed(25, 64, 256, uk()));
+  EXPECT_FALSE(fdl::ConvPlan::pointwise_runs_transposed(196, 96, 20, uk()));
 }
 
 TEST_P(ConvVariant, Generated1dAnd3dCasesMatchReference) {
@@ -562,7 +564,7 @@ TEST_P(ConvVariant, SetWeightsRepacksEveryAlgorithm) {
       case2d(3, 5, 11, 9, 3, 3, 2, 2, 1, 0, 1, 0),    // im2col
       case2d(16, 16, 9, 14, 3, 3, 1, 1, 1, 1, 1, 1),  // depthwise (groups set below)
       case2d(17, 7, 5, 6, 1, 1),                      // pointwise
-      case2d(24, 64, 7, 7, 1, 1),                     // pointwise, transposed on x86
+      case2d(256, 64, 5, 5, 1, 1),                    // pointwise, transposed
       case2d(3, 16, 10, 12, 3, 3, 2, 2, 1, 1, 1, 1),  // narrow
   };
   cases[2].groups = 16;

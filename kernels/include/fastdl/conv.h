@@ -185,6 +185,11 @@ class ConvPlan {
   const char* depthwise_variant() const { return depthwise_ ? depthwise_->name : nullptr; }
   const char* winograd_variant() const { return winograd_ ? winograd_->name : nullptr; }
   const char* narrow_variant() const { return narrow_ ? narrow_->name : nullptr; }
+  // Whether a pointwise GEMM of m output channels (per group), k input channels and
+  // `pixels` pixels runs transposed (pixels as its rows) on `uk`: where that computes
+  // fewer tile columns (7x7 images; see run_gemm).
+  static bool pointwise_runs_transposed(std::size_t pixels, std::size_t m, std::size_t k,
+                                        const GemmUkernel& uk);
 
  private:
   enum class Path { kIm2col, kDepthwise, kWinograd2d, kWinograd3d, kNarrow, kDirect };

@@ -52,6 +52,9 @@ const std::vector<GemmUkernel>& gemm_variants();
 const GemmUkernel& gemm_best();
 // nullptr if no variant has that name.
 const GemmUkernel* gemm_find(const char* name);
+// The columns of C that `gemm` computes for n columns: whole NR panels, but a last panel
+// of at most edge_nr columns is computed that narrow (kGemmHalfWidth). Work is rows x this.
+std::size_t gemm_computed_columns(std::size_t n, const GemmUkernel& uk);
 
 // Produces the panels for rows [r0, r0 + rows) (rows <= w * number of panels) and
 // k in [k0, k0 + kc) into dst, panel after panel, each kc * w floats, zero-padded.

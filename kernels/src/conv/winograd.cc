@@ -79,24 +79,13 @@ bool WinogradConv::applies(const ConvGeometry& g) {
          g.out_channels >= 8;
 }
 
-namespace {
-
-// The GEMM columns computed for `tiles` tiles: whole NR panels, but a last panel of at
-// most NR / 2 tiles is computed half wide where the microkernel can (kGemmHalfWidth).
-std::size_t computed_columns(std::size_t tiles, const GemmUkernel& uk) {
-  const std::size_t nr = uk.nr, edge = uk.edge_nr, rest = tiles % nr;
-  return tiles - rest + (rest == 0 ? 0 : rest <= edge ? edge : nr);
-}
-
-}  // namespace
-
 int WinogradConv::best_tile(const ConvGeometry& g, const GemmUkernel& uk, std::size_t in_h,
                             std::size_t in_w) {
   // GEMM work is alpha^2 x the columns computed; transforms scale alike. (Small planes:
   // 14x14 has 16 F(4,3) tiles, half a panel of 32, against 49 F(2,3) tiles, two panels.)
   const WinogradTiling t2 = winograd_tiling(g, 2, uk.nr, in_h, in_w);
   const WinogradTiling t4 = winograd_tiling(g, 4, uk.nr, in_h, in_w);
-  return 36 * computed_columns(t4.tiles, uk) <= 16 * computed_columns(t2.tiles, uk) ? 4 : 2;
+  return 36 * gemm_computed_columns(t4.tiles, uk) <= 16 * gemm_computed_columns(t2.tiles, uk) ? 4 : 2;
 }
 
 WinogradConv::WinogradConv(const ConvGeometry& g, int m, const float* weights,

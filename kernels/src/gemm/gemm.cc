@@ -71,6 +71,12 @@ const GemmUkernel& gemm_best() { return best_variant(gemm_variants()); }
 
 const GemmUkernel* gemm_find(const char* name) { return find_variant(gemm_variants(), name); }
 
+std::size_t gemm_computed_columns(std::size_t n, const GemmUkernel& uk) {
+  const std::size_t nr = static_cast<std::size_t>(uk.nr), edge = static_cast<std::size_t>(uk.edge_nr);
+  const std::size_t rest = n % nr;
+  return n - rest + (rest == 0 ? 0 : rest <= edge ? edge : nr);
+}
+
 void PackRowsByK::pack(std::size_t r0, std::size_t rows, std::size_t k0, std::size_t kc,
                        std::size_t w, float* dst) const {
   for (std::size_t q = 0; q * w < rows; ++q, dst += kc * w) {
