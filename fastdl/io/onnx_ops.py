@@ -642,37 +642,71 @@ _NEAREST_AS_REPEAT = {("asymmetric", "floor"), ("half_pixel", "round_prefer_floo
                       ("pytorch_half_pixel", "round_prefer_ceil")}
 
 
+def _resize_extents(x, attrs, inputs):
+    """(sizes, scales) of a Resize node over the spatial axes: sizes an int per axis or None
+    (floor(extent * scale) at run time), scales a float per axis or None (size / extent).
+    Refuses a resize of the batch or channel axis."""
+    ndim = len(x.shape)
+    axes = attrs.get("axes")
+    axes = list(range(ndim)) if axes is None else [int(a) % ndim for a in axes]
+    policy = attrs.get("keep_aspect_ratio_policy", "stretch")
+    if len(inputs) > 3 and inputs[3] is not None and inputs[3].size:
+        given = [int(s) for s in _const(inputs[3], "sizes").reshape(-1)]
+        # The batch extent (unknown here) is taken as it comes: its factor is 1.
+        extents = [given[axes.index(a)] if a in axes and a > 0 else
+                   (1 if a == 0 else x.shape[a]) for a in range(ndim)]
+        current = [1] + list(x.shape[1:])
+        scales = [e / c for e, c in zip(extents, current)]
+        if policy != "stretch":
+            if policy not in ("not_larger", "not_smaller"):
+                raise Unsupported(f"keep_aspect_ratio_policy {policy!r}")
+            kept = [scales[a] for a in axes]
+            scale = min(kept) if policy == "not_larger" else max(kept)
+            scales = [scale if a in axes else 1.0 for a in range(ndim)]
+            extents = [int(scale * c + 0.5) if a in axes else c
+                       for a, c in enumerate(current)]
+        if extents[1] != x.shape[1] or (0 in axes and extents[0] != 1):
+            raise Unsupported(f"sizes {given} resize the batch or channel axis")
+        return extents[2:], (scales[2:] if policy != "stretch" else None)
+    given = [float(s) for s in _const(inputs[2], "scales").reshape(-1)]
+    scales = [given[axes.index(a)] if a in axes else 1.0 for a in range(ndim)]
+    if scales[:2] != [1.0, 1.0]:
+        raise Unsupported(f"scales {given} resize the batch or channel axis")
+    return None, scales[2:]
+
+
 def _resize(b, node, attrs, inputs):
+    """UpSampling where the node repeats or is Keras' bilinear by whole factors, else the
+    Resize layer (ONNX's rules for nearest and linear)."""
     x = inputs[0]
     rank = _rank_of(x)
-    if len(inputs) > 3 and inputs[3] is not None and inputs[3].size:
-        sizes = _const(inputs[3], "sizes").reshape(-1)
-        factors = [s / n for s, n in zip(sizes[2:], x.shape[2:])]
-        if sizes[1] != x.shape[1]:  # (sizes[0], the batch size, is taken as it comes)
-            raise Unsupported(f"sizes {list(sizes)} resize the channel axis")
-    else:
-        scales = _const(inputs[2], "scales").reshape(-1)
-        if list(scales[:2]) != [1, 1]:
-            raise Unsupported(f"scales {list(scales)} resize the batch or channel axis")
-        factors = list(scales[2:])
-    if any(f != int(f) or f < 1 for f in factors):
-        raise Unsupported(f"scale factors {factors} (fastdl upsamples by whole factors)")
     mode = attrs.get("mode", "nearest")
     rule = (attrs.get("coordinate_transformation_mode", "half_pixel"),
             attrs.get("nearest_mode", "round_prefer_floor"))
-    if mode == "nearest" and rule in _NEAREST_AS_REPEAT:
-        interpolation = "nearest"
-    elif mode == "linear" and rank == 2 and rule[0] in ("half_pixel", "pytorch_half_pixel") \
-            and not attrs.get("antialias", 0):
-        interpolation = "bilinear"
-    else:
+    layers = _layers()
+    from fastdl.layers._resample import COORDINATE_MODES, NEAREST_MODES
+    if mode not in ("nearest", "linear") or attrs.get("antialias", 0) \
+            or rule[0] not in COORDINATE_MODES or rule[1] not in NEAREST_MODES:
         raise Unsupported(f"mode {mode!r} with coordinate_transformation_mode {rule[0]!r}"
-                          + (f", nearest_mode {rule[1]!r}" if mode == "nearest" else ""))
-    if all(f == 1 for f in factors):
-        return [x]
-    return [b.apply(node, getattr(_layers(), f"UpSampling{rank}D"), x,
-                    size=tuple(int(f) for f in factors), data_format="channels_first",
-                    **({"interpolation": interpolation} if rank == 2 else {}))]
+                          + (f", nearest_mode {rule[1]!r}" if mode == "nearest" else "")
+                          + (", antialias" if attrs.get("antialias", 0) else ""))
+    sizes, scales = _resize_extents(x, attrs, inputs)
+    factors = scales if scales is not None else [s / n for s, n in zip(sizes, x.shape[2:])]
+    whole = scales is None or sizes is None or all(
+        s == f * n for s, f, n in zip(sizes, scales, x.shape[2:]))
+    if whole and all(f == int(f) and f >= 1 for f in factors):
+        if all(f == 1 for f in factors) and rule[0] != "tf_crop_and_resize":
+            return [x]
+        if (mode == "nearest" and rule in _NEAREST_AS_REPEAT) or (
+                mode == "linear" and rank == 2 and rule[0] in ("half_pixel",
+                                                               "pytorch_half_pixel")):
+            return [b.apply(node, getattr(layers, f"UpSampling{rank}D"), x,
+                            size=tuple(int(f) for f in factors), data_format="channels_first",
+                            **({"interpolation": "bilinear" if mode == "linear" else "nearest"}
+                               if rank == 2 else {}))]
+    return [b.apply(node, layers.Resize, x, size=sizes, scale=scales, interpolation=mode,
+                    coordinate_mode=rule[0], nearest_mode=rule[1],
+                    data_format="channels_first")]
 
 
 def _pad(b, node, attrs, inputs):

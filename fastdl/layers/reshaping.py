@@ -10,6 +10,7 @@ import numpy as np
 
 from fastdl import _validate as v
 from fastdl.layers import layout as L
+from fastdl.layers._resample import axis_taps, resize_axis, resize_axis_backward, source_coordinates
 from fastdl.layers.base import Layer
 from fastdl.layers.core import data_format_arg
 
@@ -232,16 +233,10 @@ class _UpSampling(_Spatial):
         return config
 
 
-def _taps(n, factor, ndim, axis):
-    """(lo, hi, w) of half-pixel-centre interpolation along `axis` of an extent n resized
-    by `factor`: output i reads lo[i] * (1 - w[i]) + hi[i] * w[i] (w shaped to broadcast)."""
-    centres = (np.arange(n * factor, dtype=np.float64) + 0.5) / factor - 0.5
-    centres = np.clip(centres, 0.0, n - 1)
-    lo = np.floor(centres).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    shape = [1] * ndim
-    shape[axis] = -1
-    return lo, hi, (centres - lo).astype(np.float32).reshape(shape)
+def _bilinear_taps(n, factor):
+    """Keras' bilinear upsampling along an axis of n: ONNX's half_pixel linear resize."""
+    x_src = source_coordinates("half_pixel", n, n * factor, float(factor))
+    return axis_taps(x_src, n, "linear")
 
 
 def _bilinear(x, size):
@@ -249,25 +244,15 @@ def _bilinear(x, size):
     TensorFlow's resize, no antialiasing): separable, one axis at a time."""
     y = x.astype(np.float32)
     for axis, factor in ((2, size[0]), (3, size[1])):
-        lo, hi, w = _taps(y.shape[axis], factor, y.ndim, axis)
-        y = np.take(y, lo, axis=axis) * (1 - w) + np.take(y, hi, axis=axis) * w
+        y = resize_axis(y, axis, _bilinear_taps(y.shape[axis], factor))
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
 def _bilinear_backward(dy, shape, size):
-    """The adjoint of _bilinear for an input of `shape`: the axes in reverse order, each
-    output's gradient added back to the two taps it read."""
+    """The adjoint of _bilinear for an input of `shape`: the axes in reverse order."""
     g = dy.astype(np.float32)
     for axis, factor in ((3, size[1]), (2, size[0])):
-        n = shape[axis]
-        lo, hi, w = _taps(n, factor, g.ndim, axis)
-        out_shape = list(g.shape)
-        out_shape[axis] = n
-        moved = np.zeros(out_shape, np.float32)
-        view = np.moveaxis(moved, axis, 0)
-        np.add.at(view, lo, np.moveaxis(g * (1 - w), axis, 0))
-        np.add.at(view, hi, np.moveaxis(g * w, axis, 0))
-        g = moved
+        g = resize_axis_backward(g, axis, shape[axis], _bilinear_taps(shape[axis], factor))
     return g
 
 
