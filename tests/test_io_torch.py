@@ -110,6 +110,45 @@ def test_padded_convs_transposed_convs_and_parametric_activations():
                          nn.ConvTranspose3d(3, 2, 2, stride=2)), (2, 3, 4, 3))
 
 
+def test_grouped_transposed_convs():
+    _check(nn.Sequential(nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1,
+                                            groups=2), nn.ReLU(),
+                         nn.ConvTranspose2d(6, 6, 4, stride=2, padding=1, groups=6)), (4, 5, 6))
+    _check(nn.Sequential(nn.ConvTranspose1d(6, 9, 3, stride=1, groups=3, dilation=2)), (6, 7))
+    _check(nn.Sequential(nn.ConvTranspose3d(4, 2, 2, stride=2, groups=2)), (4, 3, 2, 3))
+
+
+def test_grouped_transposed_conv_trains_as_torch():
+    """One SGD step of a grouped Conv2DTranspose: its kernel and bias move as torch's."""
+    module = nn.Sequential(nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, groups=2),
+                           nn.Tanh(), nn.Flatten(), nn.Linear(6 * 9 * 9, 2))
+    fastdl.utils.clear_session()
+    model = from_torch(module, (4, 5, 5))
+    model.compile(optimizer=fastdl.optimizers.SGD(0.1), loss="mse")
+    x = RNG.standard_normal((3, 4, 5, 5)).astype(np.float32)
+    y = RNG.standard_normal((3, 2)).astype(np.float32)
+    model.train_on_batch(x, y)
+    ((module(torch.from_numpy(x)) - torch.from_numpy(y)) ** 2).mean().backward()
+    conv = module[0]
+    with torch.no_grad():
+        kernel = (conv.weight - 0.1 * conv.weight.grad).numpy().transpose(2, 3, 1, 0)
+        bias = (conv.bias - 0.1 * conv.bias.grad).numpy()
+    layer = next(L for L in model.layers if type(L).__name__ == "Conv2DTranspose")
+    assert layer.groups == 2 and layer.get_config()["groups"] == 2
+    got_kernel, got_bias = layer.get_weights()
+    assert got_kernel.shape == (3, 3, 3, 4)  # [*k, filters / groups, in]
+    np.testing.assert_allclose(got_kernel, kernel, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got_bias, bias, rtol=1e-4, atol=1e-6)
+
+
+def test_grouped_transposed_conv_refuses_channels_groups_do_not_divide():
+    with pytest.raises(ValueError, match="groups: expected a divisor of filters"):
+        fastdl.layers.Conv2DTranspose(5, 3, groups=2)
+    with pytest.raises(ValueError, match=r"groups \(2\) must divide the input channels \(3\)"):
+        fastdl.models.Sequential([fastdl.layers.Input((6, 6, 3)),
+                                  fastdl.layers.Conv2DTranspose(4, 3, groups=2)])
+
+
 @pytest.mark.parametrize("cls, bidirectional, layers_", [
     (nn.LSTM, False, 1), (nn.LSTM, True, 2), (nn.GRU, False, 2), (nn.GRU, True, 1)])
 def test_recurrent_modules(cls, bidirectional, layers_):

@@ -120,8 +120,7 @@ def _conv_transpose(b, node, attrs, inputs):
     bias = _const(inputs[2], "its bias") if len(inputs) > 2 and inputs[2] is not None \
         else None
     rank = _rank_of(x)
-    if attrs.get("group", 1) != 1:
-        raise Unsupported("groups (fastdl's transposed convolutions have one group)")
+    groups = int(attrs.get("group", 1))
     kernel, strides, dilations = spatial_attrs(attrs, w.shape[2:])
     if list(attrs.get("kernel_shape") or kernel) != kernel:
         raise Unsupported("kernel_shape differs from the weight's spatial shape")
@@ -146,11 +145,12 @@ def _conv_transpose(b, node, attrs, inputs):
     if any(p < 0 for p in begin + end):
         raise Unsupported("an output larger than the full transposed convolution")
     L = _layers()
-    kernel_weights = np.transpose(w, tuple(range(2, rank + 2)) + (1, 0))  # [*k, out, in]
+    kernel_weights = np.transpose(w, tuple(range(2, rank + 2)) + (1, 0))  # [*k, out/g, in]
     y = b.apply(node, getattr(L, f"Conv{rank}DTranspose"), x,
                 [kernel_weights] + ([bias] if bias is not None else []),
                 suffix="_full" if any(begin) or any(end) else "",
-                filters=w.shape[1], kernel_size=tuple(kernel), strides=tuple(strides),
+                filters=w.shape[1] * groups, groups=groups, kernel_size=tuple(kernel),
+                strides=tuple(strides),
                 padding="valid", output_padding=tuple(out_pad),
                 dilation_rate=tuple(dilations), use_bias=bias is not None,
                 data_format="channels_first")

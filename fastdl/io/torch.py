@@ -228,18 +228,18 @@ def _conv(path, name, m, rank, layers):
 
 
 def _conv_transpose(path, name, m, rank, layers):
-    if m.padding_mode != "zeros" or m.groups != 1:
-        _refuse(path, m, "only groups=1 with zero padding is supported")
-    w = _np(m.weight)  # [in, out, *k]
+    if m.padding_mode != "zeros":
+        _refuse(path, m, "only zero padding is supported")
+    w = _np(m.weight)  # [in, out / groups, *k]
     b = None if m.bias is None else _np(m.bias)
-    kernel = np.transpose(w, tuple(range(2, rank + 2)) + (1, 0))  # Keras [*k, out, in]
+    kernel = np.transpose(w, tuple(range(2, rank + 2)) + (1, 0))  # [*k, out / groups, in]
     cls = getattr(layers, f"Conv{rank}DTranspose")
     output_padding = _tuple(m.output_padding, rank)
     layer = cls(m.out_channels, m.kernel_size, strides=m.stride, padding="valid",
                 # given even when 0: without it Keras' 'valid' length is L * stride where
                 # the kernel is shorter than the stride, torch's (L - 1) * stride + kernel
                 output_padding=output_padding,
-                dilation_rate=m.dilation, use_bias=b is not None,
+                dilation_rate=m.dilation, groups=m.groups, use_bias=b is not None,
                 data_format="channels_first", name=name)
     out = [(layer, [kernel] + ([b] if b is not None else []))]
     pads = _tuple(m.padding, rank)

@@ -1,6 +1,8 @@
 """Transposed convolutions: Conv1DTranspose, Conv2DTranspose, Conv3DTranspose (Keras 3's
 arguments and kernel layout [*kernel_size, filters, in_channels]) on the transposed
-convolution plans.
+convolution plans. A fastdl extension: `groups` (as PyTorch's ConvTranspose and ONNX's
+group; Keras' transposed convolutions have none), the kernel then
+[*kernel_size, filters / groups, in_channels].
 
 Output sizes and crops follow Keras' definition (TensorFlow's: the transposed convolution
 is the adjoint of a forward convolution with that padding), e.g. 'same' with kernel 3 and
@@ -27,11 +29,11 @@ class _ConvTranspose(_Conv):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 kernel_regularizer=None, bias_regularizer=None, groups=1, **kwargs):
         if isinstance(padding, str) and padding.lower() == "causal":
             raise ValueError("padding: expected 'valid' or 'same', got 'causal'")
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
-                         1, activation, use_bias, kernel_initializer, bias_initializer,
+                         groups, activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, **kwargs)
         if output_padding is None:
             self.output_padding = None
@@ -46,12 +48,16 @@ class _ConvTranspose(_Conv):
                     else None)
         if len(input_shape) != self.rank + 2 or channels is None:
             self._refuse(input_shape, f"a {self.rank + 2}-D shape with known channels")
+        if first and channels % self.groups:
+            raise ValueError(f"{self.name}: groups ({self.groups}) must divide the input "
+                             f"channels ({channels})")
         if not first and channels != self.input_shape[self._channel_axis()]:
             self._refuse(input_shape, self.input_shape)
 
     def build(self, input_shape):
         channels = input_shape[self._channel_axis()]
-        self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters, channels),
+        self.kernel = self.add_weight("kernel", self.kernel_size + (
+                                      self.filters // self.groups, channels),
                                       self.kernel_initializer,
                                       regularizer=self.kernel_regularizer)
         self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
@@ -97,13 +103,13 @@ class _ConvTranspose(_Conv):
         return self._pads(spatial)[0]
 
     def _torch_weight(self):
-        """Keras' kernel [*k, filters, in] as PyTorch's [in, filters, *k]."""
+        """Keras' kernel [*k, filters / groups, in] as PyTorch's [in, filters / groups, *k]."""
         r = self.rank
         return np.transpose(self.kernel.value, (r + 1, r) + tuple(range(r)))
 
     def _new_plan(self, spatial, weight, bias, activation):
         return _PLANS[self.rank](weight, bias, self.strides, self._pads(spatial)[0], 0,
-                                 self.dilation_rate, 1, activation.fused,
+                                 self.dilation_rate, self.groups, activation.fused,
                                  negative_slope=activation.alpha)
 
     def _forward(self, x, layout):
@@ -126,12 +132,13 @@ class _ConvTranspose(_Conv):
                       in zip(spatial, sizes, pads, self.kernel_size, self.strides,
                              self.dilation_rate))
         return _BACKWARD[self.rank](dz, xc, self._torch_weight(), self.strides, pads, extra,
-                                    1, self.dilation_rate, bias=self.bias is not None,
+                                    self.groups, self.dilation_rate, bias=self.bias is not None,
                                     needs_input_grad=needs_input_grad)
 
     def get_config(self):
         config = super().get_config()
-        config.pop("groups")
+        if self.groups == 1:  # Keras' own config has no groups
+            config.pop("groups")
         config["output_padding"] = self.output_padding
         return config
 
