@@ -652,6 +652,8 @@ def _resize_extents(x, attrs, inputs):
     policy = attrs.get("keep_aspect_ratio_policy", "stretch")
     if len(inputs) > 3 and inputs[3] is not None and inputs[3].size:
         given = [int(s) for s in _const(inputs[3], "sizes").reshape(-1)]
+        if any(n is None for n in x.shape[1:]):
+            raise Unsupported(f"sizes {given} for an input of unknown extents {x.shape}")
         # The batch extent (unknown here) is taken as it comes: its factor is 1.
         extents = [given[axes.index(a)] if a in axes and a > 0 else
                    (1 if a == 0 else x.shape[a]) for a in range(ndim)]
@@ -665,8 +667,8 @@ def _resize_extents(x, attrs, inputs):
             scales = [scale if a in axes else 1.0 for a in range(ndim)]
             extents = [int(scale * c + 0.5) if a in axes else c
                        for a, c in enumerate(current)]
-        if extents[1] != x.shape[1] or (0 in axes and extents[0] != 1):
-            raise Unsupported(f"sizes {given} resize the batch or channel axis")
+        if extents[1] != x.shape[1]:
+            raise Unsupported(f"sizes {given} resize the channel axis")
         return extents[2:], (scales[2:] if policy != "stretch" else None)
     given = [float(s) for s in _const(inputs[2], "scales").reshape(-1)]
     scales = [given[axes.index(a)] if a in axes else 1.0 for a in range(ndim)]
@@ -695,7 +697,7 @@ def _resize(b, node, attrs, inputs):
     whole = scales is None or sizes is None or all(
         s == f * n for s, f, n in zip(sizes, scales, x.shape[2:]))
     if whole and all(f == int(f) and f >= 1 for f in factors):
-        if all(f == 1 for f in factors) and rule[0] != "tf_crop_and_resize":
+        if all(f == 1 for f in factors):
             return [x]
         if (mode == "nearest" and rule in _NEAREST_AS_REPEAT) or (
                 mode == "linear" and rank == 2 and rule[0] in ("half_pixel",
