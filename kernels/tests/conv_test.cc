@@ -598,6 +598,7 @@ TEST_P(ConvVariant, ThreadCountDoesNotChangeResults) {
       case2d(3, 40, 40, 37, 3, 3, 2, 2, 1, 1, 1, 1),   // im2col
       case2d(16, 16, 19, 19, 3, 3, 1, 1, 1, 1, 1, 1),  // depthwise (groups set below)
       case2d(64, 70, 23, 21, 1, 1),                    // pointwise
+      case2d(3, 16, 130, 131, 3, 3, 2, 2, 1, 1, 1, 1), // narrow, its padding split too
   };
   cases[2].groups = 16;
   for (const ConvCase& c : cases) {

@@ -23,19 +23,28 @@
 
 namespace fdl {
 
-// One zero-padded plane: src [H][W] into dst [rows][row_len] with `top` zero rows and
-// `left` zero columns before it, zeros after it to the end of each row and of `rows` (every
-// element written once: no fill of the whole buffer first).
-inline void pad_plane(const float* src, std::size_t H, std::size_t W, std::size_t top,
-                      std::size_t left, std::size_t rows, std::size_t row_len, float* dst) {
-  std::fill(dst, dst + top * row_len, 0.0f);
-  for (std::size_t h = 0; h < H; ++h) {
-    float* row = dst + (top + h) * row_len;
+// Rows [r0, r1) of one zero-padded plane: src [H][W] into dst [rows][row_len] with `top`
+// zero rows and `left` zero columns before it, zeros after it to the end of each row and of
+// the plane (every element written once: no fill of the whole buffer first).
+inline void pad_rows(const float* src, std::size_t H, std::size_t W, std::size_t top,
+                     std::size_t left, std::size_t row_len, std::size_t r0, std::size_t r1,
+                     float* dst) {
+  for (std::size_t r = r0; r < r1; ++r) {
+    float* row = dst + r * row_len;
+    if (r < top || r >= top + H) {
+      std::fill(row, row + row_len, 0.0f);
+      continue;
+    }
     std::fill(row, row + left, 0.0f);
-    std::memcpy(row + left, src + h * W, W * sizeof(float));
+    std::memcpy(row + left, src + (r - top) * W, W * sizeof(float));
     std::fill(row + left + W, row + row_len, 0.0f);
   }
-  std::fill(dst + (top + H) * row_len, dst + rows * row_len, 0.0f);
+}
+
+// The whole plane of `rows` rows (see pad_rows).
+inline void pad_plane(const float* src, std::size_t H, std::size_t W, std::size_t top,
+                      std::size_t left, std::size_t rows, std::size_t row_len, float* dst) {
+  pad_rows(src, H, W, top, left, row_len, 0, rows, dst);
 }
 
 struct PaddedGrid {
