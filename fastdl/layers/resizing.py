@@ -58,6 +58,15 @@ class Resize(_Spatial):
         return int(self.scale[axis] * size)
 
     def _taps(self, axis, n_in):
+        """axis_taps for an input extent n_in along spatial `axis` (None: the identity),
+        computed once per extent: every call and its gradient reuse them."""
+        cache = self.__dict__.setdefault("_taps_cache", {})
+        key = (axis, n_in)
+        if key not in cache:
+            cache[key] = self._new_taps(axis, n_in)
+        return cache[key]
+
+    def _new_taps(self, axis, n_in):
         n_out = self._out_size(axis, n_in)
         scale = self.scale[axis] if self.scale is not None else n_out / n_in
         x_src = source_coordinates(self.coordinate_mode, n_in, n_out, scale)
