@@ -98,6 +98,16 @@ def _gelu(x):
     return 0.5 * x64 * (1.0 + _erf(x64 / math.sqrt(2.0)))
 
 
+_GELU_TANH_C = math.sqrt(2.0 / math.pi)
+
+
+def _gelu_tanh(x):
+    """GELU's tanh approximation (PyTorch's gelu(approximate='tanh'), Keras'
+    gelu(approximate=True), ONNX Gelu approximate='tanh'): a fastdl name."""
+    x64 = np.asarray(x, np.float64)
+    return 0.5 * x64 * (1.0 + np.tanh(_GELU_TANH_C * (x64 + 0.044715 * x64 ** 3)))
+
+
 def _softplus(x):
     x64 = np.asarray(x, np.float64)
     return np.logaddexp(0.0, x64)
@@ -125,6 +135,7 @@ def _builtin():
         "log_softmax": Activation("log_softmax", _log_softmax),
         "selu": Activation("selu", _selu),
         "gelu": Activation("gelu", _gelu),
+        "gelu_tanh": Activation("gelu_tanh", _gelu_tanh),
         "softplus": Activation("softplus", _softplus),
         "hard_sigmoid": Activation("hard_sigmoid", _hard_sigmoid),
         "exponential": Activation("exponential", lambda x: np.exp(np.asarray(x, np.float64))),
@@ -154,6 +165,11 @@ def _gradient_rules():
         return 0.5 * (1.0 + _erf(x / math.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / math.sqrt(
             2.0 * math.pi)
 
+    def d_gelu_tanh(x):
+        t = np.tanh(_GELU_TANH_C * (x + 0.044715 * x ** 3))
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_TANH_C * (
+            1.0 + 3 * 0.044715 * x * x)
+
     def d_softplus(x):
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
@@ -174,7 +190,8 @@ def _gradient_rules():
         "leaky_relu": lambda a, dy, x, y: ops.leaky_relu_backward(dy, x, a.alpha),
         "softmax": lambda a, dy, x, y: ops.softmax_backward(dy, y, axis=-1),
         "log_softmax": lambda a, dy, x, y: ops.log_softmax_backward(dy, y, axis=-1),
-        "selu": float64(d_selu), "gelu": float64(d_gelu), "softplus": float64(d_softplus),
+        "selu": float64(d_selu), "gelu": float64(d_gelu),
+        "gelu_tanh": float64(d_gelu_tanh), "softplus": float64(d_softplus),
         "hard_sigmoid": float64(d_hard_sigmoid),
         "exponential": lambda a, dy, x, y: np.asarray(dy, np.float64) * y,
     }

@@ -229,10 +229,13 @@ def _elu(b, node, attrs, inputs):
 
 
 def _selu(b, node, attrs, inputs):
-    if not (math.isclose(attrs.get("alpha", 1.67326319217681884765625), 1.6732632) and
-            math.isclose(attrs.get("gamma", 1.05070102214813232421875), 1.0507010)):
-        raise Unsupported("alpha and gamma other than SELU's constants")
-    return _activation("selu")(b, node, attrs, inputs)
+    """SELU, or for other constants gamma * elu(x, alpha): an ELU into a Rescaling."""
+    alpha = attrs.get("alpha", 1.67326319217681884765625)
+    gamma = attrs.get("gamma", 1.05070102214813232421875)
+    if math.isclose(alpha, 1.6732632) and math.isclose(gamma, 1.0507010):
+        return _activation("selu")(b, node, attrs, inputs)
+    y = b.apply(node, _layers().ELU, inputs[0], suffix="_elu", alpha=alpha)
+    return [b.apply(node, _layers().Rescaling, y, scale=gamma)]
 
 
 def _hard_sigmoid(b, node, attrs, inputs):
@@ -262,7 +265,9 @@ def _clip(b, node, attrs, inputs):
     if low is None and high is None:
         return [x]
     if low is not None and high is not None and high < low:
-        raise Unsupported(f"max {high} below min {low} (ONNX's result: max everywhere)")
+        # min(max(x, low), high) is high everywhere: a ReLU capped at 0, moved to high.
+        y = b.apply(node, L.ReLU, x, suffix="_zero", max_value=0.0)
+        return [b.apply(node, L.Rescaling, y, scale=1.0, offset=high)]
     if low == 0.0:
         if high is None:
             return _activation("relu")(b, node, attrs, inputs[:1])
@@ -280,9 +285,11 @@ def _clip(b, node, attrs, inputs):
 
 
 def _gelu(b, node, attrs, inputs):
-    if attrs.get("approximate", "none") != "none":
-        raise Unsupported("approximate='tanh'")
-    return _activation("gelu")(b, node, attrs, inputs)
+    approximate = attrs.get("approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise Unsupported(f"approximate={approximate!r}")
+    return _activation("gelu_tanh" if approximate == "tanh" else "gelu")(b, node, attrs,
+                                                                         inputs)
 
 
 def _softmax(log):
@@ -712,26 +719,37 @@ def _resize(b, node, attrs, inputs):
 
 
 def _pad(b, node, attrs, inputs):
+    """ZeroPadding where the node pads the spatial axes with zeros, else a Padding layer
+    (a constant value, edge, reflect, wrap)."""
     x = inputs[0]
     rank = _rank_of(x)
-    if attrs.get("mode", "constant") != "constant":
-        raise Unsupported(f"mode {attrs.get('mode')!r} (fastdl pads with zeros)")
+    mode = attrs.get("mode", "constant")
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        raise Unsupported(f"mode {mode!r}")
     pads = attrs.get("pads") if b.opset < 11 else _const(inputs[1], "pads")
-    value = 0.0
+    value = attrs.get("value", 0.0) if b.opset < 11 else 0.0
     if len(inputs) > 2 and inputs[2] is not None:
         value = float(_const(inputs[2], "constant_value").reshape(-1)[0])
-    if len(inputs) > 3 and inputs[3] is not None:
-        raise Unsupported("the axes input")
     pads = [int(p) for p in np.asarray(pads).reshape(-1)]
     ndim = len(x.shape)
+    if len(inputs) > 3 and inputs[3] is not None:  # opset 18: pads of these axes only
+        axes = [_axis(int(a), ndim, "axes") for a in _const(inputs[3], "axes").reshape(-1)]
+        if len(pads) != 2 * len(axes) or len(set(axes)) != len(axes):
+            raise Unsupported(f"pads {pads} for axes {axes}")
+        full = [0] * (2 * ndim)
+        for k, a in enumerate(axes):
+            full[a], full[ndim + a] = pads[k], pads[len(axes) + k]
+        pads = full
     begin, end = pads[:ndim], pads[ndim:]
-    if value != 0.0 or any(p < 0 for p in pads) or begin[:2] != [0, 0] or end[:2] != [0, 0]:
-        raise Unsupported(f"pads {pads} with value {value} (fastdl: zeros, spatial axes, "
-                          f"no cropping)")
+    if any(p < 0 for p in pads) or begin[:2] != [0, 0] or end[:2] != [0, 0]:
+        raise Unsupported(f"pads {pads} (fastdl pads the spatial axes, without cropping)")
     if not any(pads):
         return [x]
-    return [b.apply(node, getattr(_layers(), f"ZeroPadding{rank}D"), x,
-                    padding=_pairs(begin[2:], end[2:]), data_format="channels_first")]
+    if mode == "constant" and value == 0.0:
+        return [b.apply(node, getattr(_layers(), f"ZeroPadding{rank}D"), x,
+                        padding=_pairs(begin[2:], end[2:]), data_format="channels_first")]
+    return [b.apply(node, _layers().Padding, x, padding=tuple(zip(begin[2:], end[2:])),
+                    mode=mode, value=value, data_format="channels_first")]
 
 
 # ------------------------------------------------------------------ recurrent

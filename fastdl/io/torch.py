@@ -329,9 +329,7 @@ def _activation(path, m, nn, layers, name, rank):
             _refuse(path, m, "only beta=1, threshold=20 is supported")
         return layers.Activation(simple[type(m)], name=name)
     if isinstance(m, nn.GELU):
-        if m.approximate != "none":
-            _refuse(path, m, "only approximate='none' is supported")
-        return layers.Activation("gelu", name=name)
+        return layers.Activation("gelu_tanh" if m.approximate == "tanh" else "gelu", name=name)
     if isinstance(m, nn.LeakyReLU):
         return layers.LeakyReLU(negative_slope=m.negative_slope, name=name)
     if isinstance(m, nn.ELU):

@@ -17,6 +17,7 @@ from fastdl.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, 
                                    Subtract)
 from fastdl.layers.node import SymbolicTensor
 from fastdl.layers.normalization import BatchNormalization
+from fastdl.layers.padding import Padding
 from fastdl.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D,
                                    GlobalAveragePooling1D, GlobalAveragePooling2D,
                                    GlobalAveragePooling3D, GlobalMaxPooling1D,
