@@ -366,22 +366,30 @@ def _global_pool(kind):
     return convert
 
 
+_GLOBAL_POOLING = {"mean": "Average", "max": "Max"}
+
+
 def _reduce(kind):
-    """ReduceMean / ReduceMax over every spatial axis: a global pooling."""
+    """ReduceMean / Max / Min / Sum over feature axes: a global pooling where it is one
+    (a mean or maximum over every spatial axis of a map), else a Reduce layer."""
     def convert(b, node, attrs, inputs):
         x = inputs[0]
         ndim = len(x.shape)
         axes = attrs.get("axes") if len(inputs) < 2 or inputs[1] is None else \
             _const(inputs[1], "axes")
-        if axes is None:
-            raise Unsupported("a reduction over every axis, the batch's too")
-        axes = sorted(_axis(int(a), ndim) for a in np.asarray(axes).reshape(-1))
-        if axes != list(range(2, ndim)):
-            raise Unsupported(f"axes {axes} (fastdl reduces over every spatial axis: "
-                              f"{list(range(2, ndim))})")
+        axes = [] if axes is None else sorted(
+            {_axis(int(a), ndim) for a in np.asarray(axes).reshape(-1)})
+        if not axes and attrs.get("noop_with_empty_axes", 0):
+            return [x]
+        if not axes or 0 in axes:
+            raise Unsupported("a reduction over the batch axis" if axes else
+                              "a reduction over every axis, the batch's too")
         keep = bool(attrs.get("keepdims", 1))
-        cls = getattr(_layers(), f"Global{kind}Pooling{_rank_of(x)}D")
-        return [b.apply(node, cls, x, data_format="channels_first", keepdims=keep)]
+        if kind in _GLOBAL_POOLING and 3 <= ndim <= 5 and axes == list(range(2, ndim)):
+            cls = getattr(_layers(), f"Global{_GLOBAL_POOLING[kind]}Pooling{ndim - 2}D")
+            return [b.apply(node, cls, x, data_format="channels_first", keepdims=keep)]
+        return [b.apply(node, _layers().Reduce, x, kind=kind, axis=tuple(axes),
+                        keepdims=keep)]
     return convert
 
 
@@ -850,6 +858,8 @@ ATTRIBUTES = {
     "AveragePool": _GEOMETRY | {"ceil_mode", "count_include_pad"},
     "ReduceMean": {"axes", "keepdims", "noop_with_empty_axes"},
     "ReduceMax": {"axes", "keepdims", "noop_with_empty_axes"},
+    "ReduceMin": {"axes", "keepdims", "noop_with_empty_axes"},
+    "ReduceSum": {"axes", "keepdims", "noop_with_empty_axes"},
     "Concat": {"axis"}, "Shape": {"start", "end"}, "Reshape": {"allowzero"},
     "Flatten": {"axis"}, "Squeeze": {"axes"}, "Unsqueeze": {"axes"}, "Transpose": {"perm"},
     "Pad": {"mode", "pads", "value"}, "Split": {"axis", "split", "num_outputs"},
@@ -881,7 +891,8 @@ CONVERTERS = {
     "Identity": _pass_through, "Dropout": _pass_through,
     "MaxPool": _pool("Max"), "AveragePool": _pool("Average"),
     "GlobalAveragePool": _global_pool("Average"), "GlobalMaxPool": _global_pool("Max"),
-    "ReduceMean": _reduce("Average"), "ReduceMax": _reduce("Max"),
+    "ReduceMean": _reduce("mean"), "ReduceMax": _reduce("max"),
+    "ReduceMin": _reduce("min"), "ReduceSum": _reduce("sum"),
     **{op: _merge for op in _MERGE}, "Concat": _concat,
     "Shape": _shape, "Reshape": _reshape, "Flatten": _flatten, "Squeeze": _squeeze,
     "Unsqueeze": _unsqueeze, "Transpose": _transpose, "Pad": _pad, "Slice": _slice,

@@ -24,6 +24,7 @@ from fastdl.layers.pooling import (AveragePooling1D, AveragePooling2D, AveragePo
                                    GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
                                    MaxPooling2D, MaxPooling3D)
 from fastdl.layers.recurrent import GRU, LSTM, SimpleRNN
+from fastdl.layers.reduce import Reduce
 from fastdl.layers.rescaling import Rescaling
 from fastdl.layers.resizing import Resize
 from fastdl.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector,
