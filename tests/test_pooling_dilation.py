@@ -1,5 +1,6 @@
-"""Max pooling's dilation_rate (a fastdl extension: PyTorch's and ONNX's dilation), in the
-layers and through from_torch: values and gradients against PyTorch."""
+"""Pooling's dilation_rate (a fastdl extension: PyTorch's and ONNX's dilation), in the
+layers and through from_torch: values and gradients against PyTorch (a dilated average
+against a depthwise convolution of ones divided by the values each window covers)."""
 import numpy as np
 import pytest
 
@@ -70,8 +71,6 @@ def test_config_and_refusals(tmp_path):
     x = RNG.standard_normal((1, 8, 8, 1)).astype(np.float32)
     np.testing.assert_array_equal(load_model(tmp_path / "m.keras").predict(x, verbose=0),
                                   model.predict(x, verbose=0))
-    with pytest.raises(ValueError, match="dilation_rate: only max pooling"):
-        layers.AveragePooling2D(2, dilation_rate=2)
     with pytest.raises(ValueError, match="dilation_rate"):
         layers.MaxPooling2D(2, dilation_rate=0)
     with pytest.raises(ValueError, match=r"window \(5, 5\)"):
@@ -85,3 +84,48 @@ def test_from_torch_takes_dilated_max_pooling():
     with torch.no_grad():
         want = module(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
+
+
+def _torch_dilated_average(x, pool, stride, padding, dilation, count_include_pad):
+    """Dilated average pooling in PyTorch's ops: window sums as a depthwise convolution of
+    ones over the zero-padded input, divided by the taps on input values (or all taps)."""
+    rank = x.dim() - 2
+    conv = getattr(torch.nn.functional, f"conv{rank}d")
+    ones = torch.ones((x.shape[1], 1) + (pool,) * rank, dtype=x.dtype)
+    sums = conv(x, ones, None, stride, padding, dilation, groups=x.shape[1])
+    if count_include_pad:
+        return sums / pool ** rank
+    plane = torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype)
+    return sums / conv(plane, ones[:1], None, stride, padding, dilation)
+
+
+@pytest.mark.parametrize("rank,pool,stride,padding,dilation,include", [
+    (1, 3, 1, 0, 2, False), (1, 2, 2, 1, 3, True), (2, 3, 2, 1, 2, False),
+    (2, 2, 1, 1, 3, True), (2, 3, 1, 2, 2, False), (3, 2, 1, 1, 2, False)])
+def test_dilated_average_values_and_gradient_match_torch(rank, pool, stride, padding,
+                                                         dilation, include):
+    shape = (2, 3) + (9, 11, 7)[:rank]
+    x = RNG.standard_normal(shape).astype(np.float32)
+    cls = getattr(layers, f"AveragePooling{rank}D")
+    layer = cls(pool, stride, padding=padding or "valid", data_format="channels_first",
+                dilation_rate=dilation, count_include_pad=include)
+    model = Sequential([layers.Input(shape[1:]), layer])
+    xt = torch.from_numpy(x).double().requires_grad_()
+    want = _torch_dilated_average(xt, pool, stride, padding, dilation, include)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want.detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+    g = RNG.standard_normal(tuple(want.shape)).astype(np.float32)
+    want.backward(torch.from_numpy(g).double())
+    _, cache = layer._train_forward(x, True)
+    np.testing.assert_allclose(layer._backward(g, cache, {}), xt.grad.numpy(), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_dilated_average_with_same_padding_keeps_the_size():
+    model = Sequential([layers.Input((10, 9, 2)), layers.AveragePooling2D(
+        3, 1, padding="same", dilation_rate=2)])
+    x = RNG.standard_normal((1, 10, 9, 2)).astype(np.float32)
+    y = model.predict(x, verbose=0)
+    assert y.shape == (1, 10, 9, 2)
+    # The centre of the map sees its whole window: the mean of 9 taps 2 apart.
+    np.testing.assert_allclose(y[0, 5, 4], x[0, 3:8:2, 2:7:2].mean(axis=(0, 1)), rtol=1e-5)

@@ -329,8 +329,6 @@ def _pool(kind):
         if len([o for o in node.output if o]) > 1 or attrs.get("storage_order", 0):
             raise Unsupported("the Indices output")
         kernel, strides, dilations = spatial_attrs(attrs, attrs["kernel_shape"])
-        if kind == "Average" and any(d != 1 for d in dilations):
-            raise Unsupported(f"dilations {dilations} of an average pooling")
         sizes = list(x.shape[2:])
         try:
             begin, end = explicit_pads(attrs, sizes, kernel, strides, dilations)

@@ -10,9 +10,11 @@ Keras does. (Keras' torch backend instead replicates the edge there and counts i
 
 fastdl extensions, for models imported from PyTorch and ONNX: `padding` may also give
 explicit amounts per axis (an int, or (before, after)), padded with -inf for max pooling;
-average pooling takes `count_include_pad` (PyTorch's meaning; default False, as Keras), max
-pooling `dilation_rate` (taps that far apart, as PyTorch's dilation).
+average pooling takes `count_include_pad` (PyTorch's meaning; default False, as Keras), and
+both `dilation_rate` (taps that far apart, as PyTorch's dilation for max pooling and ONNX's
+dilations for both; a dilated average sums its windows in NumPy, float64).
 """
+import itertools
 import math
 
 import numpy as np
@@ -68,9 +70,6 @@ class _Pooling(TrainsOnMaps, Layer):
         if self.count_include_pad and self.kind != "avg":
             raise ValueError("count_include_pad: only average pooling takes it")
         self.dilation_rate = int_tuple(dilation_rate, "dilation_rate", self.rank)
-        if self.kind != "max" and any(d != 1 for d in self.dilation_rate):
-            raise ValueError(f"dilation_rate: only max pooling takes it, got "
-                             f"{dilation_rate!r}")
         # The window's reach along each axis: (pool - 1) * dilation + 1 taps apart.
         self._span = tuple((k - 1) * d + 1 for k, d in zip(self.pool_size,
                                                            self.dilation_rate))
@@ -122,13 +121,16 @@ class _Pooling(TrainsOnMaps, Layer):
         if self.kind == "max":
             return _MAX[self.rank](self._padded(x, pads), k, st,
                                    dilation=self.dilation_rate), out_layout
-        sums = _AVG[self.rank](self._padded(x, pads), k, st, divisor_override=1)
+        sums = self._window_sums(self._padded(x, pads))
         return np.ascontiguousarray(sums / self._counts(x.shape, pads), np.float32), out_layout
 
     def _kernel_padding(self, pads):
         """The padding the kernels apply themselves (the same amount on both sides, at most
         half the window; -inf for max, as Keras and PyTorch) for `pads` ((before, after) per
-        axis), or None: the input is padded here instead (_padded)."""
+        axis), or None: the input is padded here instead (_padded), as for a dilated
+        average (its kernels have no dilation)."""
+        if self.kind != "max" and any(d != 1 for d in self.dilation_rate):
+            return None
         if not all(a == b and a <= k // 2 for (a, b), k in zip(pads, self.pool_size)):
             return None
         return tuple(a for a, _ in pads)
@@ -147,7 +149,39 @@ class _Pooling(TrainsOnMaps, Layer):
             return np.float32(math.prod(k))
         ones = np.pad(np.ones((1, 1) + tuple(shape[2:]), np.float32),
                       [(0, 0), (0, 0)] + list(pads))
-        return _AVG[self.rank](ones, k, st, divisor_override=1)
+        return self._window_sums(ones)
+
+    def _window_sums(self, x):
+        """Each window's sum over channels-first x, padded already (average pooling)."""
+        if not any(d != 1 for d in self.dilation_rate):
+            return _AVG[self.rank](x, self.pool_size, self.strides, divisor_override=1)
+        sums = np.zeros(x.shape[:2] + self._window_counts(x.shape), np.float64)
+        for window in self._tap_slices(x.shape):
+            sums += x[window]
+        return sums.astype(np.float32)
+
+    def _window_sums_backward(self, dy, shape):
+        """The gradient of _window_sums for its input of `shape` from that of its output."""
+        if not any(d != 1 for d in self.dilation_rate):
+            return _AVG_BACKWARD[self.rank](dy, shape, self.pool_size, self.strides,
+                                            divisor_override=1)
+        dx = np.zeros(shape, np.float64)
+        for window in self._tap_slices(shape):
+            dx[window] += dy
+        return dx.astype(np.float32)
+
+    def _window_counts(self, shape):
+        return tuple((n - span) // s + 1 for n, span, s in zip(shape[2:], self._span,
+                                                                self.strides))
+
+    def _tap_slices(self, shape):
+        """Per tap of the window, the slice of a padded (N, C, *S) input it reads for every
+        output."""
+        outs = self._window_counts(shape)
+        for taps in itertools.product(*(range(k) for k in self.pool_size)):
+            yield (slice(None), slice(None)) + tuple(
+                slice(t * d, t * d + (o - 1) * s + 1, s)
+                for t, d, o, s in zip(taps, self.dilation_rate, outs, self.strides))
 
     def _new_plan(self, shape):
         """A PoolPlan for channels-first inputs of `shape` where the kernels can pad, else
@@ -202,7 +236,7 @@ class _Pooling(TrainsOnMaps, Layer):
             extra = None
         else:
             extra = self._counts(unpadded, pads)
-            y = np.ascontiguousarray(_AVG[self.rank](pooled, k, st, divisor_override=1) / extra,
+            y = np.ascontiguousarray(self._window_sums(pooled) / extra,
                                      np.float32)
         return y, maps, (extra, pooled.shape, padding or 0, crop, maps, layout)
 
@@ -220,7 +254,7 @@ class _Pooling(TrainsOnMaps, Layer):
             dx = _AVG_BACKWARD[self.rank](dy, shape, k, st, padding,
                                           count_include_pad=self.count_include_pad)
         else:
-            dx = _AVG_BACKWARD[self.rank](dy / extra, shape, k, st, divisor_override=1)
+            dx = self._window_sums_backward(dy / extra, shape)
         if crop is not None:  # the explicit padding's gradient goes nowhere
             dx = dx[(Ellipsis,) + tuple(slice(a, n - b) for (a, b), n in zip(crop, shape[2:]))]
         return L.convert(np.ascontiguousarray(dx), maps, layout)
