@@ -631,13 +631,17 @@ def _split(b, node, attrs, inputs):
 
 def _gather(b, node, attrs, inputs):
     """One index along an axis: a Slice (and, for a scalar index, that axis dropped) --
-    also of a time-major value, e.g. h_n[-1] of a recurrent node's last states."""
+    also of a time-major value, e.g. h_n[-1] of a recurrent node's last states; several:
+    a Gather layer."""
     x, indices = inputs[0], _const(inputs[1], "indices")
     axis = _axis(attrs.get("axis", 0), len(x.shape))
-    if indices.size != 1:
-        raise Unsupported(f"indices of shape {indices.shape} (fastdl gathers one index)")
     if x.shape[axis] is None:
         raise Unsupported("an index into the batch axis")
+    if indices.size != 1:
+        if isinstance(x, Permuted) or indices.size == 0:
+            raise Unsupported(f"indices of shape {indices.shape} into a time-major value"
+                              if indices.size else "no indices")
+        return [b.apply(node, _layers().Gather, x, indices=indices, axis=axis)]
     index = int(indices.reshape(-1)[0]) % x.shape[axis]
     if isinstance(x, Permuted):
         y = Permuted(_sliced(b, node, x.t, x.perm[axis], index, index + 1, suffix="_slice"),
