@@ -18,7 +18,7 @@ struct RefTransforms {
 
   static void input(const fdl::WinogradTiling& t, const float* x, std::size_t channels,
                     std::size_t c0, std::size_t c1, float* v) {
-    const std::size_t point_stride = t.tiles_padded * channels;  // floats per V[xi]
+    const std::size_t point_stride = t.point_stride(channels);
     const sidx H = static_cast<sidx>(t.in_h), W = static_cast<sidx>(t.in_w);
     for (std::size_t tile = 0; tile < t.tiles_padded; ++tile) {
       const sidx oy = static_cast<sidx>((tile / t.tiles_x) * M) - static_cast<sidx>(t.pad_top);
@@ -52,7 +52,7 @@ struct RefTransforms {
   static void output(const fdl::WinogradTiling& t, const float* m, std::size_t out_channels,
                      std::size_t o0, std::size_t o1, const float* bias, fdl::Activation act,
                      float alpha, float* y) {
-    const std::size_t point_stride = out_channels * t.tiles_padded;
+    const std::size_t point_stride = t.point_stride(out_channels);
     for (std::size_t o = o0; o < o1; ++o) {
       for (std::size_t tile = 0; tile < t.tiles; ++tile) {
         const float* mt = m + o * t.tiles_padded + tile;

@@ -105,8 +105,8 @@ void WinogradConv::run(const float* x, std::size_t in_h, std::size_t in_w, const
   const WinogradTiling t = winograd_tiling(g_, m_, uk_.nr, in_h, in_w);
   const std::size_t cin = g_.in_channels, cout = g_.out_channels, points = alpha_ * alpha_;
   Workspace& ws = workspace();
-  ws.v.resize(points * t.tiles_padded * cin);
-  ws.m.resize(points * cout * t.tiles_padded);
+  ws.v.resize(points * t.point_stride(cin));
+  ws.m.resize(points * t.point_stride(cout));
   float* v = ws.v.data();
   float* mm = ws.m.data();
   const std::size_t threads = static_cast<std::size_t>(num_threads());
@@ -122,7 +122,7 @@ void WinogradConv::run(const float* x, std::size_t in_h, std::size_t in_w, const
   // reads only real tiles' values).
   parallel_for(points, [&](std::size_t xi) {
     gemm(uk_, cout, t.tiles, cin, GemmOperand{u_.data() + xi * packed_per_point_, nullptr},
-         GemmOperand{v + xi * t.tiles_padded * cin, nullptr}, mm + xi * cout * t.tiles_padded,
+         GemmOperand{v + xi * t.point_stride(cin), nullptr}, mm + xi * t.point_stride(cout),
          t.tiles_padded, Epilogue{}, false);
   });
   const std::size_t out_chunks = chunks_of(cout);

@@ -4,7 +4,8 @@
 // Per image, with T tiles of m x m outputs (T rounded up to the GEMM's NR as T_pad):
 //   1. input transform: V[xi] = B^T d B for every tile d and channel, written straight
 //      into packed GEMM B panels: V[xi] is K = Cin by N = T_pad, panel p (NR tiles) at
-//      p * NR * Cin, element (c, t) at p * NR * Cin + c * NR + t % NR;
+//      p * NR * Cin, element (c, t) at p * NR * Cin + c * NR + t % NR, the matrices
+//      WinogradTiling::point_stride apart;
 //   2. alpha^2 independent GEMMs: M[xi] [Cout x T_pad] = U[xi] [Cout x Cin] * V[xi];
 //   3. output transform: y = A^T M A per tile and channel, + bias, activation, clipped to
 //      the output size.
@@ -25,6 +26,12 @@ struct WinogradTiling {
   std::size_t pad_top, pad_left;
   std::size_t tiles_x, tiles;
   std::size_t nr, tiles_padded;  // the GEMM's NR; tiles rounded up to a multiple of it
+
+  // Floats from one point's matrix to the next in V (rows = channels) and M (rows = output
+  // channels): the matrix and one cache line more, so that a tile's alpha^2 loads or stores
+  // do not all fall into one cache set when the matrices are multiples of 4 KiB (64
+  // channels of 32 tiles, say): 36 lines of one set thrash an 8- or 12-way L1.
+  std::size_t point_stride(std::size_t rows) const { return tiles_padded * rows + 16; }
 };
 
 // The tile transforms of one ISA and tile size (fdl::WinogradVariant holds both sizes).

@@ -101,8 +101,8 @@ void Conv3dWinograd::run(const float* x, const Size3& in, int m, const float* bi
   const std::size_t planes_in = cin * depth, planes_out = cout * od_count;
   const std::size_t tp = t.tiles_padded;
   Workspace& ws = workspace();
-  ws.v.resize(points * tp * planes_in);
-  ws.m.resize(points * planes_out * tp);
+  ws.v.resize(points * t.point_stride(planes_in));
+  ws.m.resize(points * t.point_stride(planes_out));
   float* v = ws.v.data();
   float* mm = ws.m.data();
   const float* plane_bias = nullptr;
@@ -122,10 +122,10 @@ void Conv3dWinograd::run(const float* x, const Size3& in, int m, const float* bi
   const std::ptrdiff_t pad = static_cast<std::ptrdiff_t>(g_.pad_before[0]);
   parallel_for(points * od_count, [&](std::size_t job) {
     const std::size_t xi = job % points, od = job / points;
-    DepthWindowPacker b(v + xi * tp * planes_in, planes_in, depth,
+    DepthWindowPacker b(v + xi * t.point_stride(planes_in), planes_in, depth,
                         static_cast<std::ptrdiff_t>(od) - pad);
     gemm(uk_, cout, tp, 3 * cin, GemmOperand{f.u.data() + xi * f.packed_per_point, nullptr},
-         GemmOperand{nullptr, &b}, mm + xi * planes_out * tp + od * tp, od_count * tp,
+         GemmOperand{nullptr, &b}, mm + xi * t.point_stride(planes_out) + od * tp, od_count * tp,
          Epilogue{}, false);
   });
   const std::size_t out_chunks = chunks_of(planes_out);
