@@ -11,11 +11,15 @@ Training (_train_forward / _backward) runs the kernels' training pair for every 
 (fastdl.ops.rnn_layer_train / rnn_layer_backward: the forward keeps the gates, the
 backward runs through time), with the weights in PyTorch's order and the gradients given
 back in Keras' layouts. It needs Keras' default activations (tanh, and sigmoid for the
-gates; SimpleRNN: tanh or relu) and no recurrent_dropout; anything else raises
-NotImplementedError naming the layer. `dropout` drops input features as Keras 3 does when
-recurrent_dropout is 0: one mask per sample and feature (kept ones scaled by 1 / (1 -
-rate)), the same at every step, drawn from the layer's generator (fastdl's, so the masks
-are not Keras' draws).
+gates; SimpleRNN: tanh or relu); anything else raises NotImplementedError naming the
+layer. `dropout` drops input features as Keras 3 does when recurrent_dropout is 0: one mask
+per sample and feature (kept ones scaled by 1 / (1 - rate)), the same at every step, drawn
+from the layer's generator (fastdl's, so the masks are not Keras' draws). With
+0 < recurrent_dropout < 1, as Keras 3 (its implementation 1), each gate has its own masks,
+the same at every step: on the previous output h_{t-1} where the gate reads it (the GRU's
+update z h_{t-1} keeps the whole state), and with `dropout` on the inputs; such a layer
+trains on NumPy's float64 reference (fastdl.ops.rnn_layer_train's masks), not the
+kernels.
 
 Where fastdl differs from Keras: inputs are batch-first (N, steps, features) as Keras';
 stateful=True, masking and initial states passed as call arguments are not supported.
@@ -176,8 +180,6 @@ class _RNN(Layer):
                                   f"not supported yet")
 
     def _check_trainable_config(self, training):
-        if training and self.recurrent_dropout:
-            self._refuse_training(f"recurrent_dropout={self.recurrent_dropout}")
         if self.recurrent_activation.name != "sigmoid" or self.activation.name != "tanh":
             self._refuse_training(f"activation={self.activation.name!r}, recurrent_activation="
                                   f"{self.recurrent_activation.name!r} (tanh and sigmoid train)")
@@ -188,7 +190,8 @@ class _RNN(Layer):
         steps, as Keras)."""
         self._check_trainable_config(training)
         kind = self._train_kind()
-        keep = self._input_dropout_mask(x) if training else None
+        masks = self._gate_dropout_masks(x) if training else None
+        keep = self._input_dropout_mask(x) if training and masks is None else None
         if keep is not None:
             x = x * keep
         go_back = self.go_backwards
@@ -199,9 +202,9 @@ class _RNN(Layer):
             raise ValueError(f"{self.name} ({self.class_name}): expected at least one step, "
                              f"got shape {x.shape[:1] + xt.shape[:1] + x.shape[2:]}")
         weights = self._train_weights()
-        y, h_n, c_n, saved = ops.rnn_layer_train(kind, xt, None, None, *weights)
+        y, h_n, c_n, saved = ops.rnn_layer_train(kind, xt, None, None, *weights, masks=masks)
         out = np.ascontiguousarray(np.swapaxes(y, 0, 1)) if self.return_sequences else h_n
-        cache = (kind, xt, y, saved, weights, go_back, keep)
+        cache = (kind, xt, y, saved, weights, go_back, keep, masks)
         if not self.return_state:
             return out, cache
         states = [h_n.copy() if out is h_n else h_n] + ([] if c_n is None else [c_n])
@@ -217,8 +220,22 @@ class _RNN(Layer):
         kept = _random.for_layer(self).random(shape, dtype=np.float32) >= self.dropout
         return kept * np.float32(1.0 / (1.0 - self.dropout))
 
+    def _gate_dropout_masks(self, x):
+        """Keras' masks under recurrent dropout (0 < recurrent_dropout < 1): (input masks
+        [G, N, F] or None without dropout, recurrent masks [G, N, units]), torch's gate
+        order, kept values scaled by 1 / (1 - rate); None without recurrent dropout."""
+        if not 0.0 < self.recurrent_dropout < 1.0:
+            return None
+        rng = _random.for_layer(self)
+
+        def draw(rate, features):
+            kept = rng.random((self.gates, x.shape[0], features), dtype=np.float32) >= rate
+            return kept * np.float32(1.0 / (1.0 - rate))
+        inputs = draw(self.dropout, x.shape[2]) if 0.0 < self.dropout < 1.0 else None
+        return inputs, draw(self.recurrent_dropout, self.units)
+
     def _backward(self, dy, cache, grads):
-        kind, xt, y, saved, weights, go_back, keep = cache
+        kind, xt, y, saved, weights, go_back, keep, masks = cache
         d_states = [None, None]
         if self.return_state:
             dy, d_states = dy[0], list(dy[1:]) + [None]
@@ -230,7 +247,8 @@ class _RNN(Layer):
         grad_c_n = d_states[1] if kind == "lstm" else None
         w_ih, w_hh = weights[:2]
         dx, _, _, dw_ih, dw_hh, db_ih, db_hh = ops.rnn_layer_backward(
-            kind, grad_y, grad_h_n, grad_c_n, xt, y, saved, None, None, w_ih, w_hh)
+            kind, grad_y, grad_h_n, grad_c_n, xt, y, saved, None, None, w_ih, w_hh,
+            masks=masks)
         for weight, g in self._keras_gradients(dw_ih, dw_hh, db_ih, db_hh):
             grads.add(weight, g)
         dx = np.swapaxes(dx, 0, 1)
@@ -407,8 +425,6 @@ class SimpleRNN(_RNN):
         return False
 
     def _check_trainable_config(self, training):
-        if training and self.recurrent_dropout:
-            self._refuse_training(f"recurrent_dropout={self.recurrent_dropout}")
         if self.activation.name not in ("tanh", "relu"):
             self._refuse_training(f"activation={self.activation.name!r} (tanh and relu "
                                   f"train)")

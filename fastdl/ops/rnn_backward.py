@@ -23,6 +23,7 @@ import numpy as np
 
 from fastdl import _validate as v
 from fastdl._backend import kernels
+from fastdl._reference import rnn as _reference
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, _fits_x, _is_matrix_list, _layer_state, _single
 
 GATES = {"lstm": 4, "gru": 3, "gru_reset_before": 3, "rnn_tanh": 1, "rnn_relu": 1}
@@ -71,26 +72,47 @@ def _layer_args(kind, x, h0, c0, w_ih, w_hh):
     return x, h0, c0, w_ih, w_hh, hidden
 
 
-def rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+def _dropout_masks(masks, kind, x, hidden):
+    """Checked (input masks [G, B, I] or None, recurrent masks [G, B, H] or None), or None."""
+    if masks is None:
+        return None
+    if not isinstance(masks, (tuple, list)) or len(masks) != 2:
+        raise TypeError(f"masks: expected (input_masks, recurrent_masks), got "
+                        f"{type(masks).__name__}")
+    gates, batch = GATES[kind], x.shape[1]
+    return (_shaped(masks[0], "masks[0]", (gates, batch, x.shape[2]), "input masks of shape"),
+            _shaped(masks[1], "masks[1]", (gates, batch, hidden), "recurrent masks of shape"))
+
+
+def rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False,
+                    masks=None):
     """One recurrent layer in one direction, keeping what rnn_layer_backward needs.
 
     x [T, B, I]; h0, c0 [B, H] or None (zeros; c0 for 'lstm' only); w_ih [G*H, I], w_hh
     [G*H, H], b_ih / b_hh [G*H] or None, in torch's gate order (G = 4 for 'lstm', 3 for the
     GRUs, 1 for the RNNs; see fastdl/_reference/rnn.py for each kind's formula). reverse:
-    from the last step to the first. Returns (y [T, B, H], h_n [B, H], c_n [B, H] or None,
-    saved), float32; saved is opaque (the backend's own layout)."""
+    from the last step to the first. masks: Keras' recurrent dropout, (input masks
+    [G, B, I] or None, recurrent masks [G, B, H] or None): gate k reads x * input_masks[k]
+    and h_{t-1} * recurrent_masks[k] (fastdl/_reference/rnn.py); the kernels have no masked
+    form, so masked layers run the NumPy reference (float64) on every backend. Returns
+    (y [T, B, H], h_n [B, H], c_n [B, H] or None, saved), float32; saved is opaque (the
+    backend's own layout)."""
     x, h0, c0, w_ih, w_hh, hidden = _layer_args(kind, x, h0, c0, w_ih, w_hh)
     width = (GATES[kind] * hidden,)
     b_ih = _shaped(b_ih, "b_ih", width, "shape")
     b_hh = _shaped(b_hh, "b_hh", width, "shape")
+    masks = _dropout_masks(masks, kind, x, hidden)
+    if masks is not None:
+        return _reference.rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh,
+                                          v.flag(reverse, "reverse"), masks)
     return kernels.rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh,
                                    v.flag(reverse, "reverse"))
 
 
 def rnn_layer_backward(kind, grad_y, grad_h_n, grad_c_n, x, y, saved, h0, c0, w_ih, w_hh,
-                       reverse=False):
-    """Backpropagation through time of rnn_layer_train (the same kind, x, h0, c0, weights
-    and direction; y and saved as it returned them). grad_y [T, B, H], grad_h_n, grad_c_n
+                       reverse=False, masks=None):
+    """Backpropagation through time of rnn_layer_train (the same kind, x, h0, c0, weights,
+    direction and masks; y and saved as it returned them). grad_y [T, B, H], grad_h_n, grad_c_n
     [B, H] ('lstm'): each None for zeros.
 
     Returns (grad_x [T, B, I], grad_h0 [B, H], grad_c0 [B, H] or None, grad_w_ih, grad_w_hh,
@@ -110,6 +132,11 @@ def rnn_layer_backward(kind, grad_y, grad_h_n, grad_c_n, x, y, saved, h0, c0, w_
     elif grad_c_n is not None:
         raise ValueError(f"grad_c_n: only an LSTM has a cell state; expected None for kind "
                          f"{kind!r}")
+    masks = _dropout_masks(masks, kind, x, hidden)
+    if masks is not None:
+        return _reference.rnn_layer_backward(kind, grad_y, grad_h_n, grad_c_n, x, y, saved,
+                                             h0, c0, w_ih, w_hh, v.flag(reverse, "reverse"),
+                                             masks)
     return kernels.rnn_layer_backward(kind, grad_y, grad_h_n, grad_c_n, x, y, saved, h0, c0,
                                       w_ih, w_hh, v.flag(reverse, "reverse"))
 
