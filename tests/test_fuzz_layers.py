@@ -87,6 +87,7 @@ LAYERS = {
     "UpSampling1D": (layers.UpSampling1D, dict(size=2), (5, 3)),
     "UpSampling2D": (layers.UpSampling2D, dict(size=(2, 3)), (3, 3, 2)),
     "UpSampling3D": (layers.UpSampling3D, dict(size=2), (2, 2, 2, 2)),
+    "UnitNormalization": (layers.UnitNormalization, dict(axis=(1, 2)), (4, 3, 2)),
     "Gather": (layers.Gather, dict(indices=[[2, 0], [-1, 2]], axis=1), (4, 3, 2)),
     "Reduce": (layers.Reduce, dict(kind="max", axis=(1, -1), keepdims=True), (4, 3, 2)),
     "Padding": (layers.Padding, dict(padding=((1, 2), (2, 0)), mode="reflect"), (4, 3, 2)),

@@ -27,6 +27,7 @@ from fastdl.layers.recurrent import GRU, LSTM, SimpleRNN
 from fastdl.layers.reduce import Reduce
 from fastdl.layers.rescaling import Rescaling
 from fastdl.layers.resizing import Resize
+from fastdl.layers.unit_normalization import UnitNormalization
 from fastdl.layers.reshaping import (Cropping1D, Cropping2D, Cropping3D, Gather, Permute,
                                      RepeatVector,
                                      Slice, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D,

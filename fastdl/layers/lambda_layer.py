@@ -22,20 +22,20 @@ class Lambda(Layer):
     function registered. output_shape: a tuple (without the batch), a function of the input
     shape, or None to learn it by calling the function on a batch of one.
 
+    Training (a fastdl extension: fastdl has no autodiff to differentiate a Python
+    function): `gradient`, a callable or registered name, gradient(inputs, dy, **arguments)
+    -> the gradient of the inputs (an array of each input's shape; a list for several
+    inputs) from dy, the gradient of the output. Without it, fit through the layer raises
+    NotImplementedError naming it.
+
     Checked: that function(inputs, **arguments) is a call its signature takes, and that what
     it returns is a real array of that output shape (ValueError / TypeError naming the
     layer); an exception the function raises itself is the caller's, and propagates."""
 
-    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, gradient=None,
+                 **kwargs):
         super().__init__(**kwargs)
-        if isinstance(function, str):
-            if function not in _registry():
-                raise ValueError(f"function: no function is registered as {function!r} "
-                                 f"(fastdl.utils.get_custom_objects()[{function!r}] = fn)")
-            function = _registry()[function]
-        if not callable(function):
-            raise TypeError(f"function: expected a callable or a registered name, got "
-                            f"{type(function).__name__}")
+        function = _resolved(function, "function")
         if mask is not None:
             raise ValueError("mask: masking is not supported by fastdl")
         if arguments is None:
@@ -46,6 +46,9 @@ class Lambda(Layer):
         self.function = function
         self.arguments = dict(arguments)
         self._callable_as("function", function, self.arguments)
+        self.gradient = None if gradient is None else _resolved(gradient, "gradient")
+        if self.gradient is not None:
+            self._callable_as("gradient", self.gradient, self.arguments, ("inputs", "dy"))
         if output_shape is not None:
             if callable(output_shape):
                 self._callable_as("output_shape", output_shape, {})
@@ -54,18 +57,18 @@ class Lambda(Layer):
         self._output_shape_arg = output_shape
         self._shapes = {}  # input shape -> output shape (Keras', batch first)
 
-    def _callable_as(self, arg, fn, arguments):
-        """TypeError naming `arg` and the layer unless fn(inputs, **arguments) is a call its
-        signature takes (the user's TypeError from inside fn stays theirs)."""
+    def _callable_as(self, arg, fn, arguments, positional=("inputs",)):
+        """TypeError naming `arg` and the layer unless fn(*positional, **arguments) is a call
+        its signature takes (the user's TypeError from inside fn stays theirs)."""
         try:
             signature = inspect.signature(fn)
         except (TypeError, ValueError):  # no signature to read (some builtins): call it
             return
         try:
-            signature.bind(None, **arguments)
+            signature.bind(*[None] * len(positional), **arguments)
         except TypeError as exc:
             raise TypeError(f"{arg}: {self.name} (Lambda) calls it as "
-                            f"{getattr(fn, '__name__', 'fn')}(inputs"
+                            f"{getattr(fn, '__name__', 'fn')}({', '.join(positional)}"
                             f"{''.join(f', {k}=...' for k in arguments)}), which its "
                             f"signature {signature} does not take: {exc}") from None
 
@@ -133,9 +136,30 @@ class Lambda(Layer):
                              f"{source})")
         return np.ascontiguousarray(y), L.KERAS
 
+    def _train_forward(self, x, training):
+        if self.gradient is None:
+            raise NotImplementedError(f"{self.name} (Lambda): training through a Lambda "
+                                      f"needs its gradient: Lambda(fn, gradient=...)")
+        y, _ = self._forward(x, [L.KERAS] * len(x) if isinstance(x, list) else L.KERAS)
+        return y, x
+
+    def _backward(self, dy, x, grads):
+        dx = self.gradient(x, dy, **self.arguments)
+        several = isinstance(x, list)
+        if several != isinstance(dx, (list, tuple)) or (several and len(dx) != len(x)):
+            raise ValueError(f"{self.name} (Lambda): its gradient returned "
+                             f"{type(dx).__name__}; expected "
+                             f"{f'a list of {len(x)} arrays' if several else 'an array'}")
+        out = [self._output_array(g) for g in (dx if several else [dx])]
+        for g, a in zip(out, x if several else [x]):
+            if g.shape != a.shape:
+                raise ValueError(f"{self.name} (Lambda): its gradient returned shape "
+                                 f"{g.shape} for an input of shape {a.shape}")
+        return out if several else out[0]
+
     def get_config(self):
-        names = [name for name, fn in _registry().items() if fn is self.function]
-        if not names:
+        names = _registered_name(self.function)
+        if names is None:
             raise ValueError(f"{self.name} (Lambda): its function "
                              f"{getattr(self.function, '__name__', self.function)!r} is not "
                              f"registered, and fastdl stores no code: register it with "
@@ -144,8 +168,34 @@ class Lambda(Layer):
         if callable(shape):
             raise ValueError(f"{self.name} (Lambda): a callable output_shape cannot be "
                              f"saved; give a tuple")
-        return {**super().get_config(), "function": names[0], "output_shape": shape,
-                "arguments": self.arguments}
+        config = {**super().get_config(), "function": names, "output_shape": shape,
+                  "arguments": self.arguments}
+        if self.gradient is not None:
+            config["gradient"] = _registered_name(self.gradient)
+            if config["gradient"] is None:
+                raise ValueError(f"{self.name} (Lambda): its gradient "
+                                 f"{getattr(self.gradient, '__name__', self.gradient)!r} is "
+                                 f"not registered: register it with "
+                                 f"fastdl.utils.get_custom_objects()['name'] = fn")
+        return config
+
+
+def _resolved(fn, arg):
+    """A callable, or the function registered under the name `fn`."""
+    if isinstance(fn, str):
+        if fn not in _registry():
+            raise ValueError(f"{arg}: no function is registered as {fn!r} "
+                             f"(fastdl.utils.get_custom_objects()[{fn!r}] = fn)")
+        fn = _registry()[fn]
+    if not callable(fn):
+        raise TypeError(f"{arg}: expected a callable or a registered name, got "
+                        f"{type(fn).__name__}")
+    return fn
+
+
+def _registered_name(fn):
+    """The first name `fn` is registered under, or None."""
+    return next((name for name, f in _registry().items() if f is fn), None)
 
 
 def _shape(value, name):
