@@ -102,3 +102,37 @@ def test_ops_masks_are_checked(masks, error, words):
     w_ih, w_hh = np.zeros((20, 3), np.float32), np.zeros((20, 5), np.float32)
     with pytest.raises(error, match=words):
         fastdl.ops.rnn_layer_train("lstm", x, None, None, w_ih, w_hh, masks=masks)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"])
+def test_masks_of_ones_give_the_oracles_training_pair(kind):
+    """fastdl/ops/rnn_masked.py is the oracle's recurrence with masks: all-ones masks must
+    give fastdl._reference's forward and gradients."""
+    from fastdl._reference import rnn as oracle
+    gates = {"lstm": 4, "gru": 3, "gru_reset_before": 3}.get(kind, 1)
+    rng = np.random.default_rng(4)
+    T, B, I, H = 5, 3, 4, 6
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    h0 = rng.standard_normal((B, H)).astype(np.float32)
+    c0 = rng.standard_normal((B, H)).astype(np.float32) if kind == "lstm" else None
+    w_ih = rng.standard_normal((gates * H, I)).astype(np.float32) * 0.4
+    w_hh = rng.standard_normal((gates * H, H)).astype(np.float32) * 0.4
+    b_ih, b_hh = (rng.standard_normal(gates * H).astype(np.float32) for _ in range(2))
+    ones = (np.ones((gates, B, I), np.float32), np.ones((gates, B, H), np.float32))
+    for reverse in (False, True):
+        got = fastdl.ops.rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse,
+                                         masks=ones)
+        want = oracle.rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+        for g, w in zip(got, want):
+            if w is not None:
+                np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+        dy = rng.standard_normal((T, B, H)).astype(np.float32)
+        dh = rng.standard_normal((B, H)).astype(np.float32)
+        dc = rng.standard_normal((B, H)).astype(np.float32) if kind == "lstm" else None
+        got = fastdl.ops.rnn_layer_backward(kind, dy, dh, dc, x, got[0], got[3], h0, c0,
+                                            w_ih, w_hh, reverse, masks=ones)
+        want = oracle.rnn_layer_backward(kind, dy, dh, dc, x, want[0], want[3], h0, c0,
+                                         w_ih, w_hh, reverse)
+        for g, w in zip(got, want):
+            if w is not None:
+                np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

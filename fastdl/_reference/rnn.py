@@ -13,11 +13,6 @@ Kinds (weights in torch's layout: w_ih [G*H, I], w_hh [G*H, H], b_ih / b_hh [G*H
   'rnn_relu'          G = 1                       h' = act(W_ih x + b_ih + W_hh h + b_hh)
 with i, f, o, r, z = sigmoid(W_i* x + b_i* + W_h* h + b_h*), g = tanh(same).
 
-Dropout masks (Keras' recurrent_dropout, which draws one mask per gate, the same at every
-step): `masks` = (input_masks [G, B, I] or None, recurrent_masks [G, B, H] or None) make
-gate k read x * input_masks[k] and h_{t-1} * recurrent_masks[k] (torch's gate order); the
-GRUs' update z h_{t-1} + (1 - z) n keeps the unmasked state, as Keras'.
-
 `saved` (from rnn_layer_train, for rnn_layer_backward of the same backend only; its
 layout is the backend's own): here [T, B, S*H], per time step
   'lstm'              i, f, g, o (activated), c_t, tanh(c_t)            S = 6
@@ -45,47 +40,11 @@ def _steps(steps, reverse):
     return range(steps - 1, -1, -1) if reverse else range(steps)
 
 
-def _times(a, w, masks):
-    """Gate k's rows of w [G*H, K] times a [..., K] (masked by masks[k], broadcast along
-    a's leading axes): [..., G*H]."""
-    if masks is None:
-        return a @ w.T
-    parts = np.split(w, len(masks), axis=0)
-    return np.concatenate([(a * m) @ wk.T for m, wk in zip(masks, parts)], axis=-1)
-
-
-def _back(d, w, masks):
-    """The gradient of _times(a, w, masks) for a, from d [..., G*H]."""
-    if masks is None:
-        return d @ w
-    gates = len(masks)
-    return sum((dk @ wk) * m for dk, wk, m in zip(np.split(d, gates, axis=-1),
-                                                  np.split(w, gates, axis=0), masks))
-
-
-def _weight_gradient(d, a, masks):
-    """The gradient of sum(_times(a, w, masks)) weighted by d [T, B, G*H] for w, a [T, B, K]."""
-    rows, k = d.shape[0] * d.shape[1], a.shape[-1]
-    if masks is None:
-        return d.reshape(rows, d.shape[-1]).T @ a.reshape(rows, k)
-    gates = len(masks)
-    return np.concatenate([dk.reshape(rows, dk.shape[-1]).T @ (a * m).reshape(rows, k)
-                           for dk, m in zip(np.split(d, gates, axis=-1), masks)], axis=0)
-
-
-def _masks(masks):
-    """(input masks, recurrent masks) in float64, each None where not given."""
-    if masks is None:
-        return None, None
-    return tuple(None if m is None else _f64(m) for m in masks)
-
-
-def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, masks=None):
+def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     """float64 (y [T, B, H], h_n, c_n or None, saved [T, B, S*H])."""
     gates, hidden = GATES[kind], w_hh.shape[1]
     w_ih, w_hh = _f64(w_ih), _f64(w_hh)
-    in_masks, rec_masks = _masks(masks)
-    xp = _times(_f64(x), w_ih, in_masks)  # [T, B, G*H]
+    xp = _f64(x) @ w_ih.T  # [T, B, G*H]
     if b_ih is not None:
         xp += b_ih
     bh = np.zeros(gates * hidden) if b_hh is None else _f64(b_hh)
@@ -96,7 +55,7 @@ def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, masks=None):
     saved = np.empty((steps, batch, SAVED[kind] * hidden))
     for t in _steps(steps, reverse):
         if kind == "lstm":
-            i, f, g, o = np.split(xp[t] + _times(h, w_hh, rec_masks) + bh, 4, axis=1)
+            i, f, g, o = np.split(xp[t] + h @ w_hh.T + bh, 4, axis=1)
             i, f, g, o = _sigmoid(i), _sigmoid(f), np.tanh(g), _sigmoid(o)
             c = f * c + i * g
             tc = np.tanh(c)
@@ -104,23 +63,20 @@ def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, masks=None):
             parts = (i, f, g, o, c, tc)
         elif kind in ("gru", "gru_reset_before"):
             xr, xz, xn = np.split(xp[t], 3, axis=1)
-            wn = w_hh[2 * hidden:]
+            wr, wz, wn = np.split(w_hh, 3, axis=0)
             br, bz, bn = np.split(bh, 3)
-            hr, hz = np.split(_times(h, w_hh[:2 * hidden], None if rec_masks is None
-                                     else rec_masks[:2]), 2, axis=1)
-            r = _sigmoid(xr + hr + br)
-            z = _sigmoid(xz + hz + bz)
-            hn = h if rec_masks is None else h * rec_masks[2]  # what W_hn reads
+            r = _sigmoid(xr + h @ wr.T + br)
+            z = _sigmoid(xz + h @ wz.T + bz)
             if kind == "gru":
-                last = hn @ wn.T + bn  # W_hn h + b_hn
+                last = h @ wn.T + bn  # W_hn h + b_hn
                 n = np.tanh(xn + r * last)
             else:
-                last = r * hn
+                last = r * h
                 n = np.tanh(xn + last @ wn.T + bn)
             h = (1 - z) * n + z * h
             parts = (r, z, n, last)
         else:
-            pre = xp[t] + _times(h, w_hh, rec_masks) + bh
+            pre = xp[t] + h @ w_hh.T + bh
             h = np.tanh(pre) if kind == "rnn_tanh" else np.maximum(pre, 0.0)
             parts = ()
         y[t] = h
@@ -144,22 +100,20 @@ def rnn_layer(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     return _f32(y), _f32(h), _f32(c)
 
 
-def rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, masks=None):
+def rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     """The forward of rnn_layer for training, any kind of the module docstring: arguments
-    as rnn_layer's (c0 [B, H] for 'lstm', None otherwise), and dropout `masks` (the module
-    docstring).
+    as rnn_layer's (c0 [B, H] for 'lstm', None otherwise).
 
     Returns (y [T, B, H], h_n [B, H], c_n [B, H] or None, saved), float32; `saved` is what
     rnn_layer_backward needs besides the forward's arguments and y (layout: the backend's
     own)."""
-    y, h, c, saved = _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, masks)
+    y, h, c, saved = _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
     return _f32(y), _f32(h), _f32(c), _f32(saved)
 
 
-def rnn_layer_backward(kind, dy, dh_n, dc_n, x, y, saved, h0, c0, w_ih, w_hh, reverse,
-                       masks=None):
-    """Backpropagation through time of rnn_layer_train (the same kind, inputs, weights,
-    direction and masks; y and saved as it returned them). dy [T, B, H] (the gradient of y), dh_n
+def rnn_layer_backward(kind, dy, dh_n, dc_n, x, y, saved, h0, c0, w_ih, w_hh, reverse):
+    """Backpropagation through time of rnn_layer_train (the same kind, inputs, weights and
+    direction; y and saved as it returned them). dy [T, B, H] (the gradient of y), dh_n
     [B, H], dc_n [B, H] ('lstm'): each None for zeros.
 
     Returns (dx [T, B, I], dh0 [B, H], dc0 [B, H] or None (not 'lstm'), dw_ih [G*H, I],
@@ -180,7 +134,6 @@ def rnn_layer_backward(kind, dy, dh_n, dc_n, x, y, saved, h0, c0, w_ih, w_hh, re
     dc = None
     if kind == "lstm":
         dc = np.zeros((batch, H)) if dc_n is None else _f64(dc_n).copy()
-    in_masks, rec_masks = _masks(masks)
     dg = np.zeros((steps, batch, gates * H))   # input side
     dgh = np.zeros((steps, batch, gates * H))  # recurrent side
     h_prev_all = np.empty((steps, batch, H))   # what W_hh multiplied (n rows: see below)
@@ -198,7 +151,7 @@ def rnn_layer_backward(kind, dy, dh_n, dc_n, x, y, saved, h0, c0, w_ih, w_hh, re
                                 dct * i * (1 - g * g), dht * tc * o * (1 - o)], axis=1)
             dg[t] = dgh[t] = d
             dc = dct * f
-            dh = _back(d, w_hh64, rec_masks)
+            dh = d @ w_hh64
         elif kind in ("gru", "gru_reset_before"):
             r, z, n, last = np.split(sv[t], 4, axis=1)
             dz = dht * (h_prev - n) * z * (1 - z)
@@ -207,26 +160,23 @@ def rnn_layer_backward(kind, dy, dh_n, dc_n, x, y, saved, h0, c0, w_ih, w_hh, re
                 dr = dn * last * r * (1 - r)
                 dg[t] = np.concatenate([dr, dz, dn], axis=1)
                 dgh[t] = np.concatenate([dr, dz, dn * r], axis=1)
-                dh = _back(dgh[t], w_hh64, rec_masks) + dht * z
+                dh = dgh[t] @ w_hh64 + dht * z
             else:
-                mask_n = 1.0 if rec_masks is None else rec_masks[2]
                 drh = dn @ w_hh64[2 * H:]
-                dr = drh * h_prev * mask_n * r * (1 - r)
+                dr = drh * h_prev * r * (1 - r)
                 dg[t] = dgh[t] = np.concatenate([dr, dz, dn], axis=1)
-                dh = (_back(dg[t][:, :2 * H], w_hh64[:2 * H],
-                            None if rec_masks is None else rec_masks[:2])
-                      + drh * r * mask_n + dht * z)
+                dh = dg[t][:, :2 * H] @ w_hh64[:2 * H] + drh * r + dht * z
         else:
             ht = y64[t]
             d = dht * (1 - ht * ht) if kind == "rnn_tanh" else dht * (ht > 0)
             dg[t] = dgh[t] = d
-            dh = _back(d, w_hh64, rec_masks)
+            dh = d @ w_hh64
     rows = steps * batch
     dg2, dgh2 = dg.reshape(rows, gates * H), dgh.reshape(rows, gates * H)
-    dx = _back(dg, w_ih64, in_masks)
-    dw_ih = _weight_gradient(dg, _f64(x), in_masks)
-    dw_hh = _weight_gradient(dgh, h_prev_all, rec_masks)
+    dx = dg2 @ w_ih64
+    dw_ih = dg2.T @ _f64(x).reshape(rows, x.shape[2])
+    dw_hh = dgh2.T @ h_prev_all.reshape(rows, H)
     if kind == "gru_reset_before":  # W_hn multiplied r * h_{t-1} (saved)
         dw_hh[2 * H:] = dgh2[:, 2 * H:].T @ sv.reshape(rows, 4 * H)[:, 3 * H:]
-    return (_f32(dx), _f32(dh), _f32(dc), _f32(dw_ih), _f32(dw_hh),
+    return (_f32(dx.reshape(x.shape)), _f32(dh), _f32(dc), _f32(dw_ih), _f32(dw_hh),
             _f32(dg2.sum(axis=0)), _f32(dgh2.sum(axis=0)))

@@ -18,8 +18,7 @@ from the layer's generator (fastdl's, so the masks are not Keras' draws). With
 0 < recurrent_dropout < 1, as Keras 3 (its implementation 1), each gate has its own masks,
 the same at every step: on the previous output h_{t-1} where the gate reads it (the GRU's
 update z h_{t-1} keeps the whole state), and with `dropout` on the inputs; such a layer
-trains on NumPy's float64 reference (fastdl.ops.rnn_layer_train's masks), not the
-kernels.
+trains in NumPy, float64 (fastdl.ops.rnn_layer_train's masks), not on the kernels.
 
 Where fastdl differs from Keras: inputs are batch-first (N, steps, features) as Keras';
 stateful=True, masking and initial states passed as call arguments are not supported.

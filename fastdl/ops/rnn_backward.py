@@ -23,7 +23,7 @@ import numpy as np
 
 from fastdl import _validate as v
 from fastdl._backend import kernels
-from fastdl._reference import rnn as _reference
+from fastdl.ops import rnn_masked
 from fastdl.ops.rnn import GRUPlan, LSTMPlan, _fits_x, _is_matrix_list, _layer_state, _single
 
 GATES = {"lstm": 4, "gru": 3, "gru_reset_before": 3, "rnn_tanh": 1, "rnn_relu": 1}
@@ -93,8 +93,8 @@ def rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=F
     GRUs, 1 for the RNNs; see fastdl/_reference/rnn.py for each kind's formula). reverse:
     from the last step to the first. masks: Keras' recurrent dropout, (input masks
     [G, B, I] or None, recurrent masks [G, B, H] or None): gate k reads x * input_masks[k]
-    and h_{t-1} * recurrent_masks[k] (fastdl/_reference/rnn.py); the kernels have no masked
-    form, so masked layers run the NumPy reference (float64) on every backend. Returns
+    and h_{t-1} * recurrent_masks[k] (fastdl/ops/rnn_masked.py); the kernels have no masked
+    form, so masked layers run fastdl/ops/rnn_masked.py (NumPy, float64) on every backend. Returns
     (y [T, B, H], h_n [B, H], c_n [B, H] or None, saved), float32; saved is opaque (the
     backend's own layout)."""
     x, h0, c0, w_ih, w_hh, hidden = _layer_args(kind, x, h0, c0, w_ih, w_hh)
@@ -103,8 +103,8 @@ def rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=F
     b_hh = _shaped(b_hh, "b_hh", width, "shape")
     masks = _dropout_masks(masks, kind, x, hidden)
     if masks is not None:
-        return _reference.rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh,
-                                          v.flag(reverse, "reverse"), masks)
+        return rnn_masked.layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh,
+                                      v.flag(reverse, "reverse"), masks)
     return kernels.rnn_layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh,
                                    v.flag(reverse, "reverse"))
 
@@ -134,9 +134,8 @@ def rnn_layer_backward(kind, grad_y, grad_h_n, grad_c_n, x, y, saved, h0, c0, w_
                          f"{kind!r}")
     masks = _dropout_masks(masks, kind, x, hidden)
     if masks is not None:
-        return _reference.rnn_layer_backward(kind, grad_y, grad_h_n, grad_c_n, x, y, saved,
-                                             h0, c0, w_ih, w_hh, v.flag(reverse, "reverse"),
-                                             masks)
+        return rnn_masked.layer_backward(kind, grad_y, grad_h_n, grad_c_n, x, y, saved, h0,
+                                         c0, w_ih, w_hh, v.flag(reverse, "reverse"), masks)
     return kernels.rnn_layer_backward(kind, grad_y, grad_h_n, grad_c_n, x, y, saved, h0, c0,
                                       w_ih, w_hh, v.flag(reverse, "reverse"))
 
