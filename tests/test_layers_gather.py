@@ -1,10 +1,9 @@
 """The Gather layer (np.take along an axis after the batch; ONNX's Gather of several
 indices): values against NumPy, the gradient against PyTorch (repeated indices summed),
 saving, and its argument and input errors."""
-import pickle
-
 import numpy as np
 import pytest
+from roundtrip import assert_saves_loads_and_pickles
 
 from fastdl import layers, models
 
@@ -34,12 +33,7 @@ def test_values_and_gradient_match(indices, axis):
 def test_model_with_gather_saves_loads_and_pickles(tmp_path):
     model = models.Sequential([layers.Input((6, 5)), layers.Gather([4, 0, 4], axis=-1)])
     x = RNG.standard_normal((3, 6, 5)).astype(np.float32)
-    want = model.predict(x, verbose=0)
-    path = tmp_path / "m.fastdl"
-    model.save(path)
-    np.testing.assert_array_equal(models.load_model(path).predict(x, verbose=0), want)
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(x, verbose=0),
-                                  want)
+    assert_saves_loads_and_pickles(model, x, tmp_path)
 
 
 @pytest.mark.parametrize("kwargs, error, words", [

@@ -1,10 +1,9 @@
 """The Padding layer (ONNX Pad's and PyTorch's modes: constant with a value, reflect, edge,
 wrap): values and gradients against PyTorch, Pad nodes through load_onnx against ONNX's
 reference evaluator, saving, and its argument errors."""
-import pickle
-
 import numpy as np
 import pytest
+from roundtrip import assert_saves_loads_and_pickles
 
 from fastdl import layers, models
 
@@ -56,13 +55,8 @@ def test_model_with_padding_saves_loads_and_pickles(tmp_path):
                                layers.Padding(((1, 1), (2, 0)), value=-3.0),
                                layers.Padding(((2, 2), (1, 1)), mode="wrap")])
     x = RNG.standard_normal((3, 6, 5, 2)).astype(np.float32)
-    want = model.predict(x, verbose=0)
+    want = assert_saves_loads_and_pickles(model, x, tmp_path)
     assert want.shape == (3, 12, 9, 2)
-    path = tmp_path / "m.fastdl"
-    model.save(path)
-    np.testing.assert_array_equal(models.load_model(path).predict(x, verbose=0), want)
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(x, verbose=0),
-                                  want)
 
 
 @pytest.mark.parametrize("kwargs, error, words", [

@@ -2,10 +2,9 @@
 values against NumPy, gradients against PyTorch (ties shared as torch.amax), after a
 channels_last convolution (whose maps fastdl holds channels-first), ONNX nodes through
 load_onnx, saving, and its argument errors."""
-import pickle
-
 import numpy as np
 import pytest
+from roundtrip import assert_saves_loads_and_pickles
 
 from fastdl import layers, models
 
@@ -50,13 +49,8 @@ def test_channel_reduction_after_a_channels_last_convolution():
 def test_model_with_reduce_saves_loads_and_pickles(tmp_path):
     model = models.Sequential([layers.Input((6, 5, 2)), layers.Reduce("sum", (1, 2))])
     x = RNG.standard_normal((3, 6, 5, 2)).astype(np.float32)
-    want = model.predict(x, verbose=0)
+    want = assert_saves_loads_and_pickles(model, x, tmp_path)
     assert want.shape == (3, 2)
-    path = tmp_path / "m.fastdl"
-    model.save(path)
-    np.testing.assert_array_equal(models.load_model(path).predict(x, verbose=0), want)
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(x, verbose=0),
-                                  want)
 
 
 @pytest.mark.parametrize("kwargs, error, words", [

@@ -10,6 +10,7 @@ import numpy as np
 from fastdl import _validate as v
 from fastdl import activations, initializers, ops
 from fastdl.layers import layout as L
+from fastdl.layers._axes import axis_arg, feature_axes
 from fastdl.layers.base import Layer, TrainsOnMaps
 from fastdl.layers.core import _initializer_name
 
@@ -202,17 +203,10 @@ class Softmax(Layer):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        axes = axis if isinstance(axis, (list, tuple)) else [axis]
-        self.axis = tuple(v.integer(a, "axis") for a in axes)
-        if not self.axis:
-            raise ValueError("axis: expected at least one axis")
+        self.axis = axis_arg(axis)
 
     def _axes(self, rank):
-        axes = sorted({a % rank for a in self.axis})
-        if 0 in axes or any(not -rank <= a < rank for a in self.axis):
-            raise ValueError(f"{self.name} (Softmax): axis {self.axis} is not a feature "
-                             f"axis of a rank-{rank} input")
-        return axes
+        return list(feature_axes(self, rank))
 
     def check_input(self, input_shape, first=False):
         try:

@@ -7,6 +7,7 @@ import numpy as np
 
 from fastdl import _validate as v
 from fastdl.layers import layout as L
+from fastdl.layers._axes import axis_arg, feature_axes
 from fastdl.layers.base import Layer
 
 KINDS = ("mean", "max", "min", "sum")
@@ -24,17 +25,11 @@ class Reduce(Layer):
             raise ValueError(f"kind: expected one of {', '.join(map(repr, KINDS))}, got "
                              f"{kind!r}")
         self.kind = kind
-        axes = axis if isinstance(axis, (list, tuple)) else [axis]
-        self.axis = tuple(v.integer(a, "axis") for a in axes)
-        if not self.axis:
-            raise ValueError("axis: expected at least one axis")
+        self.axis = axis_arg(axis)
         self.keepdims = v.flag(keepdims, "keepdims")
 
     def _axes(self, rank):
-        if any(not -rank <= a < rank for a in self.axis) or 0 in {a % rank for a in self.axis}:
-            raise ValueError(f"{self.name} (Reduce): axis {self.axis} is not a feature axis "
-                             f"of a rank-{rank} input")
-        return tuple(sorted({a % rank for a in self.axis}))
+        return feature_axes(self, rank)
 
     def check_input(self, input_shape, first=False):
         try:

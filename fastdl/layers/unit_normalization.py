@@ -2,8 +2,8 @@
 L2-normalized embeddings a triplet loss compares."""
 import numpy as np
 
-from fastdl import _validate as v
 from fastdl.layers import layout as L
+from fastdl.layers._axes import axis_arg, feature_axes
 from fastdl.layers.base import Layer
 
 _EPSILON = 1e-12  # Keras': the norm's lower bound (1 / norm is capped at 1 / epsilon)
@@ -16,16 +16,10 @@ class UnitNormalization(Layer):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        axes = axis if isinstance(axis, (list, tuple)) else [axis]
-        self.axis = tuple(v.integer(a, "axis") for a in axes)
-        if not self.axis:
-            raise ValueError("axis: expected at least one axis")
+        self.axis = axis_arg(axis)
 
     def _axes(self, rank):
-        if any(not -rank <= a < rank for a in self.axis) or 0 in {a % rank for a in self.axis}:
-            raise ValueError(f"{self.name} (UnitNormalization): axis {self.axis} is not a "
-                             f"feature axis of a rank-{rank} input")
-        return tuple(sorted({a % rank for a in self.axis}))
+        return feature_axes(self, rank)
 
     def check_input(self, input_shape, first=False):
         try:

@@ -1,0 +1,21 @@
+"""The `axis` argument of layers over feature axes (Softmax, Reduce, UnitNormalization): an
+int or a tuple of ints, never the batch axis 0."""
+from fastdl import _validate as v
+
+
+def axis_arg(axis):
+    """`axis` (an int or a list/tuple of ints) as a non-empty tuple of ints."""
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    axes = tuple(v.integer(a, "axis") for a in axes)
+    if not axes:
+        raise ValueError("axis: expected at least one axis")
+    return axes
+
+
+def feature_axes(layer, rank):
+    """layer.axis as sorted non-negative axes of a rank-`rank` input; ValueError naming the
+    layer where one is the batch axis or outside the input."""
+    if any(not -rank <= a < rank for a in layer.axis) or 0 in {a % rank for a in layer.axis}:
+        raise ValueError(f"{layer.name} ({layer.class_name}): axis {layer.axis} is not a "
+                         f"feature axis of a rank-{rank} input")
+    return tuple(sorted({a % rank for a in layer.axis}))
