@@ -19,3 +19,18 @@ def feature_axes(layer, rank):
         raise ValueError(f"{layer.name} ({layer.class_name}): axis {layer.axis} is not a "
                          f"feature axis of a rank-{rank} input")
     return tuple(sorted({a % rank for a in layer.axis}))
+
+
+class OverFeatureAxes:
+    """Mixin (before Layer) for a layer with an `axis` attribute over feature axes: _axes(rank)
+    and the input check that refuses shapes without those axes."""
+
+    def _axes(self, rank):
+        return feature_axes(self, rank)
+
+    def check_input(self, input_shape, first=False):
+        try:
+            self._axes(len(input_shape))
+        except ValueError:
+            self._refuse(input_shape, f"a shape whose feature axes include axis={self.axis}")
+        super().check_input(input_shape, first)

@@ -7,13 +7,13 @@ import numpy as np
 
 from fastdl import _validate as v
 from fastdl.layers import layout as L
-from fastdl.layers._axes import axis_arg, feature_axes
+from fastdl.layers._axes import OverFeatureAxes, axis_arg
 from fastdl.layers.base import Layer
 
 KINDS = ("mean", "max", "min", "sum")
 
 
-class Reduce(Layer):
+class Reduce(OverFeatureAxes, Layer):
     """Reduces `axis` (an int or a tuple of ints, never the batch axis 0) of the input by
     `kind` ('mean', 'max', 'min' or 'sum'), keeping them as size 1 with keepdims. It sums
     in float64. It trains: a mean or sum spreads the gradient over the reduced values, a
@@ -27,16 +27,6 @@ class Reduce(Layer):
         self.kind = kind
         self.axis = axis_arg(axis)
         self.keepdims = v.flag(keepdims, "keepdims")
-
-    def _axes(self, rank):
-        return feature_axes(self, rank)
-
-    def check_input(self, input_shape, first=False):
-        try:
-            self._axes(len(input_shape))
-        except ValueError:
-            self._refuse(input_shape, f"a shape whose feature axes include axis={self.axis}")
-        super().check_input(input_shape, first)
 
     def compute_output_shape(self, input_shape):
         axes = self._axes(len(input_shape))

@@ -3,13 +3,13 @@ L2-normalized embeddings a triplet loss compares."""
 import numpy as np
 
 from fastdl.layers import layout as L
-from fastdl.layers._axes import axis_arg, feature_axes
+from fastdl.layers._axes import OverFeatureAxes, axis_arg
 from fastdl.layers.base import Layer
 
 _EPSILON = 1e-12  # Keras': the norm's lower bound (1 / norm is capped at 1 / epsilon)
 
 
-class UnitNormalization(Layer):
+class UnitNormalization(OverFeatureAxes, Layer):
     """x * min(1 / sqrt(sum(x^2 over axis)), 1 / 1e-12), as Keras 3; `axis` an int or a
     tuple of feature axes (never the batch axis 0). Computed in float64; it trains (an
     all-zero sample's gradient is dy * 1e12, where Keras' autograd gives NaN)."""
@@ -17,16 +17,6 @@ class UnitNormalization(Layer):
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis_arg(axis)
-
-    def _axes(self, rank):
-        return feature_axes(self, rank)
-
-    def check_input(self, input_shape, first=False):
-        try:
-            self._axes(len(input_shape))
-        except ValueError:
-            self._refuse(input_shape, f"a shape whose feature axes include axis={self.axis}")
-        super().check_input(input_shape, first)
 
     def _scale(self, x64):
         """1 / max(norm, epsilon) per sample, keeping the reduced axes (float64)."""
