@@ -24,3 +24,10 @@ def for_layer(layer):
     if rng is None:
         rng = layer._rng = np.random.default_rng(own)
     return rng
+
+
+def dropout_mask(layer, shape, rate):
+    """float32 array of `shape` drawn from the layer's generator: each element kept with
+    probability 1 - rate and scaled by 1 / (1 - rate), the others 0 (all 0 at rate 1)."""
+    keep = for_layer(layer).random(shape, dtype=np.float32) >= rate
+    return keep * np.float32(0.0 if rate == 1.0 else 1.0 / (1.0 - rate))

@@ -3,6 +3,7 @@ wrap): values and gradients against PyTorch, Pad nodes through load_onnx against
 reference evaluator, saving, and its argument errors."""
 import numpy as np
 import pytest
+from layer_gradients import layer_gradient, torch_value_and_gradient
 from roundtrip import assert_saves_loads_and_pickles
 
 from fastdl import layers, models
@@ -29,17 +30,23 @@ def test_values_and_gradients_match_torch(mode, padding):
     value = 1.25 if mode == "constant" else 0.0
     layer = layers.Padding(padding, mode=mode, value=value, data_format="channels_first")
     model = models.Sequential([layers.Input(shape[1:]), layer])
-    xt = torch.from_numpy(x).requires_grad_()
-    want = F.pad(xt, _torch_pad(padding), mode=_TORCH_MODE[mode],
-                 **({"value": value} if mode == "constant" else {}))
+    want, g, want_dx = torch_value_and_gradient(
+        torch, lambda t: F.pad(t, _torch_pad(padding), mode=_TORCH_MODE[mode],
+                               **({"value": value} if mode == "constant" else {})), x, RNG)
     got = model.predict(x, verbose=0)
     assert model.output_shape == (None,) + tuple(want.shape[1:])
-    np.testing.assert_array_equal(got, want.detach().numpy())
-    g = RNG.standard_normal(got.shape).astype(np.float32)
-    want.backward(torch.from_numpy(g))
-    y, cache = layer._train_forward(x, True)
-    np.testing.assert_allclose(layer._backward(g, cache, {}), xt.grad.numpy(), rtol=1e-6,
-                               atol=1e-6)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(layer_gradient(layer, x, g), want_dx, rtol=1e-6, atol=1e-6)
+
+
+def test_a_zero_constant_pads_as_zero_padding_does():
+    """value 0 takes ZeroPadding's path (and its gradient, the crop)."""
+    x = RNG.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    layer = layers.Padding(((1, 2), (0, 3)), data_format="channels_first")
+    want = np.pad(x, [(0, 0), (0, 0), (1, 2), (0, 3)])
+    np.testing.assert_array_equal(layer._forward(x, "keras")[0], want)
+    g = RNG.standard_normal(want.shape).astype(np.float32)
+    np.testing.assert_array_equal(layer_gradient(layer, x, g), g[:, :, 1:5, 0:5])
 
 
 def test_channels_last_pads_the_spatial_axes():

@@ -3,6 +3,7 @@ layers and through from_torch: values and gradients against PyTorch (a dilated a
 against a depthwise convolution of ones divided by the values each window covers)."""
 import numpy as np
 import pytest
+from layer_gradients import layer_gradient, torch_value_and_gradient
 
 import fastdl
 from fastdl import layers
@@ -110,15 +111,11 @@ def test_dilated_average_values_and_gradient_match_torch(rank, pool, stride, pad
     layer = cls(pool, stride, padding=padding or "valid", data_format="channels_first",
                 dilation_rate=dilation, count_include_pad=include)
     model = Sequential([layers.Input(shape[1:]), layer])
-    xt = torch.from_numpy(x).double().requires_grad_()
-    want = _torch_dilated_average(xt, pool, stride, padding, dilation, include)
-    np.testing.assert_allclose(model.predict(x, verbose=0), want.detach().numpy(),
-                               rtol=1e-5, atol=1e-6)
-    g = RNG.standard_normal(tuple(want.shape)).astype(np.float32)
-    want.backward(torch.from_numpy(g).double())
-    _, cache = layer._train_forward(x, True)
-    np.testing.assert_allclose(layer._backward(g, cache, {}), xt.grad.numpy(), rtol=1e-5,
-                               atol=1e-6)
+    want, g, want_dx = torch_value_and_gradient(
+        torch, lambda t: _torch_dilated_average(t, pool, stride, padding, dilation, include),
+        x, RNG, double=True)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer_gradient(layer, x, g), want_dx, rtol=1e-5, atol=1e-6)
 
 
 def test_dilated_average_with_same_padding_keeps_the_size():

@@ -4,6 +4,7 @@ channels_last convolution (whose maps fastdl holds channels-first), ONNX nodes t
 load_onnx, saving, and its argument errors."""
 import numpy as np
 import pytest
+from layer_gradients import layer_gradient, torch_value_and_gradient
 from roundtrip import assert_saves_loads_and_pickles
 
 from fastdl import layers, models
@@ -27,13 +28,9 @@ def test_values_and_gradients_match_torch(kind, axis, keepdims):
     got = model.predict(x, verbose=0)
     assert model.output_shape == (None,) + want.shape[1:]
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
-    xt = torch.from_numpy(x).requires_grad_()
-    yt = _TORCH[kind](xt, dim=axis, keepdim=keepdims)
-    g = RNG.standard_normal(yt.shape).astype(np.float32)
-    yt.backward(torch.from_numpy(g))
-    _, cache = layer._train_forward(x, True)
-    np.testing.assert_allclose(layer._backward(g, cache, {}), xt.grad.numpy(), rtol=1e-6,
-                               atol=1e-7)
+    _, g, want_dx = torch_value_and_gradient(
+        torch, lambda t: _TORCH[kind](t, dim=axis, keepdim=keepdims), x, RNG)
+    np.testing.assert_allclose(layer_gradient(layer, x, g), want_dx, rtol=1e-6, atol=1e-7)
 
 
 def test_channel_reduction_after_a_channels_last_convolution():

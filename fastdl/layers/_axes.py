@@ -1,5 +1,5 @@
-"""The `axis` argument of layers over feature axes (Softmax, Reduce, UnitNormalization): an
-int or a tuple of ints, never the batch axis 0."""
+"""The `axis` argument of layers over feature axes, never the batch axis 0: an int or a
+tuple of ints (Softmax, Reduce, UnitNormalization), or one int (Slice, Gather)."""
 from fastdl import _validate as v
 
 
@@ -10,6 +10,19 @@ def axis_arg(axis):
     if not axes:
         raise ValueError("axis: expected at least one axis")
     return axes
+
+
+def one_axis_arg(axis):
+    """`axis` (one int, not the batch axis 0; negative: from the end) as an int."""
+    axis = v.integer(axis, "axis", -v.MAX_AXIS, v.MAX_AXIS)
+    if axis == 0:
+        raise ValueError("axis: expected an axis after the batch axis, got 0")
+    return axis
+
+
+def is_feature_axis(axis, rank):
+    """Whether the int `axis` names an axis after the batch axis of a rank-`rank` input."""
+    return 1 <= axis < rank or -rank < axis < 0
 
 
 def feature_axes(layer, rank):

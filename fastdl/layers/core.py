@@ -259,10 +259,7 @@ class Dropout(TrainsOnMaps, Layer):
             x, y_layout = L.to_keras(x, layout), L.KERAS
         if not training or self.rate == 0.0:
             return x, y_layout, (None, y_layout, layout)
-        keep = _random.for_layer(self).random(self._mask_shape(x.shape),
-                                              dtype=np.float32) >= self.rate
-        scale = np.float32(0.0 if self.rate == 1.0 else 1.0 / (1.0 - self.rate))
-        factor = keep * scale
+        factor = _random.dropout_mask(self, self._mask_shape(x.shape), self.rate)
         return x * factor, y_layout, (factor, y_layout, layout)
 
     def _backward_maps(self, dy, cache, grads, needs_input_grad=True):

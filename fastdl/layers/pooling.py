@@ -70,6 +70,7 @@ class _Pooling(TrainsOnMaps, Layer):
         if self.count_include_pad and self.kind != "avg":
             raise ValueError("count_include_pad: only average pooling takes it")
         self.dilation_rate = int_tuple(dilation_rate, "dilation_rate", self.rank)
+        self._dilated = any(d != 1 for d in self.dilation_rate)
         # The window's reach along each axis: (pool - 1) * dilation + 1 taps apart.
         self._span = tuple((k - 1) * d + 1 for k, d in zip(self.pool_size,
                                                            self.dilation_rate))
@@ -129,7 +130,7 @@ class _Pooling(TrainsOnMaps, Layer):
         half the window; -inf for max, as Keras and PyTorch) for `pads` ((before, after) per
         axis), or None: the input is padded here instead (_padded), as for a dilated
         average (its kernels have no dilation)."""
-        if self.kind != "max" and any(d != 1 for d in self.dilation_rate):
+        if self.kind != "max" and self._dilated:
             return None
         if not all(a == b and a <= k // 2 for (a, b), k in zip(pads, self.pool_size)):
             return None
@@ -153,7 +154,7 @@ class _Pooling(TrainsOnMaps, Layer):
 
     def _window_sums(self, x):
         """Each window's sum over channels-first x, padded already (average pooling)."""
-        if not any(d != 1 for d in self.dilation_rate):
+        if not self._dilated:
             return _AVG[self.rank](x, self.pool_size, self.strides, divisor_override=1)
         sums = np.zeros(x.shape[:2] + self._window_counts(x.shape), np.float64)
         for window in self._tap_slices(x.shape):
@@ -162,7 +163,7 @@ class _Pooling(TrainsOnMaps, Layer):
 
     def _window_sums_backward(self, dy, shape):
         """The gradient of _window_sums for its input of `shape` from that of its output."""
-        if not any(d != 1 for d in self.dilation_rate):
+        if not self._dilated:
             return _AVG_BACKWARD[self.rank](dy, shape, self.pool_size, self.strides,
                                             divisor_override=1)
         dx = np.zeros(shape, np.float64)
@@ -212,7 +213,8 @@ class _Pooling(TrainsOnMaps, Layer):
         padded here) runs on window codes (ops.max_pool2d_codes): 2x2 windows at stride 2
         tiling even, unpadded planes."""
         return (self.rank == 2 and self.pool_size == (2, 2) and self.strides == (2, 2)
-                and self.dilation_rate == (1, 1) and padding is not None and not any(padding) and shape[2] % 2 == 0
+                and not self._dilated and padding is not None and not any(padding)
+                and shape[2] % 2 == 0
                 and shape[3] % 2 == 0)
 
     def _train_forward_maps(self, x, layout, training, logits=False, relu_gate=False):
@@ -265,7 +267,7 @@ class _Pooling(TrainsOnMaps, Layer):
                   "data_format": self.data_format}
         if self.count_include_pad:
             config["count_include_pad"] = True
-        if any(d != 1 for d in self.dilation_rate):
+        if self._dilated:
             config["dilation_rate"] = self.dilation_rate
         return config
 

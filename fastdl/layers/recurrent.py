@@ -216,8 +216,7 @@ class _RNN(Layer):
         shape = (x.shape[0], 1, x.shape[2])
         if self.dropout >= 1.0:
             return np.zeros(shape, np.float32)
-        kept = _random.for_layer(self).random(shape, dtype=np.float32) >= self.dropout
-        return kept * np.float32(1.0 / (1.0 - self.dropout))
+        return _random.dropout_mask(self, shape, self.dropout)
 
     def _gate_dropout_masks(self, x):
         """Keras' masks under recurrent dropout (0 < recurrent_dropout < 1): (input masks
@@ -225,11 +224,8 @@ class _RNN(Layer):
         order, kept values scaled by 1 / (1 - rate); None without recurrent dropout."""
         if not 0.0 < self.recurrent_dropout < 1.0:
             return None
-        rng = _random.for_layer(self)
-
         def draw(rate, features):
-            kept = rng.random((self.gates, x.shape[0], features), dtype=np.float32) >= rate
-            return kept * np.float32(1.0 / (1.0 - rate))
+            return _random.dropout_mask(self, (self.gates, x.shape[0], features), rate)
         inputs = draw(self.dropout, x.shape[2]) if 0.0 < self.dropout < 1.0 else None
         return inputs, draw(self.recurrent_dropout, self.units)
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from fastdl import _validate as v
 from fastdl.layers import layout as L
+from fastdl.layers._axes import is_feature_axis, one_axis_arg
 from fastdl.layers._resample import axis_taps, resize_axis, resize_axis_backward, source_coordinates
 from fastdl.layers.base import Layer
 from fastdl.layers.core import data_format_arg
@@ -324,9 +325,7 @@ class Slice(Layer):
 
     def __init__(self, axis, start=None, stop=None, step=1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = v.integer(axis, "axis", -v.MAX_AXIS, v.MAX_AXIS)
-        if self.axis == 0:
-            raise ValueError("axis: expected an axis after the batch axis, got 0")
+        self.axis = one_axis_arg(axis)
         self.start = None if start is None else v.integer(start, "start", -v.MAX_AXIS,
                                                           v.MAX_AXIS)
         self.stop = None if stop is None else v.integer(stop, "stop", -v.MAX_AXIS,
@@ -342,7 +341,7 @@ class Slice(Layer):
 
     def check_input(self, input_shape, first=False):
         ndim = len(input_shape)
-        if not (1 <= self.axis < ndim or -ndim < self.axis < 0):
+        if not is_feature_axis(self.axis, ndim):
             self._refuse(input_shape, f"an axis {self.axis} after the batch axis")
         size = input_shape[self.axis % ndim]
         if size is not None and not len(range(size)[self._index(ndim)[self.axis % ndim]]):
@@ -381,9 +380,7 @@ class Gather(Layer):
 
     def __init__(self, indices, axis, **kwargs):
         super().__init__(**kwargs)
-        self.axis = v.integer(axis, "axis", -v.MAX_AXIS, v.MAX_AXIS)
-        if self.axis == 0:
-            raise ValueError("axis: expected an axis after the batch axis, got 0")
+        self.axis = one_axis_arg(axis)
         indices = v.index_array(indices, "indices")
         if indices.size == 0:
             raise ValueError("indices: expected at least one index")
@@ -391,7 +388,7 @@ class Gather(Layer):
 
     def check_input(self, input_shape, first=False):
         ndim = len(input_shape)
-        if not (1 <= self.axis < ndim or -ndim < self.axis < 0):
+        if not is_feature_axis(self.axis, ndim):
             self._refuse(input_shape, f"an axis {self.axis} after the batch axis")
         size = input_shape[self.axis % ndim]
         if size is None:

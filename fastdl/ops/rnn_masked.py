@@ -9,7 +9,6 @@ and other masks Keras' step).
 """
 import numpy as np
 
-GATES = {"lstm": 4, "gru": 3, "gru_reset_before": 3, "rnn_tanh": 1, "rnn_relu": 1}
 SAVED = {"lstm": 6, "gru": 4, "gru_reset_before": 4, "rnn_tanh": 0, "rnn_relu": 0}
 
 
@@ -57,14 +56,13 @@ def _weight_gradient(d, a, masks):
 
 def _masks(masks):
     """(input masks, recurrent masks) in float64, each None where not given."""
-    if masks is None:
-        return None, None
-    return tuple(None if m is None else _f64(m) for m in masks)
+    return tuple(_f64(m) for m in masks)
 
 
 def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, masks):
     """float64 (y [T, B, H], h_n, c_n or None, saved [T, B, S*H])."""
-    gates, hidden = GATES[kind], w_hh.shape[1]
+    hidden = w_hh.shape[1]
+    gates = w_hh.shape[0] // hidden
     w_ih, w_hh = _f64(w_ih), _f64(w_hh)
     in_masks, rec_masks = _masks(masks)
     xp = _times(_f64(x), w_ih, in_masks)  # [T, B, G*H]
@@ -124,7 +122,8 @@ def layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, masks):
 def layer_backward(kind, dy, dh_n, dc_n, x, y, saved, h0, c0, w_ih, w_hh, reverse, masks):
     """BPTT of layer_train (rnn_layer_backward's contract, with its masks)."""
     steps, batch = x.shape[0], x.shape[1]
-    gates, hidden = GATES[kind], w_hh.shape[1]
+    hidden = w_hh.shape[1]
+    gates = w_hh.shape[0] // hidden
     H = hidden
     w_ih64, w_hh64 = _f64(w_ih), _f64(w_hh)
     y64, sv = _f64(y), _f64(saved)
