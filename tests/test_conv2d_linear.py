@@ -277,7 +277,7 @@ def expected_algorithm(case, variant, algorithm):
     == out channels (auto, depthwise); Winograd for 3x3 stride-1 dilation-1 ungrouped
     layers with >= 8 channels (auto, winograd, winograd_f2/f4); the narrow kernel for
     <= 4 input channels, groups 1, dilation 1, the same stride 1 or 2 both ways (narrow;
-    auto where the window is at most 3x3); the direct specification when asked; else, and
+    auto where the window is at most 7x7); the direct specification when asked; else, and
     whenever forced elsewhere, im2col + GEMM."""
     if algorithm == "direct":
         return "direct"
@@ -289,7 +289,7 @@ def expected_algorithm(case, variant, algorithm):
                 and case.groups == 1 and case.in_channels >= 8 and case.out_channels >= 8)
     if depthwise and (pick or algorithm == "depthwise"):
         return "depthwise"
-    if narrow and (algorithm == "narrow" or (pick and case.kernel[0] * case.kernel[1] <= 9)):
+    if narrow and (algorithm == "narrow" or (pick and max(case.kernel) <= 7)):
         return "narrow"
     if winograd and not depthwise and (pick or algorithm.startswith("winograd")):
         return algorithm if algorithm in ("winograd_f2", "winograd_f4") else "winograd"

@@ -164,7 +164,7 @@ std::string expected_algorithm(const ConvCase& c, const fdl::GemmUkernel& uk, A 
   if (depthwise && (pick || algorithm == A::kDepthwise)) return "depthwise";
   const bool narrow = is_2d(c) && c.in[0] == 1 && c.cin <= 4 && c.groups == 1 && c.d == Size3{1, 1, 1} &&
                       c.s[1] == c.s[2] && (c.s[1] == 1 || c.s[1] == 2);
-  if (narrow && (algorithm == A::kNarrow || (pick && c.k[1] * c.k[2] <= 9))) return "narrow";
+  if (narrow && (algorithm == A::kNarrow || (pick && c.k[1] <= 7 && c.k[2] <= 7))) return "narrow";
   const bool unit = c.s == Size3{1, 1, 1} && c.d == Size3{1, 1, 1} && c.groups == 1 &&
                     c.cin >= 8 && c.cout >= 8;
   const bool w2 = unit && is_2d(c) && c.k == Size3{1, 3, 3} && c.in[0] == 1;
@@ -468,6 +468,33 @@ TEST_P(ConvVariant, Generated2dCasesMatchReference) {
   const auto& seen = algorithms_seen(uk());
   for (const char* alg : {"im2col", "winograd_f2", "winograd_f4", "depthwise", "narrow", "direct"})
     EXPECT_TRUE(seen.count(alg)) << uk().name << " never ran " << alg;
+}
+
+// The narrow kernel's step shapes: one row of vectors, or one vector over several rows
+// where that wastes fewer columns (output widths around vector multiples), the rows left
+// over when the height is not a multiple of the step, stride 2's deinterleaved rows
+// (odd and even input widths and paddings) and the unrolled windows (2x2, 3x3, 7x7 s2)
+// beside the generic ones (5x5, 7x7 s1, rectangular).
+TEST_P(ConvVariant, NarrowShapesMatchReference) {
+  std::vector<ConvCase> cases;
+  unsigned i = 0;
+  for (std::size_t out_w : {1, 7, 8, 15, 16, 17, 31, 33, 56, 112})
+    for (std::size_t k : {2, 3, 5, 7})
+      for (std::size_t s : {1, 2}) {
+        const std::size_t pad = k / 2, in_w = (out_w - 1) * s + k - 2 * pad + i % 2;
+        ConvCase c = case2d(1 + i % 4, 5 + 3 * (i % 5), 3 + i % 6, in_w, k, k, s, s, pad, pad,
+                            pad, pad);
+        c.act = static_cast<fdl::Activation>(i % 9);
+        c.bias = i % 3 != 0;
+        ++i;
+        if (c.fits()) cases.push_back(c);
+      }
+  cases.push_back(case2d(3, 9, 13, 40, 7, 5, 2, 2, 3, 1, 2, 0));
+  int failures = 0;
+  unsigned seed = 7;
+  for (const ConvCase& c : cases)
+    if (!check_case(c, &uk(), seed += 3, {A::kNarrow, A::kAuto}) && ++failures >= 10)
+      FAIL() << "too many failures";
 }
 
 // Small stride-1 images whose rows are short against the B panels take the padded-grid

@@ -77,7 +77,9 @@ struct DepthwiseVariant {
 // The narrow convolution (few input channels, 2-D, stride 1 or 2 in both directions,
 // dilation 1, groups 1) over one zero-padded image: padded [in_channels][padded_h]
 // [padded_w], whose rows reach past the last output's taps far enough for whole vectors
-// (narrow_padded_width). Weights come packed per block of kNarrowBlock output channels,
+// (narrow_padded_width). With stride 2 each padded row is stored deinterleaved: its even
+// columns, then its odd ones (padded_w / 2 each; padded_w is even), so the inputs of one
+// tap for consecutive outputs are consecutive floats. Weights come packed per block of kNarrowBlock output channels,
 // [tap = (ci*KH + ky)*KW + kx][kNarrowBlock], the block's bias [kNarrowBlock] beside them
 // (zeros past the last channel).
 struct NarrowConv {

@@ -50,6 +50,17 @@ bool is_narrow(const ConvGeometry& g) {
          (g.stride[1] == 1 || g.stride[1] == 2);
 }
 
+// row [n] (n even) in place -> its even elements, then its odd ones.
+void deinterleave(float* row, std::size_t n) {
+  thread_local std::vector<float> copy;
+  copy.assign(row, row + n);
+  const std::size_t half = n / 2;
+  for (std::size_t j = 0; j < half; ++j) {
+    row[j] = copy[2 * j];
+    row[half + j] = copy[2 * j + 1];
+  }
+}
+
 std::size_t narrow_blocks(const ConvGeometry& g) {
   return (g.out_channels + kNarrowBlock - 1) / kNarrowBlock;
 }
@@ -57,7 +68,8 @@ std::size_t narrow_blocks(const ConvGeometry& g) {
 }  // namespace
 
 std::size_t narrow_padded_width(std::size_t out_w, std::size_t kernel_w, std::size_t stride) {
-  return (out_w + kNarrowStep - 1) / kNarrowStep * kNarrowStep * stride + kernel_w + 1;
+  const std::size_t width = (out_w + kNarrowStep - 1) / kNarrowStep * kNarrowStep * stride + kernel_w + 1;
+  return stride == 2 ? width + width % 2 : width;  // stride 2: two halves of equal length
 }
 
 ConvPlan::ConvPlan(const ConvGeometry& g, const float* weights, const float* bias,
@@ -69,10 +81,12 @@ ConvPlan::ConvPlan(const ConvGeometry& g, const float* weights, const float* bia
   direct_ = algorithm == ConvAlgorithm::kDirect;
   if (is_depthwise(g) && (auto_pick || algorithm == ConvAlgorithm::kDepthwise))
     depthwise_ = &variant_for(depthwise_variants(), uk_->isa);
-  // Auto: windows of at most 3x3 (K = cin*KH*KW <= 36 is too small for im2col's packing
-  // to pay; measured: the 7x7 ResNet stem is faster on im2col + GEMM).
+  // Auto: windows up to 7x7 (K = cin*KH*KW <= 196 is too small for im2col's packing to
+  // pay; measured on AVX-512 and AVX2 kernels, 3 channels, 5x5 and 7x7, strides 1 and 2:
+  // narrow 8-20% faster, the ResNet stem 2.72 -> 2.18 ms).
   if (!depthwise_ && is_narrow(g) &&
-      ((auto_pick && g.taps() <= 9) || algorithm == ConvAlgorithm::kNarrow))
+      ((auto_pick && g.kernel[1] <= 7 && g.kernel[2] <= 7) ||
+       algorithm == ConvAlgorithm::kNarrow))
     narrow_ = &variant_for(narrow_variants(), uk_->isa);
   if (algorithm == ConvAlgorithm::kWinogradF2) forced_tile_ = 2;
   if (algorithm == ConvAlgorithm::kWinogradF4) forced_tile_ = 4;
@@ -274,8 +288,10 @@ void ConvPlan::run_narrow(const float* x, std::size_t batch, const Size3& in, fl
       for (std::size_t i = first, end = first + count; i < end;) {
         const std::size_t c = i / nc.padded_h, r0 = i % nc.padded_h;
         const std::size_t r1 = std::min(nc.padded_h, r0 + (end - i));
-        pad_rows(xn + c * H * W, H, W, top, left, nc.padded_w, r0, r1,
-                 p + c * nc.padded_h * nc.padded_w);
+        float* plane_rows = p + c * nc.padded_h * nc.padded_w;
+        pad_rows(xn + c * H * W, H, W, top, left, nc.padded_w, r0, r1, plane_rows);
+        if (nc.stride == 2)
+          for (std::size_t r = r0; r < r1; ++r) deinterleave(plane_rows + r * nc.padded_w, nc.padded_w);
         i += r1 - r0;
       }
     };

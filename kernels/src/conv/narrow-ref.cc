@@ -17,8 +17,11 @@ void fdl_f32_narrow__ref(const fdl::NarrowConv& nc, const float* padded, const f
         for (std::size_t t = 0; t < taps; ++t) {
           const std::size_t ci = t / (nc.kernel_h * nc.kernel_w);
           const std::size_t ky = (t / nc.kernel_w) % nc.kernel_h, kx = t % nc.kernel_w;
+          // Stride 2: the row's even columns, then its odd ones (NarrowConv).
+          const std::size_t col = nc.stride == 1 ? ow + kx
+                                                 : (kx % 2) * (nc.padded_w / 2) + ow + kx / 2;
           acc += w[t * fdl::kNarrowBlock + c] *
-                 padded[ci * channel + (oh * nc.stride + ky) * nc.padded_w + ow * nc.stride + kx];
+                 padded[ci * channel + (oh * nc.stride + ky) * nc.padded_w + col];
         }
         y[(c * nc.out_h + oh) * nc.out_w + ow] = fdl::activate_ref(acc, act, alpha);
       }
