@@ -40,11 +40,7 @@ constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kCanary = -12345.0f;
 
-// Restores the pool size when a test ends, whatever it did.
-struct ThreadCountGuard {
-  int saved = fdl::num_threads();
-  ~ThreadCountGuard() { fdl::set_num_threads(saved); }
-};
+using fdl_test::ThreadCountGuard;
 
 // A convolution problem. Axes are {depth, height, width}; a 2-D case has depth 1 with
 // kernel 1, stride 1 and no padding along it, a 1-D one also height 1.

@@ -30,10 +30,7 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 constexpr float kCanary = -12345.0f;
 
-struct ThreadCountGuard {
-  int saved = fdl::num_threads();
-  ~ThreadCountGuard() { fdl::set_num_threads(saved); }
-};
+using fdl_test::ThreadCountGuard;
 
 // A depthwise layer: channels C, multiplier m (C*m outputs), a 2-D window (depth slices
 // `depth` with a kernel of depth 1).

@@ -20,10 +20,7 @@ using fdl_test::random_vector;
 
 constexpr float kCanary = -12345.0f;
 
-struct ThreadCountGuard {
-  int saved = fdl::num_threads();
-  ~ThreadCountGuard() { fdl::set_num_threads(saved); }
-};
+using fdl_test::ThreadCountGuard;
 
 class EmbeddingVariant : public fdl_test::VariantTest<fdl::EmbeddingVariant> {};
 

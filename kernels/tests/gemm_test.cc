@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@ struct Shape {
 };
 
 using fdl_test::random_vector;
+using fdl_test::ThreadCountGuard;
 
 class GemmVariant : public fdl_test::VariantTest<fdl::GemmUkernel> {};
 
@@ -72,6 +74,50 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
   check(uk, {2, 3, kc + 9}, fdl::Activation::kSilu, false, true, true);
   // One row of A (kGemmARow: the row packed with unit stride), K past one block.
   check(uk, {1, 2 * nr + 7, 3 * kc + 1}, fdl::Activation::kTanh, false, true, true);
+}
+
+// B read in place (GemmOperand::rows, row stride ld >= n): the same results, bit for bit,
+// as B packed (the same microkernel sums in the same order), on shapes with a right-edge
+// panel, K past one block, a lone row of A and M past one block; strides equal to n, past
+// it, and a multiple of 4 KiB (packed after all); 1 and 2 threads.
+TEST_P(GemmVariant, ReadsBRowsInPlaceLikePacked) {
+  const fdl::GemmUkernel& uk = GetParam();
+  ThreadCountGuard guard;
+  const std::size_t mr = uk.mr, nr = uk.nr, kc = uk.kc;
+  const std::vector<Shape> shapes = {{2 * mr + 1, 3 * nr + 5, kc + 7}, {mr, nr, 5},
+                                     {1, 2 * nr + 1, 9}, {std::size_t(uk.mc) + 1, 4 * nr + 1, 40},
+                                     {3, nr / 2, 11}};
+  for (const Shape& s : shapes)
+    for (std::size_t ld : {s.n, s.n + 3, std::size_t{1024}}) {
+      if (ld < s.n) continue;
+      const auto a = random_vector(s.m * s.k, 1), b = random_vector(s.k * ld, 2);
+      const auto bias = random_vector(s.m, 3);
+      fdl::Epilogue ep;
+      ep.act = fdl::Activation::kRelu6;
+      ep.bias_row = bias.data();
+      fdl::PackRowsByK apack(a.data(), s.k);
+      fdl::PackKByRows bpack(b.data(), ld);
+      for (int threads : {1, 2}) {
+        fdl::set_num_threads(threads);
+        std::vector<float> packed(s.m * s.n, -7.0f), in_place(s.m * s.n, -7.0f);
+        fdl::gemm(uk, s.m, s.n, s.k, fdl::GemmOperand{nullptr, &apack},
+                  fdl::GemmOperand{nullptr, &bpack}, packed.data(), s.n, ep, true);
+        fdl::gemm(uk, s.m, s.n, s.k, fdl::GemmOperand{nullptr, &apack},
+                  fdl::GemmOperand{nullptr, &bpack, b.data(), ld}, in_place.data(), s.n, ep,
+                  true);
+        ASSERT_EQ(0, std::memcmp(packed.data(), in_place.data(), packed.size() * sizeof(float)))
+            << uk.name << " m=" << s.m << " n=" << s.n << " k=" << s.k << " ld=" << ld
+            << " threads=" << threads;
+        for (std::size_t i = 0; i < s.m; ++i)
+          for (std::size_t j = 0; j < s.n; ++j) {
+            double acc = bias[i];
+            for (std::size_t p = 0; p < s.k; ++p) acc += double(a[i * s.k + p]) * b[p * ld + j];
+            const float want = fdl::activate_ref(float(acc), fdl::Activation::kRelu6, 0.0f);
+            ASSERT_NEAR(in_place[i * s.n + j], want, 2e-5 * (1 + std::sqrt(double(s.k))))
+                << uk.name << " m=" << s.m << " n=" << s.n << " k=" << s.k << " ld=" << ld;
+          }
+      }
+    }
 }
 
 // LinearPlan y = act(x W^T + b), built with other weights then given W and b through

@@ -19,8 +19,15 @@
 #include "fastdl/optimizer.h"
 #include "fastdl/pool.h"
 #include "fastdl/rnn.h"
+#include "fastdl/threadpool.h"
 
 namespace fdl_test {
+
+// Restores the pool size when a test ends, whatever it did.
+struct ThreadCountGuard {
+  int saved = fdl::num_threads();
+  ~ThreadCountGuard() { fdl::set_num_threads(saved); }
+};
 
 // The fixture of a test parametrized over an op's variant table: a variant this CPU cannot
 // run is a counted skip, never left out of the list.

@@ -30,11 +30,7 @@ namespace {
 
 using fdl_test::random_vector;
 
-// Restores the pool size when a test ends, whatever it did.
-struct ThreadCountGuard {
-  int saved = fdl::num_threads();
-  ~ThreadCountGuard() { fdl::set_num_threads(saved); }
-};
+using fdl_test::ThreadCountGuard;
 
 // ------------------------------------------------------------------- thread pool
 

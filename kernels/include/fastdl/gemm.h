@@ -31,11 +31,13 @@ enum : int {
 };
 
 // Computes rows [0, m) (m <= mr) and all nr columns of one tile:
-//   c[i * ldc + j] (+)= sum_p a[p * mr + i] * b[p * nr + j]
+//   c[i * ldc + j] (+)= sum_p a[p * mr + i] * b[p * ldb + j]
+// (ldb = nr for a packed B panel; larger where B's rows are read in place, see GemmOperand)
 // then, with kGemmFinal, c = act(c + bias_row[i] + bias_col[j]). bias pointers in `ep` are
 // already offset to this tile; bias_col must have nr readable entries.
 using GemmUkernelFn = void (*)(std::size_t m, std::size_t k, const float* a, const float* b,
-                               float* c, std::size_t ldc, int flags, const Epilogue& ep);
+                               std::size_t ldb, float* c, std::size_t ldc, int flags,
+                               const Epilogue& ep);
 
 struct GemmUkernel {
   const char* name;  // fdl_f32_gemm__<isa>_<MR>x<NR>
@@ -88,9 +90,15 @@ std::size_t packed_size(std::size_t rows, std::size_t k, std::size_t w);
 void pack_all(const Packer& src, std::size_t rows, std::size_t k, std::size_t w, float* dst);
 
 // One GEMM operand: either packed (full-K panels) or a packer.
+// B only, besides: `rows`, a K x N matrix whose row k starts at rows + k * ld, read in place
+// by the microkernel for whole NR panels (no packing: a pointwise convolution's input,
+// whose packing costs up to a fifth of the layer where M is small); `packer` then packs
+// only the right-edge panel.
 struct GemmOperand {
   const float* packed = nullptr;
   const Packer* packer = nullptr;
+  const float* rows = nullptr;
+  std::size_t ld = 0;
 };
 
 // C = act(A * B + bias) (with ep.accumulate: C = act(C + A * B + bias)) with microkernel `uk`. A is M x K (panels of uk.mr), B is K x N

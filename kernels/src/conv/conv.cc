@@ -372,7 +372,7 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
       transpose(staged.data(), L, M, yg);
     } else if (pointwise) {
       PackKByRows cols(xg, L);
-      gemm(*uk_, m_per_group_, L, k_per_group_, a, GemmOperand{nullptr, &cols}, yg, L, ep,
+      gemm(*uk_, m_per_group_, L, k_per_group_, a, GemmOperand{nullptr, &cols, xg, L}, yg, L, ep,
            !outer_parallel);
     } else {
       Im2colPacker cols(g_, xg, in);

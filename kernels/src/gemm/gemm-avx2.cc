@@ -15,6 +15,7 @@ namespace {
 static_assert(GemmTile<6, 16>::kHalves, "EDGE_NR in variants.inc");
 
 void fdl_f32_gemm__avx2_6x16(std::size_t m, std::size_t k, const float* a, const float* b,
-                             float* c, std::size_t ldc, int flags, const fdl::Epilogue& ep) {
-  GemmTile<6, 16>::run(m, k, a, b, c, ldc, flags, ep);
+                             std::size_t ldb, float* c, std::size_t ldc, int flags,
+                             const fdl::Epilogue& ep) {
+  GemmTile<6, 16>::run(m, k, a, b, ldb, c, ldc, flags, ep);
 }

@@ -16,6 +16,7 @@ namespace {
 static_assert(!GemmTile<8, 12>::kHalves, "EDGE_NR in variants.inc");
 
 void fdl_f32_gemm__neon_8x12(std::size_t m, std::size_t k, const float* a, const float* b,
-                             float* c, std::size_t ldc, int flags, const fdl::Epilogue& ep) {
-  GemmTile<8, 12>::run(m, k, a, b, c, ldc, flags, ep);
+                             std::size_t ldb, float* c, std::size_t ldc, int flags,
+                             const fdl::Epilogue& ep) {
+  GemmTile<8, 12>::run(m, k, a, b, ldb, c, ldc, flags, ep);
 }
