@@ -477,7 +477,8 @@ TEST_P(ConvVariant, NarrowShapesMatchReference) {
   for (std::size_t out_w : {1, 7, 8, 15, 16, 17, 31, 33, 56, 112})
     for (std::size_t k : {2, 3, 5, 7})
       for (std::size_t s : {1, 2}) {
-        const std::size_t pad = k / 2, in_w = (out_w - 1) * s + k - 2 * pad + i % 2;
+        const std::size_t pad = k / 2;
+        const std::size_t in_w = std::max<std::size_t>(1, (out_w - 1) * s + k - 2 * pad + i % 2);
         ConvCase c = case2d(1 + i % 4, 5 + 3 * (i % 5), 3 + i % 6, in_w, k, k, s, s, pad, pad,
                             pad, pad);
         c.act = static_cast<fdl::Activation>(i % 9);

@@ -36,7 +36,7 @@ inline void pad_rows(const float* src, std::size_t H, std::size_t W, std::size_t
       continue;
     }
     std::fill(row, row + left, 0.0f);
-    std::memcpy(row + left, src + (r - top) * W, W * sizeof(float));
+    if (W > 0) std::memcpy(row + left, src + (r - top) * W, W * sizeof(float));  // src may be null
     std::fill(row + left + W, row + row_len, 0.0f);
   }
 }
