@@ -54,6 +54,11 @@ def _weight_gradient(d, a, masks):
                            for dk, m in zip(np.split(d, gates, axis=-1), masks)], axis=0)
 
 
+def _gates_and_hidden(w_hh):
+    """(G, H) of a recurrent weight [G*H, H]."""
+    return w_hh.shape[0] // w_hh.shape[1], w_hh.shape[1]
+
+
 def _masks(masks):
     """(input masks, recurrent masks) in float64, each None where not given."""
     return tuple(_f64(m) for m in masks)
@@ -61,8 +66,7 @@ def _masks(masks):
 
 def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, masks):
     """float64 (y [T, B, H], h_n, c_n or None, saved [T, B, S*H])."""
-    hidden = w_hh.shape[1]
-    gates = w_hh.shape[0] // hidden
+    gates, hidden = _gates_and_hidden(w_hh)
     w_ih, w_hh = _f64(w_ih), _f64(w_hh)
     in_masks, rec_masks = _masks(masks)
     xp = _times(_f64(x), w_ih, in_masks)  # [T, B, G*H]
@@ -122,8 +126,7 @@ def layer_train(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, masks):
 def layer_backward(kind, dy, dh_n, dc_n, x, y, saved, h0, c0, w_ih, w_hh, reverse, masks):
     """BPTT of layer_train (rnn_layer_backward's contract, with its masks)."""
     steps, batch = x.shape[0], x.shape[1]
-    hidden = w_hh.shape[1]
-    gates = w_hh.shape[0] // hidden
+    gates, hidden = _gates_and_hidden(w_hh)
     H = hidden
     w_ih64, w_hh64 = _f64(w_ih), _f64(w_hh)
     y64, sv = _f64(y), _f64(saved)

@@ -467,14 +467,15 @@ TEST_P(ConvVariant, Generated2dCasesMatchReference) {
 }
 
 // The narrow kernel's step shapes: one row of vectors, or one vector over several rows
-// where that wastes fewer columns (output widths around vector multiples), the rows left
-// over when the height is not a multiple of the step, stride 2's deinterleaved rows
-// (odd and even input widths and paddings) and the unrolled windows (2x2, 3x3, 7x7 s2)
-// beside the generic ones (5x5, 7x7 s1, rectangular).
+// where that wastes fewer columns (output widths at and around multiples of every ISA's
+// vector and step: 4, 8, 16, 32 floats), the rows left over when the height is not a
+// multiple of the step, stride 2's deinterleaved rows (odd and even input widths and
+// paddings) and the unrolled windows (2x2, 3x3, 7x7 s2) beside the generic ones (5x5,
+// 7x7 s1, rectangular).
 TEST_P(ConvVariant, NarrowShapesMatchReference) {
   std::vector<ConvCase> cases;
   unsigned i = 0;
-  for (std::size_t out_w : {1, 7, 8, 15, 16, 17, 31, 33, 56, 112})
+  for (std::size_t out_w : {1, 7, 8, 15, 16, 17, 31, 32, 33, 48, 56, 63, 64, 65, 112})
     for (std::size_t k : {2, 3, 5, 7})
       for (std::size_t s : {1, 2}) {
         const std::size_t pad = k / 2;

@@ -78,7 +78,8 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
 
 // B read in place (GemmOperand::rows, row stride ld >= n): the same results, bit for bit,
 // as B packed (the same microkernel sums in the same order), on shapes with a right-edge
-// panel, K past one block, a lone row of A and M past one block; strides equal to n, past
+// panel, whole panels only (N = 4 NR, one column-block of a single A block) and one short
+// of that, K past one block, a lone row of A and M past one block; strides equal to n, past
 // it, and a multiple of 4 KiB (packed after all); 1 and 2 threads.
 TEST_P(GemmVariant, ReadsBRowsInPlaceLikePacked) {
   const fdl::GemmUkernel& uk = GetParam();
@@ -86,7 +87,8 @@ TEST_P(GemmVariant, ReadsBRowsInPlaceLikePacked) {
   const std::size_t mr = uk.mr, nr = uk.nr, kc = uk.kc;
   const std::vector<Shape> shapes = {{2 * mr + 1, 3 * nr + 5, kc + 7}, {mr, nr, 5},
                                      {1, 2 * nr + 1, 9}, {std::size_t(uk.mc) + 1, 4 * nr + 1, 40},
-                                     {3, nr / 2, 11}};
+                                     {3, nr / 2, 11}, {mr + 1, 4 * nr, 17},
+                                     {2, 4 * nr - 1, 13}};
   for (const Shape& s : shapes)
     for (std::size_t ld : {s.n, s.n + 3, std::size_t{1024}}) {
       if (ld < s.n) continue;

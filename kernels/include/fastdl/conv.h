@@ -79,9 +79,9 @@ struct DepthwiseVariant {
 // [padded_w], whose rows reach past the last output's taps far enough for whole vectors
 // (narrow_padded_width). With stride 2 each padded row is stored deinterleaved: its even
 // columns, then its odd ones (padded_w / 2 each; padded_w is even), so the inputs of one
-// tap for consecutive outputs are consecutive floats. Weights come packed per block of kNarrowBlock output channels,
-// [tap = (ci*KH + ky)*KW + kx][kNarrowBlock], the block's bias [kNarrowBlock] beside them
-// (zeros past the last channel).
+// tap for consecutive outputs are consecutive floats. Weights come packed per block of
+// kNarrowBlock output channels, [tap = (ci*KH + ky)*KW + kx][kNarrowBlock], the block's
+// bias [kNarrowBlock] beside them (zeros past the last channel).
 struct NarrowConv {
   std::size_t in_channels, kernel_h, kernel_w, stride;
   std::size_t out_h, out_w, padded_h, padded_w;

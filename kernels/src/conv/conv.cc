@@ -50,17 +50,6 @@ bool is_narrow(const ConvGeometry& g) {
          (g.stride[1] == 1 || g.stride[1] == 2);
 }
 
-// row [n] (n even) in place -> its even elements, then its odd ones.
-void deinterleave(float* row, std::size_t n) {
-  thread_local std::vector<float> copy;
-  copy.assign(row, row + n);
-  const std::size_t half = n / 2;
-  for (std::size_t j = 0; j < half; ++j) {
-    row[j] = copy[2 * j];
-    row[half + j] = copy[2 * j + 1];
-  }
-}
-
 std::size_t narrow_blocks(const ConvGeometry& g) {
   return (g.out_channels + kNarrowBlock - 1) / kNarrowBlock;
 }
@@ -68,7 +57,8 @@ std::size_t narrow_blocks(const ConvGeometry& g) {
 }  // namespace
 
 std::size_t narrow_padded_width(std::size_t out_w, std::size_t kernel_w, std::size_t stride) {
-  const std::size_t width = (out_w + kNarrowStep - 1) / kNarrowStep * kNarrowStep * stride + kernel_w + 1;
+  const std::size_t steps = (out_w + kNarrowStep - 1) / kNarrowStep;
+  const std::size_t width = steps * kNarrowStep * stride + kernel_w + 1;
   return stride == 2 ? width + width % 2 : width;  // stride 2: two halves of equal length
 }
 
@@ -288,10 +278,9 @@ void ConvPlan::run_narrow(const float* x, std::size_t batch, const Size3& in, fl
       for (std::size_t i = first, end = first + count; i < end;) {
         const std::size_t c = i / nc.padded_h, r0 = i % nc.padded_h;
         const std::size_t r1 = std::min(nc.padded_h, r0 + (end - i));
-        float* plane_rows = p + c * nc.padded_h * nc.padded_w;
-        pad_rows(xn + c * H * W, H, W, top, left, nc.padded_w, r0, r1, plane_rows);
-        if (nc.stride == 2)
-          for (std::size_t r = r0; r < r1; ++r) deinterleave(plane_rows + r * nc.padded_w, nc.padded_w);
+        (nc.stride == 2 ? pad_rows_deinterleaved : pad_rows)(
+            xn + c * H * W, H, W, top, left, nc.padded_w, r0, r1,
+            p + c * nc.padded_h * nc.padded_w);
         i += r1 - r0;
       }
     };

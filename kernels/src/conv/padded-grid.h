@@ -41,6 +41,35 @@ inline void pad_rows(const float* src, std::size_t H, std::size_t W, std::size_t
   }
 }
 
+// pad_rows with each padded row stored deinterleaved (the narrow kernel's stride-2 rows,
+// NarrowConv): its even columns, then its odd ones, row_len / 2 each (row_len even).
+// Written straight from src, every element once.
+inline void pad_rows_deinterleaved(const float* src, std::size_t H, std::size_t W,
+                                   std::size_t top, std::size_t left, std::size_t row_len,
+                                   std::size_t r0, std::size_t r1, float* dst) {
+  const std::size_t half = row_len / 2;
+  for (std::size_t r = r0; r < r1; ++r) {
+    float* row = dst + r * row_len;
+    if (r < top || r >= top + H) {
+      std::fill(row, row + row_len, 0.0f);
+      continue;
+    }
+    const float* s = src + (r - top) * W;
+    // out[j] = padded column 2j + phase: zeros left of the image, its columns (j in
+    // [j0, j1): 2j + phase in [left, left + W)), zeros after.
+    for (std::size_t phase = 0; phase < 2; ++phase) {
+      float* out = row + phase * half;
+      const std::size_t j0 = std::min(half, left > phase ? (left - phase + 1) / 2 : 0);
+      const std::size_t end = left + W;
+      const std::size_t j1 =
+          std::max(j0, std::min(half, end > phase ? (end - phase + 1) / 2 : 0));
+      std::fill(out, out + j0, 0.0f);
+      for (std::size_t j = j0; j < j1; ++j) out[j] = s[2 * j + phase - left];
+      std::fill(out + j1, out + half, 0.0f);
+    }
+  }
+}
+
 // The whole plane of `rows` rows (see pad_rows).
 inline void pad_plane(const float* src, std::size_t H, std::size_t W, std::size_t top,
                       std::size_t left, std::size_t rows, std::size_t row_len, float* dst) {

@@ -238,13 +238,10 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
       if (b.packed) {
         bblock = b.packed + (jc / NR) * NR * K + pc * NR;
         bstride = NR * K;
-      } else if (b_rows) {
+      } else if (b_rows) {  // whole panels in place (NR columns apart); a right edge packed
         bblock = b_rows + pc * b.ld + jc;
         bstride = NR;
-        if (nc % NR) {  // the right-edge panel packed, zero-padded to NR
-          const std::size_t edge = nc - nc % NR;
-          b.packer->pack(jc + edge, nc % NR, pc, kc, NR, ws.b.data());
-        }
+        if (nc % NR) b.packer->pack(jc + nc - nc % NR, nc % NR, pc, kc, NR, ws.b.data());
       } else {
         b.packer->pack(jc, nc, pc, kc, NR, ws.b.data());
         bblock = ws.b.data();
@@ -268,9 +265,9 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
         }
         for (std::size_t jr = 0; jr < nc; jr += NR) {
           const std::size_t n = std::min(NR, nc - jr);
-          const bool in_place = b_rows && n == NR;
-          const float* bpanel = b_rows && !in_place ? ws.b.data() : bblock + (jr / NR) * bstride;
-          const std::size_t ldb = in_place ? b.ld : NR;
+          const bool packed_edge = b_rows && n < NR;
+          const float* bpanel = packed_edge ? ws.b.data() : bblock + (jr / NR) * bstride;
+          const std::size_t ldb = b_rows && !packed_edge ? b.ld : NR;
           const std::size_t col = jc + jr;
           for (std::size_t ir = 0; ir < mc; ir += MR) {
             const float* apanel = ablock + (ir / MR) * astride;
@@ -293,8 +290,8 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
               std::fill(edge_bias + n, edge_bias + NR, 0.0f);
               tile_ep.bias_col = edge_bias;
             }
-            uk.fn(m, kc, apanel, bpanel, ldb, edge_c, NR, flags | (2 * n <= NR ? kGemmHalfWidth : 0),
-                  tile_ep);
+            uk.fn(m, kc, apanel, bpanel, ldb, edge_c, NR,
+                  flags | (2 * n <= NR ? kGemmHalfWidth : 0), tile_ep);
             for (std::size_t i = 0; i < m; ++i)
               std::memcpy(ctile + i * ldc, edge_c + i * NR, n * sizeof(float));
           }
