@@ -14,6 +14,10 @@ set_weights(...) and write into a caller's `out` array when given one:
                       alpha)(x, output_size, out) -> y
     RnnPlan(kind, weights, input_size, hidden_size, num_layers, bidirectional)(x, h0, c0, out)
         -> (y, h_n, c_n)   weights: one (w_ih, w_hh, b_ih, b_hh) per layer and direction
+ConvChain(expand, depthwise, project)(x, out) -> y: three 2-D ConvPlans of the backend (an
+optional pointwise expansion, a depthwise layer, a pointwise projection) as one; the
+static ConvChain.pays(expands, channels, height, width) says whether it beats the plans
+one by one (fastdl.ops.ConvChain).
 """
 
 FUNCTIONS = (
@@ -32,7 +36,7 @@ FUNCTIONS = (
     "scale_clip",
     "isa", "num_threads", "set_num_threads", "set_thread_affinity",
 )
-PLANS = ("ConvPlan", "ConvTransposePlan", "LinearPlan", "RnnPlan")
+PLANS = ("ConvPlan", "ConvTransposePlan", "LinearPlan", "RnnPlan", "ConvChain")
 NAMES = FUNCTIONS + PLANS
 
 

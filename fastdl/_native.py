@@ -17,7 +17,7 @@ for _name in ("fastdl._C", "fastdl._im2col", "fastdl._losses", "fastdl._optimize
                           f"kernels")
 
 from fastdl._C import (  # noqa: E402
-    ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan, activation, activation_backward,
+    ConvChain, ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan, activation, activation_backward,
     avg_pool, avg_pool_backward, batch_norm_apply, batch_norm_backward, batch_norm_inference,
     batch_norm_statistics, conv_backward, embedding_backward, isa, linear_backward, matmul,
     max_pool, max_pool_2x2_codes, max_pool_2x2_codes_backward, max_pool_backward,

@@ -28,6 +28,23 @@ def _into(out, y):
     return out
 
 
+class ConvChain:
+    """The contract's ConvChain over a Python backend's ConvPlans: the three plans one after
+    the other (the native backend's strips win cache misses, which these kernels do not
+    depend on: pays() is always False, so compiled models never form one here)."""
+
+    def __init__(self, expand, depthwise, project):
+        self._expand, self._depthwise, self._project = expand, depthwise, project
+
+    def __call__(self, x, out=None):
+        y = x if self._expand is None else self._expand(x)
+        return self._project(self._depthwise(y), out)
+
+    @staticmethod
+    def pays(expands, channels, height, width):
+        return False
+
+
 def make_plans(conv, conv_transpose, linear, rnn_layer):
     """(ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan) over these functional kernels."""
 

@@ -24,6 +24,7 @@ from .triplet import triplet_loss, triplet_loss_backward
 
 ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan = _python_backend.make_plans(
     conv, conv_transpose, linear, rnn_layer)
+ConvChain = _python_backend.ConvChain
 _threads = _python_backend.Threads("numpy")
 isa, num_threads = _threads.isa, _threads.num_threads
 set_num_threads, set_thread_affinity = _threads.set_num_threads, _threads.set_thread_affinity

@@ -11,6 +11,9 @@ steps with reused output buffers.
   written once; later calls copy the interior only.
 - Layers that compute nothing at inference (Dropout and its kin, a bare InputLayer) are
   dropped: their readers take the input directly.
+- Three fused convolutions forming a depthwise-separable block (pointwise expansion,
+  depthwise, pointwise projection: MobileNetV2's inverted residuals) run as one
+  ops.ConvChain, strip by strip, where that pays at the model's input size.
 - Fused steps write into output buffers allocated once per input shape and reused by later
   calls; outputs of the model are never such buffers (a model output that would alias one
   is copied).
@@ -84,7 +87,65 @@ def compile_program(program):
         fused.reuse_output = out_slot not in outputs
         fused_steps.append(Step(fused, ins, out_slot))
     out_slots = [alias.get(s, s) for s in program.output_slots]
+    fused_steps = _chain_blocks(fused_steps, set(out_slots))
     return Program(fused_steps, program.input_slots, out_slots, program.n_slots)
+
+
+def _chain_blocks(steps, outputs):
+    """`steps` with every run of three fused convolutions that forms a depthwise-separable
+    block worth chaining (ConvChain.pays at the model's known input size) as one
+    ConvChainStep."""
+    readers = {}
+    for step in steps:
+        for s in _slots(step.inputs):
+            readers[s] = readers.get(s, 0) + 1
+
+    def feeds(a, b):  # a's output is b's input and read by nothing else
+        return (not isinstance(a.outputs, list) and a.outputs not in outputs
+                and b.inputs == a.outputs and readers.get(a.outputs) == 1)
+
+    chained, i = [], 0
+    while i < len(steps):
+        run = steps[i:i + 3]
+        if len(run) == 3 and feeds(run[0], run[1]) and feeds(run[1], run[2]) and _block_pays(
+                [s.layer for s in run]):
+            chain = ConvChainStep([s.layer for s in run])
+            chain.reuse_output = run[2].layer.reuse_output
+            for s in run:
+                s.layer.reuse_output = False  # their outputs: the first call's only
+            chained.append(Step(chain, run[0].inputs, run[2].outputs))
+            i += 3
+        else:
+            chained.append(steps[i])
+            i += 1
+    return chained
+
+
+def _pointwise_2d(conv):
+    return (conv.rank == 2 and conv.kernel_size == (1, 1) and conv.strides == (1, 1)
+            and conv.groups == 1)
+
+
+def _block_pays(fused):
+    """True where three fused steps are a pointwise expansion, a depthwise layer and a
+    pointwise projection of one data_format whose chain pays at the model's input size."""
+    from fastdl.ops import ConvChain
+    if not all(type(f) is FusedConv for f in fused):
+        return False
+    expand, dw, project = (f.layer for f in fused)
+    if fused[0].pads is not None or fused[2].pads is not None:
+        return False
+    if not (_pointwise_2d(expand) and _pointwise_2d(project) and dw.rank == 2
+            and dw.groups == dw.filters == expand.filters
+            and expand.data_format == dw.data_format == project.data_format):
+        return False
+    shape = getattr(expand, "input_shape", None)
+    if shape is None or len(shape) != 4:
+        return False
+    spatial = shape[2:] if expand.data_format == "channels_first" else shape[1:3]
+    if any(d is None for d in spatial):
+        return False
+    return ConvChain.pays(True, expand.filters, *spatial)
 
 
 def _buffered_step(layer):
@@ -288,14 +349,18 @@ class FusedConv(_Fused):
         axis = bn.axis % rank
         return axis == (rank - 1 if conv.data_format == "channels_last" else 1)
 
-    def _checked_forward(self, x, layout):
+    def plan_for(self, spatial):
+        """The plan for inputs of these spatial sizes: built on first use, repacked where
+        the weights changed since."""
         conv = self.layer
-        taken, out_layout = conv._maps(x, layout)
-        spatial = taken.shape[2:]
-        plan = self._plan(conv._plan_key(spatial),
+        return self._plan(conv._plan_key(spatial),
                           lambda w, b: conv._new_plan(spatial, w, b, self.activation,
                                                       self.pads),
                           lambda: self._folded(conv._torch_weight(), conv._bias()))
+
+    def _checked_forward(self, x, layout):
+        taken, out_layout = self.layer._maps(x, layout)
+        plan = self.plan_for(taken.shape[2:])
         out = self._out(plan.output_shape(taken.shape))
         y = self._call(plan, taken, out)
         self._remember(x, layout, taken, plan, out, out_layout)
@@ -330,6 +395,82 @@ class FusedDense(_Fused):
             return y
         units = self.layer.units
         return kernels.softmax(y.reshape(y.size // units, units, 1), 1.0, log).reshape(y.shape)
+
+
+class ConvChainStep(_ReusedOutput):
+    """Three fused convolution steps forming a depthwise-separable block (a pointwise
+    expansion, a depthwise layer, a pointwise projection) run as one ops.ConvChain: strip by
+    strip, the expanded tensor staying in cache (fastdl/ops/conv_chain.py). The first call
+    per input shape runs the steps one by one (validating the input, building their
+    plans) and chains their plans for the next calls; a chain the plans refuse (a
+    depthwise padding as tall as its window) leaves the steps one by one."""
+
+    def __init__(self, steps):
+        self.steps = steps
+        self.name = "+".join(s.name for s in steps)
+        self._init_output()
+        # (input shape, layout) -> [ConvChain or None, versions, plans, spatial sizes,
+        # output shape, output layout]
+        self._chains = {}
+
+    def _versions(self):
+        return [v for s in self.steps for v in s._versions()]
+
+    def _forward(self, x, layout):
+        entry = self._chains.get((x.shape, layout))
+        if entry is None:
+            return self._first_forward(x, layout)
+        chain = entry[0]
+        if chain is None:
+            return self._one_by_one(x, layout)
+        taken, _ = self.steps[0].layer._maps(x, layout)
+        if type(taken) is not np.ndarray or taken.dtype != np.float32 or not (
+                taken.flags.c_contiguous):
+            return self._one_by_one(x, layout)
+        if entry[1] != self._versions():
+            chain = self._refreshed(entry)
+        return chain._impl(taken, self._out(entry[4])), entry[5]
+
+    def _one_by_one(self, x, layout):
+        y, lay = x, layout
+        for step in self.steps:
+            y, lay = step._forward(y, lay)
+        return y, lay
+
+    def _first_forward(self, x, layout):
+        from fastdl.ops import ConvChain
+        y, lay, sizes = x, layout, []
+        for step in self.steps:
+            sizes.append(step.layer._maps(y, lay)[0].shape[2:])
+            y, lay = step._forward(y, lay)
+        plans = [s.plan_for(size) for s, size in zip(self.steps, sizes)]
+        try:
+            chain = ConvChain(*plans)
+        except ValueError:
+            chain = None
+            for step in self.steps:
+                step.reuse_output = True
+        if len(self._chains) < 16:
+            self._chains[(x.shape, layout)] = [chain, self._versions(), plans, sizes, y.shape,
+                                               lay]
+        out = self._out(y.shape)
+        if chain is None or out is None:
+            return y, lay
+        np.copyto(out, y)
+        return out, lay
+
+    def _refreshed(self, entry):
+        """The chain after a weight change: the steps repack their plans in place (a
+        rebuilt plan rebuilds the chain)."""
+        from fastdl.ops import ConvChain
+        plans = [s.plan_for(size) for s, size in zip(self.steps, entry[3])]
+        if any(p is not q for p, q in zip(plans, entry[2])):
+            entry[0], entry[2] = ConvChain(*plans), plans
+        entry[1] = self._versions()
+        return entry[0]
+
+    def __repr__(self):
+        return f"<chained {self.name}>"
 
 
 class _LayerStep(_ReusedOutput):

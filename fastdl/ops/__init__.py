@@ -14,6 +14,7 @@ from fastdl.ops.activation import (dropout, dropout_backward, elu, elu_backward,
 from fastdl.ops.batchnorm import batch_norm, fold_batch_norm
 from fastdl.ops.batchnorm_backward import batch_norm_backward
 from fastdl.ops.conv import Conv1dPlan, Conv2dPlan, Conv3dPlan, conv1d, conv2d, conv3d
+from fastdl.ops.conv_chain import ConvChain
 from fastdl.ops.conv_backward import (conv1d_backward, conv2d_backward, conv3d_backward,
                                       conv_transpose1d_backward, conv_transpose2d_backward,
                                       conv_transpose3d_backward)
@@ -43,7 +44,7 @@ from fastdl.ops.rnn_backward import (gru_backward, gru_cell_backward, lstm_backw
                                      lstm_cell_backward, rnn_layer_backward, rnn_layer_train)
 from fastdl.ops.triplet import triplet_margin_loss, triplet_margin_loss_backward
 
-__all__ = ["Conv1dPlan", "Conv2dPlan", "Conv3dPlan", "LinearPlan", "batch_norm", "col2im",
+__all__ = ["Conv1dPlan", "Conv2dPlan", "Conv3dPlan", "ConvChain", "LinearPlan", "batch_norm", "col2im",
            "conv1d", "conv2d", "conv3d", "fold_batch_norm", "im2col", "linear", "matmul"]
 __all__ += ["ConvTranspose1dPlan", "ConvTranspose2dPlan", "ConvTranspose3dPlan",
             "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]

@@ -11,6 +11,7 @@
 #include "bindings.h"
 #include "fastdl/conv.h"
 #include "fastdl/conv_backward.h"
+#include "fastdl/conv_chain.h"
 #include "fastdl/conv_transpose.h"
 
 using namespace fastdl_bindings;
@@ -105,6 +106,8 @@ class PyConvPlan {
   void set_weights(const FloatArray& w, const py::object& b) { set_plan_weights(*plan_, w, b); }
   std::string variant() const { return plan_->ukernel().name; }
   std::string algorithm(const Sizes& in) const { return plan_->algorithm(widen(in, 1)); }
+  const fdl::ConvPlan& plan() const { return *plan_; }
+  std::size_t dims() const { return dims_; }
   py::dict kernels() const {
     py::dict d;
     d["gemm"] = plan_->ukernel().name;
@@ -118,6 +121,39 @@ class PyConvPlan {
  private:
   std::size_t dims_;
   std::unique_ptr<fdl::ConvPlan> plan_;
+};
+
+// fdl::ConvChain over three 2-D plans (expand may be None); keeps them alive.
+class PyConvChain {
+ public:
+  PyConvChain(const py::object& expand, const PyConvPlan& depthwise, const PyConvPlan& project) {
+    const PyConvPlan* e = expand.is_none() ? nullptr : &expand.cast<const PyConvPlan&>();
+    for (const PyConvPlan* p : {e, &depthwise, &project})
+      if (p && p->dims() != 2) throw py::value_error("ConvChain: expected 2-D convolution plans");
+    chain_ = std::make_unique<fdl::ConvChain>(e ? &e->plan() : nullptr, depthwise.plan(),
+                                              project.plan());
+    const fdl::ConvGeometry& g = depthwise.plan().geometry();
+    geometry_ = g;
+  }
+
+  // x [N, in_channels, H, W] -> y [N, out_channels, out_h, out_w] (into `out` when given).
+  FloatArray call(const FloatArray& x, const py::object& out) const {
+    if (x.ndim() != 4 || std::size_t(x.shape(1)) != chain_->in_channels())
+      throw py::value_error("x: expected (N, " + std::to_string(chain_->in_channels()) +
+                            ", H, W)");
+    const std::size_t h = x.shape(2), w = x.shape(3);
+    const fdl::Size3 o = geometry_.out_size(fdl::Size3{1, h, w});
+    if (o[1] == 0 || o[2] == 0) throw py::value_error("x: smaller than the depthwise window");
+    FloatArray y = output_array(out, output_shape(x.shape(0), chain_->out_channels(), o, 2));
+    const double work = double(y.size()) * geometry_.in_channels * 2;
+    run_interruptible(work, [&] { chain_->run(x.data(), x.shape(0), h, w, y.mutable_data()); });
+    return y;
+  }
+  std::size_t strip_rows(std::size_t h, std::size_t w) const { return chain_->strip_rows(h, w); }
+
+ private:
+  std::unique_ptr<fdl::ConvChain> chain_;
+  fdl::ConvGeometry geometry_;
 };
 
 class PyConvTransposePlan {
@@ -236,6 +272,17 @@ void bind_conv(py::module_& m) {
                              "The variants this plan runs: gemm, depthwise, winograd and narrow (None "
                              "where it has none of that kind).")
       .def_property_readonly("variant", &PyConvPlan::variant);
+  py::class_<PyConvChain>(m, "ConvChain",
+                          "An optional pointwise expansion, a depthwise and a pointwise "
+                          "plan run strip by strip (fastdl/conv_chain.h).")
+      .def(py::init<const py::object&, const PyConvPlan&, const PyConvPlan&>(),
+           py::arg("expand"), py::arg("depthwise"), py::arg("project"), py::keep_alive<1, 2>(),
+           py::keep_alive<1, 3>(), py::keep_alive<1, 4>())
+      .def("__call__", &PyConvChain::call, py::arg("x"), py::arg("out") = py::none())
+      .def("strip_rows", &PyConvChain::strip_rows, py::arg("height"), py::arg("width"))
+      .def_static("pays", &fdl::ConvChain::pays, py::arg("expands"), py::arg("channels"),
+                  py::arg("height"), py::arg("width"),
+                  "Whether chaining beats the plans one by one for this expanded tensor.");
   py::class_<PyConvTransposePlan>(m, "ConvTransposePlan")
       .def(py::init<const FloatArray&, const py::object&, const Sizes&, const Sizes&,
                     const Sizes&, std::size_t, const py::object&, float, const py::object&>(),

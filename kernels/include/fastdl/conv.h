@@ -193,6 +193,21 @@ class ConvPlan {
   static bool pointwise_runs_transposed(std::size_t pixels, std::size_t m, std::size_t k,
                                         const GemmUkernel& uk);
 
+  // Pieces of run() over part of one 2-D image, on the calling thread: what ConvChain
+  // (conv_chain.h) runs its strips with.
+  // A pointwise plan (1x1, stride 1, no padding, one group): y[co][j] = act(sum over ci of
+  // w[co][ci] * x[ci][j] + bias[co]) for j < pixels; x's channel rows are ldx floats apart,
+  // y's ldy.
+  void run_pointwise_rows(const float* x, std::size_t ldx, std::size_t pixels, float* y,
+                          std::size_t ldy) const;
+  // A 2-D depthwise plan: x holds `rows` rows of in_w floats per channel (planes ldx
+  // apart), with pad_top and pad_bottom rows of zeros above and below them in place of the
+  // layer's own vertical padding; y gets every output row those rows give (planes ldy
+  // apart).
+  void run_depthwise_rows(const float* x, std::size_t ldx, std::size_t rows, std::size_t in_w,
+                          std::size_t pad_top, std::size_t pad_bottom, float* y,
+                          std::size_t ldy) const;
+
  private:
   enum class Path { kIm2col, kDepthwise, kWinograd2d, kWinograd3d, kNarrow, kDirect };
   Path path(const Size3& in) const;

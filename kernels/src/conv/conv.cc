@@ -3,6 +3,7 @@
 // depthwise, Winograd or direct kernels where they apply. See fastdl/conv.h.
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "fastdl/conv.h"
 #include "fastdl/threadpool.h"
@@ -244,6 +245,33 @@ void ConvPlan::run_depthwise(const float* x, std::size_t batch, const Size3& in,
                      y + p * out_plane);
     }
   });
+}
+
+void ConvPlan::run_pointwise_rows(const float* x, std::size_t ldx, std::size_t pixels,
+                                  float* y, std::size_t ldy) const {
+  if (!is_pointwise(g_) || g_.groups != 1 || direct_)
+    throw std::logic_error("run_pointwise_rows: the plan is not a pointwise one");
+  if (pixels == 0 || g_.out_channels == 0) return;
+  std::shared_lock<std::shared_mutex> lock(weights_mu_);
+  PackKByRows cols(x, ldx);
+  gemm(*uk_, m_per_group_, pixels, k_per_group_, GemmOperand{packed_.data(), nullptr},
+       GemmOperand{nullptr, &cols, x, ldx}, y, ldy, ep_, false);
+}
+
+void ConvPlan::run_depthwise_rows(const float* x, std::size_t ldx, std::size_t rows,
+                                  std::size_t in_w, std::size_t pad_top,
+                                  std::size_t pad_bottom, float* y, std::size_t ldy) const {
+  if (!depthwise_ || direct_ || g_.kernel[0] != 1)
+    throw std::logic_error("run_depthwise_rows: the plan is not a 2-D depthwise one");
+  ConvGeometry g = g_;
+  g.pad_before[1] = pad_top;
+  g.pad_after[1] = pad_bottom;
+  if (g.out_size(1, rows) == 0 || g.out_size(2, in_w) == 0) return;
+  std::shared_lock<std::shared_mutex> lock(weights_mu_);
+  const std::size_t taps = g_.taps();
+  for (std::size_t c = 0; c < g_.out_channels; ++c)
+    depthwise_->fn(g, x + c * ldx, rows, in_w, weights_.data() + c * taps,
+                   ep_.bias_row ? ep_.bias_row[c] : 0.0f, ep_.act, ep_.alpha, y + c * ldy);
 }
 
 void ConvPlan::run_narrow(const float* x, std::size_t batch, const Size3& in, float* y) const {
