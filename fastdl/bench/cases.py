@@ -505,6 +505,8 @@ MODEL_SUITE: Tuple[Case, ...] = (
               model="resnet18", batch=1),
     ModelCase(name="mobilenet_v1-b1", description="MobileNetV1, 224x224, batch 1",
               model="mobilenet_v1", batch=1),
+    ModelCase(name="mobilenet_v2-b1", description="MobileNetV2, 224x224, batch 1",
+              model="mobilenet_v2", batch=1),
     ModelCase(name="conv1d_lstm-b32", description="Conv1D -> LSTM on 128-step 3-axis "
                                                   "windows, batch 32",
               model="conv1d_lstm", batch=32),

@@ -53,8 +53,9 @@ def cifar_cnn(L, Sequential):
         L.Dropout(0.4), L.Dense(10, activation="softmax", name="fc2")], name="cifar_cnn")
 
 
-def _conv_bn(L, x, filters, kernel, stride, name, relu=True, depthwise=False):
-    """Conv (PyTorch-style symmetric padding k // 2, as ZeroPadding2D + 'valid'), BN, ReLU."""
+def _conv_bn(L, x, filters, kernel, stride, name, activation="relu", depthwise=False):
+    """Conv (PyTorch-style symmetric padding k // 2, as ZeroPadding2D + 'valid'), BN and
+    the activation (none if None)."""
     pad = kernel // 2
     if pad:
         x = L.ZeroPadding2D(pad, name=f"{name}_pad")(x)
@@ -63,7 +64,9 @@ def _conv_bn(L, x, filters, kernel, stride, name, relu=True, depthwise=False):
     else:
         x = L.Conv2D(filters, kernel, strides=stride, use_bias=False, name=name)(x)
     x = L.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
-    return L.Activation("relu", name=f"{name}_relu")(x) if relu else x
+    if activation is None:
+        return x
+    return L.Activation(activation, name=f"{name}_{activation}")(x)
 
 
 def resnet18_fastdl():
@@ -79,9 +82,9 @@ def resnet18_fastdl():
             stride = 2 if block == 0 and stage > 1 else 1
             name = f"layer{stage}_{block}"
             y = _conv_bn(L, x, filters, 3, stride, f"{name}_conv1")
-            y = _conv_bn(L, y, filters, 3, 1, f"{name}_conv2", relu=False)
+            y = _conv_bn(L, y, filters, 3, 1, f"{name}_conv2", activation=None)
             if stride != 1 or channels != filters:
-                x = _conv_bn(L, x, filters, 1, stride, f"{name}_downsample", relu=False)
+                x = _conv_bn(L, x, filters, 1, stride, f"{name}_downsample", activation=None)
             x = L.Activation("relu", name=f"{name}_relu")(L.Add(name=f"{name}_add")([x, y]))
             channels = filters
     x = L.GlobalAveragePooling2D(name="avgpool")(x)
@@ -102,6 +105,40 @@ def mobilenet_v1_fastdl():
         x = _conv_bn(L, x, filters, 1, 1, f"block{i}_pw")
     x = L.GlobalAveragePooling2D(name="avgpool")(x)
     return Model(inp, L.Dense(1000, name="fc")(x), name="mobilenet_v1")
+
+
+# (expansion, output channels, blocks, first block's stride) per stage, as torchvision
+_MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                 (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def _mobilenet_v2_blocks():
+    """(name, in channels, expanded channels, out channels, stride) of each inverted
+    residual block."""
+    blocks, channels = [], 32
+    for expansion, filters, repeats, first_stride in _MOBILENET_V2:
+        for r in range(repeats):
+            blocks.append((f"block{len(blocks) + 1}", channels, channels * expansion,
+                           filters, first_stride if r == 0 else 1))
+            channels = filters
+    return blocks
+
+
+def mobilenet_v2_fastdl():
+    from fastdl import layers as L
+    from fastdl.models import Model
+    inp = L.Input((224, 224, 3))
+    x = _conv_bn(L, inp, 32, 3, 2, "conv0", activation="relu6")
+    for name, cin, hidden, cout, stride in _mobilenet_v2_blocks():
+        y = x
+        if hidden != cin:
+            y = _conv_bn(L, y, hidden, 1, 1, f"{name}_expand", activation="relu6")
+        y = _conv_bn(L, y, None, 3, stride, f"{name}_dw", activation="relu6", depthwise=True)
+        y = _conv_bn(L, y, cout, 1, 1, f"{name}_project", activation=None)
+        x = L.Add(name=f"{name}_add")([x, y]) if stride == 1 and cin == cout else y
+    x = _conv_bn(L, x, 1280, 1, 1, "conv_last", activation="relu6")
+    x = L.GlobalAveragePooling2D(name="avgpool")(x)
+    return Model(inp, L.Dense(1000, name="fc")(x), name="mobilenet_v2")
 
 
 # ---------------------------------------------------------------------------- PyTorch
@@ -142,10 +179,11 @@ def _named(nn, items):
     return nn.Sequential(collections.OrderedDict(items))
 
 
-def _torch_conv_bn(nn, cin, cout, kernel, stride, relu=True, groups=1):
+def _torch_conv_bn(nn, cin, cout, kernel, stride, relu=True, groups=1, relu6=False):
     layers = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
               nn.BatchNorm2d(cout)]
-    return nn.Sequential(*layers, *([nn.ReLU()] if relu else []))
+    activation = [nn.ReLU6()] if relu6 else [nn.ReLU()] if relu else []
+    return nn.Sequential(*layers, *activation)
 
 
 def resnet18_torch():
@@ -211,6 +249,37 @@ def mobilenet_v1_torch():
     return MobileNetV1()
 
 
+def mobilenet_v2_torch():
+    import torch.nn as nn
+
+    class MobileNetV2(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = _mobilenet_v2_blocks()
+            self.conv0 = _torch_conv_bn(nn, 3, 32, 3, 2, relu6=True)
+            for name, cin, hidden, cout, stride in self.blocks:
+                if hidden != cin:
+                    setattr(self, f"{name}_expand",
+                            _torch_conv_bn(nn, cin, hidden, 1, 1, relu6=True))
+                setattr(self, f"{name}_dw",
+                        _torch_conv_bn(nn, hidden, hidden, 3, stride, groups=hidden,
+                                       relu6=True))
+                setattr(self, f"{name}_project",
+                        _torch_conv_bn(nn, hidden, cout, 1, 1, relu=False))
+            self.conv_last = _torch_conv_bn(nn, 320, 1280, 1, 1, relu6=True)
+            self.fc = nn.Linear(1280, 1000)
+
+        def forward(self, x):
+            x = self.conv0(x)
+            for name, cin, hidden, cout, stride in self.blocks:
+                y = getattr(self, f"{name}_expand")(x) if hidden != cin else x
+                y = getattr(self, f"{name}_project")(getattr(self, f"{name}_dw")(y))
+                x = x + y if stride == 1 and cin == cout else y
+            return self.fc(self.conv_last(x).mean((2, 3)))
+
+    return MobileNetV2()
+
+
 # ---------------------------------------------------------------------------- both
 
 ZOO: Dict[str, Tuple[Callable, Callable, Tuple[int, int, int]]] = {
@@ -218,10 +287,12 @@ ZOO: Dict[str, Tuple[Callable, Callable, Tuple[int, int, int]]] = {
     "cifar_cnn": (cifar_cnn_fastdl, cifar_cnn_torch, (3, 32, 32)),
     "resnet18": (resnet18_fastdl, resnet18_torch, (3, 224, 224)),
     "mobilenet_v1": (mobilenet_v1_fastdl, mobilenet_v1_torch, (3, 224, 224)),
+    "mobilenet_v2": (mobilenet_v2_fastdl, mobilenet_v2_torch, (3, 224, 224)),
     "conv1d_lstm": (conv1d_lstm_fastdl, conv1d_lstm_torch, (3, 128)),
 }
 # Classes of each model's output.
-CLASSES = {"cifar_cnn": 10, "resnet18": 1000, "mobilenet_v1": 1000, "conv1d_lstm": 6}
+CLASSES = {"cifar_cnn": 10, "resnet18": 1000, "mobilenet_v1": 1000, "mobilenet_v2": 1000,
+           "conv1d_lstm": 6}
 
 
 @functools.lru_cache(maxsize=4)
