@@ -788,6 +788,27 @@ TEST_P(DepthwiseVariant, EdgeSweepMatchesReference) {
   EXPECT_GT(checked, 8 * int(widths.size()));  // most geometries fit
 }
 
+// Planes of rows up to half a vector wide, stride 1, the output as wide as the input: the
+// masked-load ISAs run them as one run of outputs across rows (depthwise-flat.inc). Every
+// split of the padding, heights from 1 up past the flat form's 8 vectors (beyond: the
+// row kernel again), so row and column masks meet at every lane position.
+TEST_P(DepthwiseVariant, SmallPlanesAsOneRunMatchReference) {
+  const auto& v = GetParam();
+  unsigned seed = 7;
+  for (std::size_t k : {3, 5})
+    for (std::size_t w = 1; w <= 9; ++w)
+      for (std::size_t h = 1; h <= 20; h += (h < 8 ? 1 : 3))
+        for (std::size_t split = 0; split < k; ++split) {  // padding (split, k - 1 - split)
+          const std::size_t pt = (split + h) % k;
+          ConvCase c = case2d(3, 3, h, w, k, k, 1, 1, pt, k - 1 - pt, split, k - 1 - split);
+          c.groups = 3, c.batch = 1;
+          c.act = static_cast<fdl::Activation>((w + h + split) % 9);
+          c.bias = (w + split) % 3 != 0;
+          if (!c.fits()) continue;
+          ASSERT_NO_FATAL_FAILURE(check_depthwise(v, c, seed += 3));
+        }
+}
+
 // A left padding wider than the row (PyTorch's padding='same' with a dilation of 2^31 - 1,
 // found by tests/test_fuzz_io.py through fastdl.io.from_torch): the general form's vector
 // loop ran from the row's end on to the padding's width, writing far past the output.

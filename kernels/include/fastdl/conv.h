@@ -42,7 +42,14 @@ struct ConvGeometry {
 
   // THE output extent (the only C++ copy of the formula): along `axis` for an input extent
   // `in`; 0 if the dilated kernel does not fit the padded input (callers refuse that case).
-  std::size_t out_size(int axis, std::size_t in) const;
+  // Inline, and no division at stride 1: the plane kernels ask per plane (a depthwise
+  // layer of 960 7x7 planes spent 14% of its time here).
+  std::size_t out_size(int axis, std::size_t in) const {
+    const std::size_t span = dilation[axis] * (kernel[axis] - 1) + 1;
+    const std::size_t padded = in + pad_before[axis] + pad_after[axis];
+    if (padded < span) return 0;
+    return (stride[axis] == 1 ? padded - span : (padded - span) / stride[axis]) + 1;
+  }
   Size3 out_size(const Size3& in) const;
   std::size_t taps() const { return kernel[0] * kernel[1] * kernel[2]; }
   // Weights per output channel: in_channels / groups * taps().

@@ -13,6 +13,7 @@ namespace {
 #include "../simd/activation-vec.inc"
 #include "plane-scratch.inc"
 #include "depthwise-masked.inc"
+#include "depthwise-flat.inc"
 #include "depthwise-plane.inc"
 }  // namespace
 

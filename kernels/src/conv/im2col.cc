@@ -9,12 +9,6 @@
 
 namespace fdl {
 
-std::size_t ConvGeometry::out_size(int axis, std::size_t in) const {
-  const std::size_t span = dilation[axis] * (kernel[axis] - 1) + 1;
-  const std::size_t padded = in + pad_before[axis] + pad_after[axis];
-  return padded < span ? 0 : (padded - span) / stride[axis] + 1;
-}
-
 Size3 ConvGeometry::out_size(const Size3& in) const {
   return Size3{out_size(0, in[0]), out_size(1, in[1]), out_size(2, in[2])};
 }
