@@ -156,7 +156,7 @@ def test_compiled_model_chains_its_blocks_and_matches_the_layers(data_format):
     ran = [s.layer for s in model._executor().compiled.steps
            if isinstance(s.layer, ConvChainStep)]
     assert len(ran) == len(chains) and all(
-        entry[0] is not None for c in ran for entry in c._chains.values())
+        entry.chain is not None for c in ran for entry in c._chains.values())
 
 
 def test_weight_changes_reach_chained_blocks():
@@ -180,3 +180,27 @@ def test_models_of_unknown_size_do_not_chain():
                    for s in compile_program(model._program).steps)
     x = _f32(1, 40, 50, 16)
     np.testing.assert_allclose(model(x), _unfused(model, x), rtol=2e-5, atol=2e-5)
+
+
+def test_a_block_the_plans_refuse_to_chain_runs_its_steps_and_never_aliases_outputs():
+    """A depthwise layer padded on top by its whole window (a ZeroPadding it takes over):
+    the chain refuses it, and the steps run one by one -- the model's output still a fresh
+    array on every call."""
+    fastdl.utils.clear_session()
+    inp = layers.Input((64, 64, 16))
+    e = layers.Conv2D(192, 1, activation="relu6")(inp)
+    e = layers.ZeroPadding2D(((3, 0), (1, 1)))(e)
+    d = layers.DepthwiseConv2D(3, activation="relu6")(e)
+    model = Model(inp, layers.Conv2D(16, 1)(d))
+    steps = [s.layer for s in compile_program(model._program).steps]
+    assert [type(s).__name__ for s in steps] == (["ConvChainStep"] if NATIVE else
+                                                 ["FusedConv"] * 3)
+    x1, x2 = _f32(1, 64, 64, 16), _f32(1, 64, 64, 16)
+    model(x1)  # the first call: the steps one by one, the chain refused
+    y1, y2 = model(x1), model(x2)
+    np.testing.assert_allclose(y1, _unfused(model, x1), rtol=2e-5, atol=2e-5)  # kept
+    np.testing.assert_allclose(y2, _unfused(model, x2), rtol=2e-5, atol=2e-5)
+    chained = [s.layer for s in model._executor().compiled.steps
+               if isinstance(s.layer, ConvChainStep)]
+    assert all(e.chain is None for c in chained for e in c._chains.values())
+

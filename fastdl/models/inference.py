@@ -397,21 +397,31 @@ class FusedDense(_Fused):
         return kernels.softmax(y.reshape(y.size // units, units, 1), 1.0, log).reshape(y.shape)
 
 
+class _Chained:
+    """What a ConvChainStep keeps per input shape and layout: the chain (None where the
+    plans refused one), the versions of the weights it was built with, its plans and their
+    inputs' spatial sizes, the output's shape and layout."""
+    __slots__ = ("chain", "versions", "plans", "sizes", "out_shape", "out_layout")
+
+    def __init__(self, chain, versions, plans, sizes, out_shape, out_layout):
+        self.chain, self.versions, self.plans = chain, versions, plans
+        self.sizes, self.out_shape, self.out_layout = sizes, out_shape, out_layout
+
+
 class ConvChainStep(_ReusedOutput):
     """Three fused convolution steps forming a depthwise-separable block (a pointwise
     expansion, a depthwise layer, a pointwise projection) run as one ops.ConvChain: strip by
     strip, the expanded tensor staying in cache (fastdl/ops/conv_chain.py). The first call
     per input shape runs the steps one by one (validating the input, building their
     plans) and chains their plans for the next calls; a chain the plans refuse (a
-    depthwise padding as tall as its window) leaves the steps one by one."""
+    depthwise padding as tall as its window) leaves the steps one by one, into buffers of
+    their own (the last one's only where this step's output may be reused)."""
 
     def __init__(self, steps):
         self.steps = steps
         self.name = "+".join(s.name for s in steps)
         self._init_output()
-        # (input shape, layout) -> [ConvChain or None, versions, plans, spatial sizes,
-        # output shape, output layout]
-        self._chains = {}
+        self._chains = {}  # (input shape, layout) -> _Chained
 
     def _versions(self):
         return [v for s in self.steps for v in s._versions()]
@@ -420,16 +430,15 @@ class ConvChainStep(_ReusedOutput):
         entry = self._chains.get((x.shape, layout))
         if entry is None:
             return self._first_forward(x, layout)
-        chain = entry[0]
-        if chain is None:
+        if entry.chain is None:
             return self._one_by_one(x, layout)
         taken, _ = self.steps[0].layer._maps(x, layout)
         if type(taken) is not np.ndarray or taken.dtype != np.float32 or not (
                 taken.flags.c_contiguous):
             return self._one_by_one(x, layout)
-        if entry[1] != self._versions():
-            chain = self._refreshed(entry)
-        return chain._impl(taken, self._out(entry[4])), entry[5]
+        if entry.versions != self._versions():
+            self._refresh(entry)
+        return entry.chain._impl(taken, self._out(entry.out_shape)), entry.out_layout
 
     def _one_by_one(self, x, layout):
         y, lay = x, layout
@@ -448,26 +457,27 @@ class ConvChainStep(_ReusedOutput):
             chain = ConvChain(*plans)
         except ValueError:
             chain = None
-            for step in self.steps:
-                step.reuse_output = True
+            for step in self.steps:  # from now on they run as fused steps do
+                step.buffer_ids = self.buffer_ids
+                step.reuse_output = step is not self.steps[-1] or self.reuse_output
+                step._buffers_moved()  # their remembered calls wrote new arrays
         if len(self._chains) < 16:
-            self._chains[(x.shape, layout)] = [chain, self._versions(), plans, sizes, y.shape,
-                                               lay]
-        out = self._out(y.shape)
-        if chain is None or out is None:
+            self._chains[(x.shape, layout)] = _Chained(chain, self._versions(), plans, sizes,
+                                                       y.shape, lay)
+        out = self._out(y.shape) if chain is not None else None
+        if out is None:
             return y, lay
         np.copyto(out, y)
         return out, lay
 
-    def _refreshed(self, entry):
-        """The chain after a weight change: the steps repack their plans in place (a
-        rebuilt plan rebuilds the chain)."""
+    def _refresh(self, entry):
+        """After a weight change: the steps repack their plans in place (a rebuilt plan
+        rebuilds the chain)."""
         from fastdl.ops import ConvChain
-        plans = [s.plan_for(size) for s, size in zip(self.steps, entry[3])]
-        if any(p is not q for p, q in zip(plans, entry[2])):
-            entry[0], entry[2] = ConvChain(*plans), plans
-        entry[1] = self._versions()
-        return entry[0]
+        plans = [s.plan_for(size) for s, size in zip(self.steps, entry.sizes)]
+        if any(p is not q for p, q in zip(plans, entry.plans)):
+            entry.chain, entry.plans = ConvChain(*plans), plans
+        entry.versions = self._versions()
 
     def __repr__(self):
         return f"<chained {self.name}>"
