@@ -179,11 +179,14 @@ def _named(nn, items):
     return nn.Sequential(collections.OrderedDict(items))
 
 
-def _torch_conv_bn(nn, cin, cout, kernel, stride, relu=True, groups=1, relu6=False):
+def _torch_conv_bn(nn, cin, cout, kernel, stride, activation="relu", groups=1):
+    """The PyTorch twin of _conv_bn: Conv2d, BatchNorm2d and the activation (none if
+    None)."""
     layers = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
               nn.BatchNorm2d(cout)]
-    activation = [nn.ReLU6()] if relu6 else [nn.ReLU()] if relu else []
-    return nn.Sequential(*layers, *activation)
+    if activation is not None:
+        layers.append({"relu": nn.ReLU, "relu6": nn.ReLU6}[activation]())
+    return nn.Sequential(*layers)
 
 
 def resnet18_torch():
@@ -194,8 +197,8 @@ def resnet18_torch():
         def __init__(self, cin, cout, stride):
             super().__init__()
             self.conv1 = _torch_conv_bn(nn, cin, cout, 3, stride)
-            self.conv2 = _torch_conv_bn(nn, cout, cout, 3, 1, relu=False)
-            self.downsample = (_torch_conv_bn(nn, cin, cout, 1, stride, relu=False)
+            self.conv2 = _torch_conv_bn(nn, cout, cout, 3, 1, activation=None)
+            self.downsample = (_torch_conv_bn(nn, cin, cout, 1, stride, activation=None)
                                if stride != 1 or cin != cout else None)
 
         def forward(self, x):
@@ -256,17 +259,16 @@ def mobilenet_v2_torch():
         def __init__(self):
             super().__init__()
             self.blocks = _mobilenet_v2_blocks()
-            self.conv0 = _torch_conv_bn(nn, 3, 32, 3, 2, relu6=True)
+            self.conv0 = _torch_conv_bn(nn, 3, 32, 3, 2, activation="relu6")
             for name, cin, hidden, cout, stride in self.blocks:
                 if hidden != cin:
                     setattr(self, f"{name}_expand",
-                            _torch_conv_bn(nn, cin, hidden, 1, 1, relu6=True))
+                            _torch_conv_bn(nn, cin, hidden, 1, 1, activation="relu6"))
                 setattr(self, f"{name}_dw",
-                        _torch_conv_bn(nn, hidden, hidden, 3, stride, groups=hidden,
-                                       relu6=True))
+                        _torch_conv_bn(nn, hidden, hidden, 3, stride, "relu6", groups=hidden))
                 setattr(self, f"{name}_project",
-                        _torch_conv_bn(nn, hidden, cout, 1, 1, relu=False))
-            self.conv_last = _torch_conv_bn(nn, 320, 1280, 1, 1, relu6=True)
+                        _torch_conv_bn(nn, hidden, cout, 1, 1, activation=None))
+            self.conv_last = _torch_conv_bn(nn, 320, 1280, 1, 1, activation="relu6")
             self.fc = nn.Linear(1280, 1000)
 
         def forward(self, x):

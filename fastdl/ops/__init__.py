@@ -44,8 +44,9 @@ from fastdl.ops.rnn_backward import (gru_backward, gru_cell_backward, lstm_backw
                                      lstm_cell_backward, rnn_layer_backward, rnn_layer_train)
 from fastdl.ops.triplet import triplet_margin_loss, triplet_margin_loss_backward
 
-__all__ = ["Conv1dPlan", "Conv2dPlan", "Conv3dPlan", "ConvChain", "LinearPlan", "batch_norm", "col2im",
-           "conv1d", "conv2d", "conv3d", "fold_batch_norm", "im2col", "linear", "matmul"]
+__all__ = ["Conv1dPlan", "Conv2dPlan", "Conv3dPlan", "ConvChain", "LinearPlan", "batch_norm",
+           "col2im", "conv1d", "conv2d", "conv3d", "fold_batch_norm", "im2col", "linear",
+           "matmul"]
 __all__ += ["ConvTranspose1dPlan", "ConvTranspose2dPlan", "ConvTranspose3dPlan",
             "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
 __all__ += ["dropout", "elu", "hard_swish", "leaky_relu", "log_softmax", "relu", "relu6",

@@ -790,14 +790,15 @@ TEST_P(DepthwiseVariant, EdgeSweepMatchesReference) {
 
 // Planes of rows up to half a vector wide, stride 1, the output as wide as the input: the
 // masked-load ISAs run them as one run of outputs across rows (depthwise-flat.inc). Every
-// split of the padding, heights from 1 up past the flat form's 8 vectors (beyond: the
-// row kernel again), so row and column masks meet at every lane position.
+// split of the padding, heights from 1 up past the flat form's 8 vectors (8 x 16 = 128
+// outputs exactly at 8 wide and 16 high; beyond: the row kernel again), so row and column
+// masks meet at every lane position.
 TEST_P(DepthwiseVariant, SmallPlanesAsOneRunMatchReference) {
   const auto& v = GetParam();
   unsigned seed = 7;
   for (std::size_t k : {3, 5})
     for (std::size_t w = 1; w <= 9; ++w)
-      for (std::size_t h = 1; h <= 20; h += (h < 8 ? 1 : 3))
+      for (std::size_t h : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 14, 15, 16, 17, 20})
         for (std::size_t split = 0; split < k; ++split) {  // padding (split, k - 1 - split)
           const std::size_t pt = (split + h) % k;
           ConvCase c = case2d(3, 3, h, w, k, k, 1, 1, pt, k - 1 - pt, split, k - 1 - split);
@@ -807,6 +808,20 @@ TEST_P(DepthwiseVariant, SmallPlanesAsOneRunMatchReference) {
           if (!c.fits()) continue;
           ASSERT_NO_FATAL_FAILURE(check_depthwise(v, c, seed += 3));
         }
+}
+
+// The flat form keeps its tap masks per thread for the last plane geometry: planes that
+// differ only in their bottom padding (so in output rows and vectors) must not reuse them.
+TEST_P(DepthwiseVariant, SmallPlanesDifferingInBottomPaddingOnly) {
+  const auto& v = GetParam();
+  unsigned seed = 31;
+  for (std::size_t k : {3, 5})
+    for (std::size_t pb : {std::size_t{0}, k - 1, 2 * k, k / 2, 3 * k}) {  // 1 to 8 vectors
+      ConvCase c = case2d(2, 2, 8, 8, k, k, 1, 1, k / 2, pb, k / 2, k - 1 - k / 2);
+      c.groups = 2, c.batch = 1;
+      if (!c.fits()) continue;
+      ASSERT_NO_FATAL_FAILURE(check_depthwise(v, c, seed += 3));
+    }
 }
 
 // A left padding wider than the row (PyTorch's padding='same' with a dilation of 2^31 - 1,

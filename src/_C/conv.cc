@@ -132,8 +132,6 @@ class PyConvChain {
       if (p && p->dims() != 2) throw py::value_error("ConvChain: expected 2-D convolution plans");
     chain_ = std::make_unique<fdl::ConvChain>(e ? &e->plan() : nullptr, depthwise.plan(),
                                               project.plan());
-    const fdl::ConvGeometry& g = depthwise.plan().geometry();
-    geometry_ = g;
   }
 
   // x [N, in_channels, H, W] -> y [N, out_channels, out_h, out_w] (into `out` when given).
@@ -142,18 +140,16 @@ class PyConvChain {
       throw py::value_error("x: expected (N, " + std::to_string(chain_->in_channels()) +
                             ", H, W)");
     const std::size_t h = x.shape(2), w = x.shape(3);
-    const fdl::Size3 o = geometry_.out_size(fdl::Size3{1, h, w});
+    const fdl::ConvGeometry& g = chain_->depthwise_geometry();
+    const fdl::Size3 o = g.out_size(fdl::Size3{1, h, w});
     if (o[1] == 0 || o[2] == 0) throw py::value_error("x: smaller than the depthwise window");
     FloatArray y = output_array(out, output_shape(x.shape(0), chain_->out_channels(), o, 2));
-    const double work = double(y.size()) * geometry_.in_channels * 2;
+    const double work = double(y.size()) * g.in_channels * 2;
     run_interruptible(work, [&] { chain_->run(x.data(), x.shape(0), h, w, y.mutable_data()); });
     return y;
   }
-  std::size_t strip_rows(std::size_t h, std::size_t w) const { return chain_->strip_rows(h, w); }
-
  private:
   std::unique_ptr<fdl::ConvChain> chain_;
-  fdl::ConvGeometry geometry_;
 };
 
 class PyConvTransposePlan {
@@ -279,7 +275,6 @@ void bind_conv(py::module_& m) {
            py::arg("expand"), py::arg("depthwise"), py::arg("project"), py::keep_alive<1, 2>(),
            py::keep_alive<1, 3>(), py::keep_alive<1, 4>())
       .def("__call__", &PyConvChain::call, py::arg("x"), py::arg("out") = py::none())
-      .def("strip_rows", &PyConvChain::strip_rows, py::arg("height"), py::arg("width"))
       .def_static("pays", &fdl::ConvChain::pays, py::arg("expands"), py::arg("channels"),
                   py::arg("height"), py::arg("width"),
                   "Whether chaining beats the plans one by one for this expanded tensor.");

@@ -201,7 +201,8 @@ class ConvPlan {
                                         const GemmUkernel& uk);
 
   // Pieces of run() over part of one 2-D image, on the calling thread: what ConvChain
-  // (conv_chain.h) runs its strips with.
+  // (conv_chain.h) runs its strips with. Each applies where its *_rows_apply() says (else
+  // it throws std::logic_error).
   // A pointwise plan (1x1, stride 1, no padding, one group): y[co][j] = act(sum over ci of
   // w[co][ci] * x[ci][j] + bias[co]) for j < pixels; x's channel rows are ldx floats apart,
   // y's ldy.
@@ -214,6 +215,10 @@ class ConvPlan {
   void run_depthwise_rows(const float* x, std::size_t ldx, std::size_t rows, std::size_t in_w,
                           std::size_t pad_top, std::size_t pad_bottom, float* y,
                           std::size_t ldy) const;
+  // A pointwise plan of one group (any algorithm but the forced direct one: the rows run
+  // the packed GEMM weights, packed whatever run() picks), resp. a depthwise plan.
+  bool pointwise_rows_apply() const;
+  bool depthwise_rows_apply() const { return depthwise_ && !direct_; }
 
  private:
   enum class Path { kIm2col, kDepthwise, kWinograd2d, kWinograd3d, kNarrow, kDirect };

@@ -49,6 +49,7 @@ class ConvChain {
 
   std::size_t in_channels() const;
   std::size_t out_channels() const { return project_.geometry().out_channels; }
+  const ConvGeometry& depthwise_geometry() const { return depthwise_.geometry(); }
 
  private:
   // One image's output rows [o0, o1), on the calling thread.

@@ -247,9 +247,13 @@ void ConvPlan::run_depthwise(const float* x, std::size_t batch, const Size3& in,
   });
 }
 
+bool ConvPlan::pointwise_rows_apply() const {
+  return is_pointwise(g_) && g_.groups == 1 && !direct_;
+}
+
 void ConvPlan::run_pointwise_rows(const float* x, std::size_t ldx, std::size_t pixels,
                                   float* y, std::size_t ldy) const {
-  if (!is_pointwise(g_) || g_.groups != 1 || direct_)
+  if (!pointwise_rows_apply())
     throw std::logic_error("run_pointwise_rows: the plan is not a pointwise one");
   if (pixels == 0 || g_.out_channels == 0) return;
   std::shared_lock<std::shared_mutex> lock(weights_mu_);
@@ -261,8 +265,8 @@ void ConvPlan::run_pointwise_rows(const float* x, std::size_t ldx, std::size_t p
 void ConvPlan::run_depthwise_rows(const float* x, std::size_t ldx, std::size_t rows,
                                   std::size_t in_w, std::size_t pad_top,
                                   std::size_t pad_bottom, float* y, std::size_t ldy) const {
-  if (!depthwise_ || direct_ || g_.kernel[0] != 1)
-    throw std::logic_error("run_depthwise_rows: the plan is not a 2-D depthwise one");
+  if (!depthwise_rows_apply())
+    throw std::logic_error("run_depthwise_rows: the plan is not a depthwise one");
   ConvGeometry g = g_;
   g.pad_before[1] = pad_top;
   g.pad_after[1] = pad_bottom;

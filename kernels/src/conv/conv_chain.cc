@@ -29,17 +29,8 @@ std::size_t strip_bytes() {
   return bytes;
 }
 
-bool pointwise(const ConvGeometry& g) {
-  for (int a = 0; a < 3; ++a)
-    if (g.kernel[a] != 1 || g.stride[a] != 1 || g.pad_before[a] != 0 || g.pad_after[a] != 0)
-      return false;
-  return g.groups == 1;
-}
-
 void check_pointwise(const ConvPlan& plan, const char* what) {
-  // Any algorithm but the forced reference one: the strips run the plan's packed GEMM
-  // weights (packed whatever run() picks: a 1x1 layer on few channels runs narrow).
-  if (!pointwise(plan.geometry()) || std::string(plan.algorithm({1, 1, 1})) == "direct")
+  if (!plan.pointwise_rows_apply())
     throw std::invalid_argument(std::string(what) +
                                 ": expected a pointwise (1x1, stride 1, unpadded, one group) "
                                 "plan");
@@ -56,11 +47,8 @@ ConvChain::ConvChain(const ConvPlan* expand, const ConvPlan& depthwise, const Co
     : expand_(expand), depthwise_(depthwise), project_(project) {
   const ConvGeometry& d = depthwise.geometry();
   const std::size_t k = window_rows(d);
-  if (!depthwise.depthwise_variant() || d.kernel[0] != 1 || d.stride[0] != 1 ||
-      d.pad_before[0] != 0 || d.pad_after[0] != 0 ||
-      std::string(depthwise.algorithm({1, k, (d.kernel[2] - 1) * d.dilation[2] + 1})) !=
-          "depthwise")
-    throw std::invalid_argument("depthwise: expected a 2-D depthwise plan");
+  if (!depthwise.depthwise_rows_apply())
+    throw std::invalid_argument("depthwise: expected a depthwise plan");
   if (d.pad_before[1] >= k || d.pad_after[1] >= k)
     throw std::invalid_argument("depthwise: vertical padding must be narrower than the window");
   if (expand) {
