@@ -279,6 +279,15 @@ std::vector<ConvCase> generated_2d_cases() {
     c.in = {1, size + 1, size + 2};
     if (c.fits()) cases.push_back(c);
   }
+  // Padding wider than the window: whole patches, and rows and columns of the others, lie
+  // in the padding (the transforms' row masks are empty there).
+  {
+    ConvCase c = case2d(8, 16, 3, 2, 3, 3, 1, 1, 5, 3, 4, 6);
+    c.act = fdl::Activation::kSigmoid;
+    cases.push_back(c);
+    c = case2d(16, 8, 9, 21, 3, 3, 1, 1, 0, 7, 9, 0);
+    cases.push_back(c);
+  }
   // Winograd with many channels (K = 9 * 32 = 288 crosses the 256 K block), and a big
   // image (more output pixels than the GEMM's column block).
   {

@@ -20,7 +20,7 @@ struct RefTransforms {
                     std::size_t c0, std::size_t c1, float* v) {
     const std::size_t point_stride = t.point_stride(channels);
     const sidx H = static_cast<sidx>(t.in_h), W = static_cast<sidx>(t.in_w);
-    for (std::size_t tile = 0; tile < t.tiles_padded; ++tile) {
+    for (std::size_t tile = 0; tile < t.columns; ++tile) {
       const sidx oy = static_cast<sidx>((tile / t.tiles_x) * M) - static_cast<sidx>(t.pad_top);
       const sidx ox = static_cast<sidx>((tile % t.tiles_x) * M) - static_cast<sidx>(t.pad_left);
       float* vt = v + (tile / t.nr) * t.nr * channels + tile % t.nr;

@@ -34,6 +34,7 @@ WinogradTiling winograd_tiling(const ConvGeometry& g, int m, std::size_t nr, std
   t.tiles = t.tiles_x * ((t.out_h + m - 1) / m);
   t.nr = nr;
   t.tiles_padded = (t.tiles + nr - 1) / nr * nr;
+  t.columns = t.tiles_padded;
   return t;
 }
 
@@ -102,7 +103,8 @@ void WinogradConv::set_weights(const float* weights) {
 
 void WinogradConv::run(const float* x, std::size_t in_h, std::size_t in_w, const float* bias,
                        Activation act, float alpha, float* y) const {
-  const WinogradTiling t = winograd_tiling(g_, m_, uk_.nr, in_h, in_w);
+  WinogradTiling t = winograd_tiling(g_, m_, uk_.nr, in_h, in_w);
+  t.columns = gemm_computed_columns(t.tiles, uk_);  // the GEMMs below take N = t.tiles
   const std::size_t cin = g_.in_channels, cout = g_.out_channels, points = alpha_ * alpha_;
   Workspace& ws = workspace();
   ws.v.resize(points * t.point_stride(cin));

@@ -26,6 +26,9 @@ struct WinogradTiling {
   std::size_t pad_top, pad_left;
   std::size_t tiles_x, tiles;
   std::size_t nr, tiles_padded;  // the GEMM's NR; tiles rounded up to a multiple of it
+  // The tiles the GEMM reads from V (<= tiles_padded; all of them unless the caller says
+  // fewer): the input transform skips groups of lanes past them.
+  std::size_t columns;
 
   // Floats from one point's matrix to the next in V (rows = channels) and M (rows = output
   // channels): the matrix and one cache line more, so that a tile's alpha^2 loads or stores
