@@ -76,6 +76,45 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
   check(uk, {1, 2 * nr + 7, 3 * kc + 1}, fdl::Activation::kTanh, false, true, true);
 }
 
+// Right-edge panels of every width 1..NR-1 (half tiles, columns computed one by one on
+// full-height tiles, both): each column bit for bit what a full tile computes for it (the
+// same B columns inside a wider problem), over two K blocks (accumulation), with both
+// biases and a clamp or an exp-based activation; rows a multiple of MR and one tile more.
+TEST_P(GemmVariant, EdgeColumnsSumLikeFullTiles) {
+  const fdl::GemmUkernel& uk = GetParam();
+  const std::size_t mr = uk.mr, nr = uk.nr, k = uk.kc + 9, wide = 2 * nr;
+  for (std::size_t m : {2 * mr, 2 * mr + 3}) {
+    const auto a = random_vector(m * k, 5), b = random_vector(k * wide, 6);
+    const auto br = random_vector(m, 7), bc = random_vector(wide, 8);
+    fdl::Epilogue ep;
+    ep.bias_row = br.data();
+    ep.bias_col = bc.data();
+    std::vector<float> packed_a(fdl::packed_size(m, k, uk.mr));
+    fdl::PackRowsByK apack(a.data(), k);
+    fdl::pack_all(apack, m, k, uk.mr, packed_a.data());
+    const fdl::GemmOperand aop{packed_a.data(), nullptr};
+    fdl::PackKByRows bpack(b.data(), wide);
+    for (fdl::Activation act : {fdl::Activation::kRelu6, fdl::Activation::kSigmoid}) {
+      ep.act = act;
+      std::vector<float> full(m * wide);
+      fdl::gemm(uk, m, wide, k, aop, fdl::GemmOperand{nullptr, &bpack}, full.data(), wide, ep,
+                false);
+      for (std::size_t n = nr + 1; n < wide; ++n) {
+        std::vector<float> edge(m * n, -7.0f);
+        fdl::gemm(uk, m, n, k, aop, fdl::GemmOperand{nullptr, &bpack}, edge.data(), n, ep,
+                  false);
+        for (std::size_t i = 0; i < m; ++i)
+          ASSERT_EQ(0, std::memcmp(&edge[i * n], &full[i * wide], n * sizeof(float)))
+              << uk.name << " m=" << m << " n=" << n << " row " << i << " act=" << int(act);
+      }
+    }
+  }
+  // And against the double loops (an accumulating K and a lone K block).
+  for (std::size_t n : {nr + 1, nr + 2, nr + nr / 2 + 1, nr + nr / 2 + 3, 2 * nr - 1})
+    for (std::size_t kk : {std::size_t{37}, std::size_t(uk.kc) + 5})
+      check(uk, {3 * mr, n, kk}, fdl::Activation::kTanh, true, true, true);
+}
+
 // B read in place (GemmOperand::rows, row stride ld >= n): the same results, bit for bit,
 // as B packed (the same microkernel sums in the same order), on shapes with a right-edge
 // panel, whole panels only (N = 4 NR, one column-block of a single A block) and one short

@@ -23,12 +23,14 @@ enum : int {
   kGemmAccumulate = 1,  // add to what is in C (otherwise overwrite)
   kGemmFinal = 2,       // this is the last K block: apply bias and activation
   kGemmARow = 4,        // m == 1 and `a` is that row with unit stride (a[p], not a[p * mr])
-  // Only columns [0, nr / 2) of C are wanted (a right-edge tile that narrow): a microkernel
-  // whose nr / 2 is a whole number of vectors computes and stores just those; others (and
-  // the reference) compute all nr. Columns past nr / 2 are then left as they were or
-  // overwritten: the caller must not read them.
-  kGemmHalfWidth = 8,
 };
+// Only columns [0, n) of C are wanted, n = flags >> kGemmColumnsShift (0: all nr; a
+// right-edge tile that narrow). A microkernel may then compute fewer columns: half a tile
+// where nr / 2 is whole vectors, single columns (vectors along the rows) on full-height
+// tiles, in the same order of sums as its full tile (results do not depend on where the
+// panels end); others (and the reference) compute all nr. Columns past n are left as they
+// were or overwritten: the caller must not read them.
+constexpr int kGemmColumnsShift = 8;
 
 // Computes rows [0, m) (m <= mr) and all nr columns of one tile:
 //   c[i * ldc + j] (+)= sum_p a[p * mr + i] * b[p * ldb + j]
@@ -43,7 +45,7 @@ struct GemmUkernel {
   const char* name;  // fdl_f32_gemm__<isa>_<MR>x<NR>
   Isa isa;
   int mr, nr;
-  int edge_nr;     // the narrowest tile it computes: nr / 2 if it honours kGemmHalfWidth
+  int edge_nr;     // the narrowest tile it computes: nr / 2 if it computes half tiles
   int kc, mc, nc;  // cache blocking: K block, rows of A per L2 block, columns of B per L3 block
   GemmUkernelFn fn;
 };
@@ -55,7 +57,8 @@ const GemmUkernel& gemm_best();
 // nullptr if no variant has that name.
 const GemmUkernel* gemm_find(const char* name);
 // The columns of C that `gemm` computes for n columns: whole NR panels, but a last panel
-// of at most edge_nr columns is computed that narrow (kGemmHalfWidth). Work is rows x this.
+// of at most edge_nr columns is computed that narrow (half tiles). Work is rows x this.
+// (Not counted: on full-height tiles a few edge columns may be computed one by one.)
 std::size_t gemm_computed_columns(std::size_t n, const GemmUkernel& uk);
 
 // Produces the panels for rows [r0, r0 + rows) (rows <= w * number of panels) and

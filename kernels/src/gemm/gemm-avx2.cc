@@ -1,6 +1,7 @@
 // SGEMM microkernel for AVX2 + FMA: 6x16 tile (12 ymm accumulators, 2 for B, 1 broadcast).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "fastdl/gemm.h"

@@ -1,6 +1,7 @@
 // SGEMM microkernel for AVX-512: 12x32 tile (24 zmm accumulators, 2 for B, 1 broadcast).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "fastdl/gemm.h"

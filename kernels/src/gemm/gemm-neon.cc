@@ -2,6 +2,7 @@
 // broadcast loads), sized for the Cortex-A73's 32 vector registers.
 #include <arm_neon.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "fastdl/gemm.h"

@@ -291,7 +291,7 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
               tile_ep.bias_col = edge_bias;
             }
             uk.fn(m, kc, apanel, bpanel, ldb, edge_c, NR,
-                  flags | (2 * n <= NR ? kGemmHalfWidth : 0), tile_ep);
+                  flags | static_cast<int>(n) << kGemmColumnsShift, tile_ep);
             for (std::size_t i = 0; i < m; ++i)
               std::memcpy(ctile + i * ldc, edge_c + i * NR, n * sizeof(float));
           }
