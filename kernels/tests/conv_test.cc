@@ -964,6 +964,41 @@ TEST_P(WinogradVariant, SizeSweepMatchesReference) {
     }
 }
 
+// The blocked form (blocks of tiles whose V and M fit half the L2, one block per task):
+// taken where the whole image's V and M would not fit the L2 (here for any L2 size), and
+// equal to the direct convolution over many blocks and a partial last one, with padding,
+// bias and an activation; bit for bit the same at 1 and 2 threads.
+TEST_P(WinogradVariant, BlockedFormMatchesReference) {
+  const auto& v = GetParam();
+  ThreadCountGuard guard;
+  // Odd tile counts (15 x 17, 29 x 33): blocks, multiples of NR, leave a partial last one.
+  ConvCase c = case2d(48, 40, 57, 68, 3, 3, 1, 1, 1, 2, 0, 0);
+  c.batch = 1;
+  c.act = fdl::Activation::kRelu6;
+  const auto x = random_vector(c.x_size(), 31), wt = random_vector(c.w_size(), 32);
+  const auto b = random_vector(c.cout, 33);
+  const Reference ref = reference(c, x, wt, b);
+  const Size3 out = c.out();
+  for (int m : {2, 4}) {
+    fdl::WinogradConv conv(c.geometry(), m, wt.data(), gemm_for(v.isa), v);
+    const std::size_t tiles = ((out[1] + m - 1) / m) * ((out[2] + m - 1) / m);
+    const std::size_t block = conv.block_tiles(tiles);
+    ASSERT_GT(block, 0u) << v.name << " F(" << m << ",3)";
+    ASSERT_NE(tiles % block, 0u) << "a partial last block";
+    std::vector<float> y1(c.y_size() + 1, kCanary), y2(c.y_size() + 1, kCanary);
+    fdl::set_num_threads(1);
+    conv.run(x.data(), c.in[1], c.in[2], b.data(), c.act, kAlpha, y1.data());
+    fdl::set_num_threads(2);
+    conv.run(x.data(), c.in[1], c.in[2], b.data(), c.act, kAlpha, y2.data());
+    ASSERT_EQ(y1.back(), kCanary) << "wrote past the end";
+    ASSERT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float))) << v.name;
+    y1.pop_back();
+    const long bad = first_mismatch(c, y1, ref);
+    ASSERT_EQ(bad, -1) << v.name << " F(" << m << ",3): got " << y1[bad] << " want "
+                       << ref.y[bad];
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllVariants, WinogradVariant,
                          ::testing::ValuesIn(fdl::winograd_variants()),
                          fdl_test::VariantName());

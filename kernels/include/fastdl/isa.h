@@ -1,6 +1,8 @@
 // Runtime instruction-set detection and the cap set by FASTDL_ISA.
 #pragma once
 
+#include <cstddef>
+
 #include "fastdl/common.h"
 
 namespace fdl {
@@ -17,5 +19,10 @@ const char* isa_cap_error();
 // Overrides the active level (used by tests and by fastdl._C.set_isa); returns false when
 // the CPU lacks `isa`.
 bool set_active_isa(Isa isa);
+
+// Half the core's L2 in bytes, clamped to [128 KiB, 1 MiB] (256 KiB where the OS does not
+// say, as aarch64's glibc): the working set of kernels that block their data for L2 (the
+// rest of it for weights and outputs). Read once.
+std::size_t l2_half_bytes();
 
 }  // namespace fdl

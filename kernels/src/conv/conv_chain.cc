@@ -6,28 +6,18 @@
 #include <stdexcept>
 #include <string>
 
-#include <unistd.h>
-
+#include "fastdl/isa.h"
 #include "fastdl/threadpool.h"
 
 namespace fdl {
 
 namespace {
 
-// Scratch a thread's strip keeps (expanded rows and depthwise output): half the core's L2,
-// the rest for the weights and the output rows. Measured on MobileNetV2's 112x112, 56x56
-// and 28x28 blocks (AVX-512, 1 MiB L2, 1 thread, caches cold and warm): 512 KiB 3-15%
-// faster than 256 KiB, and than 1 MiB on the 112x112 block. 256 KiB where the OS does not
-// say (aarch64's glibc).
-std::size_t strip_bytes() {
-  static const std::size_t bytes = [] {
-    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    if (l2 <= 0) return std::size_t{256} << 10;
-    return std::clamp<std::size_t>(std::size_t(l2) / 2, std::size_t{128} << 10,
-                                   std::size_t{1} << 20);
-  }();
-  return bytes;
-}
+// Scratch a thread's strip keeps (expanded rows and depthwise output): l2_half_bytes().
+// Measured on MobileNetV2's 112x112, 56x56 and 28x28 blocks (AVX-512, 1 MiB L2, 1 thread,
+// caches cold and warm): 512 KiB 3-15% faster than 256 KiB, and than 1 MiB on the 112x112
+// block.
+std::size_t strip_bytes() { return l2_half_bytes(); }
 
 void check_pointwise(const ConvPlan& plan, const char* what) {
   if (!plan.pointwise_rows_apply())

@@ -21,8 +21,9 @@ struct RefTransforms {
     const std::size_t point_stride = t.point_stride(channels);
     const sidx H = static_cast<sidx>(t.in_h), W = static_cast<sidx>(t.in_w);
     for (std::size_t tile = 0; tile < t.columns; ++tile) {
-      const sidx oy = static_cast<sidx>((tile / t.tiles_x) * M) - static_cast<sidx>(t.pad_top);
-      const sidx ox = static_cast<sidx>((tile % t.tiles_x) * M) - static_cast<sidx>(t.pad_left);
+      const std::size_t at = t.first + tile;
+      const sidx oy = static_cast<sidx>((at / t.tiles_x) * M) - static_cast<sidx>(t.pad_top);
+      const sidx ox = static_cast<sidx>((at % t.tiles_x) * M) - static_cast<sidx>(t.pad_left);
       float* vt = v + (tile / t.nr) * t.nr * channels + tile % t.nr;
       for (std::size_t c = c0; c < c1; ++c) {
         double d[kA][kA];  // the input patch, zero outside the image and for padding tiles
@@ -63,7 +64,8 @@ struct RefTransforms {
             for (int k = 0; k < kA; ++k)
               tmp[i][j] += Mat::AT[i][k] * mt[static_cast<std::size_t>(k * kA + j) * point_stride];
           }
-        const std::size_t y0 = (tile / t.tiles_x) * M, x0 = (tile % t.tiles_x) * M;
+        const std::size_t at = t.first + tile;
+        const std::size_t y0 = (at / t.tiles_x) * M, x0 = (at % t.tiles_x) * M;
         for (int i = 0; i < M && y0 + i < t.out_h; ++i)
           for (int j = 0; j < M && x0 + j < t.out_w; ++j) {
             double s = bias ? bias[o] : 0.0;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "fastdl/isa.h"
 #include "fastdl/threadpool.h"
 #include "winograd-matrices.h"
 
@@ -32,6 +33,7 @@ WinogradTiling winograd_tiling(const ConvGeometry& g, int m, std::size_t nr, std
   t.pad_left = g.pad_before[2];
   t.tiles_x = (t.out_w + m - 1) / m;
   t.tiles = t.tiles_x * ((t.out_h + m - 1) / m);
+  t.first = 0;
   t.nr = nr;
   t.tiles_padded = (t.tiles + nr - 1) / nr * nr;
   t.columns = t.tiles_padded;
@@ -101,9 +103,42 @@ void WinogradConv::set_weights(const float* weights) {
   winograd_pack_kernel(m_, weights, g_.out_channels, g_.in_channels, uk_, u_.data());
 }
 
+std::size_t WinogradConv::block_tiles(std::size_t tiles) const {
+  const std::size_t per_tile =
+      static_cast<std::size_t>(alpha_ * alpha_) * (g_.in_channels + g_.out_channels) * sizeof(float);
+  if (tiles * per_tile <= 2 * l2_half_bytes()) return 0;  // V and M stay in L2 as they are
+  const std::size_t nr = uk_.nr;
+  const std::size_t block = std::max(nr, l2_half_bytes() / per_tile / nr * nr);
+  return tiles >= 2 * block ? block : 0;
+}
+
+void WinogradConv::run_blocks(const float* x, const WinogradTiling& whole, std::size_t block,
+                              const float* bias, Activation act, float alpha, float* y) const {
+  const std::size_t cin = g_.in_channels, cout = g_.out_channels, points = alpha_ * alpha_;
+  const std::size_t blocks = (whole.tiles + block - 1) / block;
+  parallel_for(blocks, [&](std::size_t b) {
+    WinogradTiling t = whole;
+    t.first = b * block;
+    t.tiles = std::min(block, whole.tiles - t.first);
+    t.tiles_padded = (t.tiles + t.nr - 1) / t.nr * t.nr;
+    t.columns = gemm_computed_columns(t.tiles, uk_);
+    Workspace& ws = workspace();  // this thread's
+    ws.v.resize(points * t.point_stride(cin));
+    ws.m.resize(points * t.point_stride(cout));
+    tr_->input(t, x, cin, 0, cin, ws.v.data());
+    for (std::size_t xi = 0; xi < points; ++xi)
+      gemm(uk_, cout, t.tiles, cin, GemmOperand{u_.data() + xi * packed_per_point_, nullptr},
+           GemmOperand{ws.v.data() + xi * t.point_stride(cin), nullptr},
+           ws.m.data() + xi * t.point_stride(cout), t.tiles_padded, Epilogue{}, false);
+    tr_->output(t, ws.m.data(), cout, 0, cout, bias, act, alpha, y);
+  });
+}
+
 void WinogradConv::run(const float* x, std::size_t in_h, std::size_t in_w, const float* bias,
                        Activation act, float alpha, float* y) const {
   WinogradTiling t = winograd_tiling(g_, m_, uk_.nr, in_h, in_w);
+  if (const std::size_t block = block_tiles(t.tiles))
+    return run_blocks(x, t, block, bias, act, alpha, y);
   t.columns = gemm_computed_columns(t.tiles, uk_);  // the GEMMs below take N = t.tiles
   const std::size_t cin = g_.in_channels, cout = g_.out_channels, points = alpha_ * alpha_;
   Workspace& ws = workspace();

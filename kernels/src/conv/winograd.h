@@ -20,11 +20,14 @@
 
 namespace fdl {
 
-// Where the tiles of one image lie.
+// Where the tiles of one image lie (or of a block of them: tile i of V and M is the
+// image's tile first + i, row-major over tiles_x per row; tiles, tiles_padded and columns
+// count the block's).
 struct WinogradTiling {
   std::size_t in_h, in_w, out_h, out_w;
   std::size_t pad_top, pad_left;
   std::size_t tiles_x, tiles;
+  std::size_t first;
   std::size_t nr, tiles_padded;  // the GEMM's NR; tiles rounded up to a multiple of it
   // The tiles the GEMM reads from V (<= tiles_padded; all of them unless the caller says
   // fewer): the input transform skips groups of lanes past them.
@@ -79,8 +82,17 @@ class WinogradConv {
   // One image: x [Cin][H][W] -> y [Cout][OH][OW], bias may be null.
   void run(const float* x, std::size_t in_h, std::size_t in_w, const float* bias,
            Activation act, float alpha, float* y) const;
+  // Tiles per block of the blocked form for an image of `tiles` tiles, 0 for the whole
+  // image at once. The whole-image form writes V and M (alpha^2 x (Cin + Cout) x tiles
+  // floats) for every tile before reading them back: past the L2 they return from L3 or
+  // memory (64ch 112x112: 14 MB, the transforms 3x slower per tile than on 32x32). Blocks
+  // whose V and M fit l2_half_bytes() (at least NR tiles) run the three stages back to
+  // back instead, one block per task. Public for the tests.
+  std::size_t block_tiles(std::size_t tiles) const;
 
  private:
+  void run_blocks(const float* x, const WinogradTiling& whole, std::size_t block,
+                  const float* bias, Activation act, float alpha, float* y) const;
   ConvGeometry g_;
   int m_, alpha_;
   const GemmUkernel& uk_;

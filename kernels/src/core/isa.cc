@@ -1,5 +1,8 @@
 // Runtime ISA detection: cpuid + xgetbv on x86-64 (the OS must save the wide registers,
-// not only the CPU support them); NEON is baseline on AArch64.
+// not only the CPU support them); NEON is baseline on AArch64. And the L2 size.
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
@@ -126,6 +129,16 @@ bool set_active_isa(Isa isa) {
   if (!cpu_supports(isa)) return false;
   active_slot().store(static_cast<int>(isa), std::memory_order_relaxed);
   return true;
+}
+
+std::size_t l2_half_bytes() {
+  static const std::size_t bytes = [] {
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l2 <= 0) return std::size_t{256} << 10;
+    return std::clamp<std::size_t>(std::size_t(l2) / 2, std::size_t{128} << 10,
+                                   std::size_t{1} << 20);
+  }();
+  return bytes;
 }
 
 }  // namespace fdl
