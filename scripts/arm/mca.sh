@@ -3,9 +3,9 @@
 #
 #   bash scripts/arm/mca.sh [SOURCE.cc [SYMBOL_PART]]
 #
-# Default: kernels/src/gemm/gemm-neon.cc and the mangled-name part of GemmTile<8,12>::rows<8, 8, 3>
-# (GemmTileILi8ELi12EE4rowsILi8ELi8ELi3EE). Another function's hottest loop can be looked at the
-# same way (the loop picked is the single-block loop with the most FMLAs; loops with
+# Default: kernels/src/gemm/gemm-neon.cc and the mangled-name part of
+# GemmTile<8,12>::rows<8, 8, 3, 0> (GemmTileILi8ELi12EE4rowsILi8ELi8ELi3ELi0EE). Another
+# function's hottest loop can be looked at the same way (the loop picked is the single-block loop with the most FMLAs; loops with
 # branches inside, e.g. the depthwise kernel's row-bounds checks, are only approximated).
 #
 # Compiles SOURCE with the flags the build uses for -neon.cc files
@@ -28,7 +28,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SRC=${1:-$ROOT/kernels/src/gemm/gemm-neon.cc}
-PART=${2:-GemmTileILi8ELi12EE4rowsILi8ELi8ELi3EE}
+PART=${2:-GemmTileILi8ELi12EE4rowsILi8ELi8ELi3ELi0EE}
 OUT=${FASTDL_ARM_WORK:-$ROOT/build/arm}/mca
 MCA=${LLVM_MCA:-llvm-mca-14}
 CXX=${CROSS_CXX:-aarch64-linux-gnu-g++}
@@ -41,7 +41,8 @@ asm=$OUT/$(basename "$SRC" .cc).s
 "$CXX" -O3 -std=c++17 -mcpu=cortex-a73 -I"$ROOT/kernels/include" -S -o "$asm" "$SRC"
 
 # The function: by default the 8-row instantiation of the microkernel template (mangled
-# name of (anonymous namespace)::GemmTile<8, 12>::rows<8, 8>: 8 rows, A stride 8).
+# name of (anonymous namespace)::GemmTile<8, 12>::rows<8, 8, 3, 0>: 8 rows, A stride 8, 3
+# vectors, no extra columns).
 sym=$(grep -oE "^_Z[A-Za-z0-9_]*${PART}[A-Za-z0-9_]*:" "$asm" | head -n1 | tr -d : || true)
 if [[ -z $sym ]]; then
   echo "mca.sh: no function matching $PART in $asm" >&2
