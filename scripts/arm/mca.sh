@@ -5,8 +5,9 @@
 #
 # Default: kernels/src/gemm/gemm-neon.cc and the mangled-name part of
 # GemmTile<8,12>::rows<8, 8, 3, 0> (GemmTileILi8ELi12EE4rowsILi8ELi8ELi3ELi0EE). Another
-# function's hottest loop can be looked at the same way (the loop picked is the single-block loop with the most FMLAs; loops with
-# branches inside, e.g. the depthwise kernel's row-bounds checks, are only approximated).
+# function's hottest loop can be looked at the same way (the loop picked is the
+# single-block loop with the most FMLAs; loops with branches inside, e.g. the depthwise
+# kernel's row-bounds checks, are only approximated).
 #
 # Compiles SOURCE with the flags the build uses for -neon.cc files
 # (aarch64-linux-gnu-g++ -O3 -mcpu=cortex-a73 -S), extracts the k-loop of the full
