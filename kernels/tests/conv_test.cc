@@ -932,10 +932,12 @@ TEST(WinogradTile, FollowsTheColumnsEachGemmComputes) {
 
 // F(2,3), F(4,3) and the automatic choice against the direct convolution on the sizes where
 // whole groups of vector-lane tiles meet the bottom and right edges (H, W multiples of 4
-// and 8 with full tile groups at the edge), with 8 to 64 channels.
+// and 8 with full tile groups at the edge), and where tile counts lie one past multiples
+// of the lanes and of NR (28: 7 x 7 = 49 F(4,3) tiles, 60: 15 x 15 = 225; a lane group
+// with one live tile, a GEMM edge of one column), with 8 to 64 channels.
 TEST_P(WinogradVariant, SizeSweepMatchesReference) {
   const auto& v = GetParam();
-  const std::size_t sizes[] = {16, 40, 56, 64, 80};
+  const std::size_t sizes[] = {16, 28, 40, 56, 60, 64, 80};
   const std::size_t channels[][2] = {{8, 8}, {16, 24}, {32, 8}, {64, 16}, {24, 64}};
   unsigned seed = 7;
   int i = 0;

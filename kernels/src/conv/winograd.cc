@@ -104,8 +104,8 @@ void WinogradConv::set_weights(const float* weights) {
 }
 
 std::size_t WinogradConv::block_tiles(std::size_t tiles) const {
-  const std::size_t per_tile =
-      static_cast<std::size_t>(alpha_ * alpha_) * (g_.in_channels + g_.out_channels) * sizeof(float);
+  const std::size_t points = static_cast<std::size_t>(alpha_ * alpha_);
+  const std::size_t per_tile = points * (g_.in_channels + g_.out_channels) * sizeof(float);
   if (tiles * per_tile <= 2 * l2_half_bytes()) return 0;  // V and M stay in L2 as they are
   const std::size_t nr = uk_.nr;
   const std::size_t block = std::max(nr, l2_half_bytes() / per_tile / nr * nr);
