@@ -115,6 +115,30 @@ TEST_P(GemmVariant, EdgeColumnsSumLikeFullTiles) {
       check(uk, {3 * mr, n, kk}, fdl::Activation::kTanh, true, true, true);
 }
 
+// The prefetch hints (kGemmPrefetchA/B) only ask for cache lines: every row count, with
+// and without them, the same tile bit for bit (and the prefetched lines run past the
+// operands' ends without faulting).
+TEST_P(GemmVariant, PrefetchHintsChangeNothing) {
+  const fdl::GemmUkernel& uk = GetParam();
+  const std::size_t mr = uk.mr, nr = uk.nr, k = uk.kc + 9;
+  const auto a = random_vector(mr * k, 11), b = random_vector(k * nr, 12);
+  const auto br = random_vector(mr, 13);
+  fdl::Epilogue ep;
+  ep.bias_row = br.data();
+  ep.act = fdl::Activation::kRelu;
+  for (std::size_t m = 1; m <= mr; ++m) {
+    std::vector<float> plain(mr * nr, -3.0f);
+    uk.fn(m, k, a.data(), b.data(), nr, plain.data(), nr, fdl::kGemmFinal, ep);
+    for (int hint : {int{fdl::kGemmPrefetchA}, int{fdl::kGemmPrefetchB},
+                     fdl::kGemmPrefetchA | fdl::kGemmPrefetchB}) {
+      std::vector<float> hinted(mr * nr, -3.0f);
+      uk.fn(m, k, a.data(), b.data(), nr, hinted.data(), nr, fdl::kGemmFinal | hint, ep);
+      ASSERT_EQ(0, std::memcmp(plain.data(), hinted.data(), plain.size() * sizeof(float)))
+          << uk.name << " m=" << m << " hint=" << hint;
+    }
+  }
+}
+
 // B read in place (GemmOperand::rows, row stride ld >= n): the same results, bit for bit,
 // as B packed (the same microkernel sums in the same order), on shapes with a right-edge
 // panel, whole panels only (N = 4 NR, one column-block of a single A block) and one short

@@ -23,6 +23,12 @@ enum : int {
   kGemmAccumulate = 1,  // add to what is in C (otherwise overwrite)
   kGemmFinal = 2,       // this is the last K block: apply bias and activation
   kGemmARow = 4,        // m == 1 and `a` is that row with unit stride (a[p], not a[p * mr])
+  // Hints: `a` (a packed panel) or `b` (a packed panel, ldb == nr) streams from memory,
+  // this being the first of the tiles that read it. The microkernel then asks for its
+  // lines ahead of use (the hardware prefetchers alone left a pointwise layer whose
+  // weights come from DRAM 30% slower than with warm caches).
+  kGemmPrefetchA = 16,
+  kGemmPrefetchB = 32,
 };
 // Only columns [0, n) of C are wanted, n = flags >> kGemmColumnsShift (0: all nr; a
 // right-edge tile that narrow). A microkernel may then compute fewer columns: half a tile

@@ -272,13 +272,17 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
           for (std::size_t ir = 0; ir < mc; ir += MR) {
             const float* apanel = ablock + (ir / MR) * astride;
             const std::size_t m = std::min(MR, mc - ir);
+            // The first tile to read a panel of prepacked (or packed-once) operand from
+            // memory asks for it ahead; the tiles after it find it in cache.
+            const int flags_tile = flags | (jr == 0 && a_full && !a_row ? kGemmPrefetchA : 0) |
+                                   (ir == 0 && b.packed ? kGemmPrefetchB : 0);
             const std::size_t row = ic + ir;
             Epilogue tile_ep = ep;
             if (ep.bias_row) tile_ep.bias_row = ep.bias_row + row;
             float* ctile = c + row * ldc + col;
             if (n == NR) {
               if (ep.bias_col) tile_ep.bias_col = ep.bias_col + col;
-              uk.fn(m, kc, apanel, bpanel, ldb, ctile, ldc, flags, tile_ep);
+              uk.fn(m, kc, apanel, bpanel, ldb, ctile, ldc, flags_tile, tile_ep);
               continue;
             }
             // Right edge: run the full-width kernel on a staging tile.
@@ -291,7 +295,7 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
               tile_ep.bias_col = edge_bias;
             }
             uk.fn(m, kc, apanel, bpanel, ldb, edge_c, NR,
-                  flags | static_cast<int>(n) << kGemmColumnsShift, tile_ep);
+                  flags_tile | static_cast<int>(n) << kGemmColumnsShift, tile_ep);
             for (std::size_t i = 0; i < m; ++i)
               std::memcpy(ctile + i * ldc, edge_c + i * NR, n * sizeof(float));
           }
