@@ -65,7 +65,10 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
                                {2 * mr + 1, 3 * nr - 1, kc - 1}, {mr, nr, kc}, {3, 5, kc + 1},
                                {1, 1000, 64}, {std::size_t(uk.mc) + 1, 2 * nr + 3, 2 * kc + 5},
                                {4, 4, 0}, {mr + 1, nr + nr / 2, 19}, {mr, nr / 2 + 1, 9},
-                               {2, nr / 2, 300}};
+                               {2, nr / 2, 300},
+                               // One B panel against several A panels, K past two blocks
+                               // (prepacked A then takes K whole)
+                               {2 * mr + 1, nr - 3, 2 * kc + 5}, {3 * mr, nr, 3 * kc + 2}};
   for (const Shape& s : shapes)
     for (bool pre : {false, true}) check(uk, s, fdl::Activation::kNone, pre, false, false);
   for (int act = 0; act <= 6; ++act)

@@ -186,20 +186,22 @@ bool reads_b_in_place(const GemmUkernel& uk, std::size_t ld) {
 }
 
 // Rows [m0, m1) and columns [n0, n1) of C. How K is blocked and whether A is read as a
-// lone row follow from the whole problem's M (one_panel, one_row), never from the task's
-// share of it: each element's sum then runs in the same order whatever the thread count,
-// so the results are bit-identical across thread counts.
+// lone row follow from the whole problem's M and N (one_panel, one_row, one_b_panel), never
+// from the task's share of it: each element's sum then runs in the same order whatever the
+// thread count, so the results are bit-identical across thread counts.
 struct Task {
   std::size_t m0, m1, n0, n1;
-  bool one_panel, one_row;  // M <= MR, M == 1
+  bool one_panel, one_row, one_b_panel;  // M <= MR, M == 1, N <= NR
 };
 
 void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const GemmOperand& b,
               float* c, std::size_t ldc, const Epilogue& ep, const Task& t) {
   const std::size_t MR = uk.mr, NR = uk.nr;
   // A single row panel of A (GEMV-like) reuses nothing across K blocks: take K whole,
-  // so packed B streams as one contiguous run and C is written once.
-  const std::size_t KC = t.one_panel ? K : uk.kc;
+  // so packed B streams as one contiguous run and C is written once. Likewise a single
+  // column panel of B against prepacked A (Winograd's GEMMs on small planes): A then
+  // streams from memory panel after panel, one contiguous run.
+  const std::size_t KC = t.one_panel || (t.one_b_panel && a.packed && !b.rows) ? K : uk.kc;
   const std::size_t MC = uk.mc;
   // With a single block of A rows, each B block is used once: keep it small enough to
   // stay in L1/L2 between packing and use instead of streaming it through L3.
@@ -326,7 +328,7 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   if (M * N * K < kParallelMinMacs) threads = 1;
   const std::size_t m_panels = (M + MR - 1) / MR, n_panels = (N + NR - 1) / NR;
   if (threads <= 1) {
-    run_task(uk, K, a, b, c, ldc, ep, Task{0, M, 0, N, M <= MR, M == 1});
+    run_task(uk, K, a, b, c, ldc, ep, Task{0, M, 0, N, M <= MR, M == 1, N <= NR});
     return;
   }
   // Split the dimension with more panels into one chunk per thread (whole panels, so
@@ -336,7 +338,7 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   const std::size_t chunks = std::min(threads, panels);
   parallel_for(chunks, [&](std::size_t i) {
     const std::size_t p0 = panels * i / chunks, p1 = panels * (i + 1) / chunks;
-    Task t{0, M, 0, N, M <= MR, M == 1};
+    Task t{0, M, 0, N, M <= MR, M == 1, N <= NR};
     if (split_n) {
       t.n0 = p0 * NR;
       t.n1 = std::min(N, p1 * NR);
