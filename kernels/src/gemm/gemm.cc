@@ -191,7 +191,7 @@ bool reads_b_in_place(const GemmUkernel& uk, std::size_t ld) {
 // thread count, so the results are bit-identical across thread counts.
 struct Task {
   std::size_t m0, m1, n0, n1;
-  bool one_panel, one_row, one_b_panel;  // M <= MR, M == 1, N <= NR
+  bool one_panel, one_row, one_b_panel, one_a_block;  // M <= MR, M == 1, N <= NR, M <= MC
 };
 
 void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const GemmOperand& b,
@@ -201,7 +201,7 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
   // so packed B streams as one contiguous run and C is written once. Likewise a single
   // column panel of B against prepacked A (Winograd's GEMMs on small planes): A then
   // streams from memory panel after panel, one contiguous run.
-  const std::size_t KC = t.one_panel || (t.one_b_panel && a.packed && !b.rows) ? K : uk.kc;
+  const std::size_t KC = t.one_panel || (t.one_b_panel && a.packed && !b.rows) || (t.one_a_block && b.packed) ? K : uk.kc;
   const std::size_t MC = uk.mc;
   // With a single block of A rows, each B block is used once: keep it small enough to
   // stay in L1/L2 between packing and use instead of streaming it through L3.
@@ -328,7 +328,7 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   if (M * N * K < kParallelMinMacs) threads = 1;
   const std::size_t m_panels = (M + MR - 1) / MR, n_panels = (N + NR - 1) / NR;
   if (threads <= 1) {
-    run_task(uk, K, a, b, c, ldc, ep, Task{0, M, 0, N, M <= MR, M == 1, N <= NR});
+    run_task(uk, K, a, b, c, ldc, ep, Task{0, M, 0, N, M <= MR, M == 1, N <= NR, M <= std::size_t(uk.mc)});
     return;
   }
   // Split the dimension with more panels into one chunk per thread (whole panels, so
@@ -338,7 +338,7 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   const std::size_t chunks = std::min(threads, panels);
   parallel_for(chunks, [&](std::size_t i) {
     const std::size_t p0 = panels * i / chunks, p1 = panels * (i + 1) / chunks;
-    Task t{0, M, 0, N, M <= MR, M == 1, N <= NR};
+    Task t{0, M, 0, N, M <= MR, M == 1, N <= NR, M <= std::size_t(uk.mc)};
     if (split_n) {
       t.n0 = p0 * NR;
       t.n1 = std::min(N, p1 * NR);
