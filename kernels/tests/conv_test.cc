@@ -762,10 +762,26 @@ void check_depthwise(const fdl::DepthwiseVariant& v, const ConvCase& c, unsigned
                      &gemm_for(v.isa), A::kDepthwise);
   ASSERT_STREQ(plan.depthwise_variant(), v.name);
   std::vector<float> y(c.y_size() + 1, kCanary);
-  plan.run(x.data(), 1, c.in, y.data());
+  plan.run(x.data(), c.batch, c.in, y.data());
   ASSERT_EQ(y.back(), kCanary) << "wrote past the end: " << c.str();
   y.pop_back();
-  ASSERT_EQ(first_mismatch(c, y, reference(c, x, wt, b)), -1) << v.name << " " << c.str();
+  const auto want = reference(c, x, wt, b);
+  ASSERT_EQ(first_mismatch(c, y, want), -1) << v.name << " " << c.str();
+  // The plane kernel alone too: the plan may have taken the channels-at-once kernel
+  // (small 2-D planes on x86), which leaves the plane kernels to ConvChain and larger
+  // planes.
+  if (c.in[0] != 1 || c.k[0] != 1) return;
+  const fdl::ConvGeometry g = c.geometry();
+  const std::size_t in_plane = fdl::volume(c.in), out_plane = fdl::volume(c.out());
+  const std::size_t taps = fdl::volume(c.k);
+  std::vector<float> planes(c.y_size() + 1, kCanary);
+  for (std::size_t n = 0; n < c.batch; ++n)
+    for (std::size_t ch = 0; ch < c.cout; ++ch)
+      v.fn(g, x.data() + (n * c.cin + ch) * in_plane, c.in[1], c.in[2], wt.data() + ch * taps,
+           c.bias ? b[ch] : 0.0f, c.act, kAlpha, planes.data() + (n * c.cout + ch) * out_plane);
+  ASSERT_EQ(planes.back(), kCanary) << "wrote past the end: " << c.str();
+  planes.pop_back();
+  ASSERT_EQ(first_mismatch(c, planes, want), -1) << v.name << " planes " << c.str();
 }
 
 // Every vector fast path at its edges: output widths 1 to 3x the vector width (+-1 around
@@ -906,6 +922,42 @@ TEST_P(DepthwiseVariant, EmptyRowsUnderWidePaddingGiveTheBias) {
       v.fn(g, &x_unused, 3, 0, wt.data(), 0.25f, fdl::Activation::kNone, kAlpha, y.data());
       for (float value : y) ASSERT_EQ(value, 0.25f) << v.name << " " << c.str();
     }
+}
+
+// Small planes a vector's width of channels at a time (DepthwiseChannelsFn, x86; the plan
+// picks it for 2-D planes of at most 256 pixels): channel counts around the block width,
+// sizes around 7, 8, 14 and 16 and the 256-pixel limit, strides 1 and 2, 3x3 and 5x5, every
+// padding split up to the window, two images; 1 and 2 threads bit for bit.
+TEST_P(DepthwiseVariant, ChannelBlocksMatchReference) {
+  const auto& v = GetParam();
+  unsigned seed = 41;
+  int checked = 0;
+  for (std::size_t k : {3, 5})
+    for (std::size_t s : {1, 2})
+      for (std::size_t ch : {1, 7, 15, 16, 17, 33})
+        for (std::size_t hw : {1, 7, 8, 14, 16}) {
+          const std::size_t h = hw, w = (hw * 3 + ch) % 17 + 1;
+          const std::size_t pt = (ch + hw) % k, pl = (ch + s) % k;
+          ConvCase c = case2d(ch, ch, h, w, k, k, s, s, pt, (pt + 1) % k, pl, k - 1 - pl);
+          c.groups = ch, c.batch = 2;
+          c.act = static_cast<fdl::Activation>((ch + hw + k) % 9);
+          c.bias = (ch + hw) % 3 != 0;
+          if (!c.fits()) continue;
+          ASSERT_NO_FATAL_FAILURE(check_depthwise(v, c, seed += 3));
+          ++checked;
+          const auto x = random_vector(c.x_size(), seed), wt = random_vector(c.w_size(), seed);
+          fdl::ConvPlan plan(c.geometry(), wt.data(), nullptr, c.act, kAlpha,
+                             &gemm_for(v.isa), A::kDepthwise);
+          std::vector<float> one(c.y_size()), two(c.y_size());
+          fdl_test::ThreadCountGuard guard;
+          fdl::set_num_threads(1);
+          plan.run(x.data(), c.batch, c.in, one.data());
+          fdl::set_num_threads(2);
+          plan.run(x.data(), c.batch, c.in, two.data());
+          ASSERT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0)
+              << v.name << " " << c.str();
+        }
+  EXPECT_GT(checked, 100);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, DepthwiseVariant,

@@ -81,6 +81,20 @@ struct DepthwiseVariant {
   DepthwisePlaneFn fn;
 };
 
+// `channels` (at most the variant's `channels`) consecutive depthwise planes at once:
+// x [channels][in_h][in_w] -> y [channels][out_h][out_w], w [channels][KH][KW], bias
+// [channels] or null; a square 3x3 or 5x5 kernel, the same stride 1 or 2 along height and
+// width, dilation 1. For small planes, on ISAs that have it (x86).
+using DepthwiseChannelsFn = void (*)(const ConvGeometry& g, const float* x, std::size_t in_h,
+                                     std::size_t in_w, std::size_t channels, const float* w,
+                                     const float* bias, Activation act, float alpha, float* y);
+struct DepthwiseChannelsVariant {
+  const char* name;  // fdl_f32_depthwise_channels__<isa>
+  Isa isa;
+  std::size_t channels;  // per call: the ISA's vector width
+  DepthwiseChannelsFn fn;
+};
+
 // The narrow convolution (few input channels, 2-D, stride 1 or 2 in both directions,
 // dilation 1, groups 1) over one zero-padded image: padded [in_channels][padded_h]
 // [padded_w], whose rows reach past the last output's taps far enough for whole vectors
@@ -137,6 +151,7 @@ struct Col2imVariant {
 // this CPU cannot run). From src/conv/variants.inc.
 const std::vector<ConvVariant>& conv_variants();
 const std::vector<DepthwiseVariant>& depthwise_variants();
+const std::vector<DepthwiseChannelsVariant>& depthwise_channels_variants();
 const std::vector<WinogradVariant>& winograd_variants();
 const std::vector<Col2imVariant>& col2im_variants();
 const std::vector<NarrowVariant>& narrow_variants();
@@ -237,6 +252,7 @@ class ConvPlan {
   const GemmUkernel* uk_;
   bool direct_ = false;
   const DepthwiseVariant* depthwise_ = nullptr;
+  const DepthwiseChannelsVariant* depthwise_channels_ = nullptr;  // its ISA's, if any
   const NarrowVariant* narrow_ = nullptr;
   AlignedBuffer narrow_packed_;  // per block of kNarrowBlock channels: [taps][block], bias
   const WinogradVariant* winograd_ = nullptr;  // 2-D or 3-D form, where one applies

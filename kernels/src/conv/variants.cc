@@ -10,6 +10,8 @@
 #define FDL_CONV_VARIANT(sfx, isa) std::remove_pointer_t<fdl::ConvDirectFn> fdl_f32_conv__##sfx;
 #define FDL_DEPTHWISE_VARIANT(sfx, isa) \
   std::remove_pointer_t<fdl::DepthwisePlaneFn> fdl_f32_depthwise__##sfx;
+#define FDL_DEPTHWISE_CHANNELS_VARIANT(sfx, isa, channels) \
+  std::remove_pointer_t<fdl::DepthwiseChannelsFn> fdl_f32_depthwise_channels__##sfx;
 #define FDL_WINOGRAD_VARIANT(sfx, isa)                                  \
   extern const fdl::WinogradTransforms fdl_f32_winograd_m2__##sfx;      \
   extern const fdl::WinogradTransforms fdl_f32_winograd_m4__##sfx;
@@ -36,6 +38,15 @@ const std::vector<DepthwiseVariant>& depthwise_variants() {
   static const std::vector<DepthwiseVariant> table = {
 #define FDL_DEPTHWISE_VARIANT(sfx, isa) \
   {"fdl_f32_depthwise__" #sfx, Isa::isa, &fdl_f32_depthwise__##sfx},
+#include "variants.inc"
+  };
+  return table;
+}
+
+const std::vector<DepthwiseChannelsVariant>& depthwise_channels_variants() {
+  static const std::vector<DepthwiseChannelsVariant> table = {
+#define FDL_DEPTHWISE_CHANNELS_VARIANT(sfx, isa, channels) \
+  {"fdl_f32_depthwise_channels__" #sfx, Isa::isa, channels, &fdl_f32_depthwise_channels__##sfx},
 #include "variants.inc"
   };
   return table;
