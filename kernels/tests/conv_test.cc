@@ -934,7 +934,7 @@ TEST_P(DepthwiseVariant, ChannelBlocksMatchReference) {
   int checked = 0;
   for (std::size_t k : {3, 5})
     for (std::size_t s : {1, 2})
-      for (std::size_t ch : {1, 7, 15, 16, 17, 33})
+      for (std::size_t ch : {1, 7, 8, 9, 15, 16, 17, 33})
         for (std::size_t hw : {1, 7, 8, 14, 16}) {
           const std::size_t h = hw, w = (hw * 3 + ch) % 17 + 1;
           const std::size_t pt = (ch + hw) % k, pl = (ch + s) % k;

@@ -26,7 +26,7 @@ using fdl_test::ThreadCountGuard;
 class GemmVariant : public fdl_test::VariantTest<fdl::GemmUkernel> {};
 
 void check(const fdl::GemmUkernel& uk, Shape s, fdl::Activation act, bool prepacked_a,
-           bool with_bias_row, bool with_bias_col) {
+           bool with_bias_row, bool with_bias_col, bool prepacked_b = false) {
   const auto a = random_vector(s.m * s.k, 1), b = random_vector(s.k * s.n, 2);
   const auto br = random_vector(s.m, 3), bc = random_vector(s.n, 4);
   std::vector<float> c(s.m * s.n, -7.0f);
@@ -43,7 +43,13 @@ void check(const fdl::GemmUkernel& uk, Shape s, fdl::Activation act, bool prepac
     fdl::pack_all(apack, s.m, s.k, uk.mr, packed_a.data());
     aop = fdl::GemmOperand{packed_a.data(), nullptr};
   }
-  fdl::gemm(uk, s.m, s.n, s.k, aop, fdl::GemmOperand{nullptr, &bpack}, c.data(), s.n, ep, true);
+  std::vector<float> packed_b(fdl::packed_size(s.n, s.k, uk.nr) + 1);
+  fdl::GemmOperand bop{nullptr, &bpack};
+  if (prepacked_b) {
+    fdl::pack_all(bpack, s.n, s.k, uk.nr, packed_b.data());
+    bop = fdl::GemmOperand{packed_b.data(), nullptr};
+  }
+  fdl::gemm(uk, s.m, s.n, s.k, aop, bop, c.data(), s.n, ep, true);
   for (std::size_t i = 0; i < s.m; ++i) {
     for (std::size_t j = 0; j < s.n; ++j) {
       double acc = 0;
@@ -67,10 +73,18 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
                                {4, 4, 0}, {mr + 1, nr + nr / 2, 19}, {mr, nr / 2 + 1, 9},
                                {2, nr / 2, 300},
                                // One B panel against several A panels, K past two blocks
-                               // (prepacked A then takes K whole)
-                               {2 * mr + 1, nr - 3, 2 * kc + 5}, {3 * mr, nr, 3 * kc + 2}};
+                               // (prepacked A then takes K whole), and one column past it
+                               {2 * mr + 1, nr - 3, 2 * kc + 5}, {3 * mr, nr, 3 * kc + 2},
+                               {2 * mr + 1, nr + 1, 2 * kc + 5}};
   for (const Shape& s : shapes)
     for (bool pre : {false, true}) check(uk, s, fdl::Activation::kNone, pre, false, false);
+  // Prepacked B (weights as B: pointwise layers run transposed, Dense) against one block of
+  // A rows takes K whole: rows up to MC and one past it, edge and whole panels of B.
+  const std::size_t mc = uk.mc;
+  const std::vector<Shape> b_shapes = {{mr - 1, nr + 3, 2 * kc + 5}, {2 * mr + 1, 3 * nr, 2 * kc + 5},
+                                       {mc, 2 * nr - 1, kc + 9}, {mc + 1, nr, 2 * kc + 5}};
+  for (const Shape& s : b_shapes)
+    for (bool pre : {false, true}) check(uk, s, fdl::Activation::kNone, pre, false, false, true);
   for (int act = 0; act <= 6; ++act)
     check(uk, {mr + 1, nr + 3, 17}, static_cast<fdl::Activation>(act), true, true, false);
   check(uk, {mr + 2, 2 * nr + 5, 33}, fdl::Activation::kRelu, false, false, true);

@@ -9,6 +9,7 @@
 #include "fastdl/threadpool.h"
 #include "fastdl/variants.h"
 #include "../core/nonfinite.h"
+#include "depthwise-window.h"
 #include "im2col-packer.h"
 #include "padded-grid.h"
 #include "winograd.h"
@@ -70,8 +71,7 @@ ConvPlan::ConvPlan(const ConvGeometry& g, const float* weights, const float* bia
   const bool simd = uk_->isa != Isa::kRef;
   const bool auto_pick = algorithm == ConvAlgorithm::kAuto && simd;
   direct_ = algorithm == ConvAlgorithm::kDirect;
-  if (is_depthwise(g) && (auto_pick || algorithm == ConvAlgorithm::kDepthwise))
-  {
+  if (is_depthwise(g) && (auto_pick || algorithm == ConvAlgorithm::kDepthwise)) {
     depthwise_ = &variant_for(depthwise_variants(), uk_->isa);
     for (const DepthwiseChannelsVariant& v : depthwise_channels_variants())
       if (v.isa == uk_->isa) depthwise_channels_ = &v;
@@ -238,17 +238,14 @@ namespace {
 
 // Whether the depthwise layer runs a vector's width of channels at once
 // (DepthwiseChannelsFn) on inputs of size `in`: 2-D input planes of at most 256 pixels and
-// outputs of at most 196 (MobileNet's 14x14 and 7x7, and 14x14 at stride 2), a square 3x3
-// or 5x5 window, the same stride 1 or 2 both ways, no dilation. Measured on AVX-512, 1
-// thread, 512 channels, against the plane kernels: 7x7 14.0 -> 11.1 us, 10x10 25.4 -> 16.4,
-// 14x14 33.8 -> 29.1, 14x14 at stride 2 30.2 -> 17.8, 960 of 7x7 28.4 -> 17.2; 16x16 no
-// faster (its input transposes outweigh the masks and part-filled vectors saved).
+// outputs of at most 196 (MobileNet's 14x14 and 7x7, and 14x14 at stride 2), the
+// specialised windows (depthwise-window.h). Measured on AVX-512, 1 thread, 512 channels,
+// against the plane kernels: 7x7 14.2 -> 10.0 us, 10x10 25.2 -> 14.8, 14x14 32.5 -> 25.9,
+// 14x14 at stride 2 29.2 -> 15.7, 960 of 7x7 26.8 -> 15.6; 16x16 no faster (its input
+// transposes outweigh the masks and part-filled vectors saved).
 bool depthwise_runs_by_channels(const ConvGeometry& g, const Size3& in) {
-  const auto k = g.kernel[1], s = g.stride[1];
   return in[0] == 1 && g.kernel[0] == 1 && in[1] * in[2] <= 256 &&
-         volume(g.out_size(in)) <= 196 && k == g.kernel[2] &&
-         (k == 3 || k == 5) && (s == 1 || s == 2) && g.stride[2] == s &&
-         g.dilation[1] == 1 && g.dilation[2] == 1;
+         volume(g.out_size(in)) <= 196 && depthwise_window_specialised(g);
 }
 
 }  // namespace

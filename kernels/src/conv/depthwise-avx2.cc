@@ -7,6 +7,7 @@
 #include <new>
 
 #include "fastdl/conv.h"
+#include "depthwise-window.h"
 
 namespace {
 #include "../simd/vec-avx2.inc"

@@ -4,6 +4,7 @@
 
 #include "fastdl/activation.h"
 #include "fastdl/conv.h"
+#include "depthwise-window.h"
 
 void fdl_f32_depthwise__ref(const fdl::ConvGeometry& g, const float* x, std::size_t in_h,
                             std::size_t in_w, const float* w, float bias, fdl::Activation act,

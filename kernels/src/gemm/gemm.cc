@@ -197,11 +197,16 @@ struct Task {
 void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const GemmOperand& b,
               float* c, std::size_t ldc, const Epilogue& ep, const Task& t) {
   const std::size_t MR = uk.mr, NR = uk.nr;
-  // A single row panel of A (GEMV-like) reuses nothing across K blocks: take K whole,
-  // so packed B streams as one contiguous run and C is written once. Likewise a single
-  // column panel of B against prepacked A (Winograd's GEMMs on small planes): A then
-  // streams from memory panel after panel, one contiguous run.
-  const std::size_t KC = t.one_panel || (t.one_b_panel && a.packed && !b.rows) || (t.one_a_block && b.packed) ? K : uk.kc;
+  // K is taken whole where one operand is read by a single pass of the other, so K blocks
+  // buy no reuse: a single row panel of A (GEMV-like: packed B streams as one contiguous
+  // run, C is written once); a single column panel of B against prepacked A (Winograd on
+  // small planes) and a single block of A rows against prepacked B (pointwise layers run
+  // transposed): the prepacked weights then stream from memory panel after panel. Not
+  // with B read in place (a pointwise layer's input): ConvChain's strips of it must sum
+  // like the whole plane's, whatever N a strip has.
+  const bool streams_weights = (t.one_b_panel && a.packed && !b.rows) ||
+                               (t.one_a_block && b.packed);
+  const std::size_t KC = t.one_panel || streams_weights ? K : uk.kc;
   const std::size_t MC = uk.mc;
   // With a single block of A rows, each B block is used once: keep it small enough to
   // stay in L1/L2 between packing and use instead of streaming it through L3.
@@ -327,8 +332,9 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   std::size_t threads = parallel ? static_cast<std::size_t>(num_threads()) : 1;
   if (M * N * K < kParallelMinMacs) threads = 1;
   const std::size_t m_panels = (M + MR - 1) / MR, n_panels = (N + NR - 1) / NR;
+  const Task whole{0, M, 0, N, M <= MR, M == 1, N <= NR, M <= std::size_t(uk.mc)};
   if (threads <= 1) {
-    run_task(uk, K, a, b, c, ldc, ep, Task{0, M, 0, N, M <= MR, M == 1, N <= NR, M <= std::size_t(uk.mc)});
+    run_task(uk, K, a, b, c, ldc, ep, whole);
     return;
   }
   // Split the dimension with more panels into one chunk per thread (whole panels, so
@@ -338,7 +344,7 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   const std::size_t chunks = std::min(threads, panels);
   parallel_for(chunks, [&](std::size_t i) {
     const std::size_t p0 = panels * i / chunks, p1 = panels * (i + 1) / chunks;
-    Task t{0, M, 0, N, M <= MR, M == 1, N <= NR, M <= std::size_t(uk.mc)};
+    Task t = whole;
     if (split_n) {
       t.n0 = p0 * NR;
       t.n1 = std::min(N, p1 * NR);
