@@ -90,6 +90,55 @@ def test_weight_changes_reach_fused_steps():
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
 
 
+def test_traced_calls_match_the_layers_and_see_weight_changes():
+    """From the second call with an input signature on, a call runs the steps as plain
+    calls (InferenceRunner's trace): the same results, and a weight change (one layer, or
+    the whole model) still reaches them."""
+    model = _net()
+    x = RNG.standard_normal((2, 10, 9, 3)).astype(np.float32)
+    for _ in range(3):
+        for got, want in zip(model(x), _unfused(model, x)):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+    runner = model._executor()
+    assert len(runner._traces) == 1
+    trace, = runner._traces.values()
+    assert trace.chain is None  # branches: the trace runs on slots
+    bn = model.get_layer("batch_normalization")
+    gamma, beta, mean, var = bn.get_weights()
+    bn.set_weights([gamma * 2, beta - 1, mean + 0.5, var * 3])
+    for _ in range(3):  # the stale trace, then its successor
+        for got, want in zip(model(x), _unfused(model, x)):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+    _randomize(model)
+    for got, want in zip(model(x), _unfused(model, x)):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_traced_sequential_runs_as_a_chain_and_falls_back_on_odd_inputs(data_format):
+    """A Sequential model's trace is a plain chain of calls; a fused step given what its
+    kernel cannot take as it comes (a Lambda's strided view, read in place where the
+    layer is channels_first; a float64 array) takes the checked path, with the same
+    results as the layers."""
+    fastdl.utils.clear_session()
+    cf = data_format == "channels_first"
+    kw = {"data_format": data_format}
+    flip = layers.Lambda(lambda t: t[:, :, ::-1, :])                 # a strided view
+    widen = layers.Lambda(lambda t: np.asarray(t, np.float64) * 2)   # another dtype
+    model = Sequential([layers.Input((3, 9, 8) if cf else (9, 8, 3)),
+                        layers.Conv2D(4, 3, activation="relu", **kw),
+                        layers.MaxPooling2D(2, **kw), flip, layers.Conv2D(5, 2, **kw), widen,
+                        layers.Conv2D(3, 1, **kw), layers.Flatten(**kw), layers.Dense(6)])
+    _randomize(model)
+    x = RNG.standard_normal((3,) + model.input_shape[1:]).astype(np.float32)
+    model(x)  # builds the program
+    want = _unfused(model, x)[0]
+    for _ in range(4):
+        np.testing.assert_allclose(model(x), want, rtol=2e-5, atol=2e-5)
+    trace, = model._executor()._traces.values()
+    assert trace.chain is not None
+
+
 def test_outputs_are_not_reused_buffers():
     """An intermediate written into a reused buffer that is also an output (through a
     view: Flatten of a fused conv) is copied: later calls leave earlier results alone."""

@@ -22,6 +22,10 @@ from fastdl.layers.node import Node, SymbolicTensor, flatten, is_symbolic
 
 _name_counts = collections.Counter()
 
+# How many times any layer's weights changed in this process (Layer._weights_changed): a
+# model's traced calls (models/inference.py) stay valid while it stands still.
+weights_epoch = 0
+
 
 def reset_names():
     """Automatic names start again (fastdl.utils.clear_session)."""
@@ -233,6 +237,8 @@ class Layer:
         """Gives the plans built so far the new weights (each repacks in place) and counts
         the change (`_version`: what a model's fused steps compare against); the same for
         the sublayers."""
+        global weights_epoch
+        weights_epoch += 1
         self._version = getattr(self, "_version", 0) + 1
         for _, sub in self._sublayers():
             sub._weights_changed()

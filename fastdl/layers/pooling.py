@@ -125,6 +125,18 @@ class _Pooling(TrainsOnMaps, Layer):
         sums = self._window_sums(self._padded(x, pads))
         return np.ascontiguousarray(sums / self._counts(x.shape, pads), np.float32), out_layout
 
+    def _fast_forward(self, x, layout):
+        """The layer as a plain call for inputs like x (a model's traced calls,
+        models/inference.py), or None: its pooling plan, which checks its input."""
+        taken, _ = L.maps(x, layout, self.data_format)
+        plan = self._plans.get(taken.shape)
+        if not plan:
+            return None
+        if taken is x:
+            return plan
+        data_format = self.data_format
+        return lambda a: plan(L.maps(a, layout, data_format)[0])
+
     def _kernel_padding(self, pads):
         """The padding the kernels apply themselves (the same amount on both sides, at most
         half the window; -inf for max, as Keras and PyTorch) for `pads` ((before, after) per

@@ -18,16 +18,25 @@ steps with reused output buffers.
   calls; outputs of the model are never such buffers (a model output that would alias one
   is copied).
 
+- From the second call with inputs of a signature (shapes and layouts) on, a call runs
+  that signature's trace: the steps as plain calls, each straight to its kernel with the
+  buffers and conversions its first calls settled (a model's per-step bookkeeping was a
+  third of a batch-1 call of the seed CIFAR CNN). A trace is dropped when any layer's
+  weights change (`layers.base.weights_epoch`); its calls check their inputs and take the
+  checked path on anything unexpected.
+
 Fused steps read their layers' weights through `Layer._version`, so set_weights on the
 model or on any one layer reaches them. One call at a time uses the buffers; a concurrent
 call (another thread) runs the unfused program instead of waiting.
 """
+import functools
 import threading
 import time
 
 import numpy as np
 
 from fastdl._backend import kernels
+from fastdl.layers import base as layer_base
 from fastdl.layers import layout as L
 from fastdl.layers.merging import Concatenate, _layout_key, _reduce
 from fastdl.models.graph import Program, Step
@@ -278,22 +287,45 @@ class _Fused(_ReusedOutput):
         self._init_output()
         self._plans = {}     # key -> [plan, versions]
         self._checked = set()  # (plan id, input shape) the plan has validated once
-        # (input shape, layout) -> (versions, plan, out buffer, output layout): inputs the
-        # plan takes as they come, validated once; the next calls go straight to the kernel.
+        # (input shape, layout) -> (versions, plan, out buffer, output layout, convert):
+        # inputs validated once; the next calls go straight to the kernel, through
+        # convert(x) (to channels-first) where the plan took a converted copy.
         self._direct = {}
 
     def _forward(self, x, layout):
         direct = self._direct.get((x.shape, layout))
         if (direct is not None and type(x) is np.ndarray and x.dtype == np.float32
                 and x.flags.c_contiguous and direct[0] == self._versions()):
-            return self._finish(direct[1]._impl(x, direct[2])), direct[3]
+            convert = direct[4]
+            taken = x if convert is None else convert(x, layout)
+            return self._finish(direct[1]._impl(taken, direct[2])), direct[3]
         return self._checked_forward(x, layout)
 
-    def _remember(self, x, layout, taken, plan, out, out_layout):
+    def _remember(self, x, layout, taken, plan, out, out_layout, convert=None):
         """Lets later calls with inputs like x skip to the kernel: where the plan took x
-        itself (`taken` is x: no layout conversion) after validating it."""
-        if taken is x and len(self._direct) < 16:
-            self._direct[(x.shape, layout)] = (self._versions(), plan, out, out_layout)
+        itself (`taken` is x) or convert(x, layout) (a model's channels_last input)."""
+        if (taken is x or convert is not None) and len(self._direct) < 16:
+            self._direct[(x.shape, layout)] = (self._versions(), plan, out, out_layout,
+                                               None if taken is x else convert)
+
+    def _fast_forward(self, x, layout):
+        """The step as a plain call for inputs like x (InferenceRunner's traces), or None.
+        The call checks its input (falling back to the checked path), not the weights."""
+        direct = self._direct.get((x.shape, layout)) if type(x) is np.ndarray else None
+        if direct is None:
+            return None
+        _, plan, out, _, convert = direct
+        impl, shape, f32 = plan._impl, x.shape, np.float32
+        finish = None if type(self)._finish is _Fused._finish else self._finish
+        forward = self._forward
+
+        def call(a):
+            if type(a) is not np.ndarray or a.shape != shape or a.dtype != f32 or not (
+                    a.flags.c_contiguous):
+                return forward(a, layout)[0]
+            y = impl(a if convert is None else convert(a, layout), out)
+            return y if finish is None else finish(y)
+        return call
 
     def _finish(self, y):
         """What follows the plan's own write-back (identity here)."""
@@ -363,7 +395,9 @@ class FusedConv(_Fused):
         plan = self.plan_for(taken.shape[2:])
         out = self._out(plan.output_shape(taken.shape))
         y = self._call(plan, taken, out)
-        self._remember(x, layout, taken, plan, out, out_layout)
+        # What _maps does: channels_last maps are taken channels-first.
+        convert = L.to_cf if self.layer.data_format == "channels_last" else L.to_keras
+        self._remember(x, layout, taken, plan, out, out_layout, convert)
         return y, out_layout
 
 
@@ -470,6 +504,23 @@ class ConvChainStep(_ReusedOutput):
         np.copyto(out, y)
         return out, lay
 
+    def _fast_forward(self, x, layout):
+        """The step as a plain call for inputs like x (InferenceRunner's traces), or None.
+        The call checks its input (falling back to _forward), not the weights."""
+        entry = self._chains.get((x.shape, layout)) if type(x) is np.ndarray else None
+        if entry is None or entry.chain is None:
+            return None
+        impl, out, maps = entry.chain._impl, self._out(entry.out_shape), self.steps[0].layer._maps
+        shape, f32, forward = x.shape, np.float32, self._forward
+
+        def call(a):
+            if type(a) is np.ndarray and a.shape == shape:
+                taken = maps(a, layout)[0]
+                if taken.dtype == f32 and taken.flags.c_contiguous:
+                    return impl(taken, out)
+            return forward(a, layout)[0]
+        return call
+
     def _refresh(self, entry):
         """After a weight change: the steps repack their plans in place (a rebuilt plan
         rebuilds the chain)."""
@@ -555,9 +606,90 @@ class PaddingStep:
         return f"<padding {self.name}>"
 
 
+class _Trace:
+    """The compiled steps for inputs of one signature (shapes and layouts) as plain calls
+    (each step's _fast_forward, else its _forward with the layouts that signature gives):
+    what a call costs once the steps have validated such inputs, without their per-call
+    bookkeeping. Valid while no layer's weights change (`epoch`)."""
+    __slots__ = ("epoch", "ops", "n_slots", "input_slots", "output_slots", "out_layouts",
+                 "chain")
+
+    def finish(self):
+        """Where every step reads the one before it (a Sequential model): `chain`, the
+        calls alone, run one after the other without slots."""
+        self.chain = None
+        slot = self.input_slots[0] if len(self.input_slots) == 1 else None
+        for call, ins, outs, several_in, several_out, _ in self.ops:
+            if several_in or several_out or ins != slot:
+                return
+            slot = outs
+        if list(self.output_slots) == [slot]:
+            self.chain = tuple(op[0] for op in self.ops)
+
+    def run(self, xs):
+        if self.chain is not None:
+            y = xs[0]
+            for call in self.chain:
+                y = call(y)
+            return [y]
+        values = [None] * self.n_slots
+        for s, x in zip(self.input_slots, xs):
+            values[s] = x
+        for call, ins, outs, several_in, several_out, free in self.ops:
+            y = call([values[s] for s in ins] if several_in else values[ins])
+            if several_out:
+                for s, a in zip(outs, y):
+                    values[s] = a
+            else:
+                values[outs] = y
+            for s in free:
+                values[s] = None
+        return [values[s] for s in self.output_slots]
+
+
+def _traced_run(program, xs, layouts):
+    """Runs `program` as Program.run does; returns its outputs, their layouts and the
+    _Trace of this call."""
+    trace = _Trace()
+    trace.epoch = layer_base.weights_epoch
+    trace.n_slots, trace.input_slots = program.n_slots, program.input_slots
+    trace.output_slots, trace.ops = program.output_slots, []
+    values = [None] * program.n_slots
+    lays = [None] * program.n_slots
+    for s, x, lay in zip(program.input_slots, xs, layouts):
+        values[s], lays[s] = x, lay
+    for step, free in zip(program.steps, program.free_after):
+        several_in, several_out = isinstance(step.inputs, list), isinstance(step.outputs, list)
+        x = [values[s] for s in step.inputs] if several_in else values[step.inputs]
+        lay = [lays[s] for s in step.inputs] if several_in else lays[step.inputs]
+        y, y_lay = step.layer._forward(x, lay)
+        fast = getattr(step.layer, "_fast_forward", None)
+        call = fast(x, lay) if fast is not None and not several_in else None
+        if call is None:
+            call = functools.partial(_forward_of, step.layer._forward, lay)
+        trace.ops.append((call, step.inputs, step.outputs, several_in, several_out,
+                          tuple(free)))
+        if several_out:
+            for s, a, al in zip(step.outputs, y, y_lay):
+                values[s], lays[s] = a, al
+        else:
+            values[step.outputs], lays[step.outputs] = y, y_lay
+        for s in free:
+            values[s] = None
+    trace.out_layouts = [lays[s] for s in program.output_slots]
+    trace.finish()
+    return [values[s] for s in program.output_slots], trace.out_layouts, trace
+
+
+def _forward_of(forward, layout, x):
+    return forward(x, layout)[0]
+
+
 class InferenceRunner:
     """A Program and its compiled form; run() uses the compiled one (one caller at a
-    time) and guarantees outputs that alias no reused buffer."""
+    time) and guarantees outputs that alias no reused buffer. From the second call with
+    inputs of a signature on (once their buffers are placed), a call runs that
+    signature's _Trace while no weight changed."""
 
     def __init__(self, program):
         self.program = program
@@ -566,6 +698,7 @@ class InferenceRunner:
         self.checked_sizes = set()  # input sizes (without the batch) the layers accepted
         self._buffer_ids = set()
         self._arenas = {}  # input shapes -> the arena the fused steps' outputs share
+        self._traces = {}  # (input shapes, layouts) -> _Trace
         for step in self.compiled.steps:
             if isinstance(step.layer, (_ReusedOutput, PaddingStep)):
                 step.layer.buffer_ids = self._buffer_ids
@@ -629,10 +762,20 @@ class InferenceRunner:
         if not self._lock.acquire(blocking=False):
             return self.program.run(xs, layouts)
         try:
-            ys, lays = self.compiled.run(xs, layouts)
-            signature = tuple(np.shape(x) for x in xs)
-            if signature not in self._arenas and len(self._arenas) < 8:
-                self._arenas[signature] = self._share_buffers()
+            shapes = tuple(np.shape(x) for x in xs)
+            key = (shapes, tuple(layouts))
+            trace = self._traces.get(key)
+            if (trace is not None and trace.epoch == layer_base.weights_epoch
+                    and all(type(x) is np.ndarray for x in xs)):
+                ys, lays = trace.run(xs), trace.out_layouts
+            elif shapes in self._arenas and (key in self._traces or len(self._traces) < 8):
+                # Buffers placed: this call's steps are the ones later calls repeat.
+                ys, lays, self._traces[key] = _traced_run(self.compiled, xs, layouts)
+            else:
+                ys, lays = self.compiled.run(xs, layouts)
+                if shapes not in self._arenas and len(self._arenas) < 8:
+                    self._arenas[shapes] = self._share_buffers()
+                    self._traces.clear()  # the arena moved buffers traces may hold
             ids = self._buffer_ids
             # A view's base is the array owning the memory: a buffer, or not.
             ys = [y.copy() if isinstance(y, np.ndarray) and id(
