@@ -23,8 +23,10 @@
 
 namespace fdl {
 
-// Copies n floats: short runs (an image row) as plain moves, not a memcpy call each.
-inline void copy_floats(const float* src, std::size_t n, float* dst) {
+// dst[0, n) = src[0, n): the baseline build of plane-scratch.inc's copy_floats (this header
+// is compiled with the baseline flags). Short runs (an image row) as plain moves, not a
+// memcpy call each.
+inline void copy_floats(float* dst, const float* src, std::size_t n) {
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16)
     for (std::size_t q = 0; q < 16; ++q) dst[i + q] = src[i + q];
@@ -44,7 +46,7 @@ inline void pad_rows(const float* src, std::size_t H, std::size_t W, std::size_t
       continue;
     }
     std::fill(row, row + left, 0.0f);
-    copy_floats(src + (r - top) * W, W, row + left);
+    copy_floats(row + left, src + (r - top) * W, W);
     std::fill(row + left + W, row + row_len, 0.0f);
   }
 }
@@ -153,7 +155,7 @@ struct PaddedGrid {
         const float* src = grid + m * columns + n * per_image;
         float* dst = y + n * y_image + m * OH * OW;
         for (std::size_t oh = 0; oh < OH; ++oh)
-          copy_floats(src + oh * Wp, OW, dst + oh * OW);
+          copy_floats(dst + oh * OW, src + oh * Wp, OW);
       }
   }
 };
