@@ -160,17 +160,21 @@ class Program:
         self._tuples = None
         self._relu_handovers = None  # backprop.relu_handovers, found once
 
-    def run(self, xs, layouts):
-        """(arrays, layouts) of the outputs from the inputs' (arrays, layouts)."""
+    def run(self, xs, layouts, on_step=None):
+        """(arrays, layouts) of the outputs from the inputs' (arrays, layouts); on_step(i,
+        x, layout), if given, after step i ran on x."""
         values = [None] * self.n_slots
         lays = [None] * self.n_slots
         for s, x, lay in zip(self.input_slots, xs, layouts):
             values[s], lays[s] = x, lay
-        for forward, ins, outs, several_in, several_out, free in self._plan():
+        for i, (forward, ins, outs, several_in, several_out, free) in enumerate(self._plan()):
             if several_in:
-                y, y_lay = forward([values[s] for s in ins], [lays[s] for s in ins])
+                x, lay = [values[s] for s in ins], [lays[s] for s in ins]
             else:
-                y, y_lay = forward(values[ins], lays[ins])
+                x, lay = values[ins], lays[ins]
+            y, y_lay = forward(x, lay)
+            if on_step is not None:
+                on_step(i, x, lay)
             if several_out:
                 for s, a, al in zip(outs, y, y_lay):
                     values[s], lays[s] = a, al

@@ -289,7 +289,7 @@ class _Fused(_ReusedOutput):
         self._checked = set()  # (plan id, input shape) the plan has validated once
         # (input shape, layout) -> (versions, plan, out buffer, output layout, convert):
         # inputs validated once; the next calls go straight to the kernel, through
-        # convert(x) (to channels-first) where the plan took a converted copy.
+        # convert(x, layout)[0] where the plan took a converted copy (the layer's _maps).
         self._direct = {}
 
     def _forward(self, x, layout):
@@ -297,13 +297,13 @@ class _Fused(_ReusedOutput):
         if (direct is not None and type(x) is np.ndarray and x.dtype == np.float32
                 and x.flags.c_contiguous and direct[0] == self._versions()):
             convert = direct[4]
-            taken = x if convert is None else convert(x, layout)
+            taken = x if convert is None else convert(x, layout)[0]
             return self._finish(direct[1]._impl(taken, direct[2])), direct[3]
         return self._checked_forward(x, layout)
 
     def _remember(self, x, layout, taken, plan, out, out_layout, convert=None):
         """Lets later calls with inputs like x skip to the kernel: where the plan took x
-        itself (`taken` is x) or convert(x, layout) (a model's channels_last input)."""
+        itself (`taken` is x) or convert(x, layout)[0] (a model's channels_last input)."""
         if (taken is x or convert is not None) and len(self._direct) < 16:
             self._direct[(x.shape, layout)] = (self._versions(), plan, out, out_layout,
                                                None if taken is x else convert)
@@ -323,7 +323,7 @@ class _Fused(_ReusedOutput):
             if type(a) is not np.ndarray or a.shape != shape or a.dtype != f32 or not (
                     a.flags.c_contiguous):
                 return forward(a, layout)[0]
-            y = impl(a if convert is None else convert(a, layout), out)
+            y = impl(a if convert is None else convert(a, layout)[0], out)
             return y if finish is None else finish(y)
         return call
 
@@ -395,9 +395,7 @@ class FusedConv(_Fused):
         plan = self.plan_for(taken.shape[2:])
         out = self._out(plan.output_shape(taken.shape))
         y = self._call(plan, taken, out)
-        # What _maps does: channels_last maps are taken channels-first.
-        convert = L.to_cf if self.layer.data_format == "channels_last" else L.to_keras
-        self._remember(x, layout, taken, plan, out, out_layout, convert)
+        self._remember(x, layout, taken, plan, out, out_layout, self.layer._maps)
         return y, out_layout
 
 
@@ -648,37 +646,26 @@ class _Trace:
 
 
 def _traced_run(program, xs, layouts):
-    """Runs `program` as Program.run does; returns its outputs, their layouts and the
-    _Trace of this call."""
+    """Runs `program` (Program.run); returns its outputs, their layouts and the _Trace of
+    this call."""
     trace = _Trace()
     trace.epoch = layer_base.weights_epoch
     trace.n_slots, trace.input_slots = program.n_slots, program.input_slots
     trace.output_slots, trace.ops = program.output_slots, []
-    values = [None] * program.n_slots
-    lays = [None] * program.n_slots
-    for s, x, lay in zip(program.input_slots, xs, layouts):
-        values[s], lays[s] = x, lay
-    for step, free in zip(program.steps, program.free_after):
+
+    def record(i, x, lay):  # after step i ran on x: its caches now hold x's shape
+        step = program.steps[i]
         several_in, several_out = isinstance(step.inputs, list), isinstance(step.outputs, list)
-        x = [values[s] for s in step.inputs] if several_in else values[step.inputs]
-        lay = [lays[s] for s in step.inputs] if several_in else lays[step.inputs]
-        y, y_lay = step.layer._forward(x, lay)
         fast = getattr(step.layer, "_fast_forward", None)
         call = fast(x, lay) if fast is not None and not several_in else None
         if call is None:
             call = functools.partial(_forward_of, step.layer._forward, lay)
         trace.ops.append((call, step.inputs, step.outputs, several_in, several_out,
-                          tuple(free)))
-        if several_out:
-            for s, a, al in zip(step.outputs, y, y_lay):
-                values[s], lays[s] = a, al
-        else:
-            values[step.outputs], lays[step.outputs] = y, y_lay
-        for s in free:
-            values[s] = None
-    trace.out_layouts = [lays[s] for s in program.output_slots]
+                          tuple(program.free_after[i])))
+
+    ys, trace.out_layouts = program.run(xs, layouts, record)
     trace.finish()
-    return [values[s] for s in program.output_slots], trace.out_layouts, trace
+    return ys, trace.out_layouts, trace
 
 
 def _forward_of(forward, layout, x):
