@@ -77,8 +77,8 @@ def test_every_op_answers_variants_with_the_reference_last():
     _C = pytest.importorskip("fastdl._C")
     ops = set(_C.variant_ops())
     assert ops == {"activation", "batchnorm", "col2im", "conv", "depthwise",
-                   "depthwise_backward", "embedding_backward", "gemm", "narrow", "optimizer",
-                   "peak", "pool", "rnn", "shifted_dots", "winograd"}
+                   "depthwise_backward", "embedding_backward", "gemm", "implicit_gemm",
+                   "narrow", "optimizer", "peak", "pool", "rnn", "shifted_dots", "winograd"}
     for op in ops:
         table = _C.variants(op)
         names = list(table)
@@ -186,6 +186,33 @@ def test_each_narrow_variant_matches_the_reference(name):
         want = reference.conv(x, w, b, (stride, stride), pad, (1, 1), 1, "relu6", 0.0)
         np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5,
                                    err_msg=f"{name} {cin}->{cout} k{k} s{stride} w{width}")
+
+
+@pytest.mark.parametrize("name", variant_params("implicit_gemm"))
+def test_each_implicit_gemm_variant_matches_the_reference(name):
+    """A plan on an x86 GEMM runs its ISA's implicit GEMM for stride-1 layers whose output
+    rows are as wide as the input's: k2 'same' (the seed CIFAR CNN), 1-D dilated, rows
+    narrower than a vector, output channels around the A panels, groups. The reference
+    variant is the C++ tests' specification: the reference GEMM's plans never run it."""
+    _C = pytest.importorskip("fastdl._C")
+    from fastdl import _reference as reference
+    isa = _C.variants("implicit_gemm")[name]["isa"]
+    rng = np.random.default_rng(5)
+    for cin, cout, size, k, dilation, pad, groups in [
+            (16, 32, (16, 16), (2, 2), (1, 1), (0, 1, 0, 1), 1),
+            (32, 64, (8, 8), (2, 2), (1, 1), (0, 1, 0, 1), 1),
+            (6, 13, (1, 70), (1, 3), (1, 4), (0, 0, 4, 4), 1),
+            (4, 7, (9, 3), (3, 3), (2, 1), (2, 2, 1, 1), 1),
+            (6, 21, (5, 21), (2, 5), (1, 1), (1, 0, 2, 2), 3)]:
+        x = rng.standard_normal((3, cin) + size).astype(np.float32)
+        w = rng.standard_normal((cout, cin // groups) + k).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        plan = _C.ConvPlan(w, b, (1, 1), pad, dilation, groups, "relu", 0.0,
+                           variant=_gemm_of(isa), algorithm="im2col")
+        assert plan.kernels["implicit_gemm"] == (None if isa == "ref" else name)
+        want = reference.conv(x, w, b, (1, 1), pad, dilation, groups, "relu", 0.0)
+        np.testing.assert_allclose(plan(x), want, rtol=1e-4, atol=1e-4,
+                                   err_msg=f"{name} {cin}->{cout} {size} k{k} d{dilation}")
 
 
 @pytest.mark.parametrize("name", variant_params("winograd"))

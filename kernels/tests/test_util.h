@@ -72,6 +72,7 @@ inline void PrintTo(const OptimizerVariant& v, std::ostream* os) { *os << v.name
 inline void PrintTo(const DepthwiseVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const WinogradVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const Col2imVariant& v, std::ostream* os) { *os << v.name; }
+inline void PrintTo(const ImplicitGemmVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const DepthwiseBackwardVariant& v, std::ostream* os) { *os << v.name; }
 inline void PrintTo(const EmbeddingVariant& v, std::ostream* os) { *os << v.name; }
 

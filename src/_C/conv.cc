@@ -115,6 +115,7 @@ class PyConvPlan {
     d["depthwise"] = name(plan_->depthwise_variant());
     d["winograd"] = name(plan_->winograd_variant());
     d["narrow"] = name(plan_->narrow_variant());
+    d["implicit_gemm"] = name(plan_->implicit_gemm_variant());
     return d;
   }
 
@@ -247,6 +248,10 @@ void bind_conv(py::module_& m) {
   register_variants("winograd", [] { return variants_dict(fdl::winograd_variants()); });
   register_variants("col2im", [] { return variants_dict(fdl::col2im_variants()); });
   register_variants("narrow", [] { return variants_dict(fdl::narrow_variants()); });
+  register_variants("implicit_gemm", [] {
+    return variants_dict(fdl::implicit_gemm_variants(),
+                         [](const fdl::ImplicitGemmVariant& v, py::dict& d) { d["mr"] = v.mr; });
+  });
   register_variants("depthwise_backward",
                     [] { return variants_dict(fdl::depthwise_backward_variants()); });
   register_variants("shifted_dots",
@@ -265,8 +270,8 @@ void bind_conv(py::module_& m) {
       .def("algorithm", &PyConvPlan::algorithm, py::arg("in_sizes"),
            "The algorithm used for inputs of these spatial sizes.")
       .def_property_readonly("kernels", &PyConvPlan::kernels,
-                             "The variants this plan runs: gemm, depthwise, winograd and narrow (None "
-                             "where it has none of that kind).")
+                             "The variants this plan runs: gemm, depthwise, winograd, narrow and "
+                             "implicit_gemm (None where it has none of that kind).")
       .def_property_readonly("variant", &PyConvPlan::variant);
   py::class_<PyConvChain>(m, "ConvChain",
                           "An optional pointwise expansion, a depthwise and a pointwise "

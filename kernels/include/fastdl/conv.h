@@ -11,6 +11,9 @@
 // (see ConvAlgorithm):
 //  * a direct depthwise kernel per plane (groups == in_channels == out_channels, no
 //    kernel/stride/padding along depth);
+//  * on x86, the implicit GEMM (ImplicitGemmFn: the column matrix read straight from x,
+//    never packed) for stride-1 layers of single-depth inputs whose output rows are as wide
+//    as the input's;
 //  * Winograd F(2x2,3x3) / F(4x4,3x3) for 3x3 stride-1 dilation-1 ungrouped layers with
 //    >= 8 channels on single-depth inputs, and its 3-D form for 3x3x3 layers (while the
 //    per-image workspace of the transformed volume stays within 64 MiB).
@@ -20,6 +23,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -125,6 +129,39 @@ struct NarrowVariant {
   NarrowConvFn fn;
 };
 
+// The implicit GEMM (im2col without the column matrix) of a stride-1 2-D convolution on
+// single-depth inputs whose output rows are as wide as its input rows (out_w == in_w: the
+// horizontal padding totals dilation * (KW - 1); 1-D convolutions are 2-D ones of height
+// 1): Y_g = W_g * col(X_g) with the weights packed as the GEMM's A (full-K panels of `mr`
+// rows, k = ci * taps + tap) and col(X) read straight from x [in_channels][H][W]: output
+// pixel q = oh * W + ow of tap t reads x[ci][q + shift[t]] where that tap falls inside the
+// image and zero where it does not. On ISAs with free masked loads (x86), where packing
+// the column matrix costs as much as the multiplication (small images, short K).
+struct ImplicitGemm {
+  std::size_t in_channels;      // per group
+  std::size_t taps;             // KH * KW
+  std::size_t plane;            // H * W: floats per input channel
+  std::size_t out_plane;        // OH * W: floats per output channel
+  std::size_t mr;               // rows per packed A panel
+  const std::ptrdiff_t* shift;  // [taps]: (ky * dh - pad_top) * W + kx * dw - pad_left
+};
+// Output pixels per call (and bits of a lane mask).
+constexpr std::size_t kImplicitBlock = 32;
+// One panel's first `rows` (<= mr) output channels over the pixels [q0, q0 + n) (n <=
+// kImplicitBlock) of one image x: y[r][q] = act(sum over k of a[k][r] * col[k][q] +
+// bias[r]) for y [rows][out_plane] (bias null: none). lanes [taps]: bit j set iff pixel q0 + j
+// reads inside the image at that tap (implicit_gemm_lanes).
+using ImplicitGemmFn = void (*)(const ImplicitGemm& s, const float* x, const float* a,
+                                std::size_t rows, std::size_t q0, std::size_t n,
+                                const std::uint32_t* lanes, const float* bias, Activation act,
+                                float alpha, float* y);
+struct ImplicitGemmVariant {
+  const char* name;  // fdl_f32_implicit_gemm__<isa>
+  Isa isa;
+  std::size_t mr;  // the A panels it reads: its ISA's GEMM tile rows (0: any, the reference)
+  ImplicitGemmFn fn;
+};
+
 struct WinogradTransforms;  // the input/output tile transforms (src/conv/winograd.h)
 struct WinogradVariant {
   const char* name;  // fdl_f32_winograd__<isa>
@@ -155,6 +192,7 @@ const std::vector<DepthwiseChannelsVariant>& depthwise_channels_variants();
 const std::vector<WinogradVariant>& winograd_variants();
 const std::vector<Col2imVariant>& col2im_variants();
 const std::vector<NarrowVariant>& narrow_variants();
+const std::vector<ImplicitGemmVariant>& implicit_gemm_variants();
 
 // ----------------------------------------------------------------------------- the plan
 
@@ -209,6 +247,7 @@ class ConvPlan {
   const char* depthwise_variant() const { return depthwise_ ? depthwise_->name : nullptr; }
   const char* winograd_variant() const { return winograd_ ? winograd_->name : nullptr; }
   const char* narrow_variant() const { return narrow_ ? narrow_->name : nullptr; }
+  const char* implicit_gemm_variant() const { return implicit_ ? implicit_->name : nullptr; }
   // Whether a pointwise GEMM of m output channels (per group), k input channels and
   // `pixels` pixels runs transposed (pixels as its rows) on `uk`: where that computes
   // fewer tile columns (7x7 images; see run_gemm).
@@ -241,6 +280,8 @@ class ConvPlan {
   int winograd_tile(const Size3& in) const;  // 2 or 4: forced, else the cheaper one
   void pack(const float* weights, const float* bias);
   void run_gemm(const float* x, std::size_t batch, const Size3& in, float* y) const;
+  // Stride-1 convolutions with output rows as wide as the input's (implicit-gemm.h).
+  void run_implicit_gemm(const float* x, std::size_t batch, const Size3& in, float* y) const;
   // Stride-1 2-D convolutions of small images (kernels/src/conv/padded-grid.h).
   void run_padded_grid(const PaddedGrid& grid, const float* x, std::size_t batch,
                        float* y) const;
@@ -254,6 +295,7 @@ class ConvPlan {
   const DepthwiseVariant* depthwise_ = nullptr;
   const DepthwiseChannelsVariant* depthwise_channels_ = nullptr;  // its ISA's, if any
   const NarrowVariant* narrow_ = nullptr;
+  const ImplicitGemmVariant* implicit_ = nullptr;  // the GEMM ISA's, if it has one
   AlignedBuffer narrow_packed_;  // per block of kNarrowBlock channels: [taps][block], bias
   const WinogradVariant* winograd_ = nullptr;  // 2-D or 3-D form, where one applies
   bool winograd_3d_ = false;

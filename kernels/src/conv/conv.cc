@@ -11,6 +11,7 @@
 #include "../core/nonfinite.h"
 #include "depthwise-window.h"
 #include "im2col-packer.h"
+#include "implicit-gemm.h"
 #include "padded-grid.h"
 #include "winograd.h"
 #include "winograd3d.h"
@@ -83,6 +84,11 @@ ConvPlan::ConvPlan(const ConvGeometry& g, const float* weights, const float* bia
       ((auto_pick && g.kernel[1] <= 7 && g.kernel[2] <= 7) ||
        algorithm == ConvAlgorithm::kNarrow))
     narrow_ = &variant_for(narrow_variants(), uk_->isa);
+  // The GEMM path's implicit form: the GEMM's ISA's own variant, which reads its A panels
+  // (none for the reference GEMM, nor on NEON: no free masked loads).
+  for (const ImplicitGemmVariant& v : implicit_gemm_variants())
+    if (simd && !direct_ && v.isa == uk_->isa && v.mr == static_cast<std::size_t>(uk_->mr))
+      implicit_ = &v;
   if (algorithm == ConvAlgorithm::kWinogradF2) forced_tile_ = 2;
   if (algorithm == ConvAlgorithm::kWinogradF4) forced_tile_ = 4;
   const bool want_winograd =
@@ -394,6 +400,8 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
   const std::size_t out_image = g_.out_channels * L;
   const std::size_t threads = static_cast<std::size_t>(num_threads());
   const bool pointwise = is_pointwise(g_);
+  if (!pointwise && implicit_ && implicit_gemm_applies(g_, in))
+    return run_implicit_gemm(x, batch, in, y);
   if (!pointwise && PaddedGrid::applies(g_, in)) {
     PaddedGrid grid(g_, in, batch, m_per_group_);
     if (grid.pays(uk_->nr)) return run_padded_grid(grid, x, batch, y);
@@ -441,6 +449,42 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
   } else {
     for (std::size_t j = 0; j < jobs; ++j) one(j);
   }
+}
+
+void ConvPlan::run_implicit_gemm(const float* x, std::size_t batch, const Size3& in,
+                                 float* y) const {
+  const std::size_t taps = g_.taps(), cin_g = g_.in_channels / g_.groups;
+  const std::size_t plane = in[1] * in[2], out_plane = g_.out_size(in)[1] * in[2];
+  const std::size_t blocks = (out_plane + kImplicitBlock - 1) / kImplicitBlock;
+  const std::size_t mr = static_cast<std::size_t>(uk_->mr);
+  const std::size_t panels = (m_per_group_ + mr - 1) / mr;
+  thread_local std::vector<std::ptrdiff_t> shift;
+  thread_local std::vector<std::uint32_t> lanes;
+  shift.resize(taps);
+  lanes.resize(blocks * taps);
+  implicit_gemm_lanes(g_, in, shift.data(), lanes.data());
+  const ImplicitGemm s{cin_g, taps, plane, out_plane, mr, shift.data()};
+  const std::uint32_t* lane_table = lanes.data();  // the caller's: tasks run on other threads
+  const std::size_t in_image = g_.in_channels * plane, out_image = g_.out_channels * out_plane;
+  // Tasks: (image, group, pixel block, panel), panels innermost: consecutive tasks of a
+  // thread read the same input columns.
+  const std::size_t tasks = batch * g_.groups * blocks * panels;
+  parallel_runs(tasks, tasks * mr * kImplicitBlock * k_per_group_,
+                [&](std::size_t first, std::size_t count) {
+    for (std::size_t task = first; task < first + count; ++task) {
+      const std::size_t panel = task % panels, block = task / panels % blocks;
+      const std::size_t grp = task / (panels * blocks) % g_.groups;
+      const std::size_t n = task / (panels * blocks * g_.groups);
+      const std::size_t row0 = grp * m_per_group_ + panel * mr;
+      const std::size_t q0 = block * kImplicitBlock;
+      implicit_->fn(s, x + n * in_image + grp * cin_g * plane,
+                    packed_.data() + grp * packed_per_group_ + panel * mr * k_per_group_,
+                    std::min(mr, m_per_group_ - panel * mr), q0,
+                    std::min(kImplicitBlock, out_plane - q0), lane_table + block * taps,
+                    ep_.bias_row ? ep_.bias_row + row0 : nullptr, ep_.act, ep_.alpha,
+                    y + n * out_image + row0 * out_plane);
+    }
+  });
 }
 
 void ConvPlan::run_padded_grid(const PaddedGrid& sized, const float* x, std::size_t batch,

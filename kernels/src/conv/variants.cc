@@ -22,6 +22,8 @@
   std::remove_pointer_t<fdl::DepthwiseInputGradFn> fdl_f32_depthwise_input_grad__##sfx;
 #define FDL_SHIFTED_DOTS_VARIANT(sfx, isa) \
   std::remove_pointer_t<fdl::ShiftedDotsFn> fdl_f32_shifted_dots__##sfx;
+#define FDL_IMPLICIT_GEMM_VARIANT(sfx, isa, mr) \
+  std::remove_pointer_t<fdl::ImplicitGemmFn> fdl_f32_implicit_gemm__##sfx;
 #include "variants.inc"
 
 namespace fdl {
@@ -72,6 +74,15 @@ const std::vector<Col2imVariant>& col2im_variants() {
 const std::vector<NarrowVariant>& narrow_variants() {
   static const std::vector<NarrowVariant> table = {
 #define FDL_NARROW_VARIANT(sfx, isa) {"fdl_f32_narrow__" #sfx, Isa::isa, &fdl_f32_narrow__##sfx},
+#include "variants.inc"
+  };
+  return table;
+}
+
+const std::vector<ImplicitGemmVariant>& implicit_gemm_variants() {
+  static const std::vector<ImplicitGemmVariant> table = {
+#define FDL_IMPLICIT_GEMM_VARIANT(sfx, isa, mr) \
+  {"fdl_f32_implicit_gemm__" #sfx, Isa::isa, mr, &fdl_f32_implicit_gemm__##sfx},
 #include "variants.inc"
   };
   return table;
