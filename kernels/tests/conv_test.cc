@@ -498,6 +498,11 @@ TEST_P(ConvVariant, NarrowShapesMatchReference) {
         if (c.fits()) cases.push_back(c);
       }
   cases.push_back(case2d(3, 9, 13, 40, 7, 5, 2, 2, 3, 1, 2, 0));
+  // A batch of small images (the seed CIFAR CNN's first layer): images side by side.
+  cases.push_back(case2d(3, 16, 32, 32, 2, 2, 1, 1, 0, 1, 0, 1));
+  cases.back().batch = 9;
+  fdl_test::ThreadCountGuard guard;
+  fdl::set_num_threads(3);
   int failures = 0;
   unsigned seed = 7;
   for (const ConvCase& c : cases)

@@ -334,14 +334,18 @@ void ConvPlan::run_narrow(const float* x, std::size_t batch, const Size3& in, fl
   const std::size_t H = in[1], W = in[2], plane = nc.out_h * nc.out_w;
   const std::size_t taps = k_per_group_, block = (taps + 1) * kNarrowBlock;
   const std::size_t blocks = narrow_blocks(g_);
-  // Tasks: (block, strip of output rows); small problems on the calling thread.
+  // Tasks: (block, strip of output rows) of one image at a time where an image is large
+  // enough to split; else whole images side by side (a batch of small ones: the seed CIFAR
+  // CNN's first layer), or everything on the calling thread.
   constexpr std::size_t kStrip = 8;
   const std::size_t strips = (nc.out_h + kStrip - 1) / kStrip, tasks = blocks * strips;
-  const bool parallel = g_.out_channels * plane * taps >= (std::size_t{1} << 18);
-  // The padded image, per calling thread and reused across calls; the tasks only read it.
-  thread_local AlignedBuffer padded;
-  padded.resize(nc.in_channels * nc.padded_h * nc.padded_w);
-  for (std::size_t n = 0; n < batch; ++n) {
+  const std::size_t image_work = g_.out_channels * plane * taps;
+  const bool split_images = image_work >= (std::size_t{1} << 18);
+  const std::size_t padded_rows = nc.in_channels * nc.padded_h;
+  auto one_image = [&](std::size_t n, bool parallel) {
+    // The padded image, per thread and reused across calls; the image's tasks only read it.
+    thread_local AlignedBuffer padded;
+    padded.resize(nc.in_channels * nc.padded_h * nc.padded_w);
     const float* xn = x + n * g_.in_channels * H * W;
     float* yn = y + n * g_.out_channels * plane;
     float* p = padded.data();
@@ -357,7 +361,6 @@ void ConvPlan::run_narrow(const float* x, std::size_t batch, const Size3& in, fl
         i += r1 - r0;
       }
     };
-    const std::size_t padded_rows = nc.in_channels * nc.padded_h;
     if (parallel) {
       parallel_runs(padded_rows, padded_rows * nc.padded_w, pad);
     } else {
@@ -377,7 +380,14 @@ void ConvPlan::run_narrow(const float* x, std::size_t batch, const Size3& in, fl
     } else {
       for (std::size_t t = 0; t < tasks; ++t) task(t);
     }
+  };
+  if (split_images || batch == 1) {
+    for (std::size_t n = 0; n < batch; ++n) one_image(n, split_images);
+    return;
   }
+  parallel_runs(batch, batch * image_work, [&](std::size_t first, std::size_t count) {
+    for (std::size_t n = first; n < first + count; ++n) one_image(n, false);
+  });
 }
 
 // out^T [pixels][channels] = x^T W^T, then transposed into y. A tile's cost follows its
