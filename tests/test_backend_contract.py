@@ -191,9 +191,10 @@ def test_each_narrow_variant_matches_the_reference(name):
 @pytest.mark.parametrize("name", variant_params("implicit_gemm"))
 def test_each_implicit_gemm_variant_matches_the_reference(name):
     """A plan on an x86 GEMM runs its ISA's implicit GEMM for stride-1 layers whose output
-    rows are as wide as the input's: k2 'same' (the seed CIFAR CNN), 1-D dilated, rows
-    narrower than a vector, output channels around the A panels, groups. The reference
-    variant is the C++ tests' specification: the reference GEMM's plans never run it."""
+    rows are 3/4 to all of the input's width: k2 'same' (the seed CIFAR CNN), 1-D dilated,
+    'valid' ones, rows narrower than a vector, output channels around the A panels,
+    groups. The reference variant is the C++ tests' specification: the reference GEMM's
+    plans never run it."""
     _C = pytest.importorskip("fastdl._C")
     from fastdl import _reference as reference
     isa = _C.variants("implicit_gemm")[name]["isa"]
@@ -203,7 +204,9 @@ def test_each_implicit_gemm_variant_matches_the_reference(name):
             (32, 64, (8, 8), (2, 2), (1, 1), (0, 1, 0, 1), 1),
             (6, 13, (1, 70), (1, 3), (1, 4), (0, 0, 4, 4), 1),
             (4, 7, (9, 3), (3, 3), (2, 1), (2, 2, 1, 1), 1),
-            (6, 21, (5, 21), (2, 5), (1, 1), (1, 0, 2, 2), 3)]:
+            (6, 21, (5, 21), (2, 5), (1, 1), (1, 0, 2, 2), 3),
+            (32, 64, (1, 62), (1, 3), (1, 1), (0, 0, 0, 0), 1),
+            (5, 9, (11, 14), (3, 3), (1, 1), (0, 0, 0, 0), 1)]:
         x = rng.standard_normal((3, cin) + size).astype(np.float32)
         w = rng.standard_normal((cout, cin // groups) + k).astype(np.float32)
         b = rng.standard_normal(cout).astype(np.float32)

@@ -103,9 +103,8 @@ class Conv2dPlan(_ConvPlan):
     bottom), (left, right)), 'valid' or 'same'; activation fused as in Conv1dPlan.
     plan(x) takes x [N, in_channels, H, W] (or unbatched) and returns float32 [N,
     out_channels, OH, OW]. 3x3 stride-1 layers with >= 8 channels run Winograd, depthwise
-    layers a direct kernel, other stride-1 layers whose output is as wide as the input
-    (padding 'same' along the width) an implicit GEMM that reads x in place (x86), on the
-    native backend."""
+    layers a direct kernel, other stride-1 layers an implicit GEMM that reads x in place
+    (x86), on the native backend."""
 
     dims = 2
 

@@ -510,16 +510,16 @@ TEST_P(ConvVariant, NarrowShapesMatchReference) {
       FAIL() << "too many failures";
 }
 
-// Small stride-1 images whose rows are short against the B panels and narrower than the
+// Small stride-1 images whose rows are short against the B panels and wider than the
 // input's (else the implicit GEMM runs on x86) take the padded-grid form (padded-grid.h):
-// k2 convolutions padded at the bottom only, dilated, grouped and batched ones.
+// k2 convolutions padded on both sides, dilated, grouped and batched ones.
 TEST_P(ConvVariant, PaddedGridCasesMatchReference) {
-  std::vector<ConvCase> cases = {case2d(16, 32, 16, 16, 2, 2, 1, 1, 0, 1, 0, 0),
-                                 case2d(8, 12, 5, 31, 3, 2, 1, 1, 2, 1, 0, 1),
-                                 case2d(6, 9, 10, 15, 3, 2, 1, 1, 1, 1, 0, 0)};
+  std::vector<ConvCase> cases = {case2d(16, 32, 16, 16, 2, 2, 1, 1, 0, 1, 1, 1),
+                                 case2d(8, 12, 5, 31, 3, 2, 1, 1, 2, 1, 2, 1),
+                                 case2d(6, 9, 10, 15, 3, 2, 1, 1, 1, 1, 1, 1)};
   cases[1].d = {1, 2, 2};
   cases[2].groups = 3, cases[2].batch = 3;
-  cases.push_back(case2d(3, 16, 16, 16, 2, 2, 1, 1, 0, 1, 0, 0));  // a batch in chunks
+  cases.push_back(case2d(3, 16, 16, 16, 2, 2, 1, 1, 0, 1, 1, 1));  // a batch in chunks
   cases.back().batch = 37;
   unsigned seed = 900;
   for (const ConvCase& c : cases) {
@@ -531,10 +531,10 @@ TEST_P(ConvVariant, PaddedGridCasesMatchReference) {
   }
 }
 
-// Stride-1 layers whose output rows are as wide as the input's take the implicit GEMM on
-// x86 (implicit-gemm.h): the seed CIFAR CNN's k2 'same' layers, 1-D ones (dilated), rows
-// narrower than a vector and across pixel blocks, padding on one side only or beyond the
-// window, output channels around the A panels, groups, batches, threads.
+// Stride-1 layers whose output rows are 3/4 to all of the input's width take the implicit
+// GEMM on x86 (implicit-gemm.h): the seed CIFAR CNN's k2 'same' layers, 1-D ones (dilated,
+// 'valid'), rows narrower than a vector and across pixel blocks, padding on one side only
+// or beyond the window, output channels around the A panels, groups, batches, threads.
 TEST_P(ConvVariant, ImplicitGemmCasesMatchReference) {
   std::vector<ConvCase> cases = {case2d(16, 32, 16, 16, 2, 2, 1, 1, 0, 1, 0, 1),
                                  case2d(32, 64, 8, 8, 2, 2, 1, 1, 0, 1, 0, 1),
@@ -544,7 +544,10 @@ TEST_P(ConvVariant, ImplicitGemmCasesMatchReference) {
                                  case2d(9, 1, 5, 7, 2, 3, 1, 1, 3, 0, 2, 0),
                                  case2d(12, 18, 11, 5, 3, 1, 1, 1, 1, 2, 0, 0),
                                  case2d(8, 7, 40, 1, 5, 1, 1, 1, 2, 2, 0, 0),
-                                 case2d(10, 24, 13, 17, 3, 5, 1, 1, 2, 2, 2, 2)};
+                                 case2d(10, 24, 13, 17, 3, 5, 1, 1, 2, 2, 2, 2),
+                                 case2d(32, 64, 1, 62, 1, 3),           // 'valid' 1-D
+                                 case2d(7, 13, 9, 8, 3, 2, 1, 1, 0, 0, 0, 0),  // 8 -> 7 wide
+                                 case2d(5, 6, 12, 21, 2, 5, 1, 1, 0, 1, 1, 0)};  // 21 -> 18
   cases[3].d = {1, 1, 4};
   cases[4].d = {1, 2, 1};
   cases[6].groups = 3, cases[6].batch = 5;
@@ -1017,7 +1020,9 @@ TEST_P(ImplicitGemmVariant, MatchesReferenceAtEveryTileEdge) {
   const Shape shapes[] = {{{1, 16, 16}, {1, 2, 2}, {1, 1, 1}, {0, 0, 0}, {0, 1, 1}},
                           {{1, 7, 5}, {1, 3, 3}, {1, 2, 1}, {0, 3, 1}, {0, 0, 1}},
                           {{1, 1, 45}, {1, 1, 3}, {1, 1, 4}, {0, 0, 5}, {0, 0, 3}},
-                          {{1, 9, 1}, {1, 4, 1}, {1, 1, 1}, {0, 1, 0}, {0, 2, 0}}};
+                          {{1, 9, 1}, {1, 4, 1}, {1, 1, 1}, {0, 1, 0}, {0, 2, 0}},
+                          {{1, 6, 9}, {1, 2, 3}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}},   // 9 -> 7
+                          {{1, 3, 40}, {1, 1, 5}, {1, 1, 2}, {0, 0, 1}, {0, 0, 0}}};  // -> 33
   int checked = 0;
   for (const Shape& sh : shapes) {
     fdl::ConvGeometry g;
@@ -1025,19 +1030,20 @@ TEST_P(ImplicitGemmVariant, MatchesReferenceAtEveryTileEdge) {
     g.kernel = sh.k, g.dilation = sh.d, g.pad_before = sh.pb, g.pad_after = sh.pa;
     ASSERT_TRUE(fdl::implicit_gemm_applies(g, sh.in));
     const std::size_t taps = g.taps(), plane = sh.in[1] * sh.in[2];
-    const std::size_t out_plane = g.out_size(sh.in)[1] * sh.in[2];
-    const std::size_t blocks = (out_plane + fdl::kImplicitBlock - 1) / fdl::kImplicitBlock;
+    const Size3 out = g.out_size(sh.in);
+    const std::size_t out_plane = out[1] * out[2], grid = out[1] * sh.in[2];
+    const std::size_t blocks = (grid + fdl::kImplicitBlock - 1) / fdl::kImplicitBlock;
     std::vector<std::ptrdiff_t> shift(taps);
     std::vector<std::uint32_t> lanes(blocks * taps);
     fdl::implicit_gemm_lanes(g, sh.in, shift.data(), lanes.data());
-    const fdl::ImplicitGemm s{3, taps, plane, out_plane, mr, shift.data()};
+    const fdl::ImplicitGemm s{3, taps, plane, sh.in[2], out[2], out_plane, mr, shift.data()};
     const auto x = fdl_test::random_vector(3 * plane, 11);
     const auto a = fdl_test::random_vector(3 * taps * mr, 12);
     const auto bias = fdl_test::random_vector(mr, 13);
     for (std::size_t rows = 1; rows <= mr; ++rows)
       for (std::size_t b = 0; b < blocks; ++b) {
         const std::size_t q0 = b * fdl::kImplicitBlock;
-        const std::size_t n = std::min(fdl::kImplicitBlock, out_plane - q0);
+        const std::size_t n = std::min(fdl::kImplicitBlock, grid - q0);
         for (fdl::Activation act : {fdl::Activation::kNone, fdl::Activation::kRelu,
                                     fdl::Activation::kSigmoid}) {
           std::vector<float> got(mr * out_plane, 7.0f), want(mr * out_plane, 7.0f);
@@ -1059,21 +1065,27 @@ TEST_P(ImplicitGemmVariant, MatchesReferenceAtEveryTileEdge) {
 // The reference reads through the lane bits alone: a tap's padding is wherever its bits
 // are clear, whatever lies at its address (here the neighbouring rows and channels).
 TEST(ImplicitGemmLanes, MarkExactlyThePixelsReadingInsideTheImage) {
-  fdl::ConvGeometry g;
-  g.kernel = {1, 3, 2}, g.dilation = {1, 2, 1}, g.pad_before = {0, 3, 1}, g.pad_after = {0, 0, 0};
-  const Size3 in{1, 6, 5};
-  const std::size_t OH = g.out_size(in)[1], W = 5, taps = 6, plane = OH * W;
-  const std::size_t blocks = (plane + 31) / 32;
-  std::vector<std::ptrdiff_t> shift(taps);
-  std::vector<std::uint32_t> lanes(blocks * taps);
-  fdl::implicit_gemm_lanes(g, in, shift.data(), lanes.data());
-  for (std::size_t t = 0; t < taps; ++t) {
-    const long dy = long(t / 2) * 2 - 3, dx = long(t % 2) - 1;
-    EXPECT_EQ(shift[t], dy * 5 + dx);
-    for (std::size_t q = 0; q < blocks * 32; ++q) {
-      const long oh = long(q / W), ow = long(q % W);
-      const bool inside = q < plane && oh + dy >= 0 && oh + dy < 6 && ow + dx >= 0 && ow + dx < 5;
-      EXPECT_EQ(bool((lanes[q / 32 * taps + t] >> (q % 32)) & 1u), inside) << t << " " << q;
+  for (std::size_t left : {1, 0}) {  // output rows as wide as the input's, one narrower
+    fdl::ConvGeometry g;
+    g.kernel = {1, 3, 2}, g.dilation = {1, 2, 1};
+    g.pad_before = {0, 3, left}, g.pad_after = {0, 0, 0};
+    const Size3 in{1, 6, 5};
+    const std::size_t OH = g.out_size(in)[1], OW = g.out_size(in)[2], W = 5, taps = 6;
+    const std::size_t grid = OH * W, blocks = (grid + 31) / 32;
+    ASSERT_EQ(OW, 4 + left);
+    std::vector<std::ptrdiff_t> shift(taps);
+    std::vector<std::uint32_t> lanes(blocks * taps);
+    fdl::implicit_gemm_lanes(g, in, shift.data(), lanes.data());
+    for (std::size_t t = 0; t < taps; ++t) {
+      const long dy = long(t / 2) * 2 - 3, dx = long(t % 2) - long(left);
+      EXPECT_EQ(shift[t], dy * 5 + dx);
+      for (std::size_t q = 0; q < blocks * 32; ++q) {
+        const long oh = long(q / W), ow = long(q % W);
+        const bool inside = q < grid && ow < long(OW) && oh + dy >= 0 && oh + dy < 6 &&
+                            ow + dx >= 0 && ow + dx < 5;
+        EXPECT_EQ(bool((lanes[q / 32 * taps + t] >> (q % 32)) & 1u), inside)
+            << left << " " << t << " " << q;
+      }
     }
   }
 }

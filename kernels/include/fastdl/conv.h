@@ -12,8 +12,8 @@
 //  * a direct depthwise kernel per plane (groups == in_channels == out_channels, no
 //    kernel/stride/padding along depth);
 //  * on x86, the implicit GEMM (ImplicitGemmFn: the column matrix read straight from x,
-//    never packed) for stride-1 layers of single-depth inputs whose output rows are as wide
-//    as the input's;
+//    never packed) for stride-1 layers of single-depth inputs whose output rows are at
+//    least three quarters as wide as the input's;
 //  * Winograd F(2x2,3x3) / F(4x4,3x3) for 3x3 stride-1 dilation-1 ungrouped layers with
 //    >= 8 channels on single-depth inputs, and its 3-D form for 3x3x3 layers (while the
 //    per-image workspace of the transformed volume stays within 64 MiB).
@@ -130,27 +130,30 @@ struct NarrowVariant {
 };
 
 // The implicit GEMM (im2col without the column matrix) of a stride-1 2-D convolution on
-// single-depth inputs whose output rows are as wide as its input rows (out_w == in_w: the
-// horizontal padding totals dilation * (KW - 1); 1-D convolutions are 2-D ones of height
-// 1): Y_g = W_g * col(X_g) with the weights packed as the GEMM's A (full-K panels of `mr`
-// rows, k = ci * taps + tap) and col(X) read straight from x [in_channels][H][W]: output
-// pixel q = oh * W + ow of tap t reads x[ci][q + shift[t]] where that tap falls inside the
-// image and zero where it does not. On ISAs with free masked loads (x86), where packing
-// the column matrix costs as much as the multiplication (small images, short K).
+// single-depth inputs (1-D convolutions are 2-D ones of height 1): Y_g = W_g * col(X_g)
+// with the weights packed as the GEMM's A (full-K panels of `mr` rows, k = ci * taps +
+// tap) and col(X) read straight from x [in_channels][H][W], on the grid of OH rows of W
+// pixels: grid pixel q = oh * W + ow of tap t reads x[ci][q + shift[t]] where that tap
+// falls inside the image and zero where it does not; it is output pixel (oh, ow) if ow <
+// out_w (out_w == W for 'same' widths; the grid's last W - out_w columns are computed and
+// dropped otherwise). On ISAs with free masked loads (x86): no column matrix is packed,
+// no padded copy made.
 struct ImplicitGemm {
   std::size_t in_channels;      // per group
   std::size_t taps;             // KH * KW
   std::size_t plane;            // H * W: floats per input channel
-  std::size_t out_plane;        // OH * W: floats per output channel
+  std::size_t in_w, out_w;      // W, and the output's width (<= W)
+  std::size_t out_plane;        // OH * out_w: floats per output channel
   std::size_t mr;               // rows per packed A panel
   const std::ptrdiff_t* shift;  // [taps]: (ky * dh - pad_top) * W + kx * dw - pad_left
 };
-// Output pixels per call (and bits of a lane mask).
+// Grid pixels per call (and bits of a lane mask).
 constexpr std::size_t kImplicitBlock = 32;
-// One panel's first `rows` (<= mr) output channels over the pixels [q0, q0 + n) (n <=
-// kImplicitBlock) of one image x: y[r][q] = act(sum over k of a[k][r] * col[k][q] +
-// bias[r]) for y [rows][out_plane] (bias null: none). lanes [taps]: bit j set iff pixel q0 + j
-// reads inside the image at that tap (implicit_gemm_lanes).
+// One panel's first `rows` (<= mr) output channels over the grid pixels [q0, q0 + n) (n <=
+// kImplicitBlock) of one image x: y[r][oh * out_w + ow] = act(sum over k of a[k][r] *
+// col[k][q] + bias[r]) for y [rows][out_plane] (bias null: none), for each pixel q = oh * W
+// + ow with ow < out_w. lanes [taps]: bit j set iff grid pixel q0 + j is an output pixel
+// and reads inside the image at that tap (implicit_gemm_lanes).
 using ImplicitGemmFn = void (*)(const ImplicitGemm& s, const float* x, const float* a,
                                 std::size_t rows, std::size_t q0, std::size_t n,
                                 const std::uint32_t* lanes, const float* bias, Activation act,
@@ -280,7 +283,7 @@ class ConvPlan {
   int winograd_tile(const Size3& in) const;  // 2 or 4: forced, else the cheaper one
   void pack(const float* weights, const float* bias);
   void run_gemm(const float* x, std::size_t batch, const Size3& in, float* y) const;
-  // Stride-1 convolutions with output rows as wide as the input's (implicit-gemm.h).
+  // Stride-1 convolutions of single-depth inputs (implicit-gemm.h).
   void run_implicit_gemm(const float* x, std::size_t batch, const Size3& in, float* y) const;
   // Stride-1 2-D convolutions of small images (kernels/src/conv/padded-grid.h).
   void run_padded_grid(const PaddedGrid& grid, const float* x, std::size_t batch,

@@ -464,8 +464,10 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
 void ConvPlan::run_implicit_gemm(const float* x, std::size_t batch, const Size3& in,
                                  float* y) const {
   const std::size_t taps = g_.taps(), cin_g = g_.in_channels / g_.groups;
-  const std::size_t plane = in[1] * in[2], out_plane = g_.out_size(in)[1] * in[2];
-  const std::size_t blocks = (out_plane + kImplicitBlock - 1) / kImplicitBlock;
+  const Size3 out = g_.out_size(in);
+  const std::size_t plane = in[1] * in[2], out_plane = out[1] * out[2];
+  const std::size_t grid = out[1] * in[2];  // the pixels computed: OH rows of W
+  const std::size_t blocks = (grid + kImplicitBlock - 1) / kImplicitBlock;
   const std::size_t mr = static_cast<std::size_t>(uk_->mr);
   const std::size_t panels = (m_per_group_ + mr - 1) / mr;
   thread_local std::vector<std::ptrdiff_t> shift;
@@ -473,7 +475,7 @@ void ConvPlan::run_implicit_gemm(const float* x, std::size_t batch, const Size3&
   shift.resize(taps);
   lanes.resize(blocks * taps);
   implicit_gemm_lanes(g_, in, shift.data(), lanes.data());
-  const ImplicitGemm s{cin_g, taps, plane, out_plane, mr, shift.data()};
+  const ImplicitGemm s{cin_g, taps, plane, in[2], out[2], out_plane, mr, shift.data()};
   const std::uint32_t* lane_table = lanes.data();  // the caller's: tasks run on other threads
   const std::size_t in_image = g_.in_channels * plane, out_image = g_.out_channels * out_plane;
   // Tasks: (image, group, pixel block, panel), panels innermost: consecutive tasks of a
@@ -490,7 +492,7 @@ void ConvPlan::run_implicit_gemm(const float* x, std::size_t batch, const Size3&
       implicit_->fn(s, x + n * in_image + grp * cin_g * plane,
                     packed_.data() + grp * packed_per_group_ + panel * mr * k_per_group_,
                     std::min(mr, m_per_group_ - panel * mr), q0,
-                    std::min(kImplicitBlock, out_plane - q0), lane_table + block * taps,
+                    std::min(kImplicitBlock, grid - q0), lane_table + block * taps,
                     ep_.bias_row ? ep_.bias_row + row0 : nullptr, ep_.act, ep_.alpha,
                     y + n * out_image + row0 * out_plane);
     }
