@@ -33,8 +33,10 @@ inline void implicit_gemm_lanes(const ConvGeometry& g, const Size3& in, std::ptr
   const sidx block = static_cast<sidx>(kImplicitBlock);
   const sidx blocks = (grid + block - 1) / block;
   for (sidx t = 0; t < taps; ++t) {
-    const sidx dy = (t / KW) * static_cast<sidx>(g.dilation[1]) - static_cast<sidx>(g.pad_before[1]);
-    const sidx dx = (t % KW) * static_cast<sidx>(g.dilation[2]) - static_cast<sidx>(g.pad_before[2]);
+    const sidx dy = (t / KW) * static_cast<sidx>(g.dilation[1]) -
+                    static_cast<sidx>(g.pad_before[1]);
+    const sidx dx = (t % KW) * static_cast<sidx>(g.dilation[2]) -
+                    static_cast<sidx>(g.pad_before[2]);
     shift[t] = dy * W + dx;
     // The outputs whose tap lands inside: rows [r0, r1), columns [c0, c1).
     const sidx r0 = std::max<sidx>(0, -dy), r1 = std::min(OH, H - dy);
@@ -44,7 +46,8 @@ inline void implicit_gemm_lanes(const ConvGeometry& g, const Size3& in, std::ptr
       std::uint64_t bits = 0;
       for (sidx oh = std::max(q0 / W, r0); oh < std::min((q1 - 1) / W + 1, r1); ++oh) {
         const sidx lo = std::max(q0, oh * W + c0), hi = std::min(q1, oh * W + c1);
-        if (lo < hi) bits |= ((std::uint64_t{1} << (hi - q0)) - 1) & ~((std::uint64_t{1} << (lo - q0)) - 1);
+        if (lo < hi)
+          bits |= ((std::uint64_t{1} << (hi - q0)) - 1) & ~((std::uint64_t{1} << (lo - q0)) - 1);
       }
       lanes[b * taps + t] = static_cast<std::uint32_t>(bits);
     }

@@ -1,4 +1,5 @@
-// The implicit GEMM, avx2 build of implicit_gemm-tile.inc (6 rows x 2 ymm of pixels: 12 accumulators, as the GEMM's 6x16 tile).
+// The implicit GEMM, avx2 build of implicit_gemm-tile.inc (6 rows x 2 ymm of pixels:
+// 12 accumulators, as the GEMM's 6x16 tile).
 #include <immintrin.h>
 
 #include <algorithm>

@@ -1,4 +1,5 @@
-// The implicit GEMM, avx512 build of implicit_gemm-tile.inc (12 rows x 2 zmm of pixels: 24 accumulators, as the GEMM's 12x32 tile).
+// The implicit GEMM, avx512 build of implicit_gemm-tile.inc (12 rows x 2 zmm of pixels:
+// 24 accumulators, as the GEMM's 12x32 tile).
 #include <immintrin.h>
 
 #include <algorithm>
