@@ -564,6 +564,29 @@ TEST_P(ConvVariant, ImplicitGemmCasesMatchReference) {
   }
 }
 
+// One plan called on input sizes in turn (a model's arena shapes): the implicit GEMM's
+// shifts and lane masks kept for the last size are rebuilt for each new one.
+TEST_P(ConvVariant, ImplicitGemmPlanFollowsItsInputSize) {
+  fdl::ConvGeometry g;
+  g.in_channels = 6, g.out_channels = 13;
+  g.kernel = {1, 2, 3}, g.pad_before = {0, 0, 1}, g.pad_after = {0, 1, 1};
+  const auto w = random_vector(13 * 6 * 6, 1), b = random_vector(13, 2);
+  fdl::ConvPlan plan(g, w.data(), b.data(), fdl::Activation::kRelu, kAlpha, &uk());
+  fdl::ConvPlan direct(g, w.data(), b.data(), fdl::Activation::kRelu, kAlpha, &uk(),
+                       A::kDirect);
+  unsigned seed = 990;
+  for (const Size3 in : {Size3{1, 8, 8}, Size3{1, 5, 17}, Size3{1, 8, 8}, Size3{1, 9, 8}}) {
+    ASSERT_TRUE(fdl::implicit_gemm_applies(g, in));
+    const auto x = random_vector(2 * 6 * fdl::volume(in), ++seed);
+    std::vector<float> got(2 * 13 * fdl::volume(g.out_size(in))), want(got.size());
+    plan.run(x.data(), 2, in, got.data());
+    direct.run(x.data(), 2, in, want.data());
+    for (std::size_t i = 0; i < got.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::fabs(want[i])))
+          << uk().name << " " << in[1] << "x" << in[2] << " at " << i;
+  }
+}
+
 // Pointwise layers on small images, where the GEMM runs transposed (pixels as its rows:
 // 5x5 with many input channels, on every tile), and the direct form beside them (14x14):
 // grouped, batched, with bias and activation.
@@ -1023,8 +1046,12 @@ TEST_P(ImplicitGemmVariant, MatchesReferenceAtEveryTileEdge) {
                           {{1, 9, 1}, {1, 4, 1}, {1, 1, 1}, {0, 1, 0}, {0, 2, 0}},
                           {{1, 6, 9}, {1, 2, 3}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}},   // 9 -> 7
                           {{1, 3, 40}, {1, 1, 5}, {1, 1, 2}, {0, 0, 1}, {0, 0, 0}}};  // -> 33
+  // Rows of whole tiles (AVX2's 16 pixels, AVX-512's 32, a block's 32) and one either side.
+  std::vector<Shape> sweep(std::begin(shapes), std::end(shapes));
+  for (std::size_t w : {15, 16, 17, 31, 32, 33, 63, 64, 65})
+    sweep.push_back({{1, 1, w}, {1, 1, 3}, {1, 1, 1}, {0, 0, 1}, {0, 0, 1}});
   int checked = 0;
-  for (const Shape& sh : shapes) {
+  for (const Shape& sh : sweep) {
     fdl::ConvGeometry g;
     g.in_channels = 3, g.out_channels = mr;
     g.kernel = sh.k, g.dilation = sh.d, g.pad_before = sh.pb, g.pad_after = sh.pa;
@@ -1033,10 +1060,10 @@ TEST_P(ImplicitGemmVariant, MatchesReferenceAtEveryTileEdge) {
     const Size3 out = g.out_size(sh.in);
     const std::size_t out_plane = out[1] * out[2], grid = out[1] * sh.in[2];
     const std::size_t blocks = (grid + fdl::kImplicitBlock - 1) / fdl::kImplicitBlock;
-    std::vector<std::ptrdiff_t> shift(taps);
-    std::vector<std::uint32_t> lanes(blocks * taps);
-    fdl::implicit_gemm_lanes(g, sh.in, shift.data(), lanes.data());
-    const fdl::ImplicitGemm s{3, taps, plane, sh.in[2], out[2], out_plane, mr, shift.data()};
+    const fdl::ImplicitGemmTables tables(g, sh.in);
+    const std::vector<std::uint32_t>& lanes = tables.lanes;
+    const fdl::ImplicitGemm s{3, taps, plane, sh.in[2], out[2], out_plane, mr,
+                              tables.shift.data()};
     const auto x = fdl_test::random_vector(3 * plane, 11);
     const auto a = fdl_test::random_vector(3 * taps * mr, 12);
     const auto bias = fdl_test::random_vector(mr, 13);

@@ -221,6 +221,7 @@ enum class ConvAlgorithm : int {
 
 class WinogradConv;
 struct PaddedGrid;
+struct ImplicitGemmTables;
 class Conv3dWinograd;
 
 class ConvPlan {
@@ -315,6 +316,10 @@ class ConvPlan {
   mutable std::mutex pointwise_mu_;
   mutable AlignedBuffer pointwise_b_;
   mutable bool pointwise_b_ready_ = false;
+  // The implicit GEMM's shifts and lane masks for the last input size (implicit-gemm.h).
+  std::shared_ptr<const ImplicitGemmTables> implicit_tables(const Size3& in) const;
+  mutable std::mutex implicit_mu_;
+  mutable std::shared_ptr<const ImplicitGemmTables> implicit_tables_;
   mutable std::mutex winograd_mu_;
   mutable std::unique_ptr<WinogradConv> winograd_forms_[2];  // 2-D F(2,3), F(4,3)
   std::unique_ptr<Conv3dWinograd> winograd3d_;

@@ -179,6 +179,13 @@ const WinogradConv& ConvPlan::winograd2d(int m) const {
   return *form;
 }
 
+std::shared_ptr<const ImplicitGemmTables> ConvPlan::implicit_tables(const Size3& in) const {
+  std::lock_guard<std::mutex> lock(implicit_mu_);
+  if (!implicit_tables_ || implicit_tables_->in != in)
+    implicit_tables_ = std::make_shared<const ImplicitGemmTables>(g_, in);
+  return implicit_tables_;
+}
+
 int ConvPlan::winograd_tile(const Size3& in) const {
   if (forced_tile_) return forced_tile_;
   if (winograd_3d_) return winograd3d_->best_tile(in);
@@ -470,13 +477,9 @@ void ConvPlan::run_implicit_gemm(const float* x, std::size_t batch, const Size3&
   const std::size_t blocks = (grid + kImplicitBlock - 1) / kImplicitBlock;
   const std::size_t mr = static_cast<std::size_t>(uk_->mr);
   const std::size_t panels = (m_per_group_ + mr - 1) / mr;
-  thread_local std::vector<std::ptrdiff_t> shift;
-  thread_local std::vector<std::uint32_t> lanes;
-  shift.resize(taps);
-  lanes.resize(blocks * taps);
-  implicit_gemm_lanes(g_, in, shift.data(), lanes.data());
-  const ImplicitGemm s{cin_g, taps, plane, in[2], out[2], out_plane, mr, shift.data()};
-  const std::uint32_t* lane_table = lanes.data();  // the caller's: tasks run on other threads
+  const std::shared_ptr<const ImplicitGemmTables> tables = implicit_tables(in);
+  const ImplicitGemm s{cin_g, taps, plane, in[2], out[2], out_plane, mr, tables->shift.data()};
+  const std::uint32_t* lane_table = tables->lanes.data();
   const std::size_t in_image = g_.in_channels * plane, out_image = g_.out_channels * out_plane;
   // Tasks: (image, group, pixel block, panel), panels innermost: consecutive tasks of a
   // thread read the same input columns.

@@ -8,10 +8,12 @@
 #include <utility>
 
 #include "fastdl/conv.h"
+#include "fastdl/gemm.h"
 
 namespace {
 #include "../simd/vec-avx2.inc"
 #include "../simd/activation-vec.inc"
+#include "../gemm/gemm-ukernel.inc"
 constexpr int kImplicitRows = 6;  // the A panels of fdl_f32_gemm__avx2_*
 constexpr int kImplicitVectors = 2;
 #include "implicit_gemm-tile.inc"

@@ -8,10 +8,12 @@
 #include <utility>
 
 #include "fastdl/conv.h"
+#include "fastdl/gemm.h"
 
 namespace {
 #include "../simd/vec-avx512.inc"
 #include "../simd/activation-vec.inc"
+#include "../gemm/gemm-ukernel.inc"
 constexpr int kImplicitRows = 12;  // the A panels of fdl_f32_gemm__avx512_*
 constexpr int kImplicitVectors = 2;
 #include "implicit_gemm-tile.inc"
