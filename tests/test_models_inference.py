@@ -231,3 +231,43 @@ def test_zero_padding_alone_reuses_its_zeroed_buffer():
             np.testing.assert_array_equal(g, w)
     first, second = model(x)[1], model(x)[1]
     assert first is not second and not np.shares_memory(first, second)
+
+
+def _shuffled(x, groups):
+    n, c = x.shape[:2]
+    return x.reshape((n, groups, c // groups) + x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
+
+
+@pytest.mark.parametrize("held", ["keras", "cf_rows", "cf_channels"])
+def test_concatenate_then_channel_shuffle_runs_as_one_copy(held):
+    """Concatenate -> Reshape (g, C/g, ...) -> Permute -> Reshape back (ShuffleNet's channel
+    shuffle as exported to ONNX) is one step copying each input to its shuffled places;
+    groups that split an input, reused buffers and a model output are right. Arrays held
+    channels-first (a conv's output in a channels_last model) take the four layers, also
+    where their channel axis would pass for the shuffled one (cf_channels)."""
+    from fastdl.models.inference import ChannelShuffleStep
+    fastdl.utils.clear_session()
+    shape = (8, 8, 3) if held == "cf_channels" else (6, 5, 4)  # there: (8, 8, 8) concatenated
+    inp = layers.Input(shape)  # axis 1 is what the shuffle permutes
+    if held == "keras":
+        a, b = layers.Activation("tanh")(inp), layers.Activation("sigmoid")(inp)
+    else:
+        a, b = layers.Conv2D(4, 1)(inp), layers.Conv2D(4, 3, padding="same")(inp)
+    cat = layers.Concatenate(axis=-1 if held == "cf_channels" else 1)([a, b])
+    rows, cols, depth = cat.shape[1:]
+    x = layers.Reshape((rows // 4, 4, cols, depth))(cat)  # groups of 4: one may span inputs
+    x = layers.Reshape((rows, cols, depth))(layers.Permute((2, 1, 3, 4))(x))
+    model = Model(inp, [layers.Conv2D(2, 1)(x), x])
+    _randomize(model)
+    compiled = compile_program(model._program)
+    shuffles = [s.layer for s in compiled.steps if isinstance(s.layer, ChannelShuffleStep)]
+    assert len(shuffles) == 1 and len(compiled.steps) == len(model._program.steps) - 3
+    for seed in range(3):
+        x = np.random.default_rng(seed).standard_normal((2,) + shape).astype(np.float32)
+        got, want = model.predict(x, verbose=0), _unfused(model, x)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5)
+        if held == "keras":
+            parts = np.concatenate([np.tanh(x), 1 / (1 + np.exp(-x))], 1)
+            np.testing.assert_allclose(got[1], _shuffled(parts, 3), rtol=1e-6, atol=1e-6)
+    assert model(x)[1] is not model(x)[1]  # a model output: never the reused buffer

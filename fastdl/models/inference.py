@@ -71,6 +71,14 @@ def compile_program(program):
         if _is_zero_padding(layer) and step.outputs not in outputs:
             fused_steps.append(Step(PaddingStep(layer), ins, step.outputs))
             continue
+        shuffle = _channel_shuffle(i, steps, readers, outputs)
+        if shuffle is not None:
+            done.update(shuffle)
+            step_out = steps[shuffle[-1]].outputs
+            fused = ChannelShuffleStep(layer, *[steps[j].layer for j in shuffle])
+            fused.reuse_output = step_out not in outputs
+            fused_steps.append(Step(fused, ins, step_out))
+            continue
         buffered = _buffered_step(layer)
         if buffered is not None:
             buffered.reuse_output = step.outputs not in outputs
@@ -164,6 +172,30 @@ def _buffered_step(layer):
     if getattr(layer, "ufunc", None) is not None:  # Add, Subtract, Multiply, Maximum...
         return MergeStep(layer)
     return None
+
+
+def _channel_shuffle(i, steps, readers, outputs):
+    """[Reshape, Permute, Reshape step indices] where step i is a Concatenate whose output
+    they shuffle, each the only reader of the one before: (C, *S) -> (g, C/g, *S) ->
+    (C/g, g, *S) -> (C, *S), ShuffleNet's channel shuffle as exported to ONNX. Else None."""
+    from fastdl.layers.core import Reshape
+    from fastdl.layers.reshaping import Permute
+    if not isinstance(steps[i].layer, Concatenate):
+        return None
+    found, at = [], i
+    for kind in (Reshape, Permute, Reshape):
+        at = _only_reader(at, steps, readers, outputs) if at is not None else None
+        if at is None or type(steps[at].layer) is not kind:
+            return None
+        found.append(at)
+    split, swap, merge = (steps[j].layer for j in found)
+    groups = split.target_shape
+    rank = len(groups) - 1
+    if (len(merge.target_shape) != rank or -1 in groups or rank < 1
+            or swap.dims != (2, 1) + tuple(range(3, rank + 2))
+            or merge.target_shape != (groups[0] * groups[1],) + groups[2:]):
+        return None
+    return found
 
 
 def _is_zero_padding(layer):
@@ -556,6 +588,48 @@ class ConcatStep(_LayerStep):
 
     def __repr__(self):
         return f"<concatenate {self.name}>"
+
+
+class ChannelShuffleStep(_LayerStep):
+    """A Concatenate along the channels whose output a Reshape, Permute, Reshape shuffle
+    (_channel_shuffle): the inputs copied straight to their shuffled places in one reused
+    buffer, out[:, j * g + i] = concatenated[:, i * C/g + j] -- one copy instead of a
+    concatenation, a transpose and two reshape steps. Anything else (another layout or
+    shape than the layers were matched for) runs the four layers."""
+
+    def __init__(self, concat, split, swap, merge):
+        super().__init__(concat)
+        self.groups = split.target_shape[0]
+        self.shape = merge.target_shape  # (C, *S) the concatenation must have
+        self.layers = (split, swap, merge)
+
+    def _forward(self, x, layout):
+        xs, axis, out_layout = self.layer._operands(x, layout)
+        first = xs[0]
+        shape = (first.shape[0],) + self.shape
+        if (out_layout != L.KERAS or axis != 1 or first.shape[2:] != self.shape[1:]
+                or sum(a.shape[1] for a in xs) != self.shape[0]):
+            y, lay = np.concatenate(xs, axis=axis), out_layout
+            for layer in self.layers:
+                y, lay = layer._forward(y, lay)
+            return y, lay
+        out = self._out(shape)
+        if out is None:
+            out = np.empty(shape, np.float32)
+        width = self.shape[0] // self.groups  # channels per group
+        places = out.reshape((shape[0], width, self.groups) + self.shape[1:])
+        c = 0  # channel of the concatenation
+        for a in xs:
+            end, taken = c + a.shape[1], 0
+            while c < end:  # the part of `a` in group c // width
+                group, j = divmod(c, width)
+                n = min(width - j, end - c)
+                np.copyto(places[:, j:j + n, group], a[:, taken:taken + n])
+                c, taken = c + n, taken + n
+        return out, L.KERAS
+
+    def __repr__(self):
+        return f"<channel shuffle {self.name}>"
 
 
 class MergeStep(_LayerStep):
