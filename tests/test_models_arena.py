@@ -76,13 +76,13 @@ def test_outputs_do_not_alias_the_arena(build):
 
 
 def test_concatenations_write_into_the_arena_and_match_the_layers():
-    from fastdl.models.inference import ConcatStep
+    from fastdl.models.inference import ConcatenatedConvsStep, ConcatStep
     fastdl.utils.clear_session()
     model = _fire_net()
     x = RNG.standard_normal((1, 10, 10, 6)).astype(np.float32)
     first = model(x)
     concats = [s.layer for s in model._executor().compiled.steps
-               if isinstance(s.layer, ConcatStep)]
+               if isinstance(s.layer, (ConcatStep, ConcatenatedConvsStep))]
     assert [c.reuse_output for c in concats] == [True, False]  # the second is an output
     fire = concats[0]
     buffer = fire._buffers[fire.last_out_shape]

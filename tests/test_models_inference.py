@@ -271,3 +271,43 @@ def test_concatenate_then_channel_shuffle_runs_as_one_copy(held):
             parts = np.concatenate([np.tanh(x), 1 / (1 + np.exp(-x))], 1)
             np.testing.assert_allclose(got[1], _shuffled(parts, 3), rtol=1e-6, atol=1e-6)
     assert model(x)[1] is not model(x)[1]  # a model output: never the reused buffer
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_concatenated_convolutions_write_into_their_channels(data_format):
+    """Convolutions of one input whose outputs only a channel Concatenate reads (SqueezeNet's
+    fire module) run as one step: at batch 1 each writes its channels of the output in
+    place; other batches, a concatenation along another axis and a branch read elsewhere
+    too are right; weight changes reach the traced calls."""
+    from fastdl.models.inference import ConcatenatedConvsStep
+    fastdl.utils.clear_session()
+    cf = data_format == "channels_first"
+    kw = {"data_format": data_format}
+    inp = layers.Input((3, 9, 8) if cf else (9, 8, 3))
+    squeeze = layers.Conv2D(4, 1, activation="relu", **kw)(inp)
+    fire = layers.Concatenate(axis=1 if cf else -1)([
+        layers.Conv2D(5, 1, activation="relu", **kw)(squeeze),
+        layers.Conv2D(3, 3, padding="same", use_bias=False, **kw)(squeeze),
+        layers.Activation("relu")(layers.BatchNormalization(axis=1 if cf else -1)(
+            layers.Conv2D(2, 3, padding="same", **kw)(squeeze)))])
+    rows = layers.Concatenate(axis=2)([layers.Conv2D(3, 1, **kw)(fire),
+                                       layers.Conv2D(3, 3, padding="same", **kw)(fire)])
+    shared = layers.Conv2D(2, 1, **kw)(fire)           # also a model output: not merged
+    kept = layers.Concatenate(axis=1 if cf else -1)([shared, layers.Conv2D(2, 1, **kw)(fire)])
+    model = Model(inp, [layers.Activation("tanh")(fire), rows, kept, shared])
+    _randomize(model)
+    compiled = compile_program(model._program)
+    merged = [s.layer.name for s in compiled.steps
+              if isinstance(s.layer, ConcatenatedConvsStep)]
+    assert len(merged) == 2 and merged[0].endswith("concatenate")  # fire, rows
+    for batch in (1, 1, 3, 1):  # the second call on runs the trace
+        x = RNG.standard_normal((batch,) + model.inputs[0].shape[1:]).astype(np.float32)
+        for got, want in zip(model.predict(x, verbose=0), _unfused(model, x)):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+    steps = {s.layer.name: s.layer for s in model._executor().compiled.steps}
+    assert steps[merged[0]]._direct and not steps[merged[1]]._direct  # in place: fire only
+    _randomize(model)  # new weights reach the next calls, traced again from the second
+    for _ in range(3):
+        x = RNG.standard_normal(x.shape).astype(np.float32)
+        for got, want in zip(model(x), _unfused(model, x)):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)

@@ -105,6 +105,7 @@ def compile_program(program):
         fused_steps.append(Step(fused, ins, out_slot))
     out_slots = [alias.get(s, s) for s in program.output_slots]
     fused_steps = _chain_blocks(fused_steps, set(out_slots))
+    fused_steps = _concatenated_branches(fused_steps, set(out_slots))
     return Program(fused_steps, program.input_slots, out_slots, program.n_slots)
 
 
@@ -136,6 +137,36 @@ def _chain_blocks(steps, outputs):
             chained.append(steps[i])
             i += 1
     return chained
+
+
+def _concatenated_branches(steps, outputs):
+    """`steps` with every Concatenate whose inputs are all fused convolutions of one input,
+    read by nothing else (SqueezeNet's fire module), run with them as one
+    ConcatenatedConvsStep at the Concatenate's place."""
+    readers, producer = {}, {}
+    for i, step in enumerate(steps):
+        for s in _slots(step.inputs):
+            readers[s] = readers.get(s, 0) + 1
+        if not isinstance(step.outputs, list):
+            producer[step.outputs] = i
+    merged, gone = {}, set()
+    for i, step in enumerate(steps):
+        if not isinstance(step.layer, ConcatStep) or not isinstance(step.inputs, list):
+            continue
+        branches = [producer.get(s) for s in step.inputs]
+        if (len(set(step.inputs)) != len(step.inputs) or len(step.inputs) < 2
+                or None in branches
+                or any(readers.get(s) != 1 or s in outputs for s in step.inputs)):
+            continue
+        convs = [steps[j] for j in branches]
+        if not all(type(c.layer) is FusedConv and not isinstance(c.inputs, list)
+                   and c.inputs == convs[0].inputs for c in convs):
+            continue
+        fused = ConcatenatedConvsStep([c.layer for c in convs], step.layer.layer)
+        fused.reuse_output = step.layer.reuse_output
+        merged[i] = Step(fused, convs[0].inputs, step.outputs)
+        gone.update(branches)
+    return [merged.get(i, step) for i, step in enumerate(steps) if i not in gone]
 
 
 def _pointwise_2d(conv):
@@ -588,6 +619,83 @@ class ConcatStep(_LayerStep):
 
     def __repr__(self):
         return f"<concatenate {self.name}>"
+
+
+class ConcatenatedConvsStep(_ReusedOutput):
+    """Convolutions of one input concatenated along their channels (_concatenated_branches):
+    at batch 1 each plan writes straight into its channels of the reused output, no copy;
+    larger batches (whose channel slices are not contiguous) and anything else run the
+    convolutions and the Concatenate as they are."""
+
+    def __init__(self, convs, concat):
+        self.convs, self.concat = convs, concat
+        self.name = "+".join([c.name for c in convs] + [concat.name])
+        self._init_output()
+        self._direct = {}  # (input shape, layout) -> [(kernel, input convert, out view)]
+
+    def _forward(self, x, layout):
+        if isinstance(x, np.ndarray) and x.shape[0] == 1:
+            parts = self._parts(x, layout)
+            if parts is not None:
+                return parts
+        ys, lays = zip(*[c._forward(x, layout) for c in self.convs])
+        return self.concat._forward(list(ys), list(lays))
+
+    def _parts(self, x, layout):
+        """The batch-1 path: (output, its layout), or None where it does not apply."""
+        taken, plans, out_layout = [], [], None
+        for conv in self.convs:
+            t, lay = conv.layer._maps(x, layout)
+            if out_layout not in (None, lay):
+                return None
+            taken.append(t)
+            plans.append(conv.plan_for(t.shape[2:]))
+            out_layout = lay
+        shapes = [p.output_shape(t.shape) for p, t in zip(plans, taken)]
+        rank = len(shapes[0])
+        axis = self.concat._axis(rank)
+        channels_axis = rank - 1 if out_layout == L.CF else 1  # in Keras' shape
+        if axis != channels_axis or len({s[2:] for s in shapes}) != 1:
+            return None
+        total = sum(s[1] for s in shapes)
+        out = self._out((1, total) + shapes[0][2:])
+        if out is None:
+            out = np.empty((1, total) + shapes[0][2:], np.float32)
+        c, direct = 0, []
+        for conv, plan, t, shape in zip(self.convs, plans, taken, shapes):
+            view = out[:, c:c + shape[1]]
+            conv._call(plan, t, view)
+            direct.append((plan._impl, None if t is x else conv.layer._maps, view))
+            c += shape[1]
+        if self.reuse_output and len(self._direct) < 16:
+            self._direct[(x.shape, layout)] = (self._versions(), direct, out)
+        return out, out_layout
+
+    def _versions(self):
+        return [c._versions() for c in self.convs]
+
+    def _fast_forward(self, x, layout):
+        """The batch-1 plain call for inputs like x (InferenceRunner's traces), or None."""
+        entry = self._direct.get((x.shape, layout)) if type(x) is np.ndarray else None
+        if entry is None or entry[0] != self._versions():
+            return None
+        _, direct, out = entry
+        shape, f32, forward = x.shape, np.float32, self._forward
+
+        def call(a):
+            if type(a) is not np.ndarray or a.shape != shape or a.dtype != f32 or not (
+                    a.flags.c_contiguous):
+                return forward(a, layout)[0]
+            for impl, convert, view in direct:
+                impl(a if convert is None else convert(a, layout)[0], view)
+            return out
+        return call
+
+    def _buffers_moved(self):
+        self._direct.clear()  # it holds views of the old buffers
+
+    def __repr__(self):
+        return f"<concatenated convolutions {self.name}>"
 
 
 class ChannelShuffleStep(_LayerStep):
