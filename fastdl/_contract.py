@@ -16,8 +16,8 @@ set_weights(...) and write into a caller's `out` array when given one:
         -> (y, h_n, c_n)   weights: one (w_ih, w_hh, b_ih, b_hh) per layer and direction
 ConvChain(expand, depthwise, project)(x, out) -> y: three 2-D ConvPlans of the backend (an
 optional pointwise expansion, a depthwise layer, a pointwise projection) as one; the
-static ConvChain.pays(expands, channels, height, width) says whether it beats the plans
-one by one (fastdl.ops.ConvChain).
+static ConvChain.pays(expands, channels, height, width, in_channels=0, out_channels=0) says
+whether it beats the plans one by one (fastdl.ops.ConvChain).
 """
 
 FUNCTIONS = (

@@ -96,10 +96,15 @@ def test_chain_refuses_bad_inputs_naming_them():
         chain(_f32(1, 8, 10, 10), out=np.empty((1, 12, 10, 9), np.float32))
 
 
-def test_pays_only_for_expansions_larger_than_the_cache():
+def test_pays_for_expansions_larger_than_the_cache_and_for_small_blocks():
     assert not ops.ConvChain.pays(False, 4096, 112, 112)   # no expansion: never
     assert not ops.ConvChain.pays(True, 96, 8, 8)          # fits any L2
     assert ops.ConvChain.pays(True, 192, 112, 112) == NATIVE  # 9.6 MB: not in any L2
+    # small blocks (ShuffleNetV2's units): one parallel run instead of three tiny layers
+    assert ops.ConvChain.pays(True, 24, 28, 28, 24, 24) == NATIVE      # 1.07M MACs
+    assert ops.ConvChain.pays(True, 96, 7, 7, 96, 96) == NATIVE
+    assert not ops.ConvChain.pays(True, 192, 28, 28, 32, 32)  # MobileNetV2's: 11M
+    assert not ops.ConvChain.pays(False, 24, 28, 28, 24, 24)
 
 
 # ----------------------------------------------------------------------- compiled models
@@ -157,6 +162,31 @@ def test_compiled_model_chains_its_blocks_and_matches_the_layers(data_format):
            if isinstance(s.layer, ConvChainStep)]
     assert len(ran) == len(chains) and all(
         entry.chain is not None for c in ran for entry in c._chains.values())
+
+
+def test_small_shufflenet_units_chain_and_match_the_layers():
+    """ShuffleNetV2's branch (1x1 + BN + ReLU, depthwise 3x3 + BN, 1x1 + BN + ReLU, no
+    expansion), stride 1 and 2, at sizes where only the small-block rule chains it."""
+    fastdl.utils.clear_session()
+    inp = layers.Input((24, 28, 28))
+    kw = {"data_format": "channels_first", "use_bias": False}
+
+    def branch(t, stride):
+        t = layers.ReLU()(layers.BatchNormalization(axis=1)(layers.Conv2D(24, 1, **kw)(t)))
+        t = layers.BatchNormalization(axis=1)(layers.DepthwiseConv2D(
+            3, strides=stride, padding="same", **kw)(t))
+        return layers.ReLU()(layers.BatchNormalization(axis=1)(layers.Conv2D(24, 1, **kw)(t)))
+
+    model = Model(inp, branch(branch(inp, 1), 2))
+    weights = [RNG.standard_normal(w.shape).astype(np.float32) * 0.3 for w in model.weights]
+    model.set_weights([np.abs(a) + 0.5 if "moving_variance" in w.name else a
+                       for w, a in zip(model.weights, weights)])
+    chains = [s.layer for s in compile_program(model._program).steps
+              if isinstance(s.layer, ConvChainStep)]
+    assert len(chains) == (2 if NATIVE else 0)
+    for _ in range(3):
+        x = _f32(1, 24, 28, 28)
+        np.testing.assert_allclose(model(x), _unfused(model, x), rtol=2e-5, atol=2e-5)
 
 
 def test_weight_changes_reach_chained_blocks():

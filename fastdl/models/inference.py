@@ -193,7 +193,8 @@ def _block_pays(fused):
     spatial = shape[2:] if expand.data_format == "channels_first" else shape[1:3]
     if any(d is None for d in spatial):
         return False
-    return ConvChain.pays(True, expand.filters, *spatial)
+    in_channels = shape[1] if expand.data_format == "channels_first" else shape[3]
+    return ConvChain.pays(True, expand.filters, *spatial, in_channels, project.filters)
 
 
 def _buffered_step(layer):

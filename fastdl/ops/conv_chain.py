@@ -52,11 +52,12 @@ class ConvChain:
                                        depthwise._impl, project._impl)
 
     @staticmethod
-    def pays(expands, channels, height, width):
+    def pays(expands, channels, height, width, in_channels=0, out_channels=0):
         """Whether the chain beats its plans run one by one on this backend, for an
-        expansion (`expands`) to `channels` channels of height x width."""
+        expansion (`expands`) to `channels` channels of height x width, in a block from
+        in_channels to out_channels (0: not known; small blocks pay as one parallel run)."""
         return bool(kernels.ConvChain.pays(bool(expands), int(channels), int(height),
-                                           int(width)))
+                                           int(width), int(in_channels), int(out_channels)))
 
     def output_shape(self, input_shape):
         """The output shape for an input of shape (N, C, H, W)."""

@@ -281,8 +281,10 @@ void bind_conv(py::module_& m) {
            py::keep_alive<1, 3>(), py::keep_alive<1, 4>())
       .def("__call__", &PyConvChain::call, py::arg("x"), py::arg("out") = py::none())
       .def_static("pays", &fdl::ConvChain::pays, py::arg("expands"), py::arg("channels"),
-                  py::arg("height"), py::arg("width"),
-                  "Whether chaining beats the plans one by one for this expanded tensor.");
+                  py::arg("height"), py::arg("width"), py::arg("in_channels") = 0,
+                  py::arg("out_channels") = 0,
+                  "Whether chaining beats the plans one by one for this expanded tensor "
+                  "(and block, given its in_channels and out_channels).");
   py::class_<PyConvTransposePlan>(m, "ConvTransposePlan")
       .def(py::init<const FloatArray&, const py::object&, const Sizes&, const Sizes&,
                     const Sizes&, std::size_t, const py::object&, float, const py::object&>(),

@@ -75,8 +75,13 @@ std::size_t ConvChain::strip_rows(std::size_t in_h, std::size_t in_w) const {
   return std::clamp<std::size_t>(rows, 1, std::max<std::size_t>(out_h, 1));
 }
 
-bool ConvChain::pays(bool expands, std::size_t channels, std::size_t in_h, std::size_t in_w) {
-  return expands && channels * in_h * in_w * sizeof(float) > 2 * strip_bytes();
+bool ConvChain::pays(bool expands, std::size_t channels, std::size_t in_h, std::size_t in_w,
+                     std::size_t in_channels, std::size_t out_channels) {
+  if (!expands) return false;
+  const std::size_t expanded = channels * in_h * in_w;
+  const bool small = in_channels && out_channels &&
+                     expanded * (in_channels + out_channels + 9) <= kSmallBlockMacs;
+  return small || expanded * sizeof(float) > 2 * strip_bytes();
 }
 
 void ConvChain::run_rows(const float* x, std::size_t in_h, std::size_t in_w, std::size_t o0,
