@@ -1,7 +1,10 @@
 // Persistent thread pool. Workers sleep on a condition variable between jobs after a short
 // spin (successive layers reuse them without a wake-up cost); the caller spins briefly for
 // the job's end before it sleeps. A job is one parallel_for:
-// an atomic counter hands out task indices to the workers and the caller alike.
+// an atomic counter hands out task indices to the workers and the caller alike. Once every
+// task is handed out the caller closes the job and waits only for the workers inside it: a
+// worker the OS has not scheduled yet (the other core busy) leaves the caller to run the
+// tasks alone instead of holding it until the worker gets a core.
 #include <sched.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -79,19 +82,22 @@ class Pool {
       failed_.store(false);
       error_ = nullptr;
       next_.store(0);
-      pending_.store(static_cast<int>(threads_.size()));
+      open_.store(true);  // after the job's fields: a worker that sees it open sees them
       generation_.fetch_add(1);
     }
     cv_work_.notify_all();
     drain();
-    // Spin briefly for the workers' last tasks: small jobs (a batch-1 layer) end within
-    // microseconds, well before a futex sleep and wake-up would.
+    // Every task is handed out (or the handout stopped). Close the job: a worker that joins
+    // from now on sees it closed and touches nothing (seq_cst: either the worker's
+    // increment of inside_ comes first and the load below sees it, or the worker sees
+    // open_ false). Then wait for those inside: spin briefly, as small jobs (a batch-1
+    // layer) end within microseconds, well before a futex sleep and wake-up would.
+    open_.store(false);
     const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
-    while (pending_.load(std::memory_order_acquire) != 0 &&
-           std::chrono::steady_clock::now() < spin_until) {
+    while (inside_.load() != 0 && std::chrono::steady_clock::now() < spin_until) {
     }
     std::unique_lock<std::mutex> lock(mu_);
-    cv_done_.wait(lock, [this] { return pending_.load() == 0; });
+    cv_done_.wait(lock, [this] { return inside_.load() == 0; });
     fn_ = nullptr;
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
@@ -148,11 +154,12 @@ class Pool {
       seen = generation_.load();
       if (stop_) return;
       lock.unlock();
-      drain();
-      // The caller may be spinning on pending_ or asleep on cv_done_: notify under the
-      // lock so that a caller about to sleep cannot miss it.
+      inside_.fetch_add(1);
+      if (open_.load()) drain();  // else the caller already ran every task (see run())
+      // The caller may be spinning on inside_ or asleep on cv_done_: leave under the lock
+      // so that a caller about to sleep cannot miss the notification.
       lock.lock();
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) cv_done_.notify_one();
+      if (inside_.fetch_sub(1) == 1) cv_done_.notify_one();
     }
   }
 
@@ -168,7 +175,8 @@ class Pool {
   std::mutex error_mu_;
   std::exception_ptr error_;  // the first task's exception, rethrown by run()
   std::atomic<std::size_t> next_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<bool> open_{false};  // the job takes workers (run() closes it)
+  std::atomic<int> inside_{0};     // workers that joined the job and have not left it
   bool stop_ = false;
 };
 
