@@ -204,6 +204,11 @@ std::vector<PoolCase> generated_cases() {
     for (auto ks : {std::pair<int, int>{2, 2}, {3, 2}, {3, 1}, {2, 1}, {1, 1}, {3, 3}, {5, 2}})
       for (std::size_t pad : {0, 1, 2})
         add(params(kMax, {5, w}, ks.first, ks.second, pad));
+  // 3x3 at stride 2 (its own register kernel on x86): every height around the window,
+  // widths whole vectors apart and SqueezeNet's / ResNet's.
+  for (std::size_t h : {1, 2, 3, 4, 6, 7})
+    for (std::size_t w : {31, 32, 33, 111, 112, 113})
+      for (std::size_t pad : {0, 1}) add(params(kMax, {h, w}, 3, 2, pad), 2);
   // 2x2 at stride 2 on even planes (the flat-run kernel): every even width up to past 4
   // vectors, rows wider than its chunk, one plane and many.
   for (std::size_t w = 2; w <= 70; w += 2) add(params(kMax, {4, w}, 2, 2, 0), 5);
