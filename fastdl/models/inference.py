@@ -632,7 +632,9 @@ class ConcatenatedConvsStep(_ReusedOutput):
         self.convs, self.concat = convs, concat
         self.name = "+".join([c.name for c in convs] + [concat.name])
         self._init_output()
-        self._direct = {}  # (input shape, layout) -> [(kernel, input convert, out view)]
+        # (input shape, layout) -> (the convs' versions, [(kernel, input convert or None,
+        # its channels of the output)], the output): the batch-1 calls _fast_forward makes
+        self._direct = {}
 
     def _forward(self, x, layout):
         if isinstance(x, np.ndarray) and x.shape[0] == 1:
