@@ -113,10 +113,7 @@ def _chain_blocks(steps, outputs):
     """`steps` with every run of three fused convolutions that forms a depthwise-separable
     block worth chaining (ConvChain.pays at the model's known input size) as one
     ConvChainStep."""
-    readers = {}
-    for step in steps:
-        for s in _slots(step.inputs):
-            readers[s] = readers.get(s, 0) + 1
+    readers = _reader_counts(steps)
 
     def feeds(a, b):  # a's output is b's input and read by nothing else
         return (not isinstance(a.outputs, list) and a.outputs not in outputs
@@ -143,12 +140,9 @@ def _concatenated_branches(steps, outputs):
     """`steps` with every Concatenate whose inputs are all fused convolutions of one input,
     read by nothing else (SqueezeNet's fire module), run with them as one
     ConcatenatedConvsStep at the Concatenate's place."""
-    readers, producer = {}, {}
-    for i, step in enumerate(steps):
-        for s in _slots(step.inputs):
-            readers[s] = readers.get(s, 0) + 1
-        if not isinstance(step.outputs, list):
-            producer[step.outputs] = i
+    readers = _reader_counts(steps)
+    producer = {step.outputs: i for i, step in enumerate(steps)
+                if not isinstance(step.outputs, list)}
     merged, gone = {}, set()
     for i, step in enumerate(steps):
         if not isinstance(step.layer, ConcatStep) or not isinstance(step.inputs, list):
@@ -167,6 +161,15 @@ def _concatenated_branches(steps, outputs):
         merged[i] = Step(fused, convs[0].inputs, step.outputs)
         gone.update(branches)
     return [merged.get(i, step) for i, step in enumerate(steps) if i not in gone]
+
+
+def _reader_counts(steps):
+    """slot -> how many of `steps` read it."""
+    readers = {}
+    for step in steps:
+        for s in _slots(step.inputs):
+            readers[s] = readers.get(s, 0) + 1
+    return readers
 
 
 def _pointwise_2d(conv):

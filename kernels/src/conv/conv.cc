@@ -474,7 +474,7 @@ void ConvPlan::run_implicit_gemm(const float* x, std::size_t batch, const Size3&
   const Size3 out = g_.out_size(in);
   const std::size_t plane = in[1] * in[2], out_plane = out[1] * out[2];
   const std::size_t grid = out[1] * in[2];  // the pixels computed: OH rows of W
-  const std::size_t blocks = (grid + kImplicitBlock - 1) / kImplicitBlock;
+  const std::size_t blocks = implicit_gemm_blocks(g_, in);
   const std::size_t mr = static_cast<std::size_t>(uk_->mr);
   const std::size_t panels = (m_per_group_ + mr - 1) / mr;
   const std::shared_ptr<const ImplicitGemmTables> tables = implicit_tables(in);

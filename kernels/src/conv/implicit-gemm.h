@@ -21,6 +21,11 @@ inline bool implicit_gemm_applies(const ConvGeometry& g, const Size3& in) {
          out[2] <= in[2] && 4 * out[2] >= 3 * in[2];
 }
 
+// Blocks of kImplicitBlock pixels over the grid of out_h rows of in_w pixels.
+inline std::size_t implicit_gemm_blocks(const ConvGeometry& g, const Size3& in) {
+  return (g.out_size(in)[1] * in[2] + kImplicitBlock - 1) / kImplicitBlock;
+}
+
 // shift [taps] (ImplicitGemm::shift) and lanes [blocks][taps]: block b's pixels [32b, 32b +
 // 32) of the out_h x in_w grid, bit j of tap t set iff grid pixel 32b + j is an output
 // pixel (exists, and its column is below out_w) and reads inside the image at that tap.
@@ -32,7 +37,7 @@ inline void implicit_gemm_lanes(const ConvGeometry& g, const Size3& in, std::ptr
   const sidx OW = static_cast<sidx>(g.out_size(in)[2]);
   const sidx KW = static_cast<sidx>(g.kernel[2]), taps = static_cast<sidx>(g.taps());
   const sidx block = static_cast<sidx>(kImplicitBlock);
-  const sidx blocks = (grid + block - 1) / block;
+  const sidx blocks = static_cast<sidx>(implicit_gemm_blocks(g, in));
   for (sidx t = 0; t < taps; ++t) {
     const sidx dy = (t / KW) * static_cast<sidx>(g.dilation[1]) -
                     static_cast<sidx>(g.pad_before[1]);
@@ -63,8 +68,7 @@ struct ImplicitGemmTables {
   std::vector<std::ptrdiff_t> shift;  // [taps]
   std::vector<std::uint32_t> lanes;   // [blocks][taps]
   ImplicitGemmTables(const ConvGeometry& g, const Size3& size)
-      : in(size), shift(g.taps()),
-        lanes((g.out_size(size)[1] * size[2] + kImplicitBlock - 1) / kImplicitBlock * g.taps()) {
+      : in(size), shift(g.taps()), lanes(implicit_gemm_blocks(g, size) * g.taps()) {
     implicit_gemm_lanes(g, size, shift.data(), lanes.data());
   }
 };
