@@ -14,6 +14,14 @@ set_weights(...) and write into a caller's `out` array when given one:
                       alpha)(x, output_size, out) -> y
     RnnPlan(kind, weights, input_size, hidden_size, num_layers, bidirectional)(x, h0, c0, out)
         -> (y, h_n, c_n)   weights: one (w_ih, w_hh, b_ih, b_hh) per layer and direction
+max_pool(...) and avg_pool(...) take `out` too (last, optional).
+
+Bound calls (optional, the native backend only: fastdl.models' traces ask with getattr):
+the plans' bind(x, out) and the module's bind_max_pool(x, kernel_size, stride, padding,
+dilation, ceil_mode, out), bind_avg_pool(x, kernel_size, stride, padding, ceil_mode,
+count_include_pad, divisor_override, out), bind_add(inputs, out) and bind_copy(src, dst)
+return a BoundCall: that call fixed to those arrays' memory (C-contiguous float32; bind_copy
+any strides), run later by CallSequence(calls).run() without Python between them.
 ConvChain(expand, depthwise, project)(x, out) -> y: three 2-D ConvPlans of the backend (an
 optional pointwise expansion, a depthwise layer, a pointwise projection) as one; the
 static ConvChain.pays(expands, channels, height, width, in_channels=0, out_channels=0) says

@@ -44,7 +44,18 @@ def _chain():
                        layers.Flatten(), layers.Dense(10)])
 
 
-@pytest.mark.parametrize("build", [_residual_net, _chain, _fire_net])
+def _pool_net():
+    """Pooling steps (reused buffers too): one read by two later steps, one the layer pads
+    itself ('same' with more after than before), one a model output."""
+    x = layers.Input((11, 11, 3))
+    a = layers.Conv2D(6, 3, activation="relu")(x)
+    p = layers.MaxPooling2D(3, strides=2, padding="valid")(a)
+    b = layers.Conv2D(6, 1)(p)
+    q = layers.AveragePooling2D(2, strides=1, padding="same")(layers.Add()([p, b]))
+    return Model(x, [layers.Conv2D(4, 1)(q), layers.MaxPooling2D(2, padding="same")(q)])
+
+
+@pytest.mark.parametrize("build", [_residual_net, _chain, _fire_net, _pool_net])
 def test_later_calls_equal_the_first(build):
     fastdl.utils.clear_session()
     model = build()
@@ -62,7 +73,7 @@ def _listed(y):
     return y if isinstance(y, list) else [y]
 
 
-@pytest.mark.parametrize("build", [_residual_net, _fire_net])
+@pytest.mark.parametrize("build", [_residual_net, _fire_net, _pool_net])
 def test_outputs_do_not_alias_the_arena(build):
     fastdl.utils.clear_session()
     model = build()
@@ -96,3 +107,24 @@ def test_concatenations_write_into_the_arena_and_match_the_layers():
     eager = [layout.to_keras(y, lay) for y, lay in zip(ys, lays, strict=True)]
     for a, b in zip(again, eager, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_pooling_writes_into_the_arena_and_matches_the_layers():
+    from fastdl.models.inference import PoolStep
+    fastdl.utils.clear_session()
+    model = _pool_net()
+    x = RNG.standard_normal((2, 11, 11, 3)).astype(np.float32)
+    first = model(x)
+    pools = [s.layer for s in model._executor().compiled.steps
+             if isinstance(s.layer, PoolStep)]
+    assert [p.reuse_output for p in pools] == [True, True, False]  # the last is an output
+    buffer = pools[0]._buffers[pools[0].last_out_shape]
+    for _ in range(2):
+        again = model(x)
+    assert pools[0]._buffers[pools[0].last_out_shape] is buffer
+    layout = fastdl.layers.layout
+    ys, lays = model._executor().program.run([x], [layout.KERAS])
+    eager = [layout.to_keras(y, lay) for y, lay in zip(ys, lays, strict=True)]
+    for a, b, c in zip(first, again, eager, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)

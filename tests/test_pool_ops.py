@@ -407,6 +407,57 @@ def test_pool_plan_equals_the_functions(kind, shape, k, s, p, include):
         ops.PoolPlan("min", shape, 2)
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_pooling_writes_into_out(backend):
+    """Every backend's max_pool / avg_pool with `out` write the result there and return
+    it: the same values as without."""
+    max_pool, avg_pool = BACKENDS[backend]
+    x = rand(2, 3, 9, 8)
+    geometry = ((3, 3), (2, 2), (1, 1))
+    for pool, args in ((max_pool, geometry + ((1, 1), False, False)),
+                       (avg_pool, geometry + (False, True, None))):
+        want = pool(x, *args)
+        out = np.full(want.shape, np.nan, F32)
+        got = pool(x, *args, out)
+        assert got is out
+        np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool_plan_into_and_bound_calls_write_the_plans_result(kind):
+    """PoolPlan(x, out), its into(out) call and, with the native backend, its bound call
+    write plan(x) into out; an input of another shape takes the checked path (into) or
+    binds nothing; a wrong `out` raises."""
+    from fastdl import ops
+    from fastdl._backend import kernels
+    shape = (2, 3, 9, 8)
+    plan = ops.PoolPlan(kind, shape, 3, 2, 1)
+    x = rand(*shape, seed=3)
+    want = plan(x)
+    out = np.zeros(plan.output_shape, F32)
+    assert plan(x, out) is out
+    np.testing.assert_array_equal(out, want)
+    call = plan.into(out)
+    out[...] = 0
+    assert call(x) is out
+    np.testing.assert_array_equal(out, want)
+    other = rand(1, 3, 9, 10, seed=4)
+    np.testing.assert_array_equal(call(other), plan(other))
+    with pytest.raises(ValueError, match="out"):
+        plan(x, np.zeros((2, 3, 5, 5), F32))
+    bound = plan.bind(x, out)
+    if not hasattr(kernels, "CallSequence"):
+        assert bound is None
+        return
+    assert plan.bind(other, out) is None
+    out[...] = 0
+    kernels.CallSequence([bound]).run()
+    np.testing.assert_array_equal(out, want)
+    x += 1  # the bound call reads x's memory as it is now
+    kernels.CallSequence([bound]).run()
+    np.testing.assert_array_equal(out, plan(x))
+
+
 # Windows longer than their padded input (PyTorch takes them with ceil_mode: one output over
 # the whole padded input) are cut to the taps that reach it: the same values and gradients
 # as PyTorch, without buffers or loops the length of the window (2**20 here).

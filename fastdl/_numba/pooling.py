@@ -122,26 +122,34 @@ def _avg_pool_planes(x, kernel, stride, padding, count_include_pad, divisor_over
                     y[p, od, oh, ow] = total / divisor
 
 
-def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    """PyTorch max pooling: y [N, C, *out] (and int64 indices into each input plane)."""
+def _planes_out(out, shape):
+    """The array of output planes: a new one, or a view of the caller's C-contiguous `out`."""
+    return np.empty(shape, dtype=np.float32) if out is None else out.reshape(shape)
+
+
+def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, out=None):
+    """PyTorch max pooling: y [N, C, *out] (into `out` when given; and int64 indices into
+    each input plane)."""
     planes, kernel, stride3, padding3, dilation3, out3 = _as_3d(x, kernel_size, stride, padding,
                                                                 dilation, ceil_mode)
-    y = np.empty((planes.shape[0],) + out3, dtype=np.float32)
+    y = _planes_out(out, (planes.shape[0],) + out3)
     indices = np.empty(y.shape, dtype=np.int64)
     _max_pool_planes(planes, kernel, stride3, padding3, dilation3, y, indices)
     shape = x.shape[:2] + out3[3 - len(kernel_size):]
-    return (y.reshape(shape), indices.reshape(shape)) if return_indices else y.reshape(shape)
+    y = y.reshape(shape) if out is None else out
+    return (y, indices.reshape(shape)) if return_indices else y
 
 
-def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    """PyTorch average pooling: y [N, C, *out]."""
+def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+             out=None):
+    """PyTorch average pooling: y [N, C, *out] (into `out` when given)."""
     ones = (1,) * len(kernel_size)
     planes, kernel, stride3, padding3, _, out3 = _as_3d(x, kernel_size, stride, padding, ones,
                                                         ceil_mode)
-    y = np.empty((planes.shape[0],) + out3, dtype=np.float32)
+    y = _planes_out(out, (planes.shape[0],) + out3)
     _avg_pool_planes(planes, kernel, stride3, padding3, bool(count_include_pad),
                      float(divisor_override or 0), y)
-    return y.reshape(x.shape[:2] + out3[3 - len(kernel_size):])
+    return y.reshape(x.shape[:2] + out3[3 - len(kernel_size):]) if out is None else out
 
 
 @numba.njit(cache=True, nogil=True)

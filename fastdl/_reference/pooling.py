@@ -51,8 +51,9 @@ def _windows(x, fill, kernel_size, stride, padding, dilation, ceil_mode):
     return taps, _window_index(*geometry)
 
 
-def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    """PyTorch max pooling: y [N, C, *out], and with return_indices also int64 indices
+def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, out=None):
+    """PyTorch max pooling: y [N, C, *out] (written into `out` when given: C-contiguous
+    float32 of that shape), and with return_indices also int64 indices
     into each flattened input plane. NaN wins (the index of the last NaN); otherwise the
     index of the first largest tap; padding is -inf, so a window of -inf and padding only
     keeps PyTorch's starting index (_first_taps)."""
@@ -61,7 +62,7 @@ def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indice
     has_nan = nan.any(axis=-1)
     masked = np.where(nan, -np.inf, taps)
     best = masked.max(axis=-1, initial=-np.inf)
-    y = to_float32(np.where(has_nan, np.nan, best))
+    y = _into(to_float32(np.where(has_nan, np.nan, best)), out)
     if not return_indices:
         return y
     taps_index = np.broadcast_to(index, taps.shape)
@@ -98,16 +99,26 @@ def _divisors(spatial, out, kernel_size, stride, padding, count_include_pad):
     return divisor
 
 
-def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    """PyTorch average pooling: y [N, C, *out], the sum of each window's input taps
-    divided by divisor_override if given, else by its tap count (see _divisors)."""
+def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+             out=None):
+    """PyTorch average pooling: y [N, C, *out] (written into `out` when given), the sum of
+    each window's input taps divided by divisor_override if given, else by its tap count
+    (see _divisors)."""
     ones = (1,) * len(kernel_size)
     taps, _ = _windows(x, 0.0, kernel_size, stride, padding, ones, ceil_mode)
     sums = taps.sum(axis=-1)
     if divisor_override is not None:
-        return to_float32(sums / divisor_override)
-    return to_float32(sums / _divisors(x.shape[2:], sums.shape[2:], kernel_size, stride, padding,
-                                       count_include_pad))
+        return _into(to_float32(sums / divisor_override), out)
+    return _into(to_float32(sums / _divisors(x.shape[2:], sums.shape[2:], kernel_size, stride,
+                                             padding, count_include_pad)), out)
+
+
+def _into(y, out):
+    """y, or y copied into the caller's `out` (returned)."""
+    if out is None:
+        return y
+    np.copyto(out, y)
+    return out
 
 
 def max_pool_backward(dy, indices, input_spatial_shape):

@@ -110,11 +110,17 @@ class _Pooling(TrainsOnMaps, Layer):
             return (input_shape[0],) + out + (input_shape[-1],)
         return tuple(input_shape[:2]) + out
 
+    def _plan_for(self, shape):
+        """The PoolPlan for channels-first inputs of `shape` (kept per shape), or False
+        where this layer pads them itself."""
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = self._plans[shape] = self._new_plan(shape)
+        return plan
+
     def _forward(self, x, layout):
         x, out_layout = L.maps(x, layout, self.data_format)
-        plan = self._plans.get(x.shape)
-        if plan is None:
-            plan = self._plans[x.shape] = self._new_plan(x.shape)
+        plan = self._plan_for(x.shape)
         if plan is not False:
             return plan(x), out_layout
         pads = self._pads(x.shape[2:])

@@ -39,6 +39,7 @@ from fastdl._backend import kernels
 from fastdl.layers import base as layer_base
 from fastdl.layers import layout as L
 from fastdl.layers.merging import Concatenate, _layout_key, _reduce
+from fastdl.layers.pooling import _Pooling
 from fastdl.models.graph import Program, Step
 
 
@@ -204,6 +205,8 @@ def _buffered_step(layer):
     """The step writing `layer`'s output into a reused buffer, if it has one."""
     if isinstance(layer, Concatenate):
         return ConcatStep(layer)
+    if isinstance(layer, _Pooling):
+        return PoolStep(layer)
     if getattr(layer, "ufunc", None) is not None:  # Add, Subtract, Multiply, Maximum...
         return MergeStep(layer)
     return None
@@ -605,6 +608,30 @@ class _LayerStep(_ReusedOutput):
     def __init__(self, layer):
         self.layer, self.name = layer, layer.name
         self._init_output()
+
+
+class PoolStep(_LayerStep):
+    """A pooling layer writing into a reused output buffer where its kernels pad (a
+    PoolPlan); inputs the layer pads itself run the layer."""
+
+    def _forward(self, x, layout):
+        taken, out_layout = L.maps(x, layout, self.layer.data_format)
+        plan = self.layer._plan_for(taken.shape)
+        if plan is False:
+            return self.layer._forward(x, layout)
+        return plan(taken, self._out(plan.output_shape)), out_layout
+
+    def _fast_forward(self, x, layout):
+        """The step as a plain call for inputs like x (InferenceRunner's traces), or None."""
+        taken, _ = L.maps(x, layout, self.layer.data_format)
+        plan = self.layer._plans.get(taken.shape)
+        if not plan or taken is not x:
+            return None
+        out = self._out(plan.output_shape)
+        return plan if out is None else plan.into(out)
+
+    def __repr__(self):
+        return f"<pooling {self.name}>"
 
 
 class ConcatStep(_LayerStep):

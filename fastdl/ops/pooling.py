@@ -477,13 +477,50 @@ class PoolPlan:
         k, s, p, d, ceil = geometry
         self._kernel_args = ((k, s, p, d, ceil, False) if kind == "max" else
                              (k, s, p, ceil, self.count_include_pad, None))
+        self.output_shape = self.shape[:2] + tuple(
+            output_size(*axis, ceil) for axis in zip(self.shape[2:], k, s, p, d))
 
-    def __call__(self, x):
+    def __call__(self, x, out=None):
+        """The pooling of x, written into `out` when given (float32, C-contiguous, exactly
+        the output's shape)."""
+        if out is not None:
+            out = v.output_buffer(out, self.output_shape)
         if (type(x) is np.ndarray and x.shape == self.shape and x.dtype == np.float32
                 and x.flags.c_contiguous):
             if self.kind == "max":
-                return kernels.max_pool(x, *self._kernel_args)
-            return kernels.avg_pool(x, *self._kernel_args)
+                return kernels.max_pool(x, *self._kernel_args, out)
+            return kernels.avg_pool(x, *self._kernel_args, out)
         if self.kind == "max":
-            return _max_pool(self._dims, x, *self._args, self._dilation, False, False)
-        return _avg_pool(self._dims, x, *self._args, False, self.count_include_pad, None)
+            y = _max_pool(self._dims, x, *self._args, self._dilation, False, False)
+        else:
+            y = _avg_pool(self._dims, x, *self._args, False, self.count_include_pad, None)
+        if out is None:
+            return y
+        np.copyto(out, y)
+        return out
+
+    def into(self, out):
+        """plan(x, out) as a call x -> out, `out` checked here once (a buffer its caller
+        reuses); an input of another shape or layout takes the checked path into a new
+        array."""
+        out = v.output_buffer(out, self.output_shape)
+        kernel = kernels.max_pool if self.kind == "max" else kernels.avg_pool
+        shape, args, f32 = self.shape, self._kernel_args, np.float32
+
+        def call(x):
+            if (type(x) is np.ndarray and x.shape == shape and x.dtype == f32
+                    and x.flags.c_contiguous):
+                return kernel(x, *args, out)
+            return self(x)
+        return call
+
+    def bind(self, x, out):
+        """plan(x, out) bound to x's and out's memory (a BoundCall), or None where the
+        backend has no bound calls or x is not an input this plan takes as it is."""
+        binder = getattr(kernels, "bind_max_pool" if self.kind == "max" else "bind_avg_pool",
+                         None)
+        if binder is None or not (type(x) is np.ndarray and x.shape == self.shape
+                                  and x.dtype == np.float32 and x.flags.c_contiguous):
+            return None
+        args = self._kernel_args[:-1] if self.kind == "max" else self._kernel_args
+        return binder(x, *args, v.output_buffer(out, self.output_shape))

@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,31 @@ inline const fdl::GemmUkernel& pick_gemm(const py::object& name) {
 // `shape`. A size mismatch (a direct call of fastdl._C that skipped the checks) raises
 // rather than writing out of bounds.
 FloatArray output_array(const py::object& out, const std::vector<py::ssize_t>& shape);
+
+// `a` as it is, for a call bound to its memory (BoundCall): a float32 C-contiguous ndarray
+// (a cast would read a copy); ValueError naming `name` otherwise.
+FloatArray exact_array(const py::object& a, const char* name);
+// The caller's `out` for a bound call (output_array's checks; None is refused: a bound
+// call's output is an array its caller keeps).
+FloatArray bound_output(const py::object& out, const std::vector<py::ssize_t>& shape);
+
+// A kernel call with its operands fixed, run later without Python and without the GIL
+// (CallSequence): once a model's buffers are placed, its trace replays its steps as these.
+// `keep` holds what the call reads and writes (the plan, the arrays) alive; `work` is its
+// multiply-adds, roughly (run_interruptible).
+class BoundCall {
+ public:
+  BoundCall(std::function<void()> run, double work, py::object keep)
+      : run_(std::move(run)), work_(work), keep_(std::move(keep)) {}
+  void run() const { run_(); }
+  double work() const { return work_; }
+
+ private:
+  std::function<void()> run_;
+  double work_;
+  py::object keep_;
+};
+using BoundCallPtr = std::shared_ptr<BoundCall>;
 
 // A float32 view of an optional argument (None -> empty), kept alive by the caller.
 inline const float* optional_data(const py::object& value, FloatArray& keep) {
@@ -141,6 +167,7 @@ void init_interrupts();
 }  // namespace fastdl_bindings
 
 void bind_variants(pybind11::module_& m);
+void bind_bound_calls(pybind11::module_& m);
 void bind_gemm(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
 void bind_pooling(pybind11::module_& m);

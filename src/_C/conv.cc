@@ -103,6 +103,24 @@ class PyConvPlan {
     });
     return y;
   }
+  // call(x, out) bound to x's and out's memory (self: this plan's Python object, kept).
+  BoundCallPtr bind(const py::object& self, const py::object& x_obj, const py::object& out) const {
+    FloatArray x = exact_array(x_obj, "x");
+    const fdl::ConvGeometry& g = plan_->geometry();
+    if (std::size_t(x.ndim()) != dims_ + 2 || std::size_t(x.shape(1)) != g.in_channels)
+      throw py::value_error("x: expected (N, " + std::to_string(g.in_channels) + ", ...) with " +
+                            std::to_string(dims_) + " spatial axes");
+    const fdl::Size3 in = widen(spatial_shape(x), 1);
+    FloatArray y = bound_output(out, output_shape(x.shape(0), g.out_channels, g.out_size(in),
+                                                  dims_));
+    const fdl::ConvPlan* plan = plan_.get();
+    const float* xd = x.data();
+    float* yd = y.mutable_data();
+    const std::size_t batch = x.shape(0);
+    return std::make_shared<BoundCall>([plan, xd, batch, in, yd] { plan->run(xd, batch, in, yd); },
+                                       double(y.size()) * (g.in_channels / g.groups) * g.taps(),
+                                       py::make_tuple(self, x, y));
+  }
   void set_weights(const FloatArray& w, const py::object& b) { set_plan_weights(*plan_, w, b); }
   std::string variant() const { return plan_->ukernel().name; }
   std::string algorithm(const Sizes& in) const { return plan_->algorithm(widen(in, 1)); }
@@ -148,6 +166,24 @@ class PyConvChain {
     const double work = double(y.size()) * g.in_channels * 2;
     run_interruptible(work, [&] { chain_->run(x.data(), x.shape(0), h, w, y.mutable_data()); });
     return y;
+  }
+  // call(x, out) bound to x's and out's memory (self: this chain's Python object, kept).
+  BoundCallPtr bind(const py::object& self, const py::object& x_obj, const py::object& out) const {
+    FloatArray x = exact_array(x_obj, "x");
+    if (x.ndim() != 4 || std::size_t(x.shape(1)) != chain_->in_channels())
+      throw py::value_error("x: expected (N, " + std::to_string(chain_->in_channels()) +
+                            ", H, W)");
+    const std::size_t h = x.shape(2), w = x.shape(3), batch = x.shape(0);
+    const fdl::ConvGeometry& g = chain_->depthwise_geometry();
+    const fdl::Size3 o = g.out_size(fdl::Size3{1, h, w});
+    if (o[1] == 0 || o[2] == 0) throw py::value_error("x: smaller than the depthwise window");
+    FloatArray y = bound_output(out, output_shape(batch, chain_->out_channels(), o, 2));
+    const fdl::ConvChain* chain = chain_.get();
+    const float* xd = x.data();
+    float* yd = y.mutable_data();
+    return std::make_shared<BoundCall>([chain, xd, batch, h, w, yd] {
+      chain->run(xd, batch, h, w, yd);
+    }, double(y.size()) * g.in_channels * 2, py::make_tuple(self, x, y));
   }
  private:
   std::unique_ptr<fdl::ConvChain> chain_;
@@ -265,6 +301,9 @@ void bind_conv(py::module_& m) {
            py::arg("dilation"), py::arg("groups"), py::arg("activation"), py::arg("alpha"),
            py::arg("variant") = py::none(), py::arg("algorithm") = "auto")
       .def("__call__", &PyConvPlan::call, py::arg("x"), py::arg("out") = py::none())
+      .def("bind", [](const py::object& self, const py::object& x, const py::object& out) {
+        return self.cast<const PyConvPlan&>().bind(self, x, out);
+      }, py::arg("x"), py::arg("out"), "call(x, out) bound to their memory (BoundCall).")
       .def("set_weights", &PyConvPlan::set_weights, py::arg("w"), py::arg("b"),
            "Repacks new weights of the same shapes in place.")
       .def("algorithm", &PyConvPlan::algorithm, py::arg("in_sizes"),
@@ -280,6 +319,9 @@ void bind_conv(py::module_& m) {
            py::arg("expand"), py::arg("depthwise"), py::arg("project"), py::keep_alive<1, 2>(),
            py::keep_alive<1, 3>(), py::keep_alive<1, 4>())
       .def("__call__", &PyConvChain::call, py::arg("x"), py::arg("out") = py::none())
+      .def("bind", [](const py::object& self, const py::object& x, const py::object& out) {
+        return self.cast<const PyConvChain&>().bind(self, x, out);
+      }, py::arg("x"), py::arg("out"), "call(x, out) bound to their memory (BoundCall).")
       .def_static("pays", &fdl::ConvChain::pays, py::arg("expands"), py::arg("channels"),
                   py::arg("height"), py::arg("width"), py::arg("in_channels") = 0,
                   py::arg("out_channels") = 0,

@@ -28,6 +28,19 @@ class PyLinearPlan {
     });
     return y;
   }
+  // call(x, out) bound to x's and out's memory (self: this plan's Python object, kept).
+  BoundCallPtr bind(const py::object& self, const py::object& x_obj, const py::object& out) const {
+    FloatArray x = exact_array(x_obj, "x");
+    if (x.ndim() != 2 || std::size_t(x.shape(1)) != k_)
+      throw py::value_error("x: expected (rows, " + std::to_string(k_) + ")");
+    const std::size_t rows = x.shape(0);
+    FloatArray y = bound_output(out, {py::ssize_t(rows), py::ssize_t(n_)});
+    const fdl::LinearPlan* plan = plan_.get();
+    const float* xd = x.data();
+    float* yd = y.mutable_data();
+    return std::make_shared<BoundCall>([plan, xd, rows, yd] { plan->run(xd, rows, yd); },
+                                       double(rows) * k_ * n_, py::make_tuple(self, x, y));
+  }
   void set_weights(const FloatArray& w, const py::object& b) { set_plan_weights(*plan_, w, b); }
   std::string variant() const { return plan_->ukernel().name; }
 
@@ -96,6 +109,9 @@ void bind_gemm(py::module_& m) {
            py::arg("variant") = py::none(), py::arg("kn") = false,
            "w [out, in], or with kn [in, out] (y = x @ w + b).")
       .def("__call__", &PyLinearPlan::call, py::arg("x"), py::arg("out") = py::none())
+      .def("bind", [](const py::object& self, const py::object& x, const py::object& out) {
+        return self.cast<const PyLinearPlan&>().bind(self, x, out);
+      }, py::arg("x"), py::arg("out"), "call(x, out) bound to their memory (BoundCall).")
       .def("set_weights", &PyLinearPlan::set_weights, py::arg("w"), py::arg("b"),
            "Repacks new weights of the same shapes in place.")
       .def_property_readonly("variant", &PyLinearPlan::variant);

@@ -57,6 +57,7 @@ PYBIND11_MODULE(_C, m) {
 
   init_interrupts();
   bind_variants(m);
+  bind_bound_calls(m);
   bind_gemm(m);
   bind_conv(m);
   bind_pooling(m);

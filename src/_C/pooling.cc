@@ -43,14 +43,31 @@ fdl::PoolParams geometry(fdl::PoolKind kind, const FloatArray& x, const Sizes& k
   return p;
 }
 
-// Runs the pool on every (n, c) plane of x; returns y, or (y, indices).
-py::object run(const FloatArray& x, const fdl::PoolParams& p, bool return_indices,
-               const py::object& variant) {
-  const fdl::PoolVariant& v = pick_pool(variant);
+// y's shape [N, C, *out] for x [N, C, *spatial].
+std::vector<py::ssize_t> output_shape(const FloatArray& x, const fdl::PoolParams& p) {
   std::vector<py::ssize_t> shape = {x.shape(0), x.shape(1)};
   for (int a = 3 - (static_cast<int>(x.ndim()) - 2); a < 3; ++a)
     shape.push_back(static_cast<py::ssize_t>(p.out_size(a)));
-  FloatArray y(shape);
+  return shape;
+}
+
+fdl::PoolParams avg_geometry(const FloatArray& x, const Sizes& kernel, const Sizes& stride,
+                             const Sizes& padding, bool ceil_mode, bool count_include_pad,
+                             const py::object& divisor_override) {
+  auto p = geometry(fdl::PoolKind::kAvg, x, kernel, stride, padding, Sizes(kernel.size(), 1),
+                    ceil_mode);
+  p.count_include_pad = count_include_pad;
+  if (!divisor_override.is_none()) p.divisor_override = divisor_override.cast<std::int64_t>();
+  return p;
+}
+
+// Runs the pool on every (n, c) plane of x; returns y (into `out` when given), or (y,
+// indices).
+py::object run(const FloatArray& x, const fdl::PoolParams& p, bool return_indices,
+               const py::object& variant, const py::object& out) {
+  const fdl::PoolVariant& v = pick_pool(variant);
+  const std::vector<py::ssize_t> shape = output_shape(x, p);
+  FloatArray y = output_array(out, shape);
   py::array_t<std::int64_t> indices;
   if (return_indices) indices = py::array_t<std::int64_t>(shape);
   std::int64_t* index_data = return_indices ? indices.mutable_data() : nullptr;
@@ -61,6 +78,19 @@ py::object run(const FloatArray& x, const fdl::PoolParams& p, bool return_indice
   }
   if (return_indices) return py::make_tuple(y, indices);
   return std::move(y);
+}
+
+// The pool of x into out, bound to their memory.
+BoundCallPtr bind(const py::object& x_obj, const fdl::PoolParams& p, const py::object& out) {
+  FloatArray x = exact_array(x_obj, "x");
+  FloatArray y = bound_output(out, output_shape(x, p));
+  const fdl::PoolVariant* v = &fdl::pool_best();
+  const std::size_t planes = static_cast<std::size_t>(x.shape(0) * x.shape(1));
+  const float* xd = x.data();
+  float* yd = y.mutable_data();
+  return std::make_shared<BoundCall>([p, planes, xd, yd, v] {
+    fdl::pool(p, planes, xd, yd, nullptr, v);
+  }, double(x.size()), py::make_tuple(x, y));
 }
 
 // The shape [N, C, *spatial] of an array of planes like `like` ([N, C, ...]).
@@ -127,29 +157,48 @@ void bind_pooling(py::module_& m) {
   m.def("max_pool",
         [](const FloatArray& x, const Sizes& kernel_size, const Sizes& stride,
            const Sizes& padding, const Sizes& dilation, bool ceil_mode, bool return_indices,
-           const py::object& variant) {
+           const py::object& out, const py::object& variant) {
           const auto p = geometry(fdl::PoolKind::kMax, x, kernel_size, stride, padding,
                                   dilation, ceil_mode);
-          return run(x, p, return_indices, variant);
+          return run(x, p, return_indices, variant, out);
         },
         py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("ceil_mode"), py::arg("return_indices"),
-        py::arg("variant") = py::none(),
+        py::arg("out") = py::none(), py::arg("variant") = py::none(),
         "Max pooling of x [N, C, *spatial]: y, or (y, int64 flat indices into each plane).");
   m.def("avg_pool",
         [](const FloatArray& x, const Sizes& kernel_size, const Sizes& stride,
            const Sizes& padding, bool ceil_mode, bool count_include_pad,
-           const py::object& divisor_override, const py::object& variant) {
-          auto p = geometry(fdl::PoolKind::kAvg, x, kernel_size, stride, padding,
-                            Sizes(kernel_size.size(), 1), ceil_mode);
-          p.count_include_pad = count_include_pad;
-          if (!divisor_override.is_none())
-            p.divisor_override = divisor_override.cast<std::int64_t>();
-          return run(x, p, false, variant);
+           const py::object& divisor_override, const py::object& out,
+           const py::object& variant) {
+          return run(x, avg_geometry(x, kernel_size, stride, padding, ceil_mode,
+                                     count_include_pad, divisor_override),
+                     false, variant, out);
         },
         py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
         py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"),
-        py::arg("variant") = py::none(), "Average pooling of x [N, C, *spatial].");
+        py::arg("out") = py::none(), py::arg("variant") = py::none(),
+        "Average pooling of x [N, C, *spatial] (into `out` when given).");
+  m.def("bind_max_pool",
+        [](const py::object& x, const Sizes& kernel_size, const Sizes& stride,
+           const Sizes& padding, const Sizes& dilation, bool ceil_mode, const py::object& out) {
+          const auto p = geometry(fdl::PoolKind::kMax, exact_array(x, "x"), kernel_size, stride,
+                                  padding, dilation, ceil_mode);
+          return bind(x, p, out);
+        },
+        py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("ceil_mode"), py::arg("out"),
+        "max_pool(x, ..., out=out) bound to x's and out's memory (BoundCall).");
+  m.def("bind_avg_pool",
+        [](const py::object& x, const Sizes& kernel_size, const Sizes& stride,
+           const Sizes& padding, bool ceil_mode, bool count_include_pad,
+           const py::object& divisor_override, const py::object& out) {
+          return bind(x, avg_geometry(exact_array(x, "x"), kernel_size, stride, padding,
+                                      ceil_mode, count_include_pad, divisor_override), out);
+        },
+        py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
+        py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"),
+        py::arg("out"), "avg_pool(x, ..., out=out) bound to x's and out's memory (BoundCall).");
 
   m.def("max_pool_input_backward",
         [](const FloatArray& x, const FloatArray& dy, const Sizes& kernel_size,

@@ -31,6 +31,18 @@ FloatArray output_array(const py::object& out, const std::vector<py::ssize_t>& s
                         "shape");
 }
 
+FloatArray exact_array(const py::object& a, const char* name) {
+  if (py::array_t<float, py::array::c_style>::check_(a))
+    return py::reinterpret_borrow<FloatArray>(a);
+  throw py::value_error(std::string(name) + ": expected a C-contiguous float32 array (a call "
+                        "bound to its memory reads it in place)");
+}
+
+FloatArray bound_output(const py::object& out, const std::vector<py::ssize_t>& shape) {
+  if (out.is_none()) throw py::value_error("out: a bound call writes into a given array");
+  return output_array(out, shape);
+}
+
 }  // namespace fastdl_bindings
 
 using namespace fastdl_bindings;
