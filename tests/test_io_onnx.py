@@ -59,6 +59,28 @@ def test_exported_model_matches_onnx_runtime(name, exported):
         _assert_close(model.predict(x, verbose=0), _ort(exported[name], x))
 
 
+@pytest.mark.parametrize("name", ["shufflenet_v2", "squeezenet1_1", "mobilenet_v2",
+                                  "resnet18", "tiny_unet"])
+def test_repeated_calls_replay_bound_runs_exactly(name, exported, monkeypatch):
+    """From the third call on, a loaded model replays its steps on its buffers as bound
+    runs (channel shuffles, concatenated convolutions, chains, residual adds, pooling):
+    exactly what the same calls give with every step a Python call."""
+    from fastdl.models import bound_trace
+    fastdl.utils.clear_session()
+    model = load_onnx(exported[name])
+    x = RNG.standard_normal((1,) + MODELS[name][1]).astype(np.float32)
+    got = [model(x) for _ in range(4)][2:]
+    runs = [op for trace in model._executor()._traces.values() for op in trace.ops
+            if getattr(op[0], "__qualname__", "").startswith("_run_op")]
+    assert runs or fastdl.backend() != "native"
+    monkeypatch.setattr(bound_trace, "bound_calls", lambda *args: None)
+    model._executor()._traces.clear()
+    want = [model(x) for _ in range(2)][1]
+    for y in got:
+        np.testing.assert_array_equal(y, want)
+    _assert_close(got[-1], _ort(exported[name], x))
+
+
 def test_path_bytes_and_model_proto_load_alike(exported, tmp_path):
     data = exported["squeezenet1_1"]
     (tmp_path / "m.onnx").write_bytes(data)

@@ -324,6 +324,7 @@ class Flatten(Layer):
     'channels_first' the input is (N, C, *S) and Keras moves C last before flattening.)
     Channels-first features are not transposed: they leave as CfFlat, which a following
     Dense takes by permuting its kernel once."""
+    _view_at_inference = True  # its output, where not a copy, is a view of its input
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -360,6 +361,7 @@ class Flatten(Layer):
 
 class Reshape(Layer):
     """(N, ...) -> (N, *target_shape); one entry may be -1."""
+    _view_at_inference = True  # its output, where not a copy, is a view of its input
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)

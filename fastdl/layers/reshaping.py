@@ -322,6 +322,7 @@ class Slice(Layer):
     negative step walks backwards, -1 reverses). A fastdl extension (Keras has no slicing layer): ONNX's Slice, Split and the
     chunks of exported PyTorch models (fastdl.io.load_onnx). It trains: the gradient
     reaches the kept elements, zeros the others."""
+    _view_at_inference = True  # its output, where not a copy, is a view of its input
 
     def __init__(self, axis, start=None, stop=None, step=1, **kwargs):
         super().__init__(**kwargs)

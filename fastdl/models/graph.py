@@ -162,7 +162,7 @@ class Program:
 
     def run(self, xs, layouts, on_step=None):
         """(arrays, layouts) of the outputs from the inputs' (arrays, layouts); on_step(i,
-        x, layout), if given, after step i ran on x."""
+        x, layout, y), if given, after step i ran on x and gave y."""
         values = [None] * self.n_slots
         lays = [None] * self.n_slots
         for s, x, lay in zip(self.input_slots, xs, layouts):
@@ -174,7 +174,7 @@ class Program:
                 x, lay = values[ins], lays[ins]
             y, y_lay = forward(x, lay)
             if on_step is not None:
-                on_step(i, x, lay)
+                on_step(i, x, lay, y)
             if several_out:
                 for s, a, al in zip(outs, y, y_lay):
                     values[s], lays[s] = a, al

@@ -23,7 +23,8 @@ steps with reused output buffers.
   buffers and conversions its first calls settled (a model's per-step bookkeeping was a
   third of a batch-1 call of the seed CIFAR CNN). A trace is dropped when any layer's
   weights change (`layers.base.weights_epoch`); its calls check their inputs and take the
-  checked path on anything unexpected.
+  checked path on anything unexpected. Runs of steps on the model's buffers replay as one
+  native call each (bound_trace.py).
 
 Fused steps read their layers' weights through `Layer._version`, so set_weights on the
 model or on any one layer reaches them. One call at a time uses the buffers; a concurrent
@@ -39,7 +40,8 @@ from fastdl._backend import kernels
 from fastdl.layers import base as layer_base
 from fastdl.layers import layout as L
 from fastdl.layers.merging import Concatenate, _layout_key, _reduce
-from fastdl.layers.pooling import _Pooling
+from fastdl.layers.pooling import _Global, _Pooling
+from fastdl.models import bound_trace
 from fastdl.models.graph import Program, Step
 
 
@@ -207,6 +209,8 @@ def _buffered_step(layer):
         return ConcatStep(layer)
     if isinstance(layer, _Pooling):
         return PoolStep(layer)
+    if isinstance(layer, _Global):
+        return GlobalPoolStep(layer)
     if getattr(layer, "ufunc", None) is not None:  # Add, Subtract, Multiply, Maximum...
         return MergeStep(layer)
     return None
@@ -386,7 +390,7 @@ class _Fused(_ReusedOutput):
             return None
         _, plan, out, _, convert = direct
         impl, shape, f32 = plan._impl, x.shape, np.float32
-        finish = None if type(self)._finish is _Fused._finish else self._finish
+        finish = self._finish if self._finishes() else None
         forward = self._forward
 
         def call(a):
@@ -400,6 +404,20 @@ class _Fused(_ReusedOutput):
     def _finish(self, y):
         """What follows the plan's own write-back (identity here)."""
         return y
+
+    def _finishes(self):
+        """Whether _finish does anything."""
+        return False
+
+    def _bind(self, x, layout, y):
+        """[the plan's call bound to x and y] where the step's next calls with such inputs
+        run that plan from x itself into the buffer y (bound_trace), else None."""
+        direct = self._direct.get((x.shape, layout))
+        if (direct is None or direct[4] is not None or direct[2] is not y
+                or self._finishes()):
+            return None
+        bind = getattr(direct[1]._impl, "bind", None)
+        return None if bind is None else [bind(x, y)]
 
     def _versions(self):
         # A layer has a _version once its weights changed (Layer._weights_changed).
@@ -490,6 +508,9 @@ class FusedDense(_Fused):
         else:
             y = plan(taken, out=out)
         return self._finish(y), L.KERAS
+
+    def _finishes(self):
+        return self.activation.name in _SOFTMAX
 
     def _finish(self, y):
         log = _SOFTMAX.get(self.activation.name)
@@ -589,6 +610,16 @@ class ConvChainStep(_ReusedOutput):
             return forward(a, layout)[0]
         return call
 
+    def _bind(self, x, layout, y):
+        """[the chain's call bound to x and y] where later calls run it from x itself into
+        the buffer y (bound_trace), else None."""
+        entry = self._chains.get((x.shape, layout))
+        if (entry is None or entry.chain is None or y is not self._buffers.get(entry.out_shape)
+                or self.steps[0].layer._maps(x, layout)[0] is not x):
+            return None
+        bind = getattr(entry.chain._impl, "bind", None)
+        return None if bind is None else [bind(x, y)]
+
     def _refresh(self, entry):
         """After a weight change: the steps repack their plans in place (a rebuilt plan
         rebuilds the chain)."""
@@ -630,8 +661,73 @@ class PoolStep(_LayerStep):
         out = self._out(plan.output_shape)
         return plan if out is None else plan.into(out)
 
+    def _bind(self, x, layout, y):
+        """[the pooling bound to x and y] where later calls pool x itself into the buffer
+        y (bound_trace), else None."""
+        if L.maps(x, layout, self.layer.data_format)[0] is not x:
+            return None
+        plan = self.layer._plans.get(x.shape)
+        if not plan or y is not self._buffers.get(plan.output_shape):
+            return None
+        call = plan.bind(x, y)
+        return None if call is None else [call]
+
     def __repr__(self):
         return f"<pooling {self.name}>"
+
+
+class GlobalPoolStep(_LayerStep):
+    """A global pooling layer writing into a reused output buffer: each plane's mean or
+    maximum as a PoolPlan over the planes as rows (one window per row), per input shape."""
+
+    def __init__(self, layer):
+        super().__init__(layer)
+        self._rows_plans = {}  # rows' shape (N, C, plane) -> PoolPlan
+
+    def _pooled(self, x, layout):
+        """(rows of the channels-first maps, their plan, the output's shape and layout),
+        or None where the layer's own path runs (an input a plan does not take as is)."""
+        maps, map_layout = L.maps(x, layout, self.layer.data_format)
+        if not (type(maps) is np.ndarray and maps.dtype == np.float32
+                and maps.flags.c_contiguous and maps.ndim == self.layer.rank + 2
+                and maps.size):
+            return None
+        n, c = maps.shape[:2]
+        rows = maps.reshape(n, c, -1)
+        plan = self._rows_plans.get(rows.shape)
+        if plan is None:
+            from fastdl.ops import PoolPlan
+            plan = PoolPlan(self.layer.kind, rows.shape, (rows.shape[2],), 1)
+            if len(self._rows_plans) < 16:
+                self._rows_plans[rows.shape] = plan
+        if self.layer.keepdims:
+            return rows, plan, maps.shape[:2] + (1,) * self.layer.rank, map_layout
+        return rows, plan, (n, c), L.KERAS
+
+    def _forward(self, x, layout):
+        pooled = self._pooled(x, layout)
+        if pooled is None:
+            return self.layer._forward(x, layout)
+        rows, plan, shape, out_layout = pooled
+        out = self._out(shape)
+        if out is None:
+            return plan(rows).reshape(shape), out_layout
+        plan(rows, out.reshape(plan.output_shape))
+        return out, out_layout
+
+    def _bind(self, x, layout, y):
+        """[the pooling bound to x's rows and the buffer y] where later calls pool x
+        itself into y (bound_trace), else None."""
+        pooled = self._pooled(x, layout)
+        if pooled is None or y is not self._buffers.get(pooled[2]) or not (
+                np.may_share_memory(pooled[0], x)):
+            return None
+        rows, plan, _, _ = pooled
+        call = plan.bind(rows, y.reshape(plan.output_shape))
+        return None if call is None else [call]
+
+    def __repr__(self):
+        return f"<global pooling {self.name}>"
 
 
 class ConcatStep(_LayerStep):
@@ -647,6 +743,23 @@ class ConcatStep(_LayerStep):
             return np.concatenate(xs, axis=axis), out_layout
         np.concatenate(xs, axis=axis, out=out)
         return out, out_layout
+
+    def _bind(self, x, layout, y):
+        """The inputs' copies into their parts of the buffer y where later calls write
+        them there (bound_trace), else None."""
+        bind_copy = getattr(kernels, "bind_copy", None)
+        if bind_copy is None or y is not self._buffers.get(y.shape):
+            return None
+        xs, axis, _ = self.layer._operands(x, layout)
+        if any(a is not b for a, b in zip(xs, x)):
+            return None
+        calls, at = [], 0
+        for a in xs:
+            part = [slice(None)] * y.ndim
+            part[axis] = slice(at, at + a.shape[axis])
+            calls.append(bind_copy(a, y[tuple(part)]))
+            at += a.shape[axis]
+        return calls
 
     def __repr__(self):
         return f"<concatenate {self.name}>"
@@ -724,6 +837,20 @@ class ConcatenatedConvsStep(_ReusedOutput):
             return out
         return call
 
+    def _bind(self, x, layout, y):
+        """The convolutions' calls bound to x and their channels of the buffer y where
+        later calls run them so (bound_trace), else None."""
+        entry = self._direct.get((x.shape, layout))
+        if entry is None or entry[2] is not y:
+            return None
+        calls = []
+        for impl, convert, view in entry[1]:
+            bind = getattr(impl, "bind", None)
+            if convert is not None or bind is None:
+                return None
+            calls.append(bind(x, view))
+        return calls
+
     def _buffers_moved(self):
         self._direct.clear()  # it holds views of the old buffers
 
@@ -757,17 +884,33 @@ class ChannelShuffleStep(_LayerStep):
         out = self._out(shape)
         if out is None:
             out = np.empty(shape, np.float32)
+        for dst, src in self._copies(xs, out):
+            np.copyto(dst, src)
+        return out, L.KERAS
+
+    def _copies(self, xs, out):
+        """(destination, source) views: each input's channels to their shuffled places."""
         width = self.shape[0] // self.groups  # channels per group
-        places = out.reshape((shape[0], width, self.groups) + self.shape[1:])
+        places = out.reshape((out.shape[0], width, self.groups) + self.shape[1:])
         c = 0  # channel of the concatenation
         for a in xs:
             end, taken = c + a.shape[1], 0
             while c < end:  # the part of `a` in group c // width
                 group, j = divmod(c, width)
                 n = min(width - j, end - c)
-                np.copyto(places[:, j:j + n, group], a[:, taken:taken + n])
+                yield places[:, j:j + n, group], a[:, taken:taken + n]
                 c, taken = c + n, taken + n
-        return out, L.KERAS
+
+    def _bind(self, x, layout, y):
+        """The copies bound to the inputs and the buffer y where later calls make them so
+        (bound_trace), else None."""
+        bind_copy = getattr(kernels, "bind_copy", None)
+        if bind_copy is None or y is not self._buffers.get(y.shape):
+            return None
+        xs, axis, out_layout = self.layer._operands(x, layout)
+        if out_layout != L.KERAS or any(a is not b for a, b in zip(xs, x)):
+            return None
+        return [bind_copy(src, dst) for dst, src in self._copies(xs, y)]
 
     def __repr__(self):
         return f"<channel shuffle {self.name}>"
@@ -787,6 +930,16 @@ class MergeStep(_LayerStep):
         if out is None:
             return self.layer._forward(x, layout)
         return _reduce(self.layer.ufunc, x, out=out), layout[0]
+
+    def _bind(self, x, layout, y):
+        """[the sum bound to the inputs and the buffer y] for an Add whose later calls
+        write it there (bound_trace), else None."""
+        bind_add = getattr(kernels, "bind_add", None)
+        if (bind_add is None or self.layer.ufunc is not np.add
+                or y is not self._buffers.get(y.shape)
+                or not all(a.flags.c_contiguous for a in x)):
+            return None
+        return [bind_add(list(x), y)]
 
     def __repr__(self):
         return f"<merge {self.name}>"
@@ -860,15 +1013,17 @@ class _Trace:
         return [values[s] for s in self.output_slots]
 
 
-def _traced_run(program, xs, layouts):
+def _traced_run(program, xs, layouts, buffer_ids):
     """Runs `program` (Program.run); returns its outputs, their layouts and the _Trace of
-    this call."""
+    this call, its runs of steps on the model's buffers (`buffer_ids`) bound to them
+    (bound_trace)."""
     trace = _Trace()
     trace.epoch = layer_base.weights_epoch
     trace.n_slots, trace.input_slots = program.n_slots, program.input_slots
     trace.output_slots, trace.ops = program.output_slots, []
+    bound, outputs, fixed = [], [], bound_trace.fixed_memory(buffer_ids)
 
-    def record(i, x, lay):  # after step i ran on x: its caches now hold x's shape
+    def record(i, x, lay, y):  # after step i ran on x: its caches now hold x's shape
         step = program.steps[i]
         several_in, several_out = isinstance(step.inputs, list), isinstance(step.outputs, list)
         fast = getattr(step.layer, "_fast_forward", None)
@@ -877,8 +1032,11 @@ def _traced_run(program, xs, layouts):
             call = functools.partial(_forward_of, step.layer._forward, lay)
         trace.ops.append((call, step.inputs, step.outputs, several_in, several_out,
                           tuple(program.free_after[i])))
+        bound.append(bound_trace.bound_calls(step.layer, x, lay, y, fixed))
+        outputs.append(y)
 
     ys, trace.out_layouts = program.run(xs, layouts, record)
+    trace.ops = bound_trace.with_bound_runs(trace.ops, bound, outputs, trace.output_slots)
     trace.finish()
     return ys, trace.out_layouts, trace
 
@@ -972,7 +1130,8 @@ class InferenceRunner:
                 ys, lays = trace.run(xs), trace.out_layouts
             elif shapes in self._arenas and (key in self._traces or len(self._traces) < 8):
                 # Buffers placed: this call's steps are the ones later calls repeat.
-                ys, lays, self._traces[key] = _traced_run(self.compiled, xs, layouts)
+                ys, lays, self._traces[key] = _traced_run(self.compiled, xs, layouts,
+                                                          self._buffer_ids)
             else:
                 ys, lays = self.compiled.run(xs, layouts)
                 if shapes not in self._arenas and len(self._arenas) < 8:

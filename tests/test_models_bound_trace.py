@@ -1,0 +1,191 @@
+"""Bound traces (fastdl/models/bound_trace.py): once a model's buffers are placed, runs of
+its steps on those buffers replay as one native CallSequence. Later calls must give
+exactly what the first call (private buffers, every step in Python) gave, for every kind
+of step that binds; weight changes and new input shapes must rebind; and the bound calls
+themselves must refuse arrays they could not read or write in place."""
+import numpy as np
+import pytest
+
+import fastdl
+from fastdl import layers
+from fastdl.models import Model, Sequential
+
+_C = pytest.importorskip("fastdl._C")
+if fastdl.backend() != "native":
+    pytest.skip("bound calls are the native backend's", allow_module_level=True)
+
+RNG = np.random.default_rng(23)
+
+
+def _cifar_cnn():
+    return Sequential([
+        layers.Input((16, 16, 3)), layers.Conv2D(8, 2, padding="same", activation="relu"),
+        layers.MaxPooling2D(2), layers.Conv2D(16, 2, padding="same", activation="relu"),
+        layers.MaxPooling2D(2), layers.Dropout(0.3), layers.Flatten(),
+        layers.Dense(20, activation="relu"), layers.Dense(5, activation="softmax")])
+
+
+def _branches():
+    """Add, Concatenate, average and global pooling, a Dense on a Flatten view."""
+    x = layers.Input((9, 9, 4))
+    a = layers.Conv2D(6, 3, padding="same", activation="relu")(x)
+    b = layers.Conv2D(6, 1)(a)
+    s = layers.Add()([a, b, layers.Conv2D(6, 1, activation="relu")(b)])
+    c = layers.Concatenate()([s, layers.Conv2D(3, 3, padding="same")(s)])
+    p = layers.AveragePooling2D(3, strides=2)(c)
+    g = layers.GlobalMaxPooling2D()(c)
+    d = layers.Dense(4)(layers.Flatten()(p))
+    return Model(x, [layers.Concatenate()([d, g]), layers.GlobalAveragePooling2D(
+        keepdims=True)(s)])
+
+
+def _inverted_residuals():
+    """MobileNetV2 blocks (chained where that pays), residual adds, a depthwise stride 2."""
+    x = layers.Input((14, 14, 3))
+    y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    for stride, out in ((1, 8), (2, 16), (1, 16)):
+        e = layers.ReLU(6.0)(layers.BatchNormalization()(layers.Conv2D(48, 1, use_bias=False)(y)))
+        d = layers.ReLU(6.0)(layers.DepthwiseConv2D(3, stride, padding="same")(e))
+        p = layers.BatchNormalization()(layers.Conv2D(out, 1, use_bias=False)(d))
+        y = layers.Add()([y, p]) if stride == 1 and out == y.shape[-1] else p
+    return Model(x, layers.Dense(3)(layers.GlobalAveragePooling2D()(y)))
+
+
+BUILDERS = {"cifar_cnn": _cifar_cnn, "branches": _branches,
+            "inverted_residuals": _inverted_residuals}
+
+
+def _listed(y):
+    return y if isinstance(y, list) else [y]
+
+
+def _trace(model):
+    traces = list(model._executor()._traces.values())
+    assert len(traces) == 1
+    return traces[0]
+
+
+def _bound_runs(trace):
+    return [op for op in trace.ops
+            if getattr(op[0], "__qualname__", "").startswith("_run_op")]
+
+
+def _randomized(model, seed):
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.standard_normal(w.shape).astype(np.float32) * 0.3 + (
+        1.0 if "variance" in name else 0.0) for w, name in zip(
+        model.get_weights(), [w.name for w in model.weights])])
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+@pytest.mark.parametrize("batch", [1, 3])
+def test_bound_runs_give_what_the_steps_in_python_give(name, batch, monkeypatch):
+    """Calls replaying bound runs equal the same trace with every step a Python call (bit
+    for bit: the same kernels on the same memory) and the layers run one by one."""
+    from fastdl.models import bound_trace
+    fastdl.utils.clear_session()
+    model = BUILDERS[name]()
+    _randomized(model, 1)
+    x = RNG.standard_normal((batch,) + model.input_shape[1:]).astype(np.float32)
+    for _ in range(2):  # arena placed, then traced with bound runs
+        model(x)
+    bound = [_listed(model(x.copy())) for _ in range(2)]  # replayed
+    trace = _trace(model)
+    assert _bound_runs(trace)
+    for op in trace.ops:  # Python calls only where a model input or output is involved
+        if op not in _bound_runs(trace):
+            ins = op[1] if op[3] else [op[1]]
+            outs = op[2] if op[4] else [op[2]]
+            assert set(ins) & set(trace.input_slots) or set(outs) & set(trace.output_slots)
+    monkeypatch.setattr(bound_trace, "bound_calls", lambda *args: None)
+    model._executor()._traces.clear()
+    unbound = [_listed(model(x)) for _ in range(2)]
+    assert not _bound_runs(_trace(model))
+    for got in bound:
+        for a, b in zip(got, unbound[-1], strict=True):
+            np.testing.assert_array_equal(a, b)
+    layout = fastdl.layers.layout
+    ys, lays = model._executor().program.run([x], [layout.KERAS])  # layer by layer
+    for a, y, lay in zip(bound[-1], ys, lays, strict=True):
+        np.testing.assert_allclose(a, layout.to_keras(y, lay), rtol=1e-5, atol=1e-5)
+
+
+def test_new_weights_and_new_shapes_rebind():
+    fastdl.utils.clear_session()
+    model = _cifar_cnn()
+    x1 = RNG.standard_normal((1, 16, 16, 3)).astype(np.float32)
+    x2 = RNG.standard_normal((2, 16, 16, 3)).astype(np.float32)
+    for _ in range(3):
+        model(x1), model(x2)
+    _randomized(model, 5)  # repacks the plans; the traces bound to them are dropped
+    twin = _cifar_cnn()
+    twin.set_weights(model.get_weights())
+    for x in (x1, x2, x1):
+        np.testing.assert_array_equal(model(x), twin(x))
+        np.testing.assert_array_equal(model(x), twin(x))
+    assert len(model._executor()._traces) == 2
+    for trace in model._executor()._traces.values():
+        assert len(_bound_runs(trace)) == 1
+
+
+def test_outputs_of_bound_runs_are_the_callers():
+    """A model output inside a bound run (a view of a buffer) is copied out, so a later
+    call does not change what an earlier one returned."""
+    fastdl.utils.clear_session()
+    model = _branches()
+    x = RNG.standard_normal((1, 9, 9, 4)).astype(np.float32)
+    for _ in range(3):
+        held = model(x)
+    kept = [y.copy() for y in held]
+    model(RNG.standard_normal(x.shape).astype(np.float32))
+    for a, b in zip(held, kept, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ the bound calls
+
+
+def test_bound_add_and_copy_compute_what_numpy_does():
+    a, b, c = (RNG.standard_normal((2, 3, 5)).astype(np.float32) for _ in range(3))
+    out = np.zeros_like(a)
+    seq = _C.CallSequence([_C.bind_add([a, b, c], out)])
+    seq.run()
+    np.testing.assert_array_equal(out, (a + b) + c)
+    a += 1  # bound to the memory: the next run reads the new values
+    seq.run()
+    np.testing.assert_array_equal(out, (a + b) + c)
+    big = np.zeros((4, 6, 5), np.float32)
+    for src, dst in ((a, big[::2, 1:4]), (a[:, ::-1, 1:4].copy(), big[1::2, 3:, ::2][:, :, :3]),
+                     (a.transpose(0, 2, 1), big[:2, :5, :3])):
+        _C.CallSequence([_C.bind_copy(src, dst)]).run()
+        np.testing.assert_array_equal(dst, src)
+    assert len(seq) == 1
+
+
+def test_bound_calls_refuse_what_they_cannot_use_in_place():
+    from fastdl import ops
+    plan = ops.Conv2dPlan(RNG.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    x = RNG.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    out = np.zeros((1, 4, 6, 6), np.float32)
+    with pytest.raises(ValueError, match="x: expected a C-contiguous float32"):
+        plan._impl.bind(np.asfortranarray(x), out)
+    with pytest.raises(ValueError, match="x: expected a C-contiguous float32"):
+        plan._impl.bind(x.astype(np.float64), out)
+    with pytest.raises(ValueError, match="out"):
+        plan._impl.bind(x, None)
+    with pytest.raises(ValueError, match="out"):
+        plan._impl.bind(x, np.zeros((1, 4, 5, 5), np.float32))
+    with pytest.raises(ValueError, match="x: expected"):
+        plan._impl.bind(x[:, :2].copy(), out)
+    linear = ops.LinearPlan(RNG.standard_normal((5, 7)).astype(np.float32))
+    with pytest.raises(ValueError, match="x: expected"):
+        linear._impl.bind(np.zeros((2, 6), np.float32), np.zeros((2, 5), np.float32))
+    with pytest.raises(ValueError, match="inputs"):
+        _C.bind_add([x, x[:, :2].copy()], np.zeros_like(x))
+    with pytest.raises(ValueError, match="src, dst"):
+        _C.bind_copy(x, np.zeros((1, 3, 8, 7), np.float32))
+    with pytest.raises(ValueError, match="calls"):
+        _C.CallSequence([None])
+    call = plan._impl.bind(x, out)
+    _C.CallSequence([call]).run()
+    np.testing.assert_array_equal(out, plan(x))
