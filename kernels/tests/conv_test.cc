@@ -588,17 +588,24 @@ TEST_P(ConvVariant, ImplicitGemmPlanFollowsItsInputSize) {
 }
 
 // Pointwise layers on small images, where the GEMM runs transposed (pixels as its rows:
-// 5x5 with many input channels, on every tile), and the direct form beside them (14x14):
-// grouped, batched, with bias and activation.
+// 5x5 with many input channels, on every tile; output channels not a multiple of the
+// transpose's 4x4 blocks, and enough of them at 3x11 for the transpose to split over the
+// threads), and the direct form beside them (14x14): grouped, batched, with bias and
+// activation.
 TEST_P(ConvVariant, PointwiseSmallImagesMatchReference) {
   std::vector<ConvCase> cases = {case2d(256, 64, 5, 5, 1, 1), case2d(512, 128, 5, 5, 1, 1),
-                                 case2d(20, 96, 14, 14, 1, 1)};
+                                 case2d(20, 96, 14, 14, 1, 1), case2d(400, 90, 5, 5, 1, 1),
+                                 case2d(300, 1990, 3, 11, 1, 1)};
   for (auto& c : cases) c.pb = c.pa = {0, 0, 0};
   cases[1].groups = 2;
   cases[2].act = fdl::Activation::kRelu6;
   unsigned seed = 950;
   for (const ConvCase& c : cases) EXPECT_TRUE(check_case(c, &uk(), seed += 3));
   EXPECT_TRUE(fdl::ConvPlan::pointwise_runs_transposed(25, 64, 256, uk()));
+  if (uk().nr >= 16) {  // the x86 tiles (NEON's 12 columns compute other widths)
+    EXPECT_TRUE(fdl::ConvPlan::pointwise_runs_transposed(25, 90, 400, uk()));
+    EXPECT_TRUE(fdl::ConvPlan::pointwise_runs_transposed(33, 1990, 300, uk()));
+  }
   EXPECT_FALSE(fdl::ConvPlan::pointwise_runs_transposed(196, 96, 20, uk()));
 }
 

@@ -20,15 +20,51 @@ namespace fdl {
 
 namespace {
 
-// dst [cols][rows] = src [rows][cols]^T, in 8x8 blocks (both sides touch whole lines).
-void transpose(const float* src, std::size_t rows, std::size_t cols, float* dst) {
-  constexpr std::size_t B = 8;
-  for (std::size_t r0 = 0; r0 < rows; r0 += B)
-    for (std::size_t c0 = 0; c0 < cols; c0 += B) {
-      const std::size_t r1 = std::min(rows, r0 + B), c1 = std::min(cols, c0 + B);
-      for (std::size_t c = c0; c < c1; ++c)
-        for (std::size_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+// dst [cols][rows] = src [rows][cols]^T for the columns [c0, c1): 4x4 blocks through
+// registers (GCC/Clang vector extensions: SSE shuffles on x86, NEON on ARM; 4x faster than
+// element by element, which cost MobileNetV2's 160->960 7x7 layer a sixth of its time), the
+// last rows and columns element by element.
+void transpose_columns(const float* src, std::size_t rows, std::size_t cols, float* dst,
+                       std::size_t c0, std::size_t c1) {
+  typedef float V4 __attribute__((vector_size(16)));
+  const std::size_t rows4 = rows - rows % 4;
+  std::size_t c = c0;
+  for (; c + 4 <= c1; c += 4) {
+    for (std::size_t r = 0; r < rows4; r += 4) {
+      V4 a, b, e, f;
+      std::memcpy(&a, src + r * cols + c, sizeof a);
+      std::memcpy(&b, src + (r + 1) * cols + c, sizeof b);
+      std::memcpy(&e, src + (r + 2) * cols + c, sizeof e);
+      std::memcpy(&f, src + (r + 3) * cols + c, sizeof f);
+      const V4 ab_lo = __builtin_shufflevector(a, b, 0, 4, 1, 5);
+      const V4 ab_hi = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+      const V4 ef_lo = __builtin_shufflevector(e, f, 0, 4, 1, 5);
+      const V4 ef_hi = __builtin_shufflevector(e, f, 2, 6, 3, 7);
+      const V4 out[4] = {__builtin_shufflevector(ab_lo, ef_lo, 0, 1, 4, 5),
+                         __builtin_shufflevector(ab_lo, ef_lo, 2, 3, 6, 7),
+                         __builtin_shufflevector(ab_hi, ef_hi, 0, 1, 4, 5),
+                         __builtin_shufflevector(ab_hi, ef_hi, 2, 3, 6, 7)};
+      for (std::size_t k = 0; k < 4; ++k) std::memcpy(dst + (c + k) * rows + r, &out[k], sizeof(V4));
     }
+    for (std::size_t k = c; k < c + 4; ++k)
+      for (std::size_t r = rows4; r < rows; ++r) dst[k * rows + r] = src[r * cols + k];
+  }
+  for (; c < c1; ++c)
+    for (std::size_t r = 0; r < rows; ++r) dst[c * rows + r] = src[r * cols + c];
+}
+
+// dst [cols][rows] = src [rows][cols]^T, with `parallel` split over the thread pool by
+// groups of 4 columns.
+void transpose(const float* src, std::size_t rows, std::size_t cols, float* dst, bool parallel) {
+  const std::size_t groups = (cols + 3) / 4;
+  auto run = [&](std::size_t first, std::size_t count) {
+    transpose_columns(src, rows, cols, dst, first * 4, std::min(cols, (first + count) * 4));
+  };
+  if (parallel) {
+    parallel_runs(groups, rows * cols, run);
+  } else {
+    run(0, groups);
+  }
 }
 
 bool is_pointwise(const ConvGeometry& g) {
@@ -450,7 +486,7 @@ void ConvPlan::run_gemm(const float* x, std::size_t batch, const Size3& in, floa
       gemm(*uk_, L, M, k_per_group_, GemmOperand{nullptr, &rows},
            GemmOperand{packed_b + grp * per_group, nullptr}, staged.data(), M, ep_t,
            !outer_parallel);
-      transpose(staged.data(), L, M, yg);
+      transpose(staged.data(), L, M, yg, !outer_parallel);
     } else if (pointwise) {
       PackKByRows cols(xg, L);
       gemm(*uk_, m_per_group_, L, k_per_group_, a, GemmOperand{nullptr, &cols, xg, L}, yg, L, ep,
