@@ -156,6 +156,39 @@ TEST_P(GemmVariant, PrefetchHintsChangeNothing) {
   }
 }
 
+// Few panels both ways (a transposed pointwise layer at 7x7: 49 rows by 160 columns), where
+// gemm splits over the threads whichever way comes out more even: on 2 threads the same
+// results, bit for bit, as on 1, with each operand packed per call or prepacked, and right
+// against the double loops.
+TEST_P(GemmVariant, FewPanelsSplitLikeOneThread) {
+  const fdl::GemmUkernel& uk = GetParam();
+  ThreadCountGuard guard;
+  const std::size_t mr = uk.mr, nr = uk.nr;
+  for (Shape s : {Shape{4 * mr + 1, 5 * nr, 0}, Shape{5 * mr, 3 * nr + 1, 0},
+                  Shape{2 * mr + 1, 2 * nr, 0}}) {
+    s.k = (std::size_t{1} << 18) / (s.m * s.n) + 3;  // enough work to split (gemm.cc)
+    const auto a = random_vector(s.m * s.k, 21), b = random_vector(s.k * s.n, 22);
+    fdl::PackRowsByK apack(a.data(), s.k);
+    fdl::PackKByRows bpack(b.data(), s.n);
+    std::vector<float> packed_b(fdl::packed_size(s.n, s.k, uk.nr));
+    fdl::pack_all(bpack, s.n, s.k, uk.nr, packed_b.data());
+    for (bool prepacked_b : {false, true}) {
+      const fdl::GemmOperand bop = prepacked_b ? fdl::GemmOperand{packed_b.data(), nullptr}
+                                               : fdl::GemmOperand{nullptr, &bpack};
+      std::vector<float> one(s.m * s.n), two(s.m * s.n);
+      fdl::set_num_threads(1);
+      fdl::gemm(uk, s.m, s.n, s.k, fdl::GemmOperand{nullptr, &apack}, bop, one.data(), s.n,
+                fdl::Epilogue{}, true);
+      fdl::set_num_threads(2);
+      fdl::gemm(uk, s.m, s.n, s.k, fdl::GemmOperand{nullptr, &apack}, bop, two.data(), s.n,
+                fdl::Epilogue{}, true);
+      ASSERT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float)))
+          << uk.name << " m=" << s.m << " n=" << s.n << " prepacked_b=" << prepacked_b;
+    }
+    check(uk, s, fdl::Activation::kRelu, false, true, false, true);
+  }
+}
+
 // B read in place (GemmOperand::rows, row stride ld >= n): the same results, bit for bit,
 // as B packed (the same microkernel sums in the same order), on shapes with a right-edge
 // panel, whole panels only (N = 4 NR, one column-block of a single A block) and one short

@@ -313,6 +313,18 @@ void run_task(const GemmUkernel& uk, std::size_t K, const GemmOperand& a, const 
   }
 }
 
+// The largest share of `n` (rows or columns, in panels of `w`) that one of `chunks`
+// chunks of whole panels gets, split as gemm splits them.
+double largest_chunk(std::size_t n, std::size_t w, std::size_t chunks) {
+  const std::size_t panels = (n + w - 1) / w;
+  std::size_t largest = 0;
+  for (std::size_t i = 0; i < chunks; ++i) {
+    const std::size_t p0 = panels * i / chunks, p1 = panels * (i + 1) / chunks;
+    largest = std::max(largest, std::min(n, p1 * w) - p0 * w);
+  }
+  return double(largest) / double(n);
+}
+
 }  // namespace
 
 void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
@@ -339,7 +351,14 @@ void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
   }
   // Split the dimension with more panels into one chunk per thread (whole panels, so
   // packed operands stay aligned); each chunk packs its own share of the other operand.
-  const bool split_n = n_panels >= m_panels || n_panels >= 4 * threads;
+  // Where neither has many panels, the one whose chunks come out more even (a C of 49 rows
+  // by 160 columns on 2 threads: rows 24 | 25, not columns 96 | 64).
+  bool split_n = n_panels >= m_panels || n_panels >= 4 * threads;
+  if (n_panels < 4 * threads && m_panels > 1 && n_panels > 1) {
+    const double by_rows = largest_chunk(M, MR, std::min(threads, m_panels));
+    const double by_columns = largest_chunk(N, NR, std::min(threads, n_panels));
+    if (by_rows != by_columns) split_n = by_columns < by_rows;
+  }
   const std::size_t panels = split_n ? n_panels : m_panels;
   const std::size_t chunks = std::min(threads, panels);
   parallel_for(chunks, [&](std::size_t i) {
