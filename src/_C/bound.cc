@@ -5,6 +5,7 @@
 // strided copy.
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -60,14 +61,21 @@ BoundCallPtr bind_add(const std::vector<py::object>& inputs, const py::object& o
   py::list keep;
   for (const FloatArray& a : arrays) keep.append(a);
   keep.append(y);
+  // Blocks of 4096 floats over the thread pool (a residual add of 75K floats took 11 us on
+  // one thread, a twentieth of a 2-thread MobileNetV2 block).
+  constexpr std::size_t kBlock = 4096;
   return std::make_shared<BoundCall>([data, yd, n] {
-    const float* a = data[0];
-    const float* b = data[1];
-    for (std::size_t i = 0; i < n; ++i) yd[i] = a[i] + b[i];
-    for (std::size_t k = 2; k < data.size(); ++k) {
-      const float* c = data[k];
-      for (std::size_t i = 0; i < n; ++i) yd[i] += c[i];
-    }
+    fdl::parallel_runs((n + kBlock - 1) / kBlock, n * data.size(),
+                       [&](std::size_t first, std::size_t count) {
+      const std::size_t i0 = first * kBlock, i1 = std::min(n, (first + count) * kBlock);
+      const float* a = data[0];
+      const float* b = data[1];
+      for (std::size_t i = i0; i < i1; ++i) yd[i] = a[i] + b[i];
+      for (std::size_t k = 2; k < data.size(); ++k) {
+        const float* c = data[k];
+        for (std::size_t i = i0; i < i1; ++i) yd[i] += c[i];
+      }
+    });
   }, 0.0, keep);
 }
 
