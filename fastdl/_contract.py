@@ -21,7 +21,8 @@ the plans' bind(x, out) and the module's bind_max_pool(x, kernel_size, stride, p
 dilation, ceil_mode, out), bind_avg_pool(x, kernel_size, stride, padding, ceil_mode,
 count_include_pad, divisor_override, out), bind_add(inputs, out) and bind_copy(src, dst)
 return a BoundCall: that call fixed to those arrays' memory (C-contiguous float32; bind_copy
-any strides), run later by CallSequence(calls).run() without Python between them.
+any strides), run later by CallSequence(calls).run(inputs) without Python between them;
+bind_input_copy(index, dst) copies inputs[index] (new memory each run) into dst.
 ConvChain(expand, depthwise, project)(x, out) -> y: three 2-D ConvPlans of the backend (an
 optional pointwise expansion, a depthwise layer, a pointwise projection) as one; the
 static ConvChain.pays(expands, channels, height, width, in_channels=0, out_channels=0) says

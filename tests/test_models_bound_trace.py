@@ -92,6 +92,8 @@ def test_bound_runs_give_what_the_steps_in_python_give(name, batch, monkeypatch)
     bound = [_listed(model(x.copy())) for _ in range(2)]  # replayed
     trace = _trace(model)
     assert _bound_runs(trace)
+    if name == "cifar_cnn":  # its channels_last input converted inside the run
+        assert trace.ops[0] in _bound_runs(trace)
     for op in trace.ops:  # Python calls only where a model input or output is involved
         if op not in _bound_runs(trace):
             ins = op[1] if op[3] else [op[1]]
@@ -155,11 +157,34 @@ def test_bound_add_and_copy_compute_what_numpy_does():
     seq.run()
     np.testing.assert_array_equal(out, (a + b) + c)
     big = np.zeros((4, 6, 5), np.float32)
-    for src, dst in ((a, big[::2, 1:4]), (a[:, ::-1, 1:4].copy(), big[1::2, 3:, ::2][:, :, :3]),
-                     (a.transpose(0, 2, 1), big[:2, :5, :3])):
+    for src, dst in ((a, big[::2, 1:4]), (a[:, ::-1, 1:4], big[1::2, 3:, ::2][:, :, :3]),
+                     (a.transpose(0, 2, 1), big[:2, :5, :3]), (a[::-1, ::2], big[2:, :2])):
         _C.CallSequence([_C.bind_copy(src, dst)]).run()
         np.testing.assert_array_equal(dst, src)
     assert len(seq) == 1
+
+
+def test_bound_input_copies_read_the_arrays_each_run_is_given():
+    """bind_input_copy: each run copies its inputs[index] (any strides, the shape bound)
+    into the bound array; the calls after it read that copy."""
+    staging = np.zeros((2, 3, 4, 5), np.float32)  # channels-first, held for the calls
+    out = np.zeros_like(staging)
+    seq = _C.CallSequence([_C.bind_input_copy(1, staging.transpose(0, 2, 3, 1)),
+                           _C.bind_add([staging, staging], out)])
+    for _ in range(2):
+        x = RNG.standard_normal((2, 4, 5, 3)).astype(np.float32)  # channels-last
+        seq.run([np.zeros(1, np.float32), x])
+        np.testing.assert_array_equal(staging, x.transpose(0, 3, 1, 2))
+        np.testing.assert_array_equal(out, 2 * staging)
+    strided = RNG.standard_normal((2, 8, 5, 6)).astype(np.float32)[:, ::2, :, ::2]
+    seq.run([strided, strided])
+    np.testing.assert_array_equal(staging, strided.transpose(0, 3, 1, 2))
+    with pytest.raises(ValueError, match="inputs"):
+        seq.run([x])  # too few
+    with pytest.raises(ValueError, match="inputs"):
+        seq.run([x, x[:1]])  # another shape
+    with pytest.raises(ValueError, match="inputs"):
+        seq.run([x, x.astype(np.float64)])
 
 
 def test_bound_calls_refuse_what_they_cannot_use_in_place():

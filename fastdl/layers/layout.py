@@ -63,6 +63,16 @@ _TO_KERAS = {d: (0,) + tuple(range(2, d + 2)) + (1,) for d in range(0, 4)}
 _TO_CF = {d: (0, d + 1) + tuple(range(1, d + 1)) for d in range(0, 4)}
 
 
+def cf_shape(shape):
+    """The channels-first shape of a map of Keras `shape` (to_cf's result)."""
+    return tuple(shape[a] for a in _TO_CF[len(shape) - 2])
+
+
+def keras_view(cf):
+    """The channels-first array `cf` seen in Keras' shape (channels last), no copy."""
+    return cf.transpose(_TO_KERAS[cf.ndim - 2])
+
+
 def maps(x, layout, data_format):
     """(x channels-first, the layout of a map computed from it) for a spatial layer of
     this data_format: a channels_last map is held CF; a channels_first one already has

@@ -25,11 +25,21 @@ def fixed_memory(buffer_ids):
     return fixed
 
 
-def bound_calls(step, x, layout, y, fixed):
+def bound_calls(step, x, layout, y, fixed, input_index=None):
     """The BoundCalls computing y from x as `step`'s next calls would ([] where y is a view
-    of x), or None where the step stays a Python call."""
+    of x), or None where the step stays a Python call. `input_index`: which model input x
+    is, if it is one (new memory every call: only a step that copies it anyway, converting
+    its layout, binds to it, through the sequence's inputs)."""
     if getattr(kernels, "CallSequence", None) is None:
         return None
+    if input_index is not None:
+        bind = getattr(step, "_bind_input", None)
+        if bind is None or not fixed(y):
+            return None
+        try:
+            return bind(input_index, x, layout, y)
+        except ValueError:
+            return None
     xs = x if isinstance(x, list) else [x]
     ys = list(y) if isinstance(y, (list, tuple)) else [y]
     if not all(fixed(a) for a in xs + ys):
@@ -48,12 +58,12 @@ def bound_calls(step, x, layout, y, fixed):
         return None
 
 
-def with_bound_runs(ops, bound, outputs, output_slots):
+def with_bound_runs(ops, bound, outputs, input_slots, output_slots):
     """`ops` (a _Trace's: (call, ins, outs, several_in, several_out, free)) with each run of
     consecutive steps that bound (bound[i] not None, at least one call) replaced by one op
-    running their CallSequence. `outputs[i]` is what step i gave (the arrays later Python
-    ops and the model's outputs then read); the op sets the slots its steps make that are
-    read after it."""
+    running their CallSequence, given the model's inputs where its steps read them.
+    `outputs[i]` is what step i gave (the arrays later Python ops and the model's outputs
+    then read); the op sets the slots its steps make that are read after it."""
     read_after = [set() for _ in range(len(ops) + 1)]  # slots read by ops i.. or outputs
     read_after[len(ops)] = set(output_slots)
     for i in range(len(ops) - 1, -1, -1):
@@ -70,12 +80,12 @@ def with_bound_runs(ops, bound, outputs, output_slots):
             i = max(j, i + 1)
             continue
         result.append(_run_op(ops[i:j], outputs[i:j], kernels.CallSequence(calls),
-                              read_after[j]))
+                              read_after[j], input_slots))
         i = j
     return result
 
 
-def _run_op(run, outputs, sequence, read_later):
+def _run_op(run, outputs, sequence, read_later, input_slots):
     """One trace op running `sequence` for the steps `run` (which gave `outputs`)."""
     made = {}  # slot -> the array its step gave (in the model's buffers)
     inside = set()
@@ -87,9 +97,16 @@ def _run_op(run, outputs, sequence, read_later):
     free = tuple(s for op in run for s in op[5])
     first_ins = run[0][1]
     reads = {s for op in run for s in (op[1] if op[3] else [op[1]])} - inside
+    takes_inputs = bool(reads & set(input_slots))  # through bound input copies
     if len(needed) == 1 and not run[0][3] and reads == {first_ins}:
         # One slot in, one out (a Sequential model's run): the trace's chain form holds.
         y = made[needed[0]]
+        if takes_inputs:  # first_ins is the model's only input read
+
+            def call_on_input(x):
+                sequence.run([x])
+                return y
+            return call_on_input, first_ins, needed[0], False, False, free
 
         def call(_):
             sequence.run()
@@ -97,7 +114,8 @@ def _run_op(run, outputs, sequence, read_later):
         return call, first_ins, needed[0], False, False, free
     arrays = [made[s] for s in needed]
 
-    def call_several(_):
-        sequence.run()
+    def call_several(inputs):
+        sequence.run(inputs)
         return arrays
-    return call_several, [], needed, True, True, free
+    return (call_several, list(input_slots) if takes_inputs else [], needed, True, True,
+            free)

@@ -462,6 +462,30 @@ class _Fused(_ReusedOutput):
 
 class FusedConv(_Fused):
     pads = None  # ((before, after), ...) of a ZeroPadding taken over, else the layer's
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._staging = {}  # model input shape -> its channels-first copy (_bind_input)
+
+    def _bind_input(self, index, x, layout, y):
+        """Where this step converts model input `index` (channels_last, in Keras' shape) to
+        channels-first for its plan: [that conversion, bound as a copy into a staging
+        buffer of this step's, and the plan's call from there into the buffer y]
+        (bound_trace); else None."""
+        direct = self._direct.get((x.shape, layout))
+        bind_input = getattr(kernels, "bind_input_copy", None)
+        if (bind_input is None or direct is None or direct[4] is None or direct[2] is not y
+                or self._finishes() or layout != L.KERAS or x.ndim < 3
+                or self.layer.data_format != "channels_last"):
+            return None
+        bind = getattr(direct[1]._impl, "bind", None)
+        if bind is None or direct[1].output_shape(L.cf_shape(x.shape)) != y.shape:
+            return None
+        staging = self._staging.get(x.shape)
+        if staging is None:
+            staging = self._staging[x.shape] = np.empty(L.cf_shape(x.shape), np.float32)
+        return [bind_input(index, L.keras_view(staging)), bind(staging, y)]
+
     @staticmethod
     def folds(conv, bn):
         """True where bn normalizes the conv's channel axis."""
@@ -1032,11 +1056,14 @@ def _traced_run(program, xs, layouts, buffer_ids):
             call = functools.partial(_forward_of, step.layer._forward, lay)
         trace.ops.append((call, step.inputs, step.outputs, several_in, several_out,
                           tuple(program.free_after[i])))
-        bound.append(bound_trace.bound_calls(step.layer, x, lay, y, fixed))
+        index = (program.input_slots.index(step.inputs) if not several_in
+                 and step.inputs in program.input_slots else None)
+        bound.append(bound_trace.bound_calls(step.layer, x, lay, y, fixed, index))
         outputs.append(y)
 
     ys, trace.out_layouts = program.run(xs, layouts, record)
-    trace.ops = bound_trace.with_bound_runs(trace.ops, bound, outputs, trace.output_slots)
+    trace.ops = bound_trace.with_bound_runs(trace.ops, bound, outputs, trace.input_slots,
+                                            trace.output_slots)
     trace.finish()
     return ys, trace.out_layouts, trace
 

@@ -85,17 +85,29 @@ FloatArray bound_output(const py::object& out, const std::vector<py::ssize_t>& s
 // (CallSequence): once a model's buffers are placed, its trace replays its steps as these.
 // `keep` holds what the call reads and writes (the plan, the arrays) alive; `work` is its
 // multiply-adds, roughly (run_interruptible).
+// A call may read one of the arrays CallSequence::run is given (a model's input, new
+// memory on every call) through an InputSlot, which run() fills before the calls.
+struct InputSlot {
+  std::size_t index;                 // which of run()'s arrays
+  std::vector<py::ssize_t> shape;    // the shape it must have (float32, any strides)
+  const float* data = nullptr;       // set by run()
+  std::vector<std::ptrdiff_t> strides;  // in floats
+};
+
 class BoundCall {
  public:
-  BoundCall(std::function<void()> run, double work, py::object keep)
-      : run_(std::move(run)), work_(work), keep_(std::move(keep)) {}
+  BoundCall(std::function<void()> run, double work, py::object keep,
+            std::shared_ptr<InputSlot> input = nullptr)
+      : run_(std::move(run)), work_(work), keep_(std::move(keep)), input_(std::move(input)) {}
   void run() const { run_(); }
   double work() const { return work_; }
+  const std::shared_ptr<InputSlot>& input() const { return input_; }
 
  private:
   std::function<void()> run_;
   double work_;
   py::object keep_;
+  std::shared_ptr<InputSlot> input_;
 };
 using BoundCallPtr = std::shared_ptr<BoundCall>;
 

@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -17,16 +18,50 @@ using namespace fastdl_bindings;
 
 namespace {
 
+std::vector<py::ssize_t> shape_of(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// The shape and strides in floats of `a` (float32: ValueError for strides that are not
+// whole floats, which numpy allows for views of byte buffers).
+void layout_of(const py::array& a, std::vector<std::size_t>& shape,
+               std::vector<std::ptrdiff_t>& strides) {
+  shape.assign(a.shape(), a.shape() + a.ndim());
+  strides.clear();
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (a.strides(i) % static_cast<py::ssize_t>(sizeof(float)))
+      throw py::value_error("src, dst: expected strides of whole floats");
+    strides.push_back(a.strides(i) / static_cast<py::ssize_t>(sizeof(float)));
+  }
+}
+
 class CallSequence {
  public:
   explicit CallSequence(std::vector<BoundCallPtr> calls) : calls_(std::move(calls)) {
     for (const BoundCallPtr& c : calls_) {
       if (!c) throw py::value_error("calls: expected BoundCall objects, got None");
       work_ += c->work();
+      if (c->input()) {
+        slots_.push_back(c->input());
+        inputs_ = std::max(inputs_, c->input()->index + 1);
+      }
     }
   }
-  // Each call in order; Ctrl-C (run_interruptible) stops between calls and inside them.
-  void run() const {
+  // Each call in order, the calls bound to input slots reading `inputs`; Ctrl-C
+  // (run_interruptible) stops between calls and inside them.
+  void run(const std::vector<py::array>& inputs) const {
+    if (inputs.size() < inputs_)
+      throw py::value_error("inputs: expected at least " + std::to_string(inputs_) +
+                            " arrays, got " + std::to_string(inputs.size()));
+    for (const std::shared_ptr<InputSlot>& slot : slots_) {
+      const py::array& a = inputs[slot->index];
+      if (!a.dtype().is(py::dtype::of<float>()) || shape_of(a) != slot->shape)
+        throw py::value_error("inputs: array " + std::to_string(slot->index) +
+                              " is not float32 of the shape its calls were bound to");
+      slot->data = static_cast<const float*>(a.data());
+      std::vector<std::size_t> shape;
+      layout_of(a, shape, slot->strides);
+    }
     run_interruptible(work_, [&] {
       for (const BoundCallPtr& c : calls_) {
         if (fdl::stop_requested()) return;
@@ -38,11 +73,70 @@ class CallSequence {
 
  private:
   std::vector<BoundCallPtr> calls_;
+  std::vector<std::shared_ptr<InputSlot>> slots_;
+  std::size_t inputs_ = 0;
   double work_ = 0;
 };
 
-std::vector<py::ssize_t> shape_of(const py::array& a) {
-  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+// dst[...] = src[...] over `shape`, both with strides in floats. The axes run in the order
+// of dst's strides, largest outside, so that the inner loop writes consecutive floats
+// (NHWC -> NCHW: along W, reading every C-th float); a run contiguous on both sides is one
+// memcpy.
+void copy_strided(std::vector<std::size_t> shape, const float* src,
+                  std::vector<std::ptrdiff_t> ss, float* dst, std::vector<std::ptrdiff_t> ds) {
+  const std::size_t ndim = shape.size();
+  for (std::size_t n : shape)
+    if (n == 0) return;
+  if (ndim == 0) {
+    *dst = *src;
+    return;
+  }
+  std::vector<std::size_t> order(ndim);
+  for (std::size_t a = 0; a < ndim; ++a) order[a] = a;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t p, std::size_t q) {
+    return std::abs(ds[p]) > std::abs(ds[q]);
+  });
+  std::vector<std::size_t> n(ndim);
+  std::vector<std::ptrdiff_t> sst(ndim), dst_st(ndim);
+  for (std::size_t a = 0; a < ndim; ++a) {
+    n[a] = shape[order[a]];
+    sst[a] = ss[order[a]];
+    dst_st[a] = ds[order[a]];
+  }
+  const std::size_t inner = n[ndim - 1];
+  const std::ptrdiff_t si = sst[ndim - 1], di = dst_st[ndim - 1];
+  const bool rows = si == 1 && di == 1;
+  std::vector<std::size_t> at(ndim - 1, 0);  // index over the outer axes
+  const float* s = src;
+  float* d = dst;
+  for (;;) {
+    if (rows) {
+      std::memcpy(d, s, inner * sizeof(float));
+    } else {
+      for (std::size_t i = 0; i < inner; ++i)
+        d[static_cast<std::ptrdiff_t>(i) * di] = s[static_cast<std::ptrdiff_t>(i) * si];
+    }
+    std::size_t a = at.size();
+    for (; a > 0; --a) {  // the next index: step the innermost outer axis, carry outward
+      s += sst[a - 1];
+      d += dst_st[a - 1];
+      if (++at[a - 1] < n[a - 1]) break;
+      s -= sst[a - 1] * static_cast<std::ptrdiff_t>(n[a - 1]);
+      d -= dst_st[a - 1] * static_cast<std::ptrdiff_t>(n[a - 1]);
+      at[a - 1] = 0;
+    }
+    if (a == 0) return;
+  }
+}
+
+
+py::array writeable_float32(const py::object& obj, const char* name) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::value_error(std::string(name) + ": expected an array");
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<float>()) || !a.writeable())
+    throw py::value_error(std::string(name) + ": expected a writeable float32 array");
+  return a;
 }
 
 // out = inputs[0] + inputs[1] + ... (all of out's shape, C-contiguous float32).
@@ -80,50 +174,39 @@ BoundCallPtr bind_add(const std::vector<py::object>& inputs, const py::object& o
 }
 
 // dst[...] = src[...] for two arrays of one shape and any strides (views of the arrays the
-// caller keeps): rows of the last axis where it is contiguous in both, else float by float.
+// caller keeps).
 BoundCallPtr bind_copy(const py::object& src, const py::object& dst) {
-  if (!py::isinstance<py::array>(src) || !py::isinstance<py::array>(dst))
-    throw py::value_error("src, dst: expected arrays");
+  if (!py::isinstance<py::array>(src)) throw py::value_error("src, dst: expected arrays");
   py::array s = py::reinterpret_borrow<py::array>(src);
-  py::array d = py::reinterpret_borrow<py::array>(dst);
-  const py::dtype f32 = py::dtype::of<float>();
-  if (!s.dtype().is(f32) || !d.dtype().is(f32) || !d.writeable())
-    throw py::value_error("src, dst: expected float32 arrays, dst writeable");
+  py::array d = writeable_float32(dst, "src, dst");
+  if (!s.dtype().is(py::dtype::of<float>())) throw py::value_error("src, dst: expected float32");
   if (shape_of(s) != shape_of(d)) throw py::value_error("src, dst: expected one shape");
-  const std::size_t ndim = static_cast<std::size_t>(s.ndim());
-  std::vector<std::size_t> shape(ndim);
-  std::vector<std::ptrdiff_t> ss(ndim), ds(ndim);
-  for (std::size_t a = 0; a < ndim; ++a) {
-    shape[a] = static_cast<std::size_t>(s.shape(a));
-    ss[a] = s.strides(a);
-    ds[a] = d.strides(a);
-  }
-  const char* sp = static_cast<const char*>(s.data());
-  char* dp = static_cast<char*>(d.mutable_data());
-  if (s.size() == 0) return std::make_shared<BoundCall>([] {}, 0.0, py::make_tuple(s, d));
-  return std::make_shared<BoundCall>([shape, ss, ds, sp, dp, ndim] {
-    const std::size_t inner = ndim ? shape[ndim - 1] : 1;
-    const bool rows = ndim && ss[ndim - 1] == sizeof(float) && ds[ndim - 1] == sizeof(float);
-    std::vector<std::size_t> at(ndim ? ndim - 1 : 0, 0);  // index over the outer axes
-    for (;;) {
-      std::ptrdiff_t so = 0, dof = 0;
-      for (std::size_t a = 0; a + 1 < ndim; ++a) {
-        so += static_cast<std::ptrdiff_t>(at[a]) * ss[a];
-        dof += static_cast<std::ptrdiff_t>(at[a]) * ds[a];
-      }
-      if (rows) {
-        std::memcpy(dp + dof, sp + so, inner * sizeof(float));
-      } else {
-        const std::ptrdiff_t si = ndim ? ss[ndim - 1] : 0, di = ndim ? ds[ndim - 1] : 0;
-        for (std::size_t i = 0; i < inner; ++i)
-          std::memcpy(dp + dof + static_cast<std::ptrdiff_t>(i) * di,
-                      sp + so + static_cast<std::ptrdiff_t>(i) * si, sizeof(float));
-      }
-      std::size_t a = at.size();
-      while (a > 0 && ++at[a - 1] == shape[a - 1]) at[--a] = 0;
-      if (a == 0) return;
-    }
+  std::vector<std::size_t> shape;
+  std::vector<std::ptrdiff_t> ss, ds;
+  layout_of(s, shape, ss);
+  layout_of(d, shape, ds);
+  const float* sp = static_cast<const float*>(s.data());
+  float* dp = static_cast<float*>(d.mutable_data());
+  return std::make_shared<BoundCall>([shape, ss, ds, sp, dp] {
+    copy_strided(shape, sp, ss, dp, ds);
   }, 0.0, py::make_tuple(s, d));
+}
+
+// dst[...] = the index-th array CallSequence::run is given (of dst's shape, any strides):
+// a model input copied (and converted, through a permuted view dst) into a buffer.
+BoundCallPtr bind_input_copy(std::size_t index, const py::object& dst) {
+  py::array d = writeable_float32(dst, "dst");
+  auto slot = std::make_shared<InputSlot>();
+  slot->index = index;
+  slot->shape = shape_of(d);
+  std::vector<std::size_t> shape;
+  std::vector<std::ptrdiff_t> ds;
+  layout_of(d, shape, ds);
+  float* dp = static_cast<float*>(d.mutable_data());
+  const InputSlot* in = slot.get();
+  return std::make_shared<BoundCall>([shape, ds, dp, in] {
+    copy_strided(shape, in->data, in->strides, dp, ds);
+  }, 0.0, d, slot);
 }
 
 }  // namespace
@@ -136,11 +219,15 @@ void bind_bound_calls(py::module_& m) {
   py::class_<CallSequence>(m, "CallSequence",
       "Bound calls run in order by one call of run() (the GIL released once).")
       .def(py::init<std::vector<BoundCallPtr>>(), py::arg("calls"))
-      .def("run", &CallSequence::run)
+      .def("run", &CallSequence::run, py::arg("inputs") = std::vector<py::array>{},
+           "Runs the calls; `inputs`: the arrays the calls bound with bind_input_copy read.")
       .def("__len__", &CallSequence::size);
   m.def("bind_add", &bind_add, py::arg("inputs"), py::arg("out"),
         "A bound call writing the sum of `inputs` (float32, C-contiguous, one shape) into "
         "`out`.");
   m.def("bind_copy", &bind_copy, py::arg("src"), py::arg("dst"),
         "A bound call copying src into dst (float32 arrays of one shape, any strides).");
+  m.def("bind_input_copy", &bind_input_copy, py::arg("index"), py::arg("dst"),
+        "A bound call copying the index-th array of CallSequence.run's inputs (dst's "
+        "shape, float32, any strides) into dst.");
 }
