@@ -80,54 +80,71 @@ class CallSequence {
 
 // dst[...] = src[...] over `shape`, both with strides in floats. The axes run in the order
 // of dst's strides, largest outside, so that the inner loop writes consecutive floats
-// (NHWC -> NCHW: along W, reading every C-th float); a run contiguous on both sides is one
+// (NHWC -> NCHW: along W, reading every C-th float); adjacent axes that step alike on both
+// sides merge (a channel's H x W plane: one run); a run contiguous on both sides is one
 // memcpy.
-void copy_strided(std::vector<std::size_t> shape, const float* src,
-                  std::vector<std::ptrdiff_t> ss, float* dst, std::vector<std::ptrdiff_t> ds) {
-  const std::size_t ndim = shape.size();
-  for (std::size_t n : shape)
-    if (n == 0) return;
-  if (ndim == 0) {
-    *dst = *src;
-    return;
-  }
-  std::vector<std::size_t> order(ndim);
-  for (std::size_t a = 0; a < ndim; ++a) order[a] = a;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t p, std::size_t q) {
-    return std::abs(ds[p]) > std::abs(ds[q]);
-  });
-  std::vector<std::size_t> n(ndim);
-  std::vector<std::ptrdiff_t> sst(ndim), dst_st(ndim);
-  for (std::size_t a = 0; a < ndim; ++a) {
-    n[a] = shape[order[a]];
-    sst[a] = ss[order[a]];
-    dst_st[a] = ds[order[a]];
-  }
-  const std::size_t inner = n[ndim - 1];
-  const std::ptrdiff_t si = sst[ndim - 1], di = dst_st[ndim - 1];
-  const bool rows = si == 1 && di == 1;
-  std::vector<std::size_t> at(ndim - 1, 0);  // index over the outer axes
-  const float* s = src;
-  float* d = dst;
-  for (;;) {
-    if (rows) {
-      std::memcpy(d, s, inner * sizeof(float));
-    } else {
-      for (std::size_t i = 0; i < inner; ++i)
-        d[static_cast<std::ptrdiff_t>(i) * di] = s[static_cast<std::ptrdiff_t>(i) * si];
+struct StridedCopy {
+  std::vector<std::size_t> n;
+  std::vector<std::ptrdiff_t> src_strides, dst_strides;
+  bool empty = false;
+
+  StridedCopy(const std::vector<std::size_t>& shape, const std::vector<std::ptrdiff_t>& ss,
+              const std::vector<std::ptrdiff_t>& ds) {
+    const std::size_t ndim = shape.size();
+    std::vector<std::size_t> order(ndim);
+    for (std::size_t a = 0; a < ndim; ++a) {
+      order[a] = a;
+      empty = empty || shape[a] == 0;
     }
-    std::size_t a = at.size();
-    for (; a > 0; --a) {  // the next index: step the innermost outer axis, carry outward
-      s += sst[a - 1];
-      d += dst_st[a - 1];
-      if (++at[a - 1] < n[a - 1]) break;
-      s -= sst[a - 1] * static_cast<std::ptrdiff_t>(n[a - 1]);
-      d -= dst_st[a - 1] * static_cast<std::ptrdiff_t>(n[a - 1]);
-      at[a - 1] = 0;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t p, std::size_t q) {
+      return std::abs(ds[p]) > std::abs(ds[q]);
+    });
+    for (std::size_t k : order) {
+      const auto extent = static_cast<std::ptrdiff_t>(shape[k]);
+      if (!n.empty() && src_strides.back() == ss[k] * extent &&
+          dst_strides.back() == ds[k] * extent) {
+        n.back() *= shape[k];
+        src_strides.back() = ss[k];
+        dst_strides.back() = ds[k];
+        continue;
+      }
+      n.push_back(shape[k]);
+      src_strides.push_back(ss[k]);
+      dst_strides.push_back(ds[k]);
     }
-    if (a == 0) return;
+    if (n.empty()) {  // a 0-d array: one float
+      n.push_back(1);
+      src_strides.push_back(1);
+      dst_strides.push_back(1);
+    }
   }
-}
+
+  void run(const float* src, float* dst) const {
+    if (empty) return;
+    const std::size_t ndim = n.size(), inner = n[ndim - 1];
+    const std::ptrdiff_t si = src_strides[ndim - 1], di = dst_strides[ndim - 1];
+    const bool rows = si == 1 && di == 1;
+    std::vector<std::size_t> at(ndim - 1, 0);  // index over the outer axes
+    for (;;) {
+      if (rows) {
+        std::memcpy(dst, src, inner * sizeof(float));
+      } else {
+        for (std::size_t i = 0; i < inner; ++i)
+          dst[static_cast<std::ptrdiff_t>(i) * di] = src[static_cast<std::ptrdiff_t>(i) * si];
+      }
+      std::size_t a = at.size();
+      for (; a > 0; --a) {  // the next index: step the innermost outer axis, carry outward
+        src += src_strides[a - 1];
+        dst += dst_strides[a - 1];
+        if (++at[a - 1] < n[a - 1]) break;
+        src -= src_strides[a - 1] * static_cast<std::ptrdiff_t>(n[a - 1]);
+        dst -= dst_strides[a - 1] * static_cast<std::ptrdiff_t>(n[a - 1]);
+        at[a - 1] = 0;
+      }
+      if (a == 0) return;
+    }
+  }
+};
 
 
 py::array writeable_float32(const py::object& obj, const char* name) {
@@ -187,9 +204,9 @@ BoundCallPtr bind_copy(const py::object& src, const py::object& dst) {
   layout_of(d, shape, ds);
   const float* sp = static_cast<const float*>(s.data());
   float* dp = static_cast<float*>(d.mutable_data());
-  return std::make_shared<BoundCall>([shape, ss, ds, sp, dp] {
-    copy_strided(shape, sp, ss, dp, ds);
-  }, 0.0, py::make_tuple(s, d));
+  const StridedCopy copy(shape, ss, ds);
+  return std::make_shared<BoundCall>([copy, sp, dp] { copy.run(sp, dp); }, 0.0,
+                                     py::make_tuple(s, d));
 }
 
 // dst[...] = the index-th array CallSequence::run is given (of dst's shape, any strides):
@@ -205,7 +222,7 @@ BoundCallPtr bind_input_copy(std::size_t index, const py::object& dst) {
   float* dp = static_cast<float*>(d.mutable_data());
   const InputSlot* in = slot.get();
   return std::make_shared<BoundCall>([shape, ds, dp, in] {
-    copy_strided(shape, in->data, in->strides, dp, ds);
+    StridedCopy(shape, in->strides, ds).run(in->data, dp);  // the input's strides: per run
   }, 0.0, d, slot);
 }
 
