@@ -86,45 +86,31 @@ def test_outputs_do_not_alias_the_arena(build):
         np.testing.assert_array_equal(a, b)
 
 
-def test_concatenations_write_into_the_arena_and_match_the_layers():
-    from fastdl.models.inference import ConcatenatedConvsStep, ConcatStep
-    fastdl.utils.clear_session()
-    model = _fire_net()
-    x = RNG.standard_normal((1, 10, 10, 6)).astype(np.float32)
-    first = model(x)
-    concats = [s.layer for s in model._executor().compiled.steps
-               if isinstance(s.layer, (ConcatStep, ConcatenatedConvsStep))]
-    assert [c.reuse_output for c in concats] == [True, False]  # the second is an output
-    fire = concats[0]
-    buffer = fire._buffers[fire.last_out_shape]
-    again = model(x)
-    assert fire._buffers[fire.last_out_shape] is buffer  # the arena's view, kept
-    for a, b in zip(first, again, strict=True):
-        np.testing.assert_array_equal(a, b)
-    # the same graph evaluated layer by layer (no compiled program)
+def _layer_by_layer(model, x):
+    """The model's outputs for x from its graph evaluated layer by layer (no compiled
+    program)."""
     layout = fastdl.layers.layout
     ys, lays = model._executor().program.run([x], [layout.KERAS])
-    eager = [layout.to_keras(y, lay) for y, lay in zip(ys, lays, strict=True)]
-    for a, b in zip(again, eager, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    return [layout.to_keras(y, lay) for y, lay in zip(ys, lays, strict=True)]
 
 
-def test_pooling_writes_into_the_arena_and_matches_the_layers():
-    from fastdl.models.inference import PoolStep
+@pytest.mark.parametrize("build, steps, reused, batch", [
+    (_fire_net, ("ConcatStep", "ConcatenatedConvsStep"), [True, False], 1),  # 2nd: an output
+    (_pool_net, ("PoolStep",), [True, True, False], 2)])                    # 3rd: an output
+def test_buffered_steps_write_into_the_arena_and_match_the_layers(build, steps, reused,
+                                                                  batch):
+    from fastdl.models import inference
     fastdl.utils.clear_session()
-    model = _pool_net()
-    x = RNG.standard_normal((2, 11, 11, 3)).astype(np.float32)
+    model = build()
+    x = RNG.standard_normal((batch,) + model.input_shape[1:]).astype(np.float32)
     first = model(x)
-    pools = [s.layer for s in model._executor().compiled.steps
-             if isinstance(s.layer, PoolStep)]
-    assert [p.reuse_output for p in pools] == [True, True, False]  # the last is an output
-    buffer = pools[0]._buffers[pools[0].last_out_shape]
+    kinds = tuple(getattr(inference, name) for name in steps)
+    found = [s.layer for s in model._executor().compiled.steps if isinstance(s.layer, kinds)]
+    assert [f.reuse_output for f in found] == reused
+    buffer = found[0]._buffers[found[0].last_out_shape]
     for _ in range(2):
         again = model(x)
-    assert pools[0]._buffers[pools[0].last_out_shape] is buffer
-    layout = fastdl.layers.layout
-    ys, lays = model._executor().program.run([x], [layout.KERAS])
-    eager = [layout.to_keras(y, lay) for y, lay in zip(ys, lays, strict=True)]
-    for a, b, c in zip(first, again, eager, strict=True):
+    assert found[0]._buffers[found[0].last_out_shape] is buffer  # the arena's view, kept
+    for a, b, c in zip(first, again, _layer_by_layer(model, x), strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
