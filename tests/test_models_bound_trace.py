@@ -162,6 +162,29 @@ def test_bound_add_and_copy_compute_what_numpy_does():
         _C.CallSequence([_C.bind_copy(src, dst)]).run()
         np.testing.assert_array_equal(dst, src)
     assert len(seq) == 1
+    for src in (np.array(2.5, np.float32), np.zeros((3, 0, 2), np.float32)):
+        dst = np.full(src.shape, -1.0, np.float32)  # a 0-d array, an empty one
+        _C.CallSequence([_C.bind_copy(src, dst)]).run()
+        np.testing.assert_array_equal(dst, src)
+
+
+@pytest.mark.parametrize("n", [8 * 4096, 8 * 4096 + 3, 12 * 4096 - 1])
+@pytest.mark.parametrize("count", [2, 3])
+def test_bound_adds_split_over_the_threads_sum_every_block(n, count):
+    """Adds big enough to split over the threads (blocks of 4096 floats, the last one
+    partial or not) sum every element, in the order of NumPy's fold."""
+    previous = fastdl.get_num_threads()
+    fastdl.set_num_threads(2)
+    try:
+        arrays = [RNG.standard_normal(n).astype(np.float32) for _ in range(count)]
+        out = np.full(n, np.nan, np.float32)
+        _C.CallSequence([_C.bind_add(arrays, out)]).run()
+        want = arrays[0] + arrays[1]
+        for a in arrays[2:]:
+            want = want + a
+        np.testing.assert_array_equal(out, want)
+    finally:
+        fastdl.set_num_threads(previous)
 
 
 def test_bound_input_copies_read_the_arrays_each_run_is_given():

@@ -25,6 +25,14 @@ def fixed_memory(buffer_ids):
     return fixed
 
 
+def bind_call(binder, *args):
+    """[binder.bind(*args)] where `binder` binds (the native backend's plans; a PoolPlan may
+    decline with None), else None: what a step's _bind returns for one kernel call."""
+    bind = getattr(binder, "bind", None)
+    call = None if bind is None else bind(*args)
+    return None if call is None else [call]
+
+
 def bound_calls(step, x, layout, y, fixed, input_index=None):
     """The BoundCalls computing y from x as `step`'s next calls would ([] where y is a view
     of x), or None where the step stays a Python call. `input_index`: which model input x
@@ -71,16 +79,19 @@ def with_bound_runs(ops, bound, outputs, input_slots, output_slots):
         read_after[i] = read_after[i + 1] | set(ins if ops[i][3] else [ins])
     result, i = [], 0
     while i < len(ops):
-        j = i
+        if bound[i] is None:
+            result.append(ops[i])
+            i += 1
+            continue
+        j = i + 1
         while j < len(ops) and bound[j] is not None:
             j += 1
         calls = [c for b in bound[i:j] for c in b]
-        if not calls:
-            result.extend(ops[i:max(j, i + 1)])
-            i = max(j, i + 1)
-            continue
-        result.append(_run_op(ops[i:j], outputs[i:j], kernels.CallSequence(calls),
-                              read_after[j], input_slots))
+        if calls:
+            result.append(_run_op(ops[i:j], outputs[i:j], kernels.CallSequence(calls),
+                                  read_after[j], input_slots))
+        else:  # views only: nothing to run natively
+            result.extend(ops[i:j])
         i = j
     return result
 

@@ -344,6 +344,10 @@ class _ReusedOutput:
             self.buffer_ids.add(id(out))
         return out
 
+    def _is_buffer(self, y):
+        """Whether y is this step's reused buffer (the step's calls write there)."""
+        return y is self._buffers.get(y.shape)
+
     def _buffers_moved(self):
         """Called once the arena has replaced the buffers in _buffers."""
 
@@ -416,8 +420,7 @@ class _Fused(_ReusedOutput):
         if (direct is None or direct[4] is not None or direct[2] is not y
                 or self._finishes()):
             return None
-        bind = getattr(direct[1]._impl, "bind", None)
-        return None if bind is None else [bind(x, y)]
+        return bound_trace.bind_call(direct[1]._impl, x, y)
 
     def _versions(self):
         # A layer has a _version once its weights changed (Layer._weights_changed).
@@ -475,16 +478,16 @@ class FusedConv(_Fused):
         direct = self._direct.get((x.shape, layout))
         bind_input = getattr(kernels, "bind_input_copy", None)
         if (bind_input is None or direct is None or direct[4] is None or direct[2] is not y
-                or self._finishes() or layout != L.KERAS or x.ndim < 3
+                or self._finishes() or layout != L.KERAS
                 or self.layer.data_format != "channels_last"):
-            return None
-        bind = getattr(direct[1]._impl, "bind", None)
-        if bind is None or direct[1].output_shape(L.cf_shape(x.shape)) != y.shape:
             return None
         staging = self._staging.get(x.shape)
         if staging is None:
             staging = self._staging[x.shape] = np.empty(L.cf_shape(x.shape), np.float32)
-        return [bind_input(index, L.keras_view(staging)), bind(staging, y)]
+        plan_call = bound_trace.bind_call(direct[1]._impl, staging, y)
+        if plan_call is None:
+            return None
+        return [bind_input(index, L.keras_view(staging))] + plan_call
 
     @staticmethod
     def folds(conv, bn):
@@ -638,11 +641,10 @@ class ConvChainStep(_ReusedOutput):
         """[the chain's call bound to x and y] where later calls run it from x itself into
         the buffer y (bound_trace), else None."""
         entry = self._chains.get((x.shape, layout))
-        if (entry is None or entry.chain is None or y is not self._buffers.get(entry.out_shape)
+        if (entry is None or entry.chain is None or not self._is_buffer(y)
                 or self.steps[0].layer._maps(x, layout)[0] is not x):
             return None
-        bind = getattr(entry.chain._impl, "bind", None)
-        return None if bind is None else [bind(x, y)]
+        return bound_trace.bind_call(entry.chain._impl, x, y)
 
     def _refresh(self, entry):
         """After a weight change: the steps repack their plans in place (a rebuilt plan
@@ -688,13 +690,10 @@ class PoolStep(_LayerStep):
     def _bind(self, x, layout, y):
         """[the pooling bound to x and y] where later calls pool x itself into the buffer
         y (bound_trace), else None."""
-        if L.maps(x, layout, self.layer.data_format)[0] is not x:
+        if L.maps(x, layout, self.layer.data_format)[0] is not x or not self._is_buffer(y):
             return None
         plan = self.layer._plans.get(x.shape)
-        if not plan or y is not self._buffers.get(plan.output_shape):
-            return None
-        call = plan.bind(x, y)
-        return None if call is None else [call]
+        return bound_trace.bind_call(plan, x, y) if plan else None
 
     def __repr__(self):
         return f"<pooling {self.name}>"
@@ -743,12 +742,10 @@ class GlobalPoolStep(_LayerStep):
         """[the pooling bound to x's rows and the buffer y] where later calls pool x
         itself into y (bound_trace), else None."""
         pooled = self._pooled(x, layout)
-        if pooled is None or y is not self._buffers.get(pooled[2]) or not (
-                np.may_share_memory(pooled[0], x)):
+        if pooled is None or not self._is_buffer(y) or not np.may_share_memory(pooled[0], x):
             return None
         rows, plan, _, _ = pooled
-        call = plan.bind(rows, y.reshape(plan.output_shape))
-        return None if call is None else [call]
+        return bound_trace.bind_call(plan, rows, y.reshape(plan.output_shape))
 
     def __repr__(self):
         return f"<global pooling {self.name}>"
@@ -772,7 +769,7 @@ class ConcatStep(_LayerStep):
         """The inputs' copies into their parts of the buffer y where later calls write
         them there (bound_trace), else None."""
         bind_copy = getattr(kernels, "bind_copy", None)
-        if bind_copy is None or y is not self._buffers.get(y.shape):
+        if bind_copy is None or not self._is_buffer(y):
             return None
         xs, axis, _ = self.layer._operands(x, layout)
         if any(a is not b for a, b in zip(xs, x)):
@@ -869,10 +866,10 @@ class ConcatenatedConvsStep(_ReusedOutput):
             return None
         calls = []
         for impl, convert, view in entry[1]:
-            bind = getattr(impl, "bind", None)
-            if convert is not None or bind is None:
+            call = None if convert is not None else bound_trace.bind_call(impl, x, view)
+            if call is None:
                 return None
-            calls.append(bind(x, view))
+            calls += call
         return calls
 
     def _buffers_moved(self):
@@ -929,7 +926,7 @@ class ChannelShuffleStep(_LayerStep):
         """The copies bound to the inputs and the buffer y where later calls make them so
         (bound_trace), else None."""
         bind_copy = getattr(kernels, "bind_copy", None)
-        if bind_copy is None or y is not self._buffers.get(y.shape):
+        if bind_copy is None or not self._is_buffer(y):
             return None
         xs, axis, out_layout = self.layer._operands(x, layout)
         if out_layout != L.KERAS or any(a is not b for a, b in zip(xs, x)):
@@ -959,8 +956,7 @@ class MergeStep(_LayerStep):
         """[the sum bound to the inputs and the buffer y] for an Add whose later calls
         write it there (bound_trace), else None."""
         bind_add = getattr(kernels, "bind_add", None)
-        if (bind_add is None or self.layer.ufunc is not np.add
-                or y is not self._buffers.get(y.shape)
+        if (bind_add is None or self.layer.ufunc is not np.add or not self._is_buffer(y)
                 or not all(a.flags.c_contiguous for a in x)):
             return None
         return [bind_add(list(x), y)]

@@ -485,8 +485,7 @@ class PoolPlan:
         the output's shape)."""
         if out is not None:
             out = v.output_buffer(out, self.output_shape)
-        if (type(x) is np.ndarray and x.shape == self.shape and x.dtype == np.float32
-                and x.flags.c_contiguous):
+        if self._takes_as_is(x):
             if self.kind == "max":
                 return kernels.max_pool(x, *self._kernel_args, out)
             return kernels.avg_pool(x, *self._kernel_args, out)
@@ -499,19 +498,22 @@ class PoolPlan:
         np.copyto(out, y)
         return out
 
+    def _takes_as_is(self, x):
+        """Whether x goes to the kernel as it is: the shape this plan was made for,
+        float32, C-contiguous."""
+        return (type(x) is np.ndarray and x.shape == self.shape and x.dtype == np.float32
+                and x.flags.c_contiguous)
+
     def into(self, out):
         """plan(x, out) as a call x -> out, `out` checked here once (a buffer its caller
         reuses); an input of another shape or layout takes the checked path into a new
         array."""
         out = v.output_buffer(out, self.output_shape)
         kernel = kernels.max_pool if self.kind == "max" else kernels.avg_pool
-        shape, args, f32 = self.shape, self._kernel_args, np.float32
+        args, takes_as_is = self._kernel_args, self._takes_as_is
 
         def call(x):
-            if (type(x) is np.ndarray and x.shape == shape and x.dtype == f32
-                    and x.flags.c_contiguous):
-                return kernel(x, *args, out)
-            return self(x)
+            return kernel(x, *args, out) if takes_as_is(x) else self(x)
         return call
 
     def bind(self, x, out):
@@ -519,8 +521,7 @@ class PoolPlan:
         backend has no bound calls or x is not an input this plan takes as it is."""
         binder = getattr(kernels, "bind_max_pool" if self.kind == "max" else "bind_avg_pool",
                          None)
-        if binder is None or not (type(x) is np.ndarray and x.shape == self.shape
-                                  and x.dtype == np.float32 and x.flags.c_contiguous):
+        if binder is None or not self._takes_as_is(x):
             return None
         args = self._kernel_args[:-1] if self.kind == "max" else self._kernel_args
         return binder(x, *args, v.output_buffer(out, self.output_shape))

@@ -609,6 +609,29 @@ TEST_P(ConvVariant, PointwiseSmallImagesMatchReference) {
   EXPECT_FALSE(fdl::ConvPlan::pointwise_runs_transposed(196, 96, 20, uk()));
 }
 
+// The transposed form's output transpose goes by 4x4 blocks: pixel counts (its rows) and
+// channel counts (its columns) of every residue mod 4, each the first shape of that pair
+// the plan runs transposed on this tile (pointwise_runs_transposed, 300 input channels),
+// against the reference.
+TEST_P(ConvVariant, TransposedPointwiseEdgesMatchReference) {
+  unsigned seed = 1200;
+  int found = 0;
+  for (std::size_t rows_mod = 0; rows_mod < 4; ++rows_mod)
+    for (std::size_t cols_mod = 0; cols_mod < 4; ++cols_mod) {
+      bool done = false;
+      for (std::size_t pixels = 20 + rows_mod; pixels <= 132 && !done; pixels += 4)
+        for (std::size_t m = 40 + cols_mod; m <= 200 && !done; m += 4)
+          if (fdl::ConvPlan::pointwise_runs_transposed(pixels, m, 300, uk())) {
+            ConvCase c = case2d(300, m, 1, pixels, 1, 1);
+            c.pb = c.pa = {0, 0, 0};
+            EXPECT_TRUE(check_case(c, &uk(), seed += 3)) << pixels << " pixels, " << m;
+            done = true;
+            ++found;
+          }
+    }
+  if (uk().nr >= 16) EXPECT_EQ(found, 16);  // the x86 tiles reach every residue pair
+}
+
 TEST_P(ConvVariant, Generated1dAnd3dCasesMatchReference) {
   unsigned seed = 500;
   for (const ConvCase& c : generated_nd_cases()) {

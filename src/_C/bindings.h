@@ -74,6 +74,10 @@ inline const fdl::GemmUkernel& pick_gemm(const py::object& name) {
 // rather than writing out of bounds.
 FloatArray output_array(const py::object& out, const std::vector<py::ssize_t>& shape);
 
+inline std::vector<py::ssize_t> shape_of(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
 // `a` as it is, for a call bound to its memory (BoundCall): a float32 C-contiguous ndarray
 // (a cast would read a copy); ValueError naming `name` otherwise.
 FloatArray exact_array(const py::object& a, const char* name);
@@ -110,6 +114,15 @@ class BoundCall {
   std::shared_ptr<InputSlot> input_;
 };
 using BoundCallPtr = std::shared_ptr<BoundCall>;
+
+// A plan class's Python method bind(x, out): Plan::bind(self, x, out), `self` (the Python
+// object) kept alive by the call.
+template <class Plan>
+auto bind_method() {
+  return [](const py::object& self, const py::object& x, const py::object& out) {
+    return self.cast<const Plan&>().bind(self, x, out);
+  };
+}
 
 // A float32 view of an optional argument (None -> empty), kept alive by the caller.
 inline const float* optional_data(const py::object& value, FloatArray& keep) {

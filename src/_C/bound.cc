@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,21 +19,25 @@ using namespace fastdl_bindings;
 
 namespace {
 
-std::vector<py::ssize_t> shape_of(const py::array& a) {
-  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
-}
-
-// The shape and strides in floats of `a` (float32: ValueError for strides that are not
-// whole floats, which numpy allows for views of byte buffers).
-void layout_of(const py::array& a, std::vector<std::size_t>& shape,
-               std::vector<std::ptrdiff_t>& strides) {
-  shape.assign(a.shape(), a.shape() + a.ndim());
+// `strides` = those of `a` in floats, reusing the vector's storage (float32: ValueError
+// for strides that are not whole floats, which numpy allows for views of byte buffers).
+void read_strides(const py::array& a, std::vector<std::ptrdiff_t>& strides) {
   strides.clear();
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
     if (a.strides(i) % static_cast<py::ssize_t>(sizeof(float)))
       throw py::value_error("src, dst: expected strides of whole floats");
     strides.push_back(a.strides(i) / static_cast<py::ssize_t>(sizeof(float)));
   }
+}
+
+std::vector<std::ptrdiff_t> strides_of(const py::array& a) {
+  std::vector<std::ptrdiff_t> strides;
+  read_strides(a, strides);
+  return strides;
+}
+
+std::vector<std::size_t> extents_of(const py::array& a) {
+  return std::vector<std::size_t>(a.shape(), a.shape() + a.ndim());
 }
 
 class CallSequence {
@@ -59,8 +64,7 @@ class CallSequence {
         throw py::value_error("inputs: array " + std::to_string(slot->index) +
                               " is not float32 of the shape its calls were bound to");
       slot->data = static_cast<const float*>(a.data());
-      std::vector<std::size_t> shape;
-      layout_of(a, shape, slot->strides);
+      read_strides(a, slot->strides);  // no allocation after the first run
     }
     run_interruptible(work_, [&] {
       for (const BoundCallPtr& c : calls_) {
@@ -84,6 +88,7 @@ class CallSequence {
 // sides merge (a channel's H x W plane: one run); a run contiguous on both sides is one
 // memcpy.
 struct StridedCopy {
+  static constexpr std::size_t kMaxAxes = 64;  // numpy's limit (NPY_MAXDIMS)
   std::vector<std::size_t> n;
   std::vector<std::ptrdiff_t> src_strides, dst_strides;
   bool empty = false;
@@ -91,6 +96,7 @@ struct StridedCopy {
   StridedCopy(const std::vector<std::size_t>& shape, const std::vector<std::ptrdiff_t>& ss,
               const std::vector<std::ptrdiff_t>& ds) {
     const std::size_t ndim = shape.size();
+    if (ndim > kMaxAxes) throw py::value_error("src, dst: more than 64 axes");
     std::vector<std::size_t> order(ndim);
     for (std::size_t a = 0; a < ndim; ++a) {
       order[a] = a;
@@ -124,7 +130,7 @@ struct StridedCopy {
     const std::size_t ndim = n.size(), inner = n[ndim - 1];
     const std::ptrdiff_t si = src_strides[ndim - 1], di = dst_strides[ndim - 1];
     const bool rows = si == 1 && di == 1;
-    std::vector<std::size_t> at(ndim - 1, 0);  // index over the outer axes
+    std::size_t at[kMaxAxes] = {};  // index over the outer axes (no allocation per call)
     for (;;) {
       if (rows) {
         std::memcpy(dst, src, inner * sizeof(float));
@@ -132,7 +138,7 @@ struct StridedCopy {
         for (std::size_t i = 0; i < inner; ++i)
           dst[static_cast<std::ptrdiff_t>(i) * di] = src[static_cast<std::ptrdiff_t>(i) * si];
       }
-      std::size_t a = at.size();
+      std::size_t a = ndim - 1;
       for (; a > 0; --a) {  // the next index: step the innermost outer axis, carry outward
         src += src_strides[a - 1];
         dst += dst_strides[a - 1];
@@ -198,10 +204,8 @@ BoundCallPtr bind_copy(const py::object& src, const py::object& dst) {
   py::array d = writeable_float32(dst, "src, dst");
   if (!s.dtype().is(py::dtype::of<float>())) throw py::value_error("src, dst: expected float32");
   if (shape_of(s) != shape_of(d)) throw py::value_error("src, dst: expected one shape");
-  std::vector<std::size_t> shape;
-  std::vector<std::ptrdiff_t> ss, ds;
-  layout_of(s, shape, ss);
-  layout_of(d, shape, ds);
+  const std::vector<std::size_t> shape = extents_of(s);
+  const std::vector<std::ptrdiff_t> ss = strides_of(s), ds = strides_of(d);
   const float* sp = static_cast<const float*>(s.data());
   float* dp = static_cast<float*>(d.mutable_data());
   const StridedCopy copy(shape, ss, ds);
@@ -216,13 +220,19 @@ BoundCallPtr bind_input_copy(std::size_t index, const py::object& dst) {
   auto slot = std::make_shared<InputSlot>();
   slot->index = index;
   slot->shape = shape_of(d);
-  std::vector<std::size_t> shape;
-  std::vector<std::ptrdiff_t> ds;
-  layout_of(d, shape, ds);
+  const std::vector<std::size_t> shape = extents_of(d);
+  const std::vector<std::ptrdiff_t> ds = strides_of(d);
   float* dp = static_cast<float*>(d.mutable_data());
   const InputSlot* in = slot.get();
-  return std::make_shared<BoundCall>([shape, ds, dp, in] {
-    StridedCopy(shape, in->strides, ds).run(in->data, dp);  // the input's strides: per run
+  // Planned again only when the input's strides change (a model's input: every run alike).
+  auto plan = std::make_shared<std::unique_ptr<StridedCopy>>();
+  auto planned_for = std::make_shared<std::vector<std::ptrdiff_t>>();
+  return std::make_shared<BoundCall>([shape, ds, dp, in, plan, planned_for] {
+    if (!*plan || *planned_for != in->strides) {
+      *plan = std::make_unique<StridedCopy>(shape, in->strides, ds);
+      *planned_for = in->strides;
+    }
+    (*plan)->run(in->data, dp);
   }, 0.0, d, slot);
 }
 

@@ -301,9 +301,8 @@ void bind_conv(py::module_& m) {
            py::arg("dilation"), py::arg("groups"), py::arg("activation"), py::arg("alpha"),
            py::arg("variant") = py::none(), py::arg("algorithm") = "auto")
       .def("__call__", &PyConvPlan::call, py::arg("x"), py::arg("out") = py::none())
-      .def("bind", [](const py::object& self, const py::object& x, const py::object& out) {
-        return self.cast<const PyConvPlan&>().bind(self, x, out);
-      }, py::arg("x"), py::arg("out"), "call(x, out) bound to their memory (BoundCall).")
+      .def("bind", bind_method<PyConvPlan>(), py::arg("x"), py::arg("out"),
+           "call(x, out) bound to their memory (BoundCall).")
       .def("set_weights", &PyConvPlan::set_weights, py::arg("w"), py::arg("b"),
            "Repacks new weights of the same shapes in place.")
       .def("algorithm", &PyConvPlan::algorithm, py::arg("in_sizes"),
@@ -319,9 +318,8 @@ void bind_conv(py::module_& m) {
            py::arg("expand"), py::arg("depthwise"), py::arg("project"), py::keep_alive<1, 2>(),
            py::keep_alive<1, 3>(), py::keep_alive<1, 4>())
       .def("__call__", &PyConvChain::call, py::arg("x"), py::arg("out") = py::none())
-      .def("bind", [](const py::object& self, const py::object& x, const py::object& out) {
-        return self.cast<const PyConvChain&>().bind(self, x, out);
-      }, py::arg("x"), py::arg("out"), "call(x, out) bound to their memory (BoundCall).")
+      .def("bind", bind_method<PyConvChain>(), py::arg("x"), py::arg("out"),
+           "call(x, out) bound to their memory (BoundCall).")
       .def_static("pays", &fdl::ConvChain::pays, py::arg("expands"), py::arg("channels"),
                   py::arg("height"), py::arg("width"), py::arg("in_channels") = 0,
                   py::arg("out_channels") = 0,

@@ -109,9 +109,8 @@ void bind_gemm(py::module_& m) {
            py::arg("variant") = py::none(), py::arg("kn") = false,
            "w [out, in], or with kn [in, out] (y = x @ w + b).")
       .def("__call__", &PyLinearPlan::call, py::arg("x"), py::arg("out") = py::none())
-      .def("bind", [](const py::object& self, const py::object& x, const py::object& out) {
-        return self.cast<const PyLinearPlan&>().bind(self, x, out);
-      }, py::arg("x"), py::arg("out"), "call(x, out) bound to their memory (BoundCall).")
+      .def("bind", bind_method<PyLinearPlan>(), py::arg("x"), py::arg("out"),
+           "call(x, out) bound to their memory (BoundCall).")
       .def("set_weights", &PyLinearPlan::set_weights, py::arg("w"), py::arg("b"),
            "Repacks new weights of the same shapes in place.")
       .def_property_readonly("variant", &PyLinearPlan::variant);

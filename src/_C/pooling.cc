@@ -108,9 +108,6 @@ std::string shape_str(const std::vector<py::ssize_t>& shape) {
   return s.str();
 }
 
-std::vector<py::ssize_t> shape_of(const py::array& a) {
-  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
-}
 
 // ValueError unless dy is [N, C, *spatial] with 1 to 3 spatial axes, as many as `spatial`.
 void check_planes(const FloatArray& dy, const Sizes& spatial) {
