@@ -187,6 +187,30 @@ def test_bound_adds_split_over_the_threads_sum_every_block(n, count):
         fastdl.set_num_threads(previous)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(3, 7, 9, 2), (2, 64, 96, 3), (1, 70, 60, 4),
+                                   (1, 131, 67, 3), (5, 4, 3, 5)])
+def test_bound_layout_copies_of_any_size_copy_every_element(shape, threads):
+    """NHWC -> NCHW copies (a Keras model's input): 2-4 channels read side by side, rows
+    split into pieces of 4096 pixels (whole, and a partial last one) over the threads;
+    5 channels the strided way. Also into a strided destination."""
+    previous = fastdl.get_num_threads()
+    fastdl.set_num_threads(threads)
+    try:
+        n, h, w, c = shape
+        x = RNG.standard_normal(shape).astype(np.float32)
+        staging = np.full((n, c, h, w), np.nan, np.float32)
+        seq = _C.CallSequence([_C.bind_input_copy(0, staging.transpose(0, 2, 3, 1))])
+        seq.run([x])
+        np.testing.assert_array_equal(staging, x.transpose(0, 3, 1, 2))
+        wide = np.full((n, c, h, w + 3), np.nan, np.float32)
+        _C.CallSequence([_C.bind_copy(x, wide[..., 2:w + 2].transpose(0, 2, 3, 1))]).run()
+        np.testing.assert_array_equal(wide[..., 2:w + 2], x.transpose(0, 3, 1, 2))
+        assert np.isnan(wide[..., :2]).all() and np.isnan(wide[..., w + 2:]).all()
+    finally:
+        fastdl.set_num_threads(previous)
+
+
 def test_bound_input_copies_read_the_arrays_each_run_is_given():
     """bind_input_copy: each run copies its inputs[index] (any strides, the shape bound)
     into the bound array; the calls after it read that copy."""

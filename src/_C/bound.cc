@@ -125,30 +125,87 @@ struct StridedCopy {
     }
   }
 
+  // Over the thread pool in pieces of at most kPiece inner floats (a batch of 32 CIFAR
+  // images, NHWC -> NCHW: 25 us on one thread, a twentieth of the model's call at 2
+  // threads; one 224x224 image: one unit of the outer index, so pieces of its rows).
+  static constexpr std::size_t kPiece = 4096;
   void run(const float* src, float* dst) const {
     if (empty) return;
     const std::size_t ndim = n.size(), inner = n[ndim - 1];
+    // The innermost axes one unit copies: the inner run, or the K <= 4 channels side by
+    // side that an NHWC -> NCHW copy reads (the inner axis steps K floats through src, the
+    // axis outside it 1): each pixel's K floats read once, in order, instead of K strided
+    // passes over the rows.
+    const std::size_t k = ndim >= 2 && dst_strides[ndim - 1] == 1 && src_strides[ndim - 2] == 1
+                              ? n[ndim - 2] : 0;
+    const bool channels = k >= 2 && k <= 4 && src_strides[ndim - 1] == std::ptrdiff_t(k);
+    const std::size_t outer_axes = ndim - (channels ? 2 : 1);
+    std::size_t units = 1;
+    for (std::size_t a = 0; a < outer_axes; ++a) units *= n[a];
+    const std::size_t pieces = (inner + kPiece - 1) / kPiece;
+    const std::size_t per_piece = channels ? k * kPiece : kPiece;
+    fdl::parallel_runs(units * pieces, units * pieces * per_piece,
+                       [&](std::size_t first, std::size_t count) {
+      std::size_t at[kMaxAxes];  // the outer index of the first unit (no allocation per call)
+      const float* s = src;
+      float* d = dst;
+      for (std::size_t a = outer_axes, rest = first / pieces; a-- > 0;) {
+        at[a] = rest % n[a];
+        rest /= n[a];
+        s += src_strides[a] * static_cast<std::ptrdiff_t>(at[a]);
+        d += dst_strides[a] * static_cast<std::ptrdiff_t>(at[a]);
+      }
+      for (std::size_t p = first % pieces, left = count; left > 0; --left) {
+        const std::size_t i0 = p * kPiece, i1 = std::min(inner, i0 + kPiece);
+        if (channels) {
+          switch (k) {
+            case 2: copy_channels<2>(s, d, i0, i1); break;
+            case 3: copy_channels<3>(s, d, i0, i1); break;
+            default: copy_channels<4>(s, d, i0, i1); break;
+          }
+        } else {
+          copy_run(s, d, i0, i1);
+        }
+        if (++p < pieces) continue;
+        p = 0;
+        for (std::size_t a = outer_axes; a > 0; --a) {  // step the innermost outer axis
+          s += src_strides[a - 1];
+          d += dst_strides[a - 1];
+          if (++at[a - 1] < n[a - 1]) break;
+          s -= src_strides[a - 1] * static_cast<std::ptrdiff_t>(n[a - 1]);
+          d -= dst_strides[a - 1] * static_cast<std::ptrdiff_t>(n[a - 1]);
+          at[a - 1] = 0;
+        }
+      }
+    });
+  }
+
+ private:
+  // Elements [i0, i1) of the inner axis.
+  void copy_run(const float* src, float* dst, std::size_t i0, std::size_t i1) const {
+    const std::size_t ndim = n.size();
     const std::ptrdiff_t si = src_strides[ndim - 1], di = dst_strides[ndim - 1];
-    const bool rows = si == 1 && di == 1;
-    std::size_t at[kMaxAxes] = {};  // index over the outer axes (no allocation per call)
-    for (;;) {
-      if (rows) {
-        std::memcpy(dst, src, inner * sizeof(float));
-      } else {
-        for (std::size_t i = 0; i < inner; ++i)
-          dst[static_cast<std::ptrdiff_t>(i) * di] = src[static_cast<std::ptrdiff_t>(i) * si];
-      }
-      std::size_t a = ndim - 1;
-      for (; a > 0; --a) {  // the next index: step the innermost outer axis, carry outward
-        src += src_strides[a - 1];
-        dst += dst_strides[a - 1];
-        if (++at[a - 1] < n[a - 1]) break;
-        src -= src_strides[a - 1] * static_cast<std::ptrdiff_t>(n[a - 1]);
-        dst -= dst_strides[a - 1] * static_cast<std::ptrdiff_t>(n[a - 1]);
-        at[a - 1] = 0;
-      }
-      if (a == 0) return;
+    if (si == 1 && di == 1) {
+      std::memcpy(dst + i0, src + i0, (i1 - i0) * sizeof(float));
+      return;
     }
+    for (std::size_t i = i0; i < i1; ++i)
+      dst[static_cast<std::ptrdiff_t>(i) * di] = src[static_cast<std::ptrdiff_t>(i) * si];
+  }
+  // Elements [i0, i1) of the two inner axes of K interleaved channels:
+  // dst[c][i] = src[i * K + c].
+  template <std::size_t K>
+  void copy_channels(const float* src, float* dst, std::size_t i0, std::size_t i1) const {
+    deinterleave<K>(src + i0 * K, dst + i0, dst_strides[n.size() - 2], i1 - i0);
+  }
+  // Written for the vectorizer: restrict pointers, the channel loop innermost and fixed.
+  template <std::size_t K>
+  static void deinterleave(const float* __restrict src, float* __restrict dst,
+                           std::ptrdiff_t dc, std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i)
+      for (std::size_t c = 0; c < K; ++c)
+        dst[static_cast<std::ptrdiff_t>(c) * dc + static_cast<std::ptrdiff_t>(i)] =
+            src[i * K + c];
   }
 };
 
