@@ -18,6 +18,7 @@ for _name in ("fastdl._C", "fastdl._im2col", "fastdl._losses", "fastdl._optimize
 
 from fastdl._C import (  # noqa: E402
     BoundCall, CallSequence, bind_add, bind_avg_pool, bind_copy, bind_input_copy, bind_max_pool,
+    bind_softmax,
     ConvChain, ConvPlan, ConvTransposePlan, LinearPlan, RnnPlan, activation, activation_backward,
     avg_pool, avg_pool_backward, batch_norm_apply, batch_norm_backward, batch_norm_inference,
     batch_norm_statistics, conv_backward, embedding_backward, isa, linear_backward, matmul,

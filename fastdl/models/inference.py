@@ -15,8 +15,8 @@ steps with reused output buffers.
   depthwise, pointwise projection: MobileNetV2's inverted residuals) run as one
   ops.ConvChain, strip by strip, where that pays at the model's input size.
 - Fused steps write into output buffers allocated once per input shape and reused by later
-  calls; outputs of the model are never such buffers (a model output that would alias one
-  is copied).
+  calls; what a call returns is never such a buffer (a small model output written into
+  one, _COPIED_OUTPUT_FLOATS, and one that would alias one are copied out).
 
 - From the second call with inputs of a signature (shapes and layouts) on, a call runs
   that signature's trace: the steps as plain calls, each straight to its kernel with the
@@ -109,6 +109,9 @@ def compile_program(program):
     out_slots = [alias.get(s, s) for s in program.output_slots]
     fused_steps = _chain_blocks(fused_steps, set(out_slots))
     fused_steps = _concatenated_branches(fused_steps, set(out_slots))
+    for step in fused_steps:
+        if isinstance(step.layer, _ReusedOutput) and not isinstance(step.outputs, list):
+            step.layer.model_output = step.outputs in out_slots
     return Program(fused_steps, program.input_slots, out_slots, program.n_slots)
 
 
@@ -323,19 +326,30 @@ def _chain(i, steps, readers, outputs):
     return kind, bn, act
 
 
+# A model output of at most this many floats is written into a reused buffer too (the
+# runner copies it out: a few KB), so that its step binds with the steps before it instead
+# of staying a Python call (a tenth of the seed CIFAR CNN's batch-1 call at 2 threads).
+# Larger outputs go to a new array each call: the copy would cost more than the call.
+_COPIED_OUTPUT_FLOATS = 1 << 14
+
+
 class _ReusedOutput:
     """A step writing its output into a buffer per output shape, kept across calls (and
     placed in the model's arena by InferenceRunner._share_buffers) unless `reuse_output`
-    is off (the step's output is a model output)."""
+    is off (the step's output is a model output: reused only up to _COPIED_OUTPUT_FLOATS,
+    where `model_output` is on)."""
 
     def _init_output(self):
         self.reuse_output = False
+        self.model_output = False
         self.buffer_ids = set()  # ids of the reused buffers (shared by a model's steps)
         self._buffers = {}       # output shape -> output array
 
     def _out(self, shape):
         """The buffer for an output of `shape`, or None (a new array each call)."""
-        if not self.reuse_output:
+        if not self.reuse_output and not (
+                self.model_output and int(np.prod(shape)) <= _COPIED_OUTPUT_FLOATS):
+            self.last_out_shape = None
             return None
         self.last_out_shape = shape
         out = self._buffers.get(shape)
@@ -544,7 +558,27 @@ class FusedDense(_Fused):
         if log is None:
             return y
         units = self.layer.units
-        return kernels.softmax(y.reshape(y.size // units, units, 1), 1.0, log).reshape(y.shape)
+        out = kernels.softmax(y.reshape(y.size // units, units, 1), 1.0, log).reshape(y.shape)
+        if not self._is_buffer(y):
+            return out
+        np.copyto(y, out)  # the result stays in the buffer, where the bound form writes it
+        return y
+
+    def _bind(self, x, layout, y):
+        """[the plan's call bound to x and y, then the softmax in place on y] (bound_trace),
+        else None."""
+        direct = self._direct.get((x.shape, layout))
+        if direct is None or direct[4] is not None or direct[2] is not y:
+            return None
+        calls = bound_trace.bind_call(direct[1]._impl, x, y)
+        log = _SOFTMAX.get(self.activation.name)
+        if calls is None or log is None:
+            return calls
+        bind_softmax = getattr(kernels, "bind_softmax", None)
+        if bind_softmax is None:
+            return None
+        rows = y.reshape(y.size // self.layer.units, self.layer.units, 1)
+        return calls + [bind_softmax(rows, rows, 1.0, log)]
 
 
 class _Chained:
@@ -610,6 +644,7 @@ class ConvChainStep(_ReusedOutput):
             for step in self.steps:  # from now on they run as fused steps do
                 step.buffer_ids = self.buffer_ids
                 step.reuse_output = step is not self.steps[-1] or self.reuse_output
+                step.model_output = step is self.steps[-1] and self.model_output
                 step._buffers_moved()  # their remembered calls wrote new arrays
         if len(self._chains) < 16:
             self._chains[(x.shape, layout)] = _Chained(chain, self._versions(), plans, sizes,
@@ -1115,7 +1150,8 @@ class InferenceRunner:
         wanted = []  # (start, end, nbytes, step's layer, output shape)
         for i, step in enumerate(steps):
             layer = step.layer
-            if isinstance(layer, _ReusedOutput) and layer.reuse_output and getattr(
+            if isinstance(layer, _ReusedOutput) and (
+                    layer.reuse_output or layer.model_output) and getattr(
                     layer, "last_out_shape", None) is not None:
                 shape = layer.last_out_shape
                 nbytes = -(-int(np.prod(shape)) * 4 // 64) * 64  # 64-byte aligned

@@ -66,6 +66,21 @@ void bind_activation(py::module_& m) {
      py::arg("variant") = py::none(),
      "softmax(x * scale) (log_softmax with log=True) along axis 1 of a 3-D array.");
 
+  m.def("bind_softmax", [](const py::object& x_obj, const py::object& out, float scale,
+                           bool log) {
+    FloatArray x = exact_array(x_obj, "x");
+    if (x.ndim() != 3) throw py::value_error("x: expected a 3-D array (outer, n, inner)");
+    FloatArray y = bound_output(out, shape_of(x));
+    const fdl::ActivationVariant* v = &fdl::activation_best();
+    const std::size_t outer = x.shape(0), n = x.shape(1), inner = x.shape(2);
+    const float* xd = x.data();
+    float* yd = y.mutable_data();
+    return std::make_shared<BoundCall>([v, outer, n, inner, xd, yd, scale, log] {
+      fdl::softmax(*v, outer, n, inner, xd, yd, scale, log);
+    }, double(x.size()), py::make_tuple(x, y));
+  }, py::arg("x"), py::arg("out"), py::arg("scale") = 1.0f, py::arg("log") = false,
+     "softmax(x, scale, log) into out bound to their memory (BoundCall); out may be x.");
+
   m.def("activation_backward", [](const FloatArray& dy, const FloatArray& t,
                                   const py::object& act, float alpha, const py::object& variant) {
     if (dy.size() != t.size()) throw py::value_error("t: expected the size of dy");
