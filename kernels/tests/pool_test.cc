@@ -214,6 +214,10 @@ std::vector<PoolCase> generated_cases() {
   for (std::size_t w = 2; w <= 70; w += 2) add(params(kMax, {4, w}, 2, 2, 0), 5);
   add(params(kMax, {2, 8200}, 2, 2, 0), 2);
   add(params(kMax, {8, 8}, 2, 2, 0), 300);
+  // Output rows narrower than a vector (1, 2, 4 and 8 outputs: a vector of outputs across
+  // rows at a time) in runs of whole vectors and with a partial last one.
+  for (std::size_t w : {2, 4, 8, 16})
+    for (std::size_t planes : {37, 64}) add(params(kMax, {2, w}, 2, 2, 0), planes);
   // Dilation, odd strides, kernel = stride, tall and wide windows.
   for (std::size_t d : {2, 3})
     for (std::size_t w : {9, 17, 40}) add(params(kMax, {11, w}, 3, 1, 1, d));
