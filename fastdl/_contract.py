@@ -20,8 +20,9 @@ Bound calls (optional, the native backend only: fastdl.models' traces ask with g
 the plans' bind(x, out) and the module's bind_max_pool(x, kernel_size, stride, padding,
 dilation, ceil_mode, out), bind_avg_pool(x, kernel_size, stride, padding, ceil_mode,
 count_include_pad, divisor_override, out), bind_add(inputs, out), bind_copy(src, dst) and
-bind_softmax(x, out, scale, log) (3-D, out may be x) return a BoundCall: that call fixed to those arrays' memory (C-contiguous float32; bind_copy
-any strides), run later by CallSequence(calls).run(inputs) without Python between them;
+bind_softmax(x, out, scale, log) (3-D, out may be x) return a BoundCall: that call fixed to
+those arrays' memory (C-contiguous float32; bind_copy any strides), run later by
+CallSequence(calls).run(inputs) without Python between them;
 bind_input_copy(index, dst) copies inputs[index] (new memory each run) into dst.
 ConvChain(expand, depthwise, project)(x, out) -> y: three 2-D ConvPlans of the backend (an
 optional pointwise expansion, a depthwise layer, a pointwise projection) as one; the
