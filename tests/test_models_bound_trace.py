@@ -223,7 +223,10 @@ def test_bound_adds_split_over_the_threads_sum_every_block(n, count):
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("shape", [(3, 7, 9, 2), (2, 64, 96, 3), (1, 70, 60, 4),
-                                   (1, 131, 67, 3), (5, 4, 3, 5)])
+                                   (1, 131, 67, 3), (5, 4, 3, 5),
+                                   # pieces of 4096 pixels: exactly one, two; one +- a pixel
+                                   (1, 64, 64, 3), (2, 64, 128, 2), (1, 1, 4097, 3),
+                                   (1, 1, 4095, 4)])
 def test_bound_layout_copies_of_any_size_copy_every_element(shape, threads):
     """NHWC -> NCHW copies (a Keras model's input): 2-4 channels read side by side, rows
     split into pieces of 4096 pixels (whole, and a partial last one) over the threads;

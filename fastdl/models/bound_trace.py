@@ -25,6 +25,11 @@ def fixed_memory(buffer_ids):
     return fixed
 
 
+def available():
+    """Whether the backend binds calls (the native one)."""
+    return getattr(kernels, "CallSequence", None) is not None
+
+
 def bind_call(binder, *args):
     """[binder.bind(*args)] where `binder` binds (the native backend's plans; a PoolPlan may
     decline with None), else None: what a step's _bind returns for one kernel call."""
@@ -38,7 +43,7 @@ def bound_calls(step, x, layout, y, fixed, input_index=None):
     of x), or None where the step stays a Python call. `input_index`: which model input x
     is, if it is one (new memory every call: only a step that copies it anyway, converting
     its layout, binds to it, through the sequence's inputs)."""
-    if getattr(kernels, "CallSequence", None) is None:
+    if not available():
         return None
     if input_index is not None:
         bind = getattr(step, "_bind_input", None)

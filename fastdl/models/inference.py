@@ -109,9 +109,10 @@ def compile_program(program):
     out_slots = [alias.get(s, s) for s in program.output_slots]
     fused_steps = _chain_blocks(fused_steps, set(out_slots))
     fused_steps = _concatenated_branches(fused_steps, set(out_slots))
-    for step in fused_steps:
-        if isinstance(step.layer, _ReusedOutput) and not isinstance(step.outputs, list):
-            step.layer.model_output = step.outputs in out_slots
+    if bound_trace.available():
+        for step in fused_steps:
+            if isinstance(step.layer, _ReusedOutput) and not isinstance(step.outputs, list):
+                step.layer.model_output = step.outputs in out_slots
     return Program(fused_steps, program.input_slots, out_slots, program.n_slots)
 
 
@@ -329,7 +330,8 @@ def _chain(i, steps, readers, outputs):
 # A model output of at most this many floats is written into a reused buffer too (the
 # runner copies it out: a few KB), so that its step binds with the steps before it instead
 # of staying a Python call (a tenth of the seed CIFAR CNN's batch-1 call at 2 threads).
-# Larger outputs go to a new array each call: the copy would cost more than the call.
+# Larger outputs go to a new array each call: the copy would cost more than the call. On
+# a backend without bound calls no output is: the copy would buy nothing.
 _COPIED_OUTPUT_FLOATS = 1 << 14
 
 
@@ -428,13 +430,19 @@ class _Fused(_ReusedOutput):
         return False
 
     def _bind(self, x, layout, y):
-        """[the plan's call bound to x and y] where the step's next calls with such inputs
-        run that plan from x itself into the buffer y (bound_trace), else None."""
+        """[the plan's call bound to x and y, then _finish's] where the step's next calls
+        with such inputs run that plan from x itself into the buffer y (bound_trace), else
+        None."""
         direct = self._direct.get((x.shape, layout))
-        if (direct is None or direct[4] is not None or direct[2] is not y
-                or self._finishes()):
+        if direct is None or direct[4] is not None or direct[2] is not y:
             return None
-        return bound_trace.bind_call(direct[1]._impl, x, y)
+        calls, finish = bound_trace.bind_call(direct[1]._impl, x, y), self._bound_finish(y)
+        return None if calls is None or finish is None else calls + finish
+
+    def _bound_finish(self, y):
+        """_finish on the buffer y as bound calls ([]: nothing to do), or None where it
+        does not bind."""
+        return None if self._finishes() else []
 
     def _versions(self):
         # A layer has a _version once its weights changed (Layer._weights_changed).
@@ -492,8 +500,7 @@ class FusedConv(_Fused):
         direct = self._direct.get((x.shape, layout))
         bind_input = getattr(kernels, "bind_input_copy", None)
         if (bind_input is None or direct is None or direct[4] is None or direct[2] is not y
-                or self._finishes() or layout != L.KERAS
-                or self.layer.data_format != "channels_last"):
+                or layout != L.KERAS or self.layer.data_format != "channels_last"):
             return None
         staging = self._staging.get(x.shape)
         if staging is None:
@@ -559,26 +566,21 @@ class FusedDense(_Fused):
             return y
         units = self.layer.units
         out = kernels.softmax(y.reshape(y.size // units, units, 1), 1.0, log).reshape(y.shape)
-        if not self._is_buffer(y):
+        if not self._is_buffer(y) or not bound_trace.available():
             return out
         np.copyto(y, out)  # the result stays in the buffer, where the bound form writes it
         return y
 
-    def _bind(self, x, layout, y):
-        """[the plan's call bound to x and y, then the softmax in place on y] (bound_trace),
-        else None."""
-        direct = self._direct.get((x.shape, layout))
-        if direct is None or direct[4] is not None or direct[2] is not y:
-            return None
-        calls = bound_trace.bind_call(direct[1]._impl, x, y)
+    def _bound_finish(self, y):
+        """The softmax in place on y, bound."""
         log = _SOFTMAX.get(self.activation.name)
-        if calls is None or log is None:
-            return calls
+        if log is None:
+            return []
         bind_softmax = getattr(kernels, "bind_softmax", None)
         if bind_softmax is None:
             return None
         rows = y.reshape(y.size // self.layer.units, self.layer.units, 1)
-        return calls + [bind_softmax(rows, rows, 1.0, log)]
+        return [bind_softmax(rows, rows, 1.0, log)]
 
 
 class _Chained:
