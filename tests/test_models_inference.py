@@ -177,6 +177,23 @@ def test_concurrent_callers_get_their_own_results():
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
 
 
+def test_models_built_one_after_another_read_each_calls_input():
+    """The arena frees each step's first buffer; the memory (and id) of a freed buffer
+    comes back as some later array's, often one a call makes anew (a model input's
+    converted copy, a Python step's output). Were such an array taken for one of the
+    model's buffers, its step would be bound to memory later calls no longer write: those
+    calls would give an earlier input's results. Several models in turn give the freed ids
+    many chances to come back."""
+    for _ in range(6):
+        model = _net()
+        xs = [RNG.standard_normal((2, 10, 9, 3)).astype(np.float32) for _ in range(3)]
+        want = [_unfused(model, x) for x in xs]
+        for i in [0, 0, 1, 2, 1, 0]:
+            got = model(xs[i])  # alive during the next call, as a caller's results are
+            for y, w in zip(got, want[i]):
+                np.testing.assert_allclose(y, w, rtol=1e-4, atol=1e-4)
+
+
 def test_sequential_recompiles_after_add_and_pop():
     fastdl.utils.clear_session()
     model = Sequential([layers.Input((4,)), layers.Dense(3), layers.BatchNormalization()])

@@ -18,13 +18,6 @@ import numpy as np
 from fastdl._backend import kernels
 
 
-def fixed_memory(buffer_ids):
-    """A test: is an array's memory one of the model's buffers (ids of owning arrays)?"""
-    def fixed(a):
-        return type(a) is np.ndarray and id(a if a.base is None else a.base) in buffer_ids
-    return fixed
-
-
 def available():
     """Whether the backend binds calls (the native one)."""
     return getattr(kernels, "CallSequence", None) is not None

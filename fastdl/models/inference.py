@@ -335,6 +335,26 @@ def _chain(i, steps, readers, outputs):
 _COPIED_OUTPUT_FLOATS = 1 << 14
 
 
+class Buffers:
+    """The model's reused buffers (arrays its steps overwrite on every call), shared by its
+    steps. It holds the arrays, not only their ids: a freed array's id comes back as a new
+    array's, which would then pass for a buffer (bound to memory the next call no longer
+    reads, or copied out needlessly). A buffer the arena replaces is dropped."""
+
+    def __init__(self):
+        self._arrays = {}  # id -> array
+
+    def add(self, a):
+        self._arrays[id(a)] = a
+
+    def discard(self, a):
+        self._arrays.pop(id(a), None)
+
+    def holds(self, a):
+        """Whether a's memory is a buffer's (a is one, or a view of one)."""
+        return type(a) is np.ndarray and id(a if a.base is None else a.base) in self._arrays
+
+
 class _ReusedOutput:
     """A step writing its output into a buffer per output shape, kept across calls (and
     placed in the model's arena by InferenceRunner._share_buffers) unless `reuse_output`
@@ -344,7 +364,7 @@ class _ReusedOutput:
     def _init_output(self):
         self.reuse_output = False
         self.model_output = False
-        self.buffer_ids = set()  # ids of the reused buffers (shared by a model's steps)
+        self.buffers = Buffers()  # the reused buffers (the model's, once it runs the step)
         self._buffers = {}       # output shape -> output array
 
     def _out(self, shape):
@@ -357,7 +377,7 @@ class _ReusedOutput:
         out = self._buffers.get(shape)
         if out is None:
             out = self._buffers[shape] = np.empty(shape, np.float32)
-            self.buffer_ids.add(id(out))
+            self.buffers.add(out)
         return out
 
     def _is_buffer(self, y):
@@ -644,7 +664,7 @@ class ConvChainStep(_ReusedOutput):
         except ValueError:
             chain = None
             for step in self.steps:  # from now on they run as fused steps do
-                step.buffer_ids = self.buffer_ids
+                step.buffers = self.buffers
                 step.reuse_output = step is not self.steps[-1] or self.reuse_output
                 step.model_output = step is self.steps[-1] and self.model_output
                 step._buffers_moved()  # their remembered calls wrote new arrays
@@ -1008,7 +1028,7 @@ class PaddingStep:
 
     def __init__(self, layer):
         self.layer, self.name = layer, layer.name
-        self.buffer_ids = set()  # shared with the model's other reused buffers
+        self.buffers = Buffers()  # shared with the model's other reused buffers
         self._buffers = {}       # input shape -> (output array, its interior view)
 
     def _forward(self, x, layout):
@@ -1019,7 +1039,7 @@ class PaddingStep:
             interior = out[(slice(None), slice(None)) + tuple(
                 slice(a, a + s) for s, (a, _) in zip(taken.shape[2:], self.layer.padding))]
             self._buffers[taken.shape] = out, interior
-            self.buffer_ids.add(id(out))
+            self.buffers.add(out)
             return out, out_layout
         out, interior = entry
         np.copyto(interior, taken)
@@ -1070,15 +1090,15 @@ class _Trace:
         return [values[s] for s in self.output_slots]
 
 
-def _traced_run(program, xs, layouts, buffer_ids):
+def _traced_run(program, xs, layouts, buffers):
     """Runs `program` (Program.run); returns its outputs, their layouts and the _Trace of
-    this call, its runs of steps on the model's buffers (`buffer_ids`) bound to them
+    this call, its runs of steps on the model's `buffers` bound to them
     (bound_trace)."""
     trace = _Trace()
     trace.epoch = layer_base.weights_epoch
     trace.n_slots, trace.input_slots = program.n_slots, program.input_slots
     trace.output_slots, trace.ops = program.output_slots, []
-    bound, outputs, fixed = [], [], bound_trace.fixed_memory(buffer_ids)
+    bound, outputs, fixed = [], [], buffers.holds
 
     def record(i, x, lay, y):  # after step i ran on x: its caches now hold x's shape
         step = program.steps[i]
@@ -1116,12 +1136,12 @@ class InferenceRunner:
         self.compiled = compile_program(program)
         self._lock = threading.Lock()
         self.checked_sizes = set()  # input sizes (without the batch) the layers accepted
-        self._buffer_ids = set()
+        self._buffers = Buffers()
         self._arenas = {}  # input shapes -> the arena the fused steps' outputs share
         self._traces = {}  # (input shapes, layouts) -> _Trace
         for step in self.compiled.steps:
             if isinstance(step.layer, (_ReusedOutput, PaddingStep)):
-                step.layer.buffer_ids = self._buffer_ids
+                step.layer.buffers = self._buffers
 
     def _share_buffers(self):
         """After a run with new input shapes: the fused steps' output buffers for those
@@ -1172,9 +1192,10 @@ class InferenceRunner:
             placed.append((start, end, offset, nbytes))
             offsets.append(offset)
         arena = np.empty(max(o + n for _, _, o, n in placed) // 4, np.float32)
-        self._buffer_ids.add(id(arena))
+        self._buffers.add(arena)
         for (start, end, nbytes, layer, shape), offset in zip(wanted, offsets):
             view = arena[offset // 4: offset // 4 + int(np.prod(shape))].reshape(shape)
+            self._buffers.discard(layer._buffers.get(shape))
             layer._buffers[shape] = view
             layer._buffers_moved()
         return arena
@@ -1192,16 +1213,13 @@ class InferenceRunner:
             elif shapes in self._arenas and (key in self._traces or len(self._traces) < 8):
                 # Buffers placed: this call's steps are the ones later calls repeat.
                 ys, lays, self._traces[key] = _traced_run(self.compiled, xs, layouts,
-                                                          self._buffer_ids)
+                                                          self._buffers)
             else:
                 ys, lays = self.compiled.run(xs, layouts)
                 if shapes not in self._arenas and len(self._arenas) < 8:
                     self._arenas[shapes] = self._share_buffers()
                     self._traces.clear()  # the arena moved buffers traces may hold
-            ids = self._buffer_ids
-            # A view's base is the array owning the memory: a buffer, or not.
-            ys = [y.copy() if isinstance(y, np.ndarray) and id(
-                y if y.base is None else y.base) in ids else y for y in ys]
+            ys = [y.copy() if self._buffers.holds(y) else y for y in ys]
             return ys, lays
         finally:
             self._lock.release()
