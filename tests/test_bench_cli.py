@@ -1,5 +1,7 @@
 """Tests of the benchmark suite (fastdl.bench): the CLI end to end, and its pure helpers."""
 
+import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -13,7 +15,7 @@ import pytest
 
 import fastdl.io
 
-from fastdl.bench.cases import (DEFAULT_SUITE, Conv2dCase, DenseCase, GemmCase, flops,
+from fastdl.bench.cases import (DEFAULT_SUITE, MODEL_SUITE, Conv2dCase, DenseCase, GemmCase, flops,
                                 gflops, make_data, select_cases)
 from fastdl.bench.cli import parse_threads
 from fastdl.bench.peers import ALL_PEERS, select_peers
@@ -21,7 +23,7 @@ from fastdl.bench.peers.base import IDLE_SPIN_S, Library, Runner, Unsupported
 from fastdl.bench.peers.ncnn_peer import param_text, weight_bin
 from fastdl.bench.report import ResultTable, fmt_ms, fmt_ratio, scaling_table
 from fastdl.bench.suite import (CaseResult, LibraryResult, Mismatch, SuiteRun, check_output,
-                                problems, run_case)
+                                prepare_checked, problems, run_case)
 from fastdl.bench.timing import TimingSettings, measure_interleaved
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -108,8 +110,10 @@ def test_cli_onnx_times_a_users_model_against_onnx_runtime(tmp_path):
     [case] = json.loads(out.read_text())["runs"][0]["cases"]
     assert case["kind"] == "onnx_file" and case["name"] == "squeeze"
     assert case["output_shape"] == [1, 10]
-    assert set(case["results"]) == {"fastdl", "onnxruntime"}  # the peers that run files
-    assert case["results"]["onnxruntime"]["max_abs_diff"] < 1e-4
+    files = {"onnxruntime"} | ({"openvino"} if importlib.util.find_spec("openvino") else set())
+    assert set(case["results"]) == {"fastdl", *files}  # the peers that run files
+    for peer in files:
+        assert case["results"][peer]["max_abs_diff"] < 1e-4, peer
     # SqueezeNet 1.1's MACs at 64x64: each Conv's outputs x (its input channels x taps)
     model = fastdl.io.load_onnx(str(path))
     macs = sum(math.prod(layer.output_shape[1:]) * math.prod(layer.kernel_size) *
@@ -477,3 +481,89 @@ def test_cli_training_suite_times_a_step_against_torch(tmp_path):
     assert case["results"]["torch"]["error"] is None
     assert case["results"]["torch"]["max_abs_diff"] < 1e-4
     assert _run_cli("--training", "--models", cwd=tmp_path).returncode == 2
+
+
+# --- OpenVINO and ncnn-by-pnnx peers --------------------------------------------------------
+
+def _case(name, suite=DEFAULT_SUITE):
+    return next(case for case in suite if case.name == name)
+
+
+def _fastdl_output(case, data):
+    from fastdl.bench.subject import Fastdl
+    runner = Fastdl().prepare(case, data, 1)
+    return np.asarray(runner.to_numpy(runner.call()))
+
+
+@pytest.mark.parametrize("name, threads", [("conv3x3-512x7", 1), ("depthwise3x3-512x14", 2),
+                                           ("convT4x4s2-64to32x28", 1), ("lstm-b1-64to128x100", 1),
+                                           ("maxpool3x3s2-64x112", 1), ("dense-512to1000", 2)])
+def test_openvino_peer_runs_the_kernel_cases_in_fp32(name, threads):
+    """The ONNX graph of each kind of case, compiled by OpenVINO for fp32 on `threads`
+    threads: fastdl's output within the suite's tolerance (bf16 would not be)."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnx")
+    from fastdl.bench.peers.openvino_peer import OpenVinoPeer
+    case = _case(name)
+    data = make_data(case)
+    peer = OpenVinoPeer()
+    runner, output, diff = prepare_checked(peer, case, data, threads, _fastdl_output(case, data))
+    assert diff is not None and runner.settle_s == (IDLE_SPIN_S if threads > 1 else 0)
+    assert "-" not in peer.version()  # 2026.4.1, not its build and branch
+
+
+def test_openvino_and_ncnn_peers_run_a_whole_model():
+    """A model_zoo model: OpenVINO on its ONNX export, ncnn on pnnx's conversion (fp32
+    weights: with pnnx's default fp16 the probabilities are 2e-6 off), both agreeing with
+    PyTorch."""
+    pytest.importorskip("torch")
+    from fastdl.bench.model_zoo import torch_model
+    from fastdl.bench.peers.ncnn_peer import NcnnPeer
+    from fastdl.bench.peers.openvino_peer import OpenVinoPeer
+    import torch
+    case = _case("cifar_cnn-b1", MODEL_SUITE)
+    data = make_data(case)
+    module = torch_model(case.model)  # cached: its parameters must not be inference tensors
+    with torch.inference_mode():
+        want = module(torch.from_numpy(data["x"])).numpy()
+    ran = 0
+    for peer, modules in ((OpenVinoPeer(), ("openvino", "onnx")), (NcnnPeer(), ("ncnn", "pnnx"))):
+        if all(importlib.util.find_spec(m) for m in modules):
+            _, output, diff = prepare_checked(peer, case, data, 1, want)
+            assert diff < 5e-7, (peer.name, diff)
+            ran += 1
+    if not ran:
+        pytest.skip("neither openvino nor ncnn with pnnx installed")
+
+
+def test_ncnn_peer_runs_models_at_batch_1_and_names_what_pnnx_cannot_convert():
+    pytest.importorskip("ncnn")
+    pytest.importorskip("pnnx")
+    pytest.importorskip("torch")
+    from fastdl.bench.peers.ncnn_peer import NcnnPeer
+    peer = NcnnPeer()
+    batch32 = _case("cifar_cnn-b32", MODEL_SUITE)
+    with pytest.raises(Unsupported, match="batch 1 only"):
+        peer.prepare(batch32, make_data(batch32), 1)
+    lstm = _case("conv1d_lstm-b32", MODEL_SUITE)
+    one = dataclasses.replace(lstm, name="conv1d_lstm-b1", batch=1)
+    try:
+        prepare_checked(peer, one, make_data(one), 1, None)
+    except Unsupported as exc:  # the LSTM's h_n[0] (torch.unbind) has no ncnn layer
+        assert "pnnx could not convert" in str(exc) and "." in str(exc).split("convert")[1]
+
+
+def test_output_to_sends_native_and_python_output_to_the_file(tmp_path):
+    log = tmp_path / "log"
+    script = ("import os\nfrom fastdl.bench.peers.ncnn_peer import _output_to\n"
+              f"with _output_to({str(log)!r}):\n"
+              "    print('from python')\n"
+              "    os.write(1, b'from fd 1\\n')\n"
+              "    os.write(2, b'from fd 2\\n')\n"
+              "print('after')\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (proc.stdout, proc.stderr) == ("after\n", "")
+    assert log.read_text() == "from python\nfrom fd 1\nfrom fd 2\n"

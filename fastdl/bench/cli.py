@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m fastdl.bench",
         description="Time fastdl's kernels (ms; effective GFLOP/s and % of the measured "
                     "FMA peak, or GB/s for memory-bound ops) side by side with PyTorch, ONNX "
-                    "Runtime, ncnn and NumPy, and sum up per peer: cases won and lost, "
+                    "Runtime, OpenVINO, ncnn and NumPy, and sum up per peer: cases won and lost, "
                     "geometric mean of the ratio peer ms / fastdl ms (> 1: fastdl faster).",
         epilog="Exit status: 0 on success, 1 if fastdl failed or a library's output "
                "disagreed with fastdl's, 2 for bad arguments.")

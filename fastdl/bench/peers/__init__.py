@@ -13,12 +13,13 @@ from .keras_tf_peer import KerasTensorFlowPeer
 from .ncnn_peer import NcnnPeer
 from .numpy_peer import NumpyPeer
 from .onnxruntime_peer import OnnxRuntimePeer
+from .openvino_peer import OpenVinoPeer
 from .torch_peer import TorchPeer
 
 __all__ = ["ALL_PEERS", "Library", "Runner", "Unsupported", "select_peers"]
 
-ALL_PEERS: Tuple[Library, ...] = (TorchPeer(), OnnxRuntimePeer(), NcnnPeer(), NumpyPeer(),
-                                  KerasTensorFlowPeer())
+ALL_PEERS: Tuple[Library, ...] = (TorchPeer(), OnnxRuntimePeer(), OpenVinoPeer(), NcnnPeer(),
+                                  NumpyPeer(), KerasTensorFlowPeer())
 
 
 def select_peers(spec: str, peers: Sequence[Library] = ALL_PEERS) -> List[Library]:

@@ -6,18 +6,25 @@ fp16/bf16 storage and arithmetic are switched off so that ncnn computes in fp32 
 everybody else; its other defaults (packing layout, Winograd, sgemm) stay on.
 Timed: creating an extractor, feeding the prepared input ``ncnn.Mat`` and extracting
 the output (which ncnn unpacks to fp32 elempack 1); converting to NumPy is not timed.
+
+Whole models are the model_zoo's nn.Modules converted by pnnx (the ``pnnx`` PyPI
+package, the converter ncnn's authors ship: TorchScript -> ncnn with BatchNorm folded),
+weights kept in fp32.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import sys
 import tempfile
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
 from ..cases import (BatchNormCase, CaseData, Conv1dCase, Conv2dCase, Conv3dCase,
-                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, Pool2dCase)
+                     ConvTranspose2dCase, DenseCase, GemmCase, LstmCase, ModelCase, Pool2dCase)
 from .base import Library, Runner, Unsupported
 
 PARAM_MAGIC = 7767517
@@ -57,13 +64,6 @@ class NcnnPeer(Library):
 
     def _net(self, layers: Sequence[Layer], weights: bytes, threads: int):
         """An ncnn.Net with ``layers`` and their ``weights`` loaded, fp32 only."""
-        ncnn = self.load()
-        net = ncnn.Net()
-        opt = net.opt
-        opt.num_threads = threads
-        opt.use_fp16_storage = opt.use_fp16_packed = opt.use_fp16_arithmetic = False
-        opt.use_bf16_storage = False
-        opt.use_vulkan_compute = False
         with tempfile.TemporaryDirectory(prefix="fastdl_bench_ncnn_") as tmp:
             param_path = os.path.join(tmp, "model.param")
             bin_path = os.path.join(tmp, "model.bin")
@@ -71,14 +71,25 @@ class NcnnPeer(Library):
                 f.write(param_text(layers))
             with open(bin_path, "wb") as f:
                 f.write(weights)
-            if net.load_param(param_path) != 0:
-                raise RuntimeError("ncnn could not load the generated .param")
-            if weights and net.load_model(bin_path) != 0:
-                raise RuntimeError("ncnn could not load the generated .bin")
+            return self._load(param_path, bin_path if weights else None, threads)
+
+    def _load(self, param_path: str, bin_path, threads: int):
+        """An ncnn.Net from a .param and .bin file (none: no weights), fp32 only."""
+        ncnn = self.load()
+        net = ncnn.Net()
+        opt = net.opt
+        opt.num_threads = threads
+        opt.use_fp16_storage = opt.use_fp16_packed = opt.use_fp16_arithmetic = False
+        opt.use_bf16_storage = False
+        opt.use_vulkan_compute = False
+        if net.load_param(param_path) != 0:
+            raise RuntimeError(f"ncnn could not load {os.path.basename(param_path)}")
+        if bin_path is not None and net.load_model(bin_path) != 0:
+            raise RuntimeError(f"ncnn could not load {os.path.basename(bin_path)}")
         return net
 
     def _runner(self, net, inputs: Dict[str, np.ndarray], output_shape,
-                in_place: bool = False) -> Runner:
+                in_place: bool = False, output: str = "y") -> Runner:
         """``in_place``: the layer overwrites its input; the extractor then runs out of
         light mode, in which ncnn copies an input blob before an in-place layer (in light
         mode it writes into the NumPy-owned input and crashes)."""
@@ -93,7 +104,7 @@ class NcnnPeer(Library):
                 extractor.set_light_mode(False)
             for name, mat, _ in feeds:
                 extractor.input(name, mat)
-            status, out = extractor.extract("y")
+            status, out = extractor.extract(output)
             if status != 0:
                 raise RuntimeError(f"ncnn extract failed with status {status}")
             return out
@@ -210,3 +221,52 @@ class NcnnPeer(Library):
                   ("Pooling", "pool", ["x"], ["y"], params)]
         net = self._net(layers, b"", threads)
         return self._runner(net, {"x": data["x"][0]}, case.output_shape)
+
+    def prepare_model(self, case: ModelCase, data: CaseData, threads: int) -> Runner:
+        """The model_zoo's nn.Module converted by pnnx (batch 1: ncnn has no batch axis)."""
+        if case.batch != 1:
+            raise Unsupported("ncnn runs models on batch 1 only")
+        try:
+            pnnx = importlib.import_module("pnnx")
+        except ImportError:
+            raise Unsupported("converting a model for ncnn needs pnnx (pip install pnnx)")
+        import torch
+        from ..model_zoo import torch_model
+        module, x = torch_model(case.model), data["x"]
+        with tempfile.TemporaryDirectory(prefix="fastdl_bench_pnnx_") as tmp:
+            param_path, bin_path = (os.path.join(tmp, f"model.ncnn.{ext}")
+                                    for ext in ("param", "bin"))
+            with _output_to(os.path.join(tmp, "pnnx.log")):
+                pnnx.export(module, os.path.join(tmp, "model.pt"), (torch.from_numpy(x),),
+                            fp16=False)
+            with open(param_path) as f:
+                kept = sorted({line.split()[0] for line in f.readlines()[2:] if "." in
+                               line.split()[0]})
+            if kept:  # torch operators pnnx has no ncnn layer for stay as they are
+                raise Unsupported(f"pnnx could not convert {', '.join(kept)} to ncnn layers")
+            net = self._load(param_path, bin_path, threads)
+        return self._runner(net, {"in0": np.ascontiguousarray(x[0])}, case.output_shape,
+                            output="out0")
+
+
+@contextlib.contextmanager
+def _output_to(path: str):
+    """Sends this process's stdout and stderr (file descriptors 1 and 2: pnnx prints from
+    C++) to the file at `path` while the block runs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(path, "w") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            try:
+                yield
+            finally:  # what Python buffered in the block goes to the log too
+                sys.stdout.flush()
+                sys.stderr.flush()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
