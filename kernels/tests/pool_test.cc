@@ -218,6 +218,26 @@ std::vector<PoolCase> generated_cases() {
   // rows at a time) in runs of whole vectors and with a partial last one.
   for (std::size_t w : {2, 4, 8, 16})
     for (std::size_t planes : {37, 64}) add(params(kMax, {2, w}, 2, 2, 0), planes);
+  // Pairs of columns at stride 2 on rows of even width, one row tall and one deep (1-D
+  // pooling by 2, and the same windows on 2-D and 3-D maps: one flat run of pairs), runs
+  // of every length around the vector loop's end; odd widths and a dilated pair stay on the
+  // row kernel.
+  for (std::size_t w = 2; w <= 40; w += 2)
+    for (std::size_t planes : {1, 3, 17}) add(params(kMax, {w}, 2, 2, 0), planes);
+  add(params(kMax, {4100}, 2, 2, 0), 2);
+  for (std::size_t w : {6, 33, 34}) {
+    auto p = params(kMax, {3, 5, w}, 2, 2, 0);
+    p.kernel[0] = p.kernel[1] = p.stride[0] = p.stride[1] = 1;
+    add(p, 2);
+    p.kernel[0] = p.stride[0] = 2;  // two deep: not a run of pairs
+    add(p, 2);
+  }
+  add(params(kMax, {18}, 2, 2, 0, 2), 3);
+  {
+    auto p = params(fdl::PoolKind::kAvg, {36}, 2, 2, 0);
+    p.divisor_override = 3;
+    cases.push_back({p, 3});
+  }
   // Dilation, odd strides, kernel = stride, tall and wide windows.
   for (std::size_t d : {2, 3})
     for (std::size_t w : {9, 17, 40}) add(params(kMax, {11, w}, 3, 1, 1, d));
@@ -310,9 +330,12 @@ TEST_P(PoolVariantTest, GeneratedCasesMatchNaiveLoops) {
 TEST_P(PoolVariantTest, NanWinsAndMinusInfinityLoses) {
   for (std::size_t w : {7, 8, 9, 16, 17, 33}) {
     // {kernel, stride, pad}; 2x2 at stride 2 without padding is the fused-index path on
-    // even widths.
-    for (auto ksp : {std::array<int, 3>{3, 2, 1}, {2, 2, 1}, {2, 2, 0}, {3, 1, 1}}) {
-      PoolCase c{params(fdl::PoolKind::kMax, {6, w}, ksp[0], ksp[1], ksp[2]), 2};
+    // even widths; 1-D pairs (rows of 2w) the flat run of pairs.
+    std::vector<PoolCase> shapes;
+    for (auto ksp : {std::array<int, 3>{3, 2, 1}, {2, 2, 1}, {2, 2, 0}, {3, 1, 1}})
+      shapes.push_back({params(fdl::PoolKind::kMax, {6, w}, ksp[0], ksp[1], ksp[2]), 2});
+    shapes.push_back({params(fdl::PoolKind::kMax, {2 * w}, 2, 2, 0), 3});
+    for (PoolCase c : shapes) {
       for (int pattern = 0; pattern < 4; ++pattern) {
         auto x = random_input(c, 100 + pattern);
         for (std::size_t i = pattern; i < x.size(); i += 5 + pattern) x[i] = kNan;
