@@ -561,7 +561,9 @@ def test_output_to_sends_native_and_python_output_to_the_file(tmp_path):
               "    os.write(1, b'from fd 1\\n')\n"
               "    os.write(2, b'from fd 2\\n')\n"
               "print('after')\n")
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    here = str(Path(fastdl.__file__).resolve().parents[1])  # the fastdl this test imported
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
+        here, os.environ.get("PYTHONPATH")])))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
