@@ -509,6 +509,9 @@ def test_openvino_peer_runs_the_kernel_cases_in_fp32(name, threads):
     peer = OpenVinoPeer()
     runner, output, diff = prepare_checked(peer, case, data, threads, _fastdl_output(case, data))
     assert diff is not None and runner.settle_s == (IDLE_SPIN_S if threads > 1 else 0)
+    # no thread left pinned to some of the cores (the libraries timed next need them)
+    anywhere = os.sched_getaffinity(0)
+    assert all(os.sched_getaffinity(int(t)) == anywhere for t in os.listdir("/proc/self/task"))
     assert "-" not in peer.version()  # 2026.4.1, not its build and branch
 
 
