@@ -239,9 +239,9 @@ class NcnnPeer(Library):
             with _output_to(os.path.join(tmp, "pnnx.log")):
                 pnnx.export(module, os.path.join(tmp, "model.pt"), (torch.from_numpy(x),),
                             fp16=False)
-            with open(param_path) as f:
-                kept = sorted({line.split()[0] for line in f.readlines()[2:] if "." in
-                               line.split()[0]})
+            with open(param_path) as f:  # the magic, the counts, then a layer a line
+                types = [fields[0] for fields in map(str.split, f.readlines()[2:]) if fields]
+            kept = sorted({t for t in types if "." in t})
             if kept:  # torch operators pnnx has no ncnn layer for stay as they are
                 raise Unsupported(f"pnnx could not convert {', '.join(kept)} to ncnn layers")
             net = self._load(param_path, bin_path, threads)
