@@ -224,6 +224,11 @@ std::vector<PoolCase> generated_cases() {
   // row kernel.
   for (std::size_t w = 2; w <= 40; w += 2)
     for (std::size_t planes : {1, 3, 17}) add(params(kMax, {w}, 2, 2, 0), planes);
+  // Runs of exactly 2, 3 and 4 vectors of outputs (AVX2's 8 lanes: 4, 6 and 8) and one
+  // output over and under each.
+  for (std::size_t outputs : {32, 48, 64})
+    for (std::size_t w : {2 * outputs - 2, 2 * outputs, 2 * outputs + 2})
+      add(params(kMax, {w}, 2, 2, 0), 1);
   add(params(kMax, {4100}, 2, 2, 0), 2);
   for (std::size_t w : {6, 33, 34}) {
     auto p = params(kMax, {3, 5, w}, 2, 2, 0);
