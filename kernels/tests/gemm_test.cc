@@ -197,6 +197,8 @@ TEST_P(GemmVariant, FewPanelsSplitLikeOneThread) {
 TEST_P(GemmVariant, ReadsBRowsInPlaceLikePacked) {
   const fdl::GemmUkernel& uk = GetParam();
   ThreadCountGuard guard;
+  // In place wherever the microkernel can, whichever way this CPU's automatic choice goes.
+  const fdl_test::GemmBRowsGuard b_rows(fdl::GemmBRows::kInPlace);
   const std::size_t mr = uk.mr, nr = uk.nr, kc = uk.kc;
   const std::vector<Shape> shapes = {{2 * mr + 1, 3 * nr + 5, kc + 7}, {mr, nr, 5},
                                      {1, 2 * nr + 1, 9}, {std::size_t(uk.mc) + 1, 4 * nr + 1, 40},

@@ -29,6 +29,12 @@ struct ThreadCountGuard {
   ~ThreadCountGuard() { fdl::set_num_threads(saved); }
 };
 
+// How gemm() reads B rows (fdl::set_gemm_b_rows) for the guard's lifetime; then automatic.
+struct GemmBRowsGuard {
+  explicit GemmBRowsGuard(fdl::GemmBRows policy) { fdl::set_gemm_b_rows(policy); }
+  ~GemmBRowsGuard() { fdl::set_gemm_b_rows(fdl::GemmBRows::kAuto); }
+};
+
 // The fixture of a test parametrized over an op's variant table: a variant this CPU cannot
 // run is a counted skip, never left out of the list.
 template <class Variant>

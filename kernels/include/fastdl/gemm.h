@@ -102,13 +102,20 @@ void pack_all(const Packer& src, std::size_t rows, std::size_t k, std::size_t w,
 // B only, besides: `rows`, a K x N matrix whose row k starts at rows + k * ld, read in place
 // by the microkernel for whole NR panels (no packing: a pointwise convolution's input,
 // whose packing costs up to a fifth of the layer where M is small); `packer` then packs
-// only the right-edge panel.
+// only the right-edge panel. Whether B's rows are read in place or packed after all is
+// chosen per CPU (gemm.cc: reads_b_in_place); set_gemm_b_rows overrides it.
 struct GemmOperand {
   const float* packed = nullptr;
   const Packer* packer = nullptr;
   const float* rows = nullptr;
   std::size_t ld = 0;
 };
+
+// How gemm() reads a B given as `rows`: kAuto as measured fastest on this CPU; kInPlace
+// wherever the microkernel can (its panel rows at least two cache lines, ld not a multiple
+// of 4 KiB); kPacked never. Process-wide; for tests (both paths on any CPU) and timing.
+enum class GemmBRows { kAuto, kInPlace, kPacked };
+void set_gemm_b_rows(GemmBRows policy);
 
 // C = act(A * B + bias) (with ep.accumulate: C = act(C + A * B + bias)) with microkernel `uk`. A is M x K (panels of uk.mr), B is K x N
 // (panels of uk.nr). C is row-major with leading dimension ldc. With `parallel`, the work

@@ -37,9 +37,12 @@ unsigned long long read_xcr0() {
 }
 
 struct X86Features {
-  bool avx2 = false, avx512 = false;
+  bool avx2 = false, avx512 = false, amd = false;
   X86Features() {
     unsigned a, b, c, d;
+    // Vendor string "AuthenticAMD" in ebx, edx, ecx of leaf 0.
+    if (__get_cpuid(0, &a, &b, &c, &d))
+      amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
     const bool osxsave = c & (1u << 27), fma = c & (1u << 12), avx = c & (1u << 28);
     if (!osxsave || !avx) return;
@@ -129,6 +132,14 @@ bool set_active_isa(Isa isa) {
   if (!cpu_supports(isa)) return false;
   active_slot().store(static_cast<int>(isa), std::memory_order_relaxed);
   return true;
+}
+
+bool cpu_is_amd() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return x86().amd;
+#else
+  return false;
+#endif
 }
 
 std::size_t l2_half_bytes() {

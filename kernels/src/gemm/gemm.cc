@@ -2,6 +2,7 @@
 // microkernel. ISA-neutral (built with baseline flags); the microkernels are the only
 // ISA-specific code.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #if defined(__SSE2__)
@@ -176,12 +177,19 @@ struct PackOffsetRows final : Packer {
 };
 
 // Whether the microkernel reads B's rows in place (GemmOperand::rows) instead of packed
-// panels. Measured on Zen 4 over MobileNetV2's pointwise layers: with 32-float panel rows
+// panels. Measured over MobileNet's pointwise layers: on Zen 4 with 32-float panel rows
 // (AVX-512) 4-18% faster, packing was up to a fifth of the time; with 16-float rows
-// (AVX2) neutral to 17% slower (each k starts a new cache line of a strided stream);
-// NEON's 12-float rows are not tried. Rows a multiple of 4 KiB apart all fall into one L1
-// set: packed.
+// (AVX2) neutral to 17% slower (each k starts a new cache line of a strided stream). On
+// Intel's Sapphire Rapids the AVX-512 strided panels are 3-22% slower than packing them
+// (the same with rows 64-byte aligned: not split loads), so only AMD reads in place. NEON's
+// 12-float rows are not tried. Rows a multiple of 4 KiB apart all fall into one L1 set:
+// packed.
+std::atomic<GemmBRows> g_b_rows{GemmBRows::kAuto};
+
 bool reads_b_in_place(const GemmUkernel& uk, std::size_t ld) {
+  const GemmBRows policy = g_b_rows.load(std::memory_order_relaxed);
+  if (policy == GemmBRows::kPacked || (policy == GemmBRows::kAuto && !cpu_is_amd()))
+    return false;
   return uk.nr * sizeof(float) >= 128 && (ld * sizeof(float)) % 4096 != 0;
 }
 
@@ -326,6 +334,8 @@ double largest_chunk(std::size_t n, std::size_t w, std::size_t chunks) {
 }
 
 }  // namespace
+
+void set_gemm_b_rows(GemmBRows policy) { g_b_rows.store(policy, std::memory_order_relaxed); }
 
 void gemm(const GemmUkernel& uk, std::size_t M, std::size_t N, std::size_t K,
           const GemmOperand& a, const GemmOperand& b, float* c, std::size_t ldc,
