@@ -39,6 +39,13 @@ PYBIND11_MODULE(_C, m) {
      "from now on (plans built from now on, functional calls) use it; existing plans keep "
      "theirs.");
   m.def("cpu_supports", [](const std::string& name) { return fdl::cpu_supports(parse_isa(name)); });
+  m.def("cpu_vendor", [] {
+    switch (fdl::cpu_vendor()) {
+      case fdl::CpuVendor::kAmd: return std::string("amd");
+      case fdl::CpuVendor::kIntel: return std::string("intel");
+      default: return std::string("other");
+    }
+  }, "'amd' or 'intel' (x86), else 'other': the maker some tuning choices follow.");
 
   m.def("num_threads", &fdl::num_threads);
   m.def("set_num_threads", &fdl::set_num_threads, py::arg("n"));

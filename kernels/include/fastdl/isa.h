@@ -20,9 +20,10 @@ const char* isa_cap_error();
 // the CPU lacks `isa`.
 bool set_active_isa(Isa isa);
 
-// Whether this is an AMD x86 CPU: the few tuning choices measured to go opposite ways on
-// AMD's and Intel's cores (gemm.cc: reads_b_in_place) follow it.
-bool cpu_is_amd();
+// The x86 CPU's maker (kOther elsewhere): the few tuning choices measured to go opposite
+// ways on AMD's and Intel's cores follow it (gemm.cc: reads_b_in_place; ConvChain::pays).
+enum class CpuVendor { kAmd, kIntel, kOther };
+CpuVendor cpu_vendor();
 
 // Half the core's L2 in bytes, clamped to [128 KiB, 1 MiB] (256 KiB where the OS does not
 // say, as aarch64's glibc): the working set of kernels that block their data for L2 (the

@@ -78,6 +78,7 @@ std::size_t ConvChain::strip_rows(std::size_t in_h, std::size_t in_w) const {
 bool ConvChain::pays(bool expands, std::size_t channels, std::size_t in_h, std::size_t in_w,
                      std::size_t in_channels, std::size_t out_channels) {
   if (!expands) return false;
+  if (cpu_vendor() == CpuVendor::kIntel) return true;
   const std::size_t expanded = channels * in_h * in_w;
   const bool small = in_channels && out_channels &&
                      expanded * (in_channels + out_channels + 9) <= kSmallBlockMacs;

@@ -37,12 +37,15 @@ unsigned long long read_xcr0() {
 }
 
 struct X86Features {
-  bool avx2 = false, avx512 = false, amd = false;
+  bool avx2 = false, avx512 = false;
+  CpuVendor vendor = CpuVendor::kOther;
   X86Features() {
     unsigned a, b, c, d;
-    // Vendor string "AuthenticAMD" in ebx, edx, ecx of leaf 0.
-    if (__get_cpuid(0, &a, &b, &c, &d))
-      amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
+    // The vendor string of leaf 0, in ebx, edx, ecx: "AuthenticAMD" or "GenuineIntel".
+    if (__get_cpuid(0, &a, &b, &c, &d)) {
+      if (b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u) vendor = CpuVendor::kAmd;
+      if (b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu) vendor = CpuVendor::kIntel;
+    }
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
     const bool osxsave = c & (1u << 27), fma = c & (1u << 12), avx = c & (1u << 28);
     if (!osxsave || !avx) return;
@@ -134,11 +137,11 @@ bool set_active_isa(Isa isa) {
   return true;
 }
 
-bool cpu_is_amd() {
+CpuVendor cpu_vendor() {
 #if defined(__x86_64__) || defined(_M_X64)
-  return x86().amd;
+  return x86().vendor;
 #else
-  return false;
+  return CpuVendor::kOther;
 #endif
 }
 

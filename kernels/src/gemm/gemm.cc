@@ -188,7 +188,7 @@ std::atomic<GemmBRows> g_b_rows{GemmBRows::kAuto};
 
 bool reads_b_in_place(const GemmUkernel& uk, std::size_t ld) {
   const GemmBRows policy = g_b_rows.load(std::memory_order_relaxed);
-  if (policy == GemmBRows::kPacked || (policy == GemmBRows::kAuto && !cpu_is_amd()))
+  if (policy == GemmBRows::kPacked || (policy == GemmBRows::kAuto && cpu_vendor() != CpuVendor::kAmd))
     return false;
   return uk.nr * sizeof(float) >= 128 && (ld * sizeof(float)) % 4096 != 0;
 }
