@@ -498,6 +498,14 @@ TEST_P(ConvVariant, NarrowShapesMatchReference) {
         if (c.fits()) cases.push_back(c);
       }
   cases.push_back(case2d(3, 9, 13, 40, 7, 5, 2, 2, 3, 1, 2, 0));
+  // Images large enough to split into strips of output rows, each strip padding its own
+  // input rows (the windows' rows shared with the next strip padded by both): stride 2
+  // with 7x7 windows and a batch of two, stride 1, asymmetric padding, a last strip of
+  // one row or a few, and channels past a whole block.
+  cases.push_back(case2d(3, 20, 70, 45, 7, 7, 2, 2, 3, 3, 3, 3));
+  cases.back().batch = 2;
+  cases.push_back(case2d(2, 9, 41, 50, 3, 3, 1, 1, 1, 1, 1, 1));
+  cases.push_back(case2d(3, 16, 67, 60, 5, 5, 2, 2, 2, 1, 2, 0));
   // A batch of small images (the seed CIFAR CNN's first layer): images side by side.
   cases.push_back(case2d(3, 16, 32, 32, 2, 2, 1, 1, 0, 1, 0, 1));
   cases.back().batch = 9;

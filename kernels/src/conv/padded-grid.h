@@ -35,12 +35,13 @@ inline void copy_floats(float* dst, const float* src, std::size_t n) {
 
 // Rows [r0, r1) of one zero-padded plane: src [H][W] into dst [rows][row_len] with `top`
 // zero rows and `left` zero columns before it, zeros after it to the end of each row and of
-// the plane (every element written once: no fill of the whole buffer first).
+// the plane (every element written once: no fill of the whole buffer first). dst holds the
+// plane's rows from `dst_row0` on (0: the whole plane; r0 >= dst_row0).
 inline void pad_rows(const float* src, std::size_t H, std::size_t W, std::size_t top,
                      std::size_t left, std::size_t row_len, std::size_t r0, std::size_t r1,
-                     float* dst) {
+                     float* dst, std::size_t dst_row0 = 0) {
   for (std::size_t r = r0; r < r1; ++r) {
-    float* row = dst + r * row_len;
+    float* row = dst + (r - dst_row0) * row_len;
     if (r < top || r >= top + H) {
       std::fill(row, row + row_len, 0.0f);
       continue;
@@ -56,10 +57,11 @@ inline void pad_rows(const float* src, std::size_t H, std::size_t W, std::size_t
 // Written straight from src, every element once.
 inline void pad_rows_deinterleaved(const float* src, std::size_t H, std::size_t W,
                                    std::size_t top, std::size_t left, std::size_t row_len,
-                                   std::size_t r0, std::size_t r1, float* dst) {
+                                   std::size_t r0, std::size_t r1, float* dst,
+                                   std::size_t dst_row0 = 0) {
   const std::size_t half = row_len / 2;
   for (std::size_t r = r0; r < r1; ++r) {
-    float* row = dst + r * row_len;
+    float* row = dst + (r - dst_row0) * row_len;
     if (r < top || r >= top + H) {
       std::fill(row, row + row_len, 0.0f);
       continue;
