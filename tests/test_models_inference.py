@@ -228,6 +228,37 @@ def test_zero_padding_runs_inside_the_next_convolution():
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
 
 
+def test_zero_padding_before_max_pooling_runs_in_the_pooling_over_relu_maps():
+    """ZeroPadding -> MaxPooling over maps written by relu or relu6 (ResNet's stem): the
+    pooling pads with its kernels' -inf border, which picks the maxima the zeros would.
+    Not over maps that can be negative, nor padding unequal on the two sides or wider than
+    half the window."""
+    from fastdl.models.inference import PaddingStep, PoolStep
+    fastdl.utils.clear_session()
+    inp = layers.Input((13, 12, 3))
+    a = layers.Conv2D(4, 3, activation="relu")(inp)                     # fused relu
+    a = layers.MaxPooling2D(3, strides=2)(layers.ZeroPadding2D(1)(a))   # taken over
+    b = layers.Activation("relu6")(layers.Add()([inp, inp]))            # an Activation layer
+    b = layers.MaxPooling2D((3, 5), strides=2)(layers.ZeroPadding2D((1, 2))(b))  # taken over
+    c = layers.Conv2D(4, 3)(inp)                                        # can be negative
+    c = layers.MaxPooling2D(3, strides=2)(layers.ZeroPadding2D(1)(c))
+    d = layers.Conv2D(4, 3, activation="relu")(inp)
+    d = layers.MaxPooling2D(3, strides=2)(layers.ZeroPadding2D(2)(d))   # wider than half
+    model = Model(inp, [a, b, c, d])
+    _randomize(model)
+    steps = compile_program(model._program).steps
+    padding = {s.layer.name for s in steps if type(s.layer) is PaddingStep}
+    assert padding == {"zero_padding2d_2", "zero_padding2d_3"}
+    pads = {s.layer.name: s.layer.pads for s in steps if type(s.layer) is PoolStep}
+    assert pads == {"max_pooling2d": (1, 1), "max_pooling2d_1": (1, 2),
+                    "max_pooling2d_2": None, "max_pooling2d_3": None}
+    for seed in range(3):
+        x = np.random.default_rng(seed).standard_normal((2, 13, 12, 3)).astype(np.float32) - 1
+        for _ in range(2):  # the first call and the traced ones
+            for got, want in zip(model(x), _unfused(model, x)):
+                np.testing.assert_array_equal(got, want)
+
+
 def test_zero_padding_alone_reuses_its_zeroed_buffer():
     """A ZeroPadding no convolution takes (before a pooling layer) writes into a buffer
     whose border was zeroed once: calls with other inputs see their own interior and still

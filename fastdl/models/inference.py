@@ -8,7 +8,9 @@ steps with reused output buffers.
   plan's write-back. A Dense layer's own softmax / log_softmax runs on the kernel right
   after its plan.
 - A ZeroPadding no convolution takes over writes into a buffer whose zero border is
-  written once; later calls copy the interior only.
+  written once; later calls copy the interior only. Before a max pooling, over maps that
+  are never negative (written by relu or relu6: ResNet's stem), the pooling pads instead
+  (its -inf border picks what the zeros would).
 - Layers that compute nothing at inference (Dropout and its kin, a bare InputLayer) are
   dropped: their readers take the input directly.
 - Three fused convolutions forming a depthwise-separable block (pointwise expansion,
@@ -67,8 +69,9 @@ def compile_program(program):
             alias[step.outputs] = ins
             continue
         j = _only_reader(i, steps, readers, outputs)
-        if j is not None and _pads_into(layer, steps[j].layer):
-            padded[j] = layer.padding  # the conv pads; this copy is not made
+        if j is not None and (_pads_into(layer, steps[j].layer) or _max_pool_pads(
+                layer, steps[j].layer, ins, fused_steps)):
+            padded[j] = layer.padding  # the conv or pooling pads; this copy is not made
             alias[step.outputs] = ins
             continue
         if _is_zero_padding(layer) and step.outputs not in outputs:
@@ -84,6 +87,8 @@ def compile_program(program):
             continue
         buffered = _buffered_step(layer)
         if buffered is not None:
+            if i in padded:
+                buffered.pads = tuple(a for a, _ in padded[i])
             buffered.reuse_output = step.outputs not in outputs
             fused_steps.append(Step(buffered, ins, step.outputs))
             continue
@@ -256,6 +261,27 @@ def _pads_into(layer, reader):
     return (isinstance(layer, _ZeroPadding) and _plan_step_kind(reader) is FusedConv
             and reader.padding == "valid" and reader.rank == layer.rank
             and reader.data_format == layer.data_format)
+
+
+def _max_pool_pads(layer, reader, slot, fused_steps):
+    """True where `layer` is a ZeroPadding that the max pooling `reader` (its only reader)
+    can do itself with its kernels' -inf padding: the padded maps (`slot`) are written by
+    a step ending in relu or relu6 (never negative, so a window's maximum is the same with
+    the zeros or without them), the same amount on both sides of each axis and at most
+    half the window, a 'valid' pooling of the same rank and data_format."""
+    from fastdl.layers.reshaping import _ZeroPadding
+    if not (isinstance(layer, _ZeroPadding) and isinstance(reader, _Pooling)
+            and reader.kind == "max" and reader.padding == "valid"
+            and reader.rank == layer.rank and reader.data_format == layer.data_format
+            and all(a == b and a <= k // 2
+                    for (a, b), k in zip(layer.padding, reader.pool_size))):
+        return False
+    for step in reversed(fused_steps):
+        if step.outputs == slot:
+            act = (step.layer.activation if isinstance(step.layer, _Fused)
+                   else fusible_activation(step.layer))
+            return act is not None and act.fused in ("relu", "relu6")
+    return False
 
 
 def _rename(slots, alias):
@@ -726,11 +752,29 @@ class _LayerStep(_ReusedOutput):
 
 class PoolStep(_LayerStep):
     """A pooling layer writing into a reused output buffer where its kernels pad (a
-    PoolPlan); inputs the layer pads itself run the layer."""
+    PoolPlan); inputs the layer pads itself run the layer. With `pads`, a max pooling
+    that also pads its (never negative) input by these amounts per axis, both sides: a
+    ZeroPadding taken over."""
+
+    pads = None
+
+    def _plan(self, shape, build=True):
+        """The PoolPlan for channels-first inputs of `shape` (False: the layer pads; None:
+        not built and not `build`)."""
+        if self.pads is None:
+            return self.layer._plan_for(shape) if build else self.layer._plans.get(shape)
+        plans = self.__dict__.setdefault("_padded_plans", {})
+        plan = plans.get(shape)
+        if plan is None and build:
+            from fastdl.ops import PoolPlan
+            layer = self.layer
+            plan = plans[shape] = PoolPlan("max", shape, layer.pool_size, layer.strides,
+                                           self.pads, dilation=layer.dilation_rate)
+        return plan
 
     def _forward(self, x, layout):
         taken, out_layout = L.maps(x, layout, self.layer.data_format)
-        plan = self.layer._plan_for(taken.shape)
+        plan = self._plan(taken.shape)
         if plan is False:
             return self.layer._forward(x, layout)
         return plan(taken, self._out(plan.output_shape)), out_layout
@@ -738,7 +782,7 @@ class PoolStep(_LayerStep):
     def _fast_forward(self, x, layout):
         """The step as a plain call for inputs like x (InferenceRunner's traces), or None."""
         taken, _ = L.maps(x, layout, self.layer.data_format)
-        plan = self.layer._plans.get(taken.shape)
+        plan = self._plan(taken.shape, build=False)
         if not plan or taken is not x:
             return None
         out = self._out(plan.output_shape)
@@ -749,7 +793,7 @@ class PoolStep(_LayerStep):
         y (bound_trace), else None."""
         if L.maps(x, layout, self.layer.data_format)[0] is not x or not self._is_buffer(y):
             return None
-        plan = self.layer._plans.get(x.shape)
+        plan = self._plan(x.shape, build=False)
         return bound_trace.bind_call(plan, x, y) if plan else None
 
     def __repr__(self):
