@@ -271,6 +271,34 @@ def test_bound_input_copies_read_the_arrays_each_run_is_given():
         seq.run([x, x.astype(np.float64)])
 
 
+def _unpickled(a):
+    """a through pickle, as multiprocessing and Dask's transfers hand arrays over: float32
+    all the same, but with its own dtype object, not numpy's canonical one."""
+    import pickle
+    b = pickle.loads(pickle.dumps(a, protocol=5))
+    if b.dtype is a.dtype:
+        pytest.skip("this numpy unpickles float32 with its canonical dtype object")
+    return b
+
+
+def test_unpickled_float32_inputs_run_the_bound_trace():
+    """A model's bound trace (its third call on) and the bound copies take float32 arrays
+    whatever dtype object they carry (a Dask worker's chunks failed 'not float32')."""
+    fastdl.utils.set_random_seed(0)
+    model = Sequential([layers.Input((8, 8, 3)), layers.Conv2D(4, 3, activation="relu"),
+                        layers.Flatten(), layers.Dense(3)])
+    x = RNG.random((32, 8, 8, 3), dtype=np.float32)
+    want = model.predict(x, verbose=0)
+    for _ in range(4):
+        np.testing.assert_array_equal(model.predict(_unpickled(x), verbose=0), want)
+    src, dst = _unpickled(x), np.zeros_like(x)
+    _C.CallSequence([_C.bind_copy(src, dst)]).run()
+    np.testing.assert_array_equal(dst, x)
+    staging = _unpickled(np.zeros((32, 3, 8, 8), np.float32))
+    _C.CallSequence([_C.bind_input_copy(0, staging.transpose(0, 2, 3, 1))]).run([src])
+    np.testing.assert_array_equal(staging, x.transpose(0, 3, 1, 2))
+
+
 def test_bound_calls_refuse_what_they_cannot_use_in_place():
     from fastdl import ops
     plan = ops.Conv2dPlan(RNG.standard_normal((4, 3, 3, 3)).astype(np.float32))

@@ -19,6 +19,10 @@ using namespace fastdl_bindings;
 
 namespace {
 
+// Whether `a` holds float32, by dtype equivalence: an array unpickled (multiprocessing,
+// Dask's transfers) carries its own float32 descriptor object, not numpy's canonical one.
+bool holds_float32(const py::array& a) { return py::array_t<float>::check_(a); }
+
 // `strides` = those of `a` in floats, reusing the vector's storage (float32: ValueError
 // for strides that are not whole floats, which numpy allows for views of byte buffers).
 void read_strides(const py::array& a, std::vector<std::ptrdiff_t>& strides) {
@@ -56,7 +60,7 @@ class CallSequence {
                             " arrays, got " + std::to_string(inputs.size()));
     for (const std::shared_ptr<InputSlot>& slot : slots_) {
       const py::array& a = inputs[slot->index];
-      if (!a.dtype().is(py::dtype::of<float>()) || shape_of(a) != slot->shape)
+      if (!holds_float32(a) || shape_of(a) != slot->shape)
         throw py::value_error("inputs: array " + std::to_string(slot->index) +
                               " is not float32 of the shape its calls were bound to");
       slot->data = static_cast<const float*>(a.data());
@@ -215,7 +219,7 @@ py::array writeable_float32(const py::object& obj, const char* name) {
   if (!py::isinstance<py::array>(obj))
     throw py::value_error(std::string(name) + ": expected an array");
   py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<float>()) || !a.writeable())
+  if (!holds_float32(a) || !a.writeable())
     throw py::value_error(std::string(name) + ": expected a writeable float32 array");
   return a;
 }
@@ -260,7 +264,7 @@ BoundCallPtr bind_copy(const py::object& src, const py::object& dst) {
   if (!py::isinstance<py::array>(src)) throw py::value_error("src, dst: expected arrays");
   py::array s = py::reinterpret_borrow<py::array>(src);
   py::array d = writeable_float32(dst, "src, dst");
-  if (!s.dtype().is(py::dtype::of<float>())) throw py::value_error("src, dst: expected float32");
+  if (!holds_float32(s)) throw py::value_error("src, dst: expected float32");
   if (shape_of(s) != shape_of(d)) throw py::value_error("src, dst: expected one shape");
   const float* sp = static_cast<const float*>(s.data());
   float* dp = static_cast<float*>(d.mutable_data());
