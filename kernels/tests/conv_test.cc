@@ -885,6 +885,36 @@ void check_depthwise(const fdl::DepthwiseVariant& v, const ConvCase& c, unsigned
   ASSERT_EQ(first_mismatch(c, planes, want), -1) << v.name << " planes " << c.str();
 }
 
+// The channels-at-once kernel of v's ISA (if it has one) alone on case c, block by block of
+// its width, against the reference: the plan takes it only where it pays on this CPU.
+void check_channel_blocks(const fdl::DepthwiseVariant& v, const ConvCase& c, unsigned seed) {
+  const fdl::DepthwiseChannelsVariant* blocks = nullptr;
+  for (const auto& b : fdl::depthwise_channels_variants())
+    if (b.isa == v.isa) blocks = &b;
+  // Its contract (the plan's conditions but the CPU's): 2-D planes of at most 256 pixels
+  // and outputs of at most 196, square 3x3 or 5x5 windows, one stride both ways.
+  if (!blocks || c.in[0] != 1 || c.k[0] != 1 || c.in[1] * c.in[2] > 256 ||
+      fdl::volume(c.out()) > 196 || c.k[1] != c.k[2] || (c.k[1] != 3 && c.k[1] != 5) ||
+      c.s[1] != c.s[2] || (c.s[1] != 1 && c.s[1] != 2) || c.d != Size3{1, 1, 1})
+    return;
+  const auto x = random_vector(c.x_size(), seed), wt = random_vector(c.w_size(), seed + 1);
+  const auto b = random_vector(c.cout, seed + 2);
+  const fdl::ConvGeometry g = c.geometry();
+  const std::size_t in_plane = fdl::volume(c.in), out_plane = fdl::volume(c.out());
+  const std::size_t taps = fdl::volume(c.k), width = blocks->channels;
+  std::vector<float> y(c.y_size() + 1, kCanary);
+  for (std::size_t n = 0; n < c.batch; ++n)
+    for (std::size_t c0 = 0; c0 < c.cout; c0 += width)
+      blocks->fn(g, x.data() + (n * c.cin + c0) * in_plane, c.in[1], c.in[2],
+                 std::min(width, c.cout - c0), wt.data() + c0 * taps,
+                 c.bias ? b.data() + c0 : nullptr, c.act, kAlpha,
+                 y.data() + (n * c.cout + c0) * out_plane);
+  ASSERT_EQ(y.back(), kCanary) << "wrote past the end: " << c.str();
+  y.pop_back();
+  ASSERT_EQ(first_mismatch(c, y, reference(c, x, wt, b)), -1)
+      << blocks->name << " channel blocks " << c.str();
+}
+
 // Every vector fast path at its edges: output widths 1 to 3x the vector width (+-1 around
 // each multiple), odd left padding, stride 1 and 2, the specialised 3x3/5x5 kernels and
 // the general form (dilation, other kernels), heights across the 4-row blocks and 8-row
@@ -909,6 +939,7 @@ TEST_P(DepthwiseVariant, EdgeSweepMatchesReference) {
           c.bias = w % 4 != 0;
           if (!c.fits()) continue;
           ASSERT_NO_FATAL_FAILURE(check_depthwise(v, c, seed += 3));
+          ASSERT_NO_FATAL_FAILURE(check_channel_blocks(v, c, seed));
           ++checked;
         }
   EXPECT_GT(checked, 8 * int(widths.size()));  // most geometries fit
@@ -1045,6 +1076,7 @@ TEST_P(DepthwiseVariant, ChannelBlocksMatchReference) {
           c.bias = (ch + hw) % 3 != 0;
           if (!c.fits()) continue;
           ASSERT_NO_FATAL_FAILURE(check_depthwise(v, c, seed += 3));
+          ASSERT_NO_FATAL_FAILURE(check_channel_blocks(v, c, seed));
           ++checked;
           const auto x = random_vector(c.x_size(), seed), wt = random_vector(c.w_size(), seed);
           fdl::ConvPlan plan(c.geometry(), wt.data(), nullptr, c.act, kAlpha,

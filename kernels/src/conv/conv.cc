@@ -291,8 +291,14 @@ namespace {
 // specialised windows (depthwise-window.h). Measured on AVX-512, 1 thread, 512 channels,
 // against the plane kernels: 7x7 14.2 -> 10.0 us, 10x10 25.2 -> 14.8, 14x14 32.5 -> 25.9,
 // 14x14 at stride 2 29.2 -> 15.7, 960 of 7x7 26.8 -> 15.6; 16x16 no faster (its input
-// transposes outweigh the masks and part-filled vectors saved).
+// transposes outweigh the masks and part-filled vectors saved). Those are Zen 4's figures;
+// on Intel (Sapphire Rapids) only stride 2 pays, where the outputs are a quarter of the
+// pixels transposed in: the transposes' shuffles share port 5 with the second FMA unit
+// there, and at stride 1 the plane kernels won (1 thread: 512 channels of 14x14 67 -> 52
+// us, 256 33 -> 25, 1024 of 7x7 43 -> 38; 2 threads: 44 -> 32, 32 -> 27; 14x14 at stride
+// 2 30 against 33).
 bool depthwise_runs_by_channels(const ConvGeometry& g, const Size3& in) {
+  if (cpu_vendor() == CpuVendor::kIntel && g.stride[1] == 1) return false;
   return in[0] == 1 && g.kernel[0] == 1 && in[1] * in[2] <= 256 &&
          volume(g.out_size(in)) <= 196 && depthwise_window_specialised(g);
 }
