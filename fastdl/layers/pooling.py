@@ -208,6 +208,11 @@ class _Pooling(TrainsOnMaps, Layer):
         padding = self._kernel_padding(self._pads(shape[2:]))
         if padding is None:
             return False
+        return self._kernel_plan(shape, padding)
+
+    def _kernel_plan(self, shape, padding):
+        """The PoolPlan of this layer's window for channels-first inputs of `shape`, its
+        kernels padding by `padding` per axis (both sides; -inf for max)."""
         if self.kind == "max":
             return ops.PoolPlan("max", shape, self.pool_size, self.strides, padding,
                                 dilation=self.dilation_rate)

@@ -758,18 +758,18 @@ class PoolStep(_LayerStep):
 
     pads = None
 
+    def __init__(self, layer):
+        super().__init__(layer)
+        self._padded_plans = {}  # input shape -> PoolPlan padding by `pads`
+
     def _plan(self, shape, build=True):
         """The PoolPlan for channels-first inputs of `shape` (False: the layer pads; None:
         not built and not `build`)."""
         if self.pads is None:
             return self.layer._plan_for(shape) if build else self.layer._plans.get(shape)
-        plans = self.__dict__.setdefault("_padded_plans", {})
-        plan = plans.get(shape)
+        plan = self._padded_plans.get(shape)
         if plan is None and build:
-            from fastdl.ops import PoolPlan
-            layer = self.layer
-            plan = plans[shape] = PoolPlan("max", shape, layer.pool_size, layer.strides,
-                                           self.pads, dilation=layer.dilation_rate)
+            plan = self._padded_plans[shape] = self.layer._kernel_plan(shape, self.pads)
         return plan
 
     def _forward(self, x, layout):

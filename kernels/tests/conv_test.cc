@@ -27,6 +27,7 @@
 #include "fastdl/variants.h"
 #include "test_util.h"
 #include "../src/conv/implicit-gemm.h"
+#include "../src/conv/depthwise-window.h"
 #include "../src/conv/padded-grid.h"
 #include "../src/conv/winograd.h"
 
@@ -506,6 +507,7 @@ TEST_P(ConvVariant, NarrowShapesMatchReference) {
   cases.back().batch = 2;
   cases.push_back(case2d(2, 9, 41, 50, 3, 3, 1, 1, 1, 1, 1, 1));
   cases.push_back(case2d(3, 16, 67, 60, 5, 5, 2, 2, 2, 1, 2, 0));
+  cases.push_back(case2d(3, 20, 80, 30, 3, 3, 2, 2, 1, 1, 1, 1));  // 40 rows: whole strips
   // A batch of small images (the seed CIFAR CNN's first layer): images side by side.
   cases.push_back(case2d(3, 16, 32, 32, 2, 2, 1, 1, 0, 1, 0, 1));
   cases.back().batch = 9;
@@ -892,10 +894,9 @@ void check_channel_blocks(const fdl::DepthwiseVariant& v, const ConvCase& c, uns
   for (const auto& b : fdl::depthwise_channels_variants())
     if (b.isa == v.isa) blocks = &b;
   // Its contract (the plan's conditions but the CPU's): 2-D planes of at most 256 pixels
-  // and outputs of at most 196, square 3x3 or 5x5 windows, one stride both ways.
+  // and outputs of at most 196, the specialised windows.
   if (!blocks || c.in[0] != 1 || c.k[0] != 1 || c.in[1] * c.in[2] > 256 ||
-      fdl::volume(c.out()) > 196 || c.k[1] != c.k[2] || (c.k[1] != 3 && c.k[1] != 5) ||
-      c.s[1] != c.s[2] || (c.s[1] != 1 && c.s[1] != 2) || c.d != Size3{1, 1, 1})
+      fdl::volume(c.out()) > 196 || !fdl::depthwise_window_specialised(c.geometry()))
     return;
   const auto x = random_vector(c.x_size(), seed), wt = random_vector(c.w_size(), seed + 1);
   const auto b = random_vector(c.cout, seed + 2);

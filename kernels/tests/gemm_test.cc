@@ -2,6 +2,7 @@
 // register tile and cache blocks, with every epilogue.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -76,6 +77,12 @@ TEST_P(GemmVariant, MatchesReferenceAroundTiles) {
                                // (prepacked A then takes K whole), and one column past it
                                {2 * mr + 1, nr - 3, 2 * kc + 5}, {3 * mr, nr, 3 * kc + 2},
                                {2 * mr + 1, nr + 1, 2 * kc + 5}};
+  // One block of A rows at small K: B blocks of 64 KiB (gemm.cc: ~1024 columns at K = 16),
+  // N a whole number of them and one column either side.
+  const std::size_t block_n =
+      std::max<std::size_t>(4, (64u << 10) / (16 * nr * sizeof(float))) * nr;
+  for (std::size_t n : {block_n - 1, block_n, block_n + 1, 2 * block_n})
+    shapes.push_back({mr + 1, n, 16});
   for (const Shape& s : shapes)
     for (bool pre : {false, true}) check(uk, s, fdl::Activation::kNone, pre, false, false);
   // Prepacked B (weights as B: pointwise layers run transposed, Dense) against one block of
